@@ -1,0 +1,109 @@
+/* timelayers: the layer object.
+ *
+ * A layer is a struct whose first member is a tl_layer, whose first member
+ * in turn points to a constant table of operations (tl_layer_ops), in the
+ * manner of SQLite's sqlite3_file/sqlite3_io_methods. Callers use the
+ * tl_layer_* wrappers below and never call through the table directly; the
+ * wrappers check arguments and turn a missing operation into a clear error.
+ *
+ * Data flow. forward(x) -> y and backward(dy) -> dx. Every layer owns its
+ * output and input-gradient buffers: the returned pointers stay valid until
+ * the next call of the same kind on the same layer (or its destruction).
+ * Buffers are sized for the current (N, T) and reused, so steady-state
+ * training allocates nothing. A layer remembers a pointer to x for its
+ * backward pass: x must stay alive and unchanged until backward returns.
+ *
+ * Gradients accumulate: backward ADDS into each parameter's grad tensor.
+ * Clear them with tl_layer_zero_grad (or tl_model_zero_grad) before a step.
+ * This makes gradient accumulation and weight tying work without special
+ * cases. (The textbook reference overwrites gradients instead.)
+ *
+ * Loss layers have a `loss` operation instead of `forward`: they take scores
+ * and targets and produce a scalar. Their backward takes dy = NULL (meaning
+ * dloss = 1) and returns dscores.
+ *
+ * Recurrent state (TimeRNN, TimeLSTM): see get_state/set_state/reset_state
+ * and docs/architecture.md. Layers without state leave those entries NULL.
+ */
+#ifndef TIMELAYERS_LAYER_H
+#define TIMELAYERS_LAYER_H
+
+#include <stdbool.h>
+#include "timelayers/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_layer tl_layer;
+
+/* One learnable parameter: its value and its gradient, of equal shape. */
+typedef struct tl_param {
+    const char *name;   /* short name within the layer: "W", "Wx", "Wh", "b" */
+    tl_tensor value;
+    tl_tensor grad;
+} tl_param;
+
+typedef struct tl_layer_ops {
+    const char *type;  /* "TimeLSTM", ... */
+
+    /* y = f(x). NULL for loss layers. */
+    tl_status (*forward)(tl_layer *l, const tl_tensor *x, const tl_tensor **y);
+    /* loss = L(scores, targets). NULL for ordinary layers. */
+    tl_status (*loss)(tl_layer *l, const tl_tensor *scores, const tl_tensor *targets,
+                      double *loss);
+    /* dx from dy for the last forward/loss call; accumulates parameter grads.
+     * *dx is set to NULL when the input is not differentiable (token ids). */
+    tl_status (*backward)(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx);
+
+    /* The layer's parameters (array owned by the layer) and their count. */
+    tl_param *(*params)(tl_layer *l, int *count);
+
+    /* Recurrent state; all NULL for stateless layers. c is NULL for layers
+     * with only a hidden state. get_state returns the layer's own tensors
+     * (size 0 when the state is the implicit zero state). */
+    void (*reset_state)(tl_layer *l);
+    tl_status (*get_state)(tl_layer *l, const tl_tensor **h, const tl_tensor **c);
+    tl_status (*set_state)(tl_layer *l, const tl_tensor *h, const tl_tensor *c);
+    /* Gradient of the last backward w.r.t. the state the forward started from. */
+    tl_status (*state_grad)(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0);
+
+    void (*destroy)(tl_layer *l);
+} tl_layer_ops;
+
+/* The common header of every layer. Fields other than ops are set by the
+ * constructor and read by the model to check that layers fit together. */
+struct tl_layer {
+    const tl_layer_ops *ops;
+    tl_dtype in_dtype;   /* TL_INT32 for layers that take token ids */
+    int in_width;        /* size of the last input dimension, 0 = any */
+    int out_width;       /* size of the last output dimension, 0 = same as input */
+};
+
+/* Wrappers. All return TL_ERR_ARG for NULL arguments and TL_ERR_STATE when
+ * the layer does not support the operation. */
+tl_status tl_layer_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y);
+tl_status tl_layer_loss(tl_layer *l, const tl_tensor *scores, const tl_tensor *targets,
+                        double *loss);
+tl_status tl_layer_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx);
+
+/* Parameters: returns the layer's array (may be NULL when count is 0). */
+tl_param *tl_layer_params(tl_layer *l, int *count);
+void tl_layer_zero_grad(tl_layer *l);
+
+bool tl_layer_has_state(const tl_layer *l);
+void tl_layer_reset_state(tl_layer *l);
+tl_status tl_layer_get_state(tl_layer *l, const tl_tensor **h, const tl_tensor **c);
+tl_status tl_layer_set_state(tl_layer *l, const tl_tensor *h, const tl_tensor *c);
+tl_status tl_layer_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0);
+
+const char *tl_layer_type(const tl_layer *l);
+bool tl_layer_is_loss(const tl_layer *l);
+
+/* Free the layer and everything it owns. NULL is a no-op. */
+void tl_layer_destroy(tl_layer *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

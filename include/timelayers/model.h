@@ -1,0 +1,87 @@
+/* timelayers: the sequential model container.
+ *
+ * A model is a chain of layers followed by one loss layer:
+ *
+ *     xs (N, T) ids -> layer 0 -> layer 1 -> ... -> scores (N, T, V) -> loss(scores, ts)
+ *
+ * Ownership: tl_model_add and tl_model_set_loss take ownership of the layer
+ * in every case; on failure the layer has already been destroyed. The model
+ * destroys its layers in tl_model_destroy.
+ *
+ * Shapes are checked as layers are added: a layer whose input width does not
+ * match the previous layer's output width is refused with an error naming
+ * both layers.
+ *
+ * Parameters: when the model is first used (forward, predict, or any
+ * parameter query), all parameter values are moved into one contiguous
+ * buffer and all gradients into another, in layer order. Optimizers and
+ * gradient clipping work on these flat buffers; each layer's tl_param
+ * tensors keep pointing into them. After that, no layer can be added.
+ */
+#ifndef TIMELAYERS_MODEL_H
+#define TIMELAYERS_MODEL_H
+
+#include <stddef.h>
+#include "timelayers/layer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_model tl_model;
+
+/* Create an empty model. Free it with tl_model_destroy. */
+tl_status tl_model_create(tl_model **out);
+
+/* Append a layer (takes ownership; see above). */
+tl_status tl_model_add(tl_model *m, tl_layer *layer);
+
+/* Set the loss layer (takes ownership; replaces and destroys a previous one). */
+tl_status tl_model_set_loss(tl_model *m, tl_layer *loss);
+
+/* Forward through all layers and the loss: *loss = L(f(xs), ts).
+ * xs and ts must stay alive and unchanged until tl_model_backward returns. */
+tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts, double *loss);
+
+/* Backward from the last tl_model_forward. Gradients accumulate into the
+ * parameters' grad buffers (see tl_model_zero_grad). */
+tl_status tl_model_backward(tl_model *m);
+
+/* Forward through the layers only (no loss). *scores points to the last
+ * layer's output, valid until the next forward or predict. Stateful layers
+ * advance their state exactly as in tl_model_forward. */
+tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores);
+
+/* Reset the recurrent state of every stateful layer to zeros. */
+void tl_model_reset_state(tl_model *m);
+
+/* Set every gradient to zero. */
+void tl_model_zero_grad(tl_model *m);
+
+/* Layers (not counting the loss). */
+int tl_model_num_layers(const tl_model *m);
+tl_layer *tl_model_layer(const tl_model *m, int i);
+tl_layer *tl_model_loss_layer(const tl_model *m);
+
+/* One parameter of the model with its stable name "layers.<i>.<name>". */
+typedef struct tl_named_param {
+    char name[64];
+    int layer;          /* index of the owning layer */
+    tl_param *param;    /* value and grad tensors (pointing into the flat buffers) */
+    size_t offset;      /* element offset of this parameter in the flat buffers */
+} tl_named_param;
+
+/* Number of parameter tensors; fills *p for the i-th (0 <= i < count). */
+tl_status tl_model_param_count(tl_model *m, int *count);
+tl_status tl_model_param(tl_model *m, int i, tl_named_param *p);
+
+/* The flat parameter and gradient buffers and their length in elements. */
+tl_status tl_model_flat(tl_model *m, tl_real **values, tl_real **grads, size_t *n);
+
+/* Free the model, its layers and its buffers. NULL is a no-op. */
+void tl_model_destroy(tl_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,270 @@
+/* The sequential model: a chain of layers, a loss layer, and the flat
+ * parameter/gradient buffers that optimizers and clipping work on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "timelayers/model.h"
+
+struct tl_model {
+    tl_layer **layers;
+    int nlayers, cap;
+    tl_layer *loss;
+    int width;                 /* output width of the chain so far (0 = unknown) */
+
+    bool built;                /* flat buffers exist; no more layers */
+    tl_real *values, *grads;   /* flat buffers, nflat elements each */
+    size_t nflat;
+    tl_named_param *params;
+    int nparams;
+
+    bool forward_done;         /* a forward ran since the last backward */
+};
+
+tl_status tl_model_create(tl_model **out)
+{
+    if (!out)
+        return tl_fail(TL_ERR_ARG, "tl_model_create: out is NULL");
+    *out = calloc(1, sizeof **out);
+    return *out ? TL_OK : tl_fail(TL_ERR_NOMEM, "tl_model_create: out of memory");
+}
+
+static tl_status refuse(tl_layer *l, tl_status st)
+{
+    tl_layer_destroy(l);
+    return st;
+}
+
+tl_status tl_model_add(tl_model *m, tl_layer *l)
+{
+    if (!m || !l)
+        return refuse(l, tl_fail(TL_ERR_ARG, "tl_model_add: model or layer is NULL"));
+    if (m->built)
+        return refuse(l, tl_fail(TL_ERR_STATE, "tl_model_add: the model is already in use; "
+                                               "add every layer before the first forward"));
+    if (tl_layer_is_loss(l))
+        return refuse(l, tl_fail(TL_ERR_ARG, "tl_model_add: %s is a loss layer; use "
+                                             "tl_model_set_loss", tl_layer_type(l)));
+    if (m->nlayers > 0) {
+        const tl_layer *prev = m->layers[m->nlayers - 1];
+        if (l->in_dtype != TL_REAL)
+            return refuse(l, tl_fail(TL_ERR_SHAPE, "layer %d (%s) takes token ids, but only the "
+                                     "first layer can", m->nlayers, tl_layer_type(l)));
+        if (l->in_width && m->width && l->in_width != m->width)
+            return refuse(l, tl_fail(TL_ERR_SHAPE,
+                                     "layer %d (%s) expects input width %d, but layer %d (%s) "
+                                     "produces width %d", m->nlayers, tl_layer_type(l),
+                                     l->in_width, m->nlayers - 1, tl_layer_type(prev), m->width));
+    }
+    if (m->nlayers == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 8;
+        tl_layer **p = realloc(m->layers, (size_t)cap * sizeof *p);
+        if (!p)
+            return refuse(l, tl_fail(TL_ERR_NOMEM, "tl_model_add: out of memory"));
+        m->layers = p;
+        m->cap = cap;
+    }
+    m->layers[m->nlayers++] = l;
+    if (l->out_width)
+        m->width = l->out_width;
+    else if (l->in_width)
+        m->width = l->in_width;
+    return TL_OK;
+}
+
+tl_status tl_model_set_loss(tl_model *m, tl_layer *loss)
+{
+    if (!m || !loss)
+        return refuse(loss, tl_fail(TL_ERR_ARG, "tl_model_set_loss: model or layer is NULL"));
+    if (!tl_layer_is_loss(loss))
+        return refuse(loss, tl_fail(TL_ERR_ARG, "tl_model_set_loss: %s is not a loss layer",
+                                    tl_layer_type(loss)));
+    if (loss->in_width && m->width && loss->in_width != m->width)
+        return refuse(loss, tl_fail(TL_ERR_SHAPE,
+                                    "loss layer (%s) expects %d scores, but layer %d (%s) "
+                                    "produces width %d", tl_layer_type(loss), loss->in_width,
+                                    m->nlayers - 1, tl_layer_type(m->layers[m->nlayers - 1]),
+                                    m->width));
+    tl_layer_destroy(m->loss);
+    m->loss = loss;
+    return TL_OK;
+}
+
+/* Move every parameter into the flat buffers (once). */
+static tl_status build(tl_model *m)
+{
+    if (m->built)
+        return TL_OK;
+    if (m->nlayers == 0)
+        return tl_fail(TL_ERR_STATE, "model has no layers");
+    size_t total = 0;
+    int count = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        int np;
+        tl_param *p = tl_layer_params(m->layers[i], &np);
+        for (int k = 0; k < np; k++)
+            total += p[k].value.size;
+        count += np;
+    }
+    tl_status st = tl_alloc((void **)&m->values, total, sizeof(tl_real), "model parameters");
+    if (!st)
+        st = tl_calloc((void **)&m->grads, total, sizeof(tl_real), "model gradients");
+    if (!st)
+        st = tl_calloc((void **)&m->params, (size_t)count, sizeof *m->params, "model params");
+    if (st) {
+        tl_free(m->values);
+        tl_free(m->grads);
+        m->values = m->grads = NULL;
+        return st;
+    }
+    size_t off = 0;
+    int idx = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        int np;
+        tl_param *p = tl_layer_params(m->layers[i], &np);
+        for (int k = 0; k < np; k++, idx++) {
+            tl_tensor v = p[k].value;
+            memcpy(m->values + off, v.data, v.size * sizeof(tl_real));
+            tl_tensor_free(&p[k].value);
+            tl_tensor_free(&p[k].grad);
+            /* The layer's tensors now borrow the flat storage. */
+            p[k].value = tl_tensor_wrap(m->values + off, v.ndim, v.shape);
+            p[k].grad = tl_tensor_wrap(m->grads + off, v.ndim, v.shape);
+            tl_named_param *mp = &m->params[idx];
+            mp->layer = i;
+            mp->param = &p[k];
+            mp->offset = off;
+            snprintf(mp->name, sizeof mp->name, "layers.%d.%s", i, p[k].name);
+            off += v.size;
+        }
+    }
+    m->nflat = total;
+    m->nparams = count;
+    m->built = true;
+    return TL_OK;
+}
+
+static tl_status run_layers(tl_model *m, const tl_tensor *xs, const tl_tensor **out)
+{
+    if (!m || !xs || !out)
+        return tl_fail(TL_ERR_ARG, "model forward: model, input or output is NULL");
+    TL_TRY(build(m));
+    const tl_tensor *h = xs;
+    for (int i = 0; i < m->nlayers; i++) {
+        tl_status st = tl_layer_forward(m->layers[i], h, &h);
+        if (st)
+            return st;
+    }
+    *out = h;
+    return TL_OK;
+}
+
+tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts, double *loss)
+{
+    const tl_tensor *scores = NULL;
+    if (!m || !ts || !loss)
+        return tl_fail(TL_ERR_ARG, "tl_model_forward: model, targets or loss pointer is NULL");
+    if (!m->loss)
+        return tl_fail(TL_ERR_STATE, "tl_model_forward: the model has no loss layer");
+    m->forward_done = false;
+    TL_TRY(run_layers(m, xs, &scores));
+    TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));
+    m->forward_done = true;
+    return TL_OK;
+}
+
+tl_status tl_model_backward(tl_model *m)
+{
+    if (!m)
+        return tl_fail(TL_ERR_ARG, "tl_model_backward: model is NULL");
+    if (!m->forward_done)
+        return tl_fail(TL_ERR_STATE, "tl_model_backward: no successful tl_model_forward to "
+                                     "differentiate");
+    const tl_tensor *d;
+    TL_TRY(tl_layer_backward(m->loss, NULL, &d));
+    for (int i = m->nlayers - 1; i >= 0 && d; i--)
+        TL_TRY(tl_layer_backward(m->layers[i], d, &d));
+    m->forward_done = false;
+    return TL_OK;
+}
+
+tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores)
+{
+    if (m)
+        m->forward_done = false;
+    return run_layers(m, xs, scores);
+}
+
+void tl_model_reset_state(tl_model *m)
+{
+    for (int i = 0; m && i < m->nlayers; i++)
+        tl_layer_reset_state(m->layers[i]);
+}
+
+void tl_model_zero_grad(tl_model *m)
+{
+    if (!m)
+        return;
+    if (m->built)
+        memset(m->grads, 0, m->nflat * sizeof(tl_real));
+    else
+        for (int i = 0; i < m->nlayers; i++)
+            tl_layer_zero_grad(m->layers[i]);
+}
+
+int tl_model_num_layers(const tl_model *m) { return m ? m->nlayers : 0; }
+
+tl_layer *tl_model_layer(const tl_model *m, int i)
+{
+    return (m && i >= 0 && i < m->nlayers) ? m->layers[i] : NULL;
+}
+
+tl_layer *tl_model_loss_layer(const tl_model *m) { return m ? m->loss : NULL; }
+
+tl_status tl_model_param_count(tl_model *m, int *count)
+{
+    if (!m || !count)
+        return tl_fail(TL_ERR_ARG, "tl_model_param_count: NULL argument");
+    TL_TRY(build(m));
+    *count = m->nparams;
+    return TL_OK;
+}
+
+tl_status tl_model_param(tl_model *m, int i, tl_named_param *p)
+{
+    if (!m || !p)
+        return tl_fail(TL_ERR_ARG, "tl_model_param: NULL argument");
+    TL_TRY(build(m));
+    if (i < 0 || i >= m->nparams)
+        return tl_fail(TL_ERR_RANGE, "tl_model_param: index %d outside [0, %d)", i, m->nparams);
+    *p = m->params[i];
+    return TL_OK;
+}
+
+tl_status tl_model_flat(tl_model *m, tl_real **values, tl_real **grads, size_t *n)
+{
+    if (!m)
+        return tl_fail(TL_ERR_ARG, "tl_model_flat: model is NULL");
+    TL_TRY(build(m));
+    if (values)
+        *values = m->values;
+    if (grads)
+        *grads = m->grads;
+    if (n)
+        *n = m->nflat;
+    return TL_OK;
+}
+
+void tl_model_destroy(tl_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nlayers; i++)
+        tl_layer_destroy(m->layers[i]);
+    tl_layer_destroy(m->loss);
+    free(m->layers);
+    tl_free(m->values);
+    tl_free(m->grads);
+    tl_free(m->params);
+    free(m);
+}

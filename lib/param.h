@@ -1,0 +1,22 @@
+/* Parameter helpers used by layer constructors (internal). */
+#ifndef TL_PARAM_H
+#define TL_PARAM_H
+
+#include "timelayers/layer.h"
+#include "timelayers/rng.h"
+
+/* Allocate value and grad of the given shape. The value is filled with
+ * scale * N(0, 1) draws from rng (zeros when rng is NULL or scale is 0);
+ * the grad with zeros. */
+tl_status tl_param_init(tl_param *p, const char *name, int ndim, const int *shape, tl_rng *rng,
+                        double scale);
+
+/* Free value and grad of n parameters. */
+void tl_params_free(tl_param *p, int n);
+
+/* Shape helper: the number of rows when the last dimension is taken as the
+ * width (N*T for (N, T, D), N for (N, D)). Fails unless x has 2 or 3 dims and
+ * its last dimension equals width. */
+tl_status tl_rows_of(const char *who, const tl_tensor *x, int width, int *rows);
+
+#endif

@@ -1,0 +1,191 @@
+/* Tensors: shapes, owned/borrowed buffers, reuse without reallocation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static size_t dtype_size(tl_dtype dt) { return dt == TL_INT32 ? sizeof(int32_t) : sizeof(tl_real); }
+
+tl_status tl_alloc(void **p, size_t count, size_t elem_size, const char *what)
+{
+    size_t bytes;
+    *p = NULL;
+    if (!tl_mul_ok(count, elem_size, &bytes))
+        return tl_fail(TL_ERR_NOMEM, "%s: %zu elements of %zu bytes overflow size_t", what,
+                       count, elem_size);
+    if (bytes == 0)
+        bytes = 1;
+    /* aligned_alloc needs a multiple of the alignment. */
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes)
+        return tl_fail(TL_ERR_NOMEM, "%s: %zu bytes is too large", what, bytes);
+    *p = aligned_alloc(64, rounded);
+    if (!*p)
+        return tl_fail(TL_ERR_NOMEM, "%s: out of memory allocating %zu bytes", what, bytes);
+    return TL_OK;
+}
+
+tl_status tl_calloc(void **p, size_t count, size_t elem_size, const char *what)
+{
+    TL_TRY(tl_alloc(p, count, elem_size, what));
+    memset(*p, 0, count * elem_size);
+    return TL_OK;
+}
+
+void tl_free(void *p) { free(p); }
+
+static tl_status check_shape(int ndim, const int *shape, size_t *size)
+{
+    if (ndim < 0 || ndim > TL_MAX_DIMS)
+        return tl_fail(TL_ERR_ARG, "tensor: %d dimensions (at most %d allowed)", ndim,
+                       TL_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return tl_fail(TL_ERR_ARG, "tensor: shape is NULL");
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return tl_fail(TL_ERR_SHAPE, "tensor: dimension %d is negative (%d)", i, shape[i]);
+        if (!tl_mul_ok(n, (size_t)shape[i], &n) || n > TL_MAX_ELEMENTS)
+            return tl_fail(TL_ERR_NOMEM,
+                           "tensor: shape asks for more than %zu elements (TL_MAX_ELEMENTS)",
+                           TL_MAX_ELEMENTS);
+    }
+    *size = n;
+    return TL_OK;
+}
+
+tl_status tl_tensor_resize(tl_tensor *t, tl_dtype dtype, int ndim, const int *shape)
+{
+    if (!t)
+        return tl_fail(TL_ERR_ARG, "tl_tensor_resize: tensor is NULL");
+    size_t n = 0;
+    TL_TRY(check_shape(ndim, shape, &n));
+    /* Capacity is counted in bytes-equivalent of the current dtype. */
+    size_t need = n * dtype_size(dtype);
+    size_t have = t->owned ? t->capacity * dtype_size(t->dtype) : 0;
+    if (need > have || !t->owned) {
+        void *p;
+        TL_TRY(tl_calloc(&p, n, dtype_size(dtype), "tensor"));
+        if (t->owned)
+            tl_free(t->data);
+        t->data = p;
+        t->owned = true;
+        t->capacity = n;
+    } else {
+        t->capacity = have / dtype_size(dtype);
+    }
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < TL_MAX_DIMS; i++)
+        t->shape[i] = i < ndim ? shape[i] : 0;
+    t->size = n;
+    return TL_OK;
+}
+
+tl_status tl_tensor_zeros(tl_tensor *t, tl_dtype dtype, int ndim, const int *shape)
+{
+    TL_TRY(tl_tensor_resize(t, dtype, ndim, shape));
+    tl_tensor_clear(t);
+    return TL_OK;
+}
+
+tl_status tl_tensor_zeros1(tl_tensor *t, int d0) { return tl_tensor_zeros(t, TL_REAL, 1, &d0); }
+
+tl_status tl_tensor_zeros2(tl_tensor *t, int d0, int d1)
+{
+    int s[2] = {d0, d1};
+    return tl_tensor_zeros(t, TL_REAL, 2, s);
+}
+
+tl_status tl_tensor_zeros3(tl_tensor *t, int d0, int d1, int d2)
+{
+    int s[3] = {d0, d1, d2};
+    return tl_tensor_zeros(t, TL_REAL, 3, s);
+}
+
+static tl_tensor wrap(void *p, tl_dtype dtype, int ndim, const int *shape)
+{
+    tl_tensor t = {0};
+    t.data = p;
+    t.dtype = dtype;
+    t.ndim = ndim < 0 ? 0 : ndim > TL_MAX_DIMS ? TL_MAX_DIMS : ndim;
+    t.size = 1;
+    for (int i = 0; i < t.ndim; i++) {
+        t.shape[i] = shape[i];
+        t.size *= shape[i] > 0 ? (size_t)shape[i] : 0;
+    }
+    return t;
+}
+
+tl_tensor tl_tensor_wrap(tl_real *data, int ndim, const int *shape)
+{
+    return wrap(data, TL_REAL, ndim, shape);
+}
+
+tl_tensor tl_tensor_wrap_ids(int32_t *ids, int ndim, const int *shape)
+{
+    return wrap(ids, TL_INT32, ndim, shape);
+}
+
+tl_status tl_tensor_copy(tl_tensor *dst, const tl_tensor *src)
+{
+    if (!dst || !src)
+        return tl_fail(TL_ERR_ARG, "tl_tensor_copy: NULL tensor");
+    if (dst == src)
+        return TL_OK;
+    TL_TRY(tl_tensor_resize(dst, src->dtype, src->ndim, src->shape));
+    if (src->size)
+        memcpy(dst->data, src->data, src->size * dtype_size(src->dtype));
+    return TL_OK;
+}
+
+void tl_tensor_free(tl_tensor *t)
+{
+    if (!t)
+        return;
+    if (t->owned)
+        tl_free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+void tl_tensor_clear(tl_tensor *t)
+{
+    if (t && t->size)
+        memset(t->data, 0, t->size * dtype_size(t->dtype));
+}
+
+bool tl_tensor_same_shape(const tl_tensor *a, const tl_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return false;
+    return true;
+}
+
+char *tl_tensor_shape_str(const tl_tensor *t, char *buf, size_t n)
+{
+    size_t off = 0;
+    if (n == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!t) {
+        snprintf(buf, n, "(null)");
+        return buf;
+    }
+    off += (size_t)snprintf(buf, n, "(");
+    for (int i = 0; i < t->ndim && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, i ? ", %d" : "%d", t->shape[i]);
+    if (off < n)
+        snprintf(buf + off, n - off, t->ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+tl_status tl_fail_shape(const char *who, const char *what, const tl_tensor *t,
+                        const char *expected)
+{
+    char got[64];
+    return tl_fail(TL_ERR_SHAPE, "%s: %s has shape %s, expected %s", who, what,
+                   tl_tensor_shape_str(t, got, sizeof got), expected);
+}

@@ -1,0 +1,66 @@
+/* Helpers shared by the cmocka tests: random tensors, closeness checks,
+ * golden files and gradient-check reporting. Include after cmocka.h. */
+#ifndef TL_TESTUTIL_H
+#define TL_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "timelayers/timelayers.h"
+
+#ifdef TL_REAL_DOUBLE
+#define TU_DOUBLE 1
+#else
+#define TU_DOUBLE 0
+#endif
+
+/* Tolerance for comparing a computation with a reference: tight in the
+ * double build, float rounding in the float build. */
+#define TU_RTOL (TU_DOUBLE ? 1e-9 : 2e-4)
+#define TU_ATOL (TU_DOUBLE ? 1e-11 : 1e-5)
+
+/* Relative-error bound for central-difference gradient checks in double
+ * precision (semantics.md: a correct layer is far below 1e-6). */
+#define TU_GRADCHECK_BOUND 1e-6
+
+/* Fail the test (with the message) unless st is TL_OK. */
+#define TU_OK(expr)                                                             \
+    do {                                                                        \
+        tl_status tu_st_ = (expr);                                              \
+        if (tu_st_ != TL_OK)                                                    \
+            fail_msg("%s failed: %s: %s", #expr, tl_status_name(tu_st_),        \
+                     tl_last_error());                                          \
+    } while (0)
+
+/* Fill a real tensor of the given shape with scale * N(0, 1). */
+void tu_randn(tl_tensor *t, tl_rng *rng, double scale, int ndim, const int *shape);
+
+/* Fill an int32 tensor with uniform ids in [0, n). */
+void tu_randint(tl_tensor *t, tl_rng *rng, int n, int ndim, const int *shape);
+
+/* Assert |a[i] - b[i]| <= atol + rtol * |b[i]| for all i, reporting the first
+ * offending index with `what`. */
+void tu_assert_close(const char *what, const tl_real *a, const double *b, size_t n, double rtol,
+                     double atol);
+void tu_assert_close_real(const char *what, const tl_real *a, const tl_real *b, size_t n,
+                          double rtol, double atol);
+
+/* Golden files (tests/golden/NAME.txt, written by the scripts in tools/golden):
+ * blocks of "name ndim d0 .. dk" followed by the values, '#' comments. */
+typedef struct tu_golden tu_golden;
+tu_golden *tu_golden_load(const char *file);   /* fails the test when unreadable */
+/* The named array; fails the test unless it exists with `count` elements. */
+const double *tu_golden_get(const tu_golden *g, const char *name, size_t count);
+/* Copy a named array into a real tensor of the given shape. */
+void tu_golden_tensor(const tu_golden *g, const char *name, tl_tensor *t, int ndim,
+                      const int *shape);
+void tu_golden_ids(const tu_golden *g, const char *name, tl_tensor *t, int ndim, const int *shape);
+void tu_golden_free(tu_golden *g);
+
+/* Print each gradient-check entry (so the measured errors appear in the test
+ * log) and fail if any exceeds bound or checked nothing. */
+void tu_check_gradients(const char *what, const tl_gradcheck_entry *e, int n, double bound);
+
+#endif
