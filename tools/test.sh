@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build timelayers and run the whole test suite twice: a release build, then
+# an AddressSanitizer + UndefinedBehaviorSanitizer build. Exits non-zero when
+# anything fails. Usage: tools/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/install-deps.sh
+
+run_suite() {  # build-dir, meson options...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+echo "== release build =="
+run_suite build
+
+echo "== ASan + UBSan build =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+echo "All tests passed (release and sanitizer builds)."
