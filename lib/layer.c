@@ -1,5 +1,7 @@
 /* Public wrappers around the layer ops table: argument checks and a clear
  * error when a layer lacks an operation, so callers never touch the table. */
+#include <stdio.h>
+#include <string.h>
 #include "internal.h"
 #include "timelayers/layer.h"
 
@@ -114,6 +116,19 @@ tl_status tl_layer_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tenso
         return tl_fail(TL_ERR_ARG, "%s: state_grad: dh0 pointer is NULL", l->ops->type);
     const tl_tensor *dummy;
     return l->ops->state_grad(l, dh0, dc0 ? dc0 : &dummy);
+}
+
+tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg)
+{
+    CHECK_LAYER(l, "tl_layer_get_config");
+    if (!cfg)
+        return tl_fail(TL_ERR_ARG, "tl_layer_get_config: cfg is NULL");
+    if (!l->ops->config)
+        return unsupported(l, "config");
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->type, sizeof cfg->type, "%s", l->ops->type);
+    l->ops->config(l, cfg);
+    return TL_OK;
 }
 
 const char *tl_layer_type(const tl_layer *l) { return l && l->ops ? l->ops->type : "(null)"; }

@@ -64,6 +64,12 @@ static tl_param *affine_params(tl_layer *l, int *count)
     return ((affine *)l)->params;
 }
 
+static void affine_config(const tl_layer *l, tl_layer_config *cfg)
+{
+    cfg->in_dim = l->in_width;
+    cfg->out_dim = l->out_width;
+}
+
 static void affine_destroy(tl_layer *l)
 {
     affine *a = (affine *)l;
@@ -78,6 +84,7 @@ static const tl_layer_ops affine_ops = {
     .forward = affine_forward,
     .backward = affine_backward,
     .params = affine_params,
+    .config = affine_config,
     .destroy = affine_destroy,
 };
 

@@ -1,0 +1,46 @@
+/* timelayers: text generation from a trained model.
+ *
+ * The model must be a language model whose recurrent layers are stateful:
+ * the prompt is fed in (as one sequence of batch 1, which leaves the layers
+ * in the same state as feeding it token by token), then each new token is
+ * drawn from softmax(scores / temperature) and fed back as a (1, 1) batch.
+ */
+#ifndef TIMELAYERS_GENERATE_H
+#define TIMELAYERS_GENERATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "timelayers/model.h"
+#include "timelayers/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_sample_opts {
+    double temperature;     /* > 0; 0 means 1.0 */
+    int top_k;              /* keep the k most likely ids; 0 = all */
+    bool greedy;            /* argmax instead of sampling */
+    const int32_t *skip;    /* ids never produced (e.g. <unk>); may be NULL */
+    int nskip;
+} tl_sample_opts;
+
+/* Draw one id from the scores of one position (V values). Skipped ids are
+ * excluded from the distribution, which is what re-drawing until a
+ * non-skipped id comes up amounts to, without advancing any model state.
+ * `work` is caller scratch of at least 2*V doubles (NULL: allocated here for
+ * this call). Errors: every id skipped (TL_ERR_ARG), non-finite scores
+ * (TL_ERR_NUMERIC). */
+tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl_rng *rng,
+                    double *work, int32_t *out);
+
+/* Reset the model state, feed `prompt` (nprompt >= 1 ids), then generate
+ * `count` ids into out (caller-allocated, count entries). Every generated
+ * token is fed back, so the model's state afterwards includes the last one. */
+tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count,
+                      const tl_sample_opts *opts, tl_rng *rng, int32_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,117 @@
+/* Sampling from a language model: temperature, top-k, greedy, skip list. */
+#include <math.h>
+#include <stdlib.h>
+#include "internal.h"
+#include "timelayers/generate.h"
+
+static bool skipped(const tl_sample_opts *o, int id)
+{
+    for (int i = 0; i < o->nskip; i++)
+        if (o->skip[i] == id)
+            return true;
+    return false;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* The k-th largest of the allowed logits (a threshold for top-k). */
+static double kth_largest(const double *logit, int V, int k, double *work)
+{
+    int n = 0;
+    for (int i = 0; i < V; i++)
+        if (logit[i] > -INFINITY)
+            work[n++] = logit[i];
+    if (k >= n)
+        return -INFINITY;
+    qsort(work, (size_t)n, sizeof *work, cmp_desc);
+    return work[k - 1];
+}
+
+tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl_rng *rng,
+                    double *work, int32_t *out)
+{
+    static const tl_sample_opts defaults = {0};
+    const tl_sample_opts *o = opts ? opts : &defaults;
+    if (!scores || V <= 0 || !out || (!rng && !o->greedy))
+        return tl_fail(TL_ERR_ARG, "tl_sample: scores, V, rng or out invalid");
+    if (o->temperature < 0 || !isfinite(o->temperature) || o->top_k < 0 || o->nskip < 0 ||
+        (o->nskip && !o->skip))
+        return tl_fail(TL_ERR_ARG, "tl_sample: temperature must be >= 0, top_k and nskip >= 0");
+    double *own = NULL;
+    if (!work) {
+        TL_TRY(tl_alloc((void **)&own, 2 * (size_t)V, sizeof(double), "tl_sample"));
+        work = own;
+    }
+    double *logit = work, t = o->temperature > 0 ? o->temperature : 1.0;
+    double best = -INFINITY;
+    int argmax = -1;
+    tl_status st = TL_OK;
+    for (int i = 0; i < V; i++) {
+        if (!isfinite(scores[i])) {
+            st = tl_fail(TL_ERR_NUMERIC, "tl_sample: score of id %d is %g", i, (double)scores[i]);
+            goto done;
+        }
+        logit[i] = skipped(o, i) ? -INFINITY : scores[i] / t;
+        if (logit[i] > best) {
+            best = logit[i];
+            argmax = i;
+        }
+    }
+    if (argmax < 0) {
+        st = tl_fail(TL_ERR_ARG, "tl_sample: all %d ids are in the skip list", V);
+        goto done;
+    }
+    if (o->greedy) {
+        *out = argmax;
+        goto done;
+    }
+    double cut = o->top_k ? kth_largest(logit, V, o->top_k, work + V) : -INFINITY;
+    double total = 0;
+    for (int i = 0; i < V; i++) {
+        logit[i] = logit[i] >= cut && logit[i] > -INFINITY ? exp(logit[i] - best) : 0;
+        total += logit[i];
+    }
+    double u = tl_rng_uniform(rng) * total;
+    *out = argmax;  /* guards against u landing past the last bucket by rounding */
+    for (int i = 0; i < V; i++) {
+        if (logit[i] > 0 && (u -= logit[i]) < 0) {
+            *out = i;
+            break;
+        }
+    }
+done:
+    tl_free(own);
+    return st;
+}
+
+tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count,
+                      const tl_sample_opts *opts, tl_rng *rng, int32_t *out)
+{
+    if (!m || !prompt || nprompt < 1 || count < 0 || (count && !out))
+        return tl_fail(TL_ERR_ARG, "tl_generate: needs a model, a prompt of at least one id, "
+                                   "count >= 0 and an output array");
+    const tl_tensor *scores;
+    int32_t last;
+    tl_model_reset_state(m);
+    tl_tensor x = tl_tensor_wrap_ids((int32_t *)prompt, 2, (int[]){1, nprompt});
+    TL_TRY(tl_model_predict(m, &x, &scores));
+    int V = scores->shape[scores->ndim - 1];
+    double *work;
+    TL_TRY(tl_alloc((void **)&work, 2 * (size_t)V, sizeof(double), "tl_generate"));
+    tl_status st = TL_OK;
+    for (int k = 0; k < count && !st; k++) {
+        const tl_real *row = scores->data + scores->size - (size_t)V;
+        st = tl_sample(row, V, opts, rng, work, &last);
+        if (st)
+            break;
+        out[k] = last;
+        x = tl_tensor_wrap_ids(&last, 2, (int[]){1, 1});
+        st = tl_model_predict(m, &x, &scores);
+    }
+    tl_free(work);
+    return st;
+}

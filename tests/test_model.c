@@ -1,0 +1,190 @@
+/* The sequential model: composition, shape validation, flat parameters,
+ * gradient check of Embedding -> LSTM -> Affine -> SoftmaxWithLoss. */
+#include <string.h>
+#include "testutil.h"
+
+enum { V = 7, D = 5, H = 6, N = 3, T = 4 };
+
+static tl_model *build(tl_rng *rng, bool stateful)
+{
+    tl_model *m;
+    tl_layer *l;
+    TU_OK(tl_model_create(&m));
+    TU_OK(tl_time_embedding_create(&l, V, D, rng));
+    TU_OK(tl_model_add(m, l));
+    TU_OK(tl_time_lstm_create(&l, D, H, stateful, rng));
+    TU_OK(tl_model_add(m, l));
+    TU_OK(tl_time_affine_create(&l, H, V, rng));
+    TU_OK(tl_model_add(m, l));
+    TU_OK(tl_time_softmax_loss_create(&l, V, TL_LOSS_MEAN));
+    TU_OK(tl_model_set_loss(m, l));
+    return m;
+}
+
+static void test_gradcheck_full_model(void **state)
+{
+    (void)state;
+    if (!TU_DOUBLE)
+        skip();
+    tl_rng rng;
+    tl_rng_seed(&rng, 11);
+    tl_model *m = build(&rng, true);
+    /* The reference's embedding init (N(0,1)/100) makes gradients tiny; use
+     * unit-scale weights so the check exercises every path at full size. */
+    tl_real *values;
+    size_t n;
+    TU_OK(tl_model_flat(m, &values, NULL, &n));
+    for (size_t i = 0; i < n; i++)
+        values[i] = (tl_real)(0.5 * tl_rng_normal(&rng));
+    tl_tensor xs = {0}, ts = {0};
+    tu_randint(&xs, &rng, V, 2, (int[]){N, T});
+    tu_randint(&ts, &rng, V, 2, (int[]){N, T});
+    ts.ids[1] = -1; /* an ignored target on the way */
+    tl_gradcheck_entry e[16];
+    int ne;
+    TU_OK(tl_gradcheck_model(m, &xs, &ts, &(tl_gradcheck_opts){.seed = 1}, e, 16, &ne));
+    assert_int_equal(ne, 6); /* W, Wx, Wh, b, W, b */
+    assert_string_equal(e[0].name, "layers.0.W");
+    assert_string_equal(e[1].name, "layers.1.Wx");
+    assert_string_equal(e[5].name, "layers.2.b");
+    tu_check_gradients("Embedding-LSTM-Affine-Loss", e, ne, TU_GRADCHECK_BOUND);
+    tl_tensor_free(&xs);
+    tl_tensor_free(&ts);
+    tl_model_destroy(m);
+}
+
+static void test_flat_parameters(void **state)
+{
+    (void)state;
+    tl_rng rng;
+    tl_rng_seed(&rng, 2);
+    tl_model *m = build(&rng, true);
+    int count;
+    TU_OK(tl_model_param_count(m, &count));
+    assert_int_equal(count, 6);
+    tl_real *values, *grads;
+    size_t n, expect = 0;
+    TU_OK(tl_model_flat(m, &values, &grads, &n));
+    for (int i = 0; i < count; i++) {
+        tl_named_param p;
+        TU_OK(tl_model_param(m, i, &p));
+        assert_int_equal(p.offset, expect);
+        assert_ptr_equal(p.param->value.data, values + expect);
+        assert_ptr_equal(p.param->grad.data, grads + expect);
+        expect += p.param->value.size;
+    }
+    assert_int_equal(n, expect);
+    assert_int_equal(n, (size_t)(V * D + D * 4 * H + H * 4 * H + 4 * H + H * V + V));
+    tl_named_param p;
+    assert_int_equal(tl_model_param(m, count, &p), TL_ERR_RANGE);
+
+    /* Gradients land in the flat buffer; zero_grad clears it. */
+    tl_tensor xs = {0}, ts = {0};
+    tu_randint(&xs, &rng, V, 2, (int[]){N, T});
+    tu_randint(&ts, &rng, V, 2, (int[]){N, T});
+    double loss;
+    TU_OK(tl_model_forward(m, &xs, &ts, &loss));
+    assert_true(loss > 0);
+    TU_OK(tl_model_backward(m));
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += grads[i] * grads[i];
+    assert_true(sum > 0);
+    tl_model_zero_grad(m);
+    for (size_t i = 0; i < n; i++)
+        assert_true(grads[i] == 0);
+
+    /* No second backward without a new forward. */
+    assert_int_equal(tl_model_backward(m), TL_ERR_STATE);
+    /* The model is built: no more layers. */
+    tl_layer *l;
+    TU_OK(tl_time_affine_create(&l, V, V, NULL));
+    assert_int_equal(tl_model_add(m, l), TL_ERR_STATE);
+    tl_tensor_free(&xs);
+    tl_tensor_free(&ts);
+    tl_model_destroy(m);
+}
+
+static void test_width_mismatch_names_both_layers(void **state)
+{
+    (void)state;
+    tl_model *m;
+    tl_layer *l;
+    TU_OK(tl_model_create(&m));
+    TU_OK(tl_time_embedding_create(&l, 50, 100, NULL));
+    TU_OK(tl_model_add(m, l));
+    TU_OK(tl_time_lstm_create(&l, 64, 32, true, NULL));
+    assert_int_equal(tl_model_add(m, l), TL_ERR_SHAPE); /* l is destroyed by the model */
+    const char *msg = tl_last_error();
+    assert_non_null(strstr(msg, "TimeEmbedding"));
+    assert_non_null(strstr(msg, "TimeLSTM"));
+    assert_non_null(strstr(msg, "64"));
+    assert_non_null(strstr(msg, "100"));
+
+    /* A token-id layer after the first, and a loss layer passed as a layer. */
+    TU_OK(tl_time_embedding_create(&l, 5, 5, NULL));
+    assert_int_equal(tl_model_add(m, l), TL_ERR_SHAPE);
+    TU_OK(tl_time_softmax_loss_create(&l, 0, TL_LOSS_MEAN));
+    assert_int_equal(tl_model_add(m, l), TL_ERR_ARG);
+    /* Loss of the wrong width. */
+    TU_OK(tl_time_softmax_loss_create(&l, 99, TL_LOSS_MEAN));
+    assert_int_equal(tl_model_set_loss(m, l), TL_ERR_SHAPE);
+
+    tl_tensor xs = {0};
+    TU_OK(tl_tensor_zeros(&xs, TL_INT32, 2, (int[]){2, 3}));
+    double loss;
+    assert_int_equal(tl_model_forward(m, &xs, &xs, &loss), TL_ERR_STATE); /* no loss layer */
+    tl_tensor_free(&xs);
+    tl_model_destroy(m);
+}
+
+/* A stateful model fed T=4 at once predicts what it predicts over two T=2 halves. */
+static void test_stateful_predict_in_chunks(void **state)
+{
+    (void)state;
+    tl_rng rng;
+    tl_rng_seed(&rng, 5);
+    tl_model *m = build(&rng, true);
+    tl_tensor xs = {0}, a = {0}, b = {0}, full = {0};
+    tu_randint(&xs, &rng, V, 2, (int[]){N, T});
+    TU_OK(tl_tensor_resize(&a, TL_INT32, 2, (int[]){N, T / 2}));
+    TU_OK(tl_tensor_resize(&b, TL_INT32, 2, (int[]){N, T / 2}));
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < T / 2; t++) {
+            a.ids[n * (T / 2) + t] = xs.ids[n * T + t];
+            b.ids[n * (T / 2) + t] = xs.ids[n * T + T / 2 + t];
+        }
+    const tl_tensor *y;
+    TU_OK(tl_model_predict(m, &xs, &y));
+    TU_OK(tl_tensor_copy(&full, y));
+    tl_model_reset_state(m);
+    for (int half = 0; half < 2; half++) {
+        TU_OK(tl_model_predict(m, half ? &b : &a, &y));
+        for (int n = 0; n < N; n++)
+            tu_assert_close_real("chunked scores", y->data + (size_t)n * (T / 2) * V,
+                                 full.data + ((size_t)n * T + half * (T / 2)) * V, (T / 2) * V,
+                                 TU_RTOL, TU_ATOL);
+    }
+    /* After a reset the model starts from zeros again: same first half. */
+    tl_model_reset_state(m);
+    TU_OK(tl_model_predict(m, &a, &y));
+    for (int n = 0; n < N; n++)
+        tu_assert_close_real("after reset", y->data + (size_t)n * (T / 2) * V,
+                             full.data + (size_t)n * T * V, (T / 2) * V, 0, 0);
+    tl_tensor_free(&xs);
+    tl_tensor_free(&a);
+    tl_tensor_free(&b);
+    tl_tensor_free(&full);
+    tl_model_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradcheck_full_model),
+        cmocka_unit_test(test_flat_parameters),
+        cmocka_unit_test(test_width_mismatch_names_both_layers),
+        cmocka_unit_test(test_stateful_predict_in_chunks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
