@@ -10,5 +10,6 @@
 #include "timelayers/affine.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
+#include "timelayers/generate.h"
 
 #endif
