@@ -129,7 +129,7 @@ static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     TL_TRY(tl_tensor_resize(&r->dT, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, x->shape));
-    TL_TRY(tl_tensor_zeros2(&r->dh, N, H));  /* truncated BPTT: nothing flows in from later */
+    TL_TRY(tl_tensor_zeros2(&r->dh, N, H));  /* truncated BPTT: nothing flows in from later chunks */
     TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
 
     size_t ld = (size_t)T * H;
