@@ -8,6 +8,7 @@
 #include "timelayers/rng.h"
 #include "timelayers/layer.h"
 #include "timelayers/affine.h"
+#include "timelayers/rnn.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
