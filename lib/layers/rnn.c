@@ -201,6 +201,15 @@ static tl_status rnn_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_ten
     return TL_OK;
 }
 
+static void rnn_config(const tl_layer *l, tl_layer_config *cfg)
+{
+    const time_rnn *r = (const time_rnn *)l;
+    cfg->in_dim = r->cell.in_dim;
+    cfg->out_dim = r->cell.hidden;
+    cfg->stateful = r->stateful;
+    cfg->variant = (int)r->cell.act;
+}
+
 static void rnn_destroy(tl_layer *l)
 {
     time_rnn *r = (time_rnn *)l;
@@ -220,6 +229,7 @@ static const tl_layer_ops rnn_ops = {
     .get_state = rnn_get_state,
     .set_state = rnn_set_state,
     .state_grad = rnn_state_grad,
+    .config = rnn_config,
     .destroy = rnn_destroy,
 };
 
