@@ -1,0 +1,42 @@
+/* timelayers: the standard language-model stack in one call.
+ *
+ *     ids (N, T) -> TimeEmbedding(V, D) -> [TimeLSTM | TimeRNN] x L -> TimeAffine(H, V)
+ *               -> TimeSoftmaxWithLoss(V)
+ *
+ * The first recurrent layer maps D to H, the others H to H. Every recurrent
+ * layer is stateful (truncated BPTT carries the state across batches).
+ * Initialisation is the textbook reference's: embedding N(0, 0.01²), the
+ * other weights N(0, 1/fan_in), biases zero.
+ */
+#ifndef TIMELAYERS_LM_H
+#define TIMELAYERS_LM_H
+
+#include "timelayers/model.h"
+#include "timelayers/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tl_cell_kind { TL_CELL_LSTM = 0, TL_CELL_RNN = 1 } tl_cell_kind;
+
+typedef struct tl_lm_config {
+    int vocab;          /* V */
+    int embed;          /* D */
+    int hidden;         /* H */
+    int layers;         /* L >= 1 recurrent layers */
+    tl_cell_kind cell;
+} tl_lm_config;
+
+/* Build the stack above. Sizes must be positive and L at most 64.
+ * The caller owns *out (tl_model_destroy). */
+tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
+
+/* "lstm" / "rnn" and back; unknown names are TL_ERR_ARG. */
+tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out);
+const char *tl_cell_kind_name(tl_cell_kind k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,102 @@
+/* timelayers: training a language model with truncated BPTT.
+ *
+ * A trainer drives one model and one optimizer over a token stream:
+ *
+ *   for each iteration:  xs, ts <- next TBPTT batch (see batcher.h)
+ *                        zero_grad; loss = forward(xs, ts); backward
+ *                        clip (global norm and/or element-wise); optimizer step
+ *   at each report:      training perplexity = exp(mean of the losses since the last report)
+ *   at each epoch end:   validation perplexity (reference mode, state reset before and
+ *                        after), learning-rate decay when it did not improve, checkpoint
+ *
+ * This is the textbook reference's RnnlmTrainer plus its PTB script's epoch loop.
+ * A loss or gradient norm that is not finite stops training with TL_ERR_NUMERIC and a
+ * message naming the step (and the first parameter with a non-finite gradient); the last
+ * checkpoint written stays untouched.
+ *
+ * Checkpoints (checkpoint.h) hold everything needed to continue exactly: parameters,
+ * optimizer state, each recurrent layer's carried state, the batcher's time_idx, epoch,
+ * step, learning rate, best validation perplexity and the RNG. A resumed run produces the
+ * same losses as one that never stopped.
+ *
+ * Ownership: the trainer borrows the model, optimizer, vocabulary and token arrays; they
+ * must outlive it. tl_trainer_destroy frees only the trainer's own buffers.
+ */
+#ifndef TIMELAYERS_TRAIN_H
+#define TIMELAYERS_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "timelayers/checkpoint.h"
+#include "timelayers/model.h"
+#include "timelayers/optim.h"
+#include "timelayers/rng.h"
+#include "timelayers/vocab.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_train_config {
+    int batch, time;        /* B, T of the TBPTT batches */
+    int epochs;             /* train until this many epochs are complete */
+    double clip_norm;       /* global L2 norm threshold; 0 = no clipping */
+    double clip_value;      /* element-wise clip to [-c, c]; 0 = none */
+    int report_every;       /* iterations between progress reports; 0 = 20 */
+    double lr_decay;        /* > 1: divide the learning rate by this after an epoch whose
+                               validation perplexity is not the best so far; 0 = off */
+    long max_steps;         /* stop (and checkpoint) after this many steps in total; 0 = off */
+    long save_every;        /* also checkpoint every this many steps; 0 = epoch ends only */
+    const char *checkpoint; /* path written at epoch ends and at the end; NULL = none */
+    const char *log_csv;    /* CSV of the training curve; NULL = none */
+} tl_train_config;
+
+/* What a progress callback receives. */
+typedef struct tl_train_progress {
+    int epoch;                      /* 1-based epoch being trained */
+    int epochs;
+    long step;                      /* iterations done in total */
+    long iter, iters_per_epoch;     /* position within the epoch */
+    double train_ppl;               /* exp(mean loss) since the last report */
+    double valid_ppl;               /* NAN except in the end-of-epoch report with a valid set */
+    double lr, grad_norm;           /* current learning rate, last norm before clipping */
+    double tokens_per_sec, elapsed_sec, eta_sec;
+    bool epoch_end;
+} tl_train_progress;
+
+typedef void (*tl_train_callback)(void *ctx, const tl_train_progress *p);
+
+typedef struct tl_trainer tl_trainer;
+
+/* Create a trainer for model m and optimizer opt (whose nparams must equal the model's).
+ * train (ntrain ids) is required and must hold more than batch * time tokens; valid may be
+ * NULL. vocab is stored in checkpoints (may be NULL). */
+tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const tl_vocab *vocab,
+                            const int32_t *train, size_t ntrain, const int32_t *valid,
+                            size_t nvalid, const tl_train_config *cfg);
+
+/* Restore the training state stored in an open checkpoint (written by a trainer on the same
+ * data and configuration): optimizer state, recurrent states, time_idx, epoch, step,
+ * learning rate, best validation perplexity, RNG. The model's parameters must already hold
+ * the checkpoint's values (tl_checkpoint_model or tl_checkpoint_load_into). */
+tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck);
+
+/* Train until cfg->epochs are complete (or max_steps), calling cb (may be NULL) at every
+ * report and every epoch end. Returns TL_OK when done, TL_ERR_NUMERIC on a non-finite
+ * loss or gradient, or the error of a failed step or checkpoint write. */
+tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx);
+
+/* Write a checkpoint of the current state to path (atomically). */
+tl_status tl_trainer_save(tl_trainer *t, const char *path);
+
+/* Epochs completed, steps done, best validation perplexity (INFINITY if none yet). */
+int tl_trainer_epoch(const tl_trainer *t);
+long tl_trainer_step(const tl_trainer *t);
+double tl_trainer_best_ppl(const tl_trainer *t);
+
+void tl_trainer_destroy(tl_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

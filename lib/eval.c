@@ -1,0 +1,76 @@
+/* Perplexity evaluation (see eval.h): the reference's batched mode and a
+ * stream mode that scores every target. */
+#include <math.h>
+#include <stdlib.h>
+#include "internal.h"
+#include "timelayers/batcher.h"
+#include "timelayers/eval.h"
+
+enum { REF_BATCH = 10, REF_TIME = 35 };
+
+/* Sum of per-token losses over the reference's batches. */
+static tl_status eval_reference(tl_model *m, const int32_t *ids, size_t len, double *sum,
+                                size_t *count)
+{
+    tl_batcher b;
+    TL_TRY(tl_batcher_init_eval(&b, ids, len, REF_BATCH, REF_TIME));
+    int32_t xs[REF_BATCH * REF_TIME], ts[REF_BATCH * REF_TIME];
+    tl_tensor x = tl_tensor_wrap_ids(xs, 2, (int[]){REF_BATCH, REF_TIME});
+    tl_tensor t = tl_tensor_wrap_ids(ts, 2, (int[]){REF_BATCH, REF_TIME});
+    size_t iters = tl_batcher_iters_per_epoch(&b);
+    for (size_t it = 0; it < iters; it++) {
+        double loss;
+        tl_batcher_next(&b, xs, ts);
+        TL_TRY(tl_model_forward(m, &x, &t, &loss));
+        *sum += loss * (REF_BATCH * REF_TIME);
+    }
+    *count = iters * REF_BATCH * REF_TIME;
+    return TL_OK;
+}
+
+/* Sum of per-token losses over the whole stream at batch 1. The inputs and
+ * targets are views into ids, shifted by one. */
+static tl_status eval_stream(tl_model *m, const int32_t *ids, size_t len, int time, double *sum,
+                             size_t *count)
+{
+    for (size_t pos = 0; pos + 1 < len; pos += (size_t)time) {
+        int n = (int)(len - 1 - pos < (size_t)time ? len - 1 - pos : (size_t)time);
+        tl_tensor x = tl_tensor_wrap_ids((int32_t *)ids + pos, 2, (int[]){1, n});
+        tl_tensor t = tl_tensor_wrap_ids((int32_t *)ids + pos + 1, 2, (int[]){1, n});
+        double loss;
+        TL_TRY(tl_model_forward(m, &x, &t, &loss));
+        *sum += loss * n;
+    }
+    *count = len - 1;
+    return TL_OK;
+}
+
+tl_status tl_eval_perplexity(tl_model *m, const int32_t *ids, size_t len, tl_eval_mode mode,
+                             int time, double *mean_loss, double *ppl)
+{
+    if (!m || !ids)
+        return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: model or ids is NULL");
+    if (mode != TL_EVAL_REFERENCE && mode != TL_EVAL_STREAM)
+        return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: unknown mode %d", (int)mode);
+    if (time < 0)
+        return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: time must be >= 0 (got %d)", time);
+    if (len < 2)
+        return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: need at least 2 tokens (got %zu)", len);
+    double sum = 0;
+    size_t count = 0;
+    tl_model_reset_state(m);
+    tl_status st = mode == TL_EVAL_REFERENCE ? eval_reference(m, ids, len, &sum, &count)
+                                             : eval_stream(m, ids, len, time ? time : 35, &sum,
+                                                           &count);
+    tl_model_reset_state(m);
+    if (st)
+        return st;
+    double mean = sum / (double)count;
+    if (!isfinite(mean))
+        return tl_fail(TL_ERR_NUMERIC, "tl_eval_perplexity: the mean loss is %g", mean);
+    if (mean_loss)
+        *mean_loss = mean;
+    if (ppl)
+        *ppl = exp(mean);
+    return TL_OK;
+}

@@ -1,0 +1,72 @@
+/* The standard language-model stack (see lm.h). */
+#include <string.h>
+#include "internal.h"
+#include "timelayers/affine.h"
+#include "timelayers/embedding.h"
+#include "timelayers/lm.h"
+#include "timelayers/lstm.h"
+#include "timelayers/rnn.h"
+#include "timelayers/softmax_loss.h"
+
+static tl_status recurrent(tl_layer **l, tl_cell_kind cell, int in, int hidden, tl_rng *rng)
+{
+    if (cell == TL_CELL_LSTM)
+        return tl_time_lstm_create(l, in, hidden, true, rng);
+    return tl_time_rnn_create(l, in, hidden, true, TL_ACT_TANH, rng);
+}
+
+tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
+{
+    if (!out || !c)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: out or config is NULL");
+    *out = NULL;
+    if (c->vocab <= 0 || c->embed <= 0 || c->hidden <= 0 || c->layers < 1 || c->layers > 64)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: need V, D, H > 0 and 1 <= layers <= 64 (got V=%d "
+                       "D=%d H=%d layers=%d)", c->vocab, c->embed, c->hidden, c->layers);
+    if (c->cell != TL_CELL_LSTM && c->cell != TL_CELL_RNN)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown cell kind %d", (int)c->cell);
+    tl_model *m;
+    tl_layer *l;
+    TL_TRY(tl_model_create(&m));
+    /* tl_model_add takes ownership even on failure, so each step either
+     * succeeds or leaves only the model to free. */
+    tl_status st = tl_time_embedding_create(&l, c->vocab, c->embed, rng);
+    if (!st)
+        st = tl_model_add(m, l);
+    for (int i = 0; i < c->layers && !st; i++) {
+        st = recurrent(&l, c->cell, i ? c->hidden : c->embed, c->hidden, rng);
+        if (!st)
+            st = tl_model_add(m, l);
+    }
+    if (!st)
+        st = tl_time_affine_create(&l, c->hidden, c->vocab, rng);
+    if (!st)
+        st = tl_model_add(m, l);
+    if (!st)
+        st = tl_time_softmax_loss_create(&l, c->vocab, TL_LOSS_MEAN);
+    if (!st)
+        st = tl_model_set_loss(m, l);
+    if (st) {
+        tl_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return TL_OK;
+}
+
+static const char *const cell_names[] = {"lstm", "rnn"};
+
+tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out)
+{
+    for (int k = 0; name && k < 2; k++)
+        if (strcmp(name, cell_names[k]) == 0) {
+            *out = (tl_cell_kind)k;
+            return TL_OK;
+        }
+    return tl_fail(TL_ERR_ARG, "unknown cell '%s' (expected lstm or rnn)", name ? name : "");
+}
+
+const char *tl_cell_kind_name(tl_cell_kind k)
+{
+    return (unsigned)k < 2 ? cell_names[k] : "unknown";
+}

@@ -1,0 +1,258 @@
+/* The TBPTT training loop, its reports and its checkpoints (see train.h).
+ *
+ * One step:  xs, ts = batch;  zero_grad;  L = forward(xs, ts);  backward;
+ *            norm = ||g||₂;  g *= clip/(norm + 1e-6) if norm > clip;  optimizer step.
+ *
+ * All buffers (the batch, the flat parameter and gradient arrays) exist before
+ * the first step; a step allocates nothing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "internal.h"
+#include "timelayers/batcher.h"
+#include "timelayers/clip.h"
+#include "timelayers/eval.h"
+#include "timelayers/train.h"
+
+struct tl_trainer {
+    tl_model *m;
+    tl_optim *opt;
+    const tl_vocab *vocab;
+    const int32_t *valid;
+    size_t nvalid;
+    tl_train_config cfg;
+
+    tl_batcher batcher;
+    int32_t *xs, *ts;
+    tl_tensor x, t;
+    tl_real *values, *grads;
+    size_t nparams;
+
+    int epoch;          /* epochs completed */
+    long step;          /* steps done */
+    long iter;          /* steps done in the current epoch */
+    double best_ppl;
+    tl_rng rng;         /* reserved for stochastic layers (dropout); saved and restored */
+
+    double report_loss; /* sum of losses since the last report */
+    int report_count;
+    double report_t0;   /* wall clock at the last report */
+    double start_t;
+    long start_step;
+    FILE *log;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const tl_vocab *vocab,
+                            const int32_t *train, size_t ntrain, const int32_t *valid,
+                            size_t nvalid, const tl_train_config *cfg)
+{
+    if (!out || !m || !opt || !train || !cfg)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_create: model, optimizer, data or config is NULL");
+    *out = NULL;
+    if (cfg->batch < 1 || cfg->time < 1 || cfg->epochs < 0 || cfg->clip_norm < 0 ||
+        cfg->clip_value < 0 || cfg->report_every < 0 || cfg->max_steps < 0 ||
+        cfg->save_every < 0 || (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)))
+        return tl_fail(TL_ERR_ARG, "tl_trainer_create: invalid configuration (batch %d, time %d, "
+                       "epochs %d, clip %g, lr_decay %g)", cfg->batch, cfg->time, cfg->epochs,
+                       cfg->clip_norm, cfg->lr_decay);
+    size_t bt;
+    if (!tl_mul_ok((size_t)cfg->batch, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
+        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %d x time %d is too large",
+                       cfg->batch, cfg->time);
+    tl_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: out of memory");
+    *t = (tl_trainer){.m = m, .opt = opt, .vocab = vocab, .valid = valid, .nvalid = nvalid,
+                      .cfg = *cfg, .best_ppl = INFINITY};
+    if (!t->cfg.report_every)
+        t->cfg.report_every = 20;
+    tl_rng_seed(&t->rng, 0);
+    tl_status st = tl_batcher_init(&t->batcher, train, ntrain, cfg->batch, cfg->time);
+    if (!st)
+        st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
+    if (!st && tl_optim_nparams(opt) != t->nparams)
+        st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
+                     "the model has %zu", tl_optim_nparams(opt), t->nparams);
+    if (!st)
+        st = tl_alloc((void **)&t->xs, bt, sizeof(int32_t), "trainer batch");
+    if (!st)
+        st = tl_alloc((void **)&t->ts, bt, sizeof(int32_t), "trainer batch");
+    if (st) {
+        tl_trainer_destroy(t);
+        return st;
+    }
+    t->x = tl_tensor_wrap_ids(t->xs, 2, (int[]){cfg->batch, cfg->time});
+    t->t = tl_tensor_wrap_ids(t->ts, 2, (int[]){cfg->batch, cfg->time});
+    *out = t;
+    return TL_OK;
+}
+
+void tl_trainer_destroy(tl_trainer *t)
+{
+    if (!t)
+        return;
+    if (t->log)
+        fclose(t->log);
+    tl_free(t->xs);
+    tl_free(t->ts);
+    free(t);
+}
+
+int tl_trainer_epoch(const tl_trainer *t) { return t ? t->epoch : 0; }
+long tl_trainer_step(const tl_trainer *t) { return t ? t->step : 0; }
+double tl_trainer_best_ppl(const tl_trainer *t) { return t ? t->best_ppl : INFINITY; }
+
+/* ---- one step ---------------------------------------------------------- */
+
+/* The message for a non-finite gradient names the first parameter holding one. */
+static tl_status nonfinite_grad(tl_trainer *t, double norm)
+{
+    size_t k = tl_grad_first_nonfinite(t->grads, t->nparams);
+    int count;
+    TL_TRY(tl_model_param_count(t->m, &count));
+    for (int i = 0; i < count; i++) {
+        tl_named_param p;
+        TL_TRY(tl_model_param(t->m, i, &p));
+        if (k >= p.offset && k < p.offset + p.param->grad.size)
+            return tl_fail(TL_ERR_NUMERIC, "step %ld: gradient norm is %g; first non-finite "
+                           "gradient in %s[%zu]", t->step + 1, norm, p.name, k - p.offset);
+    }
+    return tl_fail(TL_ERR_NUMERIC, "step %ld: gradient norm is %g", t->step + 1, norm);
+}
+
+static tl_status train_step(tl_trainer *t, double *loss, double *norm)
+{
+    tl_batcher_next(&t->batcher, t->xs, t->ts);
+    tl_model_zero_grad(t->m);
+    TL_TRY(tl_model_forward(t->m, &t->x, &t->t, loss));
+    if (!isfinite(*loss))
+        return tl_fail(TL_ERR_NUMERIC, "step %ld (epoch %d, iteration %ld): the loss is %g",
+                       t->step + 1, t->epoch + 1, t->iter + 1, *loss);
+    TL_TRY(tl_model_backward(t->m));
+    if (tl_clip_grad_norm(t->grads, t->nparams, t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY,
+                          norm))
+        return nonfinite_grad(t, *norm);
+    if (t->cfg.clip_value > 0)
+        TL_TRY(tl_clip_grad_value(t->grads, t->nparams, t->cfg.clip_value));
+    return tl_optim_step(t->opt, t->values, t->grads, t->nparams);
+}
+
+/* ---- reports ------------------------------------------------------------- */
+
+static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, double valid_ppl,
+                   bool epoch_end)
+{
+    double tnow = now(), elapsed = tnow - t->start_t;
+    long iters = (long)tl_batcher_iters_per_epoch(&t->batcher);
+    long total = (long)t->cfg.epochs * iters;
+    if (t->cfg.max_steps && t->cfg.max_steps < total)
+        total = t->cfg.max_steps;
+    double steps_per_sec = t->step > t->start_step ? (t->step - t->start_step) / elapsed : 0;
+    tl_train_progress p = {
+        .epoch = epoch_end ? t->epoch : t->epoch + 1,
+        .epochs = t->cfg.epochs,
+        .step = t->step,
+        .iter = epoch_end ? iters : t->iter,
+        .iters_per_epoch = iters,
+        .train_ppl = t->report_count ? exp(t->report_loss / t->report_count) : NAN,
+        .valid_ppl = valid_ppl,
+        .lr = tl_optim_lr(t->opt),
+        .grad_norm = norm,
+        .tokens_per_sec = steps_per_sec * t->cfg.batch * t->cfg.time,
+        .elapsed_sec = elapsed,
+        .eta_sec = steps_per_sec > 0 && total > t->step ? (total - t->step) / steps_per_sec : 0,
+        .epoch_end = epoch_end,
+    };
+    if (t->log) {
+        fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f\n", p.epoch, p.step, p.iter,
+                p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec, p.elapsed_sec);
+        fflush(t->log);
+    }
+    if (cb)
+        cb(ctx, &p);
+    t->report_loss = 0;
+    t->report_count = 0;
+    t->report_t0 = tnow;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/* Validation at an epoch end: reference mode when the set is long enough for
+ * one reference batch, else every target at batch 1. */
+static tl_status validate(tl_trainer *t, double *ppl)
+{
+    *ppl = NAN;
+    if (!t->valid)
+        return TL_OK;
+    tl_eval_mode mode = t->nvalid > 350 ? TL_EVAL_REFERENCE : TL_EVAL_STREAM;
+    TL_TRY(tl_eval_perplexity(t->m, t->valid, t->nvalid, mode, t->cfg.time, NULL, ppl));
+    if (*ppl < t->best_ppl)
+        t->best_ppl = *ppl;
+    else if (t->cfg.lr_decay > 1)
+        TL_TRY(tl_optim_set_lr(t->opt, tl_optim_lr(t->opt) / t->cfg.lr_decay));
+    return TL_OK;
+}
+
+static tl_status open_log(tl_trainer *t)
+{
+    if (!t->cfg.log_csv || t->log)
+        return TL_OK;
+    t->log = fopen(t->cfg.log_csv, t->step ? "a" : "w");
+    if (!t->log)
+        return tl_fail(TL_ERR_IO, "cannot open log %s: %s", t->cfg.log_csv, strerror(errno));
+    if (!t->step)
+        fprintf(t->log, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
+                        "elapsed_sec\n");
+    return TL_OK;
+}
+
+static tl_status checkpoint(tl_trainer *t)
+{
+    return t->cfg.checkpoint ? tl_trainer_save(t, t->cfg.checkpoint) : TL_OK;
+}
+
+tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
+{
+    if (!t)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_run: trainer is NULL");
+    TL_TRY(open_log(t));
+    long iters = (long)tl_batcher_iters_per_epoch(&t->batcher);
+    double norm = 0;
+    t->start_t = t->report_t0 = now();
+    t->start_step = t->step;
+    while (t->epoch < t->cfg.epochs) {
+        while (t->iter < iters) {
+            if (t->cfg.max_steps && t->step >= t->cfg.max_steps)
+                return checkpoint(t);
+            double loss;
+            TL_TRY(train_step(t, &loss, &norm));
+            t->step++;
+            t->iter++;
+            t->report_loss += loss;
+            t->report_count++;
+            if (t->iter % t->cfg.report_every == 0)
+                report(t, cb, ctx, norm, NAN, false);
+            if (t->cfg.save_every && t->step % t->cfg.save_every == 0)
+                TL_TRY(checkpoint(t));
+        }
+        double ppl;
+        TL_TRY(validate(t, &ppl));
+        t->epoch++;
+        t->iter = 0;
+        report(t, cb, ctx, norm, ppl, true);
+        TL_TRY(checkpoint(t));
+    }
+    return TL_OK;
+}

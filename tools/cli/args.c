@@ -1,0 +1,58 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "args.h"
+
+static bool bad(const char *opt, const char *s, const char *why)
+{
+    fprintf(stderr, "timelayers: --%s: '%s' %s\n", opt, s ? s : "", why);
+    return false;
+}
+
+bool cli_parse_int(const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    if (!s || !*s)
+        return bad(opt, s, "is empty; expected an integer");
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || end == s)
+        return bad(opt, s, "is not an integer");
+    if (errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "timelayers: --%s: %s is outside [%ld, %ld]\n", opt, s, lo, hi);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+bool cli_parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-')
+        return bad(opt, s, "is not a non-negative integer");
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || end == s || errno == ERANGE)
+        return bad(opt, s, "is not a 64-bit non-negative integer");
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    if (!s || !*s)
+        return bad(opt, s, "is empty; expected a number");
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || end == s)
+        return bad(opt, s, "is not a number");
+    if (!isfinite(v) || errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "timelayers: --%s: %s is outside [%g, %g]\n", opt, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}

@@ -1,0 +1,43 @@
+/* Shared pieces of the timelayers command-line tool: subcommand entry points
+ * and the helpers they have in common. No math here: everything numeric is
+ * the library's. */
+#ifndef TL_CLI_H
+#define TL_CLI_H
+
+#include <stdbool.h>
+#include "timelayers/timelayers.h"
+#include "args.h"
+
+/* Each subcommand: argv[0] is the subcommand name; returns the exit status
+ * (0 success, 1 failure, 2 usage error). */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Print "timelayers: <context>: <library message>" to stderr; returns 1. */
+int cli_fail(const char *context);
+
+/* Print a usage error and the hint to run --help; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+
+/* A checkpoint opened for inference: the model and its vocabulary. */
+typedef struct cli_model {
+    tl_checkpoint *ck;
+    tl_model *model;
+    tl_vocab *vocab;
+} cli_model;
+
+/* Open path, rebuild the model and vocabulary; prints the error and returns
+ * false on failure (nothing to free then). */
+bool cli_model_open(const char *path, cli_model *cm);
+void cli_model_close(cli_model *cm);
+
+/* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */
+void cli_set_threads(int n);
+
+/* "1h02m", "3m12s", "45s". */
+const char *cli_duration(double seconds, char *buf, size_t n);
+
+#endif

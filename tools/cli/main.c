@@ -1,0 +1,123 @@
+/* timelayers: train, evaluate and sample recurrent language models.
+ * This file dispatches to one function per subcommand. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cblas.h>
+#include "cli.h"
+
+static const char usage[] =
+    "usage: timelayers COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  train      train a language model (with no data: the bundled default corpus)\n"
+    "  eval       perplexity of a checkpoint on a text file\n"
+    "  sample     generate text from a checkpoint\n"
+    "  info       describe a checkpoint: architecture, vocabulary, training state\n"
+    "  gradcheck  check every gradient of a model by central differences\n"
+    "  bench      measure training and generation speed\n"
+    "\n"
+    "Run 'timelayers COMMAND --help' for the options of a command.\n";
+
+int cli_fail(const char *context)
+{
+    fprintf(stderr, "timelayers: %s: %s\n", context, tl_last_error());
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "timelayers %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'timelayers %s --help' for usage.\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+void cli_set_threads(int n)
+{
+    if (n > 0)
+        openblas_set_num_threads(n);
+}
+
+const char *cli_duration(double s, char *buf, size_t n)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%lds", t);
+    return buf;
+}
+
+bool cli_model_open(const char *path, cli_model *cm)
+{
+    *cm = (cli_model){0};
+    if (tl_checkpoint_open(path, &cm->ck) || tl_checkpoint_model(cm->ck, &cm->model) ||
+        tl_checkpoint_vocab(cm->ck, &cm->vocab)) {
+        cli_fail(path);
+        cli_model_close(cm);
+        return false;
+    }
+    return true;
+}
+
+void cli_model_close(cli_model *cm)
+{
+    tl_vocab_destroy(cm->vocab);
+    tl_model_destroy(cm->model);
+    tl_checkpoint_close(cm->ck);
+    *cm = (cli_model){0};
+}
+
+/* gradcheck runs in double precision, so it is its own program, built against
+ * the double library; `timelayers gradcheck` runs it from the same folder. */
+static int run_gradcheck(char **argv)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    if (n <= 0) {
+        perror("timelayers: cannot locate the gradcheck program");
+        return 1;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    strcpy(slash ? slash + 1 : self, "timelayers-gradcheck");
+    argv[0] = self;
+    execv(self, argv);
+    fprintf(stderr, "timelayers: cannot run %s: %s\n", self, strerror(errno));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } commands[] = {
+        {"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample},
+        {"info", cmd_info},   {"bench", cmd_bench},
+    };
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("timelayers %s\n", TL_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "gradcheck"))
+        return run_gradcheck(argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "timelayers: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

@@ -1,0 +1,310 @@
+/* timelayers train: corpus -> model -> trainer -> checkpoint. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const char help[] =
+    "usage: timelayers train [options]\n"
+    "\n"
+    "Train a recurrent language model with truncated backpropagation through time.\n"
+    "With no --train, trains on the bundled default corpus (this checkout's sources\n"
+    "and docs, character level, last 5%% held out for validation).\n"
+    "\n"
+    "Data:\n"
+    "  --train FILE        training text\n"
+    "  --valid FILE        validation text (perplexity after every epoch)\n"
+    "  --test FILE         test text (perplexity at the end, reference mode)\n"
+    "  --valid-split F     hold out the last fraction F of the training text for\n"
+    "                      validation instead of --valid (default 0; 0.05 for the\n"
+    "                      default corpus)\n"
+    "  --level word|char   tokens: white-space separated words with newline as\n"
+    "                      <eos>, or UTF-8 characters (default: char)\n"
+    "Model (ignored with --resume: the checkpoint has it):\n"
+    "  --cell lstm|rnn     recurrent cell (default lstm)\n"
+    "  --layers N          recurrent layers (default 1)\n"
+    "  --embed D           embedding width (default 64)\n"
+    "  --hidden H          hidden width (default 256)\n"
+    "Training:\n"
+    "  --batch B           rows per batch (default 32)\n"
+    "  --time T            time steps per batch (default 64)\n"
+    "  --optim NAME        sgd, momentum, nesterov, adagrad, rmsprop, adam (default adam)\n"
+    "  --lr X              learning rate (default: the optimizer's: sgd 0.01, adam 0.001, ...)\n"
+    "  --clip X            clip the global gradient norm at X (default 1; 0 = off)\n"
+    "  --clip-value X      also clip each gradient element to [-X, X] (default off)\n"
+    "  --lr-decay F        divide the learning rate by F when validation perplexity\n"
+    "                      does not improve (default off)\n"
+    "  --epochs N          epochs (default 1)\n"
+    "  --max-steps N       stop after N steps in total (default: no limit)\n"
+    "  --max-seconds S     stop after S seconds of training (default: no limit)\n"
+    "  --seed N            random seed for the initial weights (default 1)\n"
+    "  --threads N         OpenBLAS threads (default: OpenBLAS's choice)\n"
+    "Output:\n"
+    "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
+    "                      training stops (default model.safetensors)\n"
+    "  --save-every N      also write it every N steps\n"
+    "  --resume FILE       continue the run saved in FILE exactly where it stopped\n"
+    "                      (give the same data, --batch and --time)\n"
+    "  --log FILE          CSV of the training curve\n"
+    "  --report N          iterations between progress lines (default 20)\n"
+    "  --quiet             no progress lines\n";
+
+typedef struct {
+    const char *train, *valid, *test, *out, *resume, *log;
+    double valid_split;
+    tl_level level;
+    tl_lm_config lm;
+    tl_optim_config optim;
+    bool lr_given;
+    tl_train_config tc;
+    uint64_t seed;
+    int threads;
+    bool quiet;
+} train_args;
+
+enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
+       O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
+       O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP };
+
+static const struct option options[] = {
+    {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
+    {"valid-split", 1, 0, O_SPLIT}, {"level", 1, 0, O_LEVEL},    {"cell", 1, 0, O_CELL},
+    {"layers", 1, 0, O_LAYERS},  {"embed", 1, 0, O_EMBED},       {"hidden", 1, 0, O_HIDDEN},
+    {"batch", 1, 0, O_BATCH},    {"time", 1, 0, O_TIME},         {"optim", 1, 0, O_OPTIM},
+    {"lr", 1, 0, O_LR},          {"clip", 1, 0, O_CLIP},         {"clip-value", 1, 0, O_CLIPV},
+    {"lr-decay", 1, 0, O_DECAY}, {"epochs", 1, 0, O_EPOCHS},     {"max-steps", 1, 0, O_STEPS},
+    {"max-seconds", 1, 0, O_SECONDS}, {"seed", 1, 0, O_SEED},    {"threads", 1, 0, O_THREADS},
+    {"out", 1, 0, O_OUT},        {"save-every", 1, 0, O_SAVE},   {"resume", 1, 0, O_RESUME},
+    {"log", 1, 0, O_LOG},        {"report", 1, 0, O_REPORT},     {"quiet", 0, 0, O_QUIET},
+    {"help", 0, 0, O_HELP},      {0, 0, 0, 0},
+};
+
+/* Returns -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, train_args *a)
+{
+    *a = (train_args){
+        .out = "model.safetensors",
+        .valid_split = -1,
+        .level = TL_LEVEL_CHAR,
+        .lm = {.embed = 64, .hidden = 256, .layers = 1, .cell = TL_CELL_LSTM},
+        .optim = tl_optim_defaults(TL_OPTIM_ADAM),
+        .tc = {.batch = 32, .time = 64, .epochs = 1, .clip_norm = 1, .report_every = 20},
+        .seed = 1,
+    };
+    double lr = 0;
+    long steps, save;
+    int c;
+    bool ok = true;
+    optind = 1;
+    while (ok && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case O_TRAIN: a->train = optarg; break;
+        case O_VALID: a->valid = optarg; break;
+        case O_TEST: a->test = optarg; break;
+        case O_SPLIT: ok = cli_parse_double("valid-split", optarg, 0, 0.9, &a->valid_split); break;
+        case O_LEVEL:
+            if (!strcmp(optarg, "word") || !strcmp(optarg, "char"))
+                a->level = optarg[0] == 'w' ? TL_LEVEL_WORD : TL_LEVEL_CHAR;
+            else
+                return cli_usage_error("train", "--level must be word or char, not '%s'", optarg);
+            break;
+        case O_CELL:
+            if (tl_cell_kind_from_name(optarg, &a->lm.cell))
+                return cli_usage_error("train", "%s", tl_last_error());
+            break;
+        case O_LAYERS: ok = cli_parse_int("layers", optarg, 1, 64, &a->lm.layers); break;
+        case O_EMBED: ok = cli_parse_int("embed", optarg, 1, 1 << 16, &a->lm.embed); break;
+        case O_HIDDEN: ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
+        case O_BATCH: ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
+        case O_TIME: ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
+        case O_OPTIM: {
+            tl_optim_kind k;
+            if (tl_optim_kind_from_name(optarg, &k))
+                return cli_usage_error("train", "%s", tl_last_error());
+            a->optim = tl_optim_defaults(k);
+            break;
+        }
+        case O_LR: ok = cli_parse_double("lr", optarg, 1e-12, 1e6, &lr); a->lr_given = true; break;
+        case O_CLIP: ok = cli_parse_double("clip", optarg, 0, 1e12, &a->tc.clip_norm); break;
+        case O_CLIPV: ok = cli_parse_double("clip-value", optarg, 0, 1e12, &a->tc.clip_value); break;
+        case O_DECAY: ok = cli_parse_double("lr-decay", optarg, 1, 1e6, &a->tc.lr_decay); break;
+        case O_EPOCHS: ok = cli_parse_int("epochs", optarg, 0, 1 << 20, &a->tc.epochs); break;
+        case O_STEPS:
+            ok = cli_parse_long("max-steps", optarg, 1, LONG_MAX, &steps);
+            a->tc.max_steps = steps;
+            break;
+        case O_SECONDS: ok = cli_parse_double("max-seconds", optarg, 0, 1e9, &a->tc.max_seconds); break;
+        case O_SEED: ok = cli_parse_u64("seed", optarg, &a->seed); break;
+        case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 1024, &a->threads); break;
+        case O_OUT: a->out = optarg; break;
+        case O_SAVE:
+            ok = cli_parse_long("save-every", optarg, 1, LONG_MAX, &save);
+            a->tc.save_every = save;
+            break;
+        case O_RESUME: a->resume = optarg; break;
+        case O_LOG: a->log = optarg; break;
+        case O_REPORT: ok = cli_parse_int("report", optarg, 1, 1 << 30, &a->tc.report_every); break;
+        case O_QUIET: a->quiet = true; break;
+        case 'h':
+        case O_HELP: fputs(help, stdout); return 0;
+        default: return cli_usage_error("train", "unknown or incomplete option");
+        }
+    }
+    if (!ok)
+        return 2;
+    if (optind < argc)
+        return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (a->valid && a->valid_split > 0)
+        return cli_usage_error("train", "--valid and --valid-split exclude each other");
+    if (!a->train && a->valid_split < 0)
+        a->valid_split = 0.05;
+    if (a->valid_split < 0)
+        a->valid_split = 0;
+    if (a->lr_given)
+        a->optim.lr = lr;
+    a->tc.checkpoint = a->out;
+    a->tc.log_csv = a->log;
+    return -1;
+}
+
+/* Progress lines on stderr-free stdout, one per report. */
+static void progress(void *ctx, const tl_train_progress *p)
+{
+    (void)ctx;
+    char eta[32], el[32];
+    if (p->epoch_end) {
+        printf("epoch %d/%d done | step %ld | %s elapsed", p->epoch, p->epochs, p->step,
+               cli_duration(p->elapsed_sec, el, sizeof el));
+        if (!isnan(p->valid_ppl))
+            printf(" | valid ppl %.2f", p->valid_ppl);
+        printf(" | lr %.4g\n", p->lr);
+    } else {
+        printf("epoch %d/%d | iter %ld/%ld | ppl %9.2f | lr %.4g | grad norm %7.3f | %.0f tok/s "
+               "| ETA %s\n", p->epoch, p->epochs, p->iter, p->iters_per_epoch, p->train_ppl, p->lr,
+               p->grad_norm, p->tokens_per_sec, cli_duration(p->eta_sec, eta, sizeof eta));
+    }
+    fflush(stdout);
+}
+
+/* The corpora, sharing one vocabulary built from the training text. */
+typedef struct {
+    tl_vocab *vocab;
+    tl_corpus train, valid, test;
+    size_t ntrain, nvalid;       /* split of train when --valid-split is used */
+    const int32_t *valid_ids;
+} data;
+
+static void data_free(data *d)
+{
+    tl_corpus_free(&d->train);
+    tl_corpus_free(&d->valid);
+    tl_corpus_free(&d->test);
+    tl_vocab_destroy(d->vocab);
+}
+
+static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
+{
+    const char *train = a->train ? a->train : TL_DEFAULT_CORPUS;
+    bool grow = !vocab;
+    *d = (data){.vocab = vocab};
+    if (!d->vocab && tl_vocab_create(&d->vocab, a->level))
+        return cli_fail("vocabulary"), false;
+    if (tl_corpus_load(train, d->vocab, grow, &d->train))
+        return cli_fail(train), false;
+    if (a->valid && tl_corpus_load(a->valid, d->vocab, false, &d->valid))
+        return cli_fail(a->valid), false;
+    if (a->test && tl_corpus_load(a->test, d->vocab, false, &d->test))
+        return cli_fail(a->test), false;
+    d->ntrain = d->train.len;
+    d->valid_ids = d->valid.ids;
+    d->nvalid = d->valid.len;
+    if (a->valid_split > 0) {
+        d->nvalid = (size_t)(a->valid_split * (double)d->train.len);
+        d->ntrain = d->train.len - d->nvalid;
+        d->valid_ids = d->train.ids + d->ntrain;
+    }
+    printf("data: %s: %zu training tokens", train, d->ntrain);
+    if (d->nvalid)
+        printf(", %zu validation tokens", d->nvalid);
+    printf(", vocabulary %d (%s level)\n", (int)tl_vocab_size(d->vocab),
+           tl_vocab_level(d->vocab) == TL_LEVEL_WORD ? "word" : "char");
+    return true;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    int rc = parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    cli_set_threads(a.threads);
+
+    data d = {0};
+    tl_checkpoint *ck = NULL;
+    tl_model *m = NULL;
+    tl_optim *opt = NULL;
+    tl_trainer *tr = NULL;
+    tl_vocab *vocab = NULL;
+    rc = 1;
+    if (a.resume) {
+        if (tl_checkpoint_open(a.resume, &ck) || tl_checkpoint_model(ck, &m) ||
+            tl_checkpoint_vocab(ck, &vocab) || tl_checkpoint_optim(ck, &opt)) {
+            cli_fail(a.resume);
+            goto out;
+        }
+        a.level = tl_vocab_level(vocab);
+    }
+    if (!load_data(&a, vocab, &d))
+        goto out;
+    vocab = NULL; /* owned by d now */
+    if (!m) {
+        tl_rng rng;
+        tl_rng_seed(&rng, a.seed);
+        a.lm.vocab = tl_vocab_size(d.vocab);
+        if (tl_lm_create(&m, &a.lm, &rng)) {
+            cli_fail("model");
+            goto out;
+        }
+    }
+    size_t nparams;
+    if (tl_model_flat(m, NULL, NULL, &nparams) || (!opt && tl_optim_create(&opt, &a.optim, nparams))) {
+        cli_fail("optimizer");
+        goto out;
+    }
+    if (tl_trainer_create(&tr, m, opt, d.vocab, d.train.ids, d.ntrain, d.valid_ids, d.nvalid,
+                          &a.tc) ||
+        (ck && tl_trainer_resume(tr, ck))) {
+        cli_fail("trainer");
+        goto out;
+    }
+    printf("model: %s, %zu parameters; optimizer %s lr %g; batch %d x time %d; %s\n",
+           a.resume ? a.resume : "new", nparams, tl_optim_name(tl_optim_kind_of(opt)),
+           tl_optim_lr(opt), a.tc.batch, a.tc.time,
+           a.resume ? "resuming" : "starting");
+    fflush(stdout);
+    if (tl_trainer_run(tr, a.quiet ? NULL : progress, NULL)) {
+        cli_fail("training stopped");
+        goto out;
+    }
+    printf("checkpoint: %s (epoch %d, step %ld)\n", a.out, tl_trainer_epoch(tr),
+           tl_trainer_step(tr));
+    if (a.test) {
+        double loss, ppl;
+        if (tl_eval_perplexity(m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss, &ppl)) {
+            cli_fail(a.test);
+            goto out;
+        }
+        printf("test perplexity %.2f (%.4f nats/token, reference mode)\n", ppl, loss);
+    }
+    rc = 0;
+out:
+    tl_trainer_destroy(tr);
+    tl_optim_destroy(opt);
+    tl_model_destroy(m);
+    tl_vocab_destroy(vocab);
+    data_free(&d);
+    tl_checkpoint_close(ck);
+    return rc;
+}
