@@ -12,5 +12,7 @@
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
+#include "timelayers/optim.h"
+#include "timelayers/clip.h"
 
 #endif
