@@ -1,6 +1,7 @@
 /* Public wrappers around the optimizer ops tables: configuration checks,
  * state allocation, and the step counter. The update formulas live in one
  * file per kind (sgd.c, momentum.c, ...). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,7 @@ tl_status tl_optim_create(tl_optim **out, const tl_optim_config *cfg, size_t npa
     return TL_OK;
 }
 
-static int overlap(const tl_real *a, const tl_real *b, size_t n)
+static bool overlap(const tl_real *a, const tl_real *b, size_t n)
 {
     uintptr_t x = (uintptr_t)a, y = (uintptr_t)b, bytes = n * sizeof(tl_real);
     return x < y + bytes && y < x + bytes;
