@@ -9,6 +9,8 @@
 #include "timelayers/layer.h"
 #include "timelayers/affine.h"
 #include "timelayers/rnn.h"
+#include "timelayers/embedding.h"
+#include "timelayers/softmax_loss.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
