@@ -37,3 +37,33 @@ tl_status tl_rows_of(const char *who, const tl_tensor *x, int width, int *rows)
     *rows = (int)r;
     return TL_OK;
 }
+
+char *tl_index_str(const tl_tensor *t, size_t i, char *buf, size_t n)
+{
+    size_t idx[TL_MAX_DIMS] = {0};
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        idx[d] = i % (size_t)t->shape[d];
+        i /= (size_t)t->shape[d];
+    }
+    size_t off = 0;
+    for (int d = 0; d < t->ndim && off < n; d++)
+        off += (size_t)snprintf(buf + off, n - off, d ? ", %zu" : "[%zu", idx[d]);
+    if (off < n)
+        snprintf(buf + off, n - off, "]");
+    return buf;
+}
+
+tl_status tl_check_ids(const char *who, const char *what, const tl_tensor *ids, int V,
+                       bool allow_ignore)
+{
+    for (size_t i = 0; i < ids->size; i++) {
+        int32_t id = ids->ids[i];
+        if ((id >= 0 && id < V) || (allow_ignore && id == -1))
+            continue;
+        char at[80];
+        return tl_fail(TL_ERR_RANGE, "%s: %s %d at %s is outside [0, %d)%s", who, what, id,
+                       tl_index_str(ids, i, at, sizeof at), V,
+                       allow_ignore ? " and is not the ignore label -1" : "");
+    }
+    return TL_OK;
+}

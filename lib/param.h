@@ -19,4 +19,14 @@ void tl_params_free(tl_param *p, int n);
  * its last dimension equals width. */
 tl_status tl_rows_of(const char *who, const tl_tensor *x, int width, int *rows);
 
+/* Write the position of flat element i of t as a multi-index, "[1, 4]" in
+ * an (N, T) tensor, into buf (at most n bytes) and return buf. */
+char *tl_index_str(const tl_tensor *t, size_t i, char *buf, size_t n);
+
+/* Check token ids before they are used as indices: every element of the int32
+ * tensor ids must lie in [0, V), or be -1 when allow_ignore. Otherwise
+ * TL_ERR_RANGE naming who, what ("id", "target"), the position and the value. */
+tl_status tl_check_ids(const char *who, const char *what, const tl_tensor *ids, int V,
+                       bool allow_ignore);
+
 #endif

@@ -34,6 +34,12 @@ static void test_roundtrip_every_type(void **state)
     roundtrip(l);
     TU_OK(tl_time_rnn_create(&l, 4, 6, false, TL_ACT_TANH, NULL));
     roundtrip(l);
+    TU_OK(tl_time_embedding_create(&l, 9, 4, NULL));
+    roundtrip(l);
+    TU_OK(tl_time_softmax_loss_create(&l, 9, TL_LOSS_CS231N));
+    roundtrip(l);
+    TU_OK(tl_time_softmax_loss_create(&l, 0, TL_LOSS_MEAN));
+    roundtrip(l);
 }
 
 static void test_unknown_type_and_bad_sizes(void **state)
@@ -49,6 +55,10 @@ static void test_unknown_type_and_bad_sizes(void **state)
     c = (tl_layer_config){.type = "TimeRNN", .in_dim = 3, .out_dim = 3, .variant = 9};
     assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
     assert_int_equal(tl_layer_create_from_config(NULL, &c, NULL), TL_ERR_ARG);
+    c = (tl_layer_config){.type = "TimeEmbedding", .in_dim = 0, .out_dim = 3};
+    assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
+    c = (tl_layer_config){.type = "TimeSoftmaxWithLoss", .in_dim = 3, .variant = 9};
+    assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
 }
 
 int main(void)

@@ -9,8 +9,12 @@
 #include "timelayers/layer.h"
 #include "timelayers/affine.h"
 #include "timelayers/rnn.h"
+#include "timelayers/embedding.h"
+#include "timelayers/softmax_loss.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
+#include "timelayers/optim.h"
+#include "timelayers/clip.h"
 
 #endif

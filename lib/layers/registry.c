@@ -5,6 +5,8 @@
 #include "../internal.h"
 #include "timelayers/affine.h"
 #include "timelayers/rnn.h"
+#include "timelayers/embedding.h"
+#include "timelayers/softmax_loss.h"
 
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng);
 
@@ -19,12 +21,24 @@ static tl_status rnn_from_config(tl_layer **out, const tl_layer_config *c, tl_rn
                               rng);
 }
 
+static tl_status embedding_from_config(tl_layer **out, const tl_layer_config *c, tl_rng *rng)
+{
+    return tl_time_embedding_create(out, c->in_dim, c->out_dim, rng);
+}
+
+static tl_status softmax_loss_from_config(tl_layer **out, const tl_layer_config *c, tl_rng *rng)
+{
+    return tl_time_softmax_loss_create(out, c->in_dim, (tl_loss_norm)c->variant);
+}
+
 static const struct {
     const char *type;
     from_config_fn create;
 } types[] = {
     {"TimeAffine", affine_from_config},
     {"TimeRNN", rnn_from_config},
+    {"TimeEmbedding", embedding_from_config},
+    {"TimeSoftmaxWithLoss", softmax_loss_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng)

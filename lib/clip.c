@@ -1,0 +1,67 @@
+/* Gradient clipping on a flat buffer.
+ *
+ *   by norm   ‖g‖ = √(Σ g²) in double;  c = max_norm / (‖g‖ + 1e-6);  if c < 1: g ← c·g
+ *   by value  g ← min(max(g, −c), c)
+ *
+ * Both refuse bad gradients before writing anything, so a failed call leaves
+ * the buffer as backward produced it for the caller to inspect. */
+#include <math.h>
+#include <stdint.h>
+#include "internal.h"
+#include "timelayers/clip.h"
+
+size_t tl_grad_first_nonfinite(const tl_real *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(g[i]))
+            return i;
+    return SIZE_MAX;
+}
+
+tl_status tl_clip_grad_norm(tl_real *grads, size_t n, double max_norm, double *norm)
+{
+    if (n && !grads)
+        return tl_fail(TL_ERR_ARG, "tl_clip_grad_norm: grads is NULL");
+    if (!(max_norm > 0))
+        return tl_fail(TL_ERR_ARG, "tl_clip_grad_norm: max_norm must be positive (got %g)",
+                       max_norm);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)grads[i] * grads[i];
+    double total = sqrt(sum);
+    if (norm)
+        *norm = total;
+    if (!isfinite(total)) {
+        size_t bad = tl_grad_first_nonfinite(grads, n);
+        if (bad == SIZE_MAX)
+            return tl_fail(TL_ERR_NUMERIC, "tl_clip_grad_norm: the norm of %zu finite gradients "
+                                           "overflows", n);
+        return tl_fail(TL_ERR_NUMERIC, "tl_clip_grad_norm: gradient norm is %g; gradient %zu "
+                                       "of %zu is %g", total, bad, n, (double)grads[bad]);
+    }
+    double coef = max_norm / (total + 1e-6);
+    if (coef < 1) {
+        const tl_real s = (tl_real)coef;
+        for (size_t i = 0; i < n; i++)
+            grads[i] *= s;
+    }
+    return TL_OK;
+}
+
+tl_status tl_clip_grad_value(tl_real *grads, size_t n, double c)
+{
+    if (n && !grads)
+        return tl_fail(TL_ERR_ARG, "tl_clip_grad_value: grads is NULL");
+    if (!(c > 0))
+        return tl_fail(TL_ERR_ARG, "tl_clip_grad_value: the bound must be positive (got %g)", c);
+    for (size_t i = 0; i < n; i++)
+        if (isnan(grads[i]))
+            return tl_fail(TL_ERR_NUMERIC, "tl_clip_grad_value: gradient %zu of %zu is NaN", i,
+                           n);
+    const tl_real hi = (tl_real)c, lo = -hi;
+    for (size_t i = 0; i < n; i++) {
+        tl_real x = grads[i];
+        grads[i] = x < lo ? lo : x > hi ? hi : x;
+    }
+    return TL_OK;
+}

@@ -1,0 +1,25 @@
+/* AdaGrad:  h ← h + g²;  p ← p − lr·g / (√h + eps).
+ *
+ * The reference's formula with eps = 1e-7; equal to torch.optim.Adagrad with
+ * lr_decay 0 and initial_accumulator_value 0. */
+#include "optim_impl.h"
+
+static void adagrad_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g,
+                         size_t n)
+{
+    const tl_real lr = (tl_real)o->cfg.lr, eps = (tl_real)o->cfg.eps;
+    tl_real *restrict h = o->state[0];
+    for (size_t i = 0; i < n; i++) {
+        h[i] += g[i] * g[i];
+        p[i] -= lr * g[i] / (TL_SQRT(h[i]) + eps);
+    }
+}
+
+const tl_optim_ops tl_optim_adagrad_ops = {
+    .name = "adagrad",
+    .defaults = {.kind = TL_OPTIM_ADAGRAD, .lr = 0.01, .eps = 1e-7},
+    .uses = TL_USES_EPS,
+    .nstate = 1,
+    .state_names = {"h"},
+    .step = adagrad_step,
+};

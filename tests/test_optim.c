@@ -1,0 +1,295 @@
+/* Optimizers: five steps of each against torch.optim, defaults and names,
+ * checkpoint round trip of the state, configuration and argument errors. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "testutil.h"
+
+enum { NP = 10, STEPS = 5, NKINDS = 6 };
+
+static const char *const names[NKINDS] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                          "adam"};
+
+static void to_real(tl_real *dst, const double *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (tl_real)src[i];
+}
+
+static void test_golden(void **state)
+{
+    (void)state;
+    tu_golden *g = tu_golden_load("optim.txt");
+    const double *p0 = tu_golden_get(g, "p0", NP), *grads = tu_golden_get(g, "grads", STEPS * NP);
+    for (int k = 0; k < NKINDS; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_hyper", names[k]);
+        const double *h = tu_golden_get(g, key, 6);
+        snprintf(key, sizeof key, "%s_p", names[k]);
+        const double *want = tu_golden_get(g, key, STEPS * NP);
+
+        tl_optim_config cfg = {.lr = h[0], .momentum = h[1], .rho = h[2], .beta1 = h[3],
+                               .beta2 = h[4], .eps = h[5]};
+        TU_OK(tl_optim_kind_from_name(names[k], &cfg.kind));
+        tl_optim *o;
+        TU_OK(tl_optim_create(&o, &cfg, NP));
+        tl_real p[NP], gr[NP];
+        double worst = 0;
+        to_real(p, p0, NP);
+        for (int t = 0; t < STEPS; t++) {
+            to_real(gr, grads + t * NP, NP);
+            TU_OK(tl_optim_step(o, p, gr, NP));
+            snprintf(key, sizeof key, "%s after step %d", names[k], t + 1);
+            tu_assert_close(key, p, want + t * NP, NP, TU_RTOL, TU_ATOL);
+            for (int i = 0; i < NP; i++)
+                worst = fmax(worst, fabs(p[i] - want[t * NP + i]) / fabs(want[t * NP + i]));
+        }
+        printf("optim golden %-8s max relative deviation from torch %.3e (rtol %.0e)\n",
+               names[k], worst, TU_RTOL);
+        assert_int_equal(tl_optim_steps(o), STEPS);
+        tl_optim_destroy(o);
+    }
+    tu_golden_free(g);
+}
+
+/* The defaults documented in semantics.md and the reference's optimizer.py. */
+static void test_defaults(void **state)
+{
+    (void)state;
+    static const tl_optim_config want[NKINDS] = {
+        {TL_OPTIM_SGD, 0.01, 0, 0, 0, 0, 0},
+        {TL_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0, 0},
+        {TL_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0, 0},
+        {TL_OPTIM_ADAGRAD, 0.01, 0, 0, 0, 0, 1e-7},
+        {TL_OPTIM_RMSPROP, 0.01, 0, 0.99, 0, 0, 1e-7},
+        {TL_OPTIM_ADAM, 0.001, 0, 0, 0.9, 0.999, 1e-8},
+    };
+    for (int k = 0; k < NKINDS; k++) {
+        tl_optim_config c = tl_optim_defaults(want[k].kind);
+        assert_int_equal(c.kind, want[k].kind);
+        assert_true(c.lr == want[k].lr && c.momentum == want[k].momentum && c.rho == want[k].rho &&
+                    c.beta1 == want[k].beta1 && c.beta2 == want[k].beta2 &&
+                    c.eps == want[k].eps);
+        tl_optim *o;
+        TU_OK(tl_optim_create(&o, &c, 3));
+        tl_optim_destroy(o);
+    }
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    for (int k = 0; k < NKINDS; k++) {
+        tl_optim_kind kind;
+        TU_OK(tl_optim_kind_from_name(names[k], &kind));
+        assert_int_equal(kind, k);
+        assert_string_equal(tl_optim_name(kind), names[k]);
+    }
+    tl_optim_kind kind = TL_OPTIM_ADAM;
+    assert_int_equal(tl_optim_kind_from_name("lbfgs", &kind), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "\"lbfgs\""));
+    assert_non_null(strstr(tl_last_error(), "sgd, momentum, nesterov, adagrad, rmsprop, adam"));
+    assert_int_equal(kind, TL_OPTIM_ADAM);
+    assert_int_equal(tl_optim_kind_from_name("Adam", &kind), TL_ERR_ARG);
+    assert_int_equal(tl_optim_kind_from_name(NULL, &kind), TL_ERR_ARG);
+    assert_string_equal(tl_optim_name((tl_optim_kind)42), "unknown");
+}
+
+static void random_grads(tl_rng *rng, tl_real *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = (tl_real)tl_rng_normal(rng);
+}
+
+/* Run `steps` steps of o on p with gradients drawn from a copy of *rng. */
+static void run(tl_optim *o, tl_real *p, tl_rng rng, int steps)
+{
+    tl_real g[NP];
+    for (int t = 0; t < steps; t++) {
+        random_grads(&rng, g, NP);
+        TU_OK(tl_optim_step(o, p, g, NP));
+    }
+}
+
+/* Copying the state buffers and the step counter into a fresh optimizer
+ * (what a checkpoint does) continues bit for bit; a fresh optimizer without
+ * them does not, unless the kind has no state. */
+static void test_state_roundtrip(void **state)
+{
+    (void)state;
+    static const char *const state_names[NKINDS][2] = {
+        {NULL, NULL}, {"v", NULL}, {"b", NULL}, {"h", NULL}, {"h", NULL}, {"m", "v"}};
+    for (int k = 0; k < NKINDS; k++) {
+        tl_optim_config cfg = tl_optim_defaults((tl_optim_kind)k);
+        cfg.lr = 0.05;
+        tl_optim *a, *b, *fresh;
+        TU_OK(tl_optim_create(&a, &cfg, NP));
+        TU_OK(tl_optim_create(&b, &cfg, NP));
+        TU_OK(tl_optim_create(&fresh, &cfg, NP));
+        tl_rng rng;
+        tl_rng_seed(&rng, 100 + (uint64_t)k);
+        tl_real pa[NP], pb[NP], pf[NP];
+        random_grads(&rng, pa, NP);
+        run(a, pa, rng, 3);
+        tl_rng_normal(&rng);    /* later gradients differ from the first three */
+
+        int count = tl_optim_state_count(a);
+        assert_int_equal(count, state_names[k][1] ? 2 : state_names[k][0] ? 1 : 0);
+        for (int i = 0; i < count; i++) {
+            const char *na, *nb;
+            tl_real *sa, *sb;
+            size_t la, lb;
+            TU_OK(tl_optim_state(a, i, &na, &sa, &la));
+            TU_OK(tl_optim_state(b, i, &nb, &sb, &lb));
+            assert_string_equal(na, state_names[k][i]);
+            assert_string_equal(na, nb);
+            assert_int_equal(la, NP);
+            assert_int_equal(lb, NP);
+            memcpy(sb, sa, NP * sizeof *sa);
+        }
+        assert_int_equal(tl_optim_state(a, count, NULL, NULL, NULL), TL_ERR_RANGE);
+        TU_OK(tl_optim_set_steps(b, tl_optim_steps(a)));
+        assert_int_equal(tl_optim_steps(b), 3);
+
+        memcpy(pb, pa, sizeof pa);
+        memcpy(pf, pa, sizeof pa);
+        run(a, pa, rng, 2);
+        run(b, pb, rng, 2);
+        run(fresh, pf, rng, 2);
+        assert_memory_equal(pa, pb, sizeof pa);
+        if (count)
+            assert_memory_not_equal(pa, pf, sizeof pa);
+        else
+            assert_memory_equal(pa, pf, sizeof pa);
+        tl_optim_destroy(a);
+        tl_optim_destroy(b);
+        tl_optim_destroy(fresh);
+    }
+}
+
+static void test_set_lr(void **state)
+{
+    (void)state;
+    tl_optim_config cfg = tl_optim_defaults(TL_OPTIM_SGD);
+    cfg.lr = 0.5;
+    tl_optim *o;
+    TU_OK(tl_optim_create(&o, &cfg, 2));
+    tl_real p[2] = {1, -1}, g[2] = {0.5, 2};
+    TU_OK(tl_optim_step(o, p, g, 2));           /* p − 0.5·g */
+    TU_OK(tl_optim_set_lr(o, 0.25));
+    assert_true(tl_optim_lr(o) == 0.25);
+    TU_OK(tl_optim_step(o, p, g, 2));           /* p − 0.25·g */
+    tu_assert_close("p", p, (double[]){0.625, -2.5}, 2, TU_RTOL, TU_ATOL);
+    tl_optim_config got;
+    TU_OK(tl_optim_get_config(o, &got));
+    assert_true(got.kind == TL_OPTIM_SGD && got.lr == 0.25);
+
+    assert_int_equal(tl_optim_set_lr(o, 0), TL_ERR_ARG);
+    assert_int_equal(tl_optim_set_lr(o, NAN), TL_ERR_ARG);
+    assert_int_equal(tl_optim_set_lr(o, INFINITY), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "lr"));
+    assert_true(tl_optim_lr(o) == 0.25);
+    tl_optim_destroy(o);
+}
+
+/* cfg with one field changed must be refused, naming the field. */
+static void refused(tl_optim_config cfg, const char *field)
+{
+    static char dummy;
+    tl_optim *o = (tl_optim *)&dummy;   /* non-NULL, so that the reset to NULL shows */
+    assert_int_equal(tl_optim_create(&o, &cfg, 4), TL_ERR_ARG);
+    assert_null(o);
+    if (!strstr(tl_last_error(), field))
+        fail_msg("message \"%s\" does not name %s", tl_last_error(), field);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    tl_optim_config c = tl_optim_defaults(TL_OPTIM_SGD);
+    c.lr = 0;
+    refused(c, "lr");
+    c.lr = -0.1;
+    refused(c, "lr");
+    c.lr = NAN;
+    refused(c, "lr");
+    c.lr = INFINITY;
+    refused(c, "lr");
+
+    c = tl_optim_defaults(TL_OPTIM_MOMENTUM);
+    c.momentum = 1;
+    refused(c, "momentum");
+    c = tl_optim_defaults(TL_OPTIM_NESTEROV);
+    c.momentum = -0.1;
+    refused(c, "momentum");
+    c = tl_optim_defaults(TL_OPTIM_RMSPROP);
+    c.rho = 1;
+    refused(c, "rho");
+    c = tl_optim_defaults(TL_OPTIM_RMSPROP);
+    c.eps = 0;
+    refused(c, "eps");
+    c = tl_optim_defaults(TL_OPTIM_ADAGRAD);
+    c.eps = -1e-7;
+    refused(c, "eps");
+    c = tl_optim_defaults(TL_OPTIM_ADAM);
+    c.beta1 = 1;
+    refused(c, "beta1");
+    c = tl_optim_defaults(TL_OPTIM_ADAM);
+    c.beta2 = NAN;
+    refused(c, "beta2");
+    refused(tl_optim_defaults((tl_optim_kind)42), "kind 42");
+
+    /* Fields a kind does not use are not checked. */
+    c = tl_optim_defaults(TL_OPTIM_SGD);
+    c.momentum = 5;
+    c.eps = -1;
+    tl_optim *o;
+    TU_OK(tl_optim_create(&o, &c, 4));
+    tl_optim_destroy(o);
+
+    assert_int_equal(tl_optim_create(NULL, &c, 4), TL_ERR_ARG);
+    assert_int_equal(tl_optim_create(&o, NULL, 4), TL_ERR_ARG);
+}
+
+static void test_step_errors(void **state)
+{
+    (void)state;
+    tl_optim_config c = tl_optim_defaults(TL_OPTIM_ADAM);
+    tl_optim *o;
+    TU_OK(tl_optim_create(&o, &c, 4));
+    tl_real buf[8] = {0, 0, 0, 0, 1, 2, 3, 4}, *p = buf, *g = buf + 4;
+    assert_int_equal(tl_optim_step(o, p, g, 3), TL_ERR_SHAPE);
+    assert_non_null(strstr(tl_last_error(), "3 parameters, created for 4"));
+    assert_int_equal(tl_optim_step(o, NULL, g, 4), TL_ERR_ARG);
+    assert_int_equal(tl_optim_step(o, p, NULL, 4), TL_ERR_ARG);
+    assert_int_equal(tl_optim_step(o, p, buf + 2, 4), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "overlap"));
+    assert_int_equal(tl_optim_step(NULL, p, g, 4), TL_ERR_ARG);
+    assert_int_equal(tl_optim_steps(o), 0);    /* failed steps do not count */
+    for (int i = 0; i < 4; i++)
+        assert_true(p[i] == 0);
+    TU_OK(tl_optim_step(o, p, g, 4));          /* adjacent buffers do not overlap */
+    assert_int_equal(tl_optim_steps(o), 1);
+
+    assert_int_equal(tl_optim_state(NULL, 0, NULL, NULL, NULL), TL_ERR_ARG);
+    assert_int_equal(tl_optim_state(o, -1, NULL, NULL, NULL), TL_ERR_RANGE);
+    assert_int_equal(tl_optim_state_count(NULL), 0);
+    assert_int_equal(tl_optim_set_steps(NULL, 1), TL_ERR_ARG);
+    assert_int_equal(tl_optim_get_config(o, NULL), TL_ERR_ARG);
+    tl_optim_destroy(o);
+    tl_optim_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_state_roundtrip),
+        cmocka_unit_test(test_set_lr),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_step_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
