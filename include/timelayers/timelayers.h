@@ -12,5 +12,8 @@
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
+#include "timelayers/vocab.h"
+#include "timelayers/corpus.h"
+#include "timelayers/batcher.h"
 
 #endif
