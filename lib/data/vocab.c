@@ -197,10 +197,12 @@ static void put(char *buf, size_t cap, size_t *pos, const char *s, size_t k)
 tl_status tl_vocab_detokenize(const tl_vocab *v, const int32_t *ids, size_t n, char *buf,
                               size_t cap, size_t *len)
 {
-    size_t max_len;
+    size_t bound;
     if (!v || !len || (!ids && n) || (!buf && cap))
         return tl_fail(TL_ERR_ARG, "tl_vocab_detokenize: vocabulary, ids, buf or len is NULL");
-    if (!tl_mul_ok(n, TL_VOCAB_MAX_TOKEN + 1, &max_len))
+    /* Every id adds at most MAX_TOKEN + 1 bytes: with this bound, pos below
+     * cannot overflow. */
+    if (!tl_mul_ok(n, TL_VOCAB_MAX_TOKEN + 1, &bound))
         return tl_fail(TL_ERR_NOMEM, "tl_vocab_detokenize: %zu ids are too many", n);
     bool words = v->level == TL_LEVEL_WORD;
     size_t pos = 0;
