@@ -16,5 +16,8 @@
 #include "timelayers/generate.h"
 #include "timelayers/optim.h"
 #include "timelayers/clip.h"
+#include "timelayers/vocab.h"
+#include "timelayers/corpus.h"
+#include "timelayers/batcher.h"
 
 #endif

@@ -1,0 +1,67 @@
+/* UTF-8 decoding (RFC 3629) and growable arrays for the text loaders. */
+#include <stdlib.h>
+#include "text.h"
+
+size_t tl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp, const char **why)
+{
+    /* Smallest code point of each sequence length: anything below is an
+     * overlong form that a strict decoder must refuse. */
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned char b = s[0];
+    size_t len;
+    uint32_t c;
+    if (b < 0x80) {
+        *cp = b;
+        return 1;
+    }
+    if (b < 0xC0) {
+        *why = "continuation byte without a lead byte";
+        return 0;
+    }
+    if (b < 0xE0)
+        len = 2, c = b & 0x1F;
+    else if (b < 0xF0)
+        len = 3, c = b & 0x0F;
+    else if (b < 0xF8)
+        len = 4, c = b & 0x07;
+    else {
+        *why = "invalid lead byte";
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if (i >= n || (s[i] & 0xC0) != 0x80) {
+            *why = "truncated sequence";
+            return 0;
+        }
+        c = c << 6 | (s[i] & 0x3F);
+    }
+    if (c < min_cp[len])
+        *why = "overlong encoding";
+    else if (c >= 0xD800 && c <= 0xDFFF)
+        *why = "surrogate code point";
+    else if (c > 0x10FFFF)
+        *why = "code point above U+10FFFF";
+    else {
+        *cp = c;
+        return len;
+    }
+    return 0;
+}
+
+tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const char *what)
+{
+    if (need <= *cap)
+        return TL_OK;
+    size_t n = *cap > 8 ? *cap : 8, bytes;
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : 2 * n;
+    if (!tl_mul_ok(n, elem_size, &bytes))
+        return tl_fail(TL_ERR_NOMEM, "%s: %zu elements of %zu bytes overflow size_t", what, n,
+                       elem_size);
+    void *q = realloc(*p, bytes);
+    if (!q)
+        return tl_fail(TL_ERR_NOMEM, "%s: out of memory allocating %zu bytes", what, bytes);
+    *p = q;
+    *cap = n;
+    return TL_OK;
+}

@@ -1,0 +1,25 @@
+/* Text helpers shared by the vocabulary and the corpus loader. Not installed. */
+#ifndef TL_DATA_TEXT_H
+#define TL_DATA_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../internal.h"
+
+/* White space that separates words: space, \t, \n, \v, \f, \r (the C locale's
+ * isspace, without depending on the locale). */
+static inline bool tl_is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Decode the UTF-8 sequence at s (n >= 1 bytes available). Returns its
+ * length (1 to 4) and stores the code point in *cp, or returns 0 when the
+ * bytes are not valid UTF-8 and points *why at the reason. Overlong forms,
+ * surrogates (U+D800..U+DFFF) and code points above U+10FFFF are invalid. */
+size_t tl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp, const char **why);
+
+/* Make room for at least `need` elements of elem_size bytes in the
+ * realloc-managed array *p of *cap elements, at least doubling it. On failure
+ * *p and *cap are unchanged and a message naming `what` is recorded. */
+tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const char *what);
+
+#endif
