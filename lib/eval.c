@@ -8,12 +8,13 @@
 
 enum { REF_BATCH = 10, REF_TIME = 35 };
 
-/* Sum of per-token losses over the reference's batches. */
+/* Sum of per-token losses over the reference's batches, which are exactly the
+ * first epoch of a fresh training batcher (see batcher.h). */
 static tl_status eval_reference(tl_model *m, const int32_t *ids, size_t len, double *sum,
                                 size_t *count)
 {
     tl_batcher b;
-    TL_TRY(tl_batcher_init_eval(&b, ids, len, REF_BATCH, REF_TIME));
+    TL_TRY(tl_batcher_init(&b, ids, len, REF_BATCH, REF_TIME));
     int32_t xs[REF_BATCH * REF_TIME], ts[REF_BATCH * REF_TIME];
     tl_tensor x = tl_tensor_wrap_ids(xs, 2, (int[]){REF_BATCH, REF_TIME});
     tl_tensor t = tl_tensor_wrap_ids(ts, 2, (int[]){REF_BATCH, REF_TIME});

@@ -17,35 +17,8 @@
 #include "timelayers/batcher.h"
 #include "timelayers/clip.h"
 #include "timelayers/eval.h"
-#include "timelayers/train.h"
+#include "train_internal.h"
 
-struct tl_trainer {
-    tl_model *m;
-    tl_optim *opt;
-    const tl_vocab *vocab;
-    const int32_t *valid;
-    size_t nvalid;
-    tl_train_config cfg;
-
-    tl_batcher batcher;
-    int32_t *xs, *ts;
-    tl_tensor x, t;
-    tl_real *values, *grads;
-    size_t nparams;
-
-    int epoch;          /* epochs completed */
-    long step;          /* steps done */
-    long iter;          /* steps done in the current epoch */
-    double best_ppl;
-    tl_rng rng;         /* reserved for stochastic layers (dropout); saved and restored */
-
-    double report_loss; /* sum of losses since the last report */
-    int report_count;
-    double report_t0;   /* wall clock at the last report */
-    double start_t;
-    long start_step;
-    FILE *log;
-};
 
 static double now(void)
 {
@@ -63,7 +36,7 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     *out = NULL;
     if (cfg->batch < 1 || cfg->time < 1 || cfg->epochs < 0 || cfg->clip_norm < 0 ||
         cfg->clip_value < 0 || cfg->report_every < 0 || cfg->max_steps < 0 ||
-        cfg->save_every < 0 || (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)))
+        cfg->save_every < 0 || !(cfg->max_seconds >= 0) || (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)))
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: invalid configuration (batch %d, time %d, "
                        "epochs %d, clip %g, lr_decay %g)", cfg->batch, cfg->time, cfg->epochs,
                        cfg->clip_norm, cfg->lr_decay);
@@ -234,7 +207,8 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
     t->start_step = t->step;
     while (t->epoch < t->cfg.epochs) {
         while (t->iter < iters) {
-            if (t->cfg.max_steps && t->step >= t->cfg.max_steps)
+            if ((t->cfg.max_steps && t->step >= t->cfg.max_steps) ||
+                (t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds))
                 return checkpoint(t);
             double loss;
             TL_TRY(train_step(t, &loss, &norm));

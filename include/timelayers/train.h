@@ -46,6 +46,7 @@ typedef struct tl_train_config {
     double lr_decay;        /* > 1: divide the learning rate by this after an epoch whose
                                validation perplexity is not the best so far; 0 = off */
     long max_steps;         /* stop (and checkpoint) after this many steps in total; 0 = off */
+    double max_seconds;     /* stop (and checkpoint) after this much training time; 0 = off */
     long save_every;        /* also checkpoint every this many steps; 0 = epoch ends only */
     const char *checkpoint; /* path written at epoch ends and at the end; NULL = none */
     const char *log_csv;    /* CSV of the training curve; NULL = none */
@@ -75,10 +76,11 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
                             const int32_t *train, size_t ntrain, const int32_t *valid,
                             size_t nvalid, const tl_train_config *cfg);
 
-/* Restore the training state stored in an open checkpoint (written by a trainer on the same
- * data and configuration): optimizer state, recurrent states, time_idx, epoch, step,
- * learning rate, best validation perplexity, RNG. The model's parameters must already hold
- * the checkpoint's values (tl_checkpoint_model or tl_checkpoint_load_into). */
+/* Restore the loop position stored in an open checkpoint written by a trainer on the same
+ * data with the same batch and time: epoch, step, time_idx, best validation perplexity,
+ * RNG and each recurrent layer's carried state. The model and the optimizer must come
+ * from the same checkpoint (tl_checkpoint_model, tl_checkpoint_optim), so a resume is:
+ * open, model, optim, vocab, tl_trainer_create, tl_trainer_resume, tl_trainer_run. */
 tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck);
 
 /* Train until cfg->epochs are complete (or max_steps), calling cb (may be NULL) at every
@@ -95,6 +97,21 @@ long tl_trainer_step(const tl_trainer *t);
 double tl_trainer_best_ppl(const tl_trainer *t);
 
 void tl_trainer_destroy(tl_trainer *t);
+
+/* What a trainer stores in a checkpoint besides the parameters (see
+ * docs/checkpoint-format.md): metadata "vocab" (JSON array of the tokens in id
+ * order), "vocab.level" ("word" or "char"), "optim" (JSON: kind, hyper-
+ * parameters, steps), "train" (JSON: epoch, step, iter, time_idx, batch, time,
+ * best_ppl, rng); tensors "optim.<state>" and "state.layers.<i>.h" / ".c" (the
+ * carried recurrent state, absent when it is zero). */
+
+/* Rebuild the vocabulary stored in a checkpoint. The caller owns *out.
+ * TL_ERR_FORMAT when it is missing or malformed. */
+tl_status tl_checkpoint_vocab(const tl_checkpoint *ck, tl_vocab **out);
+
+/* Rebuild the optimizer stored in a checkpoint, with its state, for a model of
+ * the checkpoint's parameter count. The caller owns *out. */
+tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out);
 
 #ifdef __cplusplus
 }

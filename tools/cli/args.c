@@ -12,6 +12,15 @@ static bool bad(const char *opt, const char *s, const char *why)
 
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, int *out)
 {
+    long v;
+    if (!cli_parse_long(opt, s, lo, hi, &v))
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+bool cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
     char *end;
     if (!s || !*s)
         return bad(opt, s, "is empty; expected an integer");
@@ -23,7 +32,7 @@ bool cli_parse_int(const char *opt, const char *s, long lo, long hi, int *out)
         fprintf(stderr, "timelayers: --%s: %s is outside [%ld, %ld]\n", opt, s, lo, hi);
         return false;
     }
-    *out = (int)v;
+    *out = v;
     return true;
 }
 

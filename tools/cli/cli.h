@@ -14,7 +14,6 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
 
 /* Print "timelayers: <context>: <library message>" to stderr; returns 1. */
 int cli_fail(const char *context);

@@ -17,7 +17,6 @@ static const char usage[] =
     "  sample     generate text from a checkpoint\n"
     "  info       describe a checkpoint: architecture, vocabulary, training state\n"
     "  gradcheck  check every gradient of a model by central differences\n"
-    "  bench      measure training and generation speed\n"
     "\n"
     "Run 'timelayers COMMAND --help' for the options of a command.\n";
 
@@ -102,7 +101,7 @@ int main(int argc, char **argv)
         int (*run)(int, char **);
     } commands[] = {
         {"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample},
-        {"info", cmd_info},   {"bench", cmd_bench},
+        {"info", cmd_info},
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {

@@ -1,5 +1,6 @@
 /* timelayers train: corpus -> model -> trainer -> checkpoint. */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,9 +280,10 @@ int cmd_train(int argc, char **argv)
         cli_fail("trainer");
         goto out;
     }
-    printf("model: %s, %zu parameters; optimizer %s lr %g; batch %d x time %d; %s\n",
-           a.resume ? a.resume : "new", nparams, tl_optim_name(tl_optim_kind_of(opt)),
-           tl_optim_lr(opt), a.tc.batch, a.tc.time,
+    tl_optim_config oc;
+    tl_optim_get_config(opt, &oc);
+    printf("model: %zu parameters; optimizer %s, lr %g; batch %d x time %d; %s\n", nparams,
+           tl_optim_name(oc.kind), tl_optim_lr(opt), a.tc.batch, a.tc.time,
            a.resume ? "resuming" : "starting");
     fflush(stdout);
     if (tl_trainer_run(tr, a.quiet ? NULL : progress, NULL)) {

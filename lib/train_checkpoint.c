@@ -1,0 +1,366 @@
+/* The trainer's part of a checkpoint: vocabulary, optimizer, carried
+ * recurrent state and loop position, so that a resumed run continues exactly.
+ * Metadata values are JSON (via cJSON) because safetensors metadata is a map
+ * of strings. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "internal.h"
+#include "train_internal.h"
+
+/* ---- encoding -------------------------------------------------------------- */
+
+static char *vocab_json(const tl_vocab *v)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int32_t i = 0; a && i < tl_vocab_size(v); i++) {
+        cJSON *s = cJSON_CreateString(tl_vocab_token(v, i));
+        if (!s || !cJSON_AddItemToArray(a, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    char *text = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    return text;
+}
+
+static char *optim_json(const tl_optim *o)
+{
+    tl_optim_config c;
+    tl_optim_get_config(o, &c);
+    cJSON *j = cJSON_CreateObject();
+    if (!j || !cJSON_AddStringToObject(j, "kind", tl_optim_name(c.kind)) ||
+        !cJSON_AddNumberToObject(j, "lr", tl_optim_lr(o)) ||
+        !cJSON_AddNumberToObject(j, "momentum", c.momentum) ||
+        !cJSON_AddNumberToObject(j, "rho", c.rho) ||
+        !cJSON_AddNumberToObject(j, "beta1", c.beta1) ||
+        !cJSON_AddNumberToObject(j, "beta2", c.beta2) ||
+        !cJSON_AddNumberToObject(j, "eps", c.eps) ||
+        !cJSON_AddNumberToObject(j, "steps", (double)tl_optim_steps(o))) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static char *train_json(const tl_trainer *t)
+{
+    char rng[4][17];
+    cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateArray();
+    bool ok = j && r && cJSON_AddItemToObject(j, "rng", r);
+    if (!ok)
+        cJSON_Delete(r);
+    for (int i = 0; ok && i < 4; i++) {
+        snprintf(rng[i], sizeof rng[i], "%016" PRIx64, t->rng.s[i]);
+        cJSON *s = cJSON_CreateString(rng[i]);
+        ok = s && cJSON_AddItemToArray(r, s);
+        if (!ok)
+            cJSON_Delete(s);
+    }
+    ok = ok && cJSON_AddNumberToObject(j, "epoch", t->epoch) &&
+         cJSON_AddNumberToObject(j, "step", (double)t->step) &&
+         cJSON_AddNumberToObject(j, "iter", (double)t->iter) &&
+         cJSON_AddNumberToObject(j, "time_idx", (double)t->batcher.time_idx) &&
+         cJSON_AddNumberToObject(j, "batch", t->cfg.batch) &&
+         cJSON_AddNumberToObject(j, "time", t->cfg.time) &&
+         (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
+                                : cJSON_AddNullToObject(j, "best_ppl") != NULL);
+    char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    return text;
+}
+
+/* Names of the state tensors of layer i. */
+static void state_name(char *buf, size_t n, int layer, char which)
+{
+    snprintf(buf, n, "state.layers.%d.%c", layer, which);
+}
+
+enum { MAX_EXTRA = 2 * 64 + 8 };
+
+tl_status tl_trainer_save(tl_trainer *t, const char *path)
+{
+    if (!t || !path)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_save: trainer or path is NULL");
+    tl_ckpt_tensor extra[MAX_EXTRA];
+    char names[MAX_EXTRA][48];
+    int n = 0;
+    for (int i = 0; i < tl_optim_state_count(t->opt) && n < MAX_EXTRA; i++, n++) {
+        const char *name;
+        tl_real *buf;
+        TL_TRY(tl_optim_state(t->opt, i, &name, &buf, &extra[n].n));
+        snprintf(names[n], sizeof names[n], "optim.%s", name);
+        extra[n].name = names[n];
+        extra[n].data = buf;
+    }
+    for (int i = 0; i < tl_model_num_layers(t->m); i++) {
+        tl_layer *l = tl_model_layer(t->m, i);
+        const tl_tensor *st[2] = {NULL, NULL};
+        if (!tl_layer_has_state(l))
+            continue;
+        TL_TRY(tl_layer_get_state(l, &st[0], &st[1]));
+        for (int k = 0; k < 2; k++) {
+            if (!st[k] || !st[k]->size)
+                continue;
+            if (n == MAX_EXTRA)
+                return tl_fail(TL_ERR_ARG, "tl_trainer_save: too many recurrent layers");
+            state_name(names[n], sizeof names[n], i, k ? 'c' : 'h');
+            extra[n] = (tl_ckpt_tensor){names[n], st[k]->data, st[k]->size};
+            n++;
+        }
+    }
+    char *vocab = t->vocab ? vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
+         *train = train_json(t);
+    tl_status st;
+    if ((t->vocab && !vocab) || !optim || !train) {
+        st = tl_fail(TL_ERR_NOMEM, "tl_trainer_save: out of memory encoding metadata");
+    } else {
+        tl_ckpt_meta meta[] = {
+            {"optim", optim},
+            {"train", train},
+            {"vocab.level", tl_vocab_level(t->vocab) == TL_LEVEL_WORD ? "word" : "char"},
+            {"vocab", vocab},
+        };
+        st = tl_checkpoint_save(path, t->m, meta, t->vocab ? 4 : 2, extra, n);
+    }
+    cJSON_free(vocab);
+    cJSON_free(optim);
+    cJSON_free(train);
+    return st;
+}
+
+/* ---- decoding -------------------------------------------------------------- */
+
+/* Parse the JSON metadata value of key; TL_ERR_FORMAT when absent or invalid. */
+static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, cJSON **out)
+{
+    const char *text = tl_checkpoint_meta(ck, key);
+    if (!text)
+        return tl_fail(TL_ERR_FORMAT, "checkpoint has no \"%s\" metadata (not written by a "
+                                      "timelayers trainer?)", key);
+    *out = cJSON_Parse(text);
+    if (!*out || !((*out)->type & type)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"%s\" is not valid JSON of the "
+                                      "expected kind", key);
+    }
+    return TL_OK;
+}
+
+/* A finite number field of a JSON object. */
+static tl_status number(const cJSON *j, const char *key, const char *what, double lo, double hi,
+                        double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
+        return tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"%s\": \"%s\" is missing or outside "
+                                      "[%g, %g]", what, key, lo, hi);
+    *out = v->valuedouble;
+    return TL_OK;
+}
+
+tl_status tl_checkpoint_vocab(const tl_checkpoint *ck, tl_vocab **out)
+{
+    if (!ck || !out)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_vocab: NULL argument");
+    *out = NULL;
+    const char *level = tl_checkpoint_meta(ck, "vocab.level");
+    if (!level || (strcmp(level, "word") && strcmp(level, "char")))
+        return tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"vocab.level\" is missing or not "
+                                      "\"word\"/\"char\"");
+    cJSON *a;
+    TL_TRY(meta_json(ck, "vocab", cJSON_Array, &a));
+    tl_vocab *v;
+    tl_status st = tl_vocab_create(&v, level[0] == 'w' ? TL_LEVEL_WORD : TL_LEVEL_CHAR);
+    int32_t expect = 0, id;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, a)
+    {
+        if (st)
+            break;
+        if (!cJSON_IsString(s))
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint vocabulary: entry %d is not a string", expect);
+        else if (!(st = tl_vocab_add(v, s->valuestring, strlen(s->valuestring), &id)) &&
+                 id != expect)
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint vocabulary: token %d (\"%s\") repeats an "
+                                        "earlier one", expect, s->valuestring);
+        expect++;
+    }
+    cJSON_Delete(a);
+    if (!st && expect == 0)
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint vocabulary is empty");
+    if (st) {
+        tl_vocab_destroy(v);
+        return st;
+    }
+    *out = v;
+    return TL_OK;
+}
+
+/* Copy each optimizer state buffer from its "optim.<name>" tensor. */
+static tl_status load_optim_state(const tl_checkpoint *ck, tl_optim *o)
+{
+    for (int i = 0; i < tl_optim_state_count(o); i++) {
+        const char *name;
+        tl_real *buf;
+        size_t n;
+        char key[48];
+        TL_TRY(tl_optim_state(o, i, &name, &buf, &n));
+        snprintf(key, sizeof key, "optim.%s", name);
+        if (tl_checkpoint_find(ck, key) < 0)
+            return tl_fail(TL_ERR_FORMAT, "checkpoint lacks the optimizer state tensor \"%s\"",
+                           key);
+        TL_TRY(tl_checkpoint_tensor(ck, key, buf, n));
+    }
+    return TL_OK;
+}
+
+tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
+{
+    if (!ck || !out)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_optim: NULL argument");
+    *out = NULL;
+    cJSON *j;
+    TL_TRY(meta_json(ck, "optim", cJSON_Object, &j));
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    tl_optim_config c = {0};
+    double steps = 0;
+    size_t nparams = 0;
+    tl_status st = cJSON_IsString(kind) ? tl_optim_kind_from_name(kind->valuestring, &c.kind)
+                                        : tl_fail(TL_ERR_FORMAT, "optim: \"kind\" is missing");
+    if (!st)
+        c = tl_optim_defaults(c.kind);
+    if (!st)
+        st = number(j, "lr", "optim", 0, 1e12, &c.lr);
+    if (!st)
+        st = number(j, "momentum", "optim", 0, 1, &c.momentum);
+    if (!st)
+        st = number(j, "rho", "optim", 0, 1, &c.rho);
+    if (!st)
+        st = number(j, "beta1", "optim", 0, 1, &c.beta1);
+    if (!st)
+        st = number(j, "beta2", "optim", 0, 1, &c.beta2);
+    if (!st)
+        st = number(j, "eps", "optim", 0, 1, &c.eps);
+    if (!st)
+        st = number(j, "steps", "optim", 0, 9007199254740992.0, &steps);
+    cJSON_Delete(j);
+    for (int i = 0; !st && i < tl_checkpoint_tensor_count(ck); i++) {
+        tl_ckpt_tensor_info info;
+        st = tl_checkpoint_tensor_info(ck, i, &info);
+        if (!st && strncmp(info.name, "layers.", 7) == 0)
+            nparams += info.count;
+    }
+    tl_optim *o = NULL;
+    if (!st)
+        st = tl_optim_create(&o, &c, nparams);
+    if (!st)
+        st = tl_optim_set_steps(o, (uint64_t)steps);
+    if (!st)
+        st = load_optim_state(ck, o);
+    if (st) {
+        tl_optim_destroy(o);
+        return st;
+    }
+    *out = o;
+    return TL_OK;
+}
+
+/* Restore each recurrent layer's carried state: zero unless the checkpoint
+ * has "state.layers.<i>.h" (and ".c"), each (batch, width) of this run. */
+static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
+{
+    tl_tensor h = {0}, c = {0};
+    tl_status st = TL_OK;
+    tl_model_reset_state(t->m);
+    for (int i = 0; !st && i < tl_model_num_layers(t->m); i++) {
+        tl_tensor *buf[2] = {&h, &c};
+        bool have[2] = {false, false};
+        for (int k = 0; !st && k < 2; k++) {
+            char name[48];
+            state_name(name, sizeof name, i, k ? 'c' : 'h');
+            int idx = tl_checkpoint_find(ck, name);
+            tl_ckpt_tensor_info info;
+            if (idx < 0)
+                continue;
+            st = tl_checkpoint_tensor_info(ck, idx, &info);
+            if (!st && info.count % (size_t)t->cfg.batch)
+                st = tl_fail(TL_ERR_FORMAT, "checkpoint state %s has %zu values, not a multiple "
+                             "of batch %d", name, info.count, t->cfg.batch);
+            if (!st)
+                st = tl_tensor_resize(buf[k], TL_REAL, 2,
+                                      (int[]){t->cfg.batch, (int)(info.count / t->cfg.batch)});
+            if (!st)
+                st = tl_checkpoint_tensor(ck, name, buf[k]->data, buf[k]->size);
+            have[k] = !st;
+        }
+        if (!st && have[0])
+            st = tl_layer_set_state(tl_model_layer(t->m, i), &h, have[1] ? &c : NULL);
+    }
+    tl_tensor_free(&h);
+    tl_tensor_free(&c);
+    return st;
+}
+
+tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
+{
+    if (!t || !ck)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_resume: trainer or checkpoint is NULL");
+    cJSON *j;
+    TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
+    double epoch, step, iter, time_idx, batch, time;
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best_ppl");
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng");
+    tl_status st = number(j, "epoch", "train", 0, 1e9, &epoch);
+    if (!st)
+        st = number(j, "step", "train", 0, 9e15, &step);
+    if (!st)
+        st = number(j, "iter", "train", 0, 9e15, &iter);
+    if (!st)
+        st = number(j, "time_idx", "train", 0, 9e15, &time_idx);
+    if (!st)
+        st = number(j, "batch", "train", 1, 1e9, &batch);
+    if (!st)
+        st = number(j, "time", "train", 1, 1e9, &time);
+    if (!st && ((int)batch != t->cfg.batch || (int)time != t->cfg.time))
+        st = tl_fail(TL_ERR_ARG, "the checkpoint was trained with batch %d x time %d; resume "
+                     "with the same (got %d x %d)", (int)batch, (int)time, t->cfg.batch,
+                     t->cfg.time);
+    if (!st && (long)iter > (long)tl_batcher_iters_per_epoch(&t->batcher))
+        st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but this "
+                     "training data has %zu iterations per epoch: not the same data", (long)iter,
+                     tl_batcher_iters_per_epoch(&t->batcher));
+    if (!st && !(cJSON_IsNull(best) || cJSON_IsNumber(best)))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": bad best_ppl");
+    if (!st && !(cJSON_IsArray(rng) && cJSON_GetArraySize(rng) == 4))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng must be 4 hex strings");
+    tl_rng r = {{0}};
+    for (int i = 0; !st && i < 4; i++) {
+        const cJSON *s = cJSON_GetArrayItem(rng, i);
+        char *end = NULL;
+        if (cJSON_IsString(s))
+            r.s[i] = strtoull(s->valuestring, &end, 16);
+        if (!end || *end || end == s->valuestring)
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not hex", i);
+    }
+    if (!st)
+        st = load_states(t, ck);
+    if (!st) {
+        t->epoch = (int)epoch;
+        t->step = (long)step;
+        t->iter = (long)iter;
+        t->batcher.time_idx = (size_t)time_idx;
+        t->best_ppl = cJSON_IsNumber(best) ? best->valuedouble : INFINITY;
+        t->rng = r;
+    }
+    cJSON_Delete(j);
+    return st;
+}

@@ -1,0 +1,38 @@
+/* The trainer's fields, shared by train.c (the loop) and train_checkpoint.c
+ * (saving and restoring it). Not installed. */
+#ifndef TL_TRAIN_INTERNAL_H
+#define TL_TRAIN_INTERNAL_H
+
+#include <stdio.h>
+#include "timelayers/batcher.h"
+#include "timelayers/train.h"
+
+struct tl_trainer {
+    tl_model *m;
+    tl_optim *opt;
+    const tl_vocab *vocab;
+    const int32_t *valid;
+    size_t nvalid;
+    tl_train_config cfg;
+
+    tl_batcher batcher;
+    int32_t *xs, *ts;
+    tl_tensor x, t;
+    tl_real *values, *grads;
+    size_t nparams;
+
+    int epoch;          /* epochs completed */
+    long step;          /* steps done */
+    long iter;          /* steps done in the current epoch */
+    double best_ppl;
+    tl_rng rng;         /* reserved for stochastic layers (dropout); saved and restored */
+
+    double report_loss; /* sum of losses since the last report */
+    int report_count;
+    double report_t0;   /* wall clock at the last report */
+    double start_t;
+    long start_step;
+    FILE *log;
+};
+
+#endif

@@ -1,0 +1,67 @@
+/* timelayers eval: perplexity of a checkpoint on a text file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const char help[] =
+    "usage: timelayers eval CHECKPOINT FILE [options]\n"
+    "\n"
+    "Perplexity of the model in CHECKPOINT on the text in FILE, tokenized with the\n"
+    "checkpoint's vocabulary (an unknown word is an error unless the vocabulary has <unk>).\n"
+    "\n"
+    "  --mode reference|stream  reference: the textbook's evaluation (batch 10, time 35,\n"
+    "                           a tail of up to 349 tokens not scored; default);\n"
+    "                           stream: batch 1, every target scored\n"
+    "  --time T                 chunk length in stream mode (default 35)\n"
+    "  --threads N              OpenBLAS threads\n";
+
+int cmd_eval(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"mode", 1, 0, 'm'}, {"time", 1, 0, 't'}, {"threads", 1, 0, 'j'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+    };
+    tl_eval_mode mode = TL_EVAL_REFERENCE;
+    int time = 35, threads = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (strcmp(optarg, "reference") && strcmp(optarg, "stream"))
+                return cli_usage_error("eval", "--mode must be reference or stream");
+            mode = optarg[0] == 'r' ? TL_EVAL_REFERENCE : TL_EVAL_STREAM;
+            break;
+        case 't':
+            if (!cli_parse_int("time", optarg, 1, 1 << 16, &time))
+                return 2;
+            break;
+        case 'j':
+            if (!cli_parse_int("threads", optarg, 1, 1024, &threads))
+                return 2;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default: return cli_usage_error("eval", "unknown or incomplete option");
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error("eval", "expected CHECKPOINT and FILE");
+    cli_set_threads(threads);
+    const char *file = argv[optind + 1];
+    cli_model cm;
+    if (!cli_model_open(argv[optind], &cm))
+        return 1;
+    tl_corpus corpus = {0};
+    double loss, ppl;
+    int rc = 0;
+    if (tl_corpus_load(file, cm.vocab, false, &corpus))
+        rc = cli_fail(file);
+    else if (tl_eval_perplexity(cm.model, corpus.ids, corpus.len, mode, time, &loss, &ppl))
+        rc = cli_fail("evaluation");
+    else
+        printf("%s: perplexity %.3f (%.5f nats/token; %zu tokens, %s mode)\n", file, ppl, loss,
+               corpus.len, mode == TL_EVAL_REFERENCE ? "reference" : "stream");
+    tl_corpus_free(&corpus);
+    cli_model_close(&cm);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* timelayers sample: generate text from a checkpoint. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const char help[] =
+    "usage: timelayers sample CHECKPOINT [options]\n"
+    "\n"
+    "Feed a prompt into the model token by token, then draw each next token from\n"
+    "softmax(scores / temperature) and feed it back.\n"
+    "\n"
+    "  --prompt TEXT      start text, tokenized with the checkpoint's vocabulary\n"
+    "                     (default: a newline / <eos>)\n"
+    "  --length N         tokens to generate (default 200)\n"
+    "  --temperature X    > 0; below 1 is more conservative (default 1)\n"
+    "  --top-k K          sample among the K most likely tokens only\n"
+    "  --greedy           always take the most likely token\n"
+    "  --skip TOKEN       never produce TOKEN (repeatable; e.g. --skip '<unk>')\n"
+    "  --seed N           random seed (default 1)\n";
+
+enum { MAX_SKIP = 64 };
+
+int cmd_sample(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"prompt", 1, 0, 'p'}, {"length", 1, 0, 'n'}, {"temperature", 1, 0, 't'},
+        {"top-k", 1, 0, 'k'},  {"greedy", 0, 0, 'g'}, {"skip", 1, 0, 's'},
+        {"seed", 1, 0, 'r'},   {"help", 0, 0, 'h'},  {0, 0, 0, 0},
+    };
+    const char *prompt = NULL, *skip_tokens[MAX_SKIP];
+    int length = 200, nskip = 0, c;
+    uint64_t seed = 1;
+    tl_sample_opts so = {.temperature = 1};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case 'p': prompt = optarg; break;
+        case 'n': ok = cli_parse_int("length", optarg, 0, 1 << 24, &length); break;
+        case 't': ok = cli_parse_double("temperature", optarg, 1e-3, 1e3, &so.temperature); break;
+        case 'k': ok = cli_parse_int("top-k", optarg, 1, 1 << 30, &so.top_k); break;
+        case 'g': so.greedy = true; break;
+        case 's':
+            if (nskip == MAX_SKIP)
+                return cli_usage_error("sample", "at most %d --skip tokens", MAX_SKIP);
+            skip_tokens[nskip++] = optarg;
+            break;
+        case 'r': ok = cli_parse_u64("seed", optarg, &seed); break;
+        case 'h': fputs(help, stdout); return 0;
+        default: return cli_usage_error("sample", "unknown or incomplete option");
+        }
+        if (!ok)
+            return 2;
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("sample", "expected one CHECKPOINT");
+    cli_model cm;
+    if (!cli_model_open(argv[optind], &cm))
+        return 1;
+    int rc = 1;
+    int32_t skip[MAX_SKIP], *out = NULL;
+    tl_corpus pc = {0};
+    char *text = NULL;
+    for (int i = 0; i < nskip; i++) {
+        skip[i] = tl_vocab_find(cm.vocab, skip_tokens[i], strlen(skip_tokens[i]));
+        if (skip[i] < 0) {
+            fprintf(stderr, "timelayers sample: --skip '%s' is not in the vocabulary\n",
+                    skip_tokens[i]);
+            goto out;
+        }
+    }
+    so.skip = skip;
+    so.nskip = nskip;
+    /* The default prompt is the end of a line, the most neutral context. */
+    const char *p = prompt ? prompt : "\n";
+    if (tl_corpus_from_text(p, strlen(p), cm.vocab, false, &pc)) {
+        cli_fail("prompt");
+        goto out;
+    }
+    tl_rng rng;
+    tl_rng_seed(&rng, seed);
+    out = malloc(((size_t)length + pc.len) * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "timelayers sample: out of memory\n");
+        goto out;
+    }
+    memcpy(out, pc.ids, pc.len * sizeof *out);
+    if (tl_generate(cm.model, pc.ids, (int)pc.len, length, &so, &rng, out + pc.len)) {
+        cli_fail("generation");
+        goto out;
+    }
+    /* Print the prompt as given, then the generated tokens. */
+    size_t n = prompt ? pc.len + (size_t)length : (size_t)length;
+    const int32_t *ids = prompt ? out : out + pc.len;
+    size_t len;
+    if (tl_vocab_detokenize(cm.vocab, ids, n, NULL, 0, &len) ||
+        !(text = malloc(len + 1)) ||
+        tl_vocab_detokenize(cm.vocab, ids, n, text, len + 1, &len)) {
+        cli_fail("detokenize");
+        goto out;
+    }
+    fwrite(text, 1, len, stdout);
+    putchar('\n');
+    rc = 0;
+out:
+    free(text);
+    free(out);
+    tl_corpus_free(&pc);
+    cli_model_close(&cm);
+    return rc;
+}
