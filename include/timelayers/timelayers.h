@@ -9,6 +9,7 @@
 #include "timelayers/layer.h"
 #include "timelayers/affine.h"
 #include "timelayers/rnn.h"
+#include "timelayers/lstm.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"

@@ -5,6 +5,7 @@
 #include "../internal.h"
 #include "timelayers/affine.h"
 #include "timelayers/rnn.h"
+#include "timelayers/lstm.h"
 
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng);
 
@@ -19,12 +20,18 @@ static tl_status rnn_from_config(tl_layer **out, const tl_layer_config *c, tl_rn
                               rng);
 }
 
+static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c, tl_rng *rng)
+{
+    return tl_time_lstm_create(out, c->in_dim, c->out_dim, c->stateful, rng);
+}
+
 static const struct {
     const char *type;
     from_config_fn create;
 } types[] = {
     {"TimeAffine", affine_from_config},
     {"TimeRNN", rnn_from_config},
+    {"TimeLSTM", lstm_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng)
