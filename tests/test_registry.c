@@ -52,6 +52,9 @@ static void test_unknown_type_and_bad_sizes(void **state)
     assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
     c = (tl_layer_config){.type = "TimeRNN", .in_dim = 3, .out_dim = 3, .variant = 9};
     assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
+    c = (tl_layer_config){.type = "TimeLSTM", .in_dim = 3, .out_dim = 0};
+    assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
+    assert_null(l);
     assert_int_equal(tl_layer_create_from_config(NULL, &c, NULL), TL_ERR_ARG);
 }
 
