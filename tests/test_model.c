@@ -47,7 +47,15 @@ static void test_gradcheck_full_model(void **state)
     assert_string_equal(e[0].name, "layers.0.W");
     assert_string_equal(e[1].name, "layers.1.Wx");
     assert_string_equal(e[5].name, "layers.2.b");
-    tu_check_gradients("Embedding-LSTM-Affine-Loss", e, ne, TU_GRADCHECK_BOUND);
+    /* Bound 1e-5, not the layers' 1e-6: the objective here is a mean over
+     * N·T tokens, so many gradients are ~1e-5 while the rounding noise of the
+     * difference quotient stays ~ε·|L|/eps ≈ 4e-11 (measured max_abs_error);
+     * their quotient alone reaches a few 1e-6 for correct code. The absolute
+     * errors are asserted separately: a wrong gradient is off by far more. */
+    tu_check_gradients("Embedding-LSTM-Affine-Loss", e, ne, 1e-5);
+    for (int i = 0; i < ne; i++)
+        if (!(e[i].max_abs_error <= 1e-9))
+            fail_msg("%s: absolute error %.3e exceeds 1e-9", e[i].name, e[i].max_abs_error);
     tl_tensor_free(&xs);
     tl_tensor_free(&ts);
     tl_model_destroy(m);

@@ -40,6 +40,10 @@ static void test_roundtrip_every_type(void **state)
     roundtrip(l);
     TU_OK(tl_time_softmax_loss_create(&l, 0, TL_LOSS_MEAN));
     roundtrip(l);
+    TU_OK(tl_time_lstm_create(&l, 4, 6, true, NULL));
+    roundtrip(l);
+    TU_OK(tl_time_lstm_create(&l, 5, 3, false, NULL));
+    roundtrip(l);
 }
 
 static void test_unknown_type_and_bad_sizes(void **state)
@@ -54,6 +58,9 @@ static void test_unknown_type_and_bad_sizes(void **state)
     assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
     c = (tl_layer_config){.type = "TimeRNN", .in_dim = 3, .out_dim = 3, .variant = 9};
     assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
+    c = (tl_layer_config){.type = "TimeLSTM", .in_dim = 3, .out_dim = 0};
+    assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);
+    assert_null(l);
     assert_int_equal(tl_layer_create_from_config(NULL, &c, NULL), TL_ERR_ARG);
     c = (tl_layer_config){.type = "TimeEmbedding", .in_dim = 0, .out_dim = 3};
     assert_int_equal(tl_layer_create_from_config(&l, &c, NULL), TL_ERR_ARG);

@@ -11,6 +11,7 @@
 #include "timelayers/rnn.h"
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
+#include "timelayers/lstm.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"

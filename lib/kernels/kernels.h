@@ -20,6 +20,13 @@ void tl_add_row_vector(int M, int N, const tl_real *b, tl_real *C, int ldc);
 /* out[j] += sum_i A[i, j]. */
 void tl_add_column_sums(int M, int N, const tl_real *A, int lda, tl_real *out);
 
+/* Copy M rows of N elements between strided matrices (e.g. time-step slices). */
+void tl_copy_rows(int M, int N, const tl_real *A, int lda, tl_real *C, int ldc);
+
+/* C = A + B element-wise over M rows of N elements; C may be A or B itself. */
+void tl_add_rows(int M, int N, const tl_real *A, int lda, const tl_real *B, int ldb, tl_real *C,
+                 int ldc);
+
 /* Logistic function in a form that never overflows: exp() only ever sees a
  * non-positive argument. */
 static inline tl_real tl_sigmoid(tl_real x)

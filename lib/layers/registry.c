@@ -7,6 +7,7 @@
 #include "timelayers/rnn.h"
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
+#include "timelayers/lstm.h"
 
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng);
 
@@ -31,6 +32,11 @@ static tl_status softmax_loss_from_config(tl_layer **out, const tl_layer_config 
     return tl_time_softmax_loss_create(out, c->in_dim, (tl_loss_norm)c->variant);
 }
 
+static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c, tl_rng *rng)
+{
+    return tl_time_lstm_create(out, c->in_dim, c->out_dim, c->stateful, rng);
+}
+
 static const struct {
     const char *type;
     from_config_fn create;
@@ -39,6 +45,7 @@ static const struct {
     {"TimeRNN", rnn_from_config},
     {"TimeEmbedding", embedding_from_config},
     {"TimeSoftmaxWithLoss", softmax_loss_from_config},
+    {"TimeLSTM", lstm_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng)

@@ -18,8 +18,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include "../internal.h"
+#include "../kernels/kernels.h"
 #include "timelayers/rnn.h"
 
 typedef struct {
@@ -39,23 +39,6 @@ typedef struct {
     tl_tensor dx, dT, hprev, dh, dh0;
     bool has_dh0;
 } time_rnn;
-
-/* Copy `rows` rows of `width` elements between strided matrices. */
-static void copy_rows(int rows, int width, const tl_real *src, size_t lds, tl_real *dst,
-                      size_t ldd)
-{
-    for (int r = 0; r < rows; r++)
-        memcpy(dst + r * ldd, src + r * lds, (size_t)width * sizeof(tl_real));
-}
-
-/* out = a + b for `rows` rows of `width` elements, all strided. */
-static void add_rows(int rows, int width, const tl_real *a, size_t lda, const tl_real *b,
-                     size_t ldb, tl_real *out, size_t ldo)
-{
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < width; j++)
-            out[r * ldo + j] = a[r * lda + j] + b[r * ldb + j];
-}
 
 static tl_status check_input(const time_rnn *r, const tl_tensor *x)
 {
@@ -109,7 +92,7 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     for (int t = 1; t < T; t++)
         tl_rnn_cell_step(&r->cell, N, Y + (size_t)(t - 1) * H, ld, Y + (size_t)t * H, ld);
 
-    copy_rows(N, H, Y + (size_t)(T - 1) * H, (size_t)ld, r->h.data, (size_t)H);
+    tl_copy_rows(N, H, Y + (size_t)(T - 1) * H, ld, r->h.data, H);
     r->has_h = true;
     r->h_pending = false;
     r->x = x;
@@ -132,21 +115,21 @@ static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     TL_TRY(tl_tensor_zeros2(&r->dh, N, H));  /* truncated BPTT: nothing flows in from later chunks */
     TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
 
-    size_t ld = (size_t)T * H;
+    int ld = T * H;
     const tl_real *Y = r->y.data;
     tl_real *dT = r->dT.data, *dh = r->dh.data;
     for (int t = T - 1; t >= 0; t--) {
         /* dT[:,t] first holds dh_next = dY[:,t] + dh, then dt in place. */
         tl_real *dTt = dT + (size_t)t * H;
-        add_rows(N, H, dy->data + (size_t)t * H, ld, dh, (size_t)H, dTt, ld);
-        tl_rnn_cell_backward_step(&r->cell, N, Y + (size_t)t * H, (int)ld, dTt, (int)ld, dTt,
-                                  (int)ld, t ? dh : r->dh0.data, H);
+        tl_add_rows(N, H, dy->data + (size_t)t * H, ld, dh, H, dTt, ld);
+        tl_rnn_cell_backward_step(&r->cell, N, Y + (size_t)t * H, ld, dTt, ld, dTt, ld,
+                                  t ? dh : r->dh0.data, H);
     }
 
     /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
     tl_real *Hp = r->hprev.data;
-    copy_rows(N, H, r->h0.data, (size_t)H, Hp, ld);
-    copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
+    tl_copy_rows(N, H, r->h0.data, H, Hp, ld);
+    tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
     tl_rnn_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dT, H, r->dx.data, D);
     r->has_dh0 = true;
     *dx = &r->dx;
