@@ -12,5 +12,6 @@
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
+#include "timelayers/checkpoint.h"
 
 #endif
