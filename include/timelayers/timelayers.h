@@ -20,5 +20,9 @@
 #include "timelayers/vocab.h"
 #include "timelayers/corpus.h"
 #include "timelayers/batcher.h"
+#include "timelayers/checkpoint.h"
+#include "timelayers/lm.h"
+#include "timelayers/eval.h"
+#include "timelayers/train.h"
 
 #endif
