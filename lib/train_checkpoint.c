@@ -316,7 +316,7 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         return tl_fail(TL_ERR_ARG, "tl_trainer_resume: trainer or checkpoint is NULL");
     cJSON *j;
     TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
-    double epoch, step, iter, time_idx, batch, time;
+    double epoch = 0, step = 0, iter = 0, time_idx = 0, batch = 0, time = 0;
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best_ppl");
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng");
     tl_status st = number(j, "epoch", "train", 0, 1e9, &epoch);

@@ -100,6 +100,9 @@ tl_status tl_optim_set_lr(tl_optim *o, double lr);
 
 /* Steps taken so far (Adam's t). set_steps is for resuming from a
  * checkpoint together with the state buffers. */
+/* Number of parameters the optimizer was created for (0 for NULL). */
+size_t tl_optim_nparams(const tl_optim *o);
+
 uint64_t tl_optim_steps(const tl_optim *o);
 tl_status tl_optim_set_steps(tl_optim *o, uint64_t steps);
 

@@ -151,6 +151,8 @@ tl_status tl_optim_set_lr(tl_optim *o, double lr)
 
 uint64_t tl_optim_steps(const tl_optim *o) { return o ? o->steps : 0; }
 
+size_t tl_optim_nparams(const tl_optim *o) { return o ? o->n : 0; }
+
 tl_status tl_optim_set_steps(tl_optim *o, uint64_t steps)
 {
     if (!o)
