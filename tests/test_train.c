@@ -1,0 +1,342 @@
+/* The trainer: the loss falls, a resumed run repeats an uninterrupted one
+ * exactly, a non-finite loss stops training without touching the last
+ * checkpoint, the CSV log and the learning-rate decay. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testutil.h"
+
+/* A text with structure an LSTM learns in a few dozen steps. */
+static const char text[] =
+    "the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat and a log.\n"
+    "the cat saw the dog. the dog saw the cat. on the mat the cat sat and on the log the dog.\n";
+
+typedef struct {
+    tl_vocab *vocab;
+    tl_corpus train;
+    tl_model *m;
+    tl_optim *opt;
+} setup;
+
+static void make(setup *s, tl_optim_kind kind, double lr)
+{
+    TU_OK(tl_vocab_create(&s->vocab, TL_LEVEL_CHAR));
+    /* Repeat the text so an epoch has several batches. */
+    size_t n = strlen(text), reps = 8;
+    char *big = malloc(n * reps);
+    assert_non_null(big);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(big + i * n, text, n);
+    TU_OK(tl_corpus_from_text(big, n * reps, s->vocab, true, &s->train));
+    free(big);
+    tl_rng rng;
+    tl_rng_seed(&rng, 7);
+    tl_lm_config lm = {.vocab = tl_vocab_size(s->vocab), .embed = 8, .hidden = 24, .layers = 1};
+    TU_OK(tl_lm_create(&s->m, &lm, &rng));
+    size_t np;
+    TU_OK(tl_model_flat(s->m, NULL, NULL, &np));
+    tl_optim_config oc = tl_optim_defaults(kind);
+    oc.lr = lr;
+    TU_OK(tl_optim_create(&s->opt, &oc, np));
+}
+
+static void release(setup *s)
+{
+    tl_optim_destroy(s->opt);
+    tl_model_destroy(s->m);
+    tl_corpus_free(&s->train);
+    tl_vocab_destroy(s->vocab);
+}
+
+/* Every report's training perplexity, in order. */
+typedef struct {
+    double ppl[4096];
+    int n;
+    double last_valid;
+    double lr[64];
+    int nepochs;
+} trace;
+
+static void record(void *ctx, const tl_train_progress *p)
+{
+    trace *t = ctx;
+    if (p->epoch_end) {
+        t->last_valid = p->valid_ppl;
+        t->lr[t->nepochs++] = p->lr;
+        return;
+    }
+    assert_true(t->n < 4096);
+    t->ppl[t->n++] = p->train_ppl;
+}
+
+static tl_train_config config(int epochs)
+{
+    return (tl_train_config){.batch = 4, .time = 8, .epochs = epochs, .clip_norm = 1,
+                             .report_every = 1};
+}
+
+static void test_loss_falls(void **state)
+{
+    (void)state;
+    setup s;
+    make(&s, TL_OPTIM_ADAM, 0.01);
+    tl_train_config cfg = config(6);
+    tl_trainer *t;
+    static trace tr;
+    memset(&tr, 0, sizeof tr);
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, s.train.ids,
+                            s.train.len / 4, &cfg));
+    TU_OK(tl_trainer_run(t, record, &tr));
+    int iters = (int)((s.train.len - 1) / (4 * 8));
+    assert_int_equal(tr.n, 6 * iters);
+    assert_int_equal(tl_trainer_epoch(t), 6);
+    assert_int_equal(tl_trainer_step(t), 6 * iters);
+    /* The vocabulary has ~20 characters: a uniform model has perplexity ~20.
+     * The mean of the last epoch must be far below that and below the first. */
+    double first = 0, last = 0;
+    for (int i = 0; i < iters; i++) {
+        first += log(tr.ppl[i]);
+        last += log(tr.ppl[tr.n - 1 - i]);
+    }
+    first = exp(first / iters);
+    last = exp(last / iters);
+    printf("training perplexity: first epoch %.2f, last epoch %.2f, valid %.2f\n", first, last,
+           tr.last_valid);
+    assert_true(last < 0.5 * first);
+    assert_true(last < 4.0);
+    assert_true(isfinite(tr.last_valid) && tr.last_valid < 4.0);
+    assert_true(tl_trainer_best_ppl(t) <= tr.last_valid);
+    tl_trainer_destroy(t);
+    release(&s);
+}
+
+/* Train 3 epochs straight; then the same in two runs with a checkpoint
+ * between them, stopping mid-epoch. The losses must be identical. */
+static void test_resume_is_exact(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_test_resumeXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    static trace straight, split;
+    memset(&straight, 0, sizeof straight);
+    memset(&split, 0, sizeof split);
+
+    setup s;
+    make(&s, TL_OPTIM_ADAM, 0.01);
+    tl_train_config cfg = config(3);
+    tl_trainer *t;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    TU_OK(tl_trainer_run(t, record, &straight));
+    tl_trainer_destroy(t);
+    release(&s);
+
+    int iters = (int)((s.train.len - 1) / (4 * 8));
+    long stop = iters + iters / 2 + 1; /* in the middle of the second epoch */
+    make(&s, TL_OPTIM_ADAM, 0.01);
+    cfg.max_steps = stop;
+    cfg.checkpoint = path;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    TU_OK(tl_trainer_run(t, record, &split));
+    assert_int_equal(tl_trainer_step(t), stop);
+    tl_trainer_destroy(t);
+    tl_optim_destroy(s.opt);
+    tl_model_destroy(s.m);
+
+    /* Everything from the checkpoint: model, optimizer, loop position. */
+    tl_checkpoint *ck;
+    tl_vocab *v;
+    TU_OK(tl_checkpoint_open(path, &ck));
+    TU_OK(tl_checkpoint_model(ck, &s.m));
+    TU_OK(tl_checkpoint_optim(ck, &s.opt));
+    TU_OK(tl_checkpoint_vocab(ck, &v));
+    assert_int_equal(tl_vocab_size(v), tl_vocab_size(s.vocab));
+    cfg.max_steps = 0;
+    cfg.checkpoint = NULL;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, v, s.train.ids, s.train.len, NULL, 0, &cfg));
+    TU_OK(tl_trainer_resume(t, ck));
+    tl_checkpoint_close(ck);
+    assert_int_equal(tl_trainer_step(t), stop);
+    TU_OK(tl_trainer_run(t, record, &split));
+    tl_trainer_destroy(t);
+    tl_vocab_destroy(v);
+    release(&s);
+
+    assert_int_equal(split.n, straight.n);
+    for (int i = 0; i < straight.n; i++)
+        if (split.ppl[i] != straight.ppl[i])
+            fail_msg("step %d: resumed run has perplexity %.17g, uninterrupted %.17g", i + 1,
+                     split.ppl[i], straight.ppl[i]);
+    unlink(path);
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static void test_nonfinite_loss_stops_and_keeps_checkpoint(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_test_nanXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    setup s;
+    make(&s, TL_OPTIM_SGD, 0.1);
+    tl_train_config cfg = config(1);
+    cfg.max_steps = 3;
+    cfg.checkpoint = path;
+    tl_trainer *t;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    TU_OK(tl_trainer_run(t, NULL, NULL));
+    tl_trainer_destroy(t);
+    long good = file_size(path);
+    FILE *f = fopen(path, "rb");
+    char *before = malloc((size_t)good);
+    assert_int_equal(fread(before, 1, (size_t)good, f), (size_t)good);
+    fclose(f);
+
+    /* A NaN weight makes the next loss NaN. */
+    tl_real *w;
+    size_t n;
+    TU_OK(tl_model_flat(s.m, &w, NULL, &n));
+    w[n / 2] = NAN;
+    cfg.max_steps = 0;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    assert_int_equal(tl_trainer_run(t, NULL, NULL), TL_ERR_NUMERIC);
+    printf("message: %s\n", tl_last_error());
+    assert_non_null(strstr(tl_last_error(), "step 1"));
+    tl_trainer_destroy(t);
+
+    assert_int_equal(file_size(path), good);
+    f = fopen(path, "rb");
+    char *after = malloc((size_t)good);
+    assert_int_equal(fread(after, 1, (size_t)good, f), (size_t)good);
+    fclose(f);
+    assert_memory_equal(before, after, (size_t)good);
+    free(before);
+    free(after);
+    release(&s);
+    unlink(path);
+}
+
+/* A finite loss with an infinite gradient is caught by clipping, which
+ * names the parameter. */
+static void test_nonfinite_gradient_names_parameter(void **state)
+{
+    (void)state;
+    setup s;
+    make(&s, TL_OPTIM_SGD, 0.1);
+    tl_train_config cfg = config(1);
+    tl_trainer *t;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    /* Huge output weights: finite scores of ~1e30 overflow nothing in the
+     * loss (it subtracts the max) but the affine gradient w.r.t. its input
+     * becomes infinite in float. */
+    tl_named_param p;
+    int count;
+    TU_OK(tl_model_param_count(s.m, &count));
+    TU_OK(tl_model_param(s.m, count - 2, &p));
+    for (size_t i = 0; i < p.param->value.size; i++)
+        p.param->value.data[i] = (tl_real)(i % 2 ? 3e37 : -3e37);
+    tl_status st = tl_trainer_run(t, NULL, NULL);
+    printf("status %s: %s\n", tl_status_name(st), tl_last_error());
+    assert_int_equal(st, TL_ERR_NUMERIC);
+    assert_non_null(strstr(tl_last_error(), "step 1"));
+    tl_trainer_destroy(t);
+    release(&s);
+}
+
+static void test_csv_log_and_lr_decay(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_test_logXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    setup s;
+    /* A learning rate far too large: validation perplexity gets worse, so
+     * the decay must divide the learning rate. */
+    make(&s, TL_OPTIM_SGD, 200);
+    tl_train_config cfg = config(3);
+    cfg.clip_norm = 0;
+    cfg.lr_decay = 4;
+    cfg.report_every = 5;
+    cfg.log_csv = path;
+    tl_trainer *t;
+    static trace tr;
+    memset(&tr, 0, sizeof tr);
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, s.train.ids,
+                            s.train.len / 2, &cfg));
+    tl_status st = tl_trainer_run(t, record, &tr);
+    tl_trainer_destroy(t);
+    /* Either it diverged to a non-finite loss (a clean stop) or it ran the
+     * three epochs; in both cases the log has a header and a row per report. */
+    assert_true(st == TL_OK || st == TL_ERR_NUMERIC);
+    FILE *f = fopen(path, "r");
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
+                              "elapsed_sec\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    assert_int_equal(rows, tr.n + tr.nepochs);
+    for (int e = 1; st == TL_OK && e < tr.nepochs; e++)
+        assert_true(tr.lr[e] <= tr.lr[e - 1]);
+    release(&s);
+    unlink(path);
+}
+
+static void test_bad_configs(void **state)
+{
+    (void)state;
+    setup s;
+    make(&s, TL_OPTIM_SGD, 0.1);
+    tl_trainer *t = (tl_trainer *)1;
+    tl_train_config cfg = config(1);
+    cfg.batch = 0;
+    assert_int_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    assert_null(t);
+    cfg = config(1);
+    cfg.lr_decay = 0.5;
+    assert_int_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    cfg = config(1);
+    cfg.time = 100000; /* longer than the corpus */
+    assert_int_not_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL,
+                                           0, &cfg), TL_OK);
+    /* An optimizer made for another model. */
+    tl_optim *small;
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_SGD);
+    TU_OK(tl_optim_create(&small, &oc, 10));
+    cfg = config(1);
+    assert_int_equal(tl_trainer_create(&t, s.m, small, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    tl_optim_destroy(small);
+    release(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loss_falls),
+        cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_nonfinite_loss_stops_and_keeps_checkpoint),
+        cmocka_unit_test(test_nonfinite_gradient_names_parameter),
+        cmocka_unit_test(test_csv_log_and_lr_decay),
+        cmocka_unit_test(test_bad_configs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
