@@ -20,5 +20,6 @@
 #include "timelayers/vocab.h"
 #include "timelayers/corpus.h"
 #include "timelayers/batcher.h"
+#include "timelayers/checkpoint.h"
 
 #endif

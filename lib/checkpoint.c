@@ -1,0 +1,395 @@
+/* Checkpoints: a model, its training state and metadata in one safetensors
+ * file (docs/checkpoint-format.md). This file maps models to tensors and
+ * metadata; lib/safetensors.c validates, reads and writes the bytes.
+ *
+ * The model is described by "architecture", a JSON array of the layers'
+ * tl_layer_config objects in order (the loss layer last), so that
+ * tl_checkpoint_model can rebuild it with tl_layer_create_from_config and
+ * then load the tensors "layers.<i>.<name>" into it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "internal.h"
+#include "safetensors.h"
+#include "timelayers/checkpoint.h"
+
+#define FORMAT_NAME "timelayers"
+#define FORMAT_VERSION "1"
+#define PARAM_PREFIX "layers."
+
+struct tl_checkpoint {
+    tl_st_file f;
+};
+
+static const char *const reserved_keys[] = {"format", "format_version", "dtype", "architecture"};
+enum { NRESERVED = sizeof reserved_keys / sizeof *reserved_keys };
+
+static bool is_param_name(const char *name)
+{
+    return strncmp(name, PARAM_PREFIX, sizeof PARAM_PREFIX - 1) == 0;
+}
+
+/* ---- Saving ---- */
+
+static tl_status add_config(cJSON *arr, const tl_layer_config *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        return tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the architecture");
+    }
+    if (!cJSON_AddStringToObject(o, "type", c->type) ||
+        !cJSON_AddNumberToObject(o, "in_dim", c->in_dim) ||
+        !cJSON_AddNumberToObject(o, "out_dim", c->out_dim) ||
+        !cJSON_AddBoolToObject(o, "stateful", c->stateful) ||
+        !cJSON_AddNumberToObject(o, "variant", c->variant))
+        return tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the architecture");
+    return TL_OK;
+}
+
+/* The "architecture" value: every layer's config, the loss layer last.
+ * Free *out with cJSON_free. */
+static tl_status architecture_json(const tl_model *m, char **out)
+{
+    int n = tl_model_num_layers(m);
+    const tl_layer *loss = tl_model_loss_layer(m);
+    cJSON *arr = cJSON_CreateArray();
+    tl_status st = arr ? TL_OK : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory");
+    for (int i = 0; !st && i < n + (loss != NULL); i++) {
+        tl_layer_config c;
+        st = tl_layer_get_config(i < n ? tl_model_layer(m, i) : loss, &c);
+        if (!st)
+            st = add_config(arr, &c);
+    }
+    if (!st && !(*out = cJSON_PrintUnformatted(arr)))
+        st = tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory printing the architecture");
+    cJSON_Delete(arr);
+    return st;
+}
+
+static tl_status check_save_args(const char *path, const tl_model *m, const tl_ckpt_meta *meta,
+                                 int nmeta, const tl_ckpt_tensor *extra, int nextra)
+{
+    if (!path || !m || nmeta < 0 || nextra < 0 || (nmeta && !meta) || (nextra && !extra))
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: NULL argument or negative count");
+    for (int i = 0; i < nmeta; i++)
+        for (int k = 0; meta[i].key && k < NRESERVED; k++)
+            if (strcmp(meta[i].key, reserved_keys[k]) == 0)
+                return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: metadata key '%s' is reserved "
+                               "for the library", meta[i].key);
+    for (int i = 0; i < nextra; i++)
+        if (extra[i].name && is_param_name(extra[i].name))
+            return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: extra tensor '%s': names starting "
+                           "with '" PARAM_PREFIX "' belong to the model", extra[i].name);
+    return TL_OK;
+}
+
+static tl_st_out param_out(const tl_named_param *p)
+{
+    const tl_tensor *v = &p->param->value;
+    tl_st_out o = {.name = p->name, .dtype = TL_ST_REAL, .ndim = v->ndim, .data = v->data};
+    for (int k = 0; k < v->ndim; k++)
+        o.shape[k] = v->shape[k];
+    return o;
+}
+
+tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
+                             const tl_ckpt_tensor *extra, int nextra)
+{
+    int np;
+    char *arch = NULL;
+    TL_TRY(check_save_args(path, m, meta, nmeta, extra, nextra));
+    TL_TRY(tl_model_param_count(m, &np));
+    TL_TRY(architecture_json(m, &arch));
+
+    tl_ckpt_meta *all = calloc((size_t)NRESERVED + (size_t)nmeta, sizeof *all);
+    tl_st_out *out = calloc((size_t)np + (size_t)nextra + 1, sizeof *out);
+    tl_named_param *params = calloc((size_t)np + 1, sizeof *params); /* owns the names */
+    tl_status st = all && out && params ? TL_OK : tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
+    if (!st) {
+        const char *values[NRESERVED] = {FORMAT_NAME, FORMAT_VERSION,
+                                         tl_st_dtype_name(TL_ST_REAL), arch};
+        for (int k = 0; k < NRESERVED; k++)
+            all[k] = (tl_ckpt_meta){reserved_keys[k], values[k]};
+        for (int i = 0; i < nmeta; i++)
+            all[NRESERVED + i] = meta[i];
+    }
+    for (int i = 0; !st && i < np; i++)
+        if (!(st = tl_model_param(m, i, &params[i])))
+            out[i] = param_out(&params[i]);
+    for (int i = 0; !st && i < nextra; i++)
+        out[np + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL, .ndim = 1,
+                                  .shape = {(int64_t)extra[i].n}, .data = extra[i].data};
+    if (!st)
+        st = tl_st_write(path, all, NRESERVED + nmeta, out, np + nextra);
+    free(params);
+    free(out);
+    free(all);
+    cJSON_free(arch);
+    return st;
+}
+
+/* ---- Opening and queries ---- */
+
+tl_status tl_checkpoint_open(const char *path, tl_checkpoint **out)
+{
+    if (!path || !out)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_open: path or out is NULL");
+    *out = NULL;
+    tl_checkpoint *ck = calloc(1, sizeof *ck);
+    if (!ck)
+        return tl_fail(TL_ERR_NOMEM, "tl_checkpoint_open: out of memory");
+    tl_status st = tl_st_read(path, &ck->f);
+    if (st) {
+        free(ck);
+        return st;
+    }
+    *out = ck;
+    return TL_OK;
+}
+
+void tl_checkpoint_close(tl_checkpoint *ck)
+{
+    if (!ck)
+        return;
+    tl_st_free(&ck->f);
+    free(ck);
+}
+
+const char *tl_checkpoint_meta(const tl_checkpoint *ck, const char *key)
+{
+    return ck && key ? tl_st_meta(&ck->f, key) : NULL;
+}
+
+int tl_checkpoint_meta_count(const tl_checkpoint *ck) { return ck ? ck->f.nmeta : 0; }
+
+tl_status tl_checkpoint_meta_at(const tl_checkpoint *ck, int i, const char **key,
+                                const char **value)
+{
+    if (!ck || !key || !value)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_meta_at: NULL argument");
+    if (i < 0 || i >= ck->f.nmeta)
+        return tl_fail(TL_ERR_RANGE, "tl_checkpoint_meta_at: index %d outside [0, %d)", i,
+                       ck->f.nmeta);
+    *key = ck->f.meta[i].key;
+    *value = ck->f.meta[i].value;
+    return TL_OK;
+}
+
+int tl_checkpoint_tensor_count(const tl_checkpoint *ck) { return ck ? ck->f.ntensors : 0; }
+
+int tl_checkpoint_find(const tl_checkpoint *ck, const char *name)
+{
+    const tl_st_tensor *t = ck && name ? tl_st_find(&ck->f, name) : NULL;
+    return t ? (int)(t - ck->f.tensors) : -1;
+}
+
+tl_status tl_checkpoint_tensor_info(const tl_checkpoint *ck, int i, tl_ckpt_tensor_info *info)
+{
+    if (!ck || !info)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_tensor_info: NULL argument");
+    if (i < 0 || i >= ck->f.ntensors)
+        return tl_fail(TL_ERR_RANGE, "tl_checkpoint_tensor_info: index %d outside [0, %d)", i,
+                       ck->f.ntensors);
+    const tl_st_tensor *t = &ck->f.tensors[i];
+    *info = (tl_ckpt_tensor_info){.name = t->name, .dtype = tl_st_dtype_name(t->dtype),
+                                  .ndim = t->ndim, .shape = t->shape, .count = t->count,
+                                  .nbytes = t->end - t->begin};
+    return TL_OK;
+}
+
+tl_status tl_checkpoint_tensor(const tl_checkpoint *ck, const char *name, tl_real *dst, size_t n)
+{
+    if (!ck || !name || (n && !dst))
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_tensor: NULL argument");
+    const tl_st_tensor *t = tl_st_find(&ck->f, name);
+    if (!t)
+        return tl_fail(TL_ERR_ARG, "%s: no tensor '%s'", ck->f.path, name);
+    if (t->count != n)
+        return tl_fail(TL_ERR_SHAPE, "%s: tensor '%s' has %zu elements, not %zu", ck->f.path,
+                       name, t->count, n);
+    return tl_st_to_real(&ck->f, t, dst);
+}
+
+/* ---- Loading a model ---- */
+
+/* Can the file's tensor fill parameter p? */
+static tl_status check_param(const tl_checkpoint *ck, const tl_named_param *p)
+{
+    const tl_st_tensor *t = tl_st_find(&ck->f, p->name);
+    const tl_tensor *v = &p->param->value;
+    if (!t)
+        return tl_fail(TL_ERR_FORMAT, "%s: tensor '%s' is missing", ck->f.path, p->name);
+    if (t->dtype != TL_ST_F32 && t->dtype != TL_ST_F64)
+        return tl_fail(TL_ERR_FORMAT, "%s: tensor '%s' has dtype %s; parameters must be F32 "
+                       "or F64", ck->f.path, p->name, tl_st_dtype_name(t->dtype));
+    bool same = t->ndim == v->ndim;
+    for (int k = 0; same && k < v->ndim; k++)
+        same = t->shape[k] == v->shape[k];
+    if (!same) {
+        char got[96], want[64];
+        return tl_fail(TL_ERR_FORMAT, "%s: tensor '%s' has shape %s, but the model's parameter "
+                       "has shape %s", ck->f.path, p->name,
+                       tl_st_shape_str(t->shape, t->ndim, got, sizeof got),
+                       tl_tensor_shape_str(v, want, sizeof want));
+    }
+    return TL_OK;
+}
+
+/* Every "layers.*" tensor of the file is one of the model's np parameters.
+ * They are all present and names are unique, so equal counts settle it. */
+static tl_status check_no_unknown(const tl_checkpoint *ck, tl_model *m, int np)
+{
+    int nfile = 0;
+    for (int i = 0; i < ck->f.ntensors; i++)
+        nfile += is_param_name(ck->f.tensors[i].name);
+    for (int i = 0; nfile != np && i < ck->f.ntensors; i++) {
+        const char *name = ck->f.tensors[i].name;
+        bool known = !is_param_name(name);
+        for (int k = 0; !known && k < np; k++) {
+            tl_named_param p;
+            TL_TRY(tl_model_param(m, k, &p));
+            known = strcmp(p.name, name) == 0;
+        }
+        if (!known)
+            return tl_fail(TL_ERR_FORMAT, "%s: tensor '%s' is not a parameter of the model",
+                           ck->f.path, name);
+    }
+    return TL_OK;
+}
+
+tl_status tl_checkpoint_load_into(const tl_checkpoint *ck, tl_model *m)
+{
+    int np;
+    tl_named_param p;
+    if (!ck || !m)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_load_into: checkpoint or model is NULL");
+    TL_TRY(tl_model_param_count(m, &np));
+    /* Check everything before changing anything. */
+    for (int i = 0; i < np; i++) {
+        TL_TRY(tl_model_param(m, i, &p));
+        TL_TRY(check_param(ck, &p));
+    }
+    TL_TRY(check_no_unknown(ck, m, np));
+    for (int i = 0; i < np; i++) {
+        TL_TRY(tl_model_param(m, i, &p));
+        TL_TRY(tl_st_to_real(&ck->f, tl_st_find(&ck->f, p.name), p.param->value.data));
+    }
+    return TL_OK;
+}
+
+/* Fail with "<file>: architecture layer <i>: <problem>". */
+static tl_status TL_PRINTF(3, 4) bad_layer(const tl_checkpoint *ck, int i, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tl_fail(TL_ERR_FORMAT, "%s: architecture layer %d: %s", ck->f.path, i, msg);
+}
+
+static bool json_int(const cJSON *o, const char *key, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -2147483648.0 &&
+                                v->valuedouble <= 2147483647.0) ||
+        v->valuedouble != (int)v->valuedouble)
+        return false;
+    *out = (int)v->valuedouble;
+    return true;
+}
+
+static tl_status read_config(const tl_checkpoint *ck, int i, const cJSON *o, tl_layer_config *c)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    const cJSON *stateful = cJSON_GetObjectItemCaseSensitive(o, "stateful");
+    memset(c, 0, sizeof *c);
+    if (!cJSON_IsObject(o) || !cJSON_IsString(type) || strlen(type->valuestring) >= sizeof c->type)
+        return bad_layer(ck, i, "not an object with a \"type\" string");
+    if (!json_int(o, "in_dim", &c->in_dim) || !json_int(o, "out_dim", &c->out_dim) ||
+        !json_int(o, "variant", &c->variant) || !cJSON_IsBool(stateful))
+        return bad_layer(ck, i, "%s needs integers \"in_dim\", \"out_dim\", \"variant\" and a "
+                         "boolean \"stateful\"", type->valuestring);
+    strcpy(c->type, type->valuestring);
+    c->stateful = cJSON_IsTrue(stateful);
+    return TL_OK;
+}
+
+/* Create layer i of n from its config and append it to m. No layer is wider
+ * than the file has parameter values (nvalues): that bounds what a corrupt
+ * architecture can make us allocate before the shapes are compared. */
+static tl_status add_layer(const tl_checkpoint *ck, tl_model *m, int i, int n, const cJSON *o,
+                           size_t nvalues)
+{
+    tl_layer_config c;
+    tl_layer *l;
+    TL_TRY(read_config(ck, i, o, &c));
+    if ((c.in_dim > 0 && (size_t)c.in_dim > nvalues) || (c.out_dim > 0 &&
+                                                         (size_t)c.out_dim > nvalues))
+        return bad_layer(ck, i, "%s of size (%d, %d) is wider than the %zu parameter values "
+                         "in the file", c.type, c.in_dim, c.out_dim, nvalues);
+    tl_status st = tl_layer_create_from_config(&l, &c, NULL);
+    if (!st && tl_layer_is_loss(l) && i != n - 1) {
+        tl_layer_destroy(l);
+        return bad_layer(ck, i, "the loss layer %s is not the last layer", c.type);
+    }
+    if (!st)
+        st = tl_layer_is_loss(l) ? tl_model_set_loss(m, l) : tl_model_add(m, l);
+    return st ? bad_layer(ck, i, "%s", tl_last_error()) : TL_OK;
+}
+
+static tl_status check_format(const tl_checkpoint *ck)
+{
+    const char *name = tl_st_meta(&ck->f, "format");
+    const char *version = tl_st_meta(&ck->f, "format_version");
+    if (!name || strcmp(name, FORMAT_NAME) != 0)
+        return tl_fail(TL_ERR_FORMAT, "%s: not a timelayers checkpoint (metadata \"format\" is "
+                       "'%s', expected '" FORMAT_NAME "')", ck->f.path, name ? name : "absent");
+    if (!version || strcmp(version, FORMAT_VERSION) != 0)
+        return tl_fail(TL_ERR_FORMAT, "%s: format_version '%s' is not supported (this library "
+                       "reads version " FORMAT_VERSION ")", ck->f.path,
+                       version ? version : "absent");
+    return TL_OK;
+}
+
+tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
+{
+    if (!ck || !out)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_model: checkpoint or out is NULL");
+    *out = NULL;
+    TL_TRY(check_format(ck));
+    const char *text = tl_st_meta(&ck->f, "architecture");
+    if (!text)
+        return tl_fail(TL_ERR_FORMAT, "%s: no \"architecture\" metadata; the model cannot be "
+                       "rebuilt", ck->f.path);
+    cJSON *arch = cJSON_Parse(text);
+    int n = cJSON_IsArray(arch) ? cJSON_GetArraySize(arch) : 0;
+    size_t nvalues = 0;
+    for (int i = 0; i < ck->f.ntensors; i++)
+        if (is_param_name(ck->f.tensors[i].name))
+            nvalues += ck->f.tensors[i].count;
+
+    tl_model *m = NULL;
+    tl_status st = n > 0 ? tl_model_create(&m)
+                         : tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" is not a non-empty JSON "
+                                   "array of layers", ck->f.path);
+    int i = 0;
+    for (const cJSON *o = arch ? arch->child : NULL; !st && o; o = o->next, i++)
+        st = add_layer(ck, m, i, n, o, nvalues);
+    if (!st && tl_model_num_layers(m) == 0)
+        st = tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" has no layer besides the loss",
+                     ck->f.path);
+    if (!st)
+        st = tl_checkpoint_load_into(ck, m);
+    cJSON_Delete(arch);
+    if (st) {
+        tl_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return TL_OK;
+}
