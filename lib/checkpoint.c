@@ -380,6 +380,9 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
     int i = 0;
     for (const cJSON *o = arch ? arch->child : NULL; !st && o; o = o->next, i++)
         st = add_layer(ck, m, i, n, o, nvalues);
+    if (!st && tl_model_num_layers(m) == 0)
+        st = tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" has no layer besides the loss",
+                     ck->f.path);
     if (!st)
         st = tl_checkpoint_load_into(ck, m);
     cJSON_Delete(arch);

@@ -233,25 +233,19 @@ static tl_status check_output(const char *path, const tl_ckpt_meta *meta, int nm
     }
 
     size_t most = (size_t)(nmeta > nt ? nmeta : nt);
-    const char **names = malloc((most ? most : 1) * sizeof *names), *dup;
+    const char **names = malloc((most ? most : 1) * sizeof *names), *dup, *what = "metadata key";
     if (!names)
         return tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
     for (int i = 0; i < nmeta; i++)
         names[i] = meta[i].key;
-    if ((dup = find_duplicate(names, (size_t)nmeta))) {
-        tl_status st = tl_fail(TL_ERR_ARG, "%s: metadata key '%s' given twice", path, dup);
-        free(names);
-        return st;
-    }
-    for (int i = 0; i < nt; i++)
-        names[i] = t[i].name;
-    if ((dup = find_duplicate(names, (size_t)nt))) {
-        tl_status st = tl_fail(TL_ERR_ARG, "%s: tensor name '%s' given twice", path, dup);
-        free(names);
-        return st;
+    if (!(dup = find_duplicate(names, (size_t)nmeta))) {
+        what = "tensor name";
+        for (int i = 0; i < nt; i++)
+            names[i] = t[i].name;
+        dup = find_duplicate(names, (size_t)nt);
     }
     free(names);
-    return TL_OK;
+    return dup ? tl_fail(TL_ERR_ARG, "%s: %s '%s' given twice", path, what, dup) : TL_OK;
 }
 
 static bool add_numbers(cJSON *obj, const char *key, const int64_t *v, int n)
