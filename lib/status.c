@@ -1,6 +1,7 @@
 /* Status names and the thread-local last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "internal.h"
 
 static _Thread_local char last_error[512];
@@ -29,7 +30,11 @@ tl_status tl_fail(tl_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    /* Format into a copy first: callers may pass tl_last_error() as an
+     * argument to prefix context to a callee's message. */
+    char msg[sizeof last_error];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_error, msg, sizeof msg);
     va_end(ap);
     return st;
 }

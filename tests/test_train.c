@@ -132,9 +132,9 @@ static void test_resume_is_exact(void **state)
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
     TU_OK(tl_trainer_run(t, record, &straight));
     tl_trainer_destroy(t);
+    int iters = (int)((s.train.len - 1) / (4 * 8));
     release(&s);
 
-    int iters = (int)((s.train.len - 1) / (4 * 8));
     long stop = iters + iters / 2 + 1; /* in the middle of the second epoch */
     make(&s, TL_OPTIM_ADAM, 0.01);
     cfg.max_steps = stop;
@@ -229,33 +229,6 @@ static void test_nonfinite_loss_stops_and_keeps_checkpoint(void **state)
     unlink(path);
 }
 
-/* A finite loss with an infinite gradient is caught by clipping, which
- * names the parameter. */
-static void test_nonfinite_gradient_names_parameter(void **state)
-{
-    (void)state;
-    setup s;
-    make(&s, TL_OPTIM_SGD, 0.1);
-    tl_train_config cfg = config(1);
-    tl_trainer *t;
-    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
-    /* Huge output weights: finite scores of ~1e30 overflow nothing in the
-     * loss (it subtracts the max) but the affine gradient w.r.t. its input
-     * becomes infinite in float. */
-    tl_named_param p;
-    int count;
-    TU_OK(tl_model_param_count(s.m, &count));
-    TU_OK(tl_model_param(s.m, count - 2, &p));
-    for (size_t i = 0; i < p.param->value.size; i++)
-        p.param->value.data[i] = (tl_real)(i % 2 ? 3e37 : -3e37);
-    tl_status st = tl_trainer_run(t, NULL, NULL);
-    printf("status %s: %s\n", tl_status_name(st), tl_last_error());
-    assert_int_equal(st, TL_ERR_NUMERIC);
-    assert_non_null(strstr(tl_last_error(), "step 1"));
-    tl_trainer_destroy(t);
-    release(&s);
-}
-
 static void test_csv_log_and_lr_decay(void **state)
 {
     (void)state;
@@ -334,7 +307,6 @@ int main(void)
         cmocka_unit_test(test_loss_falls),
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_nonfinite_loss_stops_and_keeps_checkpoint),
-        cmocka_unit_test(test_nonfinite_gradient_names_parameter),
         cmocka_unit_test(test_csv_log_and_lr_decay),
         cmocka_unit_test(test_bad_configs),
     };

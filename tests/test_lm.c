@@ -1,0 +1,88 @@
+/* The language-model builder: layer order and sizes, parameter count,
+ * refusal of bad configurations, cell names. */
+#include <string.h>
+#include "testutil.h"
+
+static void expect_layer(tl_model *m, int i, const char *type, int in, int out)
+{
+    tl_layer_config c;
+    TU_OK(tl_layer_get_config(tl_model_layer(m, i), &c));
+    assert_string_equal(c.type, type);
+    assert_int_equal(c.in_dim, in);
+    assert_int_equal(c.out_dim, out);
+}
+
+static void test_stack(void **state)
+{
+    (void)state;
+    enum { V = 50, D = 8, H = 12 };
+    for (int cell = 0; cell < 2; cell++) {
+        tl_model *m;
+        tl_lm_config c = {.vocab = V, .embed = D, .hidden = H, .layers = 3,
+                          .cell = (tl_cell_kind)cell};
+        TU_OK(tl_lm_create(&m, &c, NULL));
+        const char *rec = cell == TL_CELL_LSTM ? "TimeLSTM" : "TimeRNN";
+        int g = cell == TL_CELL_LSTM ? 4 : 1;
+        assert_int_equal(tl_model_num_layers(m), 5);
+        expect_layer(m, 0, "TimeEmbedding", V, D);
+        expect_layer(m, 1, rec, D, H);
+        expect_layer(m, 2, rec, H, H);
+        expect_layer(m, 3, rec, H, H);
+        expect_layer(m, 4, "TimeAffine", H, V);
+        tl_layer_config lc;
+        TU_OK(tl_layer_get_config(tl_model_loss_layer(m), &lc));
+        assert_string_equal(lc.type, "TimeSoftmaxWithLoss");
+        for (int i = 1; i <= 3; i++) {
+            TU_OK(tl_layer_get_config(tl_model_layer(m, i), &lc));
+            assert_true(lc.stateful);
+        }
+        size_t n;
+        TU_OK(tl_model_flat(m, NULL, NULL, &n));
+        size_t expect = (size_t)V * D + (size_t)g * H * (D + H + 1) +
+                        2 * (size_t)g * H * (H + H + 1) + (size_t)H * V + V;
+        assert_int_equal(n, expect);
+        tl_model_destroy(m);
+    }
+}
+
+static void test_bad_configs(void **state)
+{
+    (void)state;
+    tl_model *m = (tl_model *)1;
+    tl_lm_config good = {.vocab = 5, .embed = 2, .hidden = 3, .layers = 1};
+    tl_lm_config c = good;
+    c.layers = 0;
+    assert_int_equal(tl_lm_create(&m, &c, NULL), TL_ERR_ARG);
+    assert_null(m);
+    c = good;
+    c.vocab = -1;
+    assert_int_equal(tl_lm_create(&m, &c, NULL), TL_ERR_ARG);
+    c = good;
+    c.cell = (tl_cell_kind)9;
+    assert_int_equal(tl_lm_create(&m, &c, NULL), TL_ERR_ARG);
+    assert_int_equal(tl_lm_create(NULL, &good, NULL), TL_ERR_ARG);
+    assert_int_equal(tl_lm_create(&m, NULL, NULL), TL_ERR_ARG);
+}
+
+static void test_cell_names(void **state)
+{
+    (void)state;
+    tl_cell_kind k;
+    TU_OK(tl_cell_kind_from_name("lstm", &k));
+    assert_int_equal(k, TL_CELL_LSTM);
+    TU_OK(tl_cell_kind_from_name("rnn", &k));
+    assert_string_equal(tl_cell_kind_name(k), "rnn");
+    assert_int_equal(tl_cell_kind_from_name("gru", &k), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "gru"));
+    assert_int_equal(tl_cell_kind_from_name(NULL, &k), TL_ERR_ARG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stack),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_cell_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
