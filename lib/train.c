@@ -128,6 +128,15 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
 
 /* ---- reports ------------------------------------------------------------- */
 
+/* Seconds left: by steps, capped by the time budget. */
+static double eta(const tl_trainer *t, double steps_per_sec, long total, double elapsed)
+{
+    double left = steps_per_sec > 0 && total > t->step ? (total - t->step) / steps_per_sec : 0;
+    if (t->cfg.max_seconds > 0 && t->cfg.max_seconds - elapsed < left)
+        left = t->cfg.max_seconds > elapsed ? t->cfg.max_seconds - elapsed : 0;
+    return left;
+}
+
 static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, double valid_ppl,
                    bool epoch_end)
 {
@@ -149,7 +158,7 @@ static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, 
         .grad_norm = norm,
         .tokens_per_sec = steps_per_sec * t->cfg.batch * t->cfg.time,
         .elapsed_sec = elapsed,
-        .eta_sec = steps_per_sec > 0 && total > t->step ? (total - t->step) / steps_per_sec : 0,
+        .eta_sec = eta(t, steps_per_sec, total, elapsed),
         .epoch_end = epoch_end,
     };
     if (t->log) {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# End-to-end checks of the timelayers CLI: train, info, sample, eval, resume,
+# gradcheck, and refusals of bad input with a non-zero exit and a message.
+# Usage: tests/cli_test.sh BUILD_DIR
+set -euo pipefail
+tl="$1/tools/timelayers"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_fail CODE PATTERN CMD...: the command exits with CODE and stderr matches PATTERN.
+expect_fail() {
+  local code=$1 pattern=$2; shift 2
+  local rc=0
+  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = "$code" ] || fail "$* exited $rc, expected $code"
+  grep -q -- "$pattern" "$tmp/err" || fail "$*: stderr lacks '$pattern': $(cat "$tmp/err")"
+}
+
+# A small text with structure.
+for i in $(seq 40); do
+  echo "the cat sat on the mat and the dog sat on the log"
+  echo "a cat and a dog saw the mat and the log"
+done >"$tmp/train.txt"
+head -20 "$tmp/train.txt" >"$tmp/valid.txt"
+
+"$tl" --help | grep -q "Commands:" || fail "--help"
+"$tl" train --help | grep -q -- "--max-steps" || fail "train --help"
+
+# Word level: perplexity must fall well below the ~16-word uniform level.
+"$tl" train --train "$tmp/train.txt" --valid "$tmp/valid.txt" --level word --embed 16 \
+  --hidden 32 --batch 4 --time 8 --epochs 8 --optim adam --lr 0.01 --report 10 \
+  --out "$tmp/w.safetensors" --log "$tmp/log.csv" >"$tmp/train.out"
+ppl=$(grep "done" "$tmp/train.out" | tail -1 | sed 's/.*valid ppl \([0-9.]*\).*/\1/')
+echo "word level: final validation perplexity $ppl (bound 3)"
+awk -v p="$ppl" 'BEGIN { exit !(p < 3) }' || fail "validation perplexity $ppl >= 3"
+head -1 "$tmp/log.csv" | grep -q "^epoch,step" || fail "CSV log header"
+
+"$tl" info "$tmp/w.safetensors" --tensors >"$tmp/info"
+grep -q "TimeLSTM" "$tmp/info" && grep -q "word level" "$tmp/info" &&
+  grep -q "layers.1.Wx" "$tmp/info" || fail "info"
+"$tl" sample "$tmp/w.safetensors" --prompt "the cat" --length 20 --seed 3 >"$tmp/s1"
+"$tl" sample "$tmp/w.safetensors" --prompt "the cat" --length 20 --seed 3 >"$tmp/s2"
+cmp -s "$tmp/s1" "$tmp/s2" || fail "sampling with a fixed seed is not reproducible"
+grep -q "^the cat" "$tmp/s1" || fail "sample does not start with the prompt"
+"$tl" sample "$tmp/w.safetensors" --greedy --length 5 --skip '<eos>' >/dev/null
+"$tl" eval "$tmp/w.safetensors" "$tmp/valid.txt" --mode stream | grep -q "perplexity" ||
+  fail "eval"
+
+# Resume: 30 steps, then on to the end of 2 epochs, equals 2 epochs straight.
+args=(--train "$tmp/train.txt" --level char --embed 8 --hidden 16 --batch 4 --time 16
+      --epochs 2 --report 1 --quiet)
+"$tl" train "${args[@]}" --out "$tmp/a.safetensors" --log "$tmp/a.csv" >/dev/null
+"$tl" train "${args[@]}" --max-steps 30 --out "$tmp/b.safetensors" --log "$tmp/b.csv" >/dev/null
+"$tl" train "${args[@]}" --resume "$tmp/b.safetensors" --out "$tmp/b.safetensors" \
+  --log "$tmp/b.csv" >/dev/null
+cut -d, -f1-4 "$tmp/a.csv" >"$tmp/a.cut"
+cut -d, -f1-4 "$tmp/b.csv" >"$tmp/b.cut"
+cmp -s "$tmp/a.cut" "$tmp/b.cut" || fail "resumed run differs: $(diff "$tmp/a.cut" "$tmp/b.cut" | head -5)"
+echo "resume: $(wc -l <"$tmp/a.cut") log lines identical"
+
+"$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
+"$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
+
+# Bad input: clear message, non-zero exit, no crash.
+expect_fail 2 "unknown command" "$tl" frobnicate
+expect_fail 2 "batch" "$tl" train --batch 0
+expect_fail 2 "not an integer" "$tl" train --epochs 3x
+expect_fail 2 "expected lstm or rnn" "$tl" train --cell gru
+expect_fail 1 "No such file" "$tl" train --train "$tmp/missing.txt"
+expect_fail 1 "too short" "$tl" train --train "$tmp/valid.txt" --batch 64 --time 64 --level word
+printf 'not a checkpoint at all' >"$tmp/bad.safetensors"
+expect_fail 1 "bad.safetensors" "$tl" info "$tmp/bad.safetensors"
+head -c 300 "$tmp/w.safetensors" >"$tmp/trunc.safetensors"
+expect_fail 1 "trunc.safetensors" "$tl" sample "$tmp/trunc.safetensors"
+echo "the zebra sat" >"$tmp/unknown.txt"
+expect_fail 1 "zebra" "$tl" eval "$tmp/w.safetensors" "$tmp/unknown.txt"
+expect_fail 2 "prompt\|expected" "$tl" sample
+echo "cli: all checks passed"
