@@ -167,6 +167,20 @@ static tl_status number(const cJSON *j, const char *key, const char *what, doubl
     return TL_OK;
 }
 
+/* Several number fields at once, stopping at the first bad one. */
+typedef struct {
+    const char *key;
+    double lo, hi;
+    double *out;
+} field;
+
+static tl_status numbers(const cJSON *j, const char *what, const field *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        TL_TRY(number(j, f[i].key, what, f[i].lo, f[i].hi, f[i].out));
+    return TL_OK;
+}
+
 tl_status tl_checkpoint_vocab(const tl_checkpoint *ck, tl_vocab **out)
 {
     if (!ck || !out)
@@ -238,20 +252,14 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
                                         : tl_fail(TL_ERR_FORMAT, "optim: \"kind\" is missing");
     if (!st)
         c = tl_optim_defaults(c.kind);
+    const field fields[] = {
+        {"lr", 0, 1e12, &c.lr},         {"momentum", 0, 1, &c.momentum},
+        {"rho", 0, 1, &c.rho},          {"beta1", 0, 1, &c.beta1},
+        {"beta2", 0, 1, &c.beta2},      {"eps", 0, 1, &c.eps},
+        {"steps", 0, 9007199254740992.0, &steps},
+    };
     if (!st)
-        st = number(j, "lr", "optim", 0, 1e12, &c.lr);
-    if (!st)
-        st = number(j, "momentum", "optim", 0, 1, &c.momentum);
-    if (!st)
-        st = number(j, "rho", "optim", 0, 1, &c.rho);
-    if (!st)
-        st = number(j, "beta1", "optim", 0, 1, &c.beta1);
-    if (!st)
-        st = number(j, "beta2", "optim", 0, 1, &c.beta2);
-    if (!st)
-        st = number(j, "eps", "optim", 0, 1, &c.eps);
-    if (!st)
-        st = number(j, "steps", "optim", 0, 9007199254740992.0, &steps);
+        st = numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
     cJSON_Delete(j);
     for (int i = 0; !st && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info info;
@@ -319,17 +327,12 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     double epoch = 0, step = 0, iter = 0, time_idx = 0, batch = 0, time = 0;
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best_ppl");
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng");
-    tl_status st = number(j, "epoch", "train", 0, 1e9, &epoch);
-    if (!st)
-        st = number(j, "step", "train", 0, 9e15, &step);
-    if (!st)
-        st = number(j, "iter", "train", 0, 9e15, &iter);
-    if (!st)
-        st = number(j, "time_idx", "train", 0, 9e15, &time_idx);
-    if (!st)
-        st = number(j, "batch", "train", 1, 1e9, &batch);
-    if (!st)
-        st = number(j, "time", "train", 1, 1e9, &time);
+    const field fields[] = {
+        {"epoch", 0, 1e9, &epoch},       {"step", 0, 9e15, &step},
+        {"iter", 0, 9e15, &iter},        {"time_idx", 0, 9e15, &time_idx},
+        {"batch", 1, 1e9, &batch},       {"time", 1, 1e9, &time},
+    };
+    tl_status st = numbers(j, "train", fields, (int)(sizeof fields / sizeof *fields));
     if (!st && ((int)batch != t->cfg.batch || (int)time != t->cfg.time))
         st = tl_fail(TL_ERR_ARG, "the checkpoint was trained with batch %d x time %d; resume "
                      "with the same (got %d x %d)", (int)batch, (int)time, t->cfg.batch,
