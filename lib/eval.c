@@ -5,8 +5,30 @@
 #include "internal.h"
 #include "timelayers/batcher.h"
 #include "timelayers/eval.h"
+#include "timelayers/softmax_loss.h"
 
 enum { REF_BATCH = 10, REF_TIME = 35 };
+
+/* Sum of the per-token losses of one batch. Scores come from predict, which
+ * also tells the model there is no forward to differentiate (a backward
+ * after evaluation is refused instead of reading freed batches). The loss
+ * layer's normalisation is undone: a mean over the N·T tokens, or the
+ * CS231n sum divided by N. */
+static tl_status batch_loss_sum(tl_model *m, const tl_tensor *x, const tl_tensor *t,
+                                double *sum)
+{
+    const tl_tensor *scores;
+    tl_layer_config c;
+    double loss;
+    tl_layer *lossl = tl_model_loss_layer(m);
+    if (!lossl)
+        return tl_fail(TL_ERR_STATE, "tl_eval_perplexity: the model has no loss layer");
+    TL_TRY(tl_model_predict(m, x, &scores));
+    TL_TRY(tl_layer_loss(lossl, scores, t, &loss));
+    TL_TRY(tl_layer_get_config(lossl, &c));
+    *sum += loss * (c.variant == TL_LOSS_CS231N ? x->shape[0] : (double)x->size);
+    return TL_OK;
+}
 
 /* Sum of per-token losses over the reference's batches, which are exactly the
  * first epoch of a fresh training batcher (see batcher.h). */
@@ -20,10 +42,8 @@ static tl_status eval_reference(tl_model *m, const int32_t *ids, size_t len, dou
     tl_tensor t = tl_tensor_wrap_ids(ts, 2, (int[]){REF_BATCH, REF_TIME});
     size_t iters = tl_batcher_iters_per_epoch(&b);
     for (size_t it = 0; it < iters; it++) {
-        double loss;
         tl_batcher_next(&b, xs, ts);
-        TL_TRY(tl_model_forward(m, &x, &t, &loss));
-        *sum += loss * (REF_BATCH * REF_TIME);
+        TL_TRY(batch_loss_sum(m, &x, &t, sum));
     }
     *count = iters * REF_BATCH * REF_TIME;
     return TL_OK;
@@ -38,9 +58,7 @@ static tl_status eval_stream(tl_model *m, const int32_t *ids, size_t len, int ti
         int n = (int)(len - 1 - pos < (size_t)time ? len - 1 - pos : (size_t)time);
         tl_tensor x = tl_tensor_wrap_ids((int32_t *)ids + pos, 2, (int[]){1, n});
         tl_tensor t = tl_tensor_wrap_ids((int32_t *)ids + pos + 1, 2, (int[]){1, n});
-        double loss;
-        TL_TRY(tl_model_forward(m, &x, &t, &loss));
-        *sum += loss * n;
+        TL_TRY(batch_loss_sum(m, &x, &t, sum));
     }
     *count = len - 1;
     return TL_OK;

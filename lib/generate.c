@@ -94,6 +94,16 @@ tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count
     if (!m || !prompt || nprompt < 1 || count < 0 || (count && !out))
         return tl_fail(TL_ERR_ARG, "tl_generate: needs a model, a prompt of at least one id, "
                                    "count >= 0 and an output array");
+    /* A non-stateful recurrent layer would restart from zeros at every
+     * token: every prediction after the prompt would ignore the context. */
+    for (int i = 0; i < tl_model_num_layers(m); i++) {
+        tl_layer *l = tl_model_layer(m, i);
+        tl_layer_config c;
+        if (tl_layer_has_state(l) && (tl_layer_get_config(l, &c) || !c.stateful))
+            return tl_fail(TL_ERR_STATE, "tl_generate: layer %d (%s) is not stateful; generation "
+                           "feeds one token at a time and needs the state carried", i,
+                           tl_layer_type(l));
+    }
     const tl_tensor *scores;
     int32_t last;
     tl_model_reset_state(m);

@@ -40,6 +40,9 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: invalid configuration (batch %d, time %d, "
                        "epochs %d, clip %g, lr_decay %g)", cfg->batch, cfg->time, cfg->epochs,
                        cfg->clip_norm, cfg->lr_decay);
+    if (valid && nvalid < 2)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_create: a validation set needs at least 2 tokens "
+                       "(got %zu)", nvalid);
     size_t bt;
     if (!tl_mul_ok((size_t)cfg->batch, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
         return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %d x time %d is too large",
@@ -86,6 +89,7 @@ void tl_trainer_destroy(tl_trainer *t)
 int tl_trainer_epoch(const tl_trainer *t) { return t ? t->epoch : 0; }
 long tl_trainer_step(const tl_trainer *t) { return t ? t->step : 0; }
 double tl_trainer_best_ppl(const tl_trainer *t) { return t ? t->best_ppl : INFINITY; }
+bool tl_trainer_saved(const tl_trainer *t) { return t && t->saved; }
 
 /* ---- one step ---------------------------------------------------------- */
 

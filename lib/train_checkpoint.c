@@ -83,6 +83,15 @@ static void state_name(char *buf, size_t n, int layer, char which)
     snprintf(buf, n, "state.layers.%d.%c", layer, which);
 }
 
+/* Only a stateful layer carries its state into the next batch; a
+ * non-stateful one starts every forward from zeros, so there is nothing to
+ * save (its get_state still reports the last h). */
+static bool carries_state(tl_layer *l)
+{
+    tl_layer_config c;
+    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) && c.stateful;
+}
+
 enum { MAX_EXTRA = 2 * 64 + 8 };
 
 tl_status tl_trainer_save(tl_trainer *t, const char *path)
@@ -103,7 +112,7 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
     for (int i = 0; i < tl_model_num_layers(t->m); i++) {
         tl_layer *l = tl_model_layer(t->m, i);
         const tl_tensor *st[2] = {NULL, NULL};
-        if (!tl_layer_has_state(l))
+        if (!carries_state(l))
             continue;
         TL_TRY(tl_layer_get_state(l, &st[0], &st[1]));
         for (int k = 0; k < 2; k++) {
@@ -129,6 +138,7 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
             {"vocab", vocab},
         };
         st = tl_checkpoint_save(path, t->m, meta, t->vocab ? 4 : 2, extra, n);
+        t->saved |= !st;
     }
     cJSON_free(vocab);
     cJSON_free(optim);

@@ -33,6 +33,7 @@ struct tl_trainer {
     double start_t;
     long start_step;
     FILE *log;
+    bool saved;         /* a checkpoint was written by this trainer */
 };
 
 #endif

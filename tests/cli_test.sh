@@ -75,4 +75,10 @@ expect_fail 1 "trunc.safetensors" "$tl" sample "$tmp/trunc.safetensors"
 echo "the zebra sat" >"$tmp/unknown.txt"
 expect_fail 1 "zebra" "$tl" eval "$tmp/w.safetensors" "$tmp/unknown.txt"
 expect_fail 2 "prompt\|expected" "$tl" sample
+expect_fail 1 "missing.txt" "$tl" train --resume "$tmp/w.safetensors" --train "$tmp/missing.txt"
+expect_fail 1 "need at least 2" "$tl" train --train "$tmp/valid.txt" --valid-split 0.001 \
+  --batch 2 --time 4
+"$tl" train "${args[@]}" --resume "$tmp/a.safetensors" --out "$tmp/none.safetensors" |
+  grep -q "no checkpoint written" || fail "resuming a finished run"
+[ ! -e "$tmp/none.safetensors" ] || fail "a finished run wrote a checkpoint"
 echo "cli: all checks passed"

@@ -143,6 +143,15 @@ static void test_invalid_utf8(void **state)
         expect_error(v, true, cases[k].text, strlen(cases[k].text), TL_ERR_FORMAT,
                      cases[k].what);
     assert_int_equal(tl_vocab_size(v), 0);     /* refused before anything was added */
+    /* Word level too, with the offset of the bad byte inside the word. */
+    tl_vocab *w;
+    TU_OK(tl_vocab_create(&w, TL_LEVEL_WORD));
+    expect_error(w, true, "un caf\xe9 noir", 14, TL_ERR_FORMAT,
+                 "line 1, byte offset 6: invalid UTF-8 (truncated sequence)");
+    expect_error(w, true, "ok\nz\xff", 5, TL_ERR_FORMAT,
+                 "line 2, byte offset 4: invalid UTF-8 (invalid lead byte)");
+    assert_int_equal(tl_vocab_size(w), 0);
+    tl_vocab_destroy(w);
     /* The largest valid code points of each length are accepted. */
     expect_ids(v, true, "\x7f\xdf\xbf\xef\xbf\xbf\xf4\x8f\xbf\xbf\xee\x80\x80",
                (int32_t[]){0, 1, 2, 3, 4}, 5);

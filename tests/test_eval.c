@@ -89,6 +89,29 @@ static void test_reference_mode_by_hand(void **state)
     tl_model_destroy(m);
 }
 
+/* Evaluation leaves nothing to differentiate, and undoes the CS231n
+ * normalisation (sum / N) as well as the mean. */
+static void test_backward_refused_and_cs231n(void **state)
+{
+    (void)state;
+    enum { LEN = 60 };
+    int32_t ids[LEN];
+    random_ids(ids, LEN, 4);
+    tl_model *m = model();
+    double mean_loss, cs_loss, loss;
+    tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){2, 20});
+    tl_tensor t = tl_tensor_wrap_ids(ids + 1, 2, (int[]){2, 20});
+    TU_OK(tl_model_forward(m, &x, &t, &loss));
+    TU_OK(tl_eval_perplexity(m, ids, LEN, TL_EVAL_STREAM, 9, &mean_loss, NULL));
+    assert_int_equal(tl_model_backward(m), TL_ERR_STATE);
+    tl_layer *l;
+    TU_OK(tl_time_softmax_loss_create(&l, V, TL_LOSS_CS231N));
+    TU_OK(tl_model_set_loss(m, l));
+    TU_OK(tl_eval_perplexity(m, ids, LEN, TL_EVAL_STREAM, 9, &cs_loss, NULL));
+    assert_true(fabs(cs_loss - mean_loss) <= (TU_DOUBLE ? 1e-12 : 1e-5) * mean_loss);
+    tl_model_destroy(m);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -112,6 +135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_equals_one_pass),
         cmocka_unit_test(test_reference_mode_by_hand),
+        cmocka_unit_test(test_backward_refused_and_cs231n),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

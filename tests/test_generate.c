@@ -152,6 +152,18 @@ static void test_errors(void **state)
     assert_int_equal(tl_generate(m, all, 0, 4, NULL, &rng, out), TL_ERR_ARG);
     assert_int_equal(tl_generate(m, &bad, 1, 4, NULL, &rng, out), TL_ERR_RANGE);
     tl_model_destroy(m);
+    /* A non-stateful recurrent layer would forget the context at every token. */
+    tl_layer *l;
+    TU_OK(tl_model_create(&m));
+    TU_OK(tl_time_embedding_create(&l, V, 3, &rng));
+    TU_OK(tl_model_add(m, l));
+    TU_OK(tl_time_lstm_create(&l, 3, 4, false, &rng));
+    TU_OK(tl_model_add(m, l));
+    TU_OK(tl_time_affine_create(&l, 4, V, &rng));
+    TU_OK(tl_model_add(m, l));
+    assert_int_equal(tl_generate(m, all, 1, 4, NULL, &rng, out), TL_ERR_STATE);
+    assert_non_null(strstr(tl_last_error(), "not stateful"));
+    tl_model_destroy(m);
 }
 
 int main(void)

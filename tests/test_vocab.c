@@ -85,9 +85,11 @@ static void test_word_tokens_refused(void **state)
     expect_refused(v, longest, TL_VOCAB_MAX_TOKEN + 1, "longer than the maximum 1024");
     assert_int_equal(tl_vocab_add(v, longest, TL_VOCAB_MAX_TOKEN, &(int32_t){0}), TL_OK);
     assert_int_equal(tl_vocab_size(v), 1);
-    /* Word level takes any other bytes, UTF-8 or not. */
+    /* Words are UTF-8 (checkpoints store the vocabulary as JSON): Latin-1
+     * bytes are refused with the decoder's reason. */
     assert_int_equal(add(v, "caf\xc3\xa9"), 1);
-    assert_int_equal(add(v, "\xff\xfe"), 2);
+    expect_refused(v, "caf\xe9", 4, "truncated sequence");
+    expect_refused(v, "\xff\xfe", 2, "invalid lead byte");
     tl_vocab_destroy(v);
 }
 

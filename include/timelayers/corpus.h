@@ -14,7 +14,9 @@
  * sequence, an overlong form, a surrogate, a code point above U+10FFFF) is
  * refused with its byte offset.
  *
- * At both levels a NUL byte is refused (a corpus is text), as is a word
+ * At both levels the text must be UTF-8 (invalid bytes are refused with their
+ * offset, also inside words: a vocabulary is stored as JSON in checkpoints),
+ * a NUL byte is refused (a corpus is text), as is a word
  * longer than TL_VOCAB_MAX_TOKEN bytes, a text of no token at all, and a file
  * larger than TL_CORPUS_MAX_BYTES.
  */

@@ -25,6 +25,7 @@
 #ifndef TIMELAYERS_TRAIN_H
 #define TIMELAYERS_TRAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "timelayers/checkpoint.h"
@@ -91,10 +92,12 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx);
 /* Write a checkpoint of the current state to path (atomically). */
 tl_status tl_trainer_save(tl_trainer *t, const char *path);
 
-/* Epochs completed, steps done, best validation perplexity (INFINITY if none yet). */
+/* Epochs completed, steps done, best validation perplexity (INFINITY if none yet), and
+ * whether this trainer has written a checkpoint. */
 int tl_trainer_epoch(const tl_trainer *t);
 long tl_trainer_step(const tl_trainer *t);
 double tl_trainer_best_ppl(const tl_trainer *t);
+bool tl_trainer_saved(const tl_trainer *t);
 
 void tl_trainer_destroy(tl_trainer *t);
 
@@ -103,7 +106,7 @@ void tl_trainer_destroy(tl_trainer *t);
  * order), "vocab.level" ("word" or "char"), "optim" (JSON: kind, hyper-
  * parameters, steps), "train" (JSON: epoch, step, iter, time_idx, batch, time,
  * best_ppl, rng); tensors "optim.<state>" and "state.layers.<i>.h" / ".c" (the
- * carried recurrent state, absent when it is zero). */
+ * carried state of each stateful recurrent layer, absent when it is zero). */
 
 /* Rebuild the vocabulary stored in a checkpoint. The caller owns *out.
  * TL_ERR_FORMAT when it is missing or malformed. */

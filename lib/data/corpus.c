@@ -54,6 +54,14 @@ static int next_token(cursor *c, const char **tok, size_t *len)
                     c->name, c->line, start, c->pos - start, TL_VOCAB_MAX_TOKEN);
             return -1;
         }
+        /* Words must be UTF-8 too: checkpoints store the vocabulary as JSON. */
+        const char *why = "";
+        size_t ok = tl_utf8_valid_prefix(s + start, c->pos - start, &why);
+        if (ok < c->pos - start) {
+            tl_fail(TL_ERR_FORMAT, "%s: line %zu, byte offset %zu: invalid UTF-8 (%s)",
+                    c->name, c->line, start + ok, why);
+            return -1;
+        }
     } else if (s[start]) {
         uint32_t cp;
         const char *why = "";

@@ -48,6 +48,19 @@ size_t tl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp, const char
     return 0;
 }
 
+size_t tl_utf8_valid_prefix(const unsigned char *s, size_t n, const char **why)
+{
+    size_t i = 0;
+    uint32_t cp;
+    while (i < n) {
+        size_t k = tl_utf8_decode(s + i, n - i, &cp, why);
+        if (k == 0)
+            return i;
+        i += k;
+    }
+    return n;
+}
+
 tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const char *what)
 {
     if (need <= *cap)

@@ -17,6 +17,10 @@ static inline bool tl_is_space(unsigned char c) { return c == ' ' || (c >= '\t' 
  * surrogates (U+D800..U+DFFF) and code points above U+10FFFF are invalid. */
 size_t tl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp, const char **why);
 
+/* The number of leading bytes of s[0..n) that are valid UTF-8: n when all
+ * are; otherwise the offset of the first invalid sequence, with *why set. */
+size_t tl_utf8_valid_prefix(const unsigned char *s, size_t n, const char **why);
+
 /* Make room for at least `need` elements of elem_size bytes in the
  * realloc-managed array *p of *cap elements, at least doubling it. On failure
  * *p and *cap are unchanged and a message naming `what` is recorded. */

@@ -116,7 +116,8 @@ static const char *invalid_token(const tl_vocab *v, const char *token, size_t le
         for (size_t i = 0; i < len; i++)
             if (s[i] == 0 || tl_is_space(s[i]))
                 return "a word contains white space or a NUL byte";
-        return NULL;
+        const char *why = NULL;
+        return tl_utf8_valid_prefix(s, len, &why) == len ? NULL : why;
     }
     uint32_t cp;
     const char *why = "not one UTF-8 character";

@@ -23,7 +23,7 @@ static const char help[] =
     "                      default corpus)\n"
     "  --level word|char   tokens: white-space separated words with newline as\n"
     "                      <eos>, or UTF-8 characters (default: char)\n"
-    "Model (ignored with --resume: the checkpoint has it):\n"
+    "Model (with --resume the checkpoint's model and optimizer are used; --lr still applies):\n"
     "  --cell lstm|rnn     recurrent cell (default lstm)\n"
     "  --layers N          recurrent layers (default 1)\n"
     "  --embed D           embedding width (default 64)\n"
@@ -225,6 +225,11 @@ static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
         d->nvalid = (size_t)(a->valid_split * (double)d->train.len);
         d->ntrain = d->train.len - d->nvalid;
         d->valid_ids = d->train.ids + d->ntrain;
+        if (d->nvalid < 2) {
+            fprintf(stderr, "timelayers: --valid-split %g of %zu tokens leaves %zu for "
+                    "validation; need at least 2\n", a->valid_split, d->train.len, d->nvalid);
+            return false;
+        }
     }
     printf("data: %s: %zu training tokens", train, d->ntrain);
     if (d->nvalid)
@@ -256,10 +261,16 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         a.level = tl_vocab_level(vocab);
+        /* The optimizer comes from the checkpoint; a given --lr overrides its rate. */
+        if (a.lr_given && tl_optim_set_lr(opt, a.optim.lr)) {
+            cli_fail("--lr");
+            goto out;
+        }
     }
-    if (!load_data(&a, vocab, &d))
+    bool loaded = load_data(&a, vocab, &d);
+    vocab = NULL; /* owned by d now, loaded or not */
+    if (!loaded)
         goto out;
-    vocab = NULL; /* owned by d now */
     if (!m) {
         tl_rng rng;
         tl_rng_seed(&rng, a.seed);
@@ -290,8 +301,12 @@ int cmd_train(int argc, char **argv)
         cli_fail("training stopped");
         goto out;
     }
-    printf("checkpoint: %s (epoch %d, step %ld)\n", a.out, tl_trainer_epoch(tr),
-           tl_trainer_step(tr));
+    if (tl_trainer_saved(tr))
+        printf("checkpoint: %s (epoch %d, step %ld)\n", a.out, tl_trainer_epoch(tr),
+               tl_trainer_step(tr));
+    else
+        printf("no checkpoint written: nothing left to train (epoch %d of %d done)\n",
+               tl_trainer_epoch(tr), a.tc.epochs);
     if (a.test) {
         double loss, ppl;
         if (tl_eval_perplexity(m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss, &ppl)) {

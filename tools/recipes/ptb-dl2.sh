@@ -12,11 +12,16 @@ ptb=${1:?usage: $0 PTB_DIR [OUT_DIR] [train options]}
 out=${2:-build/recipes}
 shift $(( $# >= 2 ? 2 : 1 ))
 mkdir -p "$out"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+# TIMELAYERS names the program to use; by default build/ is (re)built.
+tl=${TIMELAYERS:-}
+if [ -z "$tl" ]; then
+  [ -f build/build.ninja ] || meson setup build >/dev/null
+  ninja -C build >/dev/null
+  tl=build/tools/timelayers
+fi
 
 start=$(date +%s.%N)
-build/tools/timelayers train --train "$ptb/ptb.train.txt" --test "$ptb/ptb.test.txt" \
+"$tl" train --train "$ptb/ptb.train.txt" --test "$ptb/ptb.test.txt" \
   --level word --cell lstm --layers 1 --embed 100 --hidden 100 \
   --batch 20 --time 35 --optim sgd --lr 20 --clip 0.25 --epochs 4 --seed 1 --report 100 \
   --out "$out/ptb-dl2.safetensors" --log "$out/ptb-dl2.csv" "$@" | tee "$out/ptb-dl2.log"

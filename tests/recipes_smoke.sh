@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Short smoke versions of the recipes in tools/recipes/ (a few dozen
+# iterations each), run when the shared corpora are present: the training
+# perplexity after those iterations must be below a stated bound.
+# Usage: tests/recipes_smoke.sh SHARED_DATA_DIR BUILD_DIR   (exits 77, "skipped", without data)
+set -euo pipefail
+data=$1
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -f "$data/ptb/ptb.train.txt" ] || [ ! -f "$data/tinyshakespeare/input.txt" ]; then
+  echo "skipped: $data/ptb or $data/tinyshakespeare missing"
+  exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# last_ppl LOG: the training perplexity of the last progress line.
+last_ppl() { grep "| ppl" "$1" | tail -1 | sed 's/.*| ppl *\([0-9.]*\).*/\1/'; }
+check() {  # name value bound
+  echo "$1: training perplexity $2 after the smoke run (bound $3)"
+  awk -v p="$2" -v b="$3" 'BEGIN { exit !(p < b) }' || { echo "FAIL: $1: $2 >= $3"; exit 1; }
+}
+
+# PTB, the textbook's model and settings, 80 iterations (a uniform model has perplexity 10000).
+TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/ptb-dl2.sh" "$data/ptb" "$tmp" --max-steps 80 --report 20 >/dev/null
+check ptb-dl2 "$(last_ppl "$tmp/ptb-dl2.log")" 1000
+grep -q "test perplexity" "$tmp/ptb-dl2.log" || { echo "FAIL: no test perplexity"; exit 1; }
+
+# Tiny Shakespeare, 2-layer character LSTM, 80 iterations (65 characters).
+TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/shakespeare-char.sh" "$data/tinyshakespeare" "$tmp" --max-steps 80 \
+  --report 20 >/dev/null
+check shakespeare-char "$(last_ppl "$tmp/shakespeare-char.log")" 20
