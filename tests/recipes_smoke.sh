@@ -20,12 +20,14 @@ check() {  # name value bound
   awk -v p="$2" -v b="$3" 'BEGIN { exit !(p < b) }' || { echo "FAIL: $1: $2 >= $3"; exit 1; }
 }
 
-# PTB, the textbook's model and settings, 80 iterations (a uniform model has perplexity 10000).
+# PTB, the textbook's model and settings, 80 iterations (a uniform model has perplexity
+# 10000; measured 817).
 TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/ptb-dl2.sh" "$data/ptb" "$tmp" --max-steps 80 --report 20 >/dev/null
 check ptb-dl2 "$(last_ppl "$tmp/ptb-dl2.log")" 1000
 grep -q "test perplexity" "$tmp/ptb-dl2.log" || { echo "FAIL: no test perplexity"; exit 1; }
 
-# Tiny Shakespeare, 2-layer character LSTM, 80 iterations (65 characters).
-TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/shakespeare-char.sh" "$data/tinyshakespeare" "$tmp" --max-steps 80 \
-  --report 20 >/dev/null
+# Tiny Shakespeare, 2-layer character LSTM, 150 iterations (65 characters: a uniform
+# model has perplexity 65; measured 14.8).
+TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/shakespeare-char.sh" "$data/tinyshakespeare" "$tmp" --max-steps 150 \
+  --report 25 >/dev/null
 check shakespeare-char "$(last_ppl "$tmp/shakespeare-char.log")" 20
