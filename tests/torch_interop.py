@@ -9,6 +9,9 @@
     compare ORIGINAL.pt ROUNDTRIP.pt
         the round trip reproduces every weight exactly and the bias sum
         bias_ih + bias_hh to float32 rounding
+    rename MODEL.pt OUT.pt
+        the same state dict with the names of PyTorch's word_language_model
+        example (encoder, rnn, decoder), which the converter must detect
     bad KIND OUT.pt
         write a state dict the converter must refuse
 
@@ -121,6 +124,12 @@ def cmd_compare(a):
           % (len(orig), worst))
 
 
+def cmd_rename(a):
+    names = {"embed": "encoder", "lstm": "rnn", "fc": "decoder"}
+    sd = torch.load(a.model)
+    torch.save({names[k.split(".")[0]] + k[k.index("."):]: v for k, v in sd.items()}, a.out)
+
+
 def cmd_bad(a):
     """State dicts the converter must refuse."""
     torch.manual_seed(0)
@@ -148,6 +157,10 @@ def main():
     q.add_argument("original")
     q.add_argument("roundtrip")
     q.set_defaults(run=cmd_compare)
+    q = sub.add_parser("rename")
+    q.add_argument("model")
+    q.add_argument("out")
+    q.set_defaults(run=cmd_rename)
     q = sub.add_parser("bad")
     q.add_argument("kind", choices=("bidirectional", "proj"))
     q.add_argument("model")

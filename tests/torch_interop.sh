@@ -64,6 +64,14 @@ check() {
 check word 2
 check char 1
 
+# Other module names are detected: the same checkpoint, byte for byte.
+mkdir "$tmp/renamed"
+"$py" "$helper" rename "$tmp/word2/model.pt" "$tmp/renamed/model.pt"
+"$py" "$convert" to-timelayers "$tmp/renamed/model.pt" "$tmp/renamed/model.safetensors" \
+  --vocab-from "$tmp/word2/text.txt" >/dev/null
+cmp -s "$tmp/word2/model.safetensors" "$tmp/renamed/model.safetensors" ||
+  fail "encoder/rnn/decoder names give another checkpoint"
+
 # Refusals, each with a message naming the problem.
 "$py" "$helper" bad bidirectional "$tmp/bi.pt"
 expect_fail "bidirectional LSTMs are not supported" \

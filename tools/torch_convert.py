@@ -105,10 +105,12 @@ def read_safetensors(path):
     metadata = header.pop("__metadata__", {})
     base, tensors = 8 + n, {}
     for name, e in header.items():
-        if not isinstance(e, dict) or e.get("dtype") not in DTYPES:
-            raise ConvertError("%s: tensor '%s' is not F32 or F64" % (path, name))
-        code, torch_dtype = DTYPES[e["dtype"]]
-        shape, (begin, end) = e["shape"], e["data_offsets"]
+        try:
+            code, torch_dtype = DTYPES[e["dtype"]]
+            shape, (begin, end) = [int(d) for d in e["shape"]], e["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise ConvertError("%s: tensor '%s' is not an F32 or F64 tensor with a shape and "
+                               "data_offsets" % (path, name)) from None
         count = 1
         for d in shape:
             count *= d
@@ -119,7 +121,8 @@ def read_safetensors(path):
         a.frombytes(buf[base + begin:base + end])
         if sys.byteorder == "big":
             a.byteswap()
-        tensors[name] = torch.tensor(a, dtype=torch_dtype).reshape(shape)
+        t = torch.frombuffer(a, dtype=torch_dtype) if count else torch.zeros(0, dtype=torch_dtype)
+        tensors[name] = t.clone().reshape(shape)
     return metadata, tensors
 
 
@@ -356,6 +359,7 @@ def to_torch(args):
     try:
         arch = json.loads(metadata["architecture"])
         kinds = [layer["type"] for layer in arch]
+        widths = {layer["out_dim"] for layer in arch[1:-2]}
     except (KeyError, TypeError, ValueError):
         raise ConvertError("%s: missing or malformed \"architecture\" metadata"
                            % args.input) from None
@@ -365,10 +369,11 @@ def to_torch(args):
         raise ConvertError("%s: the model is %s; only TimeEmbedding -> TimeLSTM (one or more) -> "
                            "TimeAffine -> TimeSoftmaxWithLoss converts to PyTorch"
                            % (args.input, " -> ".join(kinds)))
-    widths = {layer["out_dim"] for layer in arch[1:-2]}
     if len(widths) != 1:
         raise ConvertError("%s: the LSTM layers have widths %s; nn.LSTM needs one hidden size"
                            % (args.input, sorted(widths)))
+    if args.vocab_out and "vocab" not in metadata:
+        raise ConvertError("%s: no \"vocab\" metadata to write" % args.input)
     embed, lstm, fc = args.embed or "embed", args.lstm or "lstm", args.fc or "fc"
     n = len(arch) - 2
 
@@ -392,8 +397,6 @@ def to_torch(args):
     print("wrote %s: nn.Embedding(%d, %d) -> nn.LSTM(%d, %d, num_layers=%d) -> nn.Linear(%d, %d)"
           % (args.output, V, D, D, H, n - 1, H, V))
     if args.vocab_out:
-        if "vocab" not in metadata:
-            raise ConvertError("%s: no \"vocab\" metadata to write" % args.input)
         with open(args.vocab_out, "w", encoding="utf-8") as f:
             f.write(metadata["vocab"] + "\n")
         print("wrote %s: the vocabulary, a JSON list in id order" % args.vocab_out)
