@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/install-deps.sh
+tools/install-deps.sh --with-torch
 
 run_suite() {  # build-dir, meson setup options... [-- meson test options...]
   local dir=$1; shift

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# PyTorch interop end to end: random nn.Embedding -> nn.LSTM -> nn.Linear
+# models (2 layers word level, 1 layer char level) go through
+# tools/torch_convert.py to timelayers checkpoints, whose stream perplexity
+# from `timelayers eval` must match PyTorch's to 1e-4 relative, and back to
+# state dicts equal to the originals. Skips (exit 77) without python3-torch.
+# Usage: tests/torch_interop.sh BUILD_DIR
+set -euo pipefail
+py=/usr/bin/python3
+if ! "$py" -c "import torch" 2>/dev/null; then
+  echo "SKIP: $py cannot import torch (install python3-torch: tools/install-deps.sh --with-torch)"
+  exit 77
+fi
+tl="$1/tools/timelayers"
+here=$(cd "$(dirname "$0")" && pwd)
+convert="$here/../tools/torch_convert.py"
+helper="$here/torch_interop.py"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_fail PATTERN CMD...: the command fails and stderr matches PATTERN.
+expect_fail() {
+  local pattern=$1; shift
+  if "$@" >"$tmp/out" 2>"$tmp/err"; then fail "$* succeeded"; fi
+  grep -q -- "$pattern" "$tmp/err" || fail "$*: stderr lacks '$pattern': $(cat "$tmp/err")"
+}
+
+"$py" "$convert" --help | grep -q "to-timelayers" || fail "--help"
+
+# check LEVEL LAYERS: convert a random model, compare perplexities, convert back.
+check() {
+  local level=$1 layers=$2 d="$tmp/$1$2"
+  mkdir "$d"
+  "$py" "$helper" make "$d/text.txt" "$d/model.pt" --level "$level" --layers "$layers" --seed "$layers"
+  "$py" "$convert" to-timelayers "$d/model.pt" "$d/model.safetensors" --vocab-from "$d/text.txt" \
+    --level "$level"
+  "$tl" info "$d/model.safetensors" >"$d/info"
+  [ "$(grep -c TimeLSTM "$d/info")" = "$layers" ] && grep -q "$level level" "$d/info" ||
+    fail "info: $(cat "$d/info")"
+  "$tl" sample "$d/model.safetensors" --length 10 --seed 1 >/dev/null || fail "sample"
+
+  # The vocabulary is the one `timelayers train` builds from the same text.
+  "$tl" train --train "$d/text.txt" --level "$level" --embed 4 --hidden 4 --batch 1 --time 4 \
+    --max-steps 1 --quiet --out "$d/trained.safetensors" >/dev/null
+  "$py" "$convert" to-torch "$d/trained.safetensors" "$d/trained.pt" --vocab-out "$d/train-vocab.json" \
+    >/dev/null
+  "$py" "$convert" to-torch "$d/model.safetensors" "$d/back.pt" --vocab-out "$d/vocab.json"
+  cmp -s "$d/vocab.json" "$d/train-vocab.json" || fail "$level vocabulary differs from the trainer's"
+
+  # Compared through the mean loss, which eval prints to 5 decimals (a
+  # resolution of 5e-6 relative in the perplexity).
+  local ours theirs
+  ours=$("$tl" eval "$d/model.safetensors" "$d/text.txt" --mode stream |
+         sed -n 's/.*perplexity \([0-9.]*\) (\([0-9.]*\) nats.*/\1 \2/p')
+  theirs=$("$py" "$helper" ppl "$d/model.pt" "$d/text.txt" "$d/vocab.json" --level "$level")
+  echo "$theirs $ours" | awk -v what="$level level, $layers layers" '{
+    r = exp($4 - $2) - 1; r = r < 0 ? -r : r
+    printf "%s: perplexity PyTorch %.6f, timelayers %s; relative difference %.2g (bound 1e-4)\n",
+           what, $1, $3, r
+    exit !(NF == 4 && r < 1e-4) }' || fail "perplexities differ"
+
+  "$py" "$helper" compare "$d/model.pt" "$d/back.pt"
+}
+check word 2
+check char 1
+
+# Other module names are detected: the same checkpoint, byte for byte.
+mkdir "$tmp/renamed"
+"$py" "$helper" rename "$tmp/word2/model.pt" "$tmp/renamed/model.pt"
+"$py" "$convert" to-timelayers "$tmp/renamed/model.pt" "$tmp/renamed/model.safetensors" \
+  --vocab-from "$tmp/word2/text.txt" >/dev/null
+cmp -s "$tmp/word2/model.safetensors" "$tmp/renamed/model.safetensors" ||
+  fail "encoder/rnn/decoder names give another checkpoint"
+
+# Refusals, each with a message naming the problem.
+"$py" "$helper" bad bidirectional "$tmp/bi.pt"
+expect_fail "bidirectional LSTMs are not supported" \
+  "$py" "$convert" to-timelayers "$tmp/bi.pt" "$tmp/x.safetensors" --vocab-from "$tmp/word2/text.txt"
+"$py" "$helper" bad proj "$tmp/proj.pt"
+expect_fail "proj_size are not supported" \
+  "$py" "$convert" to-timelayers "$tmp/proj.pt" "$tmp/x.safetensors" --vocab-from "$tmp/word2/text.txt"
+expect_fail "the vocabulary has .* tokens but the model's embedding has .* rows" \
+  "$py" "$convert" to-timelayers "$tmp/word2/model.pt" "$tmp/x.safetensors" \
+  --vocab-from "$tmp/char1/text.txt"
+expect_fail "cannot load a state dict" \
+  "$py" "$convert" to-timelayers "$tmp/word2/text.txt" "$tmp/x.safetensors" \
+  --vocab-from "$tmp/word2/text.txt"
+"$tl" train --train "$tmp/word2/text.txt" --cell rnn --embed 4 --hidden 4 --batch 1 --time 4 \
+  --max-steps 1 --quiet --out "$tmp/rnn.safetensors" >/dev/null
+expect_fail "only TimeEmbedding -> TimeLSTM" \
+  "$py" "$convert" to-torch "$tmp/rnn.safetensors" "$tmp/x.pt"
+[ ! -e "$tmp/x.safetensors" ] && [ ! -e "$tmp/x.pt" ] || fail "a refused conversion wrote a file"
+echo "torch interop: all checks passed"

@@ -1,0 +1,460 @@
+#!/usr/bin/python3
+"""Convert LSTM language models between PyTorch and timelayers.
+
+The model is  nn.Embedding(V, D) -> nn.LSTM(D, H, num_layers=L) -> nn.Linear(H, V),
+whose state dict is, by default,
+
+    embed.weight (V, D)
+    lstm.weight_ih_l{k} (4H, D or H)   lstm.weight_hh_l{k} (4H, H)
+    lstm.bias_ih_l{k} (4H)             lstm.bias_hh_l{k} (4H)
+    fc.weight (V, H)                   fc.bias (V)
+
+and the timelayers model is TimeEmbedding -> TimeLSTM x L -> TimeAffine ->
+TimeSoftmaxWithLoss (docs/checkpoint-format.md). timelayers acts on row
+vectors (W is (in, out), the transpose of PyTorch's) and orders the LSTM
+gates f, g, i, o where PyTorch orders them i, f, g, o: block j of ours is
+block [1, 2, 0, 3][j] of PyTorch's, and our one bias is bias_ih + bias_hh
+(docs/semantics.md). Going back, bias_hh is zero.
+
+Checkpoints are safetensors files, read and written here with json and
+struct only. Needs Debian's python3-torch and nothing else.
+
+    torch_convert.py to-timelayers model.pt out.safetensors --vocab-from train.txt
+    torch_convert.py to-torch model.safetensors model.pt
+"""
+import argparse
+import array
+import collections
+import json
+import os
+import re
+import struct
+import sys
+import tempfile
+
+import torch
+
+TORCH_TO_TL = (1, 2, 0, 3)      # i,f,g,o -> f,g,i,o
+TL_TO_TORCH = (2, 0, 1, 3)      # f,g,i,o -> i,f,g,o
+VOCAB_MAX_TOKEN = 1024          # TL_VOCAB_MAX_TOKEN (include/timelayers/vocab.h)
+HEADER_MAX = 100_000_000        # the C reader's limit on the JSON header
+DTYPES = {"F32": ("f", torch.float32), "F64": ("d", torch.float64)}
+
+
+class ConvertError(Exception):
+    """A problem with the input, reported as one line without a traceback."""
+
+
+# ---- safetensors ------------------------------------------------------------------------
+
+def tensor_bytes(t, code):
+    """The tensor's values, row-major, as little-endian bytes of array type code."""
+    a = array.array(code, t.detach().reshape(-1).tolist())
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tobytes()
+
+
+def write_safetensors(path, metadata, tensors, dtype="F32"):
+    """Write [(name, tensor)] in order with the metadata (a dict of strings).
+
+    The header is padded with spaces so that the data starts at a multiple of
+    8 bytes, as the C writer does; the file is written to a temporary name and
+    renamed, so a failure never leaves half a file under path."""
+    code = DTYPES[dtype][0]
+    header = {"__metadata__": metadata}
+    blobs, offset = [], 0
+    for name, t in tensors:
+        blob = tensor_bytes(t, code)
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for blob in blobs:
+                f.write(blob)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_safetensors(path):
+    """Return (metadata, {name: tensor}) of a safetensors file of F32/F64 tensors."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    if len(buf) < 8:
+        raise ConvertError("%s: %d bytes is too short for a safetensors file" % (path, len(buf)))
+    (n,) = struct.unpack("<Q", buf[:8])
+    if n > min(len(buf) - 8, HEADER_MAX):
+        raise ConvertError("%s: header length %d exceeds the file" % (path, n))
+    try:
+        header = json.loads(buf[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConvertError("%s: the header is not UTF-8 JSON: %s" % (path, e)) from None
+    if not isinstance(header, dict):
+        raise ConvertError("%s: the header is not a JSON object" % path)
+    metadata = header.pop("__metadata__", {})
+    base, tensors = 8 + n, {}
+    for name, e in header.items():
+        try:
+            code, torch_dtype = DTYPES[e["dtype"]]
+            shape, (begin, end) = [int(d) for d in e["shape"]], e["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise ConvertError("%s: tensor '%s' is not an F32 or F64 tensor with a shape and "
+                               "data_offsets" % (path, name)) from None
+        count = 1
+        for d in shape:
+            count *= d
+        if not 0 <= begin <= end <= len(buf) - base or end - begin != count * struct.calcsize(code):
+            raise ConvertError("%s: tensor '%s' has bad data_offsets %s for shape %s"
+                               % (path, name, e["data_offsets"], shape))
+        a = array.array(code)
+        a.frombytes(buf[base + begin:base + end])
+        if sys.byteorder == "big":
+            a.byteswap()
+        t = torch.frombuffer(a, dtype=torch_dtype) if count else torch.zeros(0, dtype=torch_dtype)
+        tensors[name] = t.clone().reshape(shape)
+    return metadata, tensors
+
+
+# ---- vocabulary -------------------------------------------------------------------------
+
+def text_tokens(path, level):
+    """The tokens of a text file, exactly as the C corpus loader reads them
+    (lib/data/corpus.c): word level splits on space, \\t, \\v, \\f, \\r and makes
+    each newline the token <eos>; char level takes every code point."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if b"\0" in data:
+        raise ConvertError("%s: NUL byte at offset %d (a corpus must be text)"
+                           % (path, data.index(b"\0")))
+    if level == "char":
+        try:
+            return list(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ConvertError("%s: invalid UTF-8 at byte offset %d" % (path, e.start)) from None
+    tokens = []
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines):
+        for word in re.split(rb"[ \t\v\f\r]+", line):
+            if not word:
+                continue
+            if len(word) > VOCAB_MAX_TOKEN:
+                raise ConvertError("%s: line %d: a word of %d bytes is longer than the maximum %d"
+                                   % (path, i + 1, len(word), VOCAB_MAX_TOKEN))
+            try:
+                tokens.append(word.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ConvertError("%s: line %d: a word is not valid UTF-8" % (path, i + 1)) \
+                    from None
+        if i + 1 < len(lines):
+            tokens.append("<eos>")
+    return tokens
+
+
+def vocab_from_text(path, level):
+    """Ids in order of first appearance, as `timelayers train` builds them."""
+    vocab = list(dict.fromkeys(text_tokens(path, level)))
+    if not vocab:
+        raise ConvertError("%s: no tokens (the text is empty or only white space)" % path)
+    return vocab
+
+
+def vocab_from_json(path, level):
+    """A JSON list of distinct tokens of the level, in id order."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            vocab = json.load(f)
+        except ValueError as e:
+            raise ConvertError("%s: not JSON: %s" % (path, e)) from None
+    if not isinstance(vocab, list) or not vocab or not all(isinstance(s, str) for s in vocab):
+        raise ConvertError("%s: expected a non-empty JSON list of strings" % path)
+    seen = {}
+    for i, s in enumerate(vocab):
+        if s in seen:
+            raise ConvertError("%s: token %d (%r) repeats token %d" % (path, i, s, seen[s]))
+        seen[s] = i
+        bad = (not s or "\0" in s or (level == "word" and re.search(r"[ \t\n\v\f\r]", s))
+               or (level == "char" and len(s) != 1 and s != "<unk>"))
+        if bad:
+            raise ConvertError("%s: token %d (%r) is not a %s-level token" % (path, i, s, level))
+    return vocab
+
+
+# ---- PyTorch -> timelayers --------------------------------------------------------------
+
+def permute_gates(t, order):
+    """Reorder the four H-wide gate blocks along dimension 0."""
+    blocks = t.chunk(4, dim=0)
+    return torch.cat([blocks[j] for j in order], dim=0)
+
+
+def load_state_dict(path):
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds; all mean "not a state dict we can read"
+        raise ConvertError("%s: cannot load a state dict (%s); save it with "
+                           "torch.save(model.state_dict(), path)" % (path, e)) from None
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ConvertError("%s: not a state dict of tensors; save it with "
+                           "torch.save(model.state_dict(), path)" % path)
+    for name, t in sd.items():
+        if not t.is_floating_point():
+            raise ConvertError("%s: tensor '%s' has dtype %s, not floating point"
+                               % (path, name, t.dtype))
+    return collections.OrderedDict((k, v.detach().to(torch.float64)) for k, v in sd.items())
+
+
+def find_modules(sd, args):
+    """The names of the embedding, the LSTM and the linear layer in the state
+    dict: --embed/--lstm/--fc when given, else embed/lstm/fc when present,
+    else detected: the LSTM is the module with weight_ih_l0, and of the two
+    other modules the first in the state dict is the embedding and the second
+    the linear layer (registration order)."""
+    given = [args.embed, args.lstm, args.fc]
+    modules = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in sd))
+    for i, default in enumerate(("embed", "lstm", "fc")):
+        if given[i] is None and default in modules:
+            given[i] = default
+    embed, lstm, fc = given
+    if lstm is None:
+        found = [m for m in modules if m + ".weight_ih_l0" in sd]
+        if len(found) != 1:
+            raise ConvertError("expected one nn.LSTM (a tensor named <name>.weight_ih_l0), "
+                               "found %d; name it with --lstm" % len(found))
+        lstm = found[0]
+    rest = [m for m in modules if m not in (embed, lstm, fc)]
+    if len(rest) != (embed is None) + (fc is None):
+        raise ConvertError("cannot tell the embedding and the linear layer among the modules "
+                           "%s; name them with --embed and --fc" % modules)
+    if embed is None:
+        embed = rest.pop(0)
+    if fc is None:
+        fc = rest.pop(0)
+    return embed, lstm, fc
+
+
+def take(sd, name, ndim, used, optional=False):
+    if name not in sd:
+        if optional:
+            return None
+        raise ConvertError("tensor '%s' is missing" % name)
+    t = sd[name]
+    if t.dim() != ndim:
+        raise ConvertError("tensor '%s' has shape %s; expected %d dimensions"
+                           % (name, tuple(t.shape), ndim))
+    used.add(name)
+    return t
+
+
+def expect_shape(name, t, shape):
+    if tuple(t.shape) != tuple(shape):
+        raise ConvertError("tensor '%s' has shape %s, expected %s" % (name, tuple(t.shape),
+                                                                    tuple(shape)))
+
+
+def lstm_layers(sd, prefix, D, used):
+    """[(Wx, Wh, b)] in timelayers' layout for each layer k of the nn.LSTM."""
+    for name in sd:
+        if name.startswith(prefix + ".") and name.endswith("_reverse"):
+            raise ConvertError("'%s': bidirectional LSTMs are not supported" % name)
+        if name.startswith(prefix + ".weight_hr_l"):
+            raise ConvertError("'%s': LSTMs with proj_size are not supported" % name)
+    layers, k, H = [], 0, None
+    while "%s.weight_ih_l%d" % (prefix, k) in sd:
+        names = ["%s.%s_l%d" % (prefix, w, k)
+                 for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        w_ih, w_hh = (take(sd, n, 2, used) for n in names[:2])
+        b_ih, b_hh = (take(sd, n, 1, used, optional=True) for n in names[2:])
+        if H is None:
+            if w_hh.shape[0] != 4 * w_hh.shape[1]:
+                raise ConvertError("'%s' has shape %s: not an LSTM's (4H, H)"
+                                   % (names[1], tuple(w_hh.shape)))
+            H = w_hh.shape[1]
+        expect_shape(names[0], w_ih, (4 * H, H if k else D))
+        expect_shape(names[1], w_hh, (4 * H, H))
+        if (b_ih is None) != (b_hh is None):
+            raise ConvertError("layer %d of '%s' has only one of bias_ih and bias_hh" % (k, prefix))
+        if b_ih is None:        # nn.LSTM(bias=False)
+            b_ih = b_hh = torch.zeros(4 * H, dtype=torch.float64)
+        expect_shape(names[2], b_ih, (4 * H,))
+        expect_shape(names[3], b_hh, (4 * H,))
+        layers.append((permute_gates(w_ih, TORCH_TO_TL).t(), permute_gates(w_hh, TORCH_TO_TL).t(),
+                       permute_gates(b_ih + b_hh, TORCH_TO_TL)))
+        k += 1
+    if not layers:
+        raise ConvertError("no tensor '%s.weight_ih_l0': not an nn.LSTM named '%s'"
+                           % (prefix, prefix))
+    return layers, H
+
+
+def layer_config(kind, in_dim, out_dim, stateful=False):
+    """One entry of the "architecture" metadata, keys in the C writer's order."""
+    return collections.OrderedDict([("type", kind), ("in_dim", in_dim), ("out_dim", out_dim),
+                                    ("stateful", stateful), ("variant", 0)])
+
+
+def to_timelayers(args):
+    sd = load_state_dict(args.input)
+    embed, lstm, fc = find_modules(sd, args)
+    used = set()
+    W_embed = take(sd, embed + ".weight", 2, used)
+    V, D = W_embed.shape
+    layers, H = lstm_layers(sd, lstm, D, used)
+    W_fc = take(sd, fc + ".weight", 2, used)
+    expect_shape(fc + ".weight", W_fc, (V, H))
+    b_fc = take(sd, fc + ".bias", 1, used, optional=True)
+    if b_fc is None:            # nn.Linear(bias=False)
+        b_fc = torch.zeros(V, dtype=torch.float64)
+    expect_shape(fc + ".bias", b_fc, (V,))
+    unused = [k for k in sd if k not in used]
+    if unused:
+        raise ConvertError("tensors %s are not part of an Embedding -> LSTM -> Linear model"
+                           % unused)
+
+    if args.vocab_from:
+        vocab = vocab_from_text(args.vocab_from, args.level)
+    else:
+        vocab = vocab_from_json(args.vocab, args.level)
+    if len(vocab) != V:
+        raise ConvertError("the vocabulary has %d tokens but the model's embedding has %d rows"
+                           % (len(vocab), V))
+
+    tensors = [("layers.0.W", W_embed)]
+    arch = [layer_config("TimeEmbedding", V, D)]
+    for k, (Wx, Wh, b) in enumerate(layers):
+        tensors += [("layers.%d.Wx" % (k + 1), Wx), ("layers.%d.Wh" % (k + 1), Wh),
+                    ("layers.%d.b" % (k + 1), b)]
+        arch.append(layer_config("TimeLSTM", H if k else D, H, stateful=True))
+    n = len(layers) + 1
+    tensors += [("layers.%d.W" % n, W_fc.t()), ("layers.%d.b" % n, b_fc)]
+    arch += [layer_config("TimeAffine", H, V), layer_config("TimeSoftmaxWithLoss", V, 0)]
+    metadata = collections.OrderedDict([
+        ("format", "timelayers"), ("format_version", "1"), ("dtype", "F32"),
+        ("architecture", json.dumps(arch, separators=(",", ":"))),
+        ("converted_from", "PyTorch state dict " + os.path.basename(args.input)),
+        ("vocab.level", args.level),
+        ("vocab", json.dumps(vocab, separators=(",", ":"), ensure_ascii=False)),
+    ])
+    write_safetensors(args.output, metadata, tensors)
+    print("wrote %s: Embedding(%d, %d) -> LSTM(%d, %d) x %d -> Linear(%d, %d), vocabulary %d "
+          "(%s level)" % (args.output, V, D, D, H, len(layers), H, V, V, args.level))
+
+
+# ---- timelayers -> PyTorch --------------------------------------------------------------
+
+def to_torch(args):
+    metadata, tensors = read_safetensors(args.input)
+    if metadata.get("format") != "timelayers" or metadata.get("format_version") != "1":
+        raise ConvertError("%s: not a timelayers checkpoint of format version 1" % args.input)
+    try:
+        arch = json.loads(metadata["architecture"])
+        kinds = [layer["type"] for layer in arch]
+        widths = {layer["out_dim"] for layer in arch[1:-2]}
+    except (KeyError, TypeError, ValueError):
+        raise ConvertError("%s: missing or malformed \"architecture\" metadata"
+                           % args.input) from None
+    if (len(kinds) < 4 or kinds[0] != "TimeEmbedding" or kinds[-2:] != ["TimeAffine",
+                                                                       "TimeSoftmaxWithLoss"]
+            or any(k != "TimeLSTM" for k in kinds[1:-2])):
+        raise ConvertError("%s: the model is %s; only TimeEmbedding -> TimeLSTM (one or more) -> "
+                           "TimeAffine -> TimeSoftmaxWithLoss converts to PyTorch"
+                           % (args.input, " -> ".join(kinds)))
+    if len(widths) != 1:
+        raise ConvertError("%s: the LSTM layers have widths %s; nn.LSTM needs one hidden size"
+                           % (args.input, sorted(widths)))
+    if args.vocab_out and "vocab" not in metadata:
+        raise ConvertError("%s: no \"vocab\" metadata to write" % args.input)
+    embed, lstm, fc = args.embed or "embed", args.lstm or "lstm", args.fc or "fc"
+    n = len(arch) - 2
+
+    def get(name):
+        if name not in tensors:
+            raise ConvertError("%s: tensor '%s' is missing" % (args.input, name))
+        return tensors[name]
+
+    sd = collections.OrderedDict([(embed + ".weight", get("layers.0.W"))])
+    for k in range(n - 1):
+        Wx, Wh, b = (get("layers.%d.%s" % (k + 1, w)) for w in ("Wx", "Wh", "b"))
+        sd["%s.weight_ih_l%d" % (lstm, k)] = permute_gates(Wx.t(), TL_TO_TORCH).contiguous()
+        sd["%s.weight_hh_l%d" % (lstm, k)] = permute_gates(Wh.t(), TL_TO_TORCH).contiguous()
+        sd["%s.bias_ih_l%d" % (lstm, k)] = permute_gates(b, TL_TO_TORCH).contiguous()
+        sd["%s.bias_hh_l%d" % (lstm, k)] = torch.zeros_like(b)
+    sd[fc + ".weight"] = get("layers.%d.W" % n).t().contiguous()
+    sd[fc + ".bias"] = get("layers.%d.b" % n)
+    torch.save(sd, args.output)
+    V, D = sd[embed + ".weight"].shape
+    H = widths.pop()
+    print("wrote %s: nn.Embedding(%d, %d) -> nn.LSTM(%d, %d, num_layers=%d) -> nn.Linear(%d, %d)"
+          % (args.output, V, D, D, H, n - 1, H, V))
+    if args.vocab_out:
+        with open(args.vocab_out, "w", encoding="utf-8") as f:
+            f.write(metadata["vocab"] + "\n")
+        print("wrote %s: the vocabulary, a JSON list in id order" % args.vocab_out)
+
+
+# ---- command line -----------------------------------------------------------------------
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        description="Convert an Embedding -> LSTM -> Linear language model between a PyTorch "
+        "state dict (.pt) and a timelayers checkpoint (.safetensors).",
+        epilog="See docs/checkpoint-format.md, section \"PyTorch interop\".")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def module_options(q, detect):
+        how = ("Defaults: embed, lstm, fc when the state dict has them; otherwise the module "
+               "with weight_ih_l0 is the LSTM, and of the two others the first is the "
+               "embedding and the second the linear layer." if detect else
+               "Defaults: embed, lstm, fc.")
+        g = q.add_argument_group("module names in the state dict", how)
+        g.add_argument("--embed", metavar="NAME", help="the nn.Embedding")
+        g.add_argument("--lstm", metavar="NAME", help="the nn.LSTM")
+        g.add_argument("--fc", metavar="NAME", help="the nn.Linear")
+
+    q = sub.add_parser("to-timelayers", help="PyTorch state dict -> timelayers checkpoint",
+                       description="Convert torch.save(model.state_dict()) of nn.Embedding -> "
+                       "nn.LSTM (one or more layers, unidirectional, no projection) -> nn.Linear "
+                       "into a timelayers checkpoint that `timelayers info/eval/sample` open.")
+    q.add_argument("input", help="the .pt state dict")
+    q.add_argument("output", help="the .safetensors checkpoint to write")
+    v = q.add_mutually_exclusive_group(required=True)
+    v.add_argument("--vocab-from", metavar="TEXT",
+                   help="build the vocabulary from this text as `timelayers train` does (ids "
+                   "in order of first appearance; word level: newline is <eos>)")
+    v.add_argument("--vocab", metavar="JSON", help="the vocabulary as a JSON list in id order")
+    q.add_argument("--level", choices=("word", "char"), default="word",
+                   help="tokenization level (default word)")
+    module_options(q, True)
+    q.set_defaults(run=to_timelayers)
+
+    q = sub.add_parser("to-torch", help="timelayers checkpoint -> PyTorch state dict",
+                       description="Convert a timelayers checkpoint of TimeEmbedding -> TimeLSTM "
+                       "(one or more) -> TimeAffine into a state dict for nn.Embedding -> "
+                       "nn.LSTM -> nn.Linear (bias_hh is zero; bias_ih holds the whole bias).")
+    q.add_argument("input", help="the .safetensors checkpoint")
+    q.add_argument("output", help="the .pt state dict to write")
+    q.add_argument("--vocab-out", metavar="JSON", help="also write the vocabulary, a JSON list")
+    module_options(q, False)
+    q.set_defaults(run=to_torch)
+
+    args = p.parse_args(argv)
+    try:
+        args.run(args)
+    except ConvertError as e:
+        sys.exit("torch_convert.py: error: %s" % e)
+    except OSError as e:
+        sys.exit("torch_convert.py: error: %s" % e)
+
+
+if __name__ == "__main__":
+    main()
