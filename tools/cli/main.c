@@ -17,6 +17,7 @@ static const char usage[] =
     "  sample     generate text from a checkpoint\n"
     "  info       describe a checkpoint: architecture, vocabulary, training state\n"
     "  gradcheck  check every gradient of a model by central differences\n"
+    "  bench      training and generation speed of the reference configurations\n"
     "\n"
     "Run 'timelayers COMMAND --help' for the options of a command.\n";
 
@@ -75,19 +76,20 @@ void cli_model_close(cli_model *cm)
     *cm = (cli_model){0};
 }
 
-/* gradcheck runs in double precision, so it is its own program, built against
- * the double library; `timelayers gradcheck` runs it from the same folder. */
-static int run_gradcheck(char **argv)
+/* Two commands are programs of their own, run from the same folder:
+ * gradcheck needs the double-precision library and bench is a benchmark
+ * harness; `timelayers gradcheck|bench` executes timelayers-gradcheck|-bench. */
+static int run_sibling(const char *program, char **argv)
 {
     char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 64);
     if (n <= 0) {
-        perror("timelayers: cannot locate the gradcheck program");
+        perror("timelayers: cannot locate its own folder");
         return 1;
     }
     self[n] = '\0';
     char *slash = strrchr(self, '/');
-    strcpy(slash ? slash + 1 : self, "timelayers-gradcheck");
+    snprintf(slash ? slash + 1 : self, 64, "%s", program);
     argv[0] = self;
     execv(self, argv);
     fprintf(stderr, "timelayers: cannot run %s: %s\n", self, strerror(errno));
@@ -113,7 +115,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "gradcheck"))
-        return run_gradcheck(argv + 1);
+        return run_sibling("timelayers-gradcheck", argv + 1);
+    if (!strcmp(argv[1], "bench"))
+        return run_sibling("timelayers-bench", argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
