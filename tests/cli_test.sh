@@ -66,6 +66,7 @@ expect_fail 2 "unknown command" "$tl" frobnicate
 expect_fail 2 "batch" "$tl" train --batch 0
 expect_fail 2 "not an integer" "$tl" train --epochs 3x
 expect_fail 2 "expected lstm or rnn" "$tl" train --cell gru
+expect_fail 2 "greater than 1" "$tl" train --lr-decay 1
 expect_fail 1 "No such file" "$tl" train --train "$tmp/missing.txt"
 expect_fail 1 "too short" "$tl" train --train "$tmp/valid.txt" --batch 64 --time 64 --level word
 printf 'not a checkpoint at all' >"$tmp/bad.safetensors"

@@ -130,7 +130,14 @@ static int parse(int argc, char **argv, train_args *a)
         case O_LR: ok = cli_parse_double("lr", optarg, 1e-12, 1e6, &lr); a->lr_given = true; break;
         case O_CLIP: ok = cli_parse_double("clip", optarg, 0, 1e12, &a->tc.clip_norm); break;
         case O_CLIPV: ok = cli_parse_double("clip-value", optarg, 0, 1e12, &a->tc.clip_value); break;
-        case O_DECAY: ok = cli_parse_double("lr-decay", optarg, 1, 1e6, &a->tc.lr_decay); break;
+        case O_DECAY:
+            /* A factor of 1 would never decay: the library refuses it, say so here. */
+            ok = cli_parse_double("lr-decay", optarg, 1, 1e6, &a->tc.lr_decay);
+            if (ok && a->tc.lr_decay == 1) {
+                fprintf(stderr, "timelayers: --lr-decay: the factor must be greater than 1\n");
+                ok = false;
+            }
+            break;
         case O_EPOCHS: ok = cli_parse_int("epochs", optarg, 0, 1 << 20, &a->tc.epochs); break;
         case O_STEPS:
             ok = cli_parse_long("max-steps", optarg, 1, LONG_MAX, &steps);
