@@ -7,6 +7,7 @@
  * here only when a test installs an allocation hook: they are process-wide
  * and an application embedding timelayers may have set its own. */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 
 static _Atomic(tl__alloc_hook_fn) hook;
 static atomic_long live;
+/* One of cJSON's allocations failed on this thread (see tl_json_parse). */
+static _Thread_local bool json_oom;
 
 /* Ask the test hook whether this allocation should fail. */
 static int injected(size_t bytes)
@@ -33,6 +36,7 @@ static void *json_malloc(size_t n)
 {
     void *p = injected(n) ? NULL : malloc(n);
     track(p, 1);
+    json_oom |= !p;
     return p;
 }
 
@@ -51,6 +55,18 @@ void tl__set_alloc_hook(tl__alloc_hook_fn h)
 }
 
 long tl__alloc_live(void) { return atomic_load_explicit(&live, memory_order_relaxed); }
+
+tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const char **end,
+                        const char *what)
+{
+    const char *e = text;
+    json_oom = false;
+    *root = cJSON_ParseWithLengthOpts(text, n, &e, false);
+    if (end)
+        *end = e;
+    return !*root && json_oom ? tl_fail(TL_ERR_NOMEM, "%s: out of memory parsing JSON", what)
+                              : TL_OK;
+}
 
 /* count * elem_size bytes (at least 1), or TL_ERR_NOMEM naming what. */
 static tl_status byte_size(size_t count, size_t elem_size, const char *what, size_t *bytes)

@@ -342,6 +342,8 @@ static tl_status add_layer(const tl_checkpoint *ck, tl_model *m, int i, int n, c
     }
     if (!st)
         st = tl_layer_is_loss(l) ? tl_model_set_loss(m, l) : tl_model_add(m, l);
+    if (st == TL_ERR_NOMEM) /* not the file's fault */
+        return tl_fail(st, "%s: architecture layer %d: %s", ck->f.path, i, tl_last_error());
     return st ? bad_layer(ck, i, "%s", tl_last_error()) : TL_OK;
 }
 
@@ -369,7 +371,8 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
     if (!text)
         return tl_fail(TL_ERR_FORMAT, "%s: no \"architecture\" metadata; the model cannot be "
                        "rebuilt", ck->f.path);
-    cJSON *arch = cJSON_Parse(text);
+    cJSON *arch;
+    TL_TRY(tl_json_parse(&arch, text, strlen(text), NULL, ck->f.path));
     int n = cJSON_IsArray(arch) ? cJSON_GetArraySize(arch) : 0;
     size_t nvalues = 0;
     for (int i = 0; i < ck->f.ntensors; i++)

@@ -50,6 +50,13 @@ void tl_free(void *p);
  * one before any cJSON object exists. tl__alloc_live is the number of blocks
  * allocated and not yet freed. */
 typedef int (*tl__alloc_hook_fn)(size_t bytes);
+/* cJSON_ParseWithLengthOpts (end may be NULL) telling a failed allocation
+ * (TL_ERR_NOMEM naming what) from malformed text (TL_OK, *root NULL). cJSON
+ * reports both as NULL; the difference is seen only while its allocator is
+ * routed here (under a test hook): otherwise both are malformed text. */
+struct cJSON;
+tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const char **end,
+                        const char *what);
 void tl__set_alloc_hook(tl__alloc_hook_fn hook);
 long tl__alloc_live(void);
 

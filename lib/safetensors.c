@@ -379,13 +379,15 @@ static tl_status close_temp(sink *s)
 }
 
 /* Make the rename itself durable. File systems that cannot sync a
- * directory (EINVAL) have nothing to sync. */
-static tl_status sync_dir(const char *path)
+ * directory (EINVAL) have nothing to sync. The directory's name is written
+ * into dir, the temporary's old name (longer than path): after the rename
+ * nothing may fail for want of memory. */
+static tl_status sync_dir(const char *path, char *dir)
 {
     const char *slash = strrchr(path, '/');
-    char *dir;
-    TL_TRY(slash ? tl_strdup(&dir, path, slash == path ? 1 : (size_t)(slash - path), path)
-                 : tl_strdup(&dir, ".", 1, path));
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     bool ok = fd >= 0 && step_ok("fsync-dir", 0) && (fsync(fd) == 0 || errno == EINVAL);
     tl_status st = ok ? TL_OK
@@ -394,7 +396,6 @@ static tl_status sync_dir(const char *path)
                                 strerror(errno));
     if (fd >= 0)
         close(fd);
-    tl_free(dir);
     return st;
 }
 
@@ -402,9 +403,10 @@ static tl_status replace_target(sink *s)
 {
     if (!step_ok("rename", s->written) || rename(s->tmp, s->path) != 0)
         return sink_fail(s, "cannot rename the temporary file over it");
+    tl_status st = sync_dir(s->path, s->tmp);
     tl_free(s->tmp);
     s->tmp = NULL;
-    return sync_dir(s->path);
+    return st;
 }
 
 tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
@@ -596,8 +598,9 @@ static tl_status parse_header(tl_st_file *f, const char *text, size_t n)
     if (valid < n)
         return tl_fail(TL_ERR_FORMAT, "%s: the header is not valid UTF-8 (byte %zu)", f->path,
                        valid);
-    const char *end = text;
-    cJSON *root = f->json = cJSON_ParseWithLengthOpts(text, n, &end, false);
+    const char *end;
+    TL_TRY(tl_json_parse(&f->json, text, n, &end, f->path));
+    cJSON *root = f->json;
     if (!root)
         return tl_fail(TL_ERR_FORMAT, "%s: the header is not valid JSON (error at byte %zu of "
                        "%zu)", f->path, (size_t)(end - text), n);
