@@ -576,8 +576,16 @@ static void test_atomic_save(void **state)
     tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tl_model *m = make_model(8, D, H, M), *m2 = make_model(9, D, H, M);
-    TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
+    /* A new file gets 0666 less the umask, as with open(2). */
     struct stat sb;
+    mode_t old_mask = umask(027);
+    TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640);
+    assert_int_equal(unlink(path), 0);
+    umask(022);
+    TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
+    umask(old_mask);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0644);
     size_t n, n2;
