@@ -105,10 +105,14 @@ tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *
     TL_TRY(tl_model_param_count(m, &np));
     TL_TRY(architecture_json(m, &arch));
 
-    tl_ckpt_meta *all = calloc((size_t)NRESERVED + (size_t)nmeta, sizeof *all);
-    tl_st_out *out = calloc((size_t)np + (size_t)nextra + 1, sizeof *out);
-    tl_named_param *params = calloc((size_t)np + 1, sizeof *params); /* owns the names */
-    tl_status st = all && out && params ? TL_OK : tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
+    tl_ckpt_meta *all = NULL;
+    tl_st_out *out = NULL;
+    tl_named_param *params = NULL; /* owns the names */
+    tl_status st = tl_calloc((void **)&all, (size_t)NRESERVED + (size_t)nmeta, sizeof *all, path);
+    if (!st)
+        st = tl_calloc((void **)&out, (size_t)np + (size_t)nextra + 1, sizeof *out, path);
+    if (!st)
+        st = tl_calloc((void **)&params, (size_t)np + 1, sizeof *params, path);
     if (!st) {
         const char *values[NRESERVED] = {FORMAT_NAME, FORMAT_VERSION,
                                          tl_st_dtype_name(TL_ST_REAL), arch};
@@ -125,9 +129,9 @@ tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *
                                   .shape = {(int64_t)extra[i].n}, .data = extra[i].data};
     if (!st)
         st = tl_st_write(path, all, NRESERVED + nmeta, out, np + nextra);
-    free(params);
-    free(out);
-    free(all);
+    tl_free(params);
+    tl_free(out);
+    tl_free(all);
     cJSON_free(arch);
     return st;
 }
@@ -139,12 +143,11 @@ tl_status tl_checkpoint_open(const char *path, tl_checkpoint **out)
     if (!path || !out)
         return tl_fail(TL_ERR_ARG, "tl_checkpoint_open: path or out is NULL");
     *out = NULL;
-    tl_checkpoint *ck = calloc(1, sizeof *ck);
-    if (!ck)
-        return tl_fail(TL_ERR_NOMEM, "tl_checkpoint_open: out of memory");
+    tl_checkpoint *ck;
+    TL_TRY(tl_calloc((void **)&ck, 1, sizeof *ck, "tl_checkpoint_open"));
     tl_status st = tl_st_read(path, &ck->f);
     if (st) {
-        free(ck);
+        tl_free(ck);
         return st;
     }
     *out = ck;
@@ -156,7 +159,7 @@ void tl_checkpoint_close(tl_checkpoint *ck)
     if (!ck)
         return;
     tl_st_free(&ck->f);
-    free(ck);
+    tl_free(ck);
 }
 
 const char *tl_checkpoint_meta(const tl_checkpoint *ck, const char *key)
@@ -339,6 +342,8 @@ static tl_status add_layer(const tl_checkpoint *ck, tl_model *m, int i, int n, c
     }
     if (!st)
         st = tl_layer_is_loss(l) ? tl_model_set_loss(m, l) : tl_model_add(m, l);
+    if (st == TL_ERR_NOMEM) /* not the file's fault */
+        return tl_fail(st, "%s: architecture layer %d: %s", ck->f.path, i, tl_last_error());
     return st ? bad_layer(ck, i, "%s", tl_last_error()) : TL_OK;
 }
 
@@ -366,7 +371,8 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
     if (!text)
         return tl_fail(TL_ERR_FORMAT, "%s: no \"architecture\" metadata; the model cannot be "
                        "rebuilt", ck->f.path);
-    cJSON *arch = cJSON_Parse(text);
+    cJSON *arch;
+    TL_TRY(tl_json_parse(&arch, text, strlen(text), NULL, ck->f.path));
     int n = cJSON_IsArray(arch) ? cJSON_GetArraySize(arch) : 0;
     size_t nvalues = 0;
     for (int i = 0; i < ck->f.ntensors; i++)

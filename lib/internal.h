@@ -36,7 +36,29 @@ static inline int tl_mul_ok(size_t a, size_t b, size_t *out)
  * released with tl_free. */
 tl_status tl_alloc(void **p, size_t count, size_t elem_size, const char *what);
 tl_status tl_calloc(void **p, size_t count, size_t elem_size, const char *what);
+/* Resize *p (NULL or from tl_realloc) to count * elem_size bytes, not
+ * aligned; on failure *p is unchanged. */
+tl_status tl_realloc(void **p, size_t count, size_t elem_size, const char *what);
+/* *out = a NUL-terminated copy of s[0, n), freed with tl_free. */
+tl_status tl_strdup(char **out, const char *s, size_t n, const char *what);
 void tl_free(void *p);
+
+/* Fault injection for tests (lib/alloc.c). When set, hook(bytes) is called
+ * before each allocation of the library (cJSON's included); non-zero makes it
+ * fail as if the system were out of memory. Installing a hook also routes
+ * cJSON's allocator through the library for the rest of the process, so set
+ * one before any cJSON object exists. tl__alloc_live is the number of blocks
+ * allocated and not yet freed. */
+typedef int (*tl__alloc_hook_fn)(size_t bytes);
+/* cJSON_ParseWithLengthOpts (end may be NULL) telling a failed allocation
+ * (TL_ERR_NOMEM naming what) from malformed text (TL_OK, *root NULL). cJSON
+ * reports both as NULL; the difference is seen only while its allocator is
+ * routed here (under a test hook): otherwise both are malformed text. */
+struct cJSON;
+tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const char **end,
+                        const char *what);
+void tl__set_alloc_hook(tl__alloc_hook_fn hook);
+long tl__alloc_live(void);
 
 /* Shorthand for the error raised when a tensor argument has the wrong shape. */
 tl_status tl_fail_shape(const char *who, const char *what, const tl_tensor *t,

@@ -25,8 +25,7 @@ tl_status tl_model_create(tl_model **out)
 {
     if (!out)
         return tl_fail(TL_ERR_ARG, "tl_model_create: out is NULL");
-    *out = calloc(1, sizeof **out);
-    return *out ? TL_OK : tl_fail(TL_ERR_NOMEM, "tl_model_create: out of memory");
+    return tl_calloc((void **)out, 1, sizeof **out, "tl_model_create");
 }
 
 static tl_status refuse(tl_layer *l, tl_status st)
@@ -58,10 +57,10 @@ tl_status tl_model_add(tl_model *m, tl_layer *l)
     }
     if (m->nlayers == m->cap) {
         int cap = m->cap ? 2 * m->cap : 8;
-        tl_layer **p = realloc(m->layers, (size_t)cap * sizeof *p);
-        if (!p)
-            return refuse(l, tl_fail(TL_ERR_NOMEM, "tl_model_add: out of memory"));
-        m->layers = p;
+        tl_status st = tl_realloc((void **)&m->layers, (size_t)cap, sizeof *m->layers,
+                                  "tl_model_add");
+        if (st)
+            return refuse(l, st);
         m->cap = cap;
     }
     m->layers[m->nlayers++] = l;
@@ -262,9 +261,9 @@ void tl_model_destroy(tl_model *m)
     for (int i = 0; i < m->nlayers; i++)
         tl_layer_destroy(m->layers[i]);
     tl_layer_destroy(m->loss);
-    free(m->layers);
+    tl_free(m->layers);
     tl_free(m->values);
     tl_free(m->grads);
     tl_free(m->params);
-    free(m);
+    tl_free(m);
 }

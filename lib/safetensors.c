@@ -14,10 +14,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "internal.h"
@@ -233,9 +235,8 @@ static tl_status check_output(const char *path, const tl_ckpt_meta *meta, int nm
     }
 
     size_t most = (size_t)(nmeta > nt ? nmeta : nt);
-    const char **names = malloc((most ? most : 1) * sizeof *names), *dup, *what = "metadata key";
-    if (!names)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
+    const char **names, *dup, *what = "metadata key";
+    TL_TRY(tl_alloc((void **)&names, most, sizeof *names, path));
     for (int i = 0; i < nmeta; i++)
         names[i] = meta[i].key;
     if (!(dup = find_duplicate(names, (size_t)nmeta))) {
@@ -244,7 +245,7 @@ static tl_status check_output(const char *path, const tl_ckpt_meta *meta, int nm
             names[i] = t[i].name;
         dup = find_duplicate(names, (size_t)nt);
     }
-    free(names);
+    tl_free(names);
     return dup ? tl_fail(TL_ERR_ARG, "%s: %s '%s' given twice", path, what, dup) : TL_OK;
 }
 
@@ -309,24 +310,48 @@ static tl_status write_body(sink *s, const char *header, const tl_st_out *t, int
     return TL_OK;
 }
 
+/* Six letters for a temporary's name, different in every call and process. */
+static void temp_letters(char *out)
+{
+    static const char abc[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static atomic_uint_fast64_t calls;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t r = (uint64_t)getpid() << 40 ^ (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^
+                 atomic_fetch_add(&calls, 1) * 0x9E3779B97F4A7C15u;
+    r = (r ^ r >> 31) * 0xBF58476D1CE4E5B9u; /* splitmix64's finaliser */
+    r ^= r >> 29;
+    for (int i = 0; i < 6; i++, r /= sizeof abc - 1)
+        out[i] = abc[r % (sizeof abc - 1)];
+}
+
+/* Create "<path>.tmp-XXXXXX" with O_EXCL and mode 0666, so that the umask
+ * applies as to any new file (mkstemp would make it 0600 and the umask
+ * cannot be read without changing it, which is not thread-safe). A file
+ * being replaced passes its mode on. A temporary left by a killed process
+ * is never reused or removed here: see docs/reliability.md. */
 static tl_status open_temp(sink *s)
 {
     static const char suffix[] = ".tmp-XXXXXX";
     size_t n = strlen(s->path);
-    if (!(s->tmp = malloc(n + sizeof suffix)))
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory", s->path);
+    TL_TRY(tl_alloc((void **)&s->tmp, n + sizeof suffix, 1, s->path));
     memcpy(s->tmp, s->path, n);
     memcpy(s->tmp + n, suffix, sizeof suffix);
-    int fd = mkstemp(s->tmp);
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        temp_letters(s->tmp + n + sizeof suffix - 7);
+        fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
-        free(s->tmp);
+        tl_free(s->tmp);
         s->tmp = NULL;
         return sink_fail(s, "cannot create a temporary file next to it");
     }
-    /* mkstemp makes the file private; give it the mode a plain create would. */
     struct stat sb;
-    mode_t mode = stat(s->path, &sb) == 0 ? sb.st_mode & 0777 : 0644;
-    if (fchmod(fd, mode) != 0 || !(s->f = fdopen(fd, "wb"))) {
+    if ((stat(s->path, &sb) == 0 && fchmod(fd, sb.st_mode & 0777) != 0) ||
+        !(s->f = fdopen(fd, "wb"))) {
         tl_status st = sink_fail(s, "cannot set up the temporary file");
         close(fd);
         return st;
@@ -354,13 +379,15 @@ static tl_status close_temp(sink *s)
 }
 
 /* Make the rename itself durable. File systems that cannot sync a
- * directory (EINVAL) have nothing to sync. */
-static tl_status sync_dir(const char *path)
+ * directory (EINVAL) have nothing to sync. The directory's name is written
+ * into dir, the temporary's old name (longer than path): after the rename
+ * nothing may fail for want of memory. */
+static tl_status sync_dir(const char *path, char *dir)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     bool ok = fd >= 0 && step_ok("fsync-dir", 0) && (fsync(fd) == 0 || errno == EINVAL);
     tl_status st = ok ? TL_OK
@@ -369,7 +396,6 @@ static tl_status sync_dir(const char *path)
                                 strerror(errno));
     if (fd >= 0)
         close(fd);
-    free(dir);
     return st;
 }
 
@@ -377,9 +403,10 @@ static tl_status replace_target(sink *s)
 {
     if (!step_ok("rename", s->written) || rename(s->tmp, s->path) != 0)
         return sink_fail(s, "cannot rename the temporary file over it");
-    free(s->tmp);
+    tl_status st = sync_dir(s->path, s->tmp);
+    tl_free(s->tmp);
     s->tmp = NULL;
-    return sync_dir(s->path);
+    return st;
 }
 
 tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
@@ -387,9 +414,8 @@ tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
 {
     if (!path || nmeta < 0 || ntensors < 0 || (nmeta && !meta) || (ntensors && !tensors))
         return tl_fail(TL_ERR_ARG, "safetensors write: NULL argument or negative count");
-    size_t *counts = malloc((ntensors ? (size_t)ntensors : 1) * sizeof *counts);
-    if (!counts)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
+    size_t *counts;
+    TL_TRY(tl_alloc((void **)&counts, (size_t)ntensors, sizeof *counts, path));
     char *header = NULL;
     sink s = {.path = path};
     tl_status st = check_output(path, meta, nmeta, tensors, ntensors, counts);
@@ -407,10 +433,10 @@ tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
         fclose(s.f);
     if (s.tmp) {
         unlink(s.tmp);
-        free(s.tmp);
+        tl_free(s.tmp);
     }
     cJSON_free(header);
-    free(counts);
+    tl_free(counts);
     return st;
 }
 
@@ -450,9 +476,7 @@ static tl_status parse_meta(tl_st_file *f, const cJSON *md)
     if (!cJSON_IsObject(md))
         return tl_fail(TL_ERR_FORMAT, "%s: \"__metadata__\" is not a JSON object", f->path);
     int n = cJSON_GetArraySize(md);
-    f->meta = calloc(n ? (size_t)n : 1, sizeof *f->meta);
-    if (!f->meta)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory", f->path);
+    TL_TRY(tl_calloc((void **)&f->meta, (size_t)n, sizeof *f->meta, f->path));
     for (const cJSON *e = md->child; e; e = e->next) {
         if (!cJSON_IsString(e))
             return tl_fail(TL_ERR_FORMAT, "%s: metadata '%s' is not a string", f->path,
@@ -574,8 +598,9 @@ static tl_status parse_header(tl_st_file *f, const char *text, size_t n)
     if (valid < n)
         return tl_fail(TL_ERR_FORMAT, "%s: the header is not valid UTF-8 (byte %zu)", f->path,
                        valid);
-    const char *end = text;
-    cJSON *root = f->json = cJSON_ParseWithLengthOpts(text, n, &end, false);
+    const char *end;
+    TL_TRY(tl_json_parse(&f->json, text, n, &end, f->path));
+    cJSON *root = f->json;
     if (!root)
         return tl_fail(TL_ERR_FORMAT, "%s: the header is not valid JSON (error at byte %zu of "
                        "%zu)", f->path, (size_t)(end - text), n);
@@ -600,11 +625,9 @@ static tl_status parse_header(tl_st_file *f, const char *text, size_t n)
         nentries++;
         ndims += (size_t)cJSON_GetArraySize(cJSON_IsArray(shape) ? shape : NULL);
     }
-    f->tensors = calloc(nentries ? nentries : 1, sizeof *f->tensors);
-    f->byname = calloc(nentries ? nentries : 1, sizeof *f->byname);
-    f->dims = calloc(ndims ? ndims : 1, sizeof *f->dims);
-    if (!f->tensors || !f->byname || !f->dims)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory for %zu tensors", f->path, nentries);
+    TL_TRY(tl_calloc((void **)&f->tensors, nentries, sizeof *f->tensors, f->path));
+    TL_TRY(tl_calloc((void **)&f->byname, nentries, sizeof *f->byname, f->path));
+    TL_TRY(tl_calloc((void **)&f->dims, ndims, sizeof *f->dims, f->path));
     if (md)
         TL_TRY(parse_meta(f, md));
     int64_t *dims = f->dims;
@@ -652,27 +675,22 @@ static tl_status read_file(tl_st_file *f, FILE *fp)
         return tl_fail(TL_ERR_NOMEM, "%s: the data section is too large to load", f->path);
     f->data_size = (size_t)(size - 8 - n);
 
-    char *text = malloc(n ? (size_t)n : 1);
-    if (!text)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory for a %llu-byte header", f->path,
-                       (unsigned long long)n);
+    char *text;
+    TL_TRY(tl_alloc((void **)&text, (size_t)n, 1, f->path));
     tl_status st = read_exact(f, fp, text, (size_t)n, "the header");
     if (!st)
         st = parse_header(f, text, (size_t)n);
-    free(text);
+    tl_free(text);
     TL_TRY(st);
     /* Only now, with every tensor accounted for, is the data worth loading. */
-    if (!(f->data = malloc(f->data_size ? f->data_size : 1)))
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory for %zu bytes of tensor data", f->path,
-                       f->data_size);
+    TL_TRY(tl_alloc((void **)&f->data, f->data_size, 1, f->path));
     return read_exact(f, fp, f->data, f->data_size, "the tensor data");
 }
 
 tl_status tl_st_read(const char *path, tl_st_file *f)
 {
     memset(f, 0, sizeof *f);
-    if (!(f->path = strdup(path)))
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory", path);
+    TL_TRY(tl_strdup(&f->path, path, strlen(path), path));
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         tl_status st = tl_fail(TL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -689,12 +707,12 @@ tl_status tl_st_read(const char *path, tl_st_file *f)
 void tl_st_free(tl_st_file *f)
 {
     cJSON_Delete(f->json);
-    free(f->path);
-    free(f->data);
-    free(f->tensors);
-    free(f->byname);
-    free(f->meta);
-    free(f->dims);
+    tl_free(f->path);
+    tl_free(f->data);
+    tl_free(f->tensors);
+    tl_free(f->byname);
+    tl_free(f->meta);
+    tl_free(f->dims);
     memset(f, 0, sizeof *f);
 }
 

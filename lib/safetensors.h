@@ -50,7 +50,7 @@ typedef struct tl_st_out {
  * synced. On failure the temporary is removed and an existing file at path is
  * untouched. Tensors are stored in the order given, the header is padded with
  * spaces so the data section starts at a multiple of 8. A new file gets mode
- * 0644; a replaced file keeps its mode.
+ * 0666 less the umask, like any new file; a replaced file keeps its mode.
  * Errors: TL_ERR_ARG for empty, duplicate, reserved ("__metadata__") or
  * non-UTF-8 names and keys and for unsupported dtypes; TL_ERR_IO with the
  * operating system's reason; TL_ERR_NOMEM. */

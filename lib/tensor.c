@@ -6,34 +6,6 @@
 
 static size_t dtype_size(tl_dtype dt) { return dt == TL_INT32 ? sizeof(int32_t) : sizeof(tl_real); }
 
-tl_status tl_alloc(void **p, size_t count, size_t elem_size, const char *what)
-{
-    size_t bytes;
-    *p = NULL;
-    if (!tl_mul_ok(count, elem_size, &bytes))
-        return tl_fail(TL_ERR_NOMEM, "%s: %zu elements of %zu bytes overflow size_t", what,
-                       count, elem_size);
-    if (bytes == 0)
-        bytes = 1;
-    /* aligned_alloc needs a multiple of the alignment. */
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    if (rounded < bytes)
-        return tl_fail(TL_ERR_NOMEM, "%s: %zu bytes is too large", what, bytes);
-    *p = aligned_alloc(64, rounded);
-    if (!*p)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory allocating %zu bytes", what, bytes);
-    return TL_OK;
-}
-
-tl_status tl_calloc(void **p, size_t count, size_t elem_size, const char *what)
-{
-    TL_TRY(tl_alloc(p, count, elem_size, what));
-    memset(*p, 0, count * elem_size);
-    return TL_OK;
-}
-
-void tl_free(void *p) { free(p); }
-
 static tl_status check_shape(int ndim, const int *shape, size_t *size)
 {
     if (ndim < 0 || ndim > TL_MAX_DIMS)

@@ -47,9 +47,8 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (!tl_mul_ok((size_t)cfg->batch, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
         return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %d x time %d is too large",
                        cfg->batch, cfg->time);
-    tl_trainer *t = calloc(1, sizeof *t);
-    if (!t)
-        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: out of memory");
+    tl_trainer *t;
+    TL_TRY(tl_calloc((void **)&t, 1, sizeof *t, "tl_trainer_create"));
     *t = (tl_trainer){.m = m, .opt = opt, .vocab = vocab, .valid = valid, .nvalid = nvalid,
                       .cfg = *cfg, .best_ppl = INFINITY};
     if (!t->cfg.report_every)
@@ -83,7 +82,7 @@ void tl_trainer_destroy(tl_trainer *t)
         fclose(t->log);
     tl_free(t->xs);
     tl_free(t->ts);
-    free(t);
+    tl_free(t);
 }
 
 int tl_trainer_epoch(const tl_trainer *t) { return t ? t->epoch : 0; }

@@ -155,7 +155,7 @@ static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, c
     if (!text)
         return tl_fail(TL_ERR_FORMAT, "checkpoint has no \"%s\" metadata (not written by a "
                                       "timelayers trainer?)", key);
-    *out = cJSON_Parse(text);
+    TL_TRY(tl_json_parse(out, text, strlen(text), NULL, key));
     if (!*out || !((*out)->type & type)) {
         cJSON_Delete(*out);
         *out = NULL;

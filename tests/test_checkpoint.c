@@ -15,53 +15,6 @@ enum { D = 4, H = 6, M = 3 };
 
 /* ---- Helpers: scratch directories, files, models ---- */
 
-static void make_dir(char *dir)
-{
-    strcpy(dir, "/tmp/tl_ckpt_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    assert_non_null(d);
-    while ((e = readdir(d)))
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    assert_non_null(d);
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            assert_int_equal(unlink(path), 0);
-        }
-    closedir(d);
-    assert_int_equal(rmdir(dir), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *p = malloc(*n + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, *n, f), *n);
-    fclose(f);
-    return p;
-}
-
 static void write_bytes(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -219,7 +172,7 @@ static void test_roundtrip(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tl_model *m = make_model(1, D, H, M);
     tl_real v[5] = {1.5f, -2, 0.25f, 1e-3f, 7};
@@ -277,14 +230,14 @@ static void test_roundtrip(void **state)
     tl_checkpoint_close(ck);
     tl_model_destroy(copy);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_load_into(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tl_model *m = make_model(1, D, H, M), *other = make_model(2, D, H, M);
     TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
@@ -325,7 +278,7 @@ static void test_load_into(void **state)
     tl_model_destroy(wide);
     tl_model_destroy(other);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* F64 files load into the float build and F32 files into the double build. */
@@ -333,7 +286,7 @@ static void test_other_float_width(void **state)
 {
     (void)state;
     char dir[64], path[128], conv[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     snprintf(conv, sizeof conv, "%s/converted.safetensors", dir);
     tl_model *m = make_model(4, D, H, M), *copy;
@@ -359,7 +312,7 @@ static void test_other_float_width(void **state)
     tl_checkpoint_close(ck);
     tl_model_destroy(copy);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- Malformed files ---- */
@@ -368,13 +321,13 @@ static void test_truncated_at_every_byte(void **state)
 {
     (void)state;
     char dir[64], path[128], cut[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     snprintf(cut, sizeof cut, "%s/cut.safetensors", dir);
     tl_model *m = make_model(5, 2, 3, 2);
     TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
     size_t n;
-    unsigned char *bytes = read_bytes(path, &n);
+    unsigned char *bytes = tu_read_bytes(path, &n);
     for (size_t len = 0; len < n; len++) {
         write_bytes(cut, bytes, len);
         tl_checkpoint *ck = (tl_checkpoint *)1;
@@ -387,7 +340,7 @@ static void test_truncated_at_every_byte(void **state)
     printf("truncation: all %zu prefixes of a %zu-byte file refused\n", n, n);
     free(bytes);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_malformed_headers(void **state)
@@ -453,7 +406,7 @@ static void test_malformed_headers(void **state)
         {"{\"__metadata__\": {}, \"__metadata__\": {}}", 0, "\"__metadata__\" appears twice"},
     };
     char dir[64], path[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         write_raw(path, strlen(cases[i].header), cases[i].header, cases[i].ndata);
@@ -490,14 +443,14 @@ static void test_malformed_headers(void **state)
     expect_status(tl_checkpoint_open("/nonexistent/x.safetensors", &ck), TL_ERR_IO,
                   "/nonexistent/x.safetensors");
     expect_status(tl_checkpoint_open(dir, &ck), TL_ERR_IO, "not a regular file");
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_bad_architecture(void **state)
 {
     (void)state;
     char dir[64], path[128], bad[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
     tl_model *m = make_model(6, D, H, M);
@@ -567,7 +520,7 @@ static void test_bad_architecture(void **state)
     rewrite(path, bad, TL_ST_REAL, NULL, NULL, NULL, "layers.7.W");
     expect_bad_model(bad, "tensor 'layers.7.W' is not a parameter of the model");
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- Saving ---- */
@@ -576,7 +529,7 @@ static void test_save_arguments(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tl_model *m = make_model(7, D, H, M), *empty;
     tl_real v[2] = {1, 2};
@@ -602,10 +555,10 @@ static void test_save_arguments(void **state)
     expect_status(tl_checkpoint_save(path, m, NULL, -1, NULL, 0), TL_ERR_ARG, "negative");
     TU_OK(tl_model_create(&empty));
     expect_status(tl_checkpoint_save(path, empty, NULL, 0, NULL, 0), TL_ERR_STATE, "no layers");
-    assert_int_equal(count_files(dir), 0);
+    assert_int_equal(tu_count_files(dir), 0);
     tl_model_destroy(empty);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static const char *fail_step;
@@ -620,15 +573,23 @@ static void test_atomic_save(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tl_model *m = make_model(8, D, H, M), *m2 = make_model(9, D, H, M);
-    TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
+    /* A new file gets 0666 less the umask, as with open(2). */
     struct stat sb;
+    mode_t old_mask = umask(027);
+    TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640);
+    assert_int_equal(unlink(path), 0);
+    umask(022);
+    TU_OK(tl_checkpoint_save(path, m, NULL, 0, NULL, 0));
+    umask(old_mask);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0644);
     size_t n, n2;
-    unsigned char *old = read_bytes(path, &n);
+    unsigned char *old = tu_read_bytes(path, &n);
 
     /* Into a directory that does not exist: nothing is created. */
     char missing[160];
@@ -652,11 +613,11 @@ static void test_atomic_save(void **state)
         tl_status st = tl_checkpoint_save(path, m2, NULL, 0, NULL, 0);
         tl__set_write_hook(NULL);
         expect_status(st, TL_ERR_IO, path);
-        unsigned char *now = read_bytes(path, &n2);
+        unsigned char *now = tu_read_bytes(path, &n2);
         assert_int_equal(n2, n);
         assert_memory_equal(now, old, n);
         free(now);
-        assert_int_equal(count_files(dir), 1);
+        assert_int_equal(tu_count_files(dir), 1);
     }
 
     /* A replaced file keeps its mode. */
@@ -673,11 +634,11 @@ static void test_atomic_save(void **state)
     tl_status st = tl_checkpoint_save(path, m, NULL, 0, NULL, 0);
     tl__set_write_hook(NULL);
     expect_status(st, TL_ERR_IO, "syncing the directory");
-    unsigned char *now = read_bytes(path, &n2);
+    unsigned char *now = tu_read_bytes(path, &n2);
     assert_int_equal(n2, n);
     assert_memory_equal(now, old, n);
     free(now);
-    assert_int_equal(count_files(dir), 1);
+    assert_int_equal(tu_count_files(dir), 1);
 
     /* A path without a directory part (synced through "."). */
     char cwd[512];
@@ -685,12 +646,12 @@ static void test_atomic_save(void **state)
     assert_int_equal(chdir(dir), 0);
     TU_OK(tl_checkpoint_save("model.safetensors", m2, NULL, 0, NULL, 0));
     assert_int_equal(chdir(cwd), 0);
-    assert_int_equal(count_files(dir), 1);
+    assert_int_equal(tu_count_files(dir), 1);
 
     free(old);
     tl_model_destroy(m2);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- Other readers ---- */
@@ -703,7 +664,7 @@ static void test_python_reads_it(void **state)
         skip();
     }
     char dir[64], path[128], cmd[512], word[64];
-    make_dir(dir);
+    tu_make_dir(dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tl_model *m = make_model(10, D, H, M);
     tl_real v[3] = {0.1f, -1e-7f, 3e5f};
@@ -759,7 +720,7 @@ static void test_python_reads_it(void **state)
     assert_int_equal(pclose(p), 0);
     printf("python: %zu values read back exactly\n", checked);
     tl_model_destroy(m);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 int main(void)

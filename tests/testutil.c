@@ -1,7 +1,9 @@
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "testutil.h"
 
 void tu_randn(tl_tensor *t, tl_rng *rng, double scale, int ndim, const int *shape)
@@ -145,4 +147,53 @@ void tu_check_gradients(const char *what, const tl_gradcheck_entry *e, int n, do
         if (!(e[i].max_rel_error <= bound))
             fail_msg("%s: %s: relative error %.3e exceeds %.0e", what, e[i].name,
                      e[i].max_rel_error, bound);
+}
+
+/* ---- Scratch directories and files ---- */
+
+void tu_make_dir(char *dir)
+{
+    strcpy(dir, "/tmp/tl_test_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+int tu_count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+void tu_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            assert_int_equal(unlink(path), 0);
+        }
+    closedir(d);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+unsigned char *tu_read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *p = malloc(*n + 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
 }

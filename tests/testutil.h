@@ -14,6 +14,14 @@
 #define TU_DOUBLE 1
 #else
 #define TU_DOUBLE 0
+/* Scratch directories and files: make a fresh /tmp/tl_test_XXXXXX (dir has
+ * room for 64 bytes), count the entries of a directory, remove it with its
+ * files, read a whole file (malloc'd, *n bytes). Failures fail the test. */
+void tu_make_dir(char *dir);
+int tu_count_files(const char *dir);
+void tu_remove_dir(const char *dir);
+unsigned char *tu_read_bytes(const char *path, size_t *n);
+
 #endif
 
 /* Tolerance for comparing a computation with a reference: tight in the
@@ -62,5 +70,13 @@ void tu_golden_free(tu_golden *g);
 /* Print each gradient-check entry (so the measured errors appear in the test
  * log) and fail if any exceeds bound or checked nothing. */
 void tu_check_gradients(const char *what, const tl_gradcheck_entry *e, int n, double bound);
+
+/* Scratch directories and files: make a fresh /tmp/tl_test_XXXXXX (dir has
+ * room for 64 bytes), count the entries of a directory, remove it with its
+ * files, read a whole file (malloc'd, *n bytes). Failures fail the test. */
+void tu_make_dir(char *dir);
+int tu_count_files(const char *dir);
+void tu_remove_dir(const char *dir);
+unsigned char *tu_read_bytes(const char *path, size_t *n);
 
 #endif

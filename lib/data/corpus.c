@@ -150,7 +150,7 @@ tl_status tl_corpus_from_text(const char *text, size_t n, tl_vocab *v, bool grow
     return tokenize("<text>", text, n, v, grow, out);
 }
 
-/* Read the whole file into *text (realloc-managed). The size of a regular
+/* Read the whole file into *text (tl_realloc-managed). The size of a regular
  * file is known up front, so the buffer is allocated once and the limit
  * checked before reading; other files (pipes) grow the buffer as they go. */
 static tl_status read_all(const char *path, FILE *f, char **text, size_t *n)
@@ -201,7 +201,7 @@ tl_status tl_corpus_load(const char *path, tl_vocab *v, bool grow, tl_corpus *ou
     fclose(f);
     if (!st)
         st = tokenize(path, text, n, v, grow, out);
-    free(text);
+    tl_free(text);
     return st;
 }
 

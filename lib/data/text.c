@@ -65,16 +65,10 @@ tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const ch
 {
     if (need <= *cap)
         return TL_OK;
-    size_t n = *cap > 8 ? *cap : 8, bytes;
+    size_t n = *cap > 8 ? *cap : 8;
     while (n < need)
         n = n > SIZE_MAX / 2 ? need : 2 * n;
-    if (!tl_mul_ok(n, elem_size, &bytes))
-        return tl_fail(TL_ERR_NOMEM, "%s: %zu elements of %zu bytes overflow size_t", what, n,
-                       elem_size);
-    void *q = realloc(*p, bytes);
-    if (!q)
-        return tl_fail(TL_ERR_NOMEM, "%s: out of memory allocating %zu bytes", what, bytes);
-    *p = q;
+    TL_TRY(tl_realloc(p, n, elem_size, what));
     *cap = n;
     return TL_OK;
 }

@@ -22,7 +22,7 @@ size_t tl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp, const char
 size_t tl_utf8_valid_prefix(const unsigned char *s, size_t n, const char **why);
 
 /* Make room for at least `need` elements of elem_size bytes in the
- * realloc-managed array *p of *cap elements, at least doubling it. On failure
+ * tl_realloc-managed array *p of *cap elements, at least doubling it. On failure
  * *p and *cap are unchanged and a message naming `what` is recorded. */
 tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const char *what);
 

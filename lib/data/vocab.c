@@ -74,14 +74,13 @@ tl_status tl_vocab_create(tl_vocab **out, tl_level level)
     *out = NULL;
     if (level != TL_LEVEL_WORD && level != TL_LEVEL_CHAR)
         return tl_fail(TL_ERR_ARG, "tl_vocab_create: unknown level %d", (int)level);
-    tl_vocab *v = calloc(1, sizeof *v);
-    if (!v)
-        return tl_fail(TL_ERR_NOMEM, "tl_vocab_create: out of memory");
+    tl_vocab *v;
+    TL_TRY(tl_calloc((void **)&v, 1, sizeof *v, "tl_vocab_create"));
     v->level = level;
     v->unk = v->eos = -1;
     tl_status st = alloc_slots(v, 64);
     if (st) {
-        free(v);
+        tl_free(v);
         return st;
     }
     *out = v;
@@ -92,10 +91,10 @@ void tl_vocab_destroy(tl_vocab *v)
 {
     if (!v)
         return;
-    free(v->e);
-    free(v->pool);
+    tl_free(v->e);
+    tl_free(v->pool);
     tl_free(v->slot);
-    free(v);
+    tl_free(v);
 }
 
 tl_level tl_vocab_level(const tl_vocab *v) { return v ? v->level : TL_LEVEL_WORD; }

@@ -76,7 +76,7 @@ static void affine_destroy(tl_layer *l)
     tl_params_free(a->params, NPARAMS);
     tl_tensor_free(&a->y);
     tl_tensor_free(&a->dx);
-    free(a);
+    tl_free(a);
 }
 
 static const tl_layer_ops affine_ops = {
@@ -96,9 +96,8 @@ tl_status tl_time_affine_create(tl_layer **out, int in_dim, int out_dim, tl_rng 
     if (in_dim <= 0 || out_dim <= 0)
         return tl_fail(TL_ERR_ARG, "TimeAffine: sizes must be positive (got D=%d, M=%d)",
                        in_dim, out_dim);
-    affine *a = calloc(1, sizeof *a);
-    if (!a)
-        return tl_fail(TL_ERR_NOMEM, "TimeAffine: out of memory");
+    affine *a;
+    TL_TRY(tl_calloc((void **)&a, 1, sizeof *a, "TimeAffine"));
     a->base = (tl_layer){.ops = &affine_ops, .in_dtype = TL_REAL, .in_width = in_dim,
                          .out_width = out_dim};
     tl_status st = tl_param_init(&a->params[W], "W", 2, (int[]){in_dim, out_dim}, rng,

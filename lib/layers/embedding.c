@@ -78,7 +78,7 @@ static void embedding_destroy(tl_layer *l)
     embedding *e = (embedding *)l;
     tl_params_free(e->params, NPARAMS);
     tl_tensor_free(&e->y);
-    free(e);
+    tl_free(e);
 }
 
 static const tl_layer_ops embedding_ops = {
@@ -98,9 +98,8 @@ tl_status tl_time_embedding_create(tl_layer **out, int vocab, int dim, tl_rng *r
     if (vocab <= 0 || dim <= 0)
         return tl_fail(TL_ERR_ARG, "TimeEmbedding: sizes must be positive (got V=%d, D=%d)",
                        vocab, dim);
-    embedding *e = calloc(1, sizeof *e);
-    if (!e)
-        return tl_fail(TL_ERR_NOMEM, "TimeEmbedding: out of memory");
+    embedding *e;
+    TL_TRY(tl_calloc((void **)&e, 1, sizeof *e, "TimeEmbedding"));
     e->base = (tl_layer){.ops = &embedding_ops, .in_dtype = TL_INT32, .in_width = 0,
                          .out_width = dim};
     tl_status st = tl_param_init(&e->params[W], "W", 2, (int[]){vocab, dim}, rng, 0.01);

@@ -227,7 +227,7 @@ static void lstm_destroy(tl_layer *l)
                           &r->dx, &r->dA, &r->hprev, &r->dh, &r->dc, &r->dh0, &r->dc0};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
-    free(r);
+    tl_free(r);
 }
 
 static const tl_layer_ops lstm_ops = {
@@ -249,12 +249,11 @@ tl_status tl_time_lstm_create(tl_layer **out, int in_dim, int hidden, bool state
     if (!out)
         return tl_fail(TL_ERR_ARG, "tl_time_lstm_create: out is NULL");
     *out = NULL;
-    time_lstm *r = calloc(1, sizeof *r);
-    if (!r)
-        return tl_fail(TL_ERR_NOMEM, "TimeLSTM: out of memory");
+    time_lstm *r;
+    TL_TRY(tl_calloc((void **)&r, 1, sizeof *r, "TimeLSTM"));
     tl_status st = tl_lstm_cell_init(&r->cell, in_dim, hidden, rng);
     if (st) {
-        free(r);
+        tl_free(r);
         return st;
     }
     r->base = (tl_layer){.ops = &lstm_ops, .in_dtype = TL_REAL, .in_width = in_dim,

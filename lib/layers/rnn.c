@@ -200,7 +200,7 @@ static void rnn_destroy(tl_layer *l)
     tl_tensor *owned[] = {&r->h, &r->h0, &r->y, &r->dx, &r->dT, &r->hprev, &r->dh, &r->dh0};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
-    free(r);
+    tl_free(r);
 }
 
 static const tl_layer_ops rnn_ops = {
@@ -222,12 +222,11 @@ tl_status tl_time_rnn_create(tl_layer **out, int in_dim, int hidden, bool statef
     if (!out)
         return tl_fail(TL_ERR_ARG, "tl_time_rnn_create: out is NULL");
     *out = NULL;
-    time_rnn *r = calloc(1, sizeof *r);
-    if (!r)
-        return tl_fail(TL_ERR_NOMEM, "TimeRNN: out of memory");
+    time_rnn *r;
+    TL_TRY(tl_calloc((void **)&r, 1, sizeof *r, "TimeRNN"));
     tl_status st = tl_rnn_cell_init(&r->cell, in_dim, hidden, act, rng);
     if (st) {
-        free(r);
+        tl_free(r);
         return st;
     }
     r->base = (tl_layer){.ops = &rnn_ops, .in_dtype = TL_REAL, .in_width = in_dim,

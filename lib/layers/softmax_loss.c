@@ -169,7 +169,7 @@ static void softmax_loss_destroy(tl_layer *l)
     tl_tensor *owned[] = {&s->targets, &s->e, &s->inv_sum, &s->dx};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
-    free(s);
+    tl_free(s);
 }
 
 static const tl_layer_ops softmax_loss_ops = {
@@ -190,9 +190,8 @@ tl_status tl_time_softmax_loss_create(tl_layer **out, int vocab, tl_loss_norm no
                        vocab);
     if (norm != TL_LOSS_MEAN && norm != TL_LOSS_CS231N)
         return tl_fail(TL_ERR_ARG, "TimeSoftmaxWithLoss: unknown normalisation %d", (int)norm);
-    softmax_loss *s = calloc(1, sizeof *s);
-    if (!s)
-        return tl_fail(TL_ERR_NOMEM, "TimeSoftmaxWithLoss: out of memory");
+    softmax_loss *s;
+    TL_TRY(tl_calloc((void **)&s, 1, sizeof *s, "TimeSoftmaxWithLoss"));
     s->base = (tl_layer){.ops = &softmax_loss_ops, .in_dtype = TL_REAL, .in_width = vocab,
                          .out_width = 0};
     s->norm = norm;

@@ -89,9 +89,8 @@ tl_status tl_optim_create(tl_optim **out, const tl_optim_config *cfg, size_t npa
         return tl_fail(TL_ERR_ARG, "tl_optim_create: out or cfg is NULL");
     *out = NULL;
     TL_TRY(check_config(cfg));
-    tl_optim *o = calloc(1, sizeof *o);
-    if (!o)
-        return tl_fail(TL_ERR_NOMEM, "tl_optim_create: out of memory");
+    tl_optim *o;
+    TL_TRY(tl_calloc((void **)&o, 1, sizeof *o, "tl_optim_create"));
     o->ops = ops_of(cfg->kind);
     o->cfg = *cfg;
     o->n = nparams;
@@ -185,5 +184,5 @@ void tl_optim_destroy(tl_optim *o)
         return;
     for (int i = 0; i < TL_OPTIM_MAX_STATE; i++)
         tl_free(o->state[i]);
-    free(o);
+    tl_free(o);
 }

@@ -1,0 +1,278 @@
+/* Out of memory, in the style of SQLite's OOM tests: an operation runs again
+ * and again with its k-th allocation failing (k = 1, 2, ...) until it
+ * succeeds without a failure. Every failing run must return TL_ERR_NOMEM with
+ * a message, leave no block allocated (lib/alloc.c counts the library's live
+ * blocks, cJSON's included) and, for a save, leave the old checkpoint byte for
+ * byte and no temporary file. The sanitizer build also checks that no failing
+ * run touches memory it must not. Operations: building a model and training
+ * two steps, loading a corpus file, saving a trainer checkpoint, and loading
+ * it back into a resumed trainer that generates text. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testutil.h"
+#include "../lib/internal.h"
+
+static const char text[] = "the cat sat on the mat. the dog sat on the log.\n"
+                           "a cat and a dog saw the mat and the log.\n";
+
+/* ---- The failure schedule ---- */
+
+static long fail_at, calls;
+
+static int fail_kth(size_t bytes)
+{
+    (void)bytes;
+    return ++calls == fail_at;
+}
+
+static int never(size_t bytes)
+{
+    (void)bytes;
+    return 0;
+}
+
+typedef struct {
+    char dir[64], path[128];   /* scratch directory and a file in it */
+    unsigned char *old;        /* the file's bytes before a save */
+    size_t nold;
+    tl_trainer *t;             /* a ready trainer (for the save) */
+    tl_model *m;
+    tl_optim *opt;
+    tl_vocab *vocab;
+    tl_corpus corpus;
+} fixture;
+
+typedef tl_status (*op_fn)(fixture *fx);
+
+/* After a failed save the old file is intact and no temporary is left. */
+static void check_old_file(fixture *fx)
+{
+    size_t n;
+    unsigned char *now = tu_read_bytes(fx->path, &n);
+    assert_int_equal(n, fx->nold);
+    assert_memory_equal(now, fx->old, n);
+    free(now);
+    assert_int_equal(tu_count_files(fx->dir), 1);
+}
+
+/* Run op with its k-th allocation failing for k = 1, 2, ... until it
+ * succeeds; returns the number of allocations it makes. */
+static long fail_each_allocation(const char *name, op_fn op, fixture *fx, bool saves)
+{
+    for (long k = 1;; k++) {
+        long live = tl__alloc_live();
+        calls = 0;
+        fail_at = k;
+        tl_clear_error();
+        tl__set_alloc_hook(fail_kth);
+        tl_status st = op(fx);
+        tl__set_alloc_hook(never);
+        if (tl__alloc_live() != live)
+            fail_msg("%s, allocation %ld failing: %ld blocks leaked (status %s: %s)", name, k,
+                     tl__alloc_live() - live, tl_status_name(st), tl_last_error());
+        if (st == TL_OK) {
+            assert_true(calls < k);
+            printf("%s: %ld allocations, each failure reported as TL_ERR_NOMEM without a leak\n",
+                   name, calls);
+            return calls;
+        }
+        if (st != TL_ERR_NOMEM || !tl_last_error()[0])
+            fail_msg("%s, allocation %ld failing: status %s, message '%s'", name, k,
+                     tl_status_name(st), tl_last_error());
+        if (saves)
+            check_old_file(fx);
+    }
+}
+
+/* ---- Operations: each frees everything it made, whatever happens ---- */
+
+static tl_train_config train_config(void)
+{
+    return (tl_train_config){.batch = 2, .time = 5, .epochs = 1, .clip_norm = 1,
+                             .max_steps = 2};
+}
+
+/* Vocabulary, corpus, a two-layer LSTM model, an Adam optimizer, a trainer,
+ * two training steps. */
+static tl_status build_and_train(fixture *fx)
+{
+    tl_vocab *v = NULL;
+    tl_corpus c = {0};
+    tl_model *m = NULL;
+    tl_optim *opt = NULL;
+    tl_trainer *t = NULL;
+    tl_rng rng;
+    size_t np;
+    tl_rng_seed(&rng, 3);
+    tl_status st = tl_vocab_create(&v, TL_LEVEL_WORD);
+    if (!st)
+        st = tl_corpus_from_text(text, sizeof text - 1, v, true, &c);
+    tl_lm_config lm = {.vocab = tl_vocab_size(v), .embed = 4, .hidden = 6, .layers = 2};
+    if (!st)
+        st = tl_lm_create(&m, &lm, &rng);
+    if (!st)
+        st = tl_model_flat(m, NULL, NULL, &np);
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
+    if (!st)
+        st = tl_optim_create(&opt, &oc, np);
+    tl_train_config cfg = train_config();
+    if (!st)
+        st = tl_trainer_create(&t, m, opt, v, c.ids, c.len, NULL, 0, &cfg);
+    if (!st)
+        st = tl_trainer_run(t, NULL, NULL);
+    tl_trainer_destroy(t);
+    tl_optim_destroy(opt);
+    tl_model_destroy(m);
+    tl_corpus_free(&c);
+    tl_vocab_destroy(v);
+    (void)fx;
+    return st;
+}
+
+static tl_status load_corpus(fixture *fx)
+{
+    tl_vocab *v = NULL;
+    tl_corpus c = {0};
+    tl_status st = tl_vocab_create(&v, TL_LEVEL_CHAR);
+    if (!st)
+        st = tl_corpus_load(fx->path, v, true, &c);
+    tl_corpus_free(&c);
+    tl_vocab_destroy(v);
+    return st;
+}
+
+static tl_status save(fixture *fx) { return tl_trainer_save(fx->t, fx->path); }
+
+/* Open, rebuild model, vocabulary and optimizer, resume a trainer, generate. */
+static tl_status load_and_generate(fixture *fx)
+{
+    tl_checkpoint *ck = NULL;
+    tl_model *m = NULL;
+    tl_vocab *v = NULL;
+    tl_optim *opt = NULL;
+    tl_trainer *t = NULL;
+    tl_status st = tl_checkpoint_open(fx->path, &ck);
+    if (!st)
+        st = tl_checkpoint_model(ck, &m);
+    if (!st)
+        st = tl_checkpoint_vocab(ck, &v);
+    if (!st)
+        st = tl_checkpoint_optim(ck, &opt);
+    tl_train_config cfg = train_config();
+    if (!st)
+        st = tl_trainer_create(&t, m, opt, v, fx->corpus.ids, fx->corpus.len, NULL, 0, &cfg);
+    if (!st)
+        st = tl_trainer_resume(t, ck);
+    int32_t prompt[2] = {0, 1}, out[4];
+    tl_sample_opts so = {.temperature = 1};
+    tl_rng rng;
+    tl_rng_seed(&rng, 5);
+    if (!st)
+        st = tl_generate(m, prompt, 2, 4, &so, &rng, out);
+    tl_trainer_destroy(t);
+    tl_optim_destroy(opt);
+    tl_vocab_destroy(v);
+    tl_model_destroy(m);
+    tl_checkpoint_close(ck);
+    return st;
+}
+
+/* ---- Tests ---- */
+
+static void test_build_and_train(void **state)
+{
+    (void)state;
+    fixture fx = {0};
+    assert_true(fail_each_allocation("build and train", build_and_train, &fx, false) > 20);
+}
+
+static void test_load_corpus(void **state)
+{
+    (void)state;
+    fixture fx = {0};
+    tu_make_dir(fx.dir);
+    snprintf(fx.path, sizeof fx.path, "%s/corpus.txt", fx.dir);
+    FILE *f = fopen(fx.path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_true(fail_each_allocation("corpus load", load_corpus, &fx, false) > 2);
+    tu_remove_dir(fx.dir);
+}
+
+/* A trainer after two steps, its checkpoint already on disk. */
+static void make_trainer(fixture *fx)
+{
+    tl_rng rng;
+    size_t np;
+    tl_rng_seed(&rng, 4);
+    TU_OK(tl_vocab_create(&fx->vocab, TL_LEVEL_WORD));
+    TU_OK(tl_corpus_from_text(text, sizeof text - 1, fx->vocab, true, &fx->corpus));
+    tl_lm_config lm = {.vocab = tl_vocab_size(fx->vocab), .embed = 4, .hidden = 6, .layers = 2};
+    TU_OK(tl_lm_create(&fx->m, &lm, &rng));
+    TU_OK(tl_model_flat(fx->m, NULL, NULL, &np));
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
+    TU_OK(tl_optim_create(&fx->opt, &oc, np));
+    tl_train_config cfg = train_config();
+    TU_OK(tl_trainer_create(&fx->t, fx->m, fx->opt, fx->vocab, fx->corpus.ids, fx->corpus.len,
+                            NULL, 0, &cfg));
+    TU_OK(tl_trainer_run(fx->t, NULL, NULL));
+    tu_make_dir(fx->dir);
+    snprintf(fx->path, sizeof fx->path, "%s/model.safetensors", fx->dir);
+    TU_OK(tl_trainer_save(fx->t, fx->path));
+    fx->old = tu_read_bytes(fx->path, &fx->nold);
+}
+
+static void free_trainer(fixture *fx)
+{
+    free(fx->old);
+    tl_trainer_destroy(fx->t);
+    tl_optim_destroy(fx->opt);
+    tl_model_destroy(fx->m);
+    tl_corpus_free(&fx->corpus);
+    tl_vocab_destroy(fx->vocab);
+    tu_remove_dir(fx->dir);
+}
+
+static void test_save(void **state)
+{
+    (void)state;
+    fixture fx = {0};
+    make_trainer(&fx);
+    /* Train on so that the new checkpoint differs from the old one. */
+    tl_real *w;
+    size_t n;
+    TU_OK(tl_model_flat(fx.m, &w, NULL, &n));
+    w[0] += 1;
+    assert_true(fail_each_allocation("checkpoint save", save, &fx, true) > 5);
+    size_t nnew;
+    unsigned char *now = tu_read_bytes(fx.path, &nnew);
+    assert_true(nnew != fx.nold || memcmp(now, fx.old, nnew) != 0);
+    free(now);
+    free_trainer(&fx);
+}
+
+static void test_load(void **state)
+{
+    (void)state;
+    fixture fx = {0};
+    make_trainer(&fx);
+    assert_true(fail_each_allocation("checkpoint load, resume, generate", load_and_generate, &fx,
+                                     false) > 20);
+    free_trainer(&fx);
+}
+
+int main(void)
+{
+    /* Before any cJSON object exists, so that cJSON's blocks are counted. */
+    tl__set_alloc_hook(never);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_and_train),
+        cmocka_unit_test(test_load_corpus),
+        cmocka_unit_test(test_save),
+        cmocka_unit_test(test_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
