@@ -708,6 +708,8 @@ const tl_st_tensor *tl_st_find(const tl_st_file *f, const char *name)
 const char *tl_st_meta(const tl_st_file *f, const char *key)
 {
     tl_ckpt_meta k = {.key = key};
+    if (f->nmeta == 0)      /* no "__metadata__": f->meta is NULL, which bsearch may not get */
+        return NULL;
     const tl_ckpt_meta *hit = bsearch(&k, f->meta, (size_t)f->nmeta, sizeof *f->meta, by_key);
     return hit ? hit->value : NULL;
 }
