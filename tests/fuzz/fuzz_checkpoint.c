@@ -5,7 +5,14 @@
  * "architecture", the vocabulary, the optimizer and its state, and the
  * trainer's loop position and recurrent state (batch 2, time 4, as the
  * seeds were trained). Any outcome is fine except a crash, a sanitizer
- * report, a leak, or an error without a message. */
+ * report, a leak, or an error without a message.
+ *
+ * Built twice. fuzz_checkpoint takes the input as the file. Mutations that
+ * insert or erase header bytes then break the 8-byte header length, so they
+ * rarely get past the JSON parser; fuzz_checkpoint_header (FUZZ_HEADER_TEXT)
+ * takes "header JSON, NUL, data section" and writes the length itself, so
+ * that edits of the metadata (architecture, vocabulary, optimizer, trainer
+ * position) reach the code that interprets them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +59,32 @@ static void resume(tl_checkpoint *ck, tl_model *m, tl_optim *o, tl_vocab *v)
     tl_trainer_destroy(t);
 }
 
+/* The file to open: the input itself, or built from "header NUL data". */
+static const char *checkpoint_file(const uint8_t *data, size_t size)
+{
+#ifdef FUZZ_HEADER_TEXT
+    const uint8_t *nul = memchr(data, 0, size);
+    size_t n = nul ? (size_t)(nul - data) : size, rest = nul ? size - n - 1 : 0;
+    uint8_t *file = malloc(8 + n + rest);
+    if (!file)
+        abort();
+    for (int i = 0; i < 8; i++)
+        file[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    memcpy(file + 8, data, n);
+    if (rest)
+        memcpy(file + 8 + n, nul + 1, rest);
+    const char *path = fuzz_as_file(file, 8 + n + rest);
+    free(file);
+    return path;
+#else
+    return fuzz_as_file(data, size);
+#endif
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_checkpoint *ck;
-    tl_status st = tl_checkpoint_open(fuzz_as_file(data, size), &ck);
+    tl_status st = tl_checkpoint_open(checkpoint_file(data, size), &ck);
     check_message(st);
     if (st)
         return 0;
