@@ -1,4 +1,5 @@
 /* The standard language-model stack (see lm.h). */
+#include <stdint.h>
 #include <string.h>
 #include "internal.h"
 #include "timelayers/affine.h"
@@ -15,6 +16,26 @@ static tl_status recurrent(tl_layer **l, tl_cell_kind cell, int in, int hidden, 
     return tl_time_rnn_create(l, in, hidden, true, TL_ACT_TANH, rng);
 }
 
+/* a * b + c, or SIZE_MAX when that overflows. */
+static size_t mul_add(size_t a, size_t b, size_t c)
+{
+    size_t p;
+    return tl_mul_ok(a, b, &p) && p <= SIZE_MAX - c ? p + c : SIZE_MAX;
+}
+
+/* Parameters of the stack (sizes positive): V*D for the embedding; a
+ * recurrent layer from `in` to H has in*G + H*G + G with G = 4H (LSTM) or H
+ * (RNN); H*V + V for the affine. SIZE_MAX when the sum overflows. */
+static size_t lm_params(const tl_lm_config *c)
+{
+    size_t V = (size_t)c->vocab, D = (size_t)c->embed, H = (size_t)c->hidden;
+    size_t G = c->cell == TL_CELL_LSTM ? 4 * H : H;
+    size_t n = mul_add(V, D, mul_add(H, V, V));
+    for (int i = 0; i < c->layers && n < SIZE_MAX; i++)
+        n = mul_add(i ? H : D, G, mul_add(H, G, mul_add(G, 1, n)));
+    return n;
+}
+
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
 {
     if (!out || !c)
@@ -25,6 +46,12 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
                        "D=%d H=%d layers=%d)", c->vocab, c->embed, c->hidden, c->layers);
     if (c->cell != TL_CELL_LSTM && c->cell != TL_CELL_RNN)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown cell kind %d", (int)c->cell);
+    size_t n = lm_params(c);
+    if (n > TL_LM_MAX_PARAMS)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: V=%d D=%d H=%d layers=%d need %s%zu "
+                       "parameters, more than the limit of %zu (TL_LM_MAX_PARAMS)", c->vocab,
+                       c->embed, c->hidden, c->layers, n == SIZE_MAX ? "over " : "", n,
+                       TL_LM_MAX_PARAMS);
     tl_model *m;
     tl_layer *l;
     TL_TRY(tl_model_create(&m));

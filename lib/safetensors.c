@@ -524,6 +524,11 @@ static tl_status parse_tensor(tl_st_file *f, const cJSON *e, tl_st_tensor *t, in
     }
     char sh[96];
     tl_st_shape_str(t->shape, t->ndim, sh, sizeof sh);
+    /* The library's tensors hold at most TL_MAX_ELEMENTS: refuse a bigger
+     * one here, by name, rather than when something of its size is made. */
+    if (count > TL_MAX_ELEMENTS)
+        return bad_tensor(f, name, "shape %s has %zu elements, more than the limit of %zu "
+                          "(TL_MAX_ELEMENTS)", sh, count, TL_MAX_ELEMENTS);
     if (!tl_mul_ok(count, dtypes[t->dtype].size, &nbytes))
         return bad_tensor(f, name, "shape %s of %s is too large", sh, dt->valuestring);
 
@@ -726,6 +731,8 @@ const tl_st_tensor *tl_st_find(const tl_st_file *f, const char *name)
 const char *tl_st_meta(const tl_st_file *f, const char *key)
 {
     tl_ckpt_meta k = {.key = key};
+    if (f->nmeta == 0)      /* no "__metadata__": f->meta is NULL, which bsearch may not get */
+        return NULL;
     const tl_ckpt_meta *hit = bsearch(&k, f->meta, (size_t)f->nmeta, sizeof *f->meta, by_key);
     return hit ? hit->value : NULL;
 }

@@ -3,6 +3,7 @@
  * Metadata values are JSON (via cJSON) because safetensors metadata is a map
  * of strings. */
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,9 +311,11 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
             if (idx < 0)
                 continue;
             st = tl_checkpoint_tensor_info(ck, idx, &info);
-            if (!st && info.count % (size_t)t->cfg.batch)
+            if (!st && (info.count % (size_t)t->cfg.batch || info.count / (size_t)t->cfg.batch >
+                                                              (size_t)INT_MAX))
                 st = tl_fail(TL_ERR_FORMAT, "checkpoint state %s has %zu values, not a multiple "
-                             "of batch %d", name, info.count, t->cfg.batch);
+                             "of batch %d of at most INT_MAX columns", name, info.count,
+                             t->cfg.batch);
             if (!st)
                 st = tl_tensor_resize(buf[k], TL_REAL, 2,
                                       (int[]){t->cfg.batch, (int)(info.count / t->cfg.batch)});

@@ -82,4 +82,16 @@ expect_fail 1 "need at least 2" "$tl" train --train "$tmp/valid.txt" --valid-spl
 "$tl" train "${args[@]}" --resume "$tmp/a.safetensors" --out "$tmp/none.safetensors" |
   grep -q "no checkpoint written" || fail "resuming a finished run"
 [ ! -e "$tmp/none.safetensors" ] || fail "a finished run wrote a checkpoint"
+
+# Resource limits: absurd sizes are refused before anything of that size is
+# allocated, with a message naming the limit (docs/fuzzing.md).
+expect_fail 2 "outside \[1, 65536\]" "$tl" train --hidden 1000000000
+expect_fail 2 "outside \[1, 65536\]" "$tl" train --embed -5
+expect_fail 2 "outside \[1, 64\]" "$tl" train --layers 99999999999999999999
+expect_fail 1 "more than the limit of 1073741824 (TL_LM_MAX_PARAMS)" \
+  "$tl" train --train "$tmp/train.txt" --level word --embed 16384 --hidden 16384
+# A number is the whole argument: no white space, no sign on a seed.
+expect_fail 2 "not a non-negative integer" "$tl" train --seed " -1"
+expect_fail 2 "not a non-negative integer" "$tl" train --seed -1
+expect_fail 2 "starts with white space" "$tl" train --batch " 4"
 echo "cli: all checks passed"

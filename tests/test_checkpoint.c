@@ -372,11 +372,18 @@ static void test_malformed_headers(void **state)
          "tensor 'a': shape[1] is not a non-negative integer"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": \"1\", \"data_offsets\": [0, 4]}}", 4,
          "\"shape\""},
-        /* 2^40 elements: refused by the size check, nothing allocated. */
+        /* 2^40 elements: over TL_MAX_ELEMENTS (2^32), refused by name before the
+         * offsets are even looked at; nothing allocated. */
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [1099511627776], \"data_offsets\": [0, 4]}}",
-         4, "need 4398046511104"},
-        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [1099511627776], "
-         "\"data_offsets\": [0, 4398046511104]}}", 4, "reach past the 4 bytes"},
+         4, "(1099511627776,) has 1099511627776 elements, more than the limit of 4294967296 "
+            "(TL_MAX_ELEMENTS)"},
+        {"{\"a\": {\"dtype\": \"U8\", \"shape\": [65536, 65537], "
+         "\"data_offsets\": [0, 4294967296]}}", 4, "more than the limit of 4294967296"},
+        /* Exactly TL_MAX_ELEMENTS passes the limit; the file is then too short. */
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [65536, 65536], \"data_offsets\": [0, 4]}}",
+         4, "need 17179869184"},
+        {"{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296], "
+         "\"data_offsets\": [0, 17179869184]}}", 4, "reach past the 4 bytes"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296, 4294967296], "
          "\"data_offsets\": [0, 4]}}", 4, "too many elements"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 0]}}", 4,

@@ -64,6 +64,31 @@ static void test_bad_configs(void **state)
     assert_int_equal(tl_lm_create(&m, NULL, NULL), TL_ERR_ARG);
 }
 
+/* A model over TL_LM_MAX_PARAMS is refused before anything is allocated,
+ * with a message that names the limit. One-layer RNN with V = D = 1 has
+ * 1 + H(1 + H + 1) + H + 1 = (H + 1)(H + 2) parameters (test_stack checks the
+ * count against a built model): H = 32767 is the first over 2^30. */
+static void test_param_limit(void **state)
+{
+    (void)state;
+    tl_model *m = (tl_model *)1;
+    tl_lm_config c = {.vocab = 1, .embed = 1, .hidden = 32767, .layers = 1, .cell = TL_CELL_RNN};
+    assert_true((size_t)32768 * 32769 > TL_LM_MAX_PARAMS);
+    assert_int_equal(tl_lm_create(&m, &c, NULL), TL_ERR_ARG);
+    assert_null(m);
+    assert_non_null(strstr(tl_last_error(), "need 1073774592 parameters, more than the limit of "
+                                            "1073741824 (TL_LM_MAX_PARAMS)"));
+    /* Hidden size 1e9, and sizes whose product overflows size_t. */
+    c = (tl_lm_config){.vocab = 10, .embed = 16, .hidden = 1000000000, .layers = 1};
+    assert_int_equal(tl_lm_create(&m, &c, NULL), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "TL_LM_MAX_PARAMS"));
+    c = (tl_lm_config){.vocab = INT32_MAX, .embed = INT32_MAX, .hidden = INT32_MAX,
+                       .layers = 64};
+    assert_int_equal(tl_lm_create(&m, &c, NULL), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "need over"));
+    assert_null(m);
+}
+
 static void test_cell_names(void **state)
 {
     (void)state;
@@ -82,6 +107,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stack),
         cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_param_limit),
         cmocka_unit_test(test_cell_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

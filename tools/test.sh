@@ -26,4 +26,19 @@ echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite recipes
-echo "All tests passed (release and sanitizer builds)."
+
+# Fuzzing: every target of tests/fuzz for about 30 s from its seeds
+# (tools/fuzz.sh builds build-fuzz with clang; docs/fuzzing.md). A finding
+# fails the run and leaves its input in build-fuzz/crash-TARGET-*.
+echo "== fuzzing (30 s per target) =="
+mkdir -p build-fuzz-logs
+for target in checkpoint checkpoint_header corpus args; do
+  if tools/fuzz.sh "$target" 30 >"build-fuzz-logs/$target.log" 2>&1; then
+    echo "fuzz $target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "build-fuzz-logs/$target.log")"
+  else
+    tail -40 "build-fuzz-logs/$target.log"
+    echo "fuzz $target: FAILED (log: build-fuzz-logs/$target.log)"
+    exit 1
+  fi
+done
+echo "All tests passed (release and sanitizer builds, fuzzing)."

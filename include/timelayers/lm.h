@@ -28,8 +28,14 @@ typedef struct tl_lm_config {
     tl_cell_kind cell;
 } tl_lm_config;
 
-/* Build the stack above. Sizes must be positive and L at most 64.
- * The caller owns *out (tl_model_destroy). */
+/* Most parameters tl_lm_create builds: 2^30 values, i.e. 4 GiB in float
+ * before gradients and optimizer state. */
+#define TL_LM_MAX_PARAMS ((size_t)1 << 30)
+
+/* Build the stack above. Sizes must be positive and L at most 64, and the
+ * model at most TL_LM_MAX_PARAMS parameters; both are checked before anything
+ * is allocated (TL_ERR_ARG, naming the limit). The caller owns *out
+ * (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
 
 /* "lstm" / "rnn" and back; unknown names are TL_ERR_ARG. */

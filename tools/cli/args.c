@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +9,13 @@ static bool bad(const char *opt, const char *s, const char *why)
 {
     fprintf(stderr, "timelayers: --%s: '%s' %s\n", opt, s ? s : "", why);
     return false;
+}
+
+/* strto* skip leading white space, and strtoull then negates a '-': so
+ * " -1" would be a seed of 2^64 - 1. The whole argument must be the number. */
+static bool starts_with_space(const char *s)
+{
+    return isspace((unsigned char)*s);
 }
 
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, int *out)
@@ -24,6 +32,8 @@ bool cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out)
     char *end;
     if (!s || !*s)
         return bad(opt, s, "is empty; expected an integer");
+    if (starts_with_space(s))
+        return bad(opt, s, "starts with white space; expected an integer");
     errno = 0;
     long v = strtol(s, &end, 10);
     if (*end || end == s)
@@ -39,7 +49,7 @@ bool cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out)
 bool cli_parse_u64(const char *opt, const char *s, uint64_t *out)
 {
     char *end;
-    if (!s || !*s || *s == '-')
+    if (!s || !isdigit((unsigned char)*s))
         return bad(opt, s, "is not a non-negative integer");
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -54,6 +64,8 @@ bool cli_parse_double(const char *opt, const char *s, double lo, double hi, doub
     char *end;
     if (!s || !*s)
         return bad(opt, s, "is empty; expected a number");
+    if (starts_with_space(s))
+        return bad(opt, s, "starts with white space; expected a number");
     errno = 0;
     double v = strtod(s, &end);
     if (*end || end == s)

@@ -1,0 +1,17 @@
+/* Shared by the fuzz targets (libFuzzer entry points) and by replay.c, which
+ * runs the same entry point on files so that the seed corpora and every input
+ * that once crashed are replayed by the ordinary test suite. */
+#ifndef TL_FUZZ_H
+#define TL_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The loaders take a path: put the input in an anonymous in-memory file and
+ * return a path naming it ("/proc/self/fd/N"), valid until the next call.
+ * Aborts when the file cannot be made (a broken harness, not a finding). */
+const char *fuzz_as_file(const uint8_t *data, size_t size);
+
+#endif
