@@ -58,7 +58,9 @@ static const char usage[] =
     "\n"
     "FLOP per training step = 3*N*T*(2*4H*(D+H) + 2*H*V); per generated token\n"
     "2*4H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
-    "the same thread count. Peak RSS is each configuration's own (child process).\n";
+    "the same thread count. Peak RSS is each configuration's own (child process).\n"
+    "OpenBLAS picks its kernels from the CPU model ('core' in the output); where it\n"
+    "does not know the CPU (some VMs: 'Prescott') set e.g. OPENBLAS_CORETYPE=Haswell.\n";
 
 typedef struct {
     char name;
@@ -315,8 +317,9 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
     int threads = openblas_get_num_threads();
     if (o->json) {
         printf("{\"config\":\"%c\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
-               "\"sgemm_peak_gflops\":%.2f,\"gflop_per_step\":%.3f",
-               c->name, c->V, c->D, c->H, c->N, c->T, threads, r->sgemm_peak, gflop);
+               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"gflop_per_step\":%.3f",
+               c->name, c->V, c->D, c->H, c->N, c->T, threads, openblas_get_corename(),
+               r->sgemm_peak, gflop);
         if (o->train)
             printf(",\"step_ms\":%.3f,\"train_tok_s\":%.1f,\"train_gflops\":%.2f,"
                    "\"train_peak_pct\":%.1f", r->step_s * 1e3, tok / r->step_s,
@@ -336,9 +339,9 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         fflush(stdout);
         return;
     }
-    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s, "
-           "sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N, c->T, threads,
-           threads == 1 ? "" : "s", r->sgemm_peak);
+    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s "
+           "(core %s), sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N, c->T,
+           threads, threads == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak);
     if (o->train)
         printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
                "(%.2f GFLOP/step, %.0f%% of peak)\n", r->step_s * 1e3, o->steps, tok / r->step_s,
