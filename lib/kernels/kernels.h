@@ -41,4 +41,30 @@ static inline tl_real tl_sigmoid(tl_real x)
 
 static inline tl_real tl_tanh(tl_real x) { return (tl_real)tanh(x); }
 
+/* Which hand-written SIMD kernels run (vmath.c, recurrent.c). TL_SIMD_AVX2
+ * exists only in the float build on x86-64 CPUs with AVX2 and FMA; otherwise
+ * (and below tl_simd_limit) the portable loops and plain BLAS run.
+ * tl_simd_limit is for tests and measurements comparing both paths: call it
+ * while no other thread runs kernels. */
+typedef enum tl_simd { TL_SIMD_NONE = 0, TL_SIMD_AVX2 = 1 } tl_simd;
+tl_simd tl_simd_active(void);
+void tl_simd_limit(tl_simd max);
+
+/* y = sigmoid(x), y = tanh(x) over n elements; y may be x. Accurate to a few
+ * float ulps, exact saturation (0, ±1), NaN in gives NaN out. */
+void tl_vsigmoid(int n, const tl_real *x, tl_real *y);
+void tl_vtanh(int n, const tl_real *x, tl_real *y);
+
+/* The LSTM gate loops (lstm_cell.c has the math) for units [0, n) of one row.
+ * a holds the pre-activations f, g, i, o at a, a+H, a+2H, a+3H and is
+ * overwritten by the activations; c_prev NULL means zeros. */
+void tl_lstm_gates_forward(int n, int H, tl_real *a, const tl_real *c_prev, tl_real *c_next,
+                           tl_real *h_next);
+/* dA (f, g, i, o blocks H apart, like gates) and dc_prev (skipped when NULL)
+ * from the gates, c_prev (NULL: zeros), c_next, dh and dc. dA may be gates
+ * and dc_prev may be dc. */
+void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c_prev,
+                            const tl_real *c_next, const tl_real *dh, const tl_real *dc,
+                            tl_real *dA, tl_real *dc_prev);
+
 #endif

@@ -69,20 +69,9 @@ void tl_lstm_cell_step(const tl_lstm_cell *cell, int N, const tl_real *h_prev, i
     if (h_prev)
         tl_gemm(false, false, N, 4 * H, H, 1, h_prev, ldh, cell->params[TL_LSTM_WH].value.data,
                 4 * H, 1, a, lda);
-    for (int n = 0; n < N; n++) {
-        tl_real *f = a + (size_t)n * lda, *g = f + H, *i = g + H, *o = i + H;
-        const tl_real *cp = c_prev ? c_prev + (size_t)n * ldc : NULL;
-        tl_real *cn = c_next + (size_t)n * ldcn, *hn = h_next + (size_t)n * ldhn;
-        for (int j = 0; j < H; j++) {
-            f[j] = tl_sigmoid(f[j]);
-            g[j] = tl_tanh(g[j]);
-            i[j] = tl_sigmoid(i[j]);
-            o[j] = tl_sigmoid(o[j]);
-            tl_real c = (cp ? f[j] * cp[j] : 0) + g[j] * i[j];
-            cn[j] = c;
-            hn[j] = o[j] * tl_tanh(c);
-        }
-    }
+    for (int n = 0; n < N; n++)
+        tl_lstm_gates_forward(H, H, a + (size_t)n * lda, c_prev ? c_prev + (size_t)n * ldc : NULL,
+                              c_next + (size_t)n * ldcn, h_next + (size_t)n * ldhn);
 }
 
 void tl_lstm_cell_forward(const tl_lstm_cell *cell, int N, const tl_real *x, int ldx,
@@ -101,26 +90,11 @@ void tl_lstm_cell_backward_step(const tl_lstm_cell *cell, int N, const tl_real *
                                 tl_real *dh_prev, int lddhp)
 {
     int H = cell->hidden;
-    for (int n = 0; n < N; n++) {
-        const tl_real *f = gates + (size_t)n * ldg, *g = f + H, *i = g + H, *o = i + H;
-        const tl_real *cp = c_prev ? c_prev + (size_t)n * ldc : NULL;
-        const tl_real *cn = c_next + (size_t)n * ldcn;
-        const tl_real *dh = dh_next + (size_t)n * lddh, *dc = dc_next + (size_t)n * lddc;
-        tl_real *df = dA + (size_t)n * ldda, *dg = df + H, *di = dg + H, *dout = di + H;
-        tl_real *dcp = dc_prev ? dc_prev + (size_t)n * lddcp : NULL;
-        for (int j = 0; j < H; j++) {
-            /* Read everything of element j first: dA may be the gates buffer
-             * and dc_prev may be dc_next. */
-            tl_real fj = f[j], gj = g[j], ij = i[j], oj = o[j], tc = tl_tanh(cn[j]);
-            tl_real ds = dc[j] + dh[j] * oj * (1 - tc * tc);
-            df[j] = cp ? ds * cp[j] * fj * (1 - fj) : 0;
-            dg[j] = ds * ij * (1 - gj * gj);
-            di[j] = ds * gj * ij * (1 - ij);
-            dout[j] = dh[j] * tc * oj * (1 - oj);
-            if (dcp)
-                dcp[j] = ds * fj;
-        }
-    }
+    for (int n = 0; n < N; n++)
+        tl_lstm_gates_backward(H, H, gates + (size_t)n * ldg,
+                               c_prev ? c_prev + (size_t)n * ldc : NULL, c_next + (size_t)n * ldcn,
+                               dh_next + (size_t)n * lddh, dc_next + (size_t)n * lddc,
+                               dA + (size_t)n * ldda, dc_prev ? dc_prev + (size_t)n * lddcp : NULL);
     if (dh_prev)
         tl_gemm(false, true, N, H, 4 * H, 1, dA, ldda, cell->params[TL_LSTM_WH].value.data,
                 4 * H, 0, dh_prev, lddhp);

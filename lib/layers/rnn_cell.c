@@ -63,16 +63,12 @@ void tl_rnn_cell_step(const tl_rnn_cell *c, int N, const tl_real *h_prev, int ld
     if (h_prev)
         tl_gemm(false, false, N, H, H, 1, h_prev, ldh, c->params[TL_RNN_WH].value.data, H, 1, a,
                 lda);
-    /* The activation test sits outside the inner loop so that loop stays a
-     * plain element-wise map. */
     for (int n = 0; n < N; n++) {
         tl_real *r = a + (size_t)n * lda;
         if (c->act == TL_ACT_TANH)
-            for (int j = 0; j < H; j++)
-                r[j] = tl_tanh(r[j]);
+            tl_vtanh(H, r, r);
         else
-            for (int j = 0; j < H; j++)
-                r[j] = tl_sigmoid(r[j]);
+            tl_vsigmoid(H, r, r);
     }
 }
 

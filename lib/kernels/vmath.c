@@ -1,0 +1,299 @@
+/* Element-wise math over arrays: sigmoid, tanh and the LSTM gate loops.
+ *
+ * Float build on x86-64: AVX2+FMA versions chosen at run time
+ * (__builtin_cpu_supports), eight lanes at a time, tails through masked
+ * loads so every element takes the same path. Everything else (the double
+ * build, other CPUs, tl_simd_limit(TL_SIMD_NONE)) runs the portable loops on
+ * libm (tl_sigmoid, tl_tanh).
+ *
+ * The vector exp(x) is for x <= 0 only, which is all sigmoid and tanh need:
+ *   x = n·ln2 + r, |r| <= ln2/2, n = round(x/ln2);  e^r = 1 + r + r²·Q(r)
+ *   with Q of degree 4 (least-squares fit of the relative error on Chebyshev
+ *   nodes: max relative error 3.6e-9, a tenth of a float ulp), then
+ *   e^x = e^r · 2^n1 · 2^n2 with n1 = n/2, n2 = n - n1 so that each factor is
+ *   a normal float and only the last product rounds into the subnormals.
+ *   x < -104 gives exactly 0 (e^-104 is below half the least subnormal).
+ * sigmoid(x): e = exp(-|x|) ∈ [0, 1]; 1/(1+e) for x >= 0, e/(1+e) below:
+ *   never overflows, 1 exactly once e < 2^-24, 0 exactly for x < -104.
+ * tanh(|x|): below 0.625 the odd polynomial x + x³·P(x²), P of degree 4
+ *   (relative error 4.6e-9) because (1-e)/(1+e) cancels near 0; above it
+ *   (1-e)/(1+e) with e = exp(-2|x|) <= 0.29, exactly 1 once e < 2^-25; the
+ *   sign is copied from x.
+ * NaN inputs give NaN: every clamp keeps a NaN operand (max_ps returns its
+ * second operand when either is NaN) and every comparison on NaN is false.
+ */
+#include <math.h>
+#include "kernels.h"
+
+#if !defined(TL_REAL_DOUBLE) && defined(__x86_64__) && defined(__GNUC__)
+#define TL_HAVE_AVX2 1
+#include <immintrin.h>
+#endif
+
+static tl_simd simd_max = TL_SIMD_AVX2;
+
+void tl_simd_limit(tl_simd max) { simd_max = max; }
+
+tl_simd tl_simd_active(void)
+{
+#ifdef TL_HAVE_AVX2
+    if (simd_max >= TL_SIMD_AVX2 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return TL_SIMD_AVX2;
+#endif
+    return TL_SIMD_NONE;
+}
+
+/* Portable versions: one element at a time. The gate loops read all of
+ * element j before writing, so dA may be the gates and dc_prev may be dc. */
+
+static void sigmoid_scalar(int n, const tl_real *x, tl_real *y)
+{
+    for (int j = 0; j < n; j++)
+        y[j] = tl_sigmoid(x[j]);
+}
+
+static void tanh_scalar(int n, const tl_real *x, tl_real *y)
+{
+    for (int j = 0; j < n; j++)
+        y[j] = tl_tanh(x[j]);
+}
+
+static void lstm_fwd_scalar(int n, int H, tl_real *a, const tl_real *c_prev, tl_real *c_next,
+                            tl_real *h_next)
+{
+    tl_real *f = a, *g = a + H, *i = g + H, *o = i + H;
+    for (int j = 0; j < n; j++) {
+        f[j] = tl_sigmoid(f[j]);
+        g[j] = tl_tanh(g[j]);
+        i[j] = tl_sigmoid(i[j]);
+        o[j] = tl_sigmoid(o[j]);
+        tl_real c = (c_prev ? f[j] * c_prev[j] : 0) + g[j] * i[j];
+        c_next[j] = c;
+        h_next[j] = o[j] * tl_tanh(c);
+    }
+}
+
+static void lstm_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *c_prev,
+                            const tl_real *c_next, const tl_real *dh, const tl_real *dc,
+                            tl_real *dA, tl_real *dc_prev)
+{
+    const tl_real *f = gates, *g = f + H, *i = g + H, *o = i + H;
+    tl_real *df = dA, *dg = df + H, *di = dg + H, *dout = di + H;
+    for (int j = 0; j < n; j++) {
+        tl_real fj = f[j], gj = g[j], ij = i[j], oj = o[j], tc = tl_tanh(c_next[j]);
+        tl_real ds = dc[j] + dh[j] * oj * (1 - tc * tc);
+        df[j] = c_prev ? ds * c_prev[j] * fj * (1 - fj) : 0;
+        dg[j] = ds * ij * (1 - gj * gj);
+        di[j] = ds * gj * ij * (1 - ij);
+        dout[j] = dh[j] * tc * oj * (1 - oj);
+        if (dc_prev)
+            dc_prev[j] = ds * fj;
+    }
+}
+
+#ifdef TL_HAVE_AVX2
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* exp(x) for x <= 0 (see the top of the file). */
+static inline AVX2 __m256 exp_neg8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-104.0f);
+    __m256 xc = _mm256_max_ps(lo, x);  /* NaN stays NaN */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* ln2 in two parts: n·ln2_hi is exact for |n| < 2^9. */
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 q = _mm256_set1_ps(0.00137514079f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.00836891634f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.0416695331f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.166665185f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.499999886f));
+    __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), e);
+}
+
+static inline AVX2 __m256 abs8(__m256 x)
+{
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+}
+
+static inline AVX2 __m256 negabs8(__m256 x)
+{
+    return _mm256_or_ps(_mm256_set1_ps(-0.0f), x);
+}
+
+static inline AVX2 __m256 sigmoid8(__m256 x)
+{
+    __m256 e = exp_neg8(negabs8(x));
+    __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    /* e/(1+e) = e·(1/(1+e)) */
+    return _mm256_blendv_ps(pos, _mm256_mul_ps(e, pos), x);
+}
+
+static inline AVX2 __m256 tanh8(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 ax = abs8(x);
+    __m256 e = exp_neg8(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+    __m256 big = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+    __m256 z = _mm256_mul_ps(ax, ax);
+    __m256 p = _mm256_set1_ps(-0.00571897886f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.0206531408f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.0537446636f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.133315127f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-0.333332852f));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(z, ax), p, ax);
+    __m256 t = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    return _mm256_or_ps(t, _mm256_and_ps(x, _mm256_set1_ps(-0.0f)));
+}
+
+/* Lanes [0, rem) of a tail of rem < 8 elements. */
+static inline AVX2 __m256i tail_mask(int rem)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Apply op to x[0..n) eight at a time; the tail through a mask. */
+#define MAP8(op, n, x, y)                                                  \
+    do {                                                                   \
+        int j_ = 0;                                                        \
+        for (; j_ + 8 <= (n); j_ += 8)                                     \
+            _mm256_storeu_ps((y) + j_, op(_mm256_loadu_ps((x) + j_)));     \
+        if (j_ < (n)) {                                                    \
+            __m256i m_ = tail_mask((n) - j_);                              \
+            _mm256_maskstore_ps((y) + j_, m_, op(_mm256_maskload_ps((x) + j_, m_))); \
+        }                                                                  \
+    } while (0)
+
+static AVX2 void sigmoid_avx2(int n, const float *x, float *y) { MAP8(sigmoid8, n, x, y); }
+static AVX2 void tanh_avx2(int n, const float *x, float *y) { MAP8(tanh8, n, x, y); }
+
+/* Eight units of the forward gate loop at offset j under mask m (all ones
+ * for a full block). */
+static inline AVX2 void lstm_fwd8(int j, __m256i m, int H, float *a, const float *c_prev,
+                                  float *c_next, float *h_next)
+{
+    float *pf = a + j, *pg = pf + H, *pi = pg + H, *po = pi + H;
+    __m256 f = sigmoid8(_mm256_maskload_ps(pf, m));
+    __m256 g = tanh8(_mm256_maskload_ps(pg, m));
+    __m256 i = sigmoid8(_mm256_maskload_ps(pi, m));
+    __m256 o = sigmoid8(_mm256_maskload_ps(po, m));
+    __m256 c = _mm256_mul_ps(g, i);
+    if (c_prev)
+        c = _mm256_fmadd_ps(f, _mm256_maskload_ps(c_prev + j, m), c);
+    _mm256_maskstore_ps(pf, m, f);
+    _mm256_maskstore_ps(pg, m, g);
+    _mm256_maskstore_ps(pi, m, i);
+    _mm256_maskstore_ps(po, m, o);
+    _mm256_maskstore_ps(c_next + j, m, c);
+    _mm256_maskstore_ps(h_next + j, m, _mm256_mul_ps(o, tanh8(c)));
+}
+
+static AVX2 void lstm_fwd_avx2(int n, int H, float *a, const float *c_prev, float *c_next,
+                               float *h_next)
+{
+    const __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        lstm_fwd8(j, all, H, a, c_prev, c_next, h_next);
+    if (j < n)
+        lstm_fwd8(j, tail_mask(n - j), H, a, c_prev, c_next, h_next);
+}
+
+static inline AVX2 void lstm_bwd8(int j, __m256i m, int H, const float *gates,
+                                  const float *c_prev, const float *c_next, const float *dh,
+                                  const float *dc, float *dA, float *dc_prev)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const float *pf = gates + j;
+    __m256 f = _mm256_maskload_ps(pf, m), g = _mm256_maskload_ps(pf + H, m);
+    __m256 i = _mm256_maskload_ps(pf + 2 * H, m), o = _mm256_maskload_ps(pf + 3 * H, m);
+    __m256 tc = tanh8(_mm256_maskload_ps(c_next + j, m));
+    __m256 vdh = _mm256_maskload_ps(dh + j, m);
+    /* ds = dc + dh·o·(1 − tc²) */
+    __m256 ds = _mm256_fmadd_ps(_mm256_mul_ps(vdh, o), _mm256_fnmadd_ps(tc, tc, one),
+                                _mm256_maskload_ps(dc + j, m));
+    __m256 df = _mm256_setzero_ps();
+    if (c_prev)
+        df = _mm256_mul_ps(_mm256_mul_ps(ds, _mm256_maskload_ps(c_prev + j, m)),
+                           _mm256_mul_ps(f, _mm256_sub_ps(one, f)));
+    __m256 dg = _mm256_mul_ps(_mm256_mul_ps(ds, i), _mm256_fnmadd_ps(g, g, one));
+    __m256 di = _mm256_mul_ps(_mm256_mul_ps(ds, g), _mm256_mul_ps(i, _mm256_sub_ps(one, i)));
+    __m256 dout = _mm256_mul_ps(_mm256_mul_ps(vdh, tc), _mm256_mul_ps(o, _mm256_sub_ps(one, o)));
+    float *q = dA + j;
+    _mm256_maskstore_ps(q, m, df);
+    _mm256_maskstore_ps(q + H, m, dg);
+    _mm256_maskstore_ps(q + 2 * H, m, di);
+    _mm256_maskstore_ps(q + 3 * H, m, dout);
+    if (dc_prev)
+        _mm256_maskstore_ps(dc_prev + j, m, _mm256_mul_ps(ds, f));
+}
+
+static AVX2 void lstm_bwd_avx2(int n, int H, const float *gates, const float *c_prev,
+                               const float *c_next, const float *dh, const float *dc, float *dA,
+                               float *dc_prev)
+{
+    const __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        lstm_bwd8(j, all, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+    if (j < n)
+        lstm_bwd8(j, tail_mask(n - j), H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+}
+#endif
+
+void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() == TL_SIMD_AVX2) {
+        sigmoid_avx2(n, x, y);
+        return;
+    }
+#endif
+    sigmoid_scalar(n, x, y);
+}
+
+void tl_vtanh(int n, const tl_real *x, tl_real *y)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() == TL_SIMD_AVX2) {
+        tanh_avx2(n, x, y);
+        return;
+    }
+#endif
+    tanh_scalar(n, x, y);
+}
+
+void tl_lstm_gates_forward(int n, int H, tl_real *a, const tl_real *c_prev, tl_real *c_next,
+                           tl_real *h_next)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() == TL_SIMD_AVX2) {
+        lstm_fwd_avx2(n, H, a, c_prev, c_next, h_next);
+        return;
+    }
+#endif
+    lstm_fwd_scalar(n, H, a, c_prev, c_next, h_next);
+}
+
+void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c_prev,
+                            const tl_real *c_next, const tl_real *dh, const tl_real *dc,
+                            tl_real *dA, tl_real *dc_prev)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() == TL_SIMD_AVX2) {
+        lstm_bwd_avx2(n, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+        return;
+    }
+#endif
+    lstm_bwd_scalar(n, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+}
