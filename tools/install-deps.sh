@@ -6,6 +6,7 @@
 set -euo pipefail
 
 pkgs=(gcc pkg-config meson ninja-build libcmocka-dev libopenblas-dev libcjson-dev)
+pkgs+=(valgrind)   # tools/valgrind.sh
 if [ "${1:-}" = "--with-torch" ]; then
   pkgs+=(python3 python3-numpy python3-torch)
 fi

@@ -22,8 +22,11 @@ run_suite() {  # build-dir, meson setup options... [-- meson test options...]
 echo "== release build =="
 run_suite build
 
+echo "== valgrind (memcheck, leaks) =="
+tools/valgrind.sh build
+
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite recipes
-echo "All tests passed (release and sanitizer builds)."
+echo "All tests passed (release, valgrind and sanitizer builds)."
