@@ -34,30 +34,12 @@ static void record(void *ctx, const tl_train_progress *p)
 static void *train(void *arg)
 {
     job *j = arg;
-    tl_vocab *v = NULL;
-    tl_corpus c = {0};
-    tl_model *m = NULL;
-    tl_optim *opt = NULL;
-    tl_trainer *t = NULL;
-    tl_rng rng;
-    size_t np;
-    tl_rng_seed(&rng, (uint64_t)j->seed);
-    tl_status st = tl_vocab_create(&v, TL_LEVEL_CHAR);
-    if (!st)
-        st = tl_corpus_from_text(text, sizeof text - 1, v, true, &c);
-    tl_lm_config lm = {.vocab = tl_vocab_size(v), .embed = 8, .hidden = 16 + j->seed,
-                       .layers = 1};
-    if (!st)
-        st = tl_lm_create(&m, &lm, &rng);
-    if (!st)
-        st = tl_model_flat(m, NULL, NULL, &np);
-    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
-    if (!st)
-        st = tl_optim_create(&opt, &oc, np);
+    tu_lm s;
+    tl_lm_config lm = {.embed = 8, .hidden = 16 + j->seed, .layers = 1};
     tl_train_config cfg = {.batch = 2, .time = 4, .epochs = 100, .max_steps = STEPS,
                            .clip_norm = 1, .report_every = 1};
-    if (!st)
-        st = tl_trainer_create(&t, m, opt, v, c.ids, c.len, NULL, 0, &cfg);
+    tl_status st = tu_lm_make(&s, text, sizeof text - 1, TL_LEVEL_CHAR, lm, (uint64_t)j->seed,
+                              &cfg);
     if (in_threads) {
         char mine[32];
         tl_layer *l;
@@ -68,12 +50,8 @@ static void *train(void *arg)
         pthread_barrier_wait(&barrier);
     }
     if (!st)
-        st = tl_trainer_run(t, record, j);
-    tl_trainer_destroy(t);
-    tl_optim_destroy(opt);
-    tl_model_destroy(m);
-    tl_corpus_free(&c);
-    tl_vocab_destroy(v);
+        st = tl_trainer_run(s.t, record, j);
+    tu_lm_free(&s);
     j->st = st;
     return NULL;
 }
