@@ -30,6 +30,8 @@ tl_status tl_tensor_resize(tl_tensor *t, tl_dtype dtype, int ndim, const int *sh
 {
     if (!t)
         return tl_fail(TL_ERR_ARG, "tl_tensor_resize: tensor is NULL");
+    if (dtype != TL_REAL && dtype != TL_INT32)
+        return tl_fail(TL_ERR_ARG, "tl_tensor_resize: unknown dtype %d", (int)dtype);
     size_t n = 0;
     TL_TRY(check_shape(ndim, shape, &n));
     /* Capacity is counted in bytes-equivalent of the current dtype. */
@@ -128,7 +130,7 @@ void tl_tensor_clear(tl_tensor *t)
 
 bool tl_tensor_same_shape(const tl_tensor *a, const tl_tensor *b)
 {
-    if (a->ndim != b->ndim)
+    if (!a || !b || a->ndim != b->ndim)
         return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i])

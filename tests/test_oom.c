@@ -37,11 +37,7 @@ typedef struct {
     char dir[64], path[128];   /* scratch directory and a file in it */
     unsigned char *old;        /* the file's bytes before a save */
     size_t nold;
-    tl_trainer *t;             /* a ready trainer (for the save) */
-    tl_model *m;
-    tl_optim *opt;
-    tl_vocab *vocab;
-    tl_corpus corpus;
+    tu_lm lm;                  /* a trained model and its trainer (save, load) */
 } fixture;
 
 typedef tl_status (*op_fn)(fixture *fx);
@@ -88,6 +84,11 @@ static long fail_each_allocation(const char *name, op_fn op, fixture *fx, bool s
 
 /* ---- Operations: each frees everything it made, whatever happens ---- */
 
+static tl_lm_config lm_config(void)
+{
+    return (tl_lm_config){.embed = 4, .hidden = 6, .layers = 2};
+}
+
 static tl_train_config train_config(void)
 {
     return (tl_train_config){.batch = 2, .time = 5, .epochs = 1, .clip_norm = 1,
@@ -98,35 +99,12 @@ static tl_train_config train_config(void)
  * two training steps. */
 static tl_status build_and_train(fixture *fx)
 {
-    tl_vocab *v = NULL;
-    tl_corpus c = {0};
-    tl_model *m = NULL;
-    tl_optim *opt = NULL;
-    tl_trainer *t = NULL;
-    tl_rng rng;
-    size_t np;
-    tl_rng_seed(&rng, 3);
-    tl_status st = tl_vocab_create(&v, TL_LEVEL_WORD);
-    if (!st)
-        st = tl_corpus_from_text(text, sizeof text - 1, v, true, &c);
-    tl_lm_config lm = {.vocab = tl_vocab_size(v), .embed = 4, .hidden = 6, .layers = 2};
-    if (!st)
-        st = tl_lm_create(&m, &lm, &rng);
-    if (!st)
-        st = tl_model_flat(m, NULL, NULL, &np);
-    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
-    if (!st)
-        st = tl_optim_create(&opt, &oc, np);
+    tu_lm s;
     tl_train_config cfg = train_config();
+    tl_status st = tu_lm_make(&s, text, sizeof text - 1, TL_LEVEL_WORD, lm_config(), 3, &cfg);
     if (!st)
-        st = tl_trainer_create(&t, m, opt, v, c.ids, c.len, NULL, 0, &cfg);
-    if (!st)
-        st = tl_trainer_run(t, NULL, NULL);
-    tl_trainer_destroy(t);
-    tl_optim_destroy(opt);
-    tl_model_destroy(m);
-    tl_corpus_free(&c);
-    tl_vocab_destroy(v);
+        st = tl_trainer_run(s.t, NULL, NULL);
+    tu_lm_free(&s);
     (void)fx;
     return st;
 }
@@ -143,7 +121,7 @@ static tl_status load_corpus(fixture *fx)
     return st;
 }
 
-static tl_status save(fixture *fx) { return tl_trainer_save(fx->t, fx->path); }
+static tl_status save(fixture *fx) { return tl_trainer_save(fx->lm.t, fx->path); }
 
 /* Open, rebuild model, vocabulary and optimizer, resume a trainer, generate. */
 static tl_status load_and_generate(fixture *fx)
@@ -162,7 +140,7 @@ static tl_status load_and_generate(fixture *fx)
         st = tl_checkpoint_optim(ck, &opt);
     tl_train_config cfg = train_config();
     if (!st)
-        st = tl_trainer_create(&t, m, opt, v, fx->corpus.ids, fx->corpus.len, NULL, 0, &cfg);
+        st = tl_trainer_create(&t, m, opt, v, fx->lm.corpus.ids, fx->lm.corpus.len, NULL, 0, &cfg);
     if (!st)
         st = tl_trainer_resume(t, ck);
     int32_t prompt[2] = {0, 1}, out[4];
@@ -205,34 +183,19 @@ static void test_load_corpus(void **state)
 /* A trainer after two steps, its checkpoint already on disk. */
 static void make_trainer(fixture *fx)
 {
-    tl_rng rng;
-    size_t np;
-    tl_rng_seed(&rng, 4);
-    TU_OK(tl_vocab_create(&fx->vocab, TL_LEVEL_WORD));
-    TU_OK(tl_corpus_from_text(text, sizeof text - 1, fx->vocab, true, &fx->corpus));
-    tl_lm_config lm = {.vocab = tl_vocab_size(fx->vocab), .embed = 4, .hidden = 6, .layers = 2};
-    TU_OK(tl_lm_create(&fx->m, &lm, &rng));
-    TU_OK(tl_model_flat(fx->m, NULL, NULL, &np));
-    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
-    TU_OK(tl_optim_create(&fx->opt, &oc, np));
     tl_train_config cfg = train_config();
-    TU_OK(tl_trainer_create(&fx->t, fx->m, fx->opt, fx->vocab, fx->corpus.ids, fx->corpus.len,
-                            NULL, 0, &cfg));
-    TU_OK(tl_trainer_run(fx->t, NULL, NULL));
+    TU_OK(tu_lm_make(&fx->lm, text, sizeof text - 1, TL_LEVEL_WORD, lm_config(), 4, &cfg));
+    TU_OK(tl_trainer_run(fx->lm.t, NULL, NULL));
     tu_make_dir(fx->dir);
     snprintf(fx->path, sizeof fx->path, "%s/model.safetensors", fx->dir);
-    TU_OK(tl_trainer_save(fx->t, fx->path));
+    TU_OK(tl_trainer_save(fx->lm.t, fx->path));
     fx->old = tu_read_bytes(fx->path, &fx->nold);
 }
 
 static void free_trainer(fixture *fx)
 {
     free(fx->old);
-    tl_trainer_destroy(fx->t);
-    tl_optim_destroy(fx->opt);
-    tl_model_destroy(fx->m);
-    tl_corpus_free(&fx->corpus);
-    tl_vocab_destroy(fx->vocab);
+    tu_lm_free(&fx->lm);
     tu_remove_dir(fx->dir);
 }
 
@@ -244,7 +207,7 @@ static void test_save(void **state)
     /* Train on so that the new checkpoint differs from the old one. */
     tl_real *w;
     size_t n;
-    TU_OK(tl_model_flat(fx.m, &w, NULL, &n));
+    TU_OK(tl_model_flat(fx.lm.m, &w, NULL, &n));
     w[0] += 1;
     assert_true(fail_each_allocation("checkpoint save", save, &fx, true) > 5);
     size_t nnew;

@@ -197,3 +197,39 @@ unsigned char *tu_read_bytes(const char *path, size_t *n)
     fclose(f);
     return p;
 }
+
+/* ---- A language model ready to train ---- */
+
+tl_status tu_lm_make(tu_lm *s, const char *text, size_t n, tl_level level, tl_lm_config lm,
+                     uint64_t seed, const tl_train_config *cfg)
+{
+    tl_rng rng;
+    size_t np;
+    memset(s, 0, sizeof *s);
+    tl_rng_seed(&rng, seed);
+    tl_status st = tl_vocab_create(&s->vocab, level);
+    if (!st)
+        st = tl_corpus_from_text(text, n, s->vocab, true, &s->corpus);
+    lm.vocab = tl_vocab_size(s->vocab);
+    if (!st)
+        st = tl_lm_create(&s->m, &lm, &rng);
+    if (!st)
+        st = tl_model_flat(s->m, NULL, NULL, &np);
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
+    if (!st)
+        st = tl_optim_create(&s->opt, &oc, np);
+    if (!st)
+        st = tl_trainer_create(&s->t, s->m, s->opt, s->vocab, s->corpus.ids, s->corpus.len, NULL,
+                               0, cfg);
+    return st;
+}
+
+void tu_lm_free(tu_lm *s)
+{
+    tl_trainer_destroy(s->t);
+    tl_optim_destroy(s->opt);
+    tl_model_destroy(s->m);
+    tl_corpus_free(&s->corpus);
+    tl_vocab_destroy(s->vocab);
+    memset(s, 0, sizeof *s);
+}

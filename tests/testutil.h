@@ -14,14 +14,6 @@
 #define TU_DOUBLE 1
 #else
 #define TU_DOUBLE 0
-/* Scratch directories and files: make a fresh /tmp/tl_test_XXXXXX (dir has
- * room for 64 bytes), count the entries of a directory, remove it with its
- * files, read a whole file (malloc'd, *n bytes). Failures fail the test. */
-void tu_make_dir(char *dir);
-int tu_count_files(const char *dir);
-void tu_remove_dir(const char *dir);
-unsigned char *tu_read_bytes(const char *path, size_t *n);
-
 #endif
 
 /* Tolerance for comparing a computation with a reference: tight in the
@@ -78,5 +70,20 @@ void tu_make_dir(char *dir);
 int tu_count_files(const char *dir);
 void tu_remove_dir(const char *dir);
 unsigned char *tu_read_bytes(const char *path, size_t *n);
+
+/* Vocabulary (level), corpus from text, tl_lm_create(lm with its vocab set
+ * from the corpus, rng seeded with seed), Adam with defaults, a trainer on
+ * the whole corpus with cfg. Returns the first failure (without failing the
+ * test, for fault-injection tests); tu_lm_free frees whatever was made. */
+typedef struct tu_lm {
+    tl_vocab *vocab;
+    tl_corpus corpus;
+    tl_model *m;
+    tl_optim *opt;
+    tl_trainer *t;
+} tu_lm;
+tl_status tu_lm_make(tu_lm *s, const char *text, size_t n, tl_level level, tl_lm_config lm,
+                     uint64_t seed, const tl_train_config *cfg);
+void tu_lm_free(tu_lm *s);
 
 #endif

@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(gcc pkg-config meson ninja-build libcmocka-dev libopenblas-dev libcjson-dev)
 # clang and its libFuzzer runtime: the fuzzing stage of tools/test.sh (tools/fuzz.sh).
 pkgs+=(clang libclang-rt-14-dev)
+pkgs+=(valgrind)   # tools/valgrind.sh
 if [ "${1:-}" = "--with-torch" ]; then
   pkgs+=(python3 python3-numpy python3-torch)
 fi

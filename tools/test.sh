@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build timelayers and run the whole test suite twice: a release build, then
-# an AddressSanitizer + UndefinedBehaviorSanitizer build. Exits non-zero when
-# anything fails. Usage: tools/test.sh
+# Build timelayers and run the whole test suite: a release build, valgrind on
+# a representative subset, an AddressSanitizer + UndefinedBehaviorSanitizer
+# build, then each fuzz target for 30 s. Exits non-zero when anything fails.
+# Usage: tools/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,9 @@ run_suite() {  # build-dir, meson setup options... [-- meson test options...]
 echo "== release build =="
 run_suite build
 
+echo "== valgrind (memcheck, leaks) =="
+tools/valgrind.sh build
+
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -41,4 +45,4 @@ for target in checkpoint checkpoint_header corpus args; do
     exit 1
   fi
 done
-echo "All tests passed (release and sanitizer builds, fuzzing)."
+echo "All tests passed (release, valgrind, sanitizer builds and fuzzing)."

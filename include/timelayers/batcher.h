@@ -46,7 +46,7 @@ typedef struct tl_batcher {
  * too short for batch 20 x time 35"). */
 tl_status tl_batcher_init(tl_batcher *b, const int32_t *data, size_t len, int batch, int time);
 
-/* L / (B·T): the batches in one epoch (at least 1 after a successful init). */
+/* L / (B·T): the batches in one epoch (at least 1 after a successful init; 0 for NULL). */
 size_t tl_batcher_iters_per_epoch(const tl_batcher *b);
 
 /* Fill xs and ts (B·T ids each, row-major (B, T)) with the next batch and

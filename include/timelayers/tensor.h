@@ -76,7 +76,7 @@ void tl_tensor_free(tl_tensor *t);
 /* Set every element to zero (either dtype). */
 void tl_tensor_clear(tl_tensor *t);
 
-/* True when both tensors have the same ndim and shape. */
+/* True when both tensors have the same ndim and shape (false when either is NULL). */
 bool tl_tensor_same_shape(const tl_tensor *a, const tl_tensor *b);
 
 /* Writes "(2, 3, 4)" into buf (at most n bytes) and returns buf. */

@@ -23,7 +23,7 @@ tl_status tl_batcher_init(tl_batcher *b, const int32_t *data, size_t len, int ba
 
 size_t tl_batcher_iters_per_epoch(const tl_batcher *b)
 {
-    return (b->len - 1) / ((size_t)b->batch * (size_t)b->time);
+    return b ? (b->len - 1) / ((size_t)b->batch * (size_t)b->time) : 0;
 }
 
 /* dst[t] = src[(start + t) mod L] for t < T, with start < L and T <= L. */
