@@ -60,7 +60,8 @@ void tu_time_slice(const tl_tensor *x, int t0, int t1, tl_tensor *out);
 /* Free the listed tensors: TU_FREE_ALL(&x, &y, ...). */
 void tu_free_tensors(tl_tensor *const *t, size_t n);
 #define TU_COUNT(type, ...) (sizeof((type[]){__VA_ARGS__}) / sizeof(type))
-#define TU_FREE_ALL(...) tu_free_tensors((tl_tensor *[]){__VA_ARGS__}, TU_COUNT(tl_tensor *, __VA_ARGS__))
+#define TU_FREE_ALL(...)                                                                          \
+    tu_free_tensors((tl_tensor *[]){__VA_ARGS__}, TU_COUNT(tl_tensor *, __VA_ARGS__))
 
 /* Golden files (tests/golden/NAME.txt, written by the scripts in tools/golden):
  * blocks of "name ndim d0 .. dk" followed by the values, '#' comments. */
