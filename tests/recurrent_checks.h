@@ -37,6 +37,25 @@ tl_layer *rc_twin(const rc_layer *k, bool stateful);
         call;                                                                                   \
     }
 
+/* The state and error checks below as the cmocka tests of the layer *k:
+ * RC_STATE_TESTS(k) defines them, RC_STATE_TEST_ENTRIES lists them in main. */
+#define RC_STATE_TESTS(k)                                                                       \
+    RC_TEST(test_stateful_chunks, rc_stateful_chunks(k))                                        \
+    RC_TEST(test_truncated_bptt, rc_truncated_bptt(k))                                          \
+    RC_TEST(test_stateless_restarts, rc_stateless_restarts(k))                                  \
+    RC_TEST(test_reset_state, rc_reset_state(k))                                                \
+    RC_TEST(test_set_state_stateful, rc_set_state(k, true))                                     \
+    RC_TEST(test_set_state_stateless, rc_set_state(k, false))                                   \
+    RC_TEST(test_batch_size_change, rc_batch_size_change(k))                                    \
+    RC_TEST(test_buffer_reuse, rc_buffer_reuse(k))                                              \
+    RC_TEST(test_shape_errors, rc_shape_errors(k))
+#define RC_STATE_TEST_ENTRIES                                                                   \
+    cmocka_unit_test(test_stateful_chunks), cmocka_unit_test(test_truncated_bptt),              \
+        cmocka_unit_test(test_stateless_restarts), cmocka_unit_test(test_reset_state),          \
+        cmocka_unit_test(test_set_state_stateful), cmocka_unit_test(test_set_state_stateless),  \
+        cmocka_unit_test(test_batch_size_change), cmocka_unit_test(test_buffer_reuse),          \
+        cmocka_unit_test(test_shape_errors)
+
 /* set_state(h0[, c0]), forward, two backwards against the golden file: y,
  * the carried state, dx and the state gradients (unchanged by the second
  * backward), parameter gradients doubled. */

@@ -35,16 +35,8 @@ RC_TEST(test_golden_stateful, rc_golden(&lstm, true))
 RC_TEST(test_golden_stateless, rc_golden(&lstm, false))
 RC_TEST(test_gradcheck_stateful, rc_gradcheck(&lstm, true, 31))
 RC_TEST(test_gradcheck_stateless, rc_gradcheck(&lstm, false, 41))
-RC_TEST(test_stateful_chunks, rc_stateful_chunks(&lstm))
-RC_TEST(test_truncated_bptt, rc_truncated_bptt(&lstm))
-RC_TEST(test_stateless_restarts, rc_stateless_restarts(&lstm))
-RC_TEST(test_reset_state, rc_reset_state(&lstm))
-RC_TEST(test_set_state_stateful, rc_set_state(&lstm, true))
-RC_TEST(test_set_state_stateless, rc_set_state(&lstm, false))
-RC_TEST(test_batch_size_change, rc_batch_size_change(&lstm))
-RC_TEST(test_buffer_reuse, rc_buffer_reuse(&lstm))
+RC_STATE_TESTS(&lstm)
 RC_TEST(test_create_errors, rc_create_errors(&lstm))
-RC_TEST(test_shape_errors, rc_shape_errors(&lstm))
 
 /* A c set with h matters: (h0, c0) and (h0, 0) give different outputs. */
 static void test_set_state_c_matters(void **state)
@@ -110,18 +102,10 @@ int main(void)
         cmocka_unit_test(test_golden_stateless),
         cmocka_unit_test(test_gradcheck_stateful),
         cmocka_unit_test(test_gradcheck_stateless),
-        cmocka_unit_test(test_stateful_chunks),
-        cmocka_unit_test(test_truncated_bptt),
-        cmocka_unit_test(test_stateless_restarts),
-        cmocka_unit_test(test_reset_state),
-        cmocka_unit_test(test_set_state_stateful),
-        cmocka_unit_test(test_set_state_stateless),
+        RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_set_state_c_matters),
-        cmocka_unit_test(test_batch_size_change),
         cmocka_unit_test(test_extreme_inputs),
-        cmocka_unit_test(test_buffer_reuse),
         cmocka_unit_test(test_create_errors),
-        cmocka_unit_test(test_shape_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

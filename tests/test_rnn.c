@@ -45,15 +45,7 @@ RC_TEST(test_gradcheck_tanh_stateful, rc_gradcheck(&rnn_tanh, true, 31))
 RC_TEST(test_gradcheck_tanh_stateless, rc_gradcheck(&rnn_tanh, false, 41))
 RC_TEST(test_gradcheck_sigmoid_stateful, rc_gradcheck(&rnn_sigmoid, true, 51))
 RC_TEST(test_gradcheck_sigmoid_stateless, rc_gradcheck(&rnn_sigmoid, false, 61))
-RC_TEST(test_stateful_chunks, rc_stateful_chunks(&rnn_tanh))
-RC_TEST(test_truncated_bptt, rc_truncated_bptt(&rnn_tanh))
-RC_TEST(test_stateless_restarts, rc_stateless_restarts(&rnn_tanh))
-RC_TEST(test_reset_state, rc_reset_state(&rnn_tanh))
-RC_TEST(test_set_state_stateful, rc_set_state(&rnn_tanh, true))
-RC_TEST(test_set_state_stateless, rc_set_state(&rnn_tanh, false))
-RC_TEST(test_batch_size_change, rc_batch_size_change(&rnn_tanh))
-RC_TEST(test_buffer_reuse, rc_buffer_reuse(&rnn_tanh))
-RC_TEST(test_shape_errors, rc_shape_errors(&rnn_tanh))
+RC_STATE_TESTS(&rnn_tanh)
 
 /* The shared size checks, and the activation TimeRNN adds. */
 static void test_create_errors(void **state)
@@ -77,16 +69,8 @@ int main(void)
         cmocka_unit_test(test_gradcheck_tanh_stateless),
         cmocka_unit_test(test_gradcheck_sigmoid_stateful),
         cmocka_unit_test(test_gradcheck_sigmoid_stateless),
-        cmocka_unit_test(test_stateful_chunks),
-        cmocka_unit_test(test_truncated_bptt),
-        cmocka_unit_test(test_stateless_restarts),
-        cmocka_unit_test(test_reset_state),
-        cmocka_unit_test(test_set_state_stateful),
-        cmocka_unit_test(test_set_state_stateless),
-        cmocka_unit_test(test_batch_size_change),
-        cmocka_unit_test(test_buffer_reuse),
+        RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_create_errors),
-        cmocka_unit_test(test_shape_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
