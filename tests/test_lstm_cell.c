@@ -2,8 +2,6 @@
  * numerical gradient check of every input of a step, saturated gates,
  * initialisation, argument errors. */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
 
@@ -20,50 +18,6 @@ static void load_cell(tl_lstm_cell *c, const tu_golden *g)
     tu_golden_tensor(g, "b", &c->params[TL_LSTM_B].value, 1, (int[]){G});
 }
 
-/* Every parameter gradient equals `times` the golden one. */
-static void check_param_grads(const tl_lstm_cell *c, const tu_golden *g, double times)
-{
-    const char *names[] = {"dWx", "dWh", "db"};
-    for (int i = 0; i < TL_LSTM_NPARAMS; i++) {
-        const tl_tensor *gr = &c->params[i].grad;
-        const double *want = tu_golden_get(g, names[i], gr->size);
-        for (size_t k = 0; k < gr->size; k++)
-            if (fabs(gr->data[k] - times * want[k]) > TU_ATOL + TU_RTOL * fabs(times * want[k]))
-                fail_msg("%s (accumulated %g times)[%zu]: got %.10g, expected %.10g", names[i],
-                         times, k, (double)gr->data[k], times * want[k]);
-    }
-}
-
-/* A (rows, width) matrix stored with leading dimension width + pad; the pad
- * holds NaN so that reading it poisons the result and writing it shows. */
-typedef struct {
-    int rows, width, ld;
-    tl_real *v;
-} strided;
-
-static strided strided_new(int rows, int width, int pad, const double *init)
-{
-    strided s = {rows, width, width + pad, NULL};
-    s.v = malloc((size_t)rows * s.ld * sizeof(tl_real));
-    assert_non_null(s.v);
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < s.ld; j++)
-            s.v[r * s.ld + j] = j < width ? (init ? (tl_real)init[r * width + j] : 0) : NAN;
-    return s;
-}
-
-/* Compare with a dense golden array and check the pad is untouched. */
-static void strided_check(const char *what, const strided *s, const double *expect)
-{
-    for (int r = 0; r < s->rows; r++) {
-        tu_assert_close(what, s->v + r * s->ld, expect + r * s->width, (size_t)s->width, TU_RTOL,
-                        TU_ATOL);
-        for (int j = s->width; j < s->ld; j++)
-            if (!isnan(s->v[r * s->ld + j]))
-                fail_msg("%s: row %d: padding element %d was written", what, r, j);
-    }
-}
-
 /* The golden step and its backward, run twice (gradients must double, dx,
  * dc_prev and dh_prev must not), with every matrix padded by `pad` elements
  * per row. */
@@ -72,36 +26,34 @@ static void golden_case(int pad)
     tu_golden *g = tu_golden_load("lstm_cell.txt");
     tl_lstm_cell c;
     load_cell(&c, g);
-    strided x = strided_new(N, D, pad, tu_golden_get(g, "x", N * D));
-    strided h = strided_new(N, H, pad, tu_golden_get(g, "h", N * H));
-    strided cs = strided_new(N, H, pad, tu_golden_get(g, "c", N * H));
-    strided dh_next = strided_new(N, H, pad, tu_golden_get(g, "dh_next", N * H));
-    strided dc_next = strided_new(N, H, pad, tu_golden_get(g, "dc_next", N * H));
-    strided gates = strided_new(N, G, pad, NULL), dA = strided_new(N, G, pad, NULL);
-    strided c_next = strided_new(N, H, pad, NULL), h_next = strided_new(N, H, pad, NULL);
-    strided dx = strided_new(N, D, pad, NULL), dc_prev = strided_new(N, H, pad, NULL);
-    strided dh_prev = strided_new(N, H, pad, NULL);
+    tu_strided x = tu_strided_new(N, D, pad, tu_golden_get(g, "x", N * D));
+    tu_strided h = tu_strided_new(N, H, pad, tu_golden_get(g, "h", N * H));
+    tu_strided cs = tu_strided_new(N, H, pad, tu_golden_get(g, "c", N * H));
+    tu_strided dh_next = tu_strided_new(N, H, pad, tu_golden_get(g, "dh_next", N * H));
+    tu_strided dc_next = tu_strided_new(N, H, pad, tu_golden_get(g, "dc_next", N * H));
+    tu_strided gates = tu_strided_new(N, G, pad, NULL), dA = tu_strided_new(N, G, pad, NULL);
+    tu_strided c_next = tu_strided_new(N, H, pad, NULL), h_next = tu_strided_new(N, H, pad, NULL);
+    tu_strided dx = tu_strided_new(N, D, pad, NULL), dc_prev = tu_strided_new(N, H, pad, NULL);
+    tu_strided dh_prev = tu_strided_new(N, H, pad, NULL);
 
     tl_lstm_cell_forward(&c, N, x.v, x.ld, h.v, h.ld, cs.v, cs.ld, gates.v, gates.ld, c_next.v,
                          c_next.ld, h_next.v, h_next.ld);
-    strided_check("h_next", &h_next, tu_golden_get(g, "h_next", N * H));
-    strided_check("c_next", &c_next, tu_golden_get(g, "c_next", N * H));
+    tu_strided_check("h_next", &h_next, tu_golden_get(g, "h_next", N * H));
+    tu_strided_check("c_next", &c_next, tu_golden_get(g, "c_next", N * H));
     for (int k = 0; k < 2; k++)
         tl_lstm_cell_backward(&c, N, x.v, x.ld, h.v, h.ld, cs.v, cs.ld, gates.v, gates.ld,
                               c_next.v, c_next.ld, dh_next.v, dh_next.ld, dc_next.v, dc_next.ld,
                               dA.v, dA.ld, dx.v, dx.ld, dc_prev.v, dc_prev.ld, dh_prev.v,
                               dh_prev.ld);
-    strided_check("dx", &dx, tu_golden_get(g, "dx", N * D));
-    strided_check("dh_prev", &dh_prev, tu_golden_get(g, "dh_prev", N * H));
-    strided_check("dc_prev", &dc_prev, tu_golden_get(g, "dc_prev", N * H));
-    strided_check("dh_next (input, unchanged)", &dh_next, tu_golden_get(g, "dh_next", N * H));
-    strided_check("dc_next (input, unchanged)", &dc_next, tu_golden_get(g, "dc_next", N * H));
-    check_param_grads(&c, g, 2);
+    tu_strided_check("dx", &dx, tu_golden_get(g, "dx", N * D));
+    tu_strided_check("dh_prev", &dh_prev, tu_golden_get(g, "dh_prev", N * H));
+    tu_strided_check("dc_prev", &dc_prev, tu_golden_get(g, "dc_prev", N * H));
+    tu_strided_check("dh_next (input, unchanged)", &dh_next, tu_golden_get(g, "dh_next", N * H));
+    tu_strided_check("dc_next (input, unchanged)", &dc_next, tu_golden_get(g, "dc_next", N * H));
+    tu_check_param_grads(g, "", c.params, TL_LSTM_NPARAMS, 2);
 
-    strided *all[] = {&x, &h, &cs, &dh_next, &dc_next, &gates, &dA, &c_next, &h_next, &dx,
-                      &dc_prev, &dh_prev};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        free(all[i]->v);
+    TU_STRIDED_FREE_ALL(&x, &h, &cs, &dh_next, &dc_next, &gates, &dA, &c_next, &h_next, &dx,
+                        &dc_prev, &dh_prev);
     tl_lstm_cell_free(&c);
     tu_golden_free(g);
 }
@@ -156,11 +108,9 @@ static void test_golden_in_place(void **state)
                     TU_RTOL, TU_ATOL);
     tu_assert_close("dc_prev in place", dc.data, tu_golden_get(g, "dc_prev", N * H), N * H,
                     TU_RTOL, TU_ATOL);
-    check_param_grads(&c, g, 1);
+    tu_check_param_grads(g, "", c.params, TL_LSTM_NPARAMS, 1);
 
-    tl_tensor *owned[] = {&x, &h, &cs, &hs, &cn, &hn, &gates, &dh, &dc, &dx};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        tl_tensor_free(owned[i]);
+    TU_FREE_ALL(&x, &h, &cs, &hs, &cn, &hn, &gates, &dh, &dc, &dx);
     tl_lstm_cell_free(&c);
     tu_golden_free(g);
 }
@@ -207,9 +157,7 @@ static void test_zero_state(void **state)
     for (int i = 0; i < H * G; i++)
         assert_true(c.params[TL_LSTM_WH].grad.data[i] == 0);  /* h = 0 contributes nothing */
 
-    tl_tensor *owned[] = {&x, &dh, &dc, &db};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        tl_tensor_free(owned[i]);
+    TU_FREE_ALL(&x, &dh, &dc, &db);
     tl_lstm_cell_free(&c);
 }
 
@@ -248,9 +196,7 @@ static void test_saturated_gates(void **state)
         for (int i = 0; i < N * H; i++)
             assert_true(isfinite(dcp[i]) && isfinite(dhp[i]));
     }
-    tl_tensor *owned[] = {&x, &h, &cs, &dh, &dc};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        tl_tensor_free(owned[i]);
+    TU_FREE_ALL(&x, &h, &cs, &dh, &dc);
     tl_lstm_cell_free(&c);
 }
 
@@ -263,38 +209,15 @@ typedef struct {
     tl_tensor x, h, cs, Rh, Rc, gates, cn, hn;
 } cell_objective;
 
-static double objective(cell_objective *o)
+static double objective(void *ctx)
 {
+    cell_objective *o = ctx;
     tl_lstm_cell_forward(o->c, N, o->x.data, D, o->h.data, H, o->cs.data, H, o->gates.data, G,
                          o->cn.data, H, o->hn.data, H);
     double s = 0;
     for (size_t i = 0; i < o->hn.size; i++)
         s += (double)o->hn.data[i] * o->Rh.data[i] + (double)o->cn.data[i] * o->Rc.data[i];
     return s;
-}
-
-/* Central differences over every element of v against `analytic`, with the
- * step and the relative-error formula of lib/gradcheck.c. */
-static tl_gradcheck_entry central_difference(cell_objective *o, const char *name, tl_real *v,
-                                             const tl_real *analytic, size_t n)
-{
-    const double eps = 1e-5;
-    tl_gradcheck_entry e = {0};
-    snprintf(e.name, sizeof e.name, "%s", name);
-    for (size_t i = 0; i < n; i++) {
-        tl_real saved = v[i];
-        v[i] = (tl_real)(saved + eps);
-        double lp = objective(o);
-        v[i] = (tl_real)(saved - eps);
-        double lm = objective(o);
-        v[i] = saved;
-        double num = (lp - lm) / (2 * eps), abs_err = fabs(analytic[i] - num);
-        double rel = abs_err / fmax(1e-8, fabs(analytic[i]) + fabs(num));
-        e.max_rel_error = fmax(e.max_rel_error, rel);
-        e.max_abs_error = fmax(e.max_abs_error, abs_err);
-        e.checked++;
-    }
-    return e;
 }
 
 static void test_gradcheck(void **state)
@@ -322,39 +245,19 @@ static void test_gradcheck(void **state)
     objective(&o);
     tl_lstm_cell_backward(&c, N, o.x.data, D, o.h.data, H, o.cs.data, H, o.gates.data, G,
                           o.cn.data, H, o.Rh.data, H, o.Rc.data, H, dA, G, dx, D, dcp, H, dhp, H);
-    tl_gradcheck_entry e[6];
-    int n = 0;
-    tl_tensor grads[TL_LSTM_NPARAMS] = {0};
-    for (int i = 0; i < TL_LSTM_NPARAMS; i++) {
-        TU_OK(tl_tensor_copy(&grads[i], &c.params[i].grad));
-        e[n++] = central_difference(&o, c.params[i].name, c.params[i].value.data, grads[i].data,
-                                    grads[i].size);
-    }
-    e[n++] = central_difference(&o, "x", o.x.data, dx, N * D);
-    e[n++] = central_difference(&o, "h_prev", o.h.data, dhp, N * H);
-    e[n++] = central_difference(&o, "c_prev", o.cs.data, dcp, N * H);
+    tl_gradcheck_entry e[TL_LSTM_NPARAMS + 3];
+    int n = TL_LSTM_NPARAMS;
+    tu_central_difference_params(objective, &o, c.params, TL_LSTM_NPARAMS, e);
+    e[n++] = tu_central_difference(objective, &o, "x", o.x.data, dx, N * D);
+    e[n++] = tu_central_difference(objective, &o, "h_prev", o.h.data, dhp, N * H);
+    e[n++] = tu_central_difference(objective, &o, "c_prev", o.cs.data, dcp, N * H);
     tu_check_gradients("LSTM cell", e, n, TU_GRADCHECK_BOUND);
 
-    for (int i = 0; i < TL_LSTM_NPARAMS; i++)
-        tl_tensor_free(&grads[i]);
-    tl_tensor *owned[] = {&o.x, &o.h, &o.cs, &o.Rh, &o.Rc, &o.gates, &o.cn, &o.hn};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        tl_tensor_free(owned[i]);
+    TU_FREE_ALL(&o.x, &o.h, &o.cs, &o.Rh, &o.Rc, &o.gates, &o.cn, &o.hn);
     tl_lstm_cell_free(&c);
 }
 
 /* ---- initialisation and errors ----------------------------------------- */
-
-static void sample_moments(const tl_tensor *t, double *mean, double *sd)
-{
-    double s = 0, s2 = 0;
-    for (size_t i = 0; i < t->size; i++) {
-        s += t->data[i];
-        s2 += (double)t->data[i] * t->data[i];
-    }
-    *mean = s / (double)t->size;
-    *sd = sqrt(s2 / (double)t->size - *mean * *mean);
-}
 
 static void test_init(void **state)
 {
@@ -374,13 +277,8 @@ static void test_init(void **state)
     assert_int_equal(c.params[TL_LSTM_B].value.shape[0], 4 * BH);
     /* 160,000 and 40,000 draws: the sample sd is within 3% of 1/sqrt(fan-in)
      * with overwhelming probability, and the mean near 0. */
-    double mean, sd;
-    sample_moments(&c.params[TL_LSTM_WX].value, &mean, &sd);
-    assert_true(fabs(sd * sqrt(BD) - 1) < 0.03);
-    assert_true(fabs(mean) < 0.005);
-    sample_moments(&c.params[TL_LSTM_WH].value, &mean, &sd);
-    assert_true(fabs(sd * sqrt(BH) - 1) < 0.03);
-    assert_true(fabs(mean) < 0.01);
+    tu_assert_init_scale(&c.params[TL_LSTM_WX].value, BD, 0.005);
+    tu_assert_init_scale(&c.params[TL_LSTM_WH].value, BH, 0.01);
     for (int i = 0; i < 4 * BH; i++)
         assert_true(c.params[TL_LSTM_B].value.data[i] == 0);
     tl_lstm_cell_free(&c);

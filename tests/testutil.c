@@ -41,6 +41,39 @@ void tu_assert_close_real(const char *what, const tl_real *a, const tl_real *b, 
         close_at(what, i, a[i], b[i], rtol, atol);
 }
 
+void tu_assert_same_tensor(const char *what, const tl_tensor *a, const tl_tensor *b)
+{
+    if (!tl_tensor_same_shape(a, b)) {
+        char sa[48], sb[48];
+        fail_msg("%s: shape %s vs %s", what, tl_tensor_shape_str(a, sa, sizeof sa),
+                 tl_tensor_shape_str(b, sb, sizeof sb));
+    }
+    tu_assert_close_real(what, a->data, b->data, a->size, TU_RTOL, TU_ATOL);
+}
+
+bool tu_differs(const tl_tensor *a, const tl_tensor *b)
+{
+    for (size_t i = 0; i < a->size; i++)
+        if (fabs(a->data[i] - b->data[i]) > 1e-3)
+            return true;
+    return false;
+}
+
+void tu_time_slice(const tl_tensor *x, int t0, int t1, tl_tensor *out)
+{
+    int n = x->shape[0], t = x->shape[1], w = x->shape[2];
+    TU_OK(tl_tensor_resize(out, TL_REAL, 3, (int[]){n, t1 - t0, w}));
+    for (int i = 0; i < n; i++)
+        memcpy(out->data + (size_t)i * (t1 - t0) * w, x->data + ((size_t)i * t + t0) * w,
+               (size_t)(t1 - t0) * w * sizeof(tl_real));
+}
+
+void tu_free_tensors(tl_tensor *const *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tl_tensor_free(t[i]);
+}
+
 typedef struct {
     char name[64];
     size_t n;
@@ -123,6 +156,29 @@ void tu_golden_ids(const tu_golden *g, const char *name, tl_tensor *t, int ndim,
         t->ids[i] = (int32_t)v[i];
 }
 
+const double *tu_golden_get_prefixed(const tu_golden *g, const char *prefix, const char *name,
+                                     size_t count)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return tu_golden_get(g, key, count);
+}
+
+void tu_check_param_grads(const tu_golden *g, const char *prefix, const tl_param *p, int np,
+                          double times)
+{
+    for (int i = 0; i < np; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "%sd%s", prefix, p[i].name);
+        const tl_tensor *gr = &p[i].grad;
+        const double *want = tu_golden_get(g, key, gr->size);
+        for (size_t k = 0; k < gr->size; k++)
+            if (fabs(gr->data[k] - times * want[k]) > TU_ATOL + TU_RTOL * fabs(times * want[k]))
+                fail_msg("%s (accumulated %g times)[%zu]: got %.10g, expected %.10g", key, times,
+                         k, (double)gr->data[k], times * want[k]);
+    }
+}
+
 void tu_golden_free(tu_golden *g)
 {
     if (!g)
@@ -147,6 +203,79 @@ void tu_check_gradients(const char *what, const tl_gradcheck_entry *e, int n, do
         if (!(e[i].max_rel_error <= bound))
             fail_msg("%s: %s: relative error %.3e exceeds %.0e", what, e[i].name,
                      e[i].max_rel_error, bound);
+}
+
+tl_gradcheck_entry tu_central_difference(double (*f)(void *ctx), void *ctx, const char *name,
+                                         tl_real *v, const tl_real *analytic, size_t n)
+{
+    const double eps = 1e-5;
+    tl_gradcheck_entry e = {0};
+    snprintf(e.name, sizeof e.name, "%s", name);
+    for (size_t i = 0; i < n; i++) {
+        tl_real saved = v[i];
+        v[i] = (tl_real)(saved + eps);
+        double lp = f(ctx);
+        v[i] = (tl_real)(saved - eps);
+        double lm = f(ctx);
+        v[i] = saved;
+        double num = (lp - lm) / (2 * eps), abs_err = fabs(analytic[i] - num);
+        double rel = abs_err / fmax(1e-8, fabs(analytic[i]) + fabs(num));
+        e.max_rel_error = fmax(e.max_rel_error, rel);
+        e.max_abs_error = fmax(e.max_abs_error, abs_err);
+        e.checked++;
+    }
+    return e;
+}
+
+void tu_central_difference_params(double (*f)(void *ctx), void *ctx, tl_param *p, int np,
+                                  tl_gradcheck_entry *e)
+{
+    for (int i = 0; i < np; i++) {
+        tl_tensor grad = {0};
+        TU_OK(tl_tensor_copy(&grad, &p[i].grad));
+        e[i] = tu_central_difference(f, ctx, p[i].name, p[i].value.data, grad.data, grad.size);
+        tl_tensor_free(&grad);
+    }
+}
+
+void tu_assert_init_scale(const tl_tensor *w, int fan_in, double mean_bound)
+{
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < w->size; i++) {
+        s += w->data[i];
+        s2 += (double)w->data[i] * w->data[i];
+    }
+    double mean = s / (double)w->size, sd = sqrt(s2 / (double)w->size - mean * mean);
+    assert_true(fabs(sd * sqrt(fan_in) - 1) < 0.03);
+    assert_true(fabs(mean) < mean_bound);
+}
+
+tu_strided tu_strided_new(int rows, int width, int pad, const double *init)
+{
+    tu_strided s = {rows, width, width + pad, NULL};
+    s.v = malloc((size_t)rows * s.ld * sizeof(tl_real));
+    assert_non_null(s.v);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < s.ld; j++)
+            s.v[r * s.ld + j] = j < width ? (init ? (tl_real)init[r * width + j] : 0) : NAN;
+    return s;
+}
+
+void tu_strided_check(const char *what, const tu_strided *s, const double *expect)
+{
+    for (int r = 0; r < s->rows; r++) {
+        tu_assert_close(what, s->v + r * s->ld, expect + r * s->width, (size_t)s->width, TU_RTOL,
+                        TU_ATOL);
+        for (int j = s->width; j < s->ld; j++)
+            if (!isnan(s->v[r * s->ld + j]))
+                fail_msg("%s: row %d: padding element %d was written", what, r, j);
+    }
+}
+
+void tu_strided_free(tu_strided *const *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i]->v);
 }
 
 /* ---- Scratch directories and files ---- */

@@ -47,6 +47,22 @@ void tu_assert_close(const char *what, const tl_real *a, const double *b, size_t
 void tu_assert_close_real(const char *what, const tl_real *a, const tl_real *b, size_t n,
                           double rtol, double atol);
 
+/* Fail unless a and b have the same shape and values within TU_RTOL, TU_ATOL. */
+void tu_assert_same_tensor(const char *what, const tl_tensor *a, const tl_tensor *b);
+
+/* True when some element of a and b (of the same size) differs by more than
+ * 1e-3: clearly different outputs, not rounding. */
+bool tu_differs(const tl_tensor *a, const tl_tensor *b);
+
+/* x[:, t0:t1, :] of an (N, T, W) real tensor as an (N, t1 - t0, W) tensor in out. */
+void tu_time_slice(const tl_tensor *x, int t0, int t1, tl_tensor *out);
+
+/* Free the listed tensors: TU_FREE_ALL(&x, &y, ...). */
+void tu_free_tensors(tl_tensor *const *t, size_t n);
+#define TU_COUNT(type, ...) (sizeof((type[]){__VA_ARGS__}) / sizeof(type))
+#define TU_FREE_ALL(...)                                                                          \
+    tu_free_tensors((tl_tensor *[]){__VA_ARGS__}, TU_COUNT(tl_tensor *, __VA_ARGS__))
+
 /* Golden files (tests/golden/NAME.txt, written by the scripts in tools/golden):
  * blocks of "name ndim d0 .. dk" followed by the values, '#' comments. */
 typedef struct tu_golden tu_golden;
@@ -58,10 +74,44 @@ void tu_golden_tensor(const tu_golden *g, const char *name, tl_tensor *t, int nd
                       const int *shape);
 void tu_golden_ids(const tu_golden *g, const char *name, tl_tensor *t, int ndim, const int *shape);
 void tu_golden_free(tu_golden *g);
+/* The array named prefix + name (the goldens of one variant share a file). */
+const double *tu_golden_get_prefixed(const tu_golden *g, const char *prefix, const char *name,
+                                     size_t count);
+/* Fail unless the gradient of every parameter equals `times` the golden
+ * array prefix + "d" + its name (times 2 after two accumulating backwards). */
+void tu_check_param_grads(const tu_golden *g, const char *prefix, const tl_param *p, int np,
+                          double times);
 
 /* Print each gradient-check entry (so the measured errors appear in the test
  * log) and fail if any exceeds bound or checked nothing. */
 void tu_check_gradients(const char *what, const tl_gradcheck_entry *e, int n, double bound);
+
+/* Central differences of f(ctx) over every element of v against `analytic`,
+ * with the step (1e-5) and the relative-error formula of lib/gradcheck.c. */
+tl_gradcheck_entry tu_central_difference(double (*f)(void *ctx), void *ctx, const char *name,
+                                         tl_real *v, const tl_real *analytic, size_t n);
+/* The same for each of the np parameters against the gradients they hold
+ * now (copied first: the differences run f again); writes e[0..np). */
+void tu_central_difference_params(double (*f)(void *ctx), void *ctx, tl_param *p, int np,
+                                  tl_gradcheck_entry *e);
+
+/* Fail unless the sample sd of w is within 3% of 1/sqrt(fan_in) and
+ * |mean| < mean_bound (checks of the default initialisation). */
+void tu_assert_init_scale(const tl_tensor *w, int fan_in, double mean_bound);
+
+/* A (rows, width) matrix stored with leading dimension width + pad; the pad
+ * holds NaN so that reading it poisons the result and writing it shows.
+ * init (rows x width, dense) or NULL for zeros. */
+typedef struct {
+    int rows, width, ld;
+    tl_real *v;
+} tu_strided;
+tu_strided tu_strided_new(int rows, int width, int pad, const double *init);
+/* Compare with a dense array and check the pad is untouched. */
+void tu_strided_check(const char *what, const tu_strided *s, const double *expect);
+void tu_strided_free(tu_strided *const *s, size_t n);
+#define TU_STRIDED_FREE_ALL(...)                                                                  \
+    tu_strided_free((tu_strided *[]){__VA_ARGS__}, TU_COUNT(tu_strided *, __VA_ARGS__))
 
 /* Scratch directories and files: make a fresh /tmp/tl_test_XXXXXX (dir has
  * room for 64 bytes), count the entries of a directory, remove it with its

@@ -7,23 +7,12 @@
 # Usage: tools/recipes/ptb-dl2.sh PTB_DIR [OUT_DIR] [extra train options...]
 #   PTB_DIR holds ptb.train.txt and ptb.test.txt (here: ../shared/data/ptb).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ptb=${1:?usage: $0 PTB_DIR [OUT_DIR] [train options]}
-out=${2:-build/recipes}
-shift $(( $# >= 2 ? 2 : 1 ))
-mkdir -p "$out"
-# TIMELAYERS names the program to use; by default build/ is (re)built.
-tl=${TIMELAYERS:-}
-if [ -z "$tl" ]; then
-  [ -f build/build.ninja ] || meson setup build >/dev/null
-  ninja -C build >/dev/null
-  tl=build/tools/timelayers
-fi
+RECIPE_DATA=PTB_DIR
+. "$(dirname "$0")/common.sh"
 
-start=$(date +%s.%N)
-"$tl" train --train "$ptb/ptb.train.txt" --test "$ptb/ptb.test.txt" \
+recipe_start
+"$tl" train --train "$data/ptb.train.txt" --test "$data/ptb.test.txt" \
   --level word --cell lstm --layers 1 --embed 100 --hidden 100 \
   --batch 20 --time 35 --optim sgd --lr 20 --clip 0.25 --epochs 4 --seed 1 --report 100 \
   --out "$out/ptb-dl2.safetensors" --log "$out/ptb-dl2.csv" "$@" | tee "$out/ptb-dl2.log"
-end=$(date +%s.%N)
-echo "wall time: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s" | tee -a "$out/ptb-dl2.log"
+recipe_wall_time "$out/ptb-dl2.log"

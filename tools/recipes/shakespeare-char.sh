@@ -6,27 +6,16 @@
 # Usage: tools/recipes/shakespeare-char.sh SHAKESPEARE_DIR [OUT_DIR] [extra train options...]
 #   SHAKESPEARE_DIR holds input.txt (here: ../shared/data/tinyshakespeare).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-dir=${1:?usage: $0 SHAKESPEARE_DIR [OUT_DIR] [train options]}
-out=${2:-build/recipes}
-shift $(( $# >= 2 ? 2 : 1 ))
-mkdir -p "$out"
-# TIMELAYERS names the program to use; by default build/ is (re)built.
-tl=${TIMELAYERS:-}
-if [ -z "$tl" ]; then
-  [ -f build/build.ninja ] || meson setup build >/dev/null
-  ninja -C build >/dev/null
-  tl=build/tools/timelayers
-fi
+RECIPE_DATA=SHAKESPEARE_DIR
+. "$(dirname "$0")/common.sh"
 
-start=$(date +%s.%N)
-"$tl" train --train "$dir/input.txt" --valid-split 0.05 --level char \
+recipe_start
+"$tl" train --train "$data/input.txt" --valid-split 0.05 --level char \
   --cell lstm --layers 2 --embed 64 --hidden 128 --batch 32 --time 64 \
   --optim adam --lr 0.002 --clip 5 --epochs 10 --seed 1 --report 200 \
   --out "$out/shakespeare-char.safetensors" --log "$out/shakespeare-char.csv" "$@" \
   | tee "$out/shakespeare-char.log"
-end=$(date +%s.%N)
-echo "wall time: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s" | tee -a "$out/shakespeare-char.log"
+recipe_wall_time "$out/shakespeare-char.log"
 echo "validation loss per epoch (nats/char):"
 awk -F, 'NR > 1 && $5 != "nan" { printf "  epoch %s: %.4f (perplexity %s)\n", $1, log($5), $5 }' \
   "$out/shakespeare-char.csv" | tee -a "$out/shakespeare-char.log"
