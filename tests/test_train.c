@@ -313,8 +313,8 @@ static void test_bad_resume_metadata(void **state)
     close(fd);
     setup s;
     make(&s, TL_OPTIM_SGD, 0.1);
-    tl_train_config cfg = config(1);
     tl_trainer *t;
+    tl_train_config cfg = config(1);
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
     const char *rng = "\"best_ppl\": null, \"rng\": [\"1\", \"2\", \"3\", \"4\"]";
     static const struct {
