@@ -166,29 +166,32 @@ static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, c
     return TL_OK;
 }
 
-/* A finite number field of a JSON object. */
-static tl_status number(const cJSON *j, const char *key, const char *what, double lo, double hi,
-                        double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
-        return tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"%s\": \"%s\" is missing or outside "
-                                      "[%g, %g]", what, key, lo, hi);
-    *out = v->valuedouble;
-    return TL_OK;
-}
-
-/* Several number fields at once, stopping at the first bad one. */
+/* A number field of a JSON object within [lo, hi]; whole when integral (a
+ * count or position: 2.5 would be truncated silently by the casts). */
 typedef struct {
     const char *key;
     double lo, hi;
     double *out;
+    bool integral;
 } field;
 
+static tl_status number(const cJSON *j, const char *what, const field *f)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= f->lo && v->valuedouble <= f->hi) ||
+        (f->integral && v->valuedouble != floor(v->valuedouble)))
+        return tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"%s\": \"%s\" is missing or not %s "
+                       "in [%g, %g]", what, f->key, f->integral ? "an integer" : "a number",
+                       f->lo, f->hi);
+    *f->out = v->valuedouble;
+    return TL_OK;
+}
+
+/* Several number fields at once, stopping at the first bad one. */
 static tl_status numbers(const cJSON *j, const char *what, const field *f, int n)
 {
     for (int i = 0; i < n; i++)
-        TL_TRY(number(j, f[i].key, what, f[i].lo, f[i].hi, f[i].out));
+        TL_TRY(number(j, what, &f[i]));
     return TL_OK;
 }
 
@@ -264,10 +267,10 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     if (!st)
         c = tl_optim_defaults(c.kind);
     const field fields[] = {
-        {"lr", 0, 1e12, &c.lr},         {"momentum", 0, 1, &c.momentum},
-        {"rho", 0, 1, &c.rho},          {"beta1", 0, 1, &c.beta1},
-        {"beta2", 0, 1, &c.beta2},      {"eps", 0, 1, &c.eps},
-        {"steps", 0, 9007199254740992.0, &steps},
+        {"lr", 0, 1e12, &c.lr, false},          {"momentum", 0, 1, &c.momentum, false},
+        {"rho", 0, 1, &c.rho, false},           {"beta1", 0, 1, &c.beta1, false},
+        {"beta2", 0, 1, &c.beta2, false},       {"eps", 0, 1, &c.eps, false},
+        {"steps", 0, 9007199254740992.0, &steps, true},
     };
     if (!st)
         st = numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
@@ -341,9 +344,9 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best_ppl");
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng");
     const field fields[] = {
-        {"epoch", 0, 1e9, &epoch},       {"step", 0, 9e15, &step},
-        {"iter", 0, 9e15, &iter},        {"time_idx", 0, 9e15, &time_idx},
-        {"batch", 1, 1e9, &batch},       {"time", 1, 1e9, &time},
+        {"epoch", 0, 1e9, &epoch, true},          {"step", 0, 9e15, &step, true},
+        {"iter", 0, 9e15, &iter, true},           {"time_idx", 0, 9e15, &time_idx, true},
+        {"batch", 1, 1e9, &batch, true},          {"time", 1, 1e9, &time, true},
     };
     tl_status st = numbers(j, "train", fields, (int)(sizeof fields / sizeof *fields));
     if (!st && ((int)batch != t->cfg.batch || (int)time != t->cfg.time))

@@ -491,6 +491,16 @@ static void test_bad_architecture(void **state)
          "\"variant\": 7}", 0, "architecture layer 0:"},
         {"{\"type\": \"TimeRNN\", \"in_dim\": 4, \"out_dim\": 1000000000, \"stateful\": true, "
          "\"variant\": 0}", 0, "wider than the 165 parameter values"},
+        /* A vocabulary of 10^9 in a file of 165 values: refused before the
+         * embedding table is allocated. */
+        {"{\"type\": \"TimeEmbedding\", \"in_dim\": 1000000000, \"out_dim\": 4, "
+         "\"stateful\": false, \"variant\": 0}", 0,
+         "TimeEmbedding of size (1000000000, 4) is wider than the 165 parameter values"},
+        /* Dimensions beyond int, and negative ones. */
+        {"{\"type\": \"TimeRNN\", \"in_dim\": 4, \"out_dim\": 2147483648, \"stateful\": true, "
+         "\"variant\": 0}", 0, "needs integers"},
+        {"{\"type\": \"TimeAffine\", \"in_dim\": 4, \"out_dim\": -6, \"stateful\": false, "
+         "\"variant\": 0}", 0, "architecture layer 0:"},
         {"{\"type\": \"TimeRNN\", \"in_dim\": 4, \"out_dim\": 5, \"stateful\": true, "
          "\"variant\": 0}", 0, "architecture layer 1: layer 1 (TimeRNN) expects input width 6"},
         {"{\"type\": \"TimeRNN\", \"in_dim\": 5, \"out_dim\": 6, \"stateful\": true, "

@@ -219,6 +219,28 @@ static void test_files(void **state)
     tl_vocab_destroy(v);
 }
 
+/* A file one byte over TL_CORPUS_MAX_BYTES (sparse: no disk used) is refused
+ * from its size, before anything is read or allocated. */
+static void test_size_limit(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_test_corpus_big_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)TL_CORPUS_MAX_BYTES + 1), 0);
+    close(fd);
+    tl_vocab *v;
+    tl_corpus c;
+    TU_OK(tl_vocab_create(&v, TL_LEVEL_CHAR));
+    assert_int_equal(tl_corpus_load(path, v, true, &c), TL_ERR_NOMEM);
+    assert_non_null(strstr(tl_last_error(), "2147483649 bytes is larger than the maximum "
+                                            "2147483648 (TL_CORPUS_MAX_BYTES)"));
+    assert_null(c.ids);
+    assert_int_equal(tl_vocab_size(v), 0);
+    tl_vocab_destroy(v);
+    unlink(path);
+}
+
 /* The shared data folder: TL_SHARED_DATA from the environment, else the one
  * Meson passes. Returns false (after printing why) when `file` is missing. */
 static bool data_path(char *out, size_t cap, const char *file)
@@ -313,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_penn_treebank),
         cmocka_unit_test(test_tiny_shakespeare),
     };

@@ -301,6 +301,68 @@ static void test_bad_configs(void **state)
     release(&s);
 }
 
+/* Resuming from a checkpoint whose trainer metadata is out of range or not
+ * whole, or whose carried state does not fit the batch, is refused with a
+ * message naming the field; the trainer is left as it was. */
+static void test_bad_resume_metadata(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_test_badresumeXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    setup s;
+    make(&s, TL_OPTIM_SGD, 0.1);
+    tl_trainer *t;
+    tl_train_config cfg = config(1);
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    const char *rng = "\"best_ppl\": null, \"rng\": [\"1\", \"2\", \"3\", \"4\"]";
+    static const struct {
+        const char *train;      /* the "train" metadata after the rng */
+        const char *needle;
+    } cases[] = {
+        {"\"epoch\": 0, \"step\": 0, \"iter\": 0, \"time_idx\": 0, \"batch\": 4.5, \"time\": 8",
+         "\"batch\" is missing or not an integer in [1, 1e+09]"},
+        {"\"epoch\": 1e12, \"step\": 0, \"iter\": 0, \"time_idx\": 0, \"batch\": 4, \"time\": 8",
+         "\"epoch\" is missing or not an integer in [0, 1e+09]"},
+        {"\"epoch\": 0, \"step\": -1, \"iter\": 0, \"time_idx\": 0, \"batch\": 4, \"time\": 8",
+         "\"step\" is missing"},
+        {"\"epoch\": 0, \"step\": 0, \"iter\": 0.5, \"time_idx\": 0, \"batch\": 4, \"time\": 8",
+         "\"iter\" is missing or not an integer"},
+        {"\"epoch\": 0, \"step\": 0, \"iter\": 0, \"time_idx\": 1e300, \"batch\": 4, \"time\": 8",
+         "\"time_idx\" is missing"},
+    };
+    char json[512];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(json, sizeof json, "{%s, %s}", rng, cases[i].train);
+        tl_ckpt_meta meta = {"train", json};
+        TU_OK(tl_checkpoint_save(path, s.m, &meta, 1, NULL, 0));
+        tl_checkpoint *ck;
+        TU_OK(tl_checkpoint_open(path, &ck));
+        assert_int_equal(tl_trainer_resume(t, ck), TL_ERR_FORMAT);
+        if (!strstr(tl_last_error(), cases[i].needle))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, tl_last_error(), cases[i].needle);
+        tl_checkpoint_close(ck);
+    }
+    /* A carried state of 5 values cannot be (batch 4, width). */
+    snprintf(json, sizeof json, "{%s, \"epoch\": 0, \"step\": 0, \"iter\": 0, \"time_idx\": 0, "
+             "\"batch\": 4, \"time\": 8}", rng);
+    tl_ckpt_meta meta = {"train", json};
+    static const tl_real five[5];
+    tl_ckpt_tensor h = {"state.layers.1.h", five, 5};
+    TU_OK(tl_checkpoint_save(path, s.m, &meta, 1, &h, 1));
+    tl_checkpoint *ck;
+    TU_OK(tl_checkpoint_open(path, &ck));
+    assert_int_equal(tl_trainer_resume(t, ck), TL_ERR_FORMAT);
+    if (!strstr(tl_last_error(), "has 5 values, not a multiple of batch 4"))
+        fail_msg("state: \"%s\"", tl_last_error());
+    tl_checkpoint_close(ck);
+    assert_int_equal(tl_trainer_step(t), 0);
+    tl_trainer_destroy(t);
+    release(&s);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_loss_stops_and_keeps_checkpoint),
         cmocka_unit_test(test_csv_log_and_lr_decay),
         cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_bad_resume_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -13,5 +15,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * return a path naming it ("/proc/self/fd/N"), valid until the next call.
  * Aborts when the file cannot be made (a broken harness, not a finding). */
 const char *fuzz_as_file(const uint8_t *data, size_t size);
+
+/* A property of the target: abort (a finding) when it does not hold. */
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: %s fails\n", __FILE__, __LINE__, #cond); \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
 
 #endif

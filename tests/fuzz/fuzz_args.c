@@ -11,14 +11,6 @@
 #include "fuzz.h"
 #include "../../tools/cli/args.h"
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: %s fails\n", __FILE__, __LINE__, #cond); \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
-
 /* The ranges the CLI's options use. */
 static const long int_ranges[][2] = {{1, 1 << 16}, {0, 1 << 24}, {0, 1 << 30}, {1, 8},
                                      {1, 1024}};

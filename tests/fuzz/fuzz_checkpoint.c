@@ -2,7 +2,8 @@
  * trainer. The input is the file. Everything the library reads from a
  * checkpoint is exercised: the header and tensor table (tl_checkpoint_open),
  * every tensor's description and values, the model rebuilt from
- * "architecture", the vocabulary, the optimizer and its state, and the
+ * "architecture", the vocabulary, the optimizer and its state, a few
+ * generated tokens turned into text (as `timelayers sample`), and the
  * trainer's loop position and recurrent state (batch 2, time 4, as the
  * seeds were trained). Any outcome is fine except a crash, a sanitizer
  * report, a leak, or an error without a message.
@@ -40,6 +41,24 @@ static void read_tensors(const tl_checkpoint *ck)
         check_message(tl_checkpoint_tensor(ck, info.name, buf, info.count));
         free(buf);
     }
+}
+
+/* What `timelayers sample` does: generate from the rebuilt model and turn
+ * the ids into text with the file's vocabulary (which may disagree with the
+ * model's width: an error then, never a read out of bounds). */
+static void sample(tl_model *m, const tl_vocab *v)
+{
+    enum { COUNT = 4 };
+    int32_t prompt = 0, out[COUNT];
+    tl_rng rng;
+    tl_rng_seed(&rng, 1);
+    tl_sample_opts opts = {.greedy = true};
+    tl_status st = tl_generate(m, &prompt, 1, COUNT, &opts, &rng, out);
+    check_message(st);
+    char text[COUNT * (TL_VOCAB_MAX_TOKEN + 1) + 1];
+    size_t len;
+    if (!st)
+        check_message(tl_vocab_detokenize(v, out, COUNT, text, sizeof text, &len));
 }
 
 /* Resume a trainer from ck with a small corpus of the vocabulary's ids. */
@@ -95,6 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_message(tl_checkpoint_model(ck, &m));
     check_message(tl_checkpoint_optim(ck, &o));
     check_message(tl_checkpoint_vocab(ck, &v));
+    if (m && v)
+        sample(m, v);
     if (m && o && v)
         resume(ck, m, o, v);
     tl_vocab_destroy(v);

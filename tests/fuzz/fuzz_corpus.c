@@ -11,14 +11,6 @@
 #include "fuzz.h"
 #include "timelayers/timelayers.h"
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: %s fails\n", __FILE__, __LINE__, #cond); \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
-
 static void roundtrip(const tl_vocab *v, const tl_corpus *c)
 {
     size_t len, len2;
