@@ -34,7 +34,8 @@ typedef struct {
 
     /* What backward needs from the last successful loss call. */
     bool ready;
-    tl_tensor grad;      /* scores' shape: dscores for dloss = 1 */
+    tl_tensor grad;      /* scores' shape: dscores for dloss = 1 (owned, or the
+                            scores themselves after tl_loss_in_place) */
     tl_tensor dx;        /* dscores for another dloss (made on demand) */
 } softmax_loss;
 
@@ -103,9 +104,11 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
 /* One counted row: g = scale · (softmax(x) − onehot(t)); returns −log
  * softmax(x)[t] = max x + log Σ e − x[t], which is not finite when x holds a
  * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
- * The max and the sums run in LANES independent lanes so that they vectorise. */
+ * The max and the sums run in LANES independent lanes so that they vectorise.
+ * g may be x itself: every element is read before it is written. */
 static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
 {
+    const tl_real xt = x[t];   /* g may be x itself (in place) */
     tl_real hi[LANES], lo[LANES];
     for (int k = 0; k < LANES; k++)
         hi[k] = lo[k] = x[0];
@@ -141,7 +144,7 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
         for (int k = 0; k < LANES; k++)
             sum += acc[k];
     }
-    double nll = (double)m + log(sum) - x[t];
+    double nll = (double)m + log(sum) - xt;
     if (!isfinite(lo[0]) || !isfinite(nll))
         return NAN;
     tl_real c = (tl_real)(scale / sum);
@@ -151,15 +154,23 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
     return nll;
 }
 
-static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_tensor *t,
-                                   double *loss)
+/* The loss, with the gradient for dloss = 1 written to `out` (the scores
+ * themselves) or, when out is NULL, to the layer's own buffer. */
+static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
+                            tl_real *out, double *loss)
 {
-    softmax_loss *s = (softmax_loss *)l;
     TL_TRY(check_shapes(s, x, t));
     int V = x->shape[x->ndim - 1], rows = (int)t->size;
     TL_TRY(tl_check_ids("TimeSoftmaxWithLoss", "target", t, V, true));
     s->ready = false;
-    TL_TRY(tl_tensor_resize(&s->grad, TL_REAL, x->ndim, x->shape));
+    if (out) {
+        tl_tensor_free(&s->grad);
+        s->grad = tl_tensor_wrap(out, x->ndim, x->shape);
+    } else {
+        if (!s->grad.owned)
+            s->grad = (tl_tensor){0};
+        TL_TRY(tl_tensor_resize(&s->grad, TL_REAL, x->ndim, x->shape));
+    }
 
     int count = 0;
     for (int r = 0; r < rows; r++)
@@ -184,6 +195,12 @@ static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_ten
     s->ready = true;
     *loss = total * scale;
     return TL_OK;
+}
+
+static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_tensor *t,
+                                   double *loss)
+{
+    return fused_loss((softmax_loss *)l, x, t, NULL, loss);
 }
 
 static tl_status softmax_loss_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -228,6 +245,13 @@ static const tl_layer_ops softmax_loss_ops = {
     .config = softmax_loss_config,
     .destroy = softmax_loss_destroy,
 };
+
+tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *t, double *loss)
+{
+    if (!l || l->ops != &softmax_loss_ops || !scores || scores->dtype != TL_REAL)
+        return tl_layer_loss(l, scores, t, loss);
+    return fused_loss((softmax_loss *)l, scores, t, scores->data, loss);
+}
 
 tl_status tl_time_softmax_loss_create(tl_layer **out, int vocab, tl_loss_norm norm)
 {
