@@ -10,7 +10,8 @@
 #include "timelayers/tensor.h"
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
- * inner dimension is K. One call to OpenBLAS (sgemm or dgemm). */
+ * inner dimension is K. One call to OpenBLAS (sgemm or dgemm; sgemv or dgemv
+ * when M = 1). */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc);
 
