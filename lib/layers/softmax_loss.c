@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
+#include "../kernels/kernels.h"
 #include "../param.h"
 #include "timelayers/softmax_loss.h"
 
@@ -41,36 +42,6 @@ typedef struct {
 
 enum { LANES = 16, BLOCK = 512 };
 
-#ifdef TL_REAL_DOUBLE
-static inline double exp_nonpos(double x)
-{
-    return exp(x);
-}
-#else
-/* exp(x) for x <= 0, in a form GCC vectorises (libm's expf is one call per
- * element): x = n·ln2 + r with n = round(x·log2 e), |r| <= ln2/2, e^r by its
- * degree-6 Taylor polynomial (truncation < 1.3e-7 relative), 2^n written
- * into the exponent bits. Below −87, where 2^n would leave the normal range,
- * the result is 0 (e^−87 < 2e−38 is below float resolution next to the
- * row maximum's 1); NaN stays NaN. perf-lstm's lib/kernels/vmath brings
- * vector exp/tanh/sigmoid too: the two can be unified there. */
-static inline float exp_nonpos(float x)
-{
-    const float round_magic = 12582912.0f;   /* 1.5·2^23: adding it rounds to an integer */
-    float t = x * 1.44269504f + round_magic;
-    float n = t - round_magic;
-    float r = x - n * 0.693359375f;          /* ln 2 = 0.693359375 − 2.12194440e−4, */
-    r = r + n * 2.12194440e-4f;              /* the first part exact in float */
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
-              r * (1.0f / 120 + r * (1.0f / 720))))));
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);          /* low bits of t hold n + 0x400000 */
-    bits = (bits - 0x4B400000u + 127u) << 23;
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return x < -87.0f ? 0.0f : p * two_n;
-}
-#endif
 
 static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const tl_tensor *t)
 {
@@ -133,12 +104,12 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
         tl_real acc[LANES] = {0};
         for (j = j0; j + LANES <= end; j += LANES)
             for (int k = 0; k < LANES; k++) {
-                tl_real e = exp_nonpos(x[j + k] - m);
+                tl_real e = tl_exp_nonpos(x[j + k] - m);
                 g[j + k] = e;
                 acc[k] += e;
             }
         for (; j < end; j++) {
-            g[j] = exp_nonpos(x[j] - m);
+            g[j] = tl_exp_nonpos(x[j] - m);
             acc[0] += g[j];
         }
         for (int k = 0; k < LANES; k++)
