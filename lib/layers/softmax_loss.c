@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
+#include "../kernels/kernels.h"
 #include "../param.h"
 #include "timelayers/softmax_loss.h"
 
@@ -34,42 +35,13 @@ typedef struct {
 
     /* What backward needs from the last successful loss call. */
     bool ready;
-    tl_tensor grad;      /* scores' shape: dscores for dloss = 1 */
+    tl_tensor grad;      /* scores' shape: dscores for dloss = 1 (owned, or the
+                            scores themselves after tl_loss_in_place) */
     tl_tensor dx;        /* dscores for another dloss (made on demand) */
 } softmax_loss;
 
 enum { LANES = 16, BLOCK = 512 };
 
-#ifdef TL_REAL_DOUBLE
-static inline double exp_nonpos(double x)
-{
-    return exp(x);
-}
-#else
-/* exp(x) for x <= 0, in a form GCC vectorises (libm's expf is one call per
- * element): x = n·ln2 + r with n = round(x·log2 e), |r| <= ln2/2, e^r by its
- * degree-6 Taylor polynomial (truncation < 1.3e-7 relative), 2^n written
- * into the exponent bits. Below −87, where 2^n would leave the normal range,
- * the result is 0 (e^−87 < 2e−38 is below float resolution next to the
- * row maximum's 1); NaN stays NaN. perf-lstm's lib/kernels/vmath brings
- * vector exp/tanh/sigmoid too: the two can be unified there. */
-static inline float exp_nonpos(float x)
-{
-    const float round_magic = 12582912.0f;   /* 1.5·2^23: adding it rounds to an integer */
-    float t = x * 1.44269504f + round_magic;
-    float n = t - round_magic;
-    float r = x - n * 0.693359375f;          /* ln 2 = 0.693359375 − 2.12194440e−4, */
-    r = r + n * 2.12194440e-4f;              /* the first part exact in float */
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
-              r * (1.0f / 120 + r * (1.0f / 720))))));
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);          /* low bits of t hold n + 0x400000 */
-    bits = (bits - 0x4B400000u + 127u) << 23;
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return x < -87.0f ? 0.0f : p * two_n;
-}
-#endif
 
 static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const tl_tensor *t)
 {
@@ -103,9 +75,12 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
 /* One counted row: g = scale · (softmax(x) − onehot(t)); returns −log
  * softmax(x)[t] = max x + log Σ e − x[t], which is not finite when x holds a
  * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
- * The max and the sums run in LANES independent lanes so that they vectorise. */
+ * The max and the sums run in LANES independent lanes so that they vectorise.
+ * g may be x itself: every element is read before it is written. */
+TL_MULTIVERSION
 static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
 {
+    const tl_real xt = x[t];   /* g may be x itself (in place) */
     tl_real hi[LANES], lo[LANES];
     for (int k = 0; k < LANES; k++)
         hi[k] = lo[k] = x[0];
@@ -130,18 +105,18 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
         tl_real acc[LANES] = {0};
         for (j = j0; j + LANES <= end; j += LANES)
             for (int k = 0; k < LANES; k++) {
-                tl_real e = exp_nonpos(x[j + k] - m);
+                tl_real e = tl_exp_nonpos(x[j + k] - m);
                 g[j + k] = e;
                 acc[k] += e;
             }
         for (; j < end; j++) {
-            g[j] = exp_nonpos(x[j] - m);
+            g[j] = tl_exp_nonpos(x[j] - m);
             acc[0] += g[j];
         }
         for (int k = 0; k < LANES; k++)
             sum += acc[k];
     }
-    double nll = (double)m + log(sum) - x[t];
+    double nll = (double)m + log(sum) - xt;
     if (!isfinite(lo[0]) || !isfinite(nll))
         return NAN;
     tl_real c = (tl_real)(scale / sum);
@@ -151,15 +126,23 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
     return nll;
 }
 
-static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_tensor *t,
-                                   double *loss)
+/* The loss, with the gradient for dloss = 1 written to `out` (the scores
+ * themselves) or, when out is NULL, to the layer's own buffer. */
+static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
+                            tl_real *out, double *loss)
 {
-    softmax_loss *s = (softmax_loss *)l;
     TL_TRY(check_shapes(s, x, t));
     int V = x->shape[x->ndim - 1], rows = (int)t->size;
     TL_TRY(tl_check_ids("TimeSoftmaxWithLoss", "target", t, V, true));
     s->ready = false;
-    TL_TRY(tl_tensor_resize(&s->grad, TL_REAL, x->ndim, x->shape));
+    if (out) {
+        tl_tensor_free(&s->grad);
+        s->grad = tl_tensor_wrap(out, x->ndim, x->shape);
+    } else {
+        if (!s->grad.owned)
+            s->grad = (tl_tensor){0};
+        TL_TRY(tl_tensor_resize(&s->grad, TL_REAL, x->ndim, x->shape));
+    }
 
     int count = 0;
     for (int r = 0; r < rows; r++)
@@ -184,6 +167,12 @@ static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_ten
     s->ready = true;
     *loss = total * scale;
     return TL_OK;
+}
+
+static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_tensor *t,
+                                   double *loss)
+{
+    return fused_loss((softmax_loss *)l, x, t, NULL, loss);
 }
 
 static tl_status softmax_loss_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -228,6 +217,13 @@ static const tl_layer_ops softmax_loss_ops = {
     .config = softmax_loss_config,
     .destroy = softmax_loss_destroy,
 };
+
+tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *t, double *loss)
+{
+    if (!l || l->ops != &softmax_loss_ops || !scores || scores->dtype != TL_REAL)
+        return tl_layer_loss(l, scores, t, loss);
+    return fused_loss((softmax_loss *)l, scores, t, scores->data, loss);
+}
 
 tl_status tl_time_softmax_loss_create(tl_layer **out, int vocab, tl_loss_norm norm)
 {
