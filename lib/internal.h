@@ -11,6 +11,11 @@
 #define TL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define TL_PRINTF(a, b)
+/* Run fn(ctx, part, parts) for part = 0 .. parts-1 on the thread pool
+ * (threads.c), part 0 on the calling thread; returns when all are done, with
+ * their writes visible. parts <= tl_get_num_threads(). */
+void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
+
 #endif
 
 /* Record a formatted message for the calling thread and return st, so that
@@ -41,5 +46,10 @@ void tl_free(void *p);
 /* Shorthand for the error raised when a tensor argument has the wrong shape. */
 tl_status tl_fail_shape(const char *who, const char *what, const tl_tensor *t,
                         const char *expected);
+
+/* Run fn(ctx, part, parts) for part = 0 .. parts-1 on the thread pool
+ * (threads.c), part 0 on the calling thread; returns when all are done, with
+ * their writes visible. parts <= tl_get_num_threads(). */
+void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
 
 #endif

@@ -9,6 +9,11 @@
 #include <stdbool.h>
 #include "timelayers/tensor.h"
 
+/* Hand-written x86 kernels exist in the float build only. */
+#if !defined(TL_REAL_DOUBLE) && defined(__x86_64__) && defined(__GNUC__)
+#define TL_HAVE_AVX2 1
+#endif
+
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
  * inner dimension is K. One call to OpenBLAS (sgemm or dgemm). */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
@@ -66,5 +71,35 @@ void tl_lstm_gates_forward(int n, int H, tl_real *a, const tl_real *c_prev, tl_r
 void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c_prev,
                             const tl_real *c_next, const tl_real *dh, const tl_real *dc,
                             tl_real *dA, tl_real *dc_prev);
+
+
+/* The per-step recurrent products of a time layer with G gate blocks of H
+ * units, Wh (H, G·H) row-major (recurrent.c):
+ *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
+ *   backward  dh[:, u]      += dA·Whᵀ[:, u]
+ * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
+ * not change until the pass ends) and packs it when the packed kernel runs:
+ * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
+ * calls on Wh itself. Buffers grow as needed and are
+ * reused; tl_rec_free releases them. A zeroed struct is empty. */
+typedef struct tl_rec {
+    const tl_real *Wh;
+    int H, G;
+    bool packed;
+    float *fwd, *bwd;        /* packed Wh and Whᵀ (tl_alloc) */
+    size_t fwd_cap, bwd_cap; /* their sizes in floats */
+} tl_rec;
+
+tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N);
+void tl_rec_free(tl_rec *r);
+/* How many parts a step of N rows is worth splitting into (1 without the
+ * packed kernel, else at most tl_get_num_threads()), and the units of one
+ * part: ranges start on panel boundaries, together they cover [0, H). */
+int tl_rec_parts(const tl_rec *r, int N);
+void tl_rec_split(const tl_rec *r, int part, int parts, int *u0, int *u1);
+void tl_rec_forward(const tl_rec *r, int N, const tl_real *h, int ldh, int u0, int u1,
+                    tl_real *a, int lda);
+void tl_rec_backward(const tl_rec *r, int N, const tl_real *dA, int ldda, int u0, int u1,
+                     tl_real *dh, int lddh);
 
 #endif

@@ -25,8 +25,7 @@
 #include <math.h>
 #include "kernels.h"
 
-#if !defined(TL_REAL_DOUBLE) && defined(__x86_64__) && defined(__GNUC__)
-#define TL_HAVE_AVX2 1
+#ifdef TL_HAVE_AVX2
 #include <immintrin.h>
 #endif
 
