@@ -33,8 +33,9 @@ static struct {
     atomic_flag busy;           /* a caller owns the pool */
     void (*fn)(void *, int, int);
     void *ctx;
+    unsigned long first_seen[MAX_THREADS]; /* the job word when worker i was started */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, ATOMIC_FLAG_INIT,
-          NULL, NULL};
+          NULL, NULL, {0}};
 
 static void pause_cpu(void)
 {
@@ -75,7 +76,8 @@ tl_status tl_set_num_threads(int n)
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    unsigned long seen = atomic_load(&pool.job);
+    /* Not the job word now: the first job may have been published already. */
+    unsigned long seen = pool.first_seen[id];
     for (;;) {
         unsigned long job = atomic_load(&pool.job);
         for (int s = 0; job == seen && s < SPIN; s++) {
@@ -109,6 +111,7 @@ static bool start_workers(int parts)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pool.first_seen[pool.started + 1] = atomic_load(&pool.job);
         int err = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.started + 1));
         pthread_attr_destroy(&attr);
         if (err)
