@@ -2,14 +2,26 @@
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "kernels/kernels.h"
 #include "timelayers/generate.h"
 
-static bool skipped(const tl_sample_opts *o, int id)
+enum { LANES = 8 };
+
+/* The largest of v[0..n) (n >= 1), over LANES lanes so that it vectorises. */
+static double max_of(const double *v, int n)
 {
-    for (int i = 0; i < o->nskip; i++)
-        if (o->skip[i] == id)
-            return true;
-    return false;
+    double m[LANES];
+    for (int k = 0; k < LANES; k++)
+        m[k] = v[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++)
+            m[k] = v[i + k] > m[k] ? v[i + k] : m[k];
+    for (; i < n; i++)
+        m[0] = v[i] > m[0] ? v[i] : m[0];
+    for (int k = 1; k < LANES; k++)
+        m[0] = m[k] > m[0] ? m[k] : m[0];
+    return m[0];
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -47,21 +59,29 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         work = own;
     }
     double *logit = work, t = o->temperature > 0 ? o->temperature : 1.0;
-    double best = -INFINITY;
-    int argmax = -1;
     tl_status st = TL_OK;
+    /* Loops without early exits or calls, so that they vectorise: V is
+     * 10,000 for a word model and this runs once per generated token. */
+    int finite = 1;
     for (int i = 0; i < V; i++) {
-        if (!isfinite(scores[i])) {
-            st = tl_fail(TL_ERR_NUMERIC, "tl_sample: score of id %d is %g", i, (double)scores[i]);
-            goto done;
-        }
-        logit[i] = skipped(o, i) ? -INFINITY : scores[i] / t;
-        if (logit[i] > best) {
-            best = logit[i];
-            argmax = i;
-        }
+        finite &= isfinite(scores[i]);
+        logit[i] = scores[i] / t;
     }
-    if (argmax < 0) {
+    if (!finite) {
+        int i = 0;
+        while (isfinite(scores[i]))
+            i++;
+        st = tl_fail(TL_ERR_NUMERIC, "tl_sample: score of id %d is %g", i, (double)scores[i]);
+        goto done;
+    }
+    for (int i = 0; i < o->nskip; i++)
+        if (o->skip[i] >= 0 && o->skip[i] < V)
+            logit[o->skip[i]] = -INFINITY;
+    double best = max_of(logit, V);
+    int argmax = 0;
+    while (argmax < V && logit[argmax] != best)
+        argmax++;
+    if (best == -INFINITY) {
         st = tl_fail(TL_ERR_ARG, "tl_sample: all %d ids are in the skip list", V);
         goto done;
     }
@@ -70,16 +90,30 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         goto done;
     }
     double cut = o->top_k ? kth_largest(logit, V, o->top_k, work + V) : -INFINITY;
+    /* Weights exp(logit − best) in tl_real precision (float: the vectorised
+     * exponential; a relative error of 1e-7 in a weight is nothing for a
+     * draw), written to the second half of work, which top-k is done with. */
+    tl_real *w = (tl_real *)(work + V);
+    tl_real ac[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= V; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            tl_real d = (tl_real)(logit[i + k] - best);
+            w[i + k] = logit[i + k] >= cut ? tl_exp_nonpos(d) : 0;
+            ac[k] += w[i + k];
+        }
     double total = 0;
-    for (int i = 0; i < V; i++) {
-        logit[i] = logit[i] >= cut && logit[i] > -INFINITY ? exp(logit[i] - best) : 0;
-        total += logit[i];
+    for (; i < V; i++) {
+        w[i] = logit[i] >= cut ? tl_exp_nonpos((tl_real)(logit[i] - best)) : 0;
+        total += w[i];
     }
+    for (int k = 0; k < LANES; k++)
+        total += ac[k];
     double u = tl_rng_uniform(rng) * total;
     *out = argmax;  /* guards against u landing past the last bucket by rounding */
-    for (int i = 0; i < V; i++) {
-        if (logit[i] > 0 && (u -= logit[i]) < 0) {
-            *out = i;
+    for (int j = 0; j < V; j++) {
+        if (w[j] > 0 && (u -= w[j]) < 0) {
+            *out = j;
             break;
         }
     }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "param.h"
 #include "timelayers/model.h"
 
 struct tl_model {
@@ -108,7 +109,7 @@ static tl_status build(tl_model *m)
     }
     tl_status st = tl_alloc((void **)&m->values, total, sizeof(tl_real), "model parameters");
     if (!st)
-        st = tl_calloc((void **)&m->grads, total, sizeof(tl_real), "model gradients");
+        st = tl_alloc((void **)&m->grads, total, sizeof(tl_real), "model gradients");
     if (!st)
         st = tl_calloc((void **)&m->params, (size_t)count, sizeof *m->params, "model params");
     if (st) {
@@ -138,6 +139,10 @@ static tl_status build(tl_model *m)
             off += v.size;
         }
     }
+    /* Zeroed only now: fresh pages are not resident until written, so the
+     * peak memory of this move is one copy of the parameters plus the largest
+     * tensor, not parameters and gradients twice over. */
+    memset(m->grads, 0, total * sizeof(tl_real));
     m->nflat = total;
     m->nparams = count;
     m->built = true;
@@ -168,7 +173,13 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
         return tl_fail(TL_ERR_STATE, "tl_model_forward: the model has no loss layer");
     m->forward_done = false;
     TL_TRY(run_layers(m, xs, &scores));
-    TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));
+    /* An affine layer's output is its own buffer, which its backward does not
+     * read, and nothing else sees it before the next forward: the loss may
+     * overwrite it with dscores, which saves an (N, T, V) buffer. */
+    if (!strcmp(tl_layer_type(m->layers[m->nlayers - 1]), "TimeAffine"))
+        TL_TRY(tl_loss_in_place(m->loss, (tl_tensor *)scores, ts, loss));
+    else
+        TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));
     m->forward_done = true;
     return TL_OK;
 }

@@ -29,4 +29,11 @@ char *tl_index_str(const tl_tensor *t, size_t i, char *buf, size_t n);
 tl_status tl_check_ids(const char *who, const char *what, const tl_tensor *ids, int V,
                        bool allow_ignore);
 
+/* tl_layer_loss that may overwrite the scores with dscores, which backward
+ * then returns: for a caller that owns the scores and no longer needs them
+ * (the model, whose last layer's output is its own buffer). Loss layers that
+ * cannot work in place just compute tl_layer_loss. */
+tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *targets,
+                           double *loss);
+
 #endif

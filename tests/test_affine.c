@@ -1,4 +1,5 @@
 /* TimeAffine: golden values from PyTorch, gradient check, shape errors. */
+#include <math.h>
 #include <string.h>
 #include "testutil.h"
 
@@ -75,6 +76,53 @@ static void test_two_dim_input(void **state)
     tl_layer_destroy(l);
 }
 
+/* One row (batch-1 generation) goes through GEMV instead of GEMM: its
+ * output and input gradient must match the same row computed inside a
+ * 3-row batch (the GEMM path), and its weight gradient the batch's with the
+ * other rows' dy zero. Sizes large enough for blocked kernels. */
+static void test_one_row_matches_batch(void **state)
+{
+    (void)state;
+    enum { ROWS = 3, DI = 67, MO = 301 };
+    tl_rng rng;
+    tl_rng_seed(&rng, 11);
+    tl_layer *one, *many;
+    TU_OK(tl_time_affine_create(&one, DI, MO, &rng));
+    tl_rng_seed(&rng, 11);
+    TU_OK(tl_time_affine_create(&many, DI, MO, &rng));
+    int np;
+    tl_param *p = tl_layer_params(many, &np);
+    for (int j = 0; j < MO; j++)   /* a nonzero bias, the same in both */
+        p[1].value.data[j] = tl_layer_params(one, &np)[1].value.data[j] = (tl_real)(0.01 * j);
+    tl_tensor xb = {0}, dyb = {0};
+    tu_randn(&xb, &rng, 1, 3, (int[]){ROWS, 1, DI});
+    TU_OK(tl_tensor_zeros3(&dyb, ROWS, 1, MO));
+    for (int j = 0; j < MO; j++)
+        dyb.data[j] = (tl_real)tl_rng_normal(&rng);
+    tl_tensor x1 = tl_tensor_wrap(xb.data, 3, (int[]){1, 1, DI});
+    tl_tensor dy1 = tl_tensor_wrap(dyb.data, 3, (int[]){1, 1, MO});
+    const tl_tensor *y1, *yb, *dx1, *dxb;
+    TU_OK(tl_layer_forward(one, &x1, &y1));
+    TU_OK(tl_layer_forward(many, &xb, &yb));
+    double want[DI > MO ? DI : MO];
+    for (int j = 0; j < MO; j++)
+        want[j] = yb->data[j];
+    tu_assert_close("y", y1->data, want, MO, TU_RTOL, TU_ATOL);
+    TU_OK(tl_layer_backward(one, &dy1, &dx1));
+    TU_OK(tl_layer_backward(many, &dyb, &dxb));
+    for (int i = 0; i < DI; i++)
+        want[i] = dxb->data[i];
+    tu_assert_close("dx", dx1->data, want, DI, TU_RTOL, TU_ATOL);
+    const tl_real *gw1 = tl_layer_params(one, &np)[0].grad.data;
+    for (int i = 0; i < DI * MO; i++)
+        if (!(fabs(gw1[i] - p[0].grad.data[i]) <= TU_RTOL * fabs(p[0].grad.data[i]) + TU_ATOL))
+            fail_msg("dW[%d]: %g one row, %g batch", i, (double)gw1[i], (double)p[0].grad.data[i]);
+    tl_tensor_free(&xb);
+    tl_tensor_free(&dyb);
+    tl_layer_destroy(one);
+    tl_layer_destroy(many);
+}
+
 static void test_gradcheck(void **state)
 {
     (void)state;
@@ -137,6 +185,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_two_dim_input),
+        cmocka_unit_test(test_one_row_matches_batch),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_errors),
     };

@@ -186,6 +186,67 @@ static void test_stateful_predict_in_chunks(void **state)
     tl_model_destroy(m);
 }
 
+/* tl_model_forward lets the loss overwrite the affine layer's output with
+ * dscores (one buffer less); the plain path, each layer called by hand with
+ * the loss writing its own buffer, must give the same loss and gradients.
+ * Then the loss layer used directly again owns its buffer and leaves the
+ * scores alone. */
+static void test_loss_in_place_matches_plain(void **state)
+{
+    (void)state;
+    enum { NB = 3, NT = 4, NV = 23 };
+    tl_model *m[2];
+    tl_real *v[2], *g[2];
+    size_t n[2];
+    tl_lm_config cfg = {.vocab = NV, .embed = 5, .hidden = 6, .layers = 1, .cell = TL_CELL_LSTM};
+    for (int k = 0; k < 2; k++) {
+        tl_rng rng;
+        tl_rng_seed(&rng, 5);
+        TU_OK(tl_lm_create(&m[k], &cfg, &rng));
+        TU_OK(tl_model_flat(m[k], &v[k], &g[k], &n[k]));   /* gradients in the flat buffer */
+    }
+    int32_t ids[2 * NB * NT];
+    tl_rng rng;
+    tl_rng_seed(&rng, 6);
+    for (int i = 0; i < 2 * NB * NT; i++)
+        ids[i] = (int32_t)tl_rng_below(&rng, NV);
+    ids[NB * NT + 2] = -1;
+    tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){NB, NT});
+    tl_tensor t = tl_tensor_wrap_ids(ids + NB * NT, 2, (int[]){NB, NT});
+
+    double loss_model, loss_plain;
+    TU_OK(tl_model_forward(m[0], &x, &t, &loss_model));
+    TU_OK(tl_model_backward(m[0]));
+
+    const tl_tensor *y = &x, *d;
+    int L = tl_model_num_layers(m[1]);
+    for (int i = 0; i < L; i++)
+        TU_OK(tl_layer_forward(tl_model_layer(m[1], i), y, &y));
+    tl_tensor scores = {0};
+    TU_OK(tl_tensor_copy(&scores, y));
+    TU_OK(tl_layer_loss(tl_model_loss_layer(m[1]), y, &t, &loss_plain));
+    for (size_t i = 0; i < scores.size; i++)
+        assert_true(scores.data[i] == y->data[i]);   /* the plain path leaves them alone */
+    TU_OK(tl_layer_backward(tl_model_loss_layer(m[1]), NULL, &d));
+    for (int i = L - 1; i >= 0; i--)
+        TU_OK(tl_layer_backward(tl_model_layer(m[1], i), d, &d));
+
+    assert_true(loss_model == loss_plain);
+    assert_int_equal(n[0], n[1]);
+    for (size_t i = 0; i < n[0]; i++)
+        if (g[0][i] != g[1][i])
+            fail_msg("gradient %zu: %g in place, %g plain", i, (double)g[0][i], (double)g[1][i]);
+
+    /* The model's loss layer used directly after an in-place forward. */
+    TU_OK(tl_layer_loss(tl_model_loss_layer(m[0]), &scores, &t, &loss_plain));
+    assert_true(loss_model == loss_plain);
+    TU_OK(tl_layer_backward(tl_model_loss_layer(m[0]), NULL, &d));
+    assert_true(d->data != scores.data);
+    tl_tensor_free(&scores);
+    for (int k = 0; k < 2; k++)
+        tl_model_destroy(m[k]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_flat_parameters),
         cmocka_unit_test(test_width_mismatch_names_both_layers),
         cmocka_unit_test(test_stateful_predict_in_chunks),
+        cmocka_unit_test(test_loss_in_place_matches_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

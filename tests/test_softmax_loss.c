@@ -240,6 +240,60 @@ static void test_extreme_scores(void **state)
     tl_layer_destroy(l);
 }
 
+/* The fused loss-and-gradient pass (vector exp, lane-wise max and sums)
+ * against the plain formula in double with libm's exp, element by element:
+ * V = 1037 leaves a tail after the 16 lanes and spans three sum blocks;
+ * scores sit at offsets up to 1e4 and spread 110 below each row's maximum,
+ * so exp sees its whole range down to underflow; one target in five is
+ * ignored. Bound: a few float roundings (2e-6 relative) in the float build. */
+static void test_fused_matches_plain(void **state)
+{
+    (void)state;
+    enum { ROWS = 12, W = 1037 };
+    const double rtol = TU_DOUBLE ? 1e-12 : 2e-6, atol = 1e-30;
+    tl_rng rng;
+    tl_rng_seed(&rng, 77);
+    tl_tensor x = {0};
+    TU_OK(tl_tensor_zeros2(&x, ROWS, W));
+    int32_t targets[ROWS];
+    for (int r = 0; r < ROWS; r++) {
+        double offset = (tl_rng_uniform(&rng) - 0.5) * 2e4;
+        for (int j = 0; j < W; j++)
+            x.data[r * W + j] = (tl_real)(offset - 110 * tl_rng_uniform(&rng));
+        targets[r] = r % 5 == 3 ? TL_IGNORE_INDEX : (int32_t)tl_rng_below(&rng, W);
+    }
+    tl_tensor t = tl_tensor_wrap_ids(targets, 1, (int[]){ROWS});
+    tl_layer *l;
+    TU_OK(tl_time_softmax_loss_create(&l, W, TL_LOSS_MEAN));
+    double loss, want_loss = 0;
+    const tl_tensor *dx;
+    TU_OK(tl_layer_loss(l, &x, &t, &loss));
+    TU_OK(tl_layer_backward(l, NULL, &dx));
+    int count = 0;
+    for (int r = 0; r < ROWS; r++)
+        count += targets[r] != TL_IGNORE_INDEX;
+    static double want[ROWS * W];
+    for (int r = 0; r < ROWS; r++) {
+        const tl_real *row = x.data + r * W;
+        double m = row[0], sum = 0;
+        for (int j = 1; j < W; j++)
+            m = row[j] > m ? row[j] : m;
+        for (int j = 0; j < W; j++)
+            sum += exp((double)row[j] - m);
+        for (int j = 0; j < W; j++)
+            want[r * W + j] = targets[r] == TL_IGNORE_INDEX ? 0
+                              : (exp((double)row[j] - m) / sum - (j == targets[r])) / count;
+        if (targets[r] != TL_IGNORE_INDEX)
+            want_loss += (m + log(sum) - row[targets[r]]) / count;
+    }
+    assert_true(fabs(loss - want_loss) <= rtol * fabs(want_loss));
+    for (int i = 0; i < ROWS * W; i++)
+        if (!(fabs(dx->data[i] - want[i]) <= rtol * fabs(want[i]) + atol))
+            fail_msg("dscores[%d] = %.9g, plain path %.9g", i, (double)dx->data[i], want[i]);
+    tl_tensor_free(&x);
+    tl_layer_destroy(l);
+}
+
 /* NaN and ±inf in a counted row: TL_ERR_NUMERIC naming the row, and no
  * backward for the failed call. */
 static void test_non_finite_scores(void **state)
@@ -470,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_all_ignored),
         cmocka_unit_test(test_targets_out_of_range),
         cmocka_unit_test(test_extreme_scores),
+        cmocka_unit_test(test_fused_matches_plain),
         cmocka_unit_test(test_non_finite_scores),
         cmocka_unit_test(test_large_vocab_accuracy),
         cmocka_unit_test(test_gradcheck_mean),

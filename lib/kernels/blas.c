@@ -3,11 +3,40 @@
 #include <string.h>
 #include "kernels.h"
 
+/* One output row (batch-1 generation): C = alpha · a·op(B) + beta · C with
+ * the row a = op(A) of K values, as the matrix-vector product op(B)ᵀ·a.
+ * OpenBLAS's GEMM spends most of such a call packing B for a kernel made for
+ * many rows; GEMV streams B once. */
+static void tl_gemv_row(bool trans_a, bool trans_b, int N, int K, tl_real alpha,
+                        const tl_real *A, int lda, const tl_real *B, int ldb, tl_real beta,
+                        tl_real *C)
+{
+    /* op(A) is 1 x K: A's row, or A's column (stride lda) when transposed. */
+    int inc = trans_a ? lda : 1;
+    /* op(B) is K x N; op(B)ᵀ·a is B as stored (N x K) times a when trans_b,
+     * else the transpose of B as stored (K x N). */
+#ifdef TL_REAL_DOUBLE
+    if (trans_b)
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc, beta, C, 1);
+    else
+        cblas_dgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc, beta, C, 1);
+#else
+    if (trans_b)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc, beta, C, 1);
+    else
+        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc, beta, C, 1);
+#endif
+}
+
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc)
 {
     if (M == 0 || N == 0)
         return;
+    if (M == 1) {
+        tl_gemv_row(trans_a, trans_b, N, K, alpha, A, lda, B, ldb, beta, C);
+        return;
+    }
 #ifdef TL_REAL_DOUBLE
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

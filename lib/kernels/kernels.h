@@ -7,6 +7,8 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
 #include "timelayers/tensor.h"
 
 /* Hand-written x86 kernels exist in the float build only. */
@@ -15,7 +17,8 @@
 #endif
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
- * inner dimension is K. One call to OpenBLAS (sgemm or dgemm). */
+ * inner dimension is K. One call to OpenBLAS (sgemm or dgemm; sgemv or dgemv
+ * when M = 1). */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc);
 
@@ -101,5 +104,38 @@ void tl_rec_forward(const tl_rec *r, int N, const tl_real *h, int ldh, int u0, i
                     tl_real *a, int lda);
 void tl_rec_backward(const tl_rec *r, int N, const tl_real *dA, int ldda, int u0, int u1,
                      tl_real *dh, int lddh);
+
+/* exp(x) for x <= 0 (the double build: libm's exp). */
+#ifdef TL_REAL_DOUBLE
+static inline double tl_exp_nonpos(double x)
+{
+    return exp(x);
+}
+#else
+/* exp(x) for x <= 0, in a form GCC vectorises (libm's expf is one call per
+ * element): x = n·ln2 + r with n = round(x·log2 e), |r| <= ln2/2, e^r by its
+ * degree-6 Taylor polynomial (truncation < 1.3e-7 relative), 2^n written
+ * into the exponent bits. Below −87, where 2^n would leave the normal range,
+ * the result is 0 (e^−87 < 2e−38 is below float resolution next to the
+ * row maximum's 1); NaN stays NaN. Used by the softmax loss and sampling.
+ * perf-lstm's lib/kernels/vmath brings vector exp/tanh/sigmoid too: the two
+ * can be unified there. */
+static inline float tl_exp_nonpos(float x)
+{
+    const float round_magic = 12582912.0f;   /* 1.5·2^23: adding it rounds to an integer */
+    float t = x * 1.44269504f + round_magic;
+    float n = t - round_magic;
+    float r = x - n * 0.693359375f;          /* ln 2 = 0.693359375 − 2.12194440e−4, */
+    r = r + n * 2.12194440e-4f;              /* the first part exact in float */
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
+              r * (1.0f / 120 + r * (1.0f / 720))))));
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);          /* low bits of t hold n + 0x400000 */
+    bits = (bits - 0x4B400000u + 127u) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return x < -87.0f ? 0.0f : p * two_n;
+}
+#endif
 
 #endif

@@ -6,27 +6,28 @@
  *   loss:      scale · Σ_r −log p_r[t_r],     scale = 1/count (mean) or 1/N (CS231n)
  *   backward:  dx_r = dloss · scale · (e_r / s_r − onehot(t_r)),   0 on ignored rows
  *
- * With V = 10,000 this is the hot spot of a language-model step. loss()
- * walks each row twice while it sits in cache (the maximum, then e, s and the
- * term together) and keeps e and 1/s, so backward is one multiply pass with
- * no exp and may be repeated. s and log s are taken in double: the float
- * build then loses nothing to 10,000 additions, and −log p[t] never cancels
+ * With V = 10,000 this is the hot spot of a language-model step after the
+ * GEMMs. loss() is fused: it computes the gradient for dloss = 1 along with
+ * the loss, walking each row three times while it sits in cache (maximum;
+ * exp, store and sum; scale and subtract the one-hot), so backward with
+ * dloss = 1 (what a model does) is free, and no buffer of probabilities is
+ * kept besides the gradient itself. Another dloss is written to a second
+ * buffer, made only then, so backward may be repeated with any dloss. s and
+ * log s are taken in double: the float build then loses nothing to 10,000
+ * additions (partial sums run over blocks of BLOCK values in LANES float
+ * lanes, so the loop vectorises), and −log p[t] never cancels
  * catastrophically. Rows with an ignored target are never read.
  */
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
+#include "../kernels/kernels.h"
 #include "../param.h"
 #include "timelayers/softmax_loss.h"
-
-#ifdef TL_REAL_DOUBLE
-#define EXP exp
-#else
-#define EXP expf
-#endif
 
 typedef struct {
     tl_layer base;
@@ -34,13 +35,13 @@ typedef struct {
 
     /* What backward needs from the last successful loss call. */
     bool ready;
-    double scale;        /* 1/count or 1/N; 0 when every target was ignored */
-    tl_tensor targets;   /* a copy: (N, T) or (N,) */
-    tl_tensor e;         /* scores' shape: exp(x − row max) on counted rows */
-    tl_tensor inv_sum;   /* (rows,) 1 / Σ e on counted rows */
-
-    tl_tensor dx;
+    tl_tensor grad;      /* scores' shape: dscores for dloss = 1 (owned, or the
+                            scores themselves after tl_loss_in_place) */
+    tl_tensor dx;        /* dscores for another dloss (made on demand) */
 } softmax_loss;
+
+enum { LANES = 16, BLOCK = 512 };
+
 
 static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const tl_tensor *t)
 {
@@ -71,60 +72,106 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
     return TL_OK;
 }
 
-/* One row: e = exp(x − max x) and *inv_sum = 1 / Σ e; returns −log softmax(x)[t]
- * = max x + log Σ e − x[t], which is not finite when x holds a NaN or an
- * infinity (NaN and +inf turn the sum into NaN; lo catches −inf). */
-static double row_nll(const tl_real *x, int V, int t, tl_real *e, tl_real *inv_sum)
+/* One counted row: g = scale · (softmax(x) − onehot(t)); returns −log
+ * softmax(x)[t] = max x + log Σ e − x[t], which is not finite when x holds a
+ * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
+ * The max and the sums run in LANES independent lanes so that they vectorise.
+ * g may be x itself: every element is read before it is written. */
+static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
 {
-    tl_real hi = x[0], lo = x[0];
-    for (int j = 1; j < V; j++) {
-        hi = x[j] > hi ? x[j] : hi;
-        lo = x[j] < lo ? x[j] : lo;
+    const tl_real xt = x[t];   /* g may be x itself (in place) */
+    tl_real hi[LANES], lo[LANES];
+    for (int k = 0; k < LANES; k++)
+        hi[k] = lo[k] = x[0];
+    int j = 0;
+    for (; j + LANES <= V; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
+            lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
+        }
+    for (; j < V; j++) {
+        hi[0] = x[j] > hi[0] ? x[j] : hi[0];
+        lo[0] = x[j] < lo[0] ? x[j] : lo[0];
     }
+    for (int k = 1; k < LANES; k++) {
+        hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
+        lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
+    }
+    tl_real m = hi[0];
     double sum = 0;   /* >= 1: the maximum contributes exp(0) */
-    for (int j = 0; j < V; j++) {
-        e[j] = EXP(x[j] - hi);
-        sum += e[j];
+    for (int j0 = 0; j0 < V; j0 += BLOCK) {
+        int end = V - j0 < BLOCK ? V : j0 + BLOCK;
+        tl_real acc[LANES] = {0};
+        for (j = j0; j + LANES <= end; j += LANES)
+            for (int k = 0; k < LANES; k++) {
+                tl_real e = tl_exp_nonpos(x[j + k] - m);
+                g[j + k] = e;
+                acc[k] += e;
+            }
+        for (; j < end; j++) {
+            g[j] = tl_exp_nonpos(x[j] - m);
+            acc[0] += g[j];
+        }
+        for (int k = 0; k < LANES; k++)
+            sum += acc[k];
     }
-    *inv_sum = (tl_real)(1 / sum);
-    return isfinite(lo) ? (double)hi + log(sum) - x[t] : NAN;
+    double nll = (double)m + log(sum) - xt;
+    if (!isfinite(lo[0]) || !isfinite(nll))
+        return NAN;
+    tl_real c = (tl_real)(scale / sum);
+    for (j = 0; j < V; j++)
+        g[j] *= c;
+    g[t] -= (tl_real)scale;
+    return nll;
 }
 
-static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_tensor *t,
-                                   double *loss)
+/* The loss, with the gradient for dloss = 1 written to `out` (the scores
+ * themselves) or, when out is NULL, to the layer's own buffer. */
+static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
+                            tl_real *out, double *loss)
 {
-    softmax_loss *s = (softmax_loss *)l;
     TL_TRY(check_shapes(s, x, t));
     int V = x->shape[x->ndim - 1], rows = (int)t->size;
     TL_TRY(tl_check_ids("TimeSoftmaxWithLoss", "target", t, V, true));
     s->ready = false;
-    TL_TRY(tl_tensor_copy(&s->targets, t));
-    TL_TRY(tl_tensor_resize(&s->e, TL_REAL, x->ndim, x->shape));
-    TL_TRY(tl_tensor_resize(&s->inv_sum, TL_REAL, 1, &rows));
+    if (out) {
+        tl_tensor_free(&s->grad);
+        s->grad = tl_tensor_wrap(out, x->ndim, x->shape);
+    } else {
+        if (!s->grad.owned)
+            s->grad = (tl_tensor){0};
+        TL_TRY(tl_tensor_resize(&s->grad, TL_REAL, x->ndim, x->shape));
+    }
 
-    double total = 0;
     int count = 0;
+    for (int r = 0; r < rows; r++)
+        count += t->ids[r] != TL_IGNORE_INDEX;
+    double scale = s->norm == TL_LOSS_CS231N ? 1.0 / x->shape[0] : count ? 1.0 / count : 0;
+    double total = 0;
     for (int r = 0; r < rows; r++) {
         int target = t->ids[r];
-        if (target == TL_IGNORE_INDEX)
-            continue;
         size_t off = (size_t)r * V;
-        double nll = row_nll(x->data + off, V, target, s->e.data + off, &s->inv_sum.data[r]);
+        if (target == TL_IGNORE_INDEX) {
+            memset(s->grad.data + off, 0, (size_t)V * sizeof(tl_real));
+            continue;
+        }
+        double nll = row_fused(x->data + off, V, target, scale, s->grad.data + off);
         if (!isfinite(nll)) {
             char at[80];
             return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
                            "an infinity", tl_index_str(t, (size_t)r, at, sizeof at));
         }
         total += nll;
-        count++;
     }
-    if (s->norm == TL_LOSS_CS231N)
-        s->scale = 1.0 / x->shape[0];
-    else
-        s->scale = count ? 1.0 / count : 0;
     s->ready = true;
-    *loss = total * s->scale;
+    *loss = total * scale;
     return TL_OK;
+}
+
+static tl_status softmax_loss_loss(tl_layer *l, const tl_tensor *x, const tl_tensor *t,
+                                   double *loss)
+{
+    return fused_loss((softmax_loss *)l, x, t, NULL, loss);
 }
 
 static tl_status softmax_loss_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -136,23 +183,14 @@ static tl_status softmax_loss_backward(tl_layer *l, const tl_tensor *dy, const t
     if (dy && (dy->dtype != TL_REAL || dy->size != 1 || !dy->data))
         return tl_fail_shape("TimeSoftmaxWithLoss backward", "dy", dy,
                              "NULL or one real number (dloss)");
-    double scale = s->scale * (dy ? (double)dy->data[0] : 1.0);
-    TL_TRY(tl_tensor_resize(&s->dx, TL_REAL, s->e.ndim, s->e.shape));
-
-    size_t V = (size_t)s->e.shape[s->e.ndim - 1];
-    for (size_t r = 0; r < s->targets.size; r++) {
-        int target = s->targets.ids[r];
-        tl_real *d = s->dx.data + r * V;
-        if (target == TL_IGNORE_INDEX) {
-            memset(d, 0, V * sizeof *d);
-            continue;
-        }
-        const tl_real *e = s->e.data + r * V;
-        tl_real c = (tl_real)(scale * s->inv_sum.data[r]);
-        for (size_t j = 0; j < V; j++)
-            d[j] = c * e[j];
-        d[target] -= (tl_real)scale;
+    tl_real dloss = dy ? dy->data[0] : 1;
+    if (dloss == 1) {
+        *dx = &s->grad;
+        return TL_OK;
     }
+    TL_TRY(tl_tensor_resize(&s->dx, TL_REAL, s->grad.ndim, s->grad.shape));
+    for (size_t i = 0; i < s->grad.size; i++)
+        s->dx.data[i] = dloss * s->grad.data[i];
     *dx = &s->dx;
     return TL_OK;
 }
@@ -166,9 +204,8 @@ static void softmax_loss_config(const tl_layer *l, tl_layer_config *cfg)
 static void softmax_loss_destroy(tl_layer *l)
 {
     softmax_loss *s = (softmax_loss *)l;
-    tl_tensor *owned[] = {&s->targets, &s->e, &s->inv_sum, &s->dx};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        tl_tensor_free(owned[i]);
+    tl_tensor_free(&s->grad);
+    tl_tensor_free(&s->dx);
     free(s);
 }
 
@@ -179,6 +216,13 @@ static const tl_layer_ops softmax_loss_ops = {
     .config = softmax_loss_config,
     .destroy = softmax_loss_destroy,
 };
+
+tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *t, double *loss)
+{
+    if (!l || l->ops != &softmax_loss_ops || !scores || scores->dtype != TL_REAL)
+        return tl_layer_loss(l, scores, t, loss);
+    return fused_loss((softmax_loss *)l, scores, t, scores->data, loss);
+}
 
 tl_status tl_time_softmax_loss_create(tl_layer **out, int vocab, tl_loss_norm norm)
 {

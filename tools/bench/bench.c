@@ -1,0 +1,474 @@
+/* timelayers-bench: training and generation speed of the reference
+ * configurations of the "Performance" issue (run by `timelayers bench`).
+ *
+ *   A  word level, textbook PTB model  V=10000 D=H=100   N=20 T=35
+ *   B  char level                      V=65    D=64 H=512 N=32 T=64
+ *   C  large word level                V=10000 D=H=650   N=20 T=35
+ *
+ * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy.
+ * A training step is zero_grad + forward + backward + global-norm clip +
+ * SGD step on random token ids (speed does not depend on the data).
+ *
+ * FLOP counts (multiply-add = 2 FLOP; backward = 2x forward for the GEMMs):
+ *   per token forward  F = 2*4H*(D+H) + 2*H*V
+ *   training step      3 * N*T * F
+ *   generation         F per token
+ * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step.
+ *
+ * Each configuration runs in a child process so that its peak RSS
+ * (getrusage ru_maxrss) is its own. The baseline it is compared with is
+ * parameters + gradients + optimizer state + activations kept for backward,
+ * counted as N*T*(D + 6H + V) reals: embedding output, LSTM gates (4H), cell
+ * states and hidden states, and the softmax probabilities.
+ */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "../cli/args.h"
+#include "timelayers/clip.h"
+#include "timelayers/generate.h"
+#include "timelayers/lm.h"
+#include "timelayers/optim.h"
+#include "timelayers/status.h"
+
+static const char usage[] =
+    "Usage: timelayers bench [OPTIONS]\n"
+    "Training-step and generation speed of the reference configurations:\n"
+    "  A  V=10000 D=H=100    N=20 T=35   (word level, textbook PTB model)\n"
+    "  B  V=65 D=64 H=512    N=32 T=64   (char level)\n"
+    "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
+    "\n"
+    "  --config LIST    configurations to run, e.g. A,C (default A,B,C)\n"
+    "  --threads N      OpenBLAS threads (default: OpenBLAS's choice)\n"
+    "  --warmup N       untimed training steps first (default 2)\n"
+    "  --steps N        timed training steps; the median is reported (default 10)\n"
+    "  --repeat N       timed generation runs; the median is reported (default 3)\n"
+    "  --gen-tokens N   tokens sampled per generation run at batch 1 (default 1000)\n"
+    "  --no-train       generation only      --no-gen   training only\n"
+    "  --profile        also time each layer's forward and backward, clip and SGD\n"
+    "  --json           print one JSON object per configuration instead of text\n"
+    "  --help           this text\n"
+    "\n"
+    "FLOP per training step = 3*N*T*(2*4H*(D+H) + 2*H*V); per generated token\n"
+    "2*4H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
+    "the same thread count. Peak RSS is each configuration's own (child process).\n"
+    "OpenBLAS picks its kernels from the CPU model ('core' in the output); where it\n"
+    "does not know the CPU (some VMs: 'Prescott') set e.g. OPENBLAS_CORETYPE=Haswell.\n";
+
+typedef struct {
+    char name;
+    int V, D, H, N, T;
+} bench_config;
+
+static const bench_config configs[] = {
+    {'A', 10000, 100, 100, 20, 35},
+    {'B', 65, 64, 512, 32, 64},
+    {'C', 10000, 650, 650, 20, 35},
+};
+#define NCONFIGS ((int)(sizeof configs / sizeof *configs))
+
+typedef struct {
+    int threads, warmup, steps, repeat, gen_tokens;
+    int train, gen, profile, json;
+} bench_opts;
+
+/* Phases timed by --profile: each layer's forward and backward, loss, clip,
+ * SGD, zero_grad. */
+enum { PROF_MAX_LAYERS = 8, PROF_PHASES = 2 * PROF_MAX_LAYERS + 5 };
+
+typedef struct {
+    double step_s, gen_tok_s, sgemm_peak, rss_mb, baseline_mb;
+    double params_mb, grads_mb, optim_mb, act_mb;
+    double prof[PROF_PHASES];
+    int nlayers;
+    char layer_names[PROF_MAX_LAYERS][32];
+} bench_result;
+
+#define TRY(expr)                    \
+    do {                             \
+        tl_status st_ = (expr);      \
+        if (st_)                     \
+            return st_;              \
+    } while (0)
+
+/* The library's own messages come from tl_last_error(); the bench's own
+ * failures (allocation) are reported through this. */
+static const char *bench_error;
+
+static tl_status nomem(void)
+{
+    bench_error = "out of memory";
+    return TL_ERR_NOMEM;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double flop_per_token(const bench_config *c)
+{
+    return 2.0 * 4 * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
+}
+
+/* GFLOP/s of the best of five 1024^3 sgemm calls (after one untimed call). */
+static double sgemm_peak(void)
+{
+    enum { S = 1024 };
+    float *a = malloc(sizeof(float) * S * S * 3);
+    if (!a)
+        return NAN;
+    float *b = a + S * S, *c = b + S * S;
+    for (size_t i = 0; i < (size_t)S * S; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.1f;
+    }
+    double best = INFINITY;
+    for (int r = 0; r < 6; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, S, S, 1.0f, a, S, b, S, 0.0f,
+                    c, S);
+        double t = now() - t0;
+        if (r > 0 && t < best)
+            best = t;
+    }
+    free(a);
+    return 2.0 * S * S * (double)S / best * 1e-9;
+}
+
+static void random_ids(tl_rng *rng, int32_t *ids, size_t n, int V)
+{
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int32_t)tl_rng_below(rng, (uint64_t)V);
+}
+
+static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench_result *r)
+{
+    const double MB = 1.0 / (1024.0 * 1024.0);
+    tl_real *values, *grads;
+    size_t n = 0, state = 0;
+    if (tl_model_flat(m, &values, &grads, &n) == TL_OK) {
+        for (int i = 0; i < tl_optim_state_count(opt); i++) {
+            const char *name;
+            tl_real *buf;
+            size_t len;
+            if (tl_optim_state(opt, i, &name, &buf, &len) == TL_OK)
+                state += len;
+        }
+    }
+    double act = (double)c->N * c->T * (c->D + 6.0 * c->H + c->V);
+    r->params_mb = (double)n * sizeof(tl_real) * MB;
+    r->grads_mb = r->params_mb;
+    r->optim_mb = (double)state * sizeof(tl_real) * MB;
+    r->act_mb = act * sizeof(tl_real) * MB;
+    r->baseline_mb = r->params_mb + r->grads_mb + r->optim_mb + r->act_mb;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r->rss_mb = (double)ru.ru_maxrss / 1024.0;   /* kilobytes on Linux */
+}
+
+/* One step through the layers one by one, timing each phase into prof[]. */
+static tl_status profiled_step(tl_model *m, tl_optim *opt, const tl_tensor *xs,
+                               const tl_tensor *ts, tl_real *values, tl_real *grads, size_t n,
+                               double *prof)
+{
+    int L = tl_model_num_layers(m);
+    const tl_tensor *y = xs, *d;
+    double loss, norm, t = now(), t1;
+    tl_model_zero_grad(m);
+    prof[2 * PROF_MAX_LAYERS + 3] += (t1 = now()) - t;
+    t = t1;
+    for (int i = 0; i < L; i++) {
+        TRY(tl_layer_forward(tl_model_layer(m, i), y, &y));
+        prof[i] += (t1 = now()) - t;
+        t = t1;
+    }
+    TRY(tl_layer_loss(tl_model_loss_layer(m), y, ts, &loss));
+    TRY(tl_layer_backward(tl_model_loss_layer(m), NULL, &d));
+    prof[2 * PROF_MAX_LAYERS] += (t1 = now()) - t;
+    t = t1;
+    for (int i = L - 1; i >= 0 && d; i--) {
+        TRY(tl_layer_backward(tl_model_layer(m, i), d, &d));
+        prof[PROF_MAX_LAYERS + i] += (t1 = now()) - t;
+        t = t1;
+    }
+    TRY(tl_clip_grad_norm(grads, n, 0.25, &norm));
+    prof[2 * PROF_MAX_LAYERS + 1] += (t1 = now()) - t;
+    t = t1;
+    TRY(tl_optim_step(opt, values, grads, n));
+    prof[2 * PROF_MAX_LAYERS + 2] += now() - t;
+    return TL_OK;
+}
+
+static tl_status train_step(tl_model *m, tl_optim *opt, const tl_tensor *xs, const tl_tensor *ts,
+                            tl_real *values, tl_real *grads, size_t n)
+{
+    double loss, norm;
+    tl_model_zero_grad(m);
+    TRY(tl_model_forward(m, xs, ts, &loss));
+    TRY(tl_model_backward(m));
+    TRY(tl_clip_grad_norm(grads, n, 0.25, &norm));
+    return tl_optim_step(opt, values, grads, n);
+}
+
+static tl_status run_training(const bench_config *c, const bench_opts *o, tl_model *m,
+                              tl_optim *opt, tl_rng *rng, bench_result *r)
+{
+    tl_real *values, *grads;
+    size_t n;
+    TRY(tl_model_flat(m, &values, &grads, &n));
+    size_t ntok = (size_t)c->N * c->T;
+    int32_t *ids = malloc(2 * ntok * sizeof *ids);
+    double *times = malloc((size_t)o->steps * sizeof *times);
+    tl_status st = ids && times ? TL_OK : nomem();
+    tl_tensor xs = tl_tensor_wrap_ids(ids, 2, (int[]){c->N, c->T});
+    tl_tensor ts = tl_tensor_wrap_ids(ids + ntok, 2, (int[]){c->N, c->T});
+    for (int s = 0; !st && s < o->warmup + o->steps; s++) {
+        random_ids(rng, ids, 2 * ntok, c->V);
+        double t0 = now();
+        st = train_step(m, opt, &xs, &ts, values, grads, n);
+        if (s >= o->warmup)
+            times[s - o->warmup] = now() - t0;
+    }
+    if (!st)
+        r->step_s = median(times, o->steps);
+    /* Profiled steps call the loss layer directly, which then uses a
+     * gradient buffer of its own: they run after the memory is read. */
+    if (!st)
+        fill_memory(c, m, opt, r);
+    for (int s = 0; !st && o->profile && s < o->steps; s++) {
+        random_ids(rng, ids, 2 * ntok, c->V);
+        st = profiled_step(m, opt, &xs, &ts, values, grads, n, r->prof);
+    }
+    for (int i = 0; o->profile && i < PROF_PHASES; i++)
+        r->prof[i] /= o->steps;
+    free(ids);
+    free(times);
+    return st;
+}
+
+static tl_status run_generation(const bench_opts *o, tl_model *m, tl_rng *rng, bench_result *r)
+{
+    int32_t *out = malloc((size_t)o->gen_tokens * sizeof *out), prompt = 0;
+    double *rates = malloc((size_t)o->repeat * sizeof *rates);
+    tl_status st = out && rates ? TL_OK : nomem();
+    tl_sample_opts so = {.temperature = 1.0};
+    for (int k = 0; !st && k < o->repeat; k++) {
+        double t0 = now();
+        st = tl_generate(m, &prompt, 1, o->gen_tokens, &so, rng, out);
+        rates[k] = o->gen_tokens / (now() - t0);
+    }
+    if (!st)
+        r->gen_tok_s = median(rates, o->repeat);
+    free(out);
+    free(rates);
+    return st;
+}
+
+static tl_status run_config(const bench_config *c, const bench_opts *o, bench_result *r)
+{
+    tl_rng rng;
+    tl_rng_seed(&rng, 1234);
+    tl_model *m;
+    tl_optim *opt = NULL;
+    tl_lm_config lc = {.vocab = c->V, .embed = c->D, .hidden = c->H, .layers = 1,
+                       .cell = TL_CELL_LSTM};
+    TRY(tl_lm_create(&m, &lc, &rng));
+    r->nlayers = tl_model_num_layers(m) < PROF_MAX_LAYERS ? tl_model_num_layers(m)
+                                                          : PROF_MAX_LAYERS;
+    for (int i = 0; i < r->nlayers; i++)
+        snprintf(r->layer_names[i], sizeof r->layer_names[i], "%s",
+                 tl_layer_type(tl_model_layer(m, i)));
+    tl_real *values, *grads;
+    size_t n;
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_SGD);
+    oc.lr = 1.0;
+    tl_status st = tl_model_flat(m, &values, &grads, &n);
+    if (!st)
+        st = tl_optim_create(&opt, &oc, n);
+    if (!st && o->train)
+        st = run_training(c, o, m, opt, &rng, r);   /* reads the memory after the timed steps */
+    else if (!st)
+        fill_memory(c, m, opt, r);
+    if (!st && o->gen)
+        st = run_generation(o, m, &rng, r);
+    tl_optim_destroy(opt);
+    tl_model_destroy(m);
+    return st;
+}
+
+static void print_result(const bench_config *c, const bench_opts *o, const bench_result *r)
+{
+    double tok = (double)c->N * c->T, gflop = 3 * tok * flop_per_token(c) * 1e-9;
+    int threads = openblas_get_num_threads();
+    if (o->json) {
+        printf("{\"config\":\"%c\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
+               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"gflop_per_step\":%.3f",
+               c->name, c->V, c->D, c->H, c->N, c->T, threads, openblas_get_corename(),
+               r->sgemm_peak, gflop);
+        if (o->train)
+            printf(",\"step_ms\":%.3f,\"train_tok_s\":%.1f,\"train_gflops\":%.2f,"
+                   "\"train_peak_pct\":%.1f", r->step_s * 1e3, tok / r->step_s,
+                   gflop / r->step_s, 100 * gflop / r->step_s / r->sgemm_peak);
+        if (o->gen)
+            printf(",\"gen_tokens\":%d,\"gen_tok_s\":%.1f,\"gen_gflops\":%.3f", o->gen_tokens,
+                   r->gen_tok_s, r->gen_tok_s * flop_per_token(c) * 1e-9);
+        printf(",\"peak_rss_mb\":%.1f,\"baseline_mb\":%.1f", r->rss_mb, r->baseline_mb);
+        for (int i = 0; o->profile && o->train && i < r->nlayers; i++)
+            printf(",\"prof_fwd_%d_ms\":%.3f,\"prof_bwd_%d_ms\":%.3f", i, r->prof[i] * 1e3, i,
+                   r->prof[PROF_MAX_LAYERS + i] * 1e3);
+        if (o->profile && o->train)
+            printf(",\"prof_loss_ms\":%.3f,\"prof_clip_ms\":%.3f,\"prof_sgd_ms\":%.3f,"
+                   "\"prof_zero_grad_ms\":%.3f", r->prof[2 * PROF_MAX_LAYERS] * 1e3,
+                   r->prof[2 * PROF_MAX_LAYERS + 1] * 1e3, r->prof[2 * PROF_MAX_LAYERS + 2] * 1e3,
+                   r->prof[2 * PROF_MAX_LAYERS + 3] * 1e3);
+        printf("}\n");
+        fflush(stdout);
+        return;
+    }
+    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s "
+           "(core %s), sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N, c->T,
+           threads, threads == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak);
+    if (o->train)
+        printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
+               "(%.2f GFLOP/step, %.0f%% of peak)\n", r->step_s * 1e3, o->steps, tok / r->step_s,
+               gflop / r->step_s, gflop, 100 * gflop / r->step_s / r->sgemm_peak);
+    if (o->gen)
+        printf("  generation: %9.0f tokens/s at batch 1 (median of %d runs of %d tokens, "
+               "%.2f GFLOP/s)\n", r->gen_tok_s, o->repeat, o->gen_tokens,
+               r->gen_tok_s * flop_per_token(c) * 1e-9);
+    printf("  memory:     peak RSS %.1f MB%s; baseline %.1f MB = params %.1f + grads %.1f + "
+           "optimizer %.1f + activations %.1f (ratio %.2f)\n", r->rss_mb,
+           o->train ? " after training" : "", r->baseline_mb, r->params_mb, r->grads_mb,
+           r->optim_mb, r->act_mb, r->rss_mb / r->baseline_mb);
+    if (o->profile && o->train) {
+        printf("  profile (ms/step, mean of %d):", o->steps);
+        for (int i = 0; i < r->nlayers; i++)
+            printf(" %s fwd %.2f bwd %.2f;", r->layer_names[i], r->prof[i] * 1e3,
+                   r->prof[PROF_MAX_LAYERS + i] * 1e3);
+        printf(" softmax loss fwd+bwd %.2f; clip %.2f; sgd %.2f; zero_grad %.2f\n",
+               r->prof[2 * PROF_MAX_LAYERS] * 1e3, r->prof[2 * PROF_MAX_LAYERS + 1] * 1e3,
+               r->prof[2 * PROF_MAX_LAYERS + 2] * 1e3, r->prof[2 * PROF_MAX_LAYERS + 3] * 1e3);
+    }
+    fflush(stdout);
+}
+
+/* Run one configuration in a child process (its own peak RSS); returns the
+ * child's exit status. */
+static int run_child(const bench_config *c, const bench_opts *o, double peak)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("timelayers-bench: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        bench_result r = {.sgemm_peak = peak};
+        if (run_config(c, o, &r)) {
+            fprintf(stderr, "timelayers-bench: config %c: %s\n", c->name,
+                    bench_error ? bench_error : tl_last_error());
+            _exit(1);
+        }
+        print_result(c, o, &r);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) {
+        perror("timelayers-bench: waitpid");
+        return 1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static int parse_configs(const char *s, int *which)
+{
+    memset(which, 0, NCONFIGS * sizeof *which);
+    for (const char *p = s; *p; p++) {
+        if (*p == ',')
+            continue;
+        int k;
+        for (k = 0; k < NCONFIGS && configs[k].name != (*p & ~0x20); k++)
+            ;
+        if (k == NCONFIGS || (p[1] && p[1] != ',')) {
+            fprintf(stderr, "timelayers bench: --config: unknown configuration in '%s' "
+                            "(expected a comma-separated list of A, B, C)\n", s);
+            return 0;
+        }
+        which[k] = 1;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON };
+    static const struct option longopts[] = {
+        {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
+        {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
+        {"warmup", 1, 0, O_WARMUP},     {"gen-tokens", 1, 0, O_GEN_TOKENS},
+        {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
+        {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
+        {"help", 0, 0, 'h'},            {0, 0, 0, 0},
+    };
+    bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
+                    .gen = 1};
+    int which[NCONFIGS] = {1, 1, 1}, c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int ok = 1;
+        switch (c) {
+        case 'c': ok = parse_configs(optarg, which); break;
+        case 'j': ok = cli_parse_int("threads", optarg, 1, 1024, &o.threads); break;
+        case 's': ok = cli_parse_int("steps", optarg, 1, 1000000, &o.steps); break;
+        case 'r': ok = cli_parse_int("repeat", optarg, 1, 1000000, &o.repeat); break;
+        case O_WARMUP: ok = cli_parse_int("warmup", optarg, 0, 1000000, &o.warmup); break;
+        case O_GEN_TOKENS:
+            ok = cli_parse_int("gen-tokens", optarg, 1, 100000000, &o.gen_tokens);
+            break;
+        case O_NO_TRAIN: o.train = 0; break;
+        case O_NO_GEN: o.gen = 0; break;
+        case O_PROFILE: o.profile = 1; break;
+        case O_JSON: o.json = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: ok = 0;
+        }
+        if (!ok) {
+            fprintf(stderr, "Run 'timelayers bench --help' for usage.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "timelayers bench: unexpected argument '%s'\nRun 'timelayers bench "
+                        "--help' for usage.\n", argv[optind]);
+        return 2;
+    }
+    if (o.threads > 0)
+        openblas_set_num_threads(o.threads);
+    double peak = sgemm_peak();
+    int rc = 0;
+    for (int k = 0; k < NCONFIGS; k++)
+        if (which[k] && run_child(&configs[k], &o, peak))
+            rc = 1;
+    return rc;
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""timelayers against PyTorch on the reference configurations (see timelayers-bench --help).
+
+The PyTorch side is the same model and loop: nn.Embedding -> nn.LSTM (1 layer, batch_first,
+state carried across steps as in truncated BPTT) -> nn.Linear, cross-entropy (mean), zero_grad,
+backward, clip_grad_norm_(0.25), SGD step; generation at batch 1 feeds one token at a time and
+draws the next with torch.multinomial(softmax(logits)).
+
+Each measurement runs in a fresh process, PyTorch and timelayers-bench ALTERNATELY, --reps times
+per configuration; the medians and the ratio timelayers / PyTorch (tokens/s, so > 1 means
+timelayers is faster) are printed at the end. Needs Debian's python3-torch (/usr/bin/python3).
+
+Usage: tools/bench/compare_pytorch.py [--bench build/tools/timelayers-bench] [--configs A,B,C]
+           [--reps 3] [--steps 10] [--warmup 2] [--gen-tokens 1000] [--threads 2]
+           [--torch-threads 1] [--json]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = {  # V, D, H, N, T
+    'A': (10000, 100, 100, 20, 35),
+    'B': (65, 64, 512, 32, 64),
+    'C': (10000, 650, 650, 20, 35),
+}
+
+
+def flop_per_token(V, D, H):
+    return 2.0 * 4 * H * (D + H) + 2.0 * H * V
+
+
+def torch_worker(args):
+    """Measure one configuration in PyTorch; print one JSON line."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    torch.set_num_threads(args.torch_threads)
+    torch.manual_seed(1234)
+    V, D, H, N, T = CONFIGS[args.worker]
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(V, D)
+            self.lstm = nn.LSTM(D, H, batch_first=True)
+            self.affine = nn.Linear(H, V)
+
+        def forward(self, x, state):
+            y, state = self.lstm(self.embed(x), state)
+            return self.affine(y), state
+
+    model = LM()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    out = {'config': args.worker, 'torch_threads': torch.get_num_threads(),
+           'torch_version': torch.__version__}
+    state = None
+    if args.steps:
+        times = []
+        for s in range(args.warmup + args.steps):
+            x = torch.randint(V, (N, T))
+            t = torch.randint(V, (N, T))
+            t0 = time.perf_counter()
+            if state is not None:
+                state = tuple(h.detach() for h in state)
+            opt.zero_grad()
+            logits, state = model(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, V), t.reshape(-1))
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            opt.step()
+            if s >= args.warmup:
+                times.append(time.perf_counter() - t0)
+        step = statistics.median(times)
+        out['step_ms'] = step * 1e3
+        out['train_tok_s'] = N * T / step
+        out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.gen_tokens:
+        rates = []
+        with torch.no_grad():
+            for _ in range(args.gen_repeat):
+                t0 = time.perf_counter()
+                x = torch.zeros((1, 1), dtype=torch.long)
+                state = None
+                for _ in range(args.gen_tokens):
+                    logits, state = model(x, state)
+                    p = torch.softmax(logits[0, -1], dim=0)
+                    x = torch.multinomial(p, 1).view(1, 1)
+                rates.append(args.gen_tokens / (time.perf_counter() - t0))
+        out['gen_tok_s'] = statistics.median(rates)
+    print(json.dumps(out), flush=True)
+
+
+def run_json(cmd, env):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if r.returncode != 0:
+        sys.exit(f"compare_pytorch: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}")
+    lines = [line for line in r.stdout.splitlines() if line.startswith('{')]
+    if not lines:
+        sys.exit(f"compare_pytorch: no JSON from {' '.join(cmd)}:\n{r.stdout}{r.stderr}")
+    return json.loads(lines[-1])
+
+
+def fmt(v, spec='.0f'):
+    return '-' if v is None else format(v, spec)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    default_bench = os.path.join(here, '..', '..', 'build', 'tools', 'timelayers-bench')
+    ap.add_argument('--bench', default=os.path.normpath(default_bench),
+                    help='path of timelayers-bench (default: build/tools/timelayers-bench)')
+    ap.add_argument('--configs', default='A,B,C')
+    ap.add_argument('--reps', type=int, default=3, help='alternating repetitions (default 3)')
+    ap.add_argument('--steps', type=int, default=10, help='timed training steps per run (0: none)')
+    ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--gen-tokens', type=int, default=1000, help='0: no generation')
+    ap.add_argument('--gen-repeat', type=int, default=1, help='generation runs per process')
+    ap.add_argument('--threads', type=int, default=os.cpu_count(),
+                    help='timelayers (OpenBLAS) threads (default: all cores)')
+    ap.add_argument('--torch-threads', type=int, default=1,
+                    help='torch.set_num_threads (default 1: the fastest PyTorch setting here)')
+    ap.add_argument('--json', action='store_true', help='also print the medians as JSON')
+    ap.add_argument('--worker', help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        torch_worker(args)
+        return
+    configs = [c.strip().upper() for c in args.configs.split(',') if c.strip()]
+    for c in configs:
+        if c not in CONFIGS:
+            ap.error(f"unknown configuration '{c}' (expected A, B or C)")
+    if not os.access(args.bench, os.X_OK):
+        sys.exit(f"compare_pytorch: {args.bench} is not an executable; build it first "
+                 "(ninja -C build) or pass --bench")
+    env = dict(os.environ)
+    print(f"PyTorch: torch.set_num_threads({args.torch_threads}), "
+          f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', '(unset)')}, "
+          f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}")
+    print(f"timelayers: {args.bench} --threads {args.threads}")
+    print(f"{args.reps} alternating repetitions; {args.steps} timed training steps after "
+          f"{args.warmup} warm-up; generation {args.gen_tokens} tokens at batch 1", flush=True)
+
+    me = os.path.abspath(__file__)
+    results = {c: {'torch': [], 'tl': []} for c in configs}
+    for rep in range(args.reps):
+        for c in configs:
+            common = ['--steps', str(max(args.steps, 1)), '--warmup', str(args.warmup)]
+            tcmd = [sys.executable, me, '--worker', c, '--torch-threads', str(args.torch_threads),
+                    '--gen-tokens', str(args.gen_tokens), '--gen-repeat', str(args.gen_repeat),
+                    '--steps', str(args.steps), '--warmup', str(args.warmup)]
+            bcmd = [args.bench, '--config', c, '--json', '--threads', str(args.threads),
+                    '--repeat', str(args.gen_repeat)] + common
+            if args.steps == 0:
+                bcmd.append('--no-train')
+            if args.gen_tokens:
+                bcmd += ['--gen-tokens', str(args.gen_tokens)]
+            else:
+                bcmd.append('--no-gen')
+            # Alternate which side goes first so that neither always gets the warmer machine.
+            order = [('torch', tcmd), ('tl', bcmd)]
+            if rep % 2:
+                order.reverse()
+            for side, cmd in order:
+                r = run_json(cmd, env)
+                results[c][side].append(r)
+                print(f"  rep {rep + 1} {c} {side:5s} " +
+                      ' '.join(f"{k}={fmt(r.get(k), '.1f')}" for k in
+                               ('step_ms', 'train_tok_s', 'gen_tok_s', 'peak_rss_mb')), flush=True)
+
+    def med(rs, key):
+        vals = [r[key] for r in rs if r.get(key) is not None]
+        return statistics.median(vals) if vals else None
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    print()
+    print(f"{'config':6s} {'PyTorch tok/s':>14s} {'timelayers tok/s':>17s} {'ratio':>6s}   "
+          f"{'gen PyTorch':>11s} {'gen timelayers':>14s} {'ratio':>6s}   "
+          f"{'RSS MB PyTorch':>14s} {'timelayers':>10s} {'baseline':>8s}")
+    summary = {}
+    for c in configs:
+        t, b = results[c]['torch'], results[c]['tl']
+        s = {'torch_train_tok_s': med(t, 'train_tok_s'), 'tl_train_tok_s': med(b, 'train_tok_s'),
+             'torch_gen_tok_s': med(t, 'gen_tok_s'), 'tl_gen_tok_s': med(b, 'gen_tok_s'),
+             'torch_rss_mb': med(t, 'peak_rss_mb'), 'tl_rss_mb': med(b, 'peak_rss_mb'),
+             'tl_baseline_mb': med(b, 'baseline_mb'), 'tl_threads': med(b, 'threads'),
+             'torch_threads': med(t, 'torch_threads')}
+        s['train_ratio'] = ratio(s['tl_train_tok_s'], s['torch_train_tok_s'])
+        s['gen_ratio'] = ratio(s['tl_gen_tok_s'], s['torch_gen_tok_s'])
+        summary[c] = s
+        print(f"{c:6s} {fmt(s['torch_train_tok_s']):>14s} {fmt(s['tl_train_tok_s']):>17s} "
+              f"{fmt(s['train_ratio'], '.2f'):>6s}   {fmt(s['torch_gen_tok_s']):>11s} "
+              f"{fmt(s['tl_gen_tok_s']):>14s} {fmt(s['gen_ratio'], '.2f'):>6s}   "
+              f"{fmt(s['torch_rss_mb']):>14s} {fmt(s['tl_rss_mb']):>10s} "
+              f"{fmt(s['tl_baseline_mb']):>8s}")
+    print("ratio = timelayers / PyTorch tokens/s (medians); PyTorch's RSS includes the torch "
+          "import itself.")
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == '__main__':
+    main()
