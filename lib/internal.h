@@ -11,9 +11,10 @@
 #define TL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define TL_PRINTF(a, b)
-/* Run fn(ctx, part, parts) for part = 0 .. parts-1 on the thread pool
- * (threads.c), part 0 on the calling thread; returns when all are done, with
- * their writes visible. parts <= tl_get_num_threads(). */
+/* Run fn(ctx, part, parts) once for each part = 0 .. parts-1, on the
+ * calling thread and the pool's threads (threads.c) in any order and
+ * assignment; returns when all are done, with their writes visible. Parts
+ * may outnumber the threads (smaller parts balance better). */
 void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
 
 #endif
@@ -47,9 +48,10 @@ void tl_free(void *p);
 tl_status tl_fail_shape(const char *who, const char *what, const tl_tensor *t,
                         const char *expected);
 
-/* Run fn(ctx, part, parts) for part = 0 .. parts-1 on the thread pool
- * (threads.c), part 0 on the calling thread; returns when all are done, with
- * their writes visible. parts <= tl_get_num_threads(). */
+/* Run fn(ctx, part, parts) once for each part = 0 .. parts-1, on the
+ * calling thread and the pool's threads (threads.c) in any order and
+ * assignment; returns when all are done, with their writes visible. Parts
+ * may outnumber the threads (smaller parts balance better). */
 void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
 
 #endif

@@ -1,18 +1,22 @@
 /* The thread setting and the pool behind tl_parallel_run.
  *
  * A parallel step is short (tens of microseconds to a millisecond) and comes
- * every time step, so workers spin on the job word for a while after a step
- * and only then sleep on a condition variable: consecutive steps find them
- * awake, and during the big OpenBLAS products between passes they are asleep
- * and leave the cores to OpenBLAS.
+ * every time step, so workers spin for a while after a step and only then
+ * sleep on a condition variable: consecutive steps find them awake, and
+ * during the big OpenBLAS products between passes they are asleep and leave
+ * the cores to OpenBLAS.
  *
- * The job word packs a generation counter with the number of parts, so a
- * worker reads both at once: it runs part i of generation g only when
- * i < parts(g), and the caller waits for exactly parts - 1 workers, which
- * keeps fn and ctx stable for every worker that reads them.
+ * Parts are handed out dynamically: the caller and every awake worker claim
+ * the next part until none is left, so a worker that is late (asleep, or
+ * descheduled on a busy machine) costs nothing beyond the part it holds; the
+ * caller never waits for a worker that has not started. A claim is a
+ * compare-and-swap on one word holding the job's generation and the next
+ * part, so a late worker can never claim a part of a job other than the one
+ * it saw published.
  */
 #include <cblas.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,16 +29,16 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int setting;
 
 static struct {
-    pthread_mutex_t mutex;      /* guards sleepers, started and the condition */
+    pthread_mutex_t mutex;       /* guards sleepers, started and the condition */
     pthread_cond_t wake;
     int sleepers, started;
-    _Atomic unsigned long job;  /* generation << 8 | parts */
-    _Atomic int pending;        /* workers still running the current job */
-    atomic_flag busy;           /* a caller owns the pool */
+    _Atomic uint64_t claim;      /* generation << 32 | next part */
+    _Atomic int parts, done;
+    atomic_flag busy;            /* a caller owns the pool */
     void (*fn)(void *, int, int);
     void *ctx;
-    unsigned long first_seen[MAX_THREADS]; /* the job word when worker i was started */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, ATOMIC_FLAG_INIT,
+    uint32_t first_gen[MAX_THREADS]; /* the generation when worker i was started */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ATOMIC_FLAG_INIT,
           NULL, NULL, {0}};
 
 static void pause_cpu(void)
@@ -43,6 +47,8 @@ static void pause_cpu(void)
     __builtin_ia32_pause();
 #endif
 }
+
+static uint32_t generation(void) { return (uint32_t)(atomic_load(&pool.claim) >> 32); }
 
 static void init_setting(void)
 {
@@ -73,79 +79,97 @@ tl_status tl_set_num_threads(int n)
     return TL_OK;
 }
 
+/* Claim and run parts of job gen until none is left. fn and ctx are read
+ * only after a successful claim, when the job cannot have been replaced. */
+static void run_parts(uint32_t gen)
+{
+    for (;;) {
+        uint64_t c = atomic_load(&pool.claim);
+        int parts = atomic_load(&pool.parts);
+        if ((uint32_t)(c >> 32) != gen || (int)(uint32_t)c >= parts)
+            return;
+        if (!atomic_compare_exchange_weak(&pool.claim, &c, c + 1))
+            continue;
+        pool.fn(pool.ctx, (int)(uint32_t)c, parts);
+        atomic_fetch_add(&pool.done, 1);
+    }
+}
+
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    /* Not the job word now: the first job may have been published already. */
-    unsigned long seen = pool.first_seen[id];
+    /* Not the generation now: the first job may have been published already. */
+    uint32_t seen = pool.first_gen[id];
     for (;;) {
-        unsigned long job = atomic_load(&pool.job);
-        for (int s = 0; job == seen && s < SPIN; s++) {
+        uint32_t gen = generation();
+        for (int s = 0; gen == seen && s < SPIN; s++) {
             pause_cpu();
-            job = atomic_load(&pool.job);
+            gen = generation();
         }
-        if (job == seen) {
+        if (gen == seen) {
             pthread_mutex_lock(&pool.mutex);
             pool.sleepers++;
-            while ((job = atomic_load(&pool.job)) == seen)
+            while ((gen = generation()) == seen)
                 pthread_cond_wait(&pool.wake, &pool.mutex);
             pool.sleepers--;
             pthread_mutex_unlock(&pool.mutex);
         }
-        seen = job;
-        int parts = (int)(job & 0xff);
-        if (id < parts) {
-            pool.fn(pool.ctx, id, parts);
-            atomic_fetch_sub(&pool.pending, 1);
-        }
+        seen = gen;
+        run_parts(gen);
     }
     return NULL;
 }
 
-/* Start workers 1 .. parts-1 that do not exist yet; false if none could. */
-static bool start_workers(int parts)
+/* Start workers 1 .. n-1 that do not exist yet; false if none exists. */
+static bool start_workers(int n)
 {
     pthread_mutex_lock(&pool.mutex);
-    while (pool.started < parts - 1) {
+    while (pool.started < n - 1) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pool.first_seen[pool.started + 1] = atomic_load(&pool.job);
+        pool.first_gen[pool.started + 1] = generation();
         int err = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.started + 1));
         pthread_attr_destroy(&attr);
         if (err)
             break;
         pool.started++;
     }
-    bool ok = pool.started >= parts - 1;
+    bool ok = pool.started >= 1;
     pthread_mutex_unlock(&pool.mutex);
     return ok;
 }
 
 void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx)
 {
-    if (parts > 1 && atomic_flag_test_and_set(&pool.busy))
-        parts = 1;  /* another caller has the pool */
-    else if (parts > 1 && !start_workers(parts)) {
+    int threads = tl_get_num_threads();
+    bool pooled = parts > 1 && threads > 1 && !atomic_flag_test_and_set(&pool.busy);
+    if (pooled && !start_workers(threads)) {
         atomic_flag_clear(&pool.busy);
-        parts = 1;  /* no threads to be had: the same work on this thread */
+        pooled = false;  /* no threads to be had: the same work on this thread */
     }
-    if (parts <= 1) {
-        fn(ctx, 0, 1);
+    if (!pooled) {
+        for (int p = 0; p < parts; p++)
+            fn(ctx, p, parts);
         return;
     }
     pool.fn = fn;
     pool.ctx = ctx;
-    atomic_store(&pool.pending, parts - 1);
-    unsigned long gen = (atomic_load(&pool.job) >> 8) + 1;
-    atomic_store(&pool.job, gen << 8 | (unsigned long)parts);
+    atomic_store(&pool.parts, parts);
+    atomic_store(&pool.done, 0);
+    uint32_t gen = generation() + 1;
+    atomic_store(&pool.claim, (uint64_t)gen << 32);
     pthread_mutex_lock(&pool.mutex);
     if (pool.sleepers)
         pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mutex);
-    fn(ctx, 0, parts);
-    while (atomic_load(&pool.pending) > 0)
-        pause_cpu();
+    run_parts(gen);
+    /* Only parts already claimed remain: their workers are running. */
+    for (int s = 0; atomic_load(&pool.done) < parts; s++)
+        if (s < SPIN)
+            pause_cpu();
+        else
+            sched_yield();
     atomic_flag_clear(&pool.busy);
 }

@@ -95,8 +95,8 @@ typedef struct tl_rec {
 
 tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N);
 void tl_rec_free(tl_rec *r);
-/* How many parts a step of N rows is worth splitting into (1 without the
- * packed kernel, else at most tl_get_num_threads()), and the units of one
+/* How many parts (tl_parallel_run) a step of N rows is worth splitting into
+ * (1 without the packed kernel or with one thread), and the units of one
  * part: ranges start on panel boundaries, together they cover [0, H). */
 int tl_rec_parts(const tl_rec *r, int N);
 void tl_rec_split(const tl_rec *r, int part, int parts, int *u0, int *u1);

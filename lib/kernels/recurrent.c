@@ -207,14 +207,15 @@ tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backwa
 
 int tl_rec_parts(const tl_rec *r, int N)
 {
-    /* Below ~2e5 flops a step the hand-over costs more than it saves, and a
-     * part needs a couple of panels per gate to keep the kernel busy. */
-    int P = panels_of(r->H), parts = tl_get_num_threads();
-    if (!r->packed || 2.0 * N * r->H * r->G * r->H < 2e5)
+    /* Below ~2e5 flops a step the hand-over costs more than it saves. Up to
+     * four parts per thread, whole panels each: the threads claim parts as
+     * they come, so one held up (a busy machine) delays the step by a part
+     * rather than by half of it. */
+    int P = panels_of(r->H), threads = tl_get_num_threads();
+    if (!r->packed || threads == 1 || 2.0 * N * r->H * r->G * r->H < 2e5)
         return 1;
-    if (parts > P / 2)
-        parts = P / 2;
-    return parts < 1 ? 1 : parts;
+    int per_part = (P + 4 * threads - 1) / (4 * threads);
+    return (P + per_part - 1) / per_part;
 }
 
 void tl_rec_split(const tl_rec *r, int part, int parts, int *u0, int *u1)
