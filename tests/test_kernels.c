@@ -20,13 +20,15 @@
 #define TINY FLT_TRUE_MIN
 #endif
 
-/* The SIMD levels to test; leaves the highest one active. */
-static int simd_levels(tl_simd out[2])
+/* The SIMD levels to test, highest first; leaves the highest one active. */
+static int simd_levels(tl_simd out[3])
 {
     int n = 0;
-    tl_simd_limit(TL_SIMD_AVX2);
-    if (tl_simd_active() == TL_SIMD_AVX2)
-        out[n++] = TL_SIMD_AVX2;
+    for (int l = TL_SIMD_AVX512; l > TL_SIMD_NONE; l--) {
+        tl_simd_limit((tl_simd)l);
+        if (tl_simd_active() == (tl_simd)l)
+            out[n++] = (tl_simd)l;
+    }
     out[n++] = TL_SIMD_NONE;
     tl_simd_limit(out[0]);
     return n;
@@ -62,7 +64,7 @@ static void test_accuracy(void **state)
     const double extra[EXTRA] = {1e-30, -1e-30, 1e-6, -3e-4, 0.6249, 0.6251, -103.9, -87.5};
     for (int k = 0; k < EXTRA; k++)
         x[SWEEP + k] = (tl_real)extra[k];
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -82,7 +84,7 @@ static void test_extremes(void **state)
     enum { M = 11 };
     const tl_real x[M] = {1e4f, -1e4f, 20, -20, 200, -200, INFINITY, -INFINITY, NAN, 0, -0.0f};
     const tl_real want_tanh[M] = {1, -1, 1, -1, 1, -1, 1, -1, NAN, 0, -0.0f};
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -179,7 +181,7 @@ static void test_lstm_gates(void **state)
     (void)state;
     tl_rng rng;
     tl_rng_seed(&rng, 11);
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -259,7 +261,7 @@ static void test_recurrent_products(void **state)
     /* Odd H, H below, at and just above the 16-wide panels, N = 1, N not a
      * multiple of the 6 or 8 row blocks, the sizes of the benchmarks' N. */
     const int Hs[] = {1, 7, 16, 17, 33, 100}, Ns[] = {1, 2, 5, 7, 9, 20, 32};
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -344,22 +346,26 @@ static void test_time_lstm_paths(void **state)
 {
     (void)state;
     const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70}};
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const int *s = shapes[i];
-        lstm_run plain = {0}, fast = {0}, two = {0};
+        lstm_run plain = {0};
         tl_simd_limit(TL_SIMD_NONE);
         run_lstm(&plain, s[0], s[1], s[2], s[3], 1);
-        tl_simd_limit(levels[0]);
-        run_lstm(&fast, s[0], s[1], s[2], s[3], 1);
-        run_lstm(&two, s[0], s[1], s[2], s[3], 2);
-        compare_runs(&fast, &plain, nl == 1);
-        compare_runs(&two, &fast, false);
+        for (int l = 0; l < nl; l++) {
+            lstm_run fast = {0}, two = {0};
+            tl_simd_limit(levels[l]);
+            run_lstm(&fast, s[0], s[1], s[2], s[3], 1);
+            run_lstm(&two, s[0], s[1], s[2], s[3], 2);
+            compare_runs(&fast, &plain, levels[l] == TL_SIMD_NONE);
+            compare_runs(&two, &fast, false);
+            lstm_run_free(&fast);
+            lstm_run_free(&two);
+        }
         lstm_run_free(&plain);
-        lstm_run_free(&fast);
-        lstm_run_free(&two);
     }
+    tl_simd_limit(levels[0]);
 }
 
 static void test_threads_setting(void **state)

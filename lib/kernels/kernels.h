@@ -49,12 +49,13 @@ static inline tl_real tl_sigmoid(tl_real x)
 
 static inline tl_real tl_tanh(tl_real x) { return (tl_real)tanh(x); }
 
-/* Which hand-written SIMD kernels run (vmath.c, recurrent.c). TL_SIMD_AVX2
- * exists only in the float build on x86-64 CPUs with AVX2 and FMA; otherwise
- * (and below tl_simd_limit) the portable loops and plain BLAS run.
- * tl_simd_limit is for tests and measurements comparing both paths: call it
- * while no other thread runs kernels. */
-typedef enum tl_simd { TL_SIMD_NONE = 0, TL_SIMD_AVX2 = 1 } tl_simd;
+/* Which hand-written SIMD kernels run (vmath.c, recurrent.c). They exist
+ * only in the float build on x86-64: TL_SIMD_AVX2 on CPUs with AVX2 and FMA,
+ * TL_SIMD_AVX512 (the recurrent micro-kernel; the rest stays AVX2) on CPUs
+ * with AVX-512 F and VL too. Otherwise (and below tl_simd_limit) the portable
+ * loops and plain BLAS run. tl_simd_limit is for tests and measurements
+ * comparing the paths: call it while no other thread runs kernels. */
+typedef enum tl_simd { TL_SIMD_NONE = 0, TL_SIMD_AVX2 = 1, TL_SIMD_AVX512 = 2 } tl_simd;
 tl_simd tl_simd_active(void);
 void tl_simd_limit(tl_simd max);
 

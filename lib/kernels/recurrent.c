@@ -130,7 +130,7 @@ DEFINE_PANELS(panels_avx512, AVX512_T, 8, 2)
 static void run_panels(int N, int K, const float *A, int lda, const float *B, size_t bstride,
                        int npanels, float *C, int ldc, int w)
 {
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    if (tl_simd_active() == TL_SIMD_AVX512)
         panels_avx512(N, K, A, lda, B, bstride, npanels, C, ldc, w);
     else
         panels_avx2(N, K, A, lda, B, bstride, npanels, C, ldc, w);
@@ -170,7 +170,7 @@ tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backwa
      * way: BLAS (gemv) does it without the cost of packing. Generation runs
      * so. The choice depends on N alone, so that a sequence fed in chunks
      * gives the same bits as fed whole. */
-    if (N < 2 || tl_simd_active() != TL_SIMD_AVX2)
+    if (N < 2 || tl_simd_active() < TL_SIMD_AVX2)
         return TL_OK;
     int P = panels_of(H), W = G * H;
     size_t n = (size_t)G * P * PANEL * (backward ? (size_t)W : (size_t)H);
