@@ -13,7 +13,7 @@
  * registers and per k loads NP panel lines and broadcasts MR elements of the
  * A rows. The same C source is compiled for AVX2+FMA (MR 6, NP 1: 12 ymm
  * accumulators of 16 available) and for AVX-512 (MR 8, NP 2: 16 zmm of 32)
- * through GCC vector types; the CPU picks at run time. A unit range handed to
+ * through GCC vector types (8 and 16 floats); the CPU picks at run time. A unit range handed to
  * these functions starts on a panel boundary (tl_rec_split), so threads can
  * own disjoint units of every gate.
  *
@@ -30,102 +30,111 @@ enum { PANEL = 16 };
 #ifdef TL_HAVE_AVX2
 #define TL_PACKED 1
 
+typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
-/* C[r, 0..w) += Σ_k A[r, k]·B[k, ·] for mr rows, np panels (B0, B0 + bstride),
- * w <= 16·np valid columns. Always inlined with constant mr and np into the
- * ISA-specific callers below, so acc lives in registers. */
-static inline __attribute__((always_inline)) void micro(int mr, int np, int K, const float *A,
-                                                        int lda, const float *B0, size_t bstride,
-                                                        float *C, int ldc, int w)
-{
-    v16 acc[8][2];
-    memset(acc, 0, sizeof acc);
-    const float *B1 = B0 + bstride;
-    for (int k = 0; k < K; k++) {
-        v16 b0 = *(const v16 *)(B0 + (size_t)PANEL * k);
-        v16 b1 = np == 2 ? *(const v16 *)(B1 + (size_t)PANEL * k) : b0;
-#pragma GCC unroll 8
-        for (int r = 0; r < mr; r++) {
-            float a = A[(size_t)r * lda + k];
-            acc[r][0] += a * b0;
-            if (np == 2)
-                acc[r][1] += a * b1;
-        }
+/* C[r, 0..w) += Σ_k A[r, k]·B[k, ·] for mr rows and nv vectors of L floats
+ * per row: vector j reads line k at B + j·vstride + 16k and covers columns
+ * j·L .. j·L + L-1 of C, of which w are valid in all. Always inlined with
+ * constant mr and nv into the ISA-specific callers below, so acc lives in
+ * registers (one v16 on AVX2 would be two ymm halves kept in memory). */
+#define DEFINE_MICRO(name, V, L)                                                            \
+    static inline __attribute__((always_inline)) void name(int mr, int nv, int K,           \
+                                                           const float *A, int lda,         \
+                                                           const float *B, size_t vstride,  \
+                                                           float *C, int ldc, int w)        \
+    {                                                                                        \
+        V acc[8][2] = {{{0}}};                                                               \
+        const float *B1 = B + vstride;                                                       \
+        for (int k = 0; k < K; k++) {                                                        \
+            V b0 = *(const V *)(B + (size_t)PANEL * k);                                      \
+            V b1 = nv == 2 ? *(const V *)(B1 + (size_t)PANEL * k) : b0;                      \
+            _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++)                             \
+            {                                                                                \
+                float a = A[(size_t)r * lda + k];                                            \
+                acc[r][0] += a * b0;                                                         \
+                if (nv == 2)                                                                 \
+                    acc[r][1] += a * b1;                                                     \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++)                                 \
+            _Pragma("GCC unroll 2") for (int j = 0; j < nv; j++)                             \
+            {                                                                                \
+                float *c = C + (size_t)r * ldc + L * j;                                      \
+                int wj = w - L * j < L ? w - L * j : L;                                      \
+                if (wj == L) {                                                               \
+                    V old;                                                                   \
+                    memcpy(&old, c, sizeof old);                                             \
+                    old += acc[r][j];                                                        \
+                    memcpy(c, &old, sizeof old);                                             \
+                } else {                                                                     \
+                    float tmp[L];                                                            \
+                    memcpy(tmp, &acc[r][j], sizeof tmp);                                     \
+                    for (int q = 0; q < wj; q++)                                             \
+                        c[q] += tmp[q];                                                      \
+                }                                                                            \
+            }                                                                                \
     }
-    for (int r = 0; r < mr; r++)
-        for (int s = 0; s < np; s++) {
-            float *c = C + (size_t)r * ldc + PANEL * s;
-            int ws = w - PANEL * s < PANEL ? w - PANEL * s : PANEL;
-            if (ws == PANEL) {
-                v16 old;
-                memcpy(&old, c, sizeof old);
-                old += acc[r][s];
-                memcpy(c, &old, sizeof old);
-            } else {
-                float tmp[PANEL];
-                memcpy(tmp, &acc[r][s], sizeof tmp);
-                for (int j = 0; j < ws; j++)
-                    c[j] += tmp[j];
-            }
-        }
-}
+DEFINE_MICRO(micro8, v8, 8)
+DEFINE_MICRO(micro16, v16, 16)
 
-/* C[:, 0..w) += A · (np_total consecutive panels), N rows; panels bstride
- * floats apart. MR rows at a time, then one call for the remaining rows. */
-#define DEFINE_PANELS(name, target, MR, NP)                                                 \
+/* The leftover rows (fewer than MR): one constant-size instance per count. */
+#define DEFINE_ROWS(name, target, micro, MR)                                                \
+    static target void name##_rows(int mr, int nv, int K, const float *A, int lda,           \
+                                   const float *B, size_t vstride, float *C, int ldc, int w) \
+    {                                                                                        \
+        _Static_assert(MR <= 8, "micro keeps at most 8 rows");                               \
+        switch (mr * 2 + (nv - 1)) {                                                         \
+        case 2: micro(1, 1, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 3: micro(1, 2, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 4: micro(2, 1, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 5: micro(2, 2, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 6: micro(3, 1, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 7: micro(3, 2, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 8: micro(4, 1, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 9: micro(4, 2, K, A, lda, B, vstride, C, ldc, w); break;                        \
+        case 10: micro(5, 1, K, A, lda, B, vstride, C, ldc, w); break;                       \
+        case 11: micro(5, 2, K, A, lda, B, vstride, C, ldc, w); break;                       \
+        case 12: micro(6, 1, K, A, lda, B, vstride, C, ldc, w); break;                       \
+        case 13: micro(6, 2, K, A, lda, B, vstride, C, ldc, w); break;                       \
+        case 14: micro(7, 1, K, A, lda, B, vstride, C, ldc, w); break;                       \
+        default: micro(7, 2, K, A, lda, B, vstride, C, ldc, w); break;                       \
+        }                                                                                    \
+    }
+
+/* C[:, 0..w) += A · (npanels consecutive panels, bstride floats apart), N
+ * rows: blocks of PPB panels (two vectors of L floats per row: one panel on
+ * AVX2, two on AVX-512), MR rows at a time, then the remaining rows. */
+#define DEFINE_PANELS(name, target, micro, MR, L, PPB)                                      \
     static target void name(int N, int K, const float *A, int lda, const float *B,          \
                             size_t bstride, int npanels, float *C, int ldc, int w)           \
     {                                                                                        \
-        for (int p = 0; p < npanels; p += NP) {                                              \
-            int np = npanels - p >= NP ? NP : 1;                                             \
+        size_t vstride = PPB == 1 ? (size_t)L : bstride;                                     \
+        for (int p = 0; p < npanels; p += PPB) {                                             \
+            int np = npanels - p >= PPB ? PPB : 1, nv = np * PANEL / L;                      \
             int wp = w - PANEL * p < PANEL * np ? w - PANEL * p : PANEL * np;                \
             const float *Bp = B + bstride * (size_t)p;                                       \
             float *Cp = C + PANEL * p;                                                       \
             int r = 0;                                                                       \
             for (; r + MR <= N; r += MR)                                                     \
-                if (np == NP)                                                                \
-                    micro(MR, NP, K, A + (size_t)r * lda, lda, Bp, bstride,                  \
+                if (nv == 2)                                                                 \
+                    micro(MR, 2, K, A + (size_t)r * lda, lda, Bp, vstride,                   \
                           Cp + (size_t)r * ldc, ldc, wp);                                    \
                 else                                                                         \
-                    micro(MR, 1, K, A + (size_t)r * lda, lda, Bp, bstride,                   \
+                    micro(MR, 1, K, A + (size_t)r * lda, lda, Bp, vstride,                   \
                           Cp + (size_t)r * ldc, ldc, wp);                                    \
             if (r < N)                                                                       \
-                name##_rows(N - r, np, K, A + (size_t)r * lda, lda, Bp, bstride,             \
+                name##_rows(N - r, nv, K, A + (size_t)r * lda, lda, Bp, vstride,             \
                             Cp + (size_t)r * ldc, ldc, wp);                                  \
-        }                                                                                    \
-    }
-
-/* The leftover rows (fewer than MR): one constant-size instance per count. */
-#define DEFINE_ROWS(name, target, MR)                                                       \
-    static target void name##_rows(int mr, int np, int K, const float *A, int lda,           \
-                                   const float *B, size_t bstride, float *C, int ldc, int w) \
-    {                                                                                        \
-        _Static_assert(MR <= 8, "micro keeps at most 8 rows");                               \
-        switch (mr * 2 + (np - 1)) {                                                         \
-        case 2: micro(1, 1, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 3: micro(1, 2, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 4: micro(2, 1, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 5: micro(2, 2, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 6: micro(3, 1, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 7: micro(3, 2, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 8: micro(4, 1, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 9: micro(4, 2, K, A, lda, B, bstride, C, ldc, w); break;                        \
-        case 10: micro(5, 1, K, A, lda, B, bstride, C, ldc, w); break;                       \
-        case 11: micro(5, 2, K, A, lda, B, bstride, C, ldc, w); break;                       \
-        case 12: micro(6, 1, K, A, lda, B, bstride, C, ldc, w); break;                       \
-        case 13: micro(6, 2, K, A, lda, B, bstride, C, ldc, w); break;                       \
-        case 14: micro(7, 1, K, A, lda, B, bstride, C, ldc, w); break;                       \
-        default: micro(7, 2, K, A, lda, B, bstride, C, ldc, w); break;                       \
         }                                                                                    \
     }
 
 #define AVX2_T __attribute__((target("avx2,fma")))
 #define AVX512_T __attribute__((target("avx512f,avx512vl,fma")))
-DEFINE_ROWS(panels_avx2, AVX2_T, 6)
-DEFINE_PANELS(panels_avx2, AVX2_T, 6, 1)
-DEFINE_ROWS(panels_avx512, AVX512_T, 8)
-DEFINE_PANELS(panels_avx512, AVX512_T, 8, 2)
+DEFINE_ROWS(panels_avx2, AVX2_T, micro8, 6)
+DEFINE_PANELS(panels_avx2, AVX2_T, micro8, 6, 8, 1)
+DEFINE_ROWS(panels_avx512, AVX512_T, micro16, 8)
+DEFINE_PANELS(panels_avx512, AVX512_T, micro16, 8, 16, 2)
 
 static void run_panels(int N, int K, const float *A, int lda, const float *B, size_t bstride,
                        int npanels, float *C, int ldc, int w)
