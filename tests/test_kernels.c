@@ -1,7 +1,9 @@
 /* Internal kernels (lib/kernels): vector sigmoid and tanh against double
- * precision references, their extreme inputs, and the LSTM gate loops against
- * the cell's formulas. Every test runs at each SIMD level the build and the
- * CPU offer (the portable loops always, AVX2 when present). */
+ * precision references, their extreme inputs, the LSTM gate loops against
+ * the cell's formulas, the packed recurrent products against double
+ * references, and TimeLSTM on the packed kernels and threads against its
+ * plain BLAS path. Every test runs at each SIMD level the build and the CPU
+ * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,13 +20,15 @@
 #define TINY FLT_TRUE_MIN
 #endif
 
-/* The SIMD levels to test; leaves the highest one active. */
-static int simd_levels(tl_simd out[2])
+/* The SIMD levels to test, highest first; leaves the highest one active. */
+static int simd_levels(tl_simd out[3])
 {
     int n = 0;
-    tl_simd_limit(TL_SIMD_AVX2);
-    if (tl_simd_active() == TL_SIMD_AVX2)
-        out[n++] = TL_SIMD_AVX2;
+    for (int l = TL_SIMD_AVX512; l > TL_SIMD_NONE; l--) {
+        tl_simd_limit((tl_simd)l);
+        if (tl_simd_active() == (tl_simd)l)
+            out[n++] = (tl_simd)l;
+    }
     out[n++] = TL_SIMD_NONE;
     tl_simd_limit(out[0]);
     return n;
@@ -60,7 +64,7 @@ static void test_accuracy(void **state)
     const double extra[EXTRA] = {1e-30, -1e-30, 1e-6, -3e-4, 0.6249, 0.6251, -103.9, -87.5};
     for (int k = 0; k < EXTRA; k++)
         x[SWEEP + k] = (tl_real)extra[k];
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -80,7 +84,7 @@ static void test_extremes(void **state)
     enum { M = 11 };
     const tl_real x[M] = {1e4f, -1e4f, 20, -20, 200, -200, INFINITY, -INFINITY, NAN, 0, -0.0f};
     const tl_real want_tanh[M] = {1, -1, 1, -1, 1, -1, 1, -1, NAN, 0, -0.0f};
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -177,7 +181,7 @@ static void test_lstm_gates(void **state)
     (void)state;
     tl_rng rng;
     tl_rng_seed(&rng, 11);
-    tl_simd levels[2];
+    tl_simd levels[3];
     int nl = simd_levels(levels);
     for (int l = 0; l < nl; l++) {
         tl_simd_limit(levels[l]);
@@ -190,12 +194,202 @@ static void test_lstm_gates(void **state)
     tl_simd_limit(levels[0]);
 }
 
+/* The recurrent products on units [u0, u1) of a (G gate blocks of H units)
+ * layer against a double reference, with the rigorous float bound of a sum
+ * of K + 1 terms, (K+1)·eps·(|c| + Σ|a||w|), per element c + Σ a·w; columns
+ * outside the range must not change. */
+static void check_rec(int N, int H, int G, int parts, tl_rng *rng)
+{
+    int W = G * H;
+    tl_tensor wh = {0}, h = {0}, a = {0}, dA = {0}, dh = {0};
+    tu_randn(&wh, rng, 1 / sqrt(H), 2, (int[]){H, W});
+    tu_randn(&h, rng, 1, 2, (int[]){N, H});
+    tu_randn(&a, rng, 1, 2, (int[]){N, W});
+    tu_randn(&dA, rng, 1, 2, (int[]){N, W});
+    tu_randn(&dh, rng, 1, 2, (int[]){N, H});
+    tl_rec rec = {0};
+    for (int part = 0; part < parts; part++) {
+        int u0, u1;
+        TU_OK(tl_rec_prepare(&rec, wh.data, H, G, false, 2));
+        tl_rec_split(&rec, part, parts, &u0, &u1);
+        tl_tensor out = {0};
+        TU_OK(tl_tensor_copy(&out, &a));
+        tl_rec_forward(&rec, N, h.data, H, u0, u1, out.data, W);
+        for (int n = 0; n < N; n++)
+            for (int col = 0; col < W; col++) {
+                int u = col % H;
+                double want = a.data[n * W + col], bound = fabs(want);
+                if (u >= u0 && u < u1)
+                    for (int k = 0; k < H; k++) {
+                        double term = (double)h.data[n * H + k] * wh.data[(size_t)k * W + col];
+                        want += term;
+                        bound += fabs(term);
+                    }
+                if (!(fabs(out.data[n * W + col] - want) <= (H + 1) * EPS * bound))
+                    fail_msg("forward N=%d H=%d G=%d part %d/%d [%d, %d]: %.9g, expected %.9g",
+                             N, H, G, part, parts, n, col, (double)out.data[n * W + col], want);
+            }
+        TU_OK(tl_rec_prepare(&rec, wh.data, H, G, true, 2));
+        TU_OK(tl_tensor_copy(&out, &dh));
+        tl_rec_backward(&rec, N, dA.data, W, u0, u1, out.data, H);
+        for (int n = 0; n < N; n++)
+            for (int u = 0; u < H; u++) {
+                double want = dh.data[n * H + u], bound = fabs(want);
+                if (u >= u0 && u < u1)
+                    for (int k = 0; k < W; k++) {
+                        double term = (double)dA.data[n * W + k] * wh.data[(size_t)u * W + k];
+                        want += term;
+                        bound += fabs(term);
+                    }
+                if (!(fabs(out.data[n * H + u] - want) <= (W + 1) * EPS * bound))
+                    fail_msg("backward N=%d H=%d G=%d part %d/%d [%d, %d]: %.9g, expected %.9g",
+                             N, H, G, part, parts, n, u, (double)out.data[n * H + u], want);
+            }
+        tl_tensor_free(&out);
+    }
+    tl_rec_free(&rec);
+    tl_tensor *all[] = {&wh, &h, &a, &dA, &dh};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        tl_tensor_free(all[i]);
+}
+
+static void test_recurrent_products(void **state)
+{
+    (void)state;
+    tl_rng rng;
+    tl_rng_seed(&rng, 12);
+    /* Odd H, H below, at and just above the 16-wide panels, N = 1, N not a
+     * multiple of the 6 or 8 row blocks, the sizes of the benchmarks' N. */
+    const int Hs[] = {1, 7, 16, 17, 33, 100}, Ns[] = {1, 2, 5, 7, 9, 20, 32};
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (size_t i = 0; i < sizeof Hs / sizeof *Hs; i++)
+            for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
+                for (int G = 1; G <= 4; G += 3)
+                    for (int parts = 1; parts <= 3; parts++)
+                        check_rec(Ns[j], Hs[i], G, parts, &rng);
+    }
+    tl_simd_limit(levels[0]);
+}
+
+/* TimeLSTM forward and backward twice (the second forward starts from the
+ * carried state) under the current SIMD level and thread setting. */
+typedef struct {
+    tl_tensor y[2], dx[2], dh0, dc0, grads[TL_LSTM_NPARAMS];
+} lstm_run;
+
+static void run_lstm(lstm_run *out, int N, int T, int D, int H, int threads)
+{
+    tl_rng rng;
+    tl_rng_seed(&rng, 21);
+    tl_layer *l;
+    TU_OK(tl_time_lstm_create(&l, D, H, true, &rng));
+    TU_OK(tl_set_num_threads(threads));
+    tl_tensor x = {0}, dy = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        const tl_tensor *y, *dx;
+        tu_randn(&x, &rng, 1, 3, (int[]){N, T, D});
+        tu_randn(&dy, &rng, 1, 3, (int[]){N, T, H});
+        TU_OK(tl_layer_forward(l, &x, &y));
+        TU_OK(tl_tensor_copy(&out->y[pass], y));
+        TU_OK(tl_layer_backward(l, &dy, &dx));
+        TU_OK(tl_tensor_copy(&out->dx[pass], dx));
+    }
+    const tl_tensor *dh0, *dc0;
+    TU_OK(tl_layer_state_grad(l, &dh0, &dc0));
+    TU_OK(tl_tensor_copy(&out->dh0, dh0));
+    TU_OK(tl_tensor_copy(&out->dc0, dc0));
+    int np;
+    tl_param *p = tl_layer_params(l, &np);
+    for (int i = 0; i < np; i++)
+        TU_OK(tl_tensor_copy(&out->grads[i], &p[i].grad));
+    TU_OK(tl_set_num_threads(1));
+    tl_tensor_free(&x);
+    tl_tensor_free(&dy);
+    tl_layer_destroy(l);
+}
+
+static void lstm_run_free(lstm_run *r)
+{
+    tl_tensor *all[] = {&r->y[0], &r->y[1], &r->dx[0], &r->dx[1], &r->dh0, &r->dc0,
+                        &r->grads[0], &r->grads[1], &r->grads[2]};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        tl_tensor_free(all[i]);
+}
+
+/* exact: bit for bit; otherwise float rounding (TU_RTOL, TU_ATOL). */
+static void compare_runs(const lstm_run *a, const lstm_run *b, bool exact)
+{
+    const tl_tensor *ta[] = {&a->y[0], &a->y[1], &a->dx[0], &a->dx[1], &a->dh0, &a->dc0,
+                             &a->grads[0], &a->grads[1], &a->grads[2]};
+    const tl_tensor *tb[] = {&b->y[0], &b->y[1], &b->dx[0], &b->dx[1], &b->dh0, &b->dc0,
+                             &b->grads[0], &b->grads[1], &b->grads[2]};
+    const char *names[] = {"y1", "y2", "dx1", "dx2", "dh0", "dc0", "dWx", "dWh", "db"};
+    for (size_t i = 0; i < sizeof ta / sizeof *ta; i++) {
+        assert_int_equal(ta[i]->size, tb[i]->size);
+        if (exact)
+            assert_memory_equal(ta[i]->data, tb[i]->data, ta[i]->size * sizeof(tl_real));
+        else
+            tu_assert_close_real(names[i], ta[i]->data, tb[i]->data, ta[i]->size, TU_RTOL,
+                                 TU_ATOL);
+    }
+}
+
+/* The packed path against the plain BLAS one, and two threads against one,
+ * float rounding apart (the recurrent kernels give the same bits on any
+ * thread, but OpenBLAS, which gets the thread count too, need not). Odd H,
+ * N = 1 (BLAS in both), H not a multiple of the panel width; the last shape
+ * is large enough to be split. */
+static void test_time_lstm_paths(void **state)
+{
+    (void)state;
+    const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70}};
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int *s = shapes[i];
+        lstm_run plain = {0};
+        tl_simd_limit(TL_SIMD_NONE);
+        run_lstm(&plain, s[0], s[1], s[2], s[3], 1);
+        for (int l = 0; l < nl; l++) {
+            lstm_run fast = {0}, two = {0};
+            tl_simd_limit(levels[l]);
+            run_lstm(&fast, s[0], s[1], s[2], s[3], 1);
+            run_lstm(&two, s[0], s[1], s[2], s[3], 2);
+            compare_runs(&fast, &plain, levels[l] == TL_SIMD_NONE);
+            compare_runs(&two, &fast, false);
+            lstm_run_free(&fast);
+            lstm_run_free(&two);
+        }
+        lstm_run_free(&plain);
+    }
+    tl_simd_limit(levels[0]);
+}
+
+static void test_threads_setting(void **state)
+{
+    (void)state;
+    int before = tl_get_num_threads();
+    assert_true(before >= 1 && before <= 64);
+    assert_int_equal(tl_set_num_threads(0), TL_ERR_ARG);
+    assert_int_equal(tl_set_num_threads(65), TL_ERR_ARG);
+    assert_int_equal(tl_get_num_threads(), before);
+    TU_OK(tl_set_num_threads(3));
+    assert_int_equal(tl_get_num_threads(), 3);
+    TU_OK(tl_set_num_threads(before));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_lstm_gates),
+        cmocka_unit_test(test_recurrent_products),
+        cmocka_unit_test(test_time_lstm_paths),
+        cmocka_unit_test(test_threads_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

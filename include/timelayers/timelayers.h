@@ -24,5 +24,6 @@
 #include "timelayers/lm.h"
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
+#include "timelayers/threads.h"
 
 #endif

@@ -11,6 +11,11 @@
 #include <string.h>
 #include "timelayers/tensor.h"
 
+/* Hand-written x86 kernels exist in the float build only. */
+#if !defined(TL_REAL_DOUBLE) && defined(__x86_64__) && defined(__GNUC__)
+#define TL_HAVE_AVX2 1
+#endif
+
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
  * inner dimension is K. One call to OpenBLAS (sgemm or dgemm; sgemv or dgemv
  * when M = 1). */
@@ -44,12 +49,13 @@ static inline tl_real tl_sigmoid(tl_real x)
 
 static inline tl_real tl_tanh(tl_real x) { return (tl_real)tanh(x); }
 
-/* Which hand-written SIMD kernels run (vmath.c, recurrent.c). TL_SIMD_AVX2
- * exists only in the float build on x86-64 CPUs with AVX2 and FMA; otherwise
- * (and below tl_simd_limit) the portable loops and plain BLAS run.
- * tl_simd_limit is for tests and measurements comparing both paths: call it
- * while no other thread runs kernels. */
-typedef enum tl_simd { TL_SIMD_NONE = 0, TL_SIMD_AVX2 = 1 } tl_simd;
+/* Which hand-written SIMD kernels run (vmath.c, recurrent.c). They exist
+ * only in the float build on x86-64: TL_SIMD_AVX2 on CPUs with AVX2 and FMA,
+ * TL_SIMD_AVX512 (the recurrent micro-kernel; the rest stays AVX2) on CPUs
+ * with AVX-512 F and VL too. Otherwise (and below tl_simd_limit) the portable
+ * loops and plain BLAS run. tl_simd_limit is for tests and measurements
+ * comparing the paths: call it while no other thread runs kernels. */
+typedef enum tl_simd { TL_SIMD_NONE = 0, TL_SIMD_AVX2 = 1, TL_SIMD_AVX512 = 2 } tl_simd;
 tl_simd tl_simd_active(void);
 void tl_simd_limit(tl_simd max);
 
@@ -69,6 +75,35 @@ void tl_lstm_gates_forward(int n, int H, tl_real *a, const tl_real *c_prev, tl_r
 void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c_prev,
                             const tl_real *c_next, const tl_real *dh, const tl_real *dc,
                             tl_real *dA, tl_real *dc_prev);
+
+/* The per-step recurrent products of a time layer with G gate blocks of H
+ * units, Wh (H, G·H) row-major (recurrent.c):
+ *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
+ *   backward  dh[:, u]      += dA·Whᵀ[:, u]
+ * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
+ * not change until the pass ends) and packs it when the packed kernel runs:
+ * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
+ * calls on Wh itself. Buffers grow as needed and are
+ * reused; tl_rec_free releases them. A zeroed struct is empty. */
+typedef struct tl_rec {
+    const tl_real *Wh;
+    int H, G;
+    bool packed;
+    float *fwd, *bwd;        /* packed Wh and Whᵀ (tl_alloc) */
+    size_t fwd_cap, bwd_cap; /* their sizes in floats */
+} tl_rec;
+
+tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N);
+void tl_rec_free(tl_rec *r);
+/* How many parts (tl_parallel_run) a step of N rows is worth splitting into
+ * (1 without the packed kernel or with one thread), and the units of one
+ * part: ranges start on panel boundaries, together they cover [0, H). */
+int tl_rec_parts(const tl_rec *r, int N);
+void tl_rec_split(const tl_rec *r, int part, int parts, int *u0, int *u1);
+void tl_rec_forward(const tl_rec *r, int N, const tl_real *h, int ldh, int u0, int u1,
+                    tl_real *a, int lda);
+void tl_rec_backward(const tl_rec *r, int N, const tl_real *dA, int ldda, int u0, int u1,
+                     tl_real *dh, int lddh);
 
 /* A hot loop marked TL_MULTIVERSION is compiled twice, for the x86-64
  * baseline (SSE2) and for x86-64-v3 (AVX2, FMA); the loader picks the

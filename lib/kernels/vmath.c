@@ -25,21 +25,24 @@
 #include <math.h>
 #include "kernels.h"
 
-#if !defined(TL_REAL_DOUBLE) && defined(__x86_64__) && defined(__GNUC__)
-#define TL_HAVE_AVX2 1
+#ifdef TL_HAVE_AVX2
 #include <immintrin.h>
 #endif
 
-static tl_simd simd_max = TL_SIMD_AVX2;
+static tl_simd simd_max = TL_SIMD_AVX512;
 
 void tl_simd_limit(tl_simd max) { simd_max = max; }
 
 tl_simd tl_simd_active(void)
 {
 #ifdef TL_HAVE_AVX2
-    if (simd_max >= TL_SIMD_AVX2 && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        return TL_SIMD_AVX2;
+    if (simd_max < TL_SIMD_AVX2 || !__builtin_cpu_supports("avx2") ||
+        !__builtin_cpu_supports("fma"))
+        return TL_SIMD_NONE;
+    if (simd_max >= TL_SIMD_AVX512 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl"))
+        return TL_SIMD_AVX512;
+    return TL_SIMD_AVX2;
 #endif
     return TL_SIMD_NONE;
 }
@@ -254,7 +257,7 @@ static AVX2 void lstm_bwd_avx2(int n, int H, const float *gates, const float *c_
 void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
 {
 #ifdef TL_HAVE_AVX2
-    if (tl_simd_active() == TL_SIMD_AVX2) {
+    if (tl_simd_active() >= TL_SIMD_AVX2) {
         sigmoid_avx2(n, x, y);
         return;
     }
@@ -265,7 +268,7 @@ void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
 void tl_vtanh(int n, const tl_real *x, tl_real *y)
 {
 #ifdef TL_HAVE_AVX2
-    if (tl_simd_active() == TL_SIMD_AVX2) {
+    if (tl_simd_active() >= TL_SIMD_AVX2) {
         tanh_avx2(n, x, y);
         return;
     }
@@ -277,7 +280,7 @@ void tl_lstm_gates_forward(int n, int H, tl_real *a, const tl_real *c_prev, tl_r
                            tl_real *h_next)
 {
 #ifdef TL_HAVE_AVX2
-    if (tl_simd_active() == TL_SIMD_AVX2) {
+    if (tl_simd_active() >= TL_SIMD_AVX2) {
         lstm_fwd_avx2(n, H, a, c_prev, c_next, h_next);
         return;
     }
@@ -290,7 +293,7 @@ void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c
                             tl_real *dA, tl_real *dc_prev)
 {
 #ifdef TL_HAVE_AVX2
-    if (tl_simd_active() == TL_SIMD_AVX2) {
+    if (tl_simd_active() >= TL_SIMD_AVX2) {
         lstm_bwd_avx2(n, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
         return;
     }

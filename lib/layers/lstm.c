@@ -15,6 +15,14 @@
  * one GEMM over all steps. Hprev is Y shifted one step later with h0 in
  * front, copied into a reusable buffer so that dWh is a single GEMM too.
  *
+ * The recurrent halves are fused per step: a part of the hidden units (its
+ * columns in each of the four gate blocks) gets its h·Wh product and then its
+ * gate math, so the two threads of a step each own disjoint units
+ * (tl_rec_split) and meet only at the step's end. Backward likewise: dh for
+ * a part's units is dY[:,t-1] + dA[:,t]·Whᵀ, followed at once by the cell
+ * backward of step t-1 on those units. Wh (and Whᵀ) are packed once per pass
+ * (tl_rec_prepare).
+ *
  * State: (h, c) is the current state, h0 and c0 copies of the state the last
  * forward started from (zeros for the zero state), which backward needs
  * after (h, c) has moved on. See lstm.h for the rules; they are TimeRNN's.
@@ -22,6 +30,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "timelayers/lstm.h"
@@ -43,6 +52,7 @@ typedef struct {
 
     tl_tensor dx, dA, hprev, dh, dc, dh0, dc0;
     bool has_dh0;
+    tl_rec rec;           /* Wh prepared for the per-step products */
 } time_lstm;
 
 static tl_status check_input(const time_lstm *r, const tl_tensor *x)
@@ -76,6 +86,69 @@ static tl_status start_state(const time_lstm *r, int N, bool *from_state)
     return TL_OK;
 }
 
+/* One forward step: G (pre-activations, becoming gates), C and Y are the
+ * step's slices; h_prev NULL is the zero state. */
+typedef struct {
+    const tl_rec *rec;
+    int N, H, ld, ldg;
+    const tl_real *h_prev;
+    int ldh;
+    const tl_real *c_prev;
+    int ldcp;
+    tl_real *G, *C, *Y;
+} fwd_step;
+
+static void forward_part(void *ctx, int part, int parts)
+{
+    const fwd_step *s = ctx;
+    int u0, u1;
+    tl_rec_split(s->rec, part, parts, &u0, &u1);
+    if (s->h_prev)
+        tl_rec_forward(s->rec, s->N, s->h_prev, s->ldh, u0, u1, s->G, s->ldg);
+    for (int n = 0; n < s->N; n++)
+        tl_lstm_gates_forward(u1 - u0, s->H, s->G + (size_t)n * s->ldg + u0,
+                              s->c_prev + (size_t)n * s->ldcp + u0, s->C + (size_t)n * s->ld + u0,
+                              s->Y + (size_t)n * s->ld + u0);
+}
+
+/* One backward region: dh = dy_s + dA_next·Whᵀ (dy_s NULL: zeros, dA_next
+ * NULL: nothing from later steps), then, when G_s is set, the cell backward
+ * of step s: dA_s and dc_out from dh and dc. */
+typedef struct {
+    const tl_rec *rec;
+    int N, H, ld, ldg;
+    const tl_real *dA_next, *dy_s;
+    tl_real *dh;
+    const tl_real *G_s, *c_prev, *C_s;
+    int ldcp;
+    const tl_real *dc;
+    tl_real *dA_s, *dc_out;
+} bwd_step;
+
+static void backward_part(void *ctx, int part, int parts)
+{
+    const bwd_step *s = ctx;
+    int u0, u1, N = s->N, H = s->H;
+    tl_rec_split(s->rec, part, parts, &u0, &u1);
+    for (int n = 0; n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H + u0;
+        if (s->dy_s)
+            memcpy(dh, s->dy_s + (size_t)n * s->ld + u0, (size_t)(u1 - u0) * sizeof *dh);
+        else
+            memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
+    }
+    if (s->dA_next)
+        tl_rec_backward(s->rec, N, s->dA_next, s->ldg, u0, u1, s->dh, H);
+    if (!s->G_s)
+        return;
+    for (int n = 0; n < N; n++)
+        tl_lstm_gates_backward(u1 - u0, H, s->G_s + (size_t)n * s->ldg + u0,
+                               s->c_prev + (size_t)n * s->ldcp + u0,
+                               s->C_s + (size_t)n * s->ld + u0, s->dh + (size_t)n * H + u0,
+                               s->dc + (size_t)n * H + u0, s->dA_s + (size_t)n * s->ldg + u0,
+                               s->dc_out + (size_t)n * H + u0);
+}
+
 static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
 {
     time_lstm *r = (time_lstm *)l;
@@ -96,13 +169,22 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = r->y.data, *C = r->cs.data, *G = r->gates.data;
     tl_lstm_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
-    /* A zero h0 skips its GEMM; c0 holds zeros then, which costs nothing. */
-    tl_lstm_cell_step(&r->cell, N, from_state ? r->h0.data : NULL, H, r->c0.data, H, G, ldg, C,
-                      ld, Y, ld);
-    for (int t = 1; t < T; t++)
-        tl_lstm_cell_step(&r->cell, N, Y + (size_t)(t - 1) * H, ld, C + (size_t)(t - 1) * H, ld,
-                          G + (size_t)t * 4 * H, ldg, C + (size_t)t * H, ld, Y + (size_t)t * H,
-                          ld);
+    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, false, N));
+    int parts = tl_rec_parts(&r->rec, N);
+    /* A zero h0 skips its product; c0 holds zeros then, which costs nothing. */
+    fwd_step s = {&r->rec, N, H, ld, ldg, from_state ? r->h0.data : NULL, H, r->c0.data, H, G, C,
+                  Y};
+    for (int t = 0; t < T; t++) {
+        if (t) {
+            s.h_prev = Y + (size_t)(t - 1) * H;
+            s.c_prev = C + (size_t)(t - 1) * H;
+            s.ldh = s.ldcp = ld;
+        }
+        s.G = G + (size_t)t * 4 * H;
+        s.C = C + (size_t)t * H;
+        s.Y = Y + (size_t)t * H;
+        tl_parallel_run(parts, forward_part, &s);
+    }
 
     tl_copy_rows(N, H, Y + (size_t)(T - 1) * H, ld, r->h.data, H);
     tl_copy_rows(N, H, C + (size_t)(T - 1) * H, ld, r->c.data, H);
@@ -126,21 +208,31 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, x->shape));
     /* Truncated BPTT: nothing flows in from later chunks. */
-    TL_TRY(tl_tensor_zeros2(&r->dh, N, H));
+    TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
     TL_TRY(tl_tensor_zeros2(&r->dc, N, H));
     TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
     TL_TRY(tl_tensor_resize(&r->dc0, TL_REAL, 2, (int[]){N, H}));
 
     int ld = T * H, ldg = 4 * T * H;
     const tl_real *Y = r->y.data, *C = r->cs.data, *G = r->gates.data;
-    tl_real *dA = r->dA.data, *dh = r->dh.data, *dc = r->dc.data;
-    for (int t = T - 1; t >= 0; t--) {
-        /* dh and dc are updated in place, as the cell allows. */
-        tl_add_rows(N, H, dy->data + (size_t)t * H, ld, dh, H, dh, H);
-        const tl_real *c_prev = t ? C + (size_t)(t - 1) * H : r->c0.data;
-        tl_lstm_cell_backward_step(&r->cell, N, G + (size_t)t * 4 * H, ldg, c_prev, t ? ld : H,
-                                   C + (size_t)t * H, ld, dh, H, dc, H, dA + (size_t)t * 4 * H,
-                                   ldg, t ? dc : r->dc0.data, H, t ? dh : r->dh0.data, H);
+    tl_real *dA = r->dA.data;
+    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, true, N));
+    int parts = tl_rec_parts(&r->rec, N);
+    /* Step s = T-1 .. 0 gets dh = dY[:,s] + dA[:,s+1]·Whᵀ (truncated BPTT:
+     * nothing flows in from later chunks), then its cell backward; dc is
+     * updated in place, step 0 writes dc0. Finally dh0 = dA[:,0]·Whᵀ. */
+    bwd_step b = {.rec = &r->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .dc = r->dc.data};
+    for (int s = T - 1; s >= -1; s--) {
+        b.dA_next = s + 1 < T ? dA + (size_t)(s + 1) * 4 * H : NULL;
+        b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
+        b.dh = s >= 0 ? r->dh.data : r->dh0.data;
+        b.G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
+        b.c_prev = s > 0 ? C + (size_t)(s - 1) * H : r->c0.data;
+        b.ldcp = s > 0 ? ld : H;
+        b.C_s = C + (size_t)(s >= 0 ? s : 0) * H;
+        b.dA_s = dA + (size_t)(s >= 0 ? s : 0) * 4 * H;
+        b.dc_out = s > 0 ? r->dc.data : r->dc0.data;
+        tl_parallel_run(parts, backward_part, &b);
     }
 
     /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
@@ -223,6 +315,7 @@ static void lstm_destroy(tl_layer *l)
 {
     time_lstm *r = (time_lstm *)l;
     tl_lstm_cell_free(&r->cell);
+    tl_rec_free(&r->rec);
     tl_tensor *owned[] = {&r->h,  &r->c,  &r->h0,    &r->c0, &r->y,  &r->cs,  &r->gates,
                           &r->dx, &r->dA, &r->hprev, &r->dh, &r->dc, &r->dh0, &r->dc0};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)

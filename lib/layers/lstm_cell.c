@@ -10,7 +10,9 @@
  * The derivatives come from the stored gate activations and c' (tanh(c') is
  * recomputed), so backward needs no pre-activations. Each half touches every
  * element of a row once: the gate nonlinearities, the cell update and the
- * output share one loop, as do the four gate derivatives.
+ * output share one loop, as do the four gate derivatives (the vectorised
+ * tl_lstm_gates_forward / tl_lstm_gates_backward of lib/kernels/vmath.c,
+ * which TimeLSTM calls directly on parts of the hidden units).
  */
 #include <limits.h>
 #include <math.h>

@@ -1,0 +1,175 @@
+/* The thread setting and the pool behind tl_parallel_run.
+ *
+ * A parallel step is short (tens of microseconds to a millisecond) and comes
+ * every time step, so workers spin for a while after a step and only then
+ * sleep on a condition variable: consecutive steps find them awake, and
+ * during the big OpenBLAS products between passes they are asleep and leave
+ * the cores to OpenBLAS.
+ *
+ * Parts are handed out dynamically: the caller and every awake worker claim
+ * the next part until none is left, so a worker that is late (asleep, or
+ * descheduled on a busy machine) costs nothing beyond the part it holds; the
+ * caller never waits for a worker that has not started. A claim is a
+ * compare-and-swap on one word holding the job's generation and the next
+ * part, so a late worker can never claim a part of a job other than the one
+ * it saw published.
+ */
+#include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "internal.h"
+#include "timelayers/threads.h"
+
+enum { MAX_THREADS = 64, DEFAULT_CAP = 4, SPIN = 4000 };
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static _Atomic int setting;
+
+static struct {
+    pthread_mutex_t mutex;       /* guards sleepers, started and the condition */
+    pthread_cond_t wake;
+    int sleepers, started;
+    _Atomic uint64_t claim;      /* generation << 32 | next part */
+    _Atomic int parts, done;
+    atomic_flag busy;            /* a caller owns the pool */
+    void (*fn)(void *, int, int);
+    void *ctx;
+    uint32_t first_gen[MAX_THREADS]; /* the generation when worker i was started */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ATOMIC_FLAG_INIT,
+          NULL, NULL, {0}};
+
+static void pause_cpu(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static uint32_t generation(void) { return (uint32_t)(atomic_load(&pool.claim) >> 32); }
+
+static void init_setting(void)
+{
+    const char *env = getenv("TL_NUM_THREADS");
+    char *end;
+    long n = env ? strtol(env, &end, 10) : 0;
+    if (env && *env && !*end && n >= 1 && n <= MAX_THREADS) {
+        atomic_store(&setting, (int)n);
+        return;
+    }
+    int blas = openblas_get_num_threads();
+    atomic_store(&setting, blas < 1 ? 1 : blas > DEFAULT_CAP ? DEFAULT_CAP : blas);
+}
+
+int tl_get_num_threads(void)
+{
+    pthread_once(&init_once, init_setting);
+    return atomic_load(&setting);
+}
+
+tl_status tl_set_num_threads(int n)
+{
+    if (n < 1 || n > MAX_THREADS)
+        return tl_fail(TL_ERR_ARG, "tl_set_num_threads: %d is not in [1, %d]", n, MAX_THREADS);
+    pthread_once(&init_once, init_setting);
+    atomic_store(&setting, n);
+    openblas_set_num_threads(n);
+    return TL_OK;
+}
+
+/* Claim and run parts of job gen until none is left. fn and ctx are read
+ * only after a successful claim, when the job cannot have been replaced. */
+static void run_parts(uint32_t gen)
+{
+    for (;;) {
+        uint64_t c = atomic_load(&pool.claim);
+        int parts = atomic_load(&pool.parts);
+        if ((uint32_t)(c >> 32) != gen || (int)(uint32_t)c >= parts)
+            return;
+        if (!atomic_compare_exchange_weak(&pool.claim, &c, c + 1))
+            continue;
+        pool.fn(pool.ctx, (int)(uint32_t)c, parts);
+        atomic_fetch_add(&pool.done, 1);
+    }
+}
+
+static void *worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    /* Not the generation now: the first job may have been published already. */
+    uint32_t seen = pool.first_gen[id];
+    for (;;) {
+        uint32_t gen = generation();
+        for (int s = 0; gen == seen && s < SPIN; s++) {
+            pause_cpu();
+            gen = generation();
+        }
+        if (gen == seen) {
+            pthread_mutex_lock(&pool.mutex);
+            pool.sleepers++;
+            while ((gen = generation()) == seen)
+                pthread_cond_wait(&pool.wake, &pool.mutex);
+            pool.sleepers--;
+            pthread_mutex_unlock(&pool.mutex);
+        }
+        seen = gen;
+        run_parts(gen);
+    }
+    return NULL;
+}
+
+/* Start workers 1 .. n-1 that do not exist yet; false if none exists. */
+static bool start_workers(int n)
+{
+    pthread_mutex_lock(&pool.mutex);
+    while (pool.started < n - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pool.first_gen[pool.started + 1] = generation();
+        int err = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.started + 1));
+        pthread_attr_destroy(&attr);
+        if (err)
+            break;
+        pool.started++;
+    }
+    bool ok = pool.started >= 1;
+    pthread_mutex_unlock(&pool.mutex);
+    return ok;
+}
+
+void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx)
+{
+    int threads = tl_get_num_threads();
+    bool pooled = parts > 1 && threads > 1 && !atomic_flag_test_and_set(&pool.busy);
+    if (pooled && !start_workers(threads)) {
+        atomic_flag_clear(&pool.busy);
+        pooled = false;  /* no threads to be had: the same work on this thread */
+    }
+    if (!pooled) {
+        for (int p = 0; p < parts; p++)
+            fn(ctx, p, parts);
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    atomic_store(&pool.parts, parts);
+    atomic_store(&pool.done, 0);
+    uint32_t gen = generation() + 1;
+    atomic_store(&pool.claim, (uint64_t)gen << 32);
+    pthread_mutex_lock(&pool.mutex);
+    if (pool.sleepers)
+        pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mutex);
+    run_parts(gen);
+    /* Only parts already claimed remain: their workers are running. */
+    for (int s = 0; atomic_load(&pool.done) < parts; s++)
+        if (s < SPIN)
+            pause_cpu();
+        else
+            sched_yield();
+    atomic_flag_clear(&pool.busy);
+}
