@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "../cli/blas_core.h"
 #include "../cli/args.h"
 #include "timelayers/clip.h"
 #include "timelayers/generate.h"
@@ -459,6 +460,7 @@ int main(int argc, char **argv)
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
                     .gen = 1};
     int which[NCONFIGS] = {1, 1, 1}, c;
+    cli_fix_openblas_core(argv);
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int ok = 1;
         switch (c) {

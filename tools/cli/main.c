@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cblas.h>
+#include "blas_core.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -40,8 +41,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 void cli_set_threads(int n)
 {
-    if (n > 0)
-        openblas_set_num_threads(n);
+    if (n > 0 && tl_set_num_threads(n) != TL_OK)
+        fprintf(stderr, "timelayers: --threads: %s\n", tl_last_error());
 }
 
 const char *cli_duration(double s, char *buf, size_t n)
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
         return run_sibling("timelayers-gradcheck", argv + 1);
     if (!strcmp(argv[1], "bench"))
         return run_sibling("timelayers-bench", argv + 1);
+    cli_fix_openblas_core(argv);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
