@@ -109,6 +109,29 @@ def fmt(v, spec='.0f'):
     return '-' if v is None else format(v, spec)
 
 
+def openblas_core_for_both(env):
+    """The OpenBLAS kernels both sides get: the timelayers programs replace OpenBLAS's Prescott
+    fallback on AVX-512/AVX2 CPUs it does not recognise (tools/cli/blas_core.h); PyTorch uses the
+    same OpenBLAS and gets the same kernels, so that the comparison stays fair."""
+    if 'OPENBLAS_CORETYPE' in env or 'TL_KEEP_OPENBLAS_CORE' in env:
+        return
+    import ctypes
+    try:
+        lib = ctypes.CDLL('libopenblas.so.0')
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        core = lib.openblas_get_corename().decode()
+        with open('/proc/cpuinfo') as f:
+            flags = next((l.split(':', 1)[1].split() for l in f if l.startswith('flags')), [])
+    except (OSError, AttributeError):
+        return
+    if core != 'Prescott':
+        return
+    if all(f in flags for f in ('avx512f', 'avx512vl', 'avx512bw', 'avx512dq', 'avx512cd')):
+        env['OPENBLAS_CORETYPE'] = 'SkylakeX'
+    elif 'avx2' in flags and 'fma' in flags:
+        env['OPENBLAS_CORETYPE'] = 'Haswell'
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -139,6 +162,9 @@ def main():
         sys.exit(f"compare_pytorch: {args.bench} is not an executable; build it first "
                  "(ninja -C build) or pass --bench")
     env = dict(os.environ)
+    openblas_core_for_both(env)
+    print(f"OpenBLAS kernels (both sides): OPENBLAS_CORETYPE="
+          f"{env.get('OPENBLAS_CORETYPE', '(unset: OpenBLAS chooses)')}")
     print(f"PyTorch: torch.set_num_threads({args.torch_threads}), "
           f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', '(unset)')}, "
