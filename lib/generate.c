@@ -43,6 +43,30 @@ static double kth_largest(const double *logit, int V, int k, double *work)
     return work[k - 1];
 }
 
+/* w[i] = exp(logit[i] − best) where logit[i] >= cut, else 0; returns Σ w.
+ * In tl_real precision (float: the vectorised exponential; a relative error
+ * of 1e-7 in a weight is nothing for a draw). */
+TL_MULTIVERSION
+static double weights(const double *logit, int V, double best, double cut, tl_real *w)
+{
+    tl_real acc[LANES] = {0};
+    double total = 0;
+    int i = 0;
+    for (; i + LANES <= V; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            tl_real d = (tl_real)(logit[i + k] - best);
+            w[i + k] = logit[i + k] >= cut ? tl_exp_nonpos(d) : 0;
+            acc[k] += w[i + k];
+        }
+    for (; i < V; i++) {
+        w[i] = logit[i] >= cut ? tl_exp_nonpos((tl_real)(logit[i] - best)) : 0;
+        total += w[i];
+    }
+    for (int k = 0; k < LANES; k++)
+        total += acc[k];
+    return total;
+}
+
 tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl_rng *rng,
                     double *work, int32_t *out)
 {
@@ -90,25 +114,8 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         goto done;
     }
     double cut = o->top_k ? kth_largest(logit, V, o->top_k, work + V) : -INFINITY;
-    /* Weights exp(logit − best) in tl_real precision (float: the vectorised
-     * exponential; a relative error of 1e-7 in a weight is nothing for a
-     * draw), written to the second half of work, which top-k is done with. */
-    tl_real *w = (tl_real *)(work + V);
-    tl_real ac[LANES] = {0};
-    int i = 0;
-    for (; i + LANES <= V; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            tl_real d = (tl_real)(logit[i + k] - best);
-            w[i + k] = logit[i + k] >= cut ? tl_exp_nonpos(d) : 0;
-            ac[k] += w[i + k];
-        }
-    double total = 0;
-    for (; i < V; i++) {
-        w[i] = logit[i] >= cut ? tl_exp_nonpos((tl_real)(logit[i] - best)) : 0;
-        total += w[i];
-    }
-    for (int k = 0; k < LANES; k++)
-        total += ac[k];
+    tl_real *w = (tl_real *)(work + V);   /* top-k is done with this half */
+    double total = weights(logit, V, best, cut, w);
     double u = tl_rng_uniform(rng) * total;
     *out = argmax;  /* guards against u landing past the last bucket by rounding */
     for (int j = 0; j < V; j++) {

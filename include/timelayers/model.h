@@ -40,7 +40,10 @@ tl_status tl_model_add(tl_model *m, tl_layer *layer);
 tl_status tl_model_set_loss(tl_model *m, tl_layer *loss);
 
 /* Forward through all layers and the loss: *loss = L(f(xs), ts).
- * xs and ts must stay alive and unchanged until tl_model_backward returns. */
+ * xs and ts must stay alive and unchanged until tl_model_backward returns.
+ * When the last layer is a TimeAffine, the loss writes dscores over that
+ * layer's output buffer (its backward does not read it): one (N, T, V)
+ * buffer less. Use tl_model_predict to read scores. */
 tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts, double *loss);
 
 /* Backward from the last tl_model_forward. Gradients accumulate into the

@@ -76,7 +76,6 @@ void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c
                             const tl_real *c_next, const tl_real *dh, const tl_real *dc,
                             tl_real *dA, tl_real *dc_prev);
 
-
 /* The per-step recurrent products of a time layer with G gate blocks of H
  * units, Wh (H, G·H) row-major (recurrent.c):
  *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
@@ -84,8 +83,8 @@ void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
  * not change until the pass ends) and packs it when the packed kernel runs:
  * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
- * calls on Wh itself. Buffers grow as needed and are
- * reused; tl_rec_free releases them. A zeroed struct is empty. */
+ * calls on Wh itself. Buffers grow as needed and are reused; tl_rec_free
+ * releases them. A zeroed struct is empty. */
 typedef struct tl_rec {
     const tl_real *Wh;
     int H, G;
@@ -105,6 +104,17 @@ void tl_rec_forward(const tl_rec *r, int N, const tl_real *h, int ldh, int u0, i
                     tl_real *a, int lda);
 void tl_rec_backward(const tl_rec *r, int N, const tl_real *dA, int ldda, int u0, int u1,
                      tl_real *dh, int lddh);
+
+/* A hot loop marked TL_MULTIVERSION is compiled twice, for the x86-64
+ * baseline (SSE2) and for x86-64-v3 (AVX2, FMA); the loader picks the
+ * version the CPU runs (GCC function multi-versioning, an ifunc on glibc).
+ * The softmax loss's row pass gains a third of its time. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__)
+#define TL_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TL_MULTIVERSION
+#endif
 
 /* exp(x) for x <= 0 (the double build: libm's exp). */
 #ifdef TL_REAL_DOUBLE

@@ -77,6 +77,7 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
  * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
  * The max and the sums run in LANES independent lanes so that they vectorise.
  * g may be x itself: every element is read before it is written. */
+TL_MULTIVERSION
 static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
 {
     const tl_real xt = x[t];   /* g may be x itself (in place) */

@@ -182,8 +182,9 @@ def main():
         return a / b if a and b else None
 
     print()
-    print(f"{'config':6s} {'PyTorch tok/s':>14s} {'timelayers tok/s':>17s} {'ratio':>6s}   "
-          f"{'gen PyTorch':>11s} {'gen timelayers':>14s} {'ratio':>6s}   "
+    print(f"{'config':6s} {'PyTorch tok/s':>14s} {'timelayers tok/s':>17s} {'ratio':>6s} "
+          f"{'paired':>6s}   {'gen PyTorch':>11s} {'gen timelayers':>14s} {'ratio':>6s} "
+          f"{'paired':>6s}   "
           f"{'RSS MB PyTorch':>14s} {'timelayers':>10s} {'baseline':>8s}")
     summary = {}
     for c in configs:
@@ -195,14 +196,22 @@ def main():
              'torch_threads': med(t, 'torch_threads')}
         s['train_ratio'] = ratio(s['tl_train_tok_s'], s['torch_train_tok_s'])
         s['gen_ratio'] = ratio(s['tl_gen_tok_s'], s['torch_gen_tok_s'])
+        # Each repetition's pair ran back to back: the median of the pairs' ratios
+        # is less exposed to a load that drifts over the whole run.
+        for key, name in (('train_tok_s', 'train_ratio_paired'), ('gen_tok_s', 'gen_ratio_paired')):
+            pairs = [ratio(y.get(key), x.get(key)) for x, y in zip(t, b)]
+            pairs = [p for p in pairs if p is not None]
+            s[name] = statistics.median(pairs) if pairs else None
         summary[c] = s
         print(f"{c:6s} {fmt(s['torch_train_tok_s']):>14s} {fmt(s['tl_train_tok_s']):>17s} "
-              f"{fmt(s['train_ratio'], '.2f'):>6s}   {fmt(s['torch_gen_tok_s']):>11s} "
-              f"{fmt(s['tl_gen_tok_s']):>14s} {fmt(s['gen_ratio'], '.2f'):>6s}   "
+              f"{fmt(s['train_ratio'], '.2f'):>6s} {fmt(s['train_ratio_paired'], '.2f'):>6s}   "
+              f"{fmt(s['torch_gen_tok_s']):>11s} {fmt(s['tl_gen_tok_s']):>14s} "
+              f"{fmt(s['gen_ratio'], '.2f'):>6s} {fmt(s['gen_ratio_paired'], '.2f'):>6s}   "
               f"{fmt(s['torch_rss_mb']):>14s} {fmt(s['tl_rss_mb']):>10s} "
               f"{fmt(s['tl_baseline_mb']):>8s}")
-    print("ratio = timelayers / PyTorch tokens/s (medians); PyTorch's RSS includes the torch "
-          "import itself.")
+    print("ratio = timelayers / PyTorch tokens/s (of the medians); paired = median over the "
+          "repetitions of each back-to-back pair's ratio; PyTorch's RSS includes the torch import "
+          "itself.")
     if args.json:
         print(json.dumps(summary))
 
