@@ -194,10 +194,24 @@ static void test_lstm_gates(void **state)
     tl_simd_limit(levels[0]);
 }
 
+/* got = c + Σ_k x[k·xs]·y[k·ys] (only c when !in_range) within the rigorous
+ * float bound of a sum of K + 1 terms, (K+1)·eps·(|c| + Σ|x·y|). */
+static void check_dot(const char *what, tl_real got, double c, bool in_range, int K,
+                      const tl_real *x, int xs, const tl_real *y, int ys)
+{
+    double want = c, bound = fabs(c);
+    for (int k = 0; in_range && k < K; k++) {
+        double term = (double)x[(size_t)k * xs] * y[(size_t)k * ys];
+        want += term;
+        bound += fabs(term);
+    }
+    if (!(fabs(got - want) <= (K + 1) * EPS * bound))
+        fail_msg("%s (K = %d): %.9g, expected %.9g", what, K, (double)got, want);
+}
+
 /* The recurrent products on units [u0, u1) of a (G gate blocks of H units)
- * layer against a double reference, with the rigorous float bound of a sum
- * of K + 1 terms, (K+1)·eps·(|c| + Σ|a||w|), per element c + Σ a·w; columns
- * outside the range must not change. */
+ * layer against a double reference (check_dot); columns outside the range
+ * must not change. */
 static void check_rec(int N, int H, int G, int parts, tl_rng *rng)
 {
     int W = G * H;
@@ -216,35 +230,16 @@ static void check_rec(int N, int H, int G, int parts, tl_rng *rng)
         TU_OK(tl_tensor_copy(&out, &a));
         tl_rec_forward(&rec, N, h.data, H, u0, u1, out.data, W);
         for (int n = 0; n < N; n++)
-            for (int col = 0; col < W; col++) {
-                int u = col % H;
-                double want = a.data[n * W + col], bound = fabs(want);
-                if (u >= u0 && u < u1)
-                    for (int k = 0; k < H; k++) {
-                        double term = (double)h.data[n * H + k] * wh.data[(size_t)k * W + col];
-                        want += term;
-                        bound += fabs(term);
-                    }
-                if (!(fabs(out.data[n * W + col] - want) <= (H + 1) * EPS * bound))
-                    fail_msg("forward N=%d H=%d G=%d part %d/%d [%d, %d]: %.9g, expected %.9g",
-                             N, H, G, part, parts, n, col, (double)out.data[n * W + col], want);
-            }
+            for (int col = 0; col < W; col++)
+                check_dot("forward", out.data[n * W + col], a.data[n * W + col],
+                          col % H >= u0 && col % H < u1, H, h.data + n * H, 1, wh.data + col, W);
         TU_OK(tl_rec_prepare(&rec, wh.data, H, G, true, 2));
         TU_OK(tl_tensor_copy(&out, &dh));
         tl_rec_backward(&rec, N, dA.data, W, u0, u1, out.data, H);
         for (int n = 0; n < N; n++)
-            for (int u = 0; u < H; u++) {
-                double want = dh.data[n * H + u], bound = fabs(want);
-                if (u >= u0 && u < u1)
-                    for (int k = 0; k < W; k++) {
-                        double term = (double)dA.data[n * W + k] * wh.data[(size_t)u * W + k];
-                        want += term;
-                        bound += fabs(term);
-                    }
-                if (!(fabs(out.data[n * H + u] - want) <= (W + 1) * EPS * bound))
-                    fail_msg("backward N=%d H=%d G=%d part %d/%d [%d, %d]: %.9g, expected %.9g",
-                             N, H, G, part, parts, n, u, (double)out.data[n * H + u], want);
-            }
+            for (int u = 0; u < H; u++)
+                check_dot("backward", out.data[n * H + u], dh.data[n * H + u], u >= u0 && u < u1,
+                          W, dA.data + n * W, 1, wh.data + (size_t)u * W, 1);
         tl_tensor_free(&out);
     }
     tl_rec_free(&rec);

@@ -83,8 +83,8 @@ void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
  * not change until the pass ends) and packs it when the packed kernel runs:
  * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
- * calls on Wh itself. Buffers grow as needed and are
- * reused; tl_rec_free releases them. A zeroed struct is empty. */
+ * calls on Wh itself. Buffers grow as needed and are reused; tl_rec_free
+ * releases them. A zeroed struct is empty. */
 typedef struct tl_rec {
     const tl_real *Wh;
     int H, G;
