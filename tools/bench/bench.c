@@ -35,6 +35,7 @@
 #include "../cli/args.h"
 #include "timelayers/clip.h"
 #include "timelayers/generate.h"
+#include "timelayers/threads.h"
 #include "timelayers/lm.h"
 #include "timelayers/optim.h"
 #include "timelayers/status.h"
@@ -47,7 +48,8 @@ static const char usage[] =
     "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
     "\n"
     "  --config LIST    configurations to run, e.g. A,C (default A,B,C)\n"
-    "  --threads N      OpenBLAS threads (default: OpenBLAS's choice)\n"
+    "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
+    "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
     "  --steps N        timed training steps; the median is reported (default 10)\n"
     "  --repeat N       timed generation runs; the median is reported (default 3)\n"
@@ -372,9 +374,10 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         fflush(stdout);
         return;
     }
-    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s "
-           "(core %s), sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N, c->T,
-           threads, threads == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak);
+    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s, %d library "
+           "thread%s (core %s), sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N,
+           c->T, threads, threads == 1 ? "" : "s", tl_get_num_threads(),
+           tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak);
     if (o->train)
         printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
                "(%.2f GFLOP/step, %.0f%% of peak)\n", r->step_s * 1e3, o->steps, tok / r->step_s,
@@ -465,7 +468,7 @@ int main(int argc, char **argv)
         int ok = 1;
         switch (c) {
         case 'c': ok = parse_configs(optarg, which); break;
-        case 'j': ok = cli_parse_int("threads", optarg, 1, 1024, &o.threads); break;
+        case 'j': ok = cli_parse_int("threads", optarg, 1, 64, &o.threads); break;
         case 's': ok = cli_parse_int("steps", optarg, 1, 1000000, &o.steps); break;
         case 'r': ok = cli_parse_int("repeat", optarg, 1, 1000000, &o.repeat); break;
         case O_WARMUP: ok = cli_parse_int("warmup", optarg, 0, 1000000, &o.warmup); break;
@@ -489,8 +492,10 @@ int main(int argc, char **argv)
                         "--help' for usage.\n", argv[optind]);
         return 2;
     }
-    if (o.threads > 0)
-        openblas_set_num_threads(o.threads);
+    if (o.threads > 0 && tl_set_num_threads(o.threads) != TL_OK) {
+        fprintf(stderr, "timelayers bench: --threads: %s\n", tl_last_error());
+        return 2;
+    }
     double peak = sgemm_peak_in_child();
     int rc = 0;
     for (int k = 0; k < NCONFIGS; k++)

@@ -14,7 +14,7 @@ static const char help[] =
     "                           a tail of up to 349 tokens not scored; default);\n"
     "                           stream: batch 1, every target scored\n"
     "  --time T                 chunk length in stream mode (default 35)\n"
-    "  --threads N              OpenBLAS threads\n";
+    "  --threads N              threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n";
 
 int cmd_eval(int argc, char **argv)
 {
@@ -37,7 +37,7 @@ int cmd_eval(int argc, char **argv)
                 return 2;
             break;
         case 'j':
-            if (!cli_parse_int("threads", optarg, 1, 1024, &threads))
+            if (!cli_parse_int("threads", optarg, 1, 64, &threads))
                 return 2;
             break;
         case 'h': fputs(help, stdout); return 0;

@@ -41,7 +41,7 @@ static const char help[] =
     "  --max-steps N       stop after N steps in total (default: no limit)\n"
     "  --max-seconds S     stop after S seconds of training (default: no limit)\n"
     "  --seed N            random seed for the initial weights (default 1)\n"
-    "  --threads N         OpenBLAS threads (default: OpenBLAS's choice)\n"
+    "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
     "Output:\n"
     "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
     "                      training stops (default model.safetensors)\n"
@@ -145,7 +145,7 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case O_SECONDS: ok = cli_parse_double("max-seconds", optarg, 0, 1e9, &a->tc.max_seconds); break;
         case O_SEED: ok = cli_parse_u64("seed", optarg, &a->seed); break;
-        case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 1024, &a->threads); break;
+        case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 64, &a->threads); break;
         case O_OUT: a->out = optarg; break;
         case O_SAVE:
             ok = cli_parse_long("save-every", optarg, 1, LONG_MAX, &save);
