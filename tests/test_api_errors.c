@@ -105,6 +105,12 @@ static void test_status_and_tensor(void **state)
     char buf[32];
     assert_non_null(tl_tensor_shape_str(NULL, buf, sizeof buf));
     tl_tensor_free(&t);
+    /* threads.h: a refused count leaves the setting alone. */
+    int threads = tl_get_num_threads();
+    BAD(tl_set_num_threads(0));
+    BAD(tl_set_num_threads(-3));
+    BAD(tl_set_num_threads(65));
+    assert_int_equal(tl_get_num_threads(), threads);
 }
 
 static void test_layers(void **state)
