@@ -11,12 +11,6 @@
 #define TL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define TL_PRINTF(a, b)
-/* Run fn(ctx, part, parts) once for each part = 0 .. parts-1, on the
- * calling thread and the pool's threads (threads.c) in any order and
- * assignment; returns when all are done, with their writes visible. Parts
- * may outnumber the threads (smaller parts balance better). */
-void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
-
 #endif
 
 /* Record a formatted message for the calling thread and return st, so that
