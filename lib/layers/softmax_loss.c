@@ -126,6 +126,42 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
     return nll;
 }
 
+/* The rows of one fused pass and, per part, the sum of its rows' losses and
+ * its first non-finite row (-1: none). */
+enum { LOSS_PARTS = 16 };
+typedef struct {
+    const tl_real *x;
+    tl_real *g;
+    const int32_t *ids;
+    int V, rows;
+    double scale;
+    double part_nll[LOSS_PARTS];
+    int part_bad[LOSS_PARTS];
+} rows_job;
+
+static void loss_rows(void *ctx, int part, int parts)
+{
+    rows_job *j = ctx;
+    int r0 = (int)((long long)j->rows * part / parts);
+    int r1 = (int)((long long)j->rows * (part + 1) / parts);
+    double total = 0;
+    j->part_bad[part] = -1;
+    for (int r = r0; r < r1; r++) {
+        size_t off = (size_t)r * j->V;
+        if (j->ids[r] == TL_IGNORE_INDEX) {
+            memset(j->g + off, 0, (size_t)j->V * sizeof(tl_real));
+            continue;
+        }
+        double nll = row_fused(j->x + off, j->V, j->ids[r], j->scale, j->g + off);
+        if (!isfinite(nll)) {
+            j->part_bad[part] = r;
+            break;
+        }
+        total += nll;
+    }
+    j->part_nll[part] = total;
+}
+
 /* The loss, with the gradient for dloss = 1 written to `out` (the scores
  * themselves) or, when out is NULL, to the layer's own buffer. */
 static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
@@ -148,21 +184,24 @@ static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor
     for (int r = 0; r < rows; r++)
         count += t->ids[r] != TL_IGNORE_INDEX;
     double scale = s->norm == TL_LOSS_CS231N ? 1.0 / x->shape[0] : count ? 1.0 / count : 0;
+    /* Rows are independent: parts of them run on the library's threads. The
+     * parts depend only on the row count and their sums are added in order,
+     * so the loss is the same bits for any number of threads. */
+    rows_job job = {.x = x->data, .g = s->grad.data, .ids = t->ids, .V = V, .rows = rows,
+                    .scale = scale};
+    int parts = rows < LOSS_PARTS ? rows : LOSS_PARTS;
+    tl_parallel_run(parts, loss_rows, &job);
     double total = 0;
-    for (int r = 0; r < rows; r++) {
-        int target = t->ids[r];
-        size_t off = (size_t)r * V;
-        if (target == TL_IGNORE_INDEX) {
-            memset(s->grad.data + off, 0, (size_t)V * sizeof(tl_real));
-            continue;
-        }
-        double nll = row_fused(x->data + off, V, target, scale, s->grad.data + off);
-        if (!isfinite(nll)) {
-            char at[80];
-            return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
-                           "an infinity", tl_index_str(t, (size_t)r, at, sizeof at));
-        }
-        total += nll;
+    int bad = -1;
+    for (int p = 0; p < parts; p++) {
+        total += job.part_nll[p];
+        if (bad < 0)
+            bad = job.part_bad[p];
+    }
+    if (bad >= 0) {
+        char at[80];
+        return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
+                       "an infinity", tl_index_str(t, (size_t)bad, at, sizeof at));
     }
     s->ready = true;
     *loss = total * scale;
