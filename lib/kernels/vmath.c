@@ -62,6 +62,21 @@ static void tanh_scalar(int n, const tl_real *x, tl_real *y)
         y[j] = tl_tanh(x[j]);
 }
 
+/* The sum in double, one element at a time. */
+static double exp_sum_scalar(int n, const tl_real *x, tl_real shift, tl_real *y)
+{
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+#ifdef TL_REAL_DOUBLE
+        y[j] = exp(x[j] - shift);
+#else
+        y[j] = expf(x[j] - shift);
+#endif
+        sum += y[j];
+    }
+    return sum;
+}
+
 static void lstm_fwd_scalar(int n, int H, tl_real *a, const tl_real *c_prev, tl_real *c_next,
                             tl_real *h_next)
 {
@@ -178,6 +193,40 @@ static inline AVX2 __m256i tail_mask(int rem)
     } while (0)
 
 static AVX2 void sigmoid_avx2(int n, const float *x, float *y) { MAP8(sigmoid8, n, x, y); }
+
+/* Sixteen float lanes (two vectors, so that consecutive additions do not wait
+ * on each other) summed over blocks of EXP_BLOCK elements, each block's
+ * total added in double: every lane adds at most 32 values <= 1. */
+enum { EXP_BLOCK = 512 };
+
+static AVX2 double exp_sum_avx2(int n, const float *x, float shift, float *y)
+{
+    const __m256 s = _mm256_set1_ps(shift);
+    double sum = 0;
+    for (int j0 = 0; j0 < n; j0 += EXP_BLOCK) {
+        int end = n - j0 < EXP_BLOCK ? n : j0 + EXP_BLOCK, j = j0;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (; j + 16 <= end; j += 16) {
+            __m256 e0 = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+            __m256 e1 = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(x + j + 8), s));
+            _mm256_storeu_ps(y + j, e0);
+            _mm256_storeu_ps(y + j + 8, e1);
+            a0 = _mm256_add_ps(a0, e0);
+            a1 = _mm256_add_ps(a1, e1);
+        }
+        for (; j < end; j += 8) {
+            __m256i m = tail_mask(end - j);   /* all ones unless fewer than 8 remain */
+            __m256 e = exp_neg8(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), s));
+            _mm256_maskstore_ps(y + j, m, e);
+            a0 = _mm256_add_ps(a0, _mm256_and_ps(e, _mm256_castsi256_ps(m)));
+        }
+        float lane[8];
+        _mm256_storeu_ps(lane, _mm256_add_ps(a0, a1));
+        for (int k = 0; k < 8; k++)
+            sum += lane[k];
+    }
+    return sum;
+}
 static AVX2 void tanh_avx2(int n, const float *x, float *y) { MAP8(tanh8, n, x, y); }
 
 /* Eight units of the forward gate loop at offset j under mask m (all ones
@@ -263,6 +312,15 @@ void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
     }
 #endif
     sigmoid_scalar(n, x, y);
+}
+
+double tl_vexp_sum(int n, const tl_real *x, tl_real shift, tl_real *y)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() >= TL_SIMD_AVX2)
+        return exp_sum_avx2(n, x, shift, y);
+#endif
+    return exp_sum_scalar(n, x, shift, y);
 }
 
 void tl_vtanh(int n, const tl_real *x, tl_real *y)
