@@ -44,7 +44,7 @@ static double kth_largest(const double *logit, int V, int k, double *work)
 }
 
 /* w[i] = exp(logit[i] − best) where logit[i] >= cut, else 0; returns Σ w.
- * In tl_real precision (a relative error of 1e-7 in a weight is nothing for
+ * In tl_real precision (a float rounding in a weight is nothing for
  * a draw); −inf gives the exact 0. */
 static double weights(const double *logit, int V, double best, double cut, tl_real *w)
 {

@@ -1,12 +1,15 @@
-/* Element-wise math over arrays: sigmoid, tanh and the LSTM gate loops.
+/* Element-wise math over arrays: sigmoid, tanh, the LSTM gate loops and the
+ * shifted exponential with its sum (the softmax loss, sampling): the
+ * library's one float exponential.
  *
  * Float build on x86-64: AVX2+FMA versions chosen at run time
  * (__builtin_cpu_supports), eight lanes at a time, tails through masked
  * loads so every element takes the same path. Everything else (the double
  * build, other CPUs, tl_simd_limit(TL_SIMD_NONE)) runs the portable loops on
- * libm (tl_sigmoid, tl_tanh).
+ * libm (tl_sigmoid, tl_tanh, exp/expf).
  *
- * The vector exp(x) is for x <= 0 only, which is all sigmoid and tanh need:
+ * The vector exp(x) is for x <= 0 only, which is all sigmoid, tanh and a
+ * softmax (x − max) need:
  *   x = n·ln2 + r, |r| <= ln2/2, n = round(x/ln2);  e^r = 1 + r + r²·Q(r)
  *   with Q of degree 4 (least-squares fit of the relative error on Chebyshev
  *   nodes: max relative error 3.6e-9, a tenth of a float ulp), then
