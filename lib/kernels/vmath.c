@@ -120,9 +120,12 @@ static void lstm_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *c
 static inline AVX2 __m256 exp_neg8(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-104.0f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);   /* 1.5·2^23 */
     __m256 xc = _mm256_max_ps(lo, x);  /* NaN stays NaN */
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* Adding 1.5·2^23 rounds x/ln2 to the nearest integer (ties to even) and
+     * leaves n + 2^22 in the low mantissa bits of t. */
+    __m256 t = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
     /* ln2 in two parts: n·ln2_hi is exact for |n| < 2^9. */
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
@@ -132,7 +135,14 @@ static inline AVX2 __m256 exp_neg8(__m256 x)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.166665185f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.499999886f));
     __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i ni = _mm256_cvtps_epi32(n);
+    /* Every lane >= −86.5 (n >= −125): e^x is normal, and adding n to the
+     * exponent field of p is the exact product p·2^n; (n + 2^22)·2^23 wraps
+     * to n·2^23. Otherwise (small, −inf or NaN lanes) the two-factor form. */
+    __m256i ti = _mm256_castps_si256(t);
+    if (!_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-86.5f), _CMP_NGE_UQ)))
+        return _mm256_castsi256_ps(
+            _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(ti, 23)));
+    __m256i ni = _mm256_sub_epi32(ti, _mm256_castps_si256(magic));
     __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
     const __m256i bias = _mm256_set1_epi32(127);
     __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
