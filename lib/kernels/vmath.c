@@ -14,7 +14,9 @@
  *   with Q of degree 4 (least-squares fit of the relative error on Chebyshev
  *   nodes: max relative error 3.6e-9, a tenth of a float ulp), then
  *   e^x = e^r · 2^n1 · 2^n2 with n1 = n/2, n2 = n - n1 so that each factor is
- *   a normal float and only the last product rounds into the subnormals.
+ *   a normal float and only the last product rounds into the subnormals;
+ *   when all eight lanes are >= -86.5 (normal results) n is simply added to
+ *   the exponent field of e^r, the same value in fewer operations.
  *   x < -104 gives exactly 0 (e^-104 is below half the least subnormal).
  * sigmoid(x): e = exp(-|x|) ∈ [0, 1]; 1/(1+e) for x >= 0, e/(1+e) below:
  *   never overflows, 1 exactly once e < 2^-24, 0 exactly for x < -104.
