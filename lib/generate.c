@@ -44,27 +44,13 @@ static double kth_largest(const double *logit, int V, int k, double *work)
 }
 
 /* w[i] = exp(logit[i] − best) where logit[i] >= cut, else 0; returns Σ w.
- * In tl_real precision (float: the vectorised exponential; a relative error
- * of 1e-7 in a weight is nothing for a draw). */
-TL_MULTIVERSION
+ * In tl_real precision (a float rounding in a weight is nothing for
+ * a draw); −inf gives the exact 0. */
 static double weights(const double *logit, int V, double best, double cut, tl_real *w)
 {
-    tl_real acc[LANES] = {0};
-    double total = 0;
-    int i = 0;
-    for (; i + LANES <= V; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            tl_real d = (tl_real)(logit[i + k] - best);
-            w[i + k] = logit[i + k] >= cut ? tl_exp_nonpos(d) : 0;
-            acc[k] += w[i + k];
-        }
-    for (; i < V; i++) {
-        w[i] = logit[i] >= cut ? tl_exp_nonpos((tl_real)(logit[i] - best)) : 0;
-        total += w[i];
-    }
-    for (int k = 0; k < LANES; k++)
-        total += acc[k];
-    return total;
+    for (int i = 0; i < V; i++)
+        w[i] = logit[i] >= cut ? (tl_real)(logit[i] - best) : -(tl_real)INFINITY;
+    return tl_vexp_sum(V, w, 0, w);
 }
 
 tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl_rng *rng,

@@ -1,5 +1,5 @@
-/* Internal kernels (lib/kernels): vector sigmoid and tanh against double
- * precision references, their extreme inputs, the LSTM gate loops against
+/* Internal kernels (lib/kernels): vector sigmoid, tanh and exp against
+ * double precision references, their extreme inputs, the LSTM gate loops against
  * the cell's formulas, the packed recurrent products against double
  * references, and TimeLSTM on the packed kernels and threads against its
  * plain BLAS path. Every test runs at each SIMD level the build and the CPU
@@ -111,6 +111,74 @@ static void test_extremes(void **state)
         }
     }
     tl_simd_limit(levels[0]);
+}
+
+/* tl_vexp_sum over x − shift in [−120, 0] against exp in double: each value
+ * within the few ulps of check_ulps, exactly 0 below −104 in float (e^−104 is
+ * below half the least subnormal), and the sum within 48·eps of the exact sum
+ * (4 ulps per value plus float lanes adding at most 40 values). Lengths 1 to
+ * 40 cover every tail; the sweep is not a multiple of 8 and crosses blocks of
+ * 512; one call runs in place. */
+static void check_exp_sum(tl_simd level, int n, const tl_real *x, tl_real shift, tl_real *y,
+                          bool in_place)
+{
+    if (in_place)
+        memcpy(y, x, (size_t)n * sizeof *x);
+    double got = tl_vexp_sum(n, in_place ? y : x, shift, y), want = 0;
+    for (int k = 0; k < n; k++) {
+        tl_real d = x[k] - shift;   /* the subtraction the primitive makes */
+        double e = exp(d);
+        want += e;
+        if (!(fabs(y[k] - e) <= 4 * EPS * e + 4 * TINY))
+            fail_msg("exp (simd %d, n %d) at x - shift = %.9g: got %.9g, expected %.9g",
+                     (int)level, n, (double)d, (double)y[k], e);
+#ifndef TL_REAL_DOUBLE
+        if (d < -104 && y[k] != 0)
+            fail_msg("exp (simd %d) at x - shift = %.9g: got %g, expected 0", (int)level,
+                     (double)d, (double)y[k]);
+#endif
+    }
+    if (!(fabs(got - want) <= 48 * EPS * want))
+        fail_msg("exp sum (simd %d, n %d): got %.17g, expected %.17g", (int)level, n, got, want);
+}
+
+static void test_exp_sum(void **state)
+{
+    (void)state;
+    enum { SWEEP = 24003 };
+    const tl_real shift = 2.75f;
+    tl_real *x = malloc(SWEEP * sizeof *x), *y = malloc(SWEEP * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int k = 0; k < SWEEP; k++)
+            x[k] = shift - (tl_real)(120.0 * k / (SWEEP - 1));
+        check_exp_sum(levels[l], SWEEP, x, shift, y, false);
+        for (int n = 1; n <= 40; n++) {
+            for (int k = 0; k < n; k++)
+                x[k] = shift - (tl_real)(k * 2.9);   /* down to −113.1 */
+            check_exp_sum(levels[l], n, x, shift, y, false);
+        }
+        check_exp_sum(levels[l], 40, x, shift, y, true);
+        /* A NaN anywhere (here in a tail lane) gives NaN there and in the
+         * sum; −inf gives exactly 0 and leaves the sum alone. */
+        const tl_real z[11] = {0, -1, -2, -INFINITY, -4, -5, -6, -7, -8, NAN, -10};
+        tl_real out[11];
+        double sum = tl_vexp_sum(11, z, 0, out);
+        if (!isnan(out[9]) || !isnan(sum) || out[3] != 0 || out[0] != 1)
+            fail_msg("simd %d: NaN gave %g, sum %g; -inf gave %g; 0 gave %g", (int)levels[l],
+                     (double)out[9], sum, (double)out[3], (double)out[0]);
+        sum = tl_vexp_sum(9, z, 0, out);
+        if (!(fabs(sum - (1 + exp(-1) + exp(-2) + exp(-4) + exp(-5) + exp(-6) + exp(-7) +
+                          exp(-8))) <= 16 * EPS))
+            fail_msg("simd %d: sum with -inf %.17g", (int)levels[l], sum);
+    }
+    tl_simd_limit(levels[0]);
+    free(x);
+    free(y);
 }
 
 /* The gate loops against the formulas of lstm_cell.c in double. One row of
@@ -381,6 +449,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_extremes),
+        cmocka_unit_test(test_exp_sum),
         cmocka_unit_test(test_lstm_gates),
         cmocka_unit_test(test_recurrent_products),
         cmocka_unit_test(test_time_lstm_paths),

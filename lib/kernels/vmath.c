@@ -1,17 +1,22 @@
-/* Element-wise math over arrays: sigmoid, tanh and the LSTM gate loops.
+/* Element-wise math over arrays: sigmoid, tanh, the LSTM gate loops and the
+ * shifted exponential with its sum (the softmax loss, sampling): the
+ * library's one float exponential.
  *
  * Float build on x86-64: AVX2+FMA versions chosen at run time
  * (__builtin_cpu_supports), eight lanes at a time, tails through masked
  * loads so every element takes the same path. Everything else (the double
  * build, other CPUs, tl_simd_limit(TL_SIMD_NONE)) runs the portable loops on
- * libm (tl_sigmoid, tl_tanh).
+ * libm (tl_sigmoid, tl_tanh, exp/expf).
  *
- * The vector exp(x) is for x <= 0 only, which is all sigmoid and tanh need:
+ * The vector exp(x) is for x <= 0 only, which is all sigmoid, tanh and a
+ * softmax (x − max) need:
  *   x = n·ln2 + r, |r| <= ln2/2, n = round(x/ln2);  e^r = 1 + r + r²·Q(r)
  *   with Q of degree 4 (least-squares fit of the relative error on Chebyshev
  *   nodes: max relative error 3.6e-9, a tenth of a float ulp), then
  *   e^x = e^r · 2^n1 · 2^n2 with n1 = n/2, n2 = n - n1 so that each factor is
- *   a normal float and only the last product rounds into the subnormals.
+ *   a normal float and only the last product rounds into the subnormals;
+ *   when all eight lanes are >= -86.5 (normal results) n is simply added to
+ *   the exponent field of e^r, the same value in fewer operations.
  *   x < -104 gives exactly 0 (e^-104 is below half the least subnormal).
  * sigmoid(x): e = exp(-|x|) ∈ [0, 1]; 1/(1+e) for x >= 0, e/(1+e) below:
  *   never overflows, 1 exactly once e < 2^-24, 0 exactly for x < -104.
@@ -62,6 +67,21 @@ static void tanh_scalar(int n, const tl_real *x, tl_real *y)
         y[j] = tl_tanh(x[j]);
 }
 
+/* The sum in double, one element at a time. */
+static double exp_sum_scalar(int n, const tl_real *x, tl_real shift, tl_real *y)
+{
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+#ifdef TL_REAL_DOUBLE
+        y[j] = exp(x[j] - shift);
+#else
+        y[j] = expf(x[j] - shift);
+#endif
+        sum += y[j];
+    }
+    return sum;
+}
+
 static void lstm_fwd_scalar(int n, int H, tl_real *a, const tl_real *c_prev, tl_real *c_next,
                             tl_real *h_next)
 {
@@ -102,9 +122,12 @@ static void lstm_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *c
 static inline AVX2 __m256 exp_neg8(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-104.0f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);   /* 1.5·2^23 */
     __m256 xc = _mm256_max_ps(lo, x);  /* NaN stays NaN */
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* Adding 1.5·2^23 rounds x/ln2 to the nearest integer (ties to even) and
+     * leaves n + 2^22 in the low mantissa bits of t. */
+    __m256 t = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
     /* ln2 in two parts: n·ln2_hi is exact for |n| < 2^9. */
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
@@ -114,7 +137,14 @@ static inline AVX2 __m256 exp_neg8(__m256 x)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.166665185f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.499999886f));
     __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i ni = _mm256_cvtps_epi32(n);
+    /* Every lane >= −86.5 (n >= −125): e^x is normal, and adding n to the
+     * exponent field of p is the exact product p·2^n; (n + 2^22)·2^23 wraps
+     * to n·2^23. Otherwise (small, −inf or NaN lanes) the two-factor form. */
+    __m256i ti = _mm256_castps_si256(t);
+    if (!_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-86.5f), _CMP_NGE_UQ)))
+        return _mm256_castsi256_ps(
+            _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(ti, 23)));
+    __m256i ni = _mm256_sub_epi32(ti, _mm256_castps_si256(magic));
     __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
     const __m256i bias = _mm256_set1_epi32(127);
     __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
@@ -178,6 +208,40 @@ static inline AVX2 __m256i tail_mask(int rem)
     } while (0)
 
 static AVX2 void sigmoid_avx2(int n, const float *x, float *y) { MAP8(sigmoid8, n, x, y); }
+
+/* Sixteen float lanes (two vectors, so that consecutive additions do not wait
+ * on each other) summed over blocks of EXP_BLOCK elements, each block's
+ * total added in double: every lane adds at most 32 values <= 1. */
+enum { EXP_BLOCK = 512 };
+
+static AVX2 double exp_sum_avx2(int n, const float *x, float shift, float *y)
+{
+    const __m256 s = _mm256_set1_ps(shift);
+    double sum = 0;
+    for (int j0 = 0; j0 < n; j0 += EXP_BLOCK) {
+        int end = n - j0 < EXP_BLOCK ? n : j0 + EXP_BLOCK, j = j0;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (; j + 16 <= end; j += 16) {
+            __m256 e0 = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+            __m256 e1 = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(x + j + 8), s));
+            _mm256_storeu_ps(y + j, e0);
+            _mm256_storeu_ps(y + j + 8, e1);
+            a0 = _mm256_add_ps(a0, e0);
+            a1 = _mm256_add_ps(a1, e1);
+        }
+        for (; j < end; j += 8) {
+            __m256i m = tail_mask(end - j);   /* all ones unless fewer than 8 remain */
+            __m256 e = exp_neg8(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), s));
+            _mm256_maskstore_ps(y + j, m, e);
+            a0 = _mm256_add_ps(a0, _mm256_and_ps(e, _mm256_castsi256_ps(m)));
+        }
+        float lane[8];
+        _mm256_storeu_ps(lane, _mm256_add_ps(a0, a1));
+        for (int k = 0; k < 8; k++)
+            sum += lane[k];
+    }
+    return sum;
+}
 static AVX2 void tanh_avx2(int n, const float *x, float *y) { MAP8(tanh8, n, x, y); }
 
 /* Eight units of the forward gate loop at offset j under mask m (all ones
@@ -263,6 +327,15 @@ void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
     }
 #endif
     sigmoid_scalar(n, x, y);
+}
+
+double tl_vexp_sum(int n, const tl_real *x, tl_real shift, tl_real *y)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() >= TL_SIMD_AVX2)
+        return exp_sum_avx2(n, x, shift, y);
+#endif
+    return exp_sum_scalar(n, x, shift, y);
 }
 
 void tl_vtanh(int n, const tl_real *x, tl_real *y)

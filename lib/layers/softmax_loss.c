@@ -14,9 +14,8 @@
  * kept besides the gradient itself. Another dloss is written to a second
  * buffer, made only then, so backward may be repeated with any dloss. s and
  * log s are taken in double: the float build then loses nothing to 10,000
- * additions (partial sums run over blocks of BLOCK values in LANES float
- * lanes, so the loop vectorises), and −log p[t] never cancels
- * catastrophically. Rows with an ignored target are never read.
+ * additions (tl_vexp_sum's partial sums run over blocks of 512 values in
+ * float lanes), and −log p[t] never cancels catastrophically. Rows with an ignored target are never read.
  */
 #include <limits.h>
 #include <math.h>
@@ -40,7 +39,7 @@ typedef struct {
     tl_tensor dx;        /* dscores for another dloss (made on demand) */
 } softmax_loss;
 
-enum { LANES = 16, BLOCK = 512 };
+enum { LANES = 16 };
 
 
 static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const tl_tensor *t)
@@ -75,7 +74,7 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
 /* One counted row: g = scale · (softmax(x) − onehot(t)); returns −log
  * softmax(x)[t] = max x + log Σ e − x[t], which is not finite when x holds a
  * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
- * The max and the sums run in LANES independent lanes so that they vectorise.
+ * The max runs in LANES independent lanes so that it vectorises.
  * g may be x itself: every element is read before it is written. */
 TL_MULTIVERSION
 static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
@@ -99,23 +98,7 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
         lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
     }
     tl_real m = hi[0];
-    double sum = 0;   /* >= 1: the maximum contributes exp(0) */
-    for (int j0 = 0; j0 < V; j0 += BLOCK) {
-        int end = V - j0 < BLOCK ? V : j0 + BLOCK;
-        tl_real acc[LANES] = {0};
-        for (j = j0; j + LANES <= end; j += LANES)
-            for (int k = 0; k < LANES; k++) {
-                tl_real e = tl_exp_nonpos(x[j + k] - m);
-                g[j + k] = e;
-                acc[k] += e;
-            }
-        for (; j < end; j++) {
-            g[j] = tl_exp_nonpos(x[j] - m);
-            acc[0] += g[j];
-        }
-        for (int k = 0; k < LANES; k++)
-            sum += acc[k];
-    }
+    double sum = tl_vexp_sum(V, x, m, g);   /* >= 1: the maximum contributes exp(0) */
     double nll = (double)m + log(sum) - xt;
     if (!isfinite(lo[0]) || !isfinite(nll))
         return NAN;
