@@ -172,10 +172,9 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
         return tl_fail(TL_ERR_STATE, "tl_model_forward: the model has no loss layer");
     m->forward_done = false;
     TL_TRY(run_layers(m, xs, &scores));
-    /* An affine layer's output is its own buffer, which its backward does not
-     * read, and nothing else sees it before the next forward: the loss may
-     * overwrite it with dscores, which saves an (N, T, V) buffer. */
-    if (!strcmp(tl_layer_type(m->layers[m->nlayers - 1]), "TimeAffine"))
+    /* Nothing else sees the last layer's output before the next forward: when
+     * the layer allows it, the loss overwrites it with dscores. */
+    if (m->layers[m->nlayers - 1]->output_scratch)
         TL_TRY(tl_loss_in_place(m->loss, (tl_tensor *)scores, ts, loss));
     else
         TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));

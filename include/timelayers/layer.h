@@ -92,6 +92,10 @@ struct tl_layer {
     tl_dtype in_dtype;   /* TL_INT32 for layers that take token ids */
     int in_width;        /* size of the last input dimension, 0 = any */
     int out_width;       /* size of the last output dimension, 0 = same as input */
+    /* The output of forward is the layer's own buffer and its backward never
+     * reads it: a caller may overwrite it until the next forward (the model
+     * lets the loss write dscores over it, saving an (N, T, V) buffer). */
+    bool output_scratch;
 };
 
 /* Wrappers. All return TL_ERR_ARG for NULL arguments and TL_ERR_STATE when

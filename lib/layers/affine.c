@@ -99,7 +99,7 @@ tl_status tl_time_affine_create(tl_layer **out, int in_dim, int out_dim, tl_rng 
     affine *a;
     TL_TRY(tl_calloc((void **)&a, 1, sizeof *a, "TimeAffine"));
     a->base = (tl_layer){.ops = &affine_ops, .in_dtype = TL_REAL, .in_width = in_dim,
-                         .out_width = out_dim};
+                         .out_width = out_dim, .output_scratch = true};
     tl_status st = tl_param_init(&a->params[W], "W", 2, (int[]){in_dim, out_dim}, rng,
                                  1.0 / sqrt((double)in_dim));
     if (!st)
