@@ -57,6 +57,8 @@ static const char usage[] =
     "  --gen-tokens N   tokens sampled per generation run at batch 1 (default 1000)\n"
     "  --no-train       generation only      --no-gen   training only\n"
     "  --profile        also time each layer's forward and backward, clip and SGD\n"
+    "  --unfused        train with tl_model_forward + tl_model_backward instead of\n"
+    "                   tl_model_forward_backward (output layer and loss unfused)\n"
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
@@ -87,7 +89,7 @@ static const bench_config configs[] = {
 
 typedef struct {
     int threads, warmup, steps, repeat, gen_tokens;
-    int train, gen, profile, json;
+    int train, gen, profile, json, unfused;
 } bench_opts;
 
 /* Phases timed by --profile: each layer's forward and backward, loss, clip,
@@ -270,12 +272,16 @@ static tl_status profiled_step(tl_model *m, tl_optim *opt, const tl_tensor *xs,
 }
 
 static tl_status train_step(tl_model *m, tl_optim *opt, const tl_tensor *xs, const tl_tensor *ts,
-                            tl_real *values, tl_real *grads, size_t n)
+                            tl_real *values, tl_real *grads, size_t n, int unfused)
 {
     double loss, norm;
     tl_model_zero_grad(m);
-    TRY(tl_model_forward(m, xs, ts, &loss));
-    TRY(tl_model_backward(m));
+    if (unfused) {
+        TRY(tl_model_forward(m, xs, ts, &loss));
+        TRY(tl_model_backward(m));
+    } else {
+        TRY(tl_model_forward_backward(m, xs, ts, &loss));
+    }
     TRY(tl_clip_grad_norm(grads, n, 0.25, &norm));
     return tl_optim_step(opt, values, grads, n);
 }
@@ -295,7 +301,7 @@ static tl_status run_training(const bench_config *c, const bench_opts *o, tl_mod
     for (int s = 0; !st && s < o->warmup + o->steps; s++) {
         random_ids(rng, ids, 2 * ntok, c->V);
         double t0 = now(), c0 = cpu_now();
-        st = train_step(m, opt, &xs, &ts, values, grads, n);
+        st = train_step(m, opt, &xs, &ts, values, grads, n, o->unfused);
         if (s >= o->warmup) {
             times[s - o->warmup] = now() - t0;
             cpu[s - o->warmup] = cpu_now() - c0;
@@ -523,13 +529,14 @@ static int parse_configs(const char *s, int *which)
 
 int main(int argc, char **argv)
 {
-    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON };
+    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
         {"warmup", 1, 0, O_WARMUP},     {"gen-tokens", 1, 0, O_GEN_TOKENS},
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
+        {"unfused", 0, 0, O_UNFUSED},
         {"help", 0, 0, 'h'},            {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
@@ -551,6 +558,7 @@ int main(int argc, char **argv)
         case O_NO_GEN: o.gen = 0; break;
         case O_PROFILE: o.profile = 1; break;
         case O_JSON: o.json = 1; break;
+        case O_UNFUSED: o.unfused = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: ok = 0;
         }
