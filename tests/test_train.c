@@ -398,6 +398,7 @@ static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double l
     release(&s);
 
     make(&s, kind, lr);
+    valid = nvalid ? s.train.ids : NULL;
     tl_train_config first = cfg;
     first.max_steps = stop;
     first.checkpoint = path;
@@ -412,7 +413,7 @@ static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double l
     TU_OK(tl_checkpoint_model(ck, &s.m));
     TU_OK(tl_checkpoint_optim(ck, &s.opt));
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, valid, nvalid,
-                            &cfg));
+                            &cfg)); /* s.train is still the same corpus */
     TU_OK(tl_trainer_resume(t, ck));
     tl_checkpoint_close(ck);
     TU_OK(tl_trainer_run(t, record, split));
