@@ -9,6 +9,7 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/dropout.h"
 
 /* Build a layer from c; built[0 .. nbuilt-1] are the model's earlier layers. */
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
@@ -52,6 +53,20 @@ static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c,
     return tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng);
 }
 
+static tl_status dropout_from_config(tl_layer **out, const tl_layer_config *c,
+                                     tl_layer *const *built, int nbuilt, tl_rng *rng)
+{
+    double p;
+    bool locked;
+    TL_TRY(tl_config_real(c, "p", 0, &p));
+    TL_TRY(tl_config_bool(c, "locked", false, &locked));
+    if (c->out_dim != c->in_dim)
+        return tl_fail(TL_ERR_ARG, "TimeDropout: in_dim %d and out_dim %d differ", c->in_dim,
+                       c->out_dim);
+    return tl_time_dropout_create(out, c->in_dim, p,
+                                  locked ? TL_DROPOUT_LOCKED : TL_DROPOUT_STANDARD);
+}
+
 #define FIELDS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static const struct {
@@ -64,6 +79,7 @@ static const struct {
     {"TimeEmbedding", FIELDS(NULL), embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
     {"TimeLSTM", FIELDS("stateful"), lstm_from_config},
+    {"TimeDropout", FIELDS("p", "locked"), dropout_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg,
