@@ -52,6 +52,17 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
  * parameters' grad buffers (see tl_model_zero_grad). */
 tl_status tl_model_backward(tl_model *m);
 
+/* tl_model_forward then tl_model_backward, in one call: a training step's
+ * gradients. When the model ends in a TimeAffine and the loss is a
+ * TimeSoftmaxWithLoss, these two run fused, a block of rows at a time, so
+ * the (N, T, V) scores never exist at once (less memory, and faster: each
+ * block is used while it is in the cache). The results are those of the two
+ * calls up to float rounding. On an error (such as TL_ERR_NUMERIC for a NaN
+ * in the scores) the gradients may hold part of the step: zero them before
+ * the next one. xs and ts need to live only during the call. */
+tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
+                                    double *loss);
+
 /* Forward through the layers only (no loss), in evaluation mode. *scores
  * points to the last layer's output, valid until the next forward or
  * predict. Stateful layers advance their state exactly as in
@@ -59,16 +70,16 @@ tl_status tl_model_backward(tl_model *m);
 tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores);
 
 /* Training or evaluation mode, model-wide (tl_layer_mode reaches every
- * layer). A new model is in training mode. tl_model_forward runs in the
- * model's mode; tl_model_predict always runs in evaluation mode (and so do
+ * layer). A new model is in training mode. tl_model_forward and
+ * tl_model_forward_backward run in the model's mode; tl_model_predict always runs in evaluation mode (and so do
  * evaluation, generation and the trainer's validation, which use it) without
  * changing the model's mode. */
 void tl_model_set_training(tl_model *m, bool training);
 bool tl_model_is_training(const tl_model *m);
 
 /* The key of the layers' random masks: a seed (0 for a new model) and the
- * step, which each tl_model_forward in training mode uses and then advances
- * by one. The trainer sets the step to its own step count before each
+ * step, which each tl_model_forward (or tl_model_forward_backward) in
+ * training mode uses and then advances by one. The trainer sets the step to its own step count before each
  * forward, so a resumed run draws exactly the masks of an uninterrupted one. */
 void tl_model_set_seed(tl_model *m, uint64_t seed);
 void tl_model_set_step(tl_model *m, uint64_t step);
