@@ -15,8 +15,10 @@
  *
  * Gradients accumulate: backward ADDS into each parameter's grad tensor.
  * Clear them with tl_layer_zero_grad (or tl_model_zero_grad) before a step.
- * This makes gradient accumulation and weight tying work without special
- * cases. (The textbook reference overwrites gradients instead.)
+ * This makes gradient accumulation work without special cases (the textbook
+ * reference overwrites gradients instead), and a parameter shared by two
+ * layers (weight tying: a layer borrows another's tl_param and does not list
+ * it in its own params) receives the sum of both uses.
  *
  * Loss layers have a `loss` operation instead of `forward`: they take scores
  * and targets and produce a scalar. Their backward takes dy = NULL (meaning

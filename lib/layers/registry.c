@@ -18,7 +18,19 @@ typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
 static tl_status affine_from_config(tl_layer **out, const tl_layer_config *c,
                                     tl_layer *const *built, int nbuilt, tl_rng *rng)
 {
-    return tl_time_affine_create(out, c->in_dim, c->out_dim, rng);
+    tl_layer *tied;
+    TL_TRY(tl_config_layer(c, "tied", built, nbuilt, &tied));
+    if (!tied)
+        return tl_time_affine_create(out, c->in_dim, c->out_dim, rng);
+    TL_TRY(tl_time_affine_create_tied(out, tied));
+    if ((*out)->in_width != c->in_dim || (*out)->out_width != c->out_dim) {
+        tl_layer_destroy(*out);
+        *out = NULL;
+        return tl_fail(TL_ERR_ARG, "TimeAffine (%d, %d) tied to a TimeEmbedding of width %d "
+                       "and vocabulary %d: the sizes differ", c->in_dim, c->out_dim,
+                       tied->out_width, tl_layer_params(tied, NULL)[0].value.shape[0]);
+    }
+    return TL_OK;
 }
 
 static tl_status rnn_from_config(tl_layer **out, const tl_layer_config *c,
@@ -49,8 +61,16 @@ static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c,
                                   tl_layer *const *built, int nbuilt, tl_rng *rng)
 {
     bool stateful;
+    double rec_p;
     TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
-    return tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng);
+    TL_TRY(tl_config_real(c, "rec_dropout", 0, &rec_p));
+    TL_TRY(tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng));
+    tl_status st = tl_time_lstm_set_recurrent_dropout(*out, rec_p);
+    if (st) {
+        tl_layer_destroy(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 static tl_status dropout_from_config(tl_layer **out, const tl_layer_config *c,
@@ -74,11 +94,11 @@ static const struct {
     const char *const *fields;   /* the names its description may carry, NULL-terminated */
     from_config_fn create;
 } types[] = {
-    {"TimeAffine", FIELDS(NULL), affine_from_config},
+    {"TimeAffine", FIELDS("tied"), affine_from_config},
     {"TimeRNN", FIELDS("stateful", "activation"), rnn_from_config},
     {"TimeEmbedding", FIELDS(NULL), embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
-    {"TimeLSTM", FIELDS("stateful"), lstm_from_config},
+    {"TimeLSTM", FIELDS("stateful", "rec_dropout"), lstm_from_config},
     {"TimeDropout", FIELDS("p", "locked"), dropout_from_config},
 };
 
