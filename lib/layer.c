@@ -118,6 +118,12 @@ tl_status tl_layer_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tenso
     return l->ops->state_grad(l, dh0, dc0 ? dc0 : &dummy);
 }
 
+void tl_layer_set_mode(tl_layer *l, const tl_layer_mode *mode)
+{
+    if (l && l->ops && l->ops->set_mode && mode)
+        l->ops->set_mode(l, mode);
+}
+
 tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg)
 {
     CHECK_LAYER(l, "tl_layer_get_config");

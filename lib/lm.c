@@ -4,6 +4,7 @@
 #include <string.h>
 #include "internal.h"
 #include "timelayers/affine.h"
+#include "timelayers/dropout.h"
 #include "timelayers/embedding.h"
 #include "timelayers/lm.h"
 #include "timelayers/lstm.h"
@@ -12,9 +13,23 @@
 
 static tl_status recurrent(tl_layer **l, const tl_lm_config *c, int in, tl_rng *rng)
 {
-    if (c->cell == TL_CELL_LSTM)
-        return tl_time_lstm_create(l, in, c->hidden, true, rng);
-    return tl_time_rnn_create(l, in, c->hidden, true, c->activation, rng);
+    if (c->cell != TL_CELL_LSTM)
+        return tl_time_rnn_create(l, in, c->hidden, true, c->activation, rng);
+    TL_TRY(tl_time_lstm_create(l, in, c->hidden, true, rng));
+    tl_status st = tl_time_lstm_set_recurrent_dropout(*l, c->rec_dropout);
+    if (st)
+        tl_layer_destroy(*l);
+    return st;
+}
+
+/* Append a TimeDropout of width w when the config asks for dropout. */
+static tl_status add_dropout(tl_model *m, const tl_lm_config *c, int w)
+{
+    tl_layer *l;
+    if (c->dropout == 0)
+        return TL_OK;
+    TL_TRY(tl_time_dropout_create(&l, w, c->dropout, c->dropout_kind));
+    return tl_model_add(m, l);
 }
 
 /* a * b + c, or SIZE_MAX when that overflows. */
@@ -26,12 +41,13 @@ static size_t mul_add(size_t a, size_t b, size_t c)
 
 /* Parameters of the stack (sizes positive): V*D for the embedding; a
  * recurrent layer from `in` to H has in*G + H*G + G with G = 4H (LSTM) or H
- * (RNN); H*V + V for the affine. SIZE_MAX when the sum overflows. */
+ * (RNN); H*V + V for the affine (V when tied). SIZE_MAX when the sum
+ * overflows. */
 static size_t lm_params(const tl_lm_config *c)
 {
     size_t V = (size_t)c->vocab, D = (size_t)c->embed, H = (size_t)c->hidden;
     size_t G = c->cell == TL_CELL_LSTM ? 4 * H : H;
-    size_t n = mul_add(V, D, mul_add(H, V, V));
+    size_t n = mul_add(V, D, mul_add(c->tie ? 0 : H, V, V));
     for (int i = 0; i < c->layers && n < SIZE_MAX; i++)
         n = mul_add(i ? H : D, G, mul_add(H, G, mul_add(G, 1, n)));
     return n;
@@ -59,6 +75,19 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
         (c->init.forget_bias_set && !isfinite(c->init.forget_bias)))
         return tl_fail(TL_ERR_ARG, "tl_lm_create: bad initialisation (scheme %d, scale %g, "
                        "forget bias %g)", (int)c->init.kind, c->init.scale, c->init.forget_bias);
+    if (!(c->dropout >= 0 && c->dropout < 1) || !(c->rec_dropout >= 0 && c->rec_dropout < 1) ||
+        (c->dropout_kind != TL_DROPOUT_STANDARD && c->dropout_kind != TL_DROPOUT_LOCKED))
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: dropout rates must be in [0, 1) (got dropout "
+                       "%g, rec_dropout %g, kind %d)", c->dropout, c->rec_dropout,
+                       (int)c->dropout_kind);
+    if (c->rec_dropout > 0 && c->cell != TL_CELL_LSTM)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: recurrent dropout is an option of the LSTM "
+                       "cell");
+    if (c->tie && c->embed != c->hidden)
+        return tl_fail(TL_ERR_SHAPE, "tl_lm_create: weight tying needs the width of layer 0 "
+                       "(TimeEmbedding, D=%d) to equal the width of the last recurrent layer "
+                       "(Time%s, H=%d)", c->embed, c->cell == TL_CELL_LSTM ? "LSTM" : "RNN",
+                       c->hidden);
     size_t n = lm_params(c);
     if (n > TL_LM_MAX_PARAMS)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: V=%d D=%d H=%d layers=%d need %s%zu "
@@ -70,16 +99,22 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
     TL_TRY(tl_model_create(&m));
     /* tl_model_add takes ownership even on failure, so each step either
      * succeeds or leaves only the model to free. */
-    tl_status st = tl_time_embedding_create(&l, c->vocab, c->embed, rng);
+    tl_layer *embedding = NULL;
+    tl_status st = tl_time_embedding_create(&embedding, c->vocab, c->embed, rng);
     if (!st)
-        st = tl_model_add(m, l);
+        st = tl_model_add(m, embedding);
+    if (!st)
+        st = add_dropout(m, c, c->embed);
     for (int i = 0; i < c->layers && !st; i++) {
         st = recurrent(&l, c, i ? c->hidden : c->embed, rng);
         if (!st)
             st = tl_model_add(m, l);
+        if (!st)
+            st = add_dropout(m, c, c->hidden);
     }
     if (!st)
-        st = tl_time_affine_create(&l, c->hidden, c->vocab, rng);
+        st = c->tie ? tl_time_affine_create_tied(&l, embedding)
+                    : tl_time_affine_create(&l, c->hidden, c->vocab, rng);
     if (!st)
         st = tl_model_add(m, l);
     if (!st)

@@ -21,6 +21,8 @@ struct tl_model {
     int nparams;
 
     bool forward_done;         /* a forward ran since the last backward */
+    bool evaluating;           /* not training (a new model trains) */
+    uint64_t seed, step;       /* key of the layers' random masks */
 };
 
 tl_status tl_model_create(tl_model **out)
@@ -149,12 +151,15 @@ static tl_status build(tl_model *m)
     return TL_OK;
 }
 
-/* Forward through layers [0, n). */
-static tl_status run_layers(tl_model *m, const tl_tensor *xs, int n, const tl_tensor **out)
+/* Forward through layers [0, n) in training or evaluation mode. */
+static tl_status run_layers(tl_model *m, bool training, const tl_tensor *xs, int n,
+                            const tl_tensor **out)
 {
     if (!m || !xs || !out)
         return tl_fail(TL_ERR_ARG, "model forward: model, input or output is NULL");
     TL_TRY(build(m));
+    for (int i = 0; i < m->nlayers; i++)
+        tl_layer_set_mode(m->layers[i], &(tl_layer_mode){training, m->seed, m->step, i});
     const tl_tensor *h = xs;
     for (int i = 0; i < n; i++) {
         tl_status st = tl_layer_forward(m->layers[i], h, &h);
@@ -173,7 +178,7 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
     if (!m->loss)
         return tl_fail(TL_ERR_STATE, "tl_model_forward: the model has no loss layer");
     m->forward_done = false;
-    TL_TRY(run_layers(m, xs, m->nlayers, &scores));
+    TL_TRY(run_layers(m, !m->evaluating, xs, m->nlayers, &scores));
     /* Nothing else sees the last layer's output before the next forward: when
      * the layer allows it, the loss overwrites it with dscores. */
     if (m->layers[m->nlayers - 1]->output_scratch)
@@ -181,6 +186,7 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
     else
         TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));
     m->forward_done = true;
+    m->step += !m->evaluating;
     return TL_OK;
 }
 
@@ -221,8 +227,9 @@ tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_t
     /* The output layer and the loss in one pass (layers/affine_loss.c). */
     const tl_tensor *h = NULL, *d;
     m->forward_done = false;
-    TL_TRY(run_layers(m, xs, L - 1, &h));
+    TL_TRY(run_layers(m, !m->evaluating, xs, L - 1, &h));
     TL_TRY(tl_affine_loss_fused(m->layers[L - 1], m->loss, h, ts, loss, &d));
+    m->step += !m->evaluating;
     return back_layers(m, L - 1, d);
 }
 
@@ -230,8 +237,30 @@ tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **s
 {
     if (m)
         m->forward_done = false;
-    return run_layers(m, xs, m ? m->nlayers : 0, scores);
+    return run_layers(m, false, xs, m ? m->nlayers : 0, scores);
 }
+
+void tl_model_set_training(tl_model *m, bool training)
+{
+    if (m)
+        m->evaluating = !training;
+}
+
+bool tl_model_is_training(const tl_model *m) { return m && !m->evaluating; }
+
+void tl_model_set_seed(tl_model *m, uint64_t seed)
+{
+    if (m)
+        m->seed = seed;
+}
+
+void tl_model_set_step(tl_model *m, uint64_t step)
+{
+    if (m)
+        m->step = step;
+}
+
+uint64_t tl_model_step(const tl_model *m) { return m ? m->step : 0; }
 
 void tl_model_reset_state(tl_model *m)
 {

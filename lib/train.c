@@ -135,6 +135,10 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
 {
     tl_batcher_next(&t->batcher, t->xs, t->ts);
     tl_model_zero_grad(t->m);
+    /* Training mode (validation ran in evaluation mode); dropout masks keyed
+     * by the step count, which a resumed run restores. */
+    tl_model_set_training(t->m, true);
+    tl_model_set_step(t->m, (uint64_t)t->step);
     tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,

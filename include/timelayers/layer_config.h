@@ -9,7 +9,9 @@
  * Fields per type:
  *   TimeEmbedding        in_dim = vocabulary, out_dim = width
  *   TimeRNN              stateful (bool), activation (int, tl_activation)
- *   TimeLSTM             stateful (bool)
+ *   TimeLSTM             stateful (bool), rec_dropout (real, absent = 0)
+ *   TimeAffine           tied (layer: the TimeEmbedding whose table it uses transposed)
+ *   TimeDropout          p (real), locked (bool)
  *   TimeSoftmaxWithLoss  in_dim = vocabulary or 0, norm (int, tl_loss_norm)
  */
 #ifndef TIMELAYERS_LAYER_CONFIG_H

@@ -12,6 +12,8 @@
 #ifndef TIMELAYERS_LM_H
 #define TIMELAYERS_LM_H
 
+#include <stdbool.h>
+#include "timelayers/dropout.h"
 #include "timelayers/init.h"
 #include "timelayers/model.h"
 #include "timelayers/rng.h"
@@ -33,6 +35,16 @@ typedef struct tl_lm_config {
     tl_activation activation; /* TL_CELL_RNN only: tanh (0, default) or sigmoid */
     tl_loss_norm loss_norm;   /* TL_LOSS_MEAN (0, default) or TL_LOSS_CS231N */
     tl_init init;             /* zeroed: the textbook's */
+    /* Regularisation (all off when zeroed). dropout > 0 puts a TimeDropout
+     * of that rate after the embedding, after every recurrent layer (so
+     * between them) and thus before the affine: the placement of Zaremba et
+     * al. 2014 and the textbook's BetterRnnlm. rec_dropout > 0 (LSTM only)
+     * is recurrent variational dropout inside every TimeLSTM. tie makes the
+     * affine use the embedding's table transposed (needs embed == hidden). */
+    double dropout;
+    tl_dropout_kind dropout_kind;
+    double rec_dropout;
+    bool tie;
 } tl_lm_config;
 
 /* Most parameters tl_lm_create builds: 2^30 values, i.e. 4 GiB in float
@@ -42,8 +54,10 @@ typedef struct tl_lm_config {
 /* Build the stack above. Sizes must be positive and L at most 64, and the
  * model at most TL_LM_MAX_PARAMS parameters; both are checked before anything
  * is allocated (TL_ERR_ARG, naming the limit), as are the activation (sigmoid
- * only with the RNN cell), the loss normalisation and the init scheme. The caller owns *out
- * (tl_model_destroy). */
+ * only with the RNN cell), the loss normalisation, the init scheme, the
+ * dropout rates (in [0, 1); rec_dropout only with the LSTM cell) and tying
+ * (TL_ERR_SHAPE naming both layers when the embedding's width is not the
+ * last recurrent layer's). The caller owns *out (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
 
 /* "lstm" / "rnn" and back; unknown names are TL_ERR_ARG. */

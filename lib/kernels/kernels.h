@@ -35,6 +35,11 @@ void tl_copy_rows(int M, int N, const tl_real *A, int lda, tl_real *C, int ldc);
 void tl_add_rows(int M, int N, const tl_real *A, int lda, const tl_real *B, int ldb, tl_real *C,
                  int ldc);
 
+/* Inverted-dropout mask: m[i] = 1/(1−p) with probability 1 − p, else 0, for
+ * i = 0 .. n-1, a pure function of (key, i) (tl_rng_key, tl_rng_at);
+ * 0 <= p < 1. */
+void tl_dropout_mask(tl_real *m, size_t n, uint64_t key, double p);
+
 /* Logistic function in a form that never overflows: exp() only ever sees a
  * non-positive argument. */
 static inline tl_real tl_sigmoid(tl_real x)

@@ -1,5 +1,6 @@
 /* timelayers train: corpus -> model -> trainer -> checkpoint. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@ static const char help[] =
     "                      N(0, 1/fan_in), biases 0), uniform:A (every value U(-A, A),\n"
     "                      Zaremba et al.), or pytorch (PyTorch's default init)\n"
     "  --forget-bias B     set the LSTM forget-gate biases to B after --init\n"
+    "  --dropout P         dropout after the embedding and each recurrent layer\n"
+    "  --dropout-kind K    standard (default) or locked (one mask for all T steps)\n"
+    "  --rec-dropout P     recurrent variational dropout inside each LSTM\n"
+    "  --tie               output affine = embedding transposed (--embed = --hidden)\n"
     "Training:\n"
     "  --batch B           rows per batch (default 32)\n"
     "  --time T            time steps per batch (default 64)\n"
@@ -52,7 +57,7 @@ static const char help[] =
     "  --eval-every N      also measure validation perplexity every N steps\n"
     "  --max-steps N       stop after N steps in total (default: no limit)\n"
     "  --max-seconds S     stop after S seconds of training (default: no limit)\n"
-    "  --seed N            random seed for the initial weights (default 1)\n"
+    "  --seed N            seed of the initial weights and dropout masks (default 1)\n"
     "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
     "Output:\n"
     "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
@@ -84,7 +89,8 @@ typedef struct {
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
        O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP,
-       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM };
+       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM,
+       O_DROPOUT, O_DROPOUT_KIND, O_REC_DROPOUT, O_TIE };
 
 static const struct option options[] = {
     {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
@@ -99,7 +105,9 @@ static const struct option options[] = {
     {"help", 0, 0, O_HELP},      {"init", 1, 0, O_INIT},         {"forget-bias", 1, 0, O_FORGET},
     {"lr-schedule", 1, 0, O_SCHEDULE}, {"eval-every", 1, 0, O_EVAL_EVERY},
     {"keep-best", 1, 0, O_KEEP_BEST}, {"activation", 1, 0, O_ACTIVATION},
-    {"loss-norm", 1, 0, O_LOSS_NORM}, {0, 0, 0, 0},
+    {"loss-norm", 1, 0, O_LOSS_NORM}, {"dropout", 1, 0, O_DROPOUT},
+    {"dropout-kind", 1, 0, O_DROPOUT_KIND}, {"rec-dropout", 1, 0, O_REC_DROPOUT},
+    {"tie", 0, 0, O_TIE}, {0, 0, 0, 0},
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -165,6 +173,15 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case O_SECONDS: ok = cli_parse_double("max-seconds", optarg, 0, 1e9, &a->tc.max_seconds); break;
         case O_SEED: ok = cli_parse_u64("seed", optarg, &a->seed); break;
+        case O_DROPOUT: ok = cli_parse_double("dropout", optarg, 0, 0.99, &a->lm.dropout); break;
+        case O_DROPOUT_KIND:
+            if (tl_dropout_kind_from_name(optarg, &a->lm.dropout_kind))
+                return cli_usage_error("train", "--dropout-kind: %s", tl_last_error());
+            break;
+        case O_REC_DROPOUT:
+            ok = cli_parse_double("rec-dropout", optarg, 0, 0.99, &a->lm.rec_dropout);
+            break;
+        case O_TIE: a->lm.tie = true; break;
         case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 64, &a->threads); break;
         case O_OUT: a->out = optarg; break;
         case O_SAVE:
@@ -347,6 +364,9 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         snprintf(a.init, sizeof a.init, "%s", init ? init : "");
+        const char *seed = tl_checkpoint_meta(ck, "seed");
+        if (seed && !cli_parse_u64("seed (checkpoint metadata)", seed, &a.seed))
+            goto out;
         /* The optimizer comes from the checkpoint; a given --lr overrides its rate. */
         if (a.lr_given && tl_optim_set_lr(opt, a.optim.lr)) {
             cli_fail("--lr");
@@ -367,11 +387,13 @@ int cmd_train(int argc, char **argv)
         }
         tl_init_describe(&a.lm.init, a.init, sizeof a.init);
     }
-    tl_ckpt_meta init_meta = {"init", a.init};
-    if (a.init[0]) {
-        a.tc.meta = &init_meta;
-        a.tc.nmeta = 1;
-    }
+    /* The seed keys the dropout masks too: a resumed run keeps it. */
+    char seed_text[24];
+    snprintf(seed_text, sizeof seed_text, "%" PRIu64, a.seed);
+    tl_model_set_seed(m, a.seed);
+    tl_ckpt_meta meta[2] = {{"seed", seed_text}, {"init", a.init}};
+    a.tc.meta = meta;
+    a.tc.nmeta = a.init[0] ? 2 : 1;
     size_t nparams;
     if (tl_model_flat(m, NULL, NULL, &nparams) || (!opt && tl_optim_create(&opt, &a.optim, nparams))) {
         cli_fail("optimizer");
