@@ -557,7 +557,7 @@ int main(int argc, char **argv)
     int which[NCONFIGS], c;
     for (int k = 0; k < NCONFIGS; k++)
         which[k] = 1;
-    cli_fix_openblas_core(argv);
+    cli_fix_openblas_env(argv);
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int ok = 1;
         switch (c) {

@@ -168,12 +168,16 @@ def main():
                  "(ninja -C build) or pass --bench")
     env = dict(os.environ)
     openblas_core_for_both(env)
+    # The timelayers programs make OpenBLAS's idle threads sleep at once (tools/cli/blas_core.h);
+    # PyTorch runs on the same OpenBLAS and gets the same setting.
+    env.setdefault('OPENBLAS_THREAD_TIMEOUT', '4')
     print(f"OpenBLAS kernels (both sides): OPENBLAS_CORETYPE="
           f"{env.get('OPENBLAS_CORETYPE', '(unset: OpenBLAS chooses)')}")
     print(f"PyTorch: torch.set_num_threads({args.torch_threads}), "
           f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', '(unset)')}, "
-          f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}")
+          f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}, "
+          f"OPENBLAS_THREAD_TIMEOUT={env['OPENBLAS_THREAD_TIMEOUT']}")
     print(f"timelayers: {args.bench} --threads {args.threads}")
     print(f"{args.reps} alternating repetitions; {args.steps} timed training steps after "
           f"{args.warmup} warm-up; generation {args.gen_tokens} tokens at batch 1", flush=True)
