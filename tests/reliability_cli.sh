@@ -8,6 +8,7 @@
 set -euo pipefail
 tl="$(cd "$1" && pwd)/tools/timelayers"
 tmp=$(mktemp -d)
+export TMPDIR="$tmp"   # where a failed save rescues the model
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
