@@ -89,7 +89,11 @@ int cli_check_outputs(const cli_path *in, int nin, const cli_path *out, int nout
 {
     file_key ki, ko[4];
     for (int o = 0; o < nout && o < 4; o++) {
-        key_of(out[o].path, &ko[o]);
+        key_of(out[o].path ? out[o].path : "", &ko[o]);
+        if (!out[o].path) {
+            ko[o].dir_ok = false;   /* none: never the same as anything */
+            continue;
+        }
         int rc = check_output(&out[o], &ko[o]);
         if (rc)
             return rc;
