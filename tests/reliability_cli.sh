@@ -92,7 +92,7 @@ TMPDIR="$tmp/rescue" "$tl" train "${long[@]}" --save-every 1 --out "$tmp/vanish/
   >"$tmp/v.out" 2>"$tmp/v.err" &
 pid=$!; pids+=("$pid")
 wait_for "$tmp/vanish/m.st"
-rm -rf "$tmp/vanish"
+mv "$tmp/vanish" "$tmp/gone"   # at once: the next save finds no directory
 rc=0; wait "$pid" || rc=$?
 [ "$rc" = 1 ] || fail "a failed save exited $rc: $(cat "$tmp/v.err")"
 grep -q "model saved to $tmp/rescue/" "$tmp/v.err" || fail "rescue message: $(cat "$tmp/v.err")"
