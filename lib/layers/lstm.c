@@ -126,12 +126,13 @@ static void backward_part(void *ctx, int part, int parts)
                                s->dc_out + (size_t)n * H + u0);
 }
 
-/* out (N, H) = a ⊙ M row by row (a with row stride lda). */
-static void mask_rows(int N, int H, const tl_real *a, int lda, const tl_real *M, tl_real *out)
+/* out = a ⊙ M row by row over N rows of H (row strides lda, ldo; M (N, H)). */
+static void mask_rows(int N, int H, const tl_real *a, int lda, const tl_real *M, tl_real *out,
+                      int ldo)
 {
     for (int n = 0; n < N; n++)
         for (int u = 0; u < H; u++)
-            out[(size_t)n * H + u] = a[(size_t)n * lda + u] * M[(size_t)n * H + u];
+            out[(size_t)n * ldo + u] = a[(size_t)n * lda + u] * M[(size_t)n * H + u];
 }
 
 static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
@@ -170,7 +171,7 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
             s.ldh = s.ldcp = ld;
         }
         if (r->masked && s.h_prev) {
-            mask_rows(N, H, s.h_prev, s.ldh, r->mask.data, r->hm.data);
+            mask_rows(N, H, s.h_prev, s.ldh, r->mask.data, r->hm.data, H);
             s.h_prev = r->hm.data;
             s.ldh = H;
         }
@@ -231,7 +232,7 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     tl_copy_rows(N, H, r->base.h0.data, H, Hp, ld);
     tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
     for (int t = 0; r->masked && t < T; t++)
-        mask_rows(N, H, Hp + (size_t)t * H, ld, r->mask.data, Hp + (size_t)t * H);
+        mask_rows(N, H, Hp + (size_t)t * H, ld, r->mask.data, Hp + (size_t)t * H, ld);
     tl_lstm_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dA, 4 * H, r->dx.data, D);
     *dx = &r->dx;
     return TL_OK;
