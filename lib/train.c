@@ -36,17 +36,18 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     *out = NULL;
     if (cfg->batch < 1 || cfg->time < 1 || cfg->epochs < 0 || cfg->clip_norm < 0 ||
         cfg->clip_value < 0 || cfg->report_every < 0 || cfg->max_steps < 0 ||
-        cfg->save_every < 0 || !(cfg->max_seconds >= 0) || (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)))
+        cfg->save_every < 0 || !(cfg->max_seconds >= 0) || (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)) ||
+        cfg->accumulate < 0)
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: invalid configuration (batch %d, time %d, "
-                       "epochs %d, clip %g, lr_decay %g)", cfg->batch, cfg->time, cfg->epochs,
-                       cfg->clip_norm, cfg->lr_decay);
+                       "epochs %d, clip %g, lr_decay %g, accumulate %d)", cfg->batch, cfg->time,
+                       cfg->epochs, cfg->clip_norm, cfg->lr_decay, cfg->accumulate);
     if (valid && nvalid < 2)
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: a validation set needs at least 2 tokens "
                        "(got %zu)", nvalid);
-    size_t bt;
-    if (!tl_mul_ok((size_t)cfg->batch, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
-        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %d x time %d is too large",
-                       cfg->batch, cfg->time);
+    size_t bt, rows = (size_t)cfg->batch * (size_t)(cfg->accumulate ? cfg->accumulate : 1);
+    if (!tl_mul_ok(rows, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
+        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %zu x time %d is too large",
+                       rows, cfg->time);
     tl_trainer *t;
     TL_TRY(tl_calloc((void **)&t, 1, sizeof *t, "tl_trainer_create"));
     *t = (tl_trainer){.m = m, .opt = opt, .vocab = vocab, .valid = valid, .nvalid = nvalid,
@@ -54,7 +55,11 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (!t->cfg.report_every)
         t->cfg.report_every = 20;
     tl_rng_seed(&t->rng, 0);
-    tl_status st = tl_batcher_init(&t->batcher, train, ntrain, cfg->batch, cfg->time);
+    tl_status st = tl__group_init(t);
+    if (!st)
+        st = tl_batcher_init(&t->batcher, train, ntrain, t->rows, cfg->time);
+    if (!st)
+        st = tl_comm_shard_batcher(cfg->comm, &t->batcher);
     if (!st)
         st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
     if (!st && tl_optim_nparams(opt) != t->nparams)
@@ -68,8 +73,8 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         tl_trainer_destroy(t);
         return st;
     }
-    t->x = tl_tensor_wrap_ids(t->xs, 2, (int[]){cfg->batch, cfg->time});
-    t->t = tl_tensor_wrap_ids(t->ts, 2, (int[]){cfg->batch, cfg->time});
+    t->x = tl_tensor_wrap_ids(t->xs, 2, (int[]){t->part, cfg->time});
+    t->t = tl_tensor_wrap_ids(t->ts, 2, (int[]){t->part, cfg->time});
     *out = t;
     return TL_OK;
 }
@@ -80,6 +85,7 @@ void tl_trainer_destroy(tl_trainer *t)
         return;
     if (t->log)
         fclose(t->log);
+    tl__group_free(t);
     tl_free(t->xs);
     tl_free(t->ts);
     tl_free(t);
@@ -108,19 +114,43 @@ static tl_status nonfinite_grad(tl_trainer *t, double norm)
     return tl_fail(TL_ERR_NUMERIC, "step %ld: gradient norm is %g", t->step + 1, norm);
 }
 
-static tl_status train_step(tl_trainer *t, double *loss, double *norm)
+/* Forward and backward of part k of the member's rows (k = 0 and all of them unless
+ * accumulating). *loss_sum and *weight add the part's loss times its weight (the targets
+ * it counts) and that weight. */
+static tl_status part_step(tl_trainer *t, int k, double *loss_sum, double *weight)
 {
-    tl_batcher_next(&t->batcher, t->xs, t->ts);
-    tl_model_zero_grad(t->m);
-    tl_status st = tl_model_forward(t->m, &t->x, &t->t, loss);
+    size_t off = (size_t)k * t->part * t->cfg.time;
+    t->x.ids = t->xs + off;
+    t->t.ids = t->ts + off;
+    TL_TRY(tl__group_part_in(t, k));
+    double loss;
+    tl_status st = tl_model_forward(t->m, &t->x, &t->t, &loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,
                        t->iter + 1, tl_last_error());
     TL_TRY(st);
-    if (!isfinite(*loss))
+    if (!isfinite(loss))
         return tl_fail(TL_ERR_NUMERIC, "step %ld (epoch %d, iteration %ld): the loss is %g",
-                       t->step + 1, t->epoch + 1, t->iter + 1, *loss);
+                       t->step + 1, t->epoch + 1, t->iter + 1, loss);
+    double w = tl__group_weight(t, &t->t);
+    TL_TRY(tl__group_part_out(t, k, w));
     TL_TRY(tl_model_backward(t->m));
+    *loss_sum += loss * w;
+    *weight += w;
+    return TL_OK;
+}
+
+static tl_status train_step(tl_trainer *t, double *loss, double *norm)
+{
+    tl_batcher_next(&t->batcher, t->xs, t->ts);
+    tl_model_zero_grad(t->m);
+    double sum = 0, weight = 0;
+    tl_status st = TL_OK;
+    for (int k = 0; k < t->K && !st; k++)
+        st = part_step(t, k, &sum, &weight);
+    /* The hook: the group's losses and gradients summed, one failure failing every member. */
+    bool late = t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds;
+    TL_TRY(tl__group_reduce(t, st, sum, weight, late, loss));
     if (tl_clip_grad_norm(t->grads, t->nparams, t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY,
                           norm))
         return nonfinite_grad(t, *norm);
@@ -159,17 +189,17 @@ static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, 
         .valid_ppl = valid_ppl,
         .lr = tl_optim_lr(t->opt),
         .grad_norm = norm,
-        .tokens_per_sec = steps_per_sec * t->cfg.batch * t->cfg.time,
+        .tokens_per_sec = steps_per_sec * t->rows * t->cfg.time,
         .elapsed_sec = elapsed,
         .eta_sec = eta(t, steps_per_sec, total, elapsed),
         .epoch_end = epoch_end,
     };
-    if (t->log) {
+    if (t->log) { /* the writer's only */
         fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f\n", p.epoch, p.step, p.iter,
                 p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec, p.elapsed_sec);
         fflush(t->log);
     }
-    if (cb)
+    if (cb && tl_comm_is_writer(t->cfg.comm))
         cb(ctx, &p);
     t->report_loss = 0;
     t->report_count = 0;
@@ -186,7 +216,10 @@ static tl_status validate(tl_trainer *t, double *ppl)
     if (!t->valid)
         return TL_OK;
     tl_eval_mode mode = t->nvalid > 350 ? TL_EVAL_REFERENCE : TL_EVAL_STREAM;
-    TL_TRY(tl_eval_perplexity(t->m, t->valid, t->nvalid, mode, t->cfg.time, NULL, ppl));
+    tl_status st = tl_comm_eval_perplexity(t->cfg.comm, t->m, t->valid, t->nvalid, mode,
+                                           t->cfg.time, NULL, ppl);
+    tl__group_reset_states(t); /* as the model's were */
+    TL_TRY(st);
     if (*ppl < t->best_ppl)
         t->best_ppl = *ppl;
     else if (t->cfg.lr_decay > 1)
@@ -196,7 +229,7 @@ static tl_status validate(tl_trainer *t, double *ppl)
 
 static tl_status open_log(tl_trainer *t)
 {
-    if (!t->cfg.log_csv || t->log)
+    if (!t->cfg.log_csv || t->log || !tl_comm_is_writer(t->cfg.comm))
         return TL_OK;
     t->log = fopen(t->cfg.log_csv, t->step ? "a" : "w");
     if (!t->log)
@@ -217,6 +250,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
     if (!t)
         return tl_fail(TL_ERR_ARG, "tl_trainer_run: trainer is NULL");
     TL_TRY(open_log(t));
+    TL_TRY(tl__group_start(t));
     long iters = (long)tl_batcher_iters_per_epoch(&t->batcher);
     double norm = 0;
     t->start_t = t->report_t0 = now();
@@ -224,7 +258,8 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
     while (t->epoch < t->cfg.epochs) {
         while (t->iter < iters) {
             if ((t->cfg.max_steps && t->step >= t->cfg.max_steps) ||
-                (t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds))
+                (t->cfg.max_seconds > 0 && (t->cfg.comm ? t->time_up
+                                                        : now() - t->start_t >= t->cfg.max_seconds)))
                 return checkpoint(t);
             double loss;
             TL_TRY(train_step(t, &loss, &norm));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "group.h"
 
 static const char help[] =
     "usage: timelayers train [options]\n"
@@ -29,7 +30,10 @@ static const char help[] =
     "  --embed D           embedding width (default 64)\n"
     "  --hidden H          hidden width (default 256)\n"
     "Training:\n"
-    "  --batch B           rows per batch (default 32)\n"
+    "  --batch B           rows per batch (default 32); under mpirun -np P the rows of\n"
+    "                      all P processes together, B divisible by P\n"
+    "  --accumulate K      one update from K batches: the update of one batch of K x B\n"
+    "                      rows (default 1)\n"
     "  --time T            time steps per batch (default 64)\n"
     "  --optim NAME        sgd, momentum, nesterov, adagrad, rmsprop, adam (default adam)\n"
     "  --lr X              learning rate (default: the optimizer's: sgd 0.01, adam 0.001, ...)\n"
@@ -50,7 +54,11 @@ static const char help[] =
     "                      (give the same data, --batch and --time)\n"
     "  --log FILE          CSV of the training curve\n"
     "  --report N          iterations between progress lines (default 20)\n"
-    "  --quiet             no progress lines\n";
+    "  --quiet             no progress lines\n"
+    "\n"
+    "Data-parallel training: mpirun -np P timelayers train ... (docs/distributed.md).\n"
+    "Every process reads the same files; process 0 prints and writes the checkpoint\n"
+    "and the log, which resume with any P that divides the batch.\n";
 
 typedef struct {
     const char *train, *valid, *test, *out, *resume, *log;
@@ -67,7 +75,7 @@ typedef struct {
 
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
-       O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP };
+       O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP, O_ACCUM };
 
 static const struct option options[] = {
     {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
@@ -79,7 +87,7 @@ static const struct option options[] = {
     {"max-seconds", 1, 0, O_SECONDS}, {"seed", 1, 0, O_SEED},    {"threads", 1, 0, O_THREADS},
     {"out", 1, 0, O_OUT},        {"save-every", 1, 0, O_SAVE},   {"resume", 1, 0, O_RESUME},
     {"log", 1, 0, O_LOG},        {"report", 1, 0, O_REPORT},     {"quiet", 0, 0, O_QUIET},
-    {"help", 0, 0, O_HELP},      {0, 0, 0, 0},
+    {"help", 0, 0, O_HELP},      {"accumulate", 1, 0, O_ACCUM},  {0, 0, 0, 0},
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -120,6 +128,7 @@ static int parse(int argc, char **argv, train_args *a)
         case O_HIDDEN: ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
         case O_BATCH: ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
         case O_TIME: ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
+        case O_ACCUM: ok = cli_parse_int("accumulate", optarg, 1, 1 << 12, &a->tc.accumulate); break;
         case O_OPTIM: {
             tl_optim_kind k;
             if (tl_optim_kind_from_name(optarg, &k))
@@ -246,12 +255,25 @@ static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
     return true;
 }
 
+static int train(train_args *a, tl_comm *comm);
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    tl_comm *comm;
+    if (!cli_group_join(&comm))
+        return 1;
+    a.tc.comm = comm;
+    return cli_group_leave(comm, train(&a, comm));
+}
+
+static int train(train_args *args, tl_comm *comm)
+{
+    train_args a = *args;
+    int rc;
     cli_set_threads(a.threads);
 
     data d = {0};
@@ -303,6 +325,12 @@ int cmd_train(int argc, char **argv)
     printf("model: %zu parameters; optimizer %s, lr %g; batch %d x time %d; %s\n", nparams,
            tl_optim_name(oc.kind), tl_optim_lr(opt), a.tc.batch, a.tc.time,
            a.resume ? "resuming" : "starting");
+    if (a.tc.accumulate > 1)
+        printf("accumulate: %d batches per update (%d rows)\n", a.tc.accumulate,
+               a.tc.accumulate * a.tc.batch);
+    if (comm)
+        printf("data parallel: %d processes, %d rows each per batch\n", tl_comm_size(comm),
+               a.tc.batch / tl_comm_size(comm));
     fflush(stdout);
     if (tl_trainer_run(tr, a.quiet ? NULL : progress, NULL)) {
         cli_fail("training stopped");
@@ -316,7 +344,8 @@ int cmd_train(int argc, char **argv)
                tl_trainer_epoch(tr), a.tc.epochs);
     if (a.test) {
         double loss, ppl;
-        if (tl_eval_perplexity(m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss, &ppl)) {
+        if (tl_comm_eval_perplexity(comm, m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss,
+                                    &ppl)) {
             cli_fail(a.test);
             goto out;
         }
