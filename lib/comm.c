@@ -107,11 +107,11 @@ tl_status tl_comm_check_same(tl_comm *c, const char *what, const void *data, siz
     double differ = mine != first;
     TL_TRY(tl_comm_sum(c, &differ, 1));
     if (mine != first)
-        return tl_fail(TL_ERR_ARG, "%s differs between members: member %d's hash %016" PRIx64
-                       " is not member 0's %016" PRIx64 "", what, c->rank, mine, first);
+        return tl_fail(TL_ERR_ARG, "mismatch in %s between processes: process %d's hash %016"
+                       PRIx64 " is not process 0's %016" PRIx64, what, c->rank, mine, first);
     if (differ > 0)
-        return tl_fail(TL_ERR_ARG, "%s differs between members: %.0f of the %d members do not "
-                       "hold member 0's", what, differ, c->size);
+        return tl_fail(TL_ERR_ARG, "mismatch in %s between processes: %.0f of the %d do not "
+                       "hold what process 0 holds", what, differ, c->size);
     return TL_OK;
 }
 

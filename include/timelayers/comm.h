@@ -88,8 +88,8 @@ tl_status tl_comm_shard_batcher(const tl_comm *c, tl_batcher *b);
 
 /* Refuse to go on unless every member holds the same bytes: compares a 64-bit hash of
  * data[0, bytes) with member 0's. On a difference every member returns TL_ERR_ARG,
- * with "what" in the message ("the training data differs between members: member 1's
- * hash 0x... is not member 0's 0x..."). */
+ * with "what" in the message ("mismatch in the training data between processes: process
+ * 1's hash ... is not process 0's ..."). */
 tl_status tl_comm_check_same(tl_comm *c, const char *what, const void *data, size_t bytes);
 
 /* tl_eval_perplexity (eval.h) with the rows of reference mode shared out among the
