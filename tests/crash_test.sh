@@ -34,9 +34,18 @@ last=-1 saved=0
 for k in $(seq "$kills"); do
   resume=()
   [ -e "$ck" ] && resume=(--resume "$ck")
+  before=$(stat -c %i.%.9Y "$ck" 2>/dev/null || echo none)
   "$tl" train "${args[@]}" "${resume[@]}" >/dev/null 2>&1 &
   pid=$!
-  sleep "0.$(printf %03d $((RANDOM % 600 + 300)))"
+  # Start-up time varies with the machine's load (and ASan): wait until this
+  # run has replaced the checkpoint at least once (at most 120 s), then kill
+  # it at a random moment of the following saves.
+  for _ in $(seq 1200); do
+    [ "$(stat -c %i.%.9Y "$ck" 2>/dev/null || echo none)" != "$before" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep "0.$(printf %03d $((RANDOM % 600)))"
   kill -KILL "$pid" 2>/dev/null || fail "kill $k: the run ended by itself"
   wait "$pid" 2>/dev/null || true
   [ -e "$ck" ] || { [ "$last" = -1 ] && continue; fail "kill $k: the checkpoint is gone"; }

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Short smoke versions of the recipes in tools/recipes/ (a few dozen
-# iterations each), run when the shared corpora are present: the training
+# iterations each), run when the corpora are present: the training
 # perplexity after those iterations must be below a stated bound.
-# Usage: tests/recipes_smoke.sh SHARED_DATA_DIR BUILD_DIR   (exits 77, "skipped", without data)
+# Usage: TIMELAYERS_DATA=DIR tests/recipes_smoke.sh BUILD_DIR
+#   DIR holds ptb/ and tinyshakespeare/ (docs/data.md); exits 77 ("skipped")
+#   when TIMELAYERS_DATA is unset or they are missing.
 set -euo pipefail
-data=$1
+build=$1
 root="$(cd "$(dirname "$0")/.." && pwd)"
+data=${TIMELAYERS_DATA:-}
+if [ -z "$data" ]; then
+  echo "skipped: TIMELAYERS_DATA is not set (the directory holding ptb/ and tinyshakespeare/)"
+  exit 77
+fi
 if [ ! -f "$data/ptb/ptb.train.txt" ] || [ ! -f "$data/tinyshakespeare/input.txt" ]; then
   echo "skipped: $data/ptb or $data/tinyshakespeare missing"
   exit 77
@@ -22,12 +29,12 @@ check() {  # name value bound
 
 # PTB, the textbook's model and settings, 80 iterations (a uniform model has perplexity
 # 10000; measured 817).
-TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/ptb-dl2.sh" "$data/ptb" "$tmp" --max-steps 80 --report 20 >/dev/null
+TIMELAYERS="$build/tools/timelayers" "$root/tools/recipes/ptb-dl2.sh" "$data/ptb" "$tmp" --max-steps 80 --report 20 >/dev/null
 check ptb-dl2 "$(last_ppl "$tmp/ptb-dl2.log")" 1000
 grep -q "test perplexity" "$tmp/ptb-dl2.log" || { echo "FAIL: no test perplexity"; exit 1; }
 
 # Tiny Shakespeare, 2-layer character LSTM, 150 iterations (65 characters: a uniform
 # model has perplexity 65; measured 14.8).
-TIMELAYERS="$2/tools/timelayers" "$root/tools/recipes/shakespeare-char.sh" "$data/tinyshakespeare" "$tmp" --max-steps 150 \
+TIMELAYERS="$build/tools/timelayers" "$root/tools/recipes/shakespeare-char.sh" "$data/tinyshakespeare" "$tmp" --max-steps 150 \
   --report 25 >/dev/null
 check shakespeare-char "$(last_ppl "$tmp/shakespeare-char.log")" 20

@@ -241,15 +241,21 @@ static void test_size_limit(void **state)
     unlink(path);
 }
 
-/* The shared data folder: TL_SHARED_DATA from the environment, else the one
- * Meson passes. Returns false (after printing why) when `file` is missing. */
+/* The data directory is the environment variable TIMELAYERS_DATA (holding
+ * ptb/ and tinyshakespeare/; docs/data.md says where to get them).
+ * Returns false (after printing why) when it is unset or `file` is missing. */
 static bool data_path(char *out, size_t cap, const char *file)
 {
-    const char *dir = getenv("TL_SHARED_DATA");
-    snprintf(out, cap, "%s/%s", dir ? dir : TL_SHARED_DATA, file);
+    const char *dir = getenv("TIMELAYERS_DATA");
+    if (!dir || !*dir) {
+        print_message("skipping: TIMELAYERS_DATA is not set (the directory holding ptb/ and "
+                      "tinyshakespeare/)\n");
+        return false;
+    }
+    snprintf(out, cap, "%s/%s", dir, file);
     if (access(out, R_OK) == 0)
         return true;
-    print_message("skipping: %s not found (set TL_SHARED_DATA to the data folder)\n", out);
+    print_message("skipping: %s not found\n", out);
     return false;
 }
 

@@ -23,68 +23,26 @@
  * backward of step t-1 on those units. Wh (and Whᵀ) are packed once per pass
  * (tl_rec_prepare).
  *
- * State: (h, c) is the current state, h0 and c0 copies of the state the last
- * forward started from (zeros for the zero state), which backward needs
- * after (h, c) has moved on. See lstm.h for the rules; they are TimeRNN's.
+ * State: the shared recurrent mechanism (recurrent.h); see lstm.h for the rules.
  */
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
+#include "recurrent.h"
 #include "timelayers/lstm.h"
 
 typedef struct {
-    tl_layer base;
+    tl_recurrent base;    /* layer header and state (h, c): must be first */
     tl_lstm_cell cell;
-    bool stateful;
-
-    tl_tensor h, c;       /* current state (N, H) */
-    bool has_h, has_c;    /* false: zeros (has_c implies has_h) */
-    bool pending;         /* set_state since the last forward (non-stateful mode uses it once) */
-    tl_tensor none;       /* size 0: what get_state returns for a zero h or c */
 
     const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
-    tl_tensor h0, c0;     /* (N, H) the state the last forward started from */
     tl_tensor y, cs;      /* (N, T, H) hidden and cell states */
     tl_tensor gates;      /* (N, T, 4H) f, g, i, o */
 
-    tl_tensor dx, dA, hprev, dh, dc, dh0, dc0;
-    bool has_dh0;
+    tl_tensor dx, dA, hprev, dh, dc;
     tl_rec rec;           /* Wh prepared for the per-step products */
 } time_lstm;
-
-static tl_status check_input(const time_lstm *r, const tl_tensor *x)
-{
-    int D = r->cell.in_dim, H = r->cell.hidden;
-    if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] != D) {
-        char expected[48];
-        snprintf(expected, sizeof expected, "(N, T, %d) with N, T >= 1", D);
-        return tl_fail_shape("TimeLSTM", "input", x, expected);
-    }
-    /* Row counts and leading dimensions are ints in the BLAS interface. */
-    if ((long long)x->shape[0] * x->shape[1] > INT_MAX ||
-        (long long)x->shape[1] * 4 * H > INT_MAX)
-        return tl_fail(TL_ERR_NOMEM, "TimeLSTM: N=%d, T=%d, H=%d exceed the int range of BLAS",
-                       x->shape[0], x->shape[1], H);
-    return TL_OK;
-}
-
-/* Whether this forward starts from the held state (false: zeros). */
-static tl_status start_state(const time_lstm *r, int N, bool *from_state)
-{
-    *from_state = false;
-    if (!r->has_h || !(r->stateful || r->pending))
-        return TL_OK;
-    if (r->h.shape[0] != N)
-        return tl_fail(TL_ERR_STATE,
-                       "TimeLSTM: the %s state has batch size %d but the input has batch size "
-                       "%d; call reset_state (or set_state with %d rows) first",
-                       r->pending ? "state set by set_state" : "carried", r->h.shape[0], N, N);
-    *from_state = true;
-    return TL_OK;
-}
 
 /* One forward step: G (pre-activations, becoming gates), C and Y are the
  * step's slices; h_prev NULL is the zero state. */
@@ -152,19 +110,14 @@ static void backward_part(void *ctx, int part, int parts)
 static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
 {
     time_lstm *r = (time_lstm *)l;
-    TL_TRY(check_input(r, x));
+    TL_TRY(tl_recurrent_check_input(&r->base, x));
     int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
     bool from_state;
-    TL_TRY(start_state(r, N, &from_state));
+    TL_TRY(tl_recurrent_begin(&r->base, N, &from_state));
     r->x = NULL;
     TL_TRY(tl_tensor_resize(&r->y, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->cs, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->gates, TL_REAL, 3, (int[]){N, T, 4 * H}));
-    TL_TRY(from_state ? tl_tensor_copy(&r->h0, &r->h) : tl_tensor_zeros2(&r->h0, N, H));
-    TL_TRY(from_state && r->has_c ? tl_tensor_copy(&r->c0, &r->c)
-                                  : tl_tensor_zeros2(&r->c0, N, H));
-    TL_TRY(tl_tensor_resize(&r->h, TL_REAL, 2, (int[]){N, H}));
-    TL_TRY(tl_tensor_resize(&r->c, TL_REAL, 2, (int[]){N, H}));
 
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = r->y.data, *C = r->cs.data, *G = r->gates.data;
@@ -172,8 +125,8 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
     TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, false, N));
     int parts = tl_rec_parts(&r->rec, N);
     /* A zero h0 skips its product; c0 holds zeros then, which costs nothing. */
-    fwd_step s = {&r->rec, N, H, ld, ldg, from_state ? r->h0.data : NULL, H, r->c0.data, H, G, C,
-                  Y};
+    fwd_step s = {&r->rec, N,  H, ld, ldg, from_state ? r->base.h0.data : NULL, H, r->base.c0.data,
+                  H,         G, C, Y};
     for (int t = 0; t < T; t++) {
         if (t) {
             s.h_prev = Y + (size_t)(t - 1) * H;
@@ -186,10 +139,7 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
         tl_parallel_run(parts, forward_part, &s);
     }
 
-    tl_copy_rows(N, H, Y + (size_t)(T - 1) * H, ld, r->h.data, H);
-    tl_copy_rows(N, H, C + (size_t)(T - 1) * H, ld, r->c.data, H);
-    r->has_h = r->has_c = true;
-    r->pending = false;
+    tl_recurrent_end(&r->base, N, Y + (size_t)(T - 1) * H, C + (size_t)(T - 1) * H, ld);
     r->x = x;
     *y = &r->y;
     return TL_OK;
@@ -210,8 +160,7 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     /* Truncated BPTT: nothing flows in from later chunks. */
     TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
     TL_TRY(tl_tensor_zeros2(&r->dc, N, H));
-    TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
-    TL_TRY(tl_tensor_resize(&r->dc0, TL_REAL, 2, (int[]){N, H}));
+    TL_TRY(tl_recurrent_begin_backward(&r->base, N));
 
     int ld = T * H, ldg = 4 * T * H;
     const tl_real *Y = r->y.data, *C = r->cs.data, *G = r->gates.data;
@@ -225,22 +174,21 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     for (int s = T - 1; s >= -1; s--) {
         b.dA_next = s + 1 < T ? dA + (size_t)(s + 1) * 4 * H : NULL;
         b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
-        b.dh = s >= 0 ? r->dh.data : r->dh0.data;
+        b.dh = s >= 0 ? r->dh.data : r->base.dh0.data;
         b.G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
-        b.c_prev = s > 0 ? C + (size_t)(s - 1) * H : r->c0.data;
+        b.c_prev = s > 0 ? C + (size_t)(s - 1) * H : r->base.c0.data;
         b.ldcp = s > 0 ? ld : H;
         b.C_s = C + (size_t)(s >= 0 ? s : 0) * H;
         b.dA_s = dA + (size_t)(s >= 0 ? s : 0) * 4 * H;
-        b.dc_out = s > 0 ? r->dc.data : r->dc0.data;
+        b.dc_out = s > 0 ? r->dc.data : r->base.dc0.data;
         tl_parallel_run(parts, backward_part, &b);
     }
 
     /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
     tl_real *Hp = r->hprev.data;
-    tl_copy_rows(N, H, r->h0.data, H, Hp, ld);
+    tl_copy_rows(N, H, r->base.h0.data, H, Hp, ld);
     tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
     tl_lstm_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dA, 4 * H, r->dx.data, D);
-    r->has_dh0 = true;
     *dx = &r->dx;
     return TL_OK;
 }
@@ -251,64 +199,12 @@ static tl_param *lstm_params(tl_layer *l, int *count)
     return ((time_lstm *)l)->cell.params;
 }
 
-static void lstm_reset_state(tl_layer *l)
-{
-    time_lstm *r = (time_lstm *)l;
-    r->has_h = r->has_c = false;
-    r->pending = false;
-}
-
-static tl_status lstm_get_state(tl_layer *l, const tl_tensor **h, const tl_tensor **c)
-{
-    time_lstm *r = (time_lstm *)l;
-    *h = r->has_h ? &r->h : &r->none;
-    *c = r->has_c ? &r->c : &r->none;
-    return TL_OK;
-}
-
-static tl_status lstm_set_state(tl_layer *l, const tl_tensor *h, const tl_tensor *c)
-{
-    time_lstm *r = (time_lstm *)l;
-    int H = r->cell.hidden;
-    if (h->ndim != 2 || h->shape[0] < 1 || h->shape[1] != H) {
-        char expected[32];
-        snprintf(expected, sizeof expected, "(N, %d) with N >= 1", H);
-        return tl_fail_shape("TimeLSTM set_state", "h", h, expected);
-    }
-    if (c && !tl_tensor_same_shape(c, h)) {
-        char expected[48];
-        snprintf(expected, sizeof expected, "(%d, %d), the shape of h", h->shape[0], H);
-        return tl_fail_shape("TimeLSTM set_state", "c", c, expected);
-    }
-    tl_status st = tl_tensor_copy(&r->h, h);
-    if (!st && c)
-        st = tl_tensor_copy(&r->c, c);
-    if (st) {
-        lstm_reset_state(l);  /* h may already hold the new rows: keep nothing half set */
-        return st;
-    }
-    r->has_h = true;
-    r->has_c = c != NULL;
-    r->pending = true;
-    return TL_OK;
-}
-
-static tl_status lstm_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0)
-{
-    time_lstm *r = (time_lstm *)l;
-    if (!r->has_dh0)
-        return tl_fail(TL_ERR_STATE, "TimeLSTM: state_grad called before backward");
-    *dh0 = &r->dh0;
-    *dc0 = &r->dc0;
-    return TL_OK;
-}
-
 static void lstm_config(const tl_layer *l, tl_layer_config *cfg)
 {
     const time_lstm *r = (const time_lstm *)l;
     cfg->in_dim = r->cell.in_dim;
     cfg->out_dim = r->cell.hidden;
-    cfg->stateful = r->stateful;
+    cfg->stateful = r->base.stateful;
 }
 
 static void lstm_destroy(tl_layer *l)
@@ -316,8 +212,8 @@ static void lstm_destroy(tl_layer *l)
     time_lstm *r = (time_lstm *)l;
     tl_lstm_cell_free(&r->cell);
     tl_rec_free(&r->rec);
-    tl_tensor *owned[] = {&r->h,  &r->c,  &r->h0,    &r->c0, &r->y,  &r->cs,  &r->gates,
-                          &r->dx, &r->dA, &r->hprev, &r->dh, &r->dc, &r->dh0, &r->dc0};
+    tl_recurrent_free(&r->base);
+    tl_tensor *owned[] = {&r->y, &r->cs, &r->gates, &r->dx, &r->dA, &r->hprev, &r->dh, &r->dc};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);
@@ -328,10 +224,10 @@ static const tl_layer_ops lstm_ops = {
     .forward = lstm_forward,
     .backward = lstm_backward,
     .params = lstm_params,
-    .reset_state = lstm_reset_state,
-    .get_state = lstm_get_state,
-    .set_state = lstm_set_state,
-    .state_grad = lstm_state_grad,
+    .reset_state = tl_recurrent_reset_state,
+    .get_state = tl_recurrent_get_state,
+    .set_state = tl_recurrent_set_state,
+    .state_grad = tl_recurrent_state_grad,
     .config = lstm_config,
     .destroy = lstm_destroy,
 };
@@ -349,9 +245,7 @@ tl_status tl_time_lstm_create(tl_layer **out, int in_dim, int hidden, bool state
         tl_free(r);
         return st;
     }
-    r->base = (tl_layer){.ops = &lstm_ops, .in_dtype = TL_REAL, .in_width = in_dim,
-                         .out_width = hidden};
-    r->stateful = stateful;
-    *out = &r->base;
+    tl_recurrent_init(&r->base, &lstm_ops, in_dim, hidden, 4, true, stateful);
+    *out = &r->base.layer;
     return TL_OK;
 }

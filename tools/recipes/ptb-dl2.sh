@@ -5,7 +5,7 @@
 # perplexity in the reference evaluation mode. The textbook reports 136.1-136.4.
 #
 # Usage: tools/recipes/ptb-dl2.sh PTB_DIR [OUT_DIR] [extra train options...]
-#   PTB_DIR holds ptb.train.txt and ptb.test.txt (here: ../shared/data/ptb).
+#   PTB_DIR holds ptb.train.txt and ptb.test.txt (e.g. $TIMELAYERS_DATA/ptb; docs/data.md says where to get it).
 set -euo pipefail
 RECIPE_DATA=PTB_DIR
 . "$(dirname "$0")/common.sh"

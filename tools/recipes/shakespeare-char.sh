@@ -4,7 +4,7 @@
 # the validation loss in nats/char (ln of the perplexity) after every epoch.
 #
 # Usage: tools/recipes/shakespeare-char.sh SHAKESPEARE_DIR [OUT_DIR] [extra train options...]
-#   SHAKESPEARE_DIR holds input.txt (here: ../shared/data/tinyshakespeare).
+#   SHAKESPEARE_DIR holds input.txt (e.g. $TIMELAYERS_DATA/tinyshakespeare; docs/data.md).
 set -euo pipefail
 RECIPE_DATA=SHAKESPEARE_DIR
 . "$(dirname "$0")/common.sh"
