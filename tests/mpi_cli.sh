@@ -21,7 +21,7 @@ for i in $(seq 200); do
   echo "the cat sat on the mat and the dog sat on the log $((i % 7))"
 done >"$tmp/train.txt"
 sed 's/cat/bat/' "$tmp/train.txt" >"$tmp/other.txt"
-common=(--level word --embed 8 --hidden 16 --time 8)
+common=(--level word --embed 8 --hidden 16 --time 8 --epochs 100000)
 small=(--train "$tmp/train.txt" "${common[@]}" --batch 8)
 
 # The README's command.
@@ -49,7 +49,7 @@ victim=""
 for p in $(pgrep -f -- "--out $ck"); do
   tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$p
 done
-[ -n "$victim" ] || fail "rank 1 of the job not found"
+[ -n "$victim" ] || fail "rank 1 of the job not found (job output: $(cat "$tmp/kill.out" "$tmp/kill.err"))"
 t0=$(date +%s%N)
 kill -KILL "$victim"
 rc=0
