@@ -202,9 +202,11 @@ static tl_status check_options(tl_trainer *t)
     double opts[] = {c->batch, c->time, t->K, c->epochs, c->clip_norm, c->clip_value,
                      c->lr_decay, (double)c->max_steps, c->max_seconds, (double)c->save_every,
                      (double)t->nparams, o.kind, tl_optim_lr(t->opt), o.momentum, o.rho,
-                     o.beta1, o.beta2, o.eps};
+                     o.beta1, o.beta2, o.eps, (double)c->eval_every, c->lr_schedule.kind,
+                     c->lr_schedule.factor, c->lr_schedule.hold, (double)c->lr_schedule.warmup,
+                     t->base_lr};
     TL_TRY(tl_comm_check_same(c->comm, "the options (model size, batch, time, optimizer, "
-                              "clipping, epochs, limits)", opts, sizeof opts));
+                              "clipping, schedule, epochs, limits)", opts, sizeof opts));
     double pos[] = {t->epoch, (double)t->step, (double)t->iter, (double)t->batcher.time_idx,
                     t->best_ppl, (double)tl_optim_steps(t->opt)};
     TL_TRY(tl_comm_check_same(c->comm, "the training position (resume every process from the "
