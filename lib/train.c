@@ -144,9 +144,9 @@ static tl_status part_step(tl_trainer *t, int k, double *loss_sum, double *weigh
     size_t off = (size_t)k * t->part * t->cfg.time;
     t->x.ids = t->xs + off;
     t->t.ids = t->ts + off;
-    TL_TRY(tl__group_part_in(t, k));
-    double loss;
-    tl_status st = tl_model_forward(t->m, &t->x, &t->t, &loss);
+    double loss, w = tl__group_weight(t, &t->t);
+    TL_TRY(tl__group_part_in(t, k, w));
+    tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, &loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,
                        t->iter + 1, tl_last_error());
@@ -154,9 +154,7 @@ static tl_status part_step(tl_trainer *t, int k, double *loss_sum, double *weigh
     if (!isfinite(loss))
         return tl_fail(TL_ERR_NUMERIC, "step %ld (epoch %d, iteration %ld): the loss is %g",
                        t->step + 1, t->epoch + 1, t->iter + 1, loss);
-    double w = tl__group_weight(t, &t->t);
-    TL_TRY(tl__group_part_out(t, k, w));
-    TL_TRY(tl_model_backward(t->m));
+    TL_TRY(tl__group_part_out(t, k));
     *loss_sum += loss * w;
     *weight += w;
     return TL_OK;

@@ -90,8 +90,13 @@ static tl_tensor part_rows(const tl_trainer *t, const tl_tensor *s, int k)
     return tl_tensor_wrap(s->data + (size_t)k * t->part * H, 2, (int[]){t->part, H});
 }
 
-tl_status tl__group_part_in(tl_trainer *t, int k)
+tl_status tl__group_part_in(tl_trainer *t, int k, double weight)
 {
+    if (weight > 0) {
+        if (t->c_ref > 0 && weight != t->c_ref)
+            scale(t->grads, t->nparams, t->c_ref / weight);
+        t->c_ref = weight;
+    }
     for (int i = 0; t->states && i < tl_model_num_layers(t->m); i++) {
         if (!t->states[2 * i].size)
             continue;
@@ -104,7 +109,7 @@ tl_status tl__group_part_in(tl_trainer *t, int k)
     return TL_OK;
 }
 
-tl_status tl__group_part_out(tl_trainer *t, int k, double weight)
+tl_status tl__group_part_out(tl_trainer *t, int k)
 {
     for (int i = 0; t->states && i < tl_model_num_layers(t->m); i++) {
         const tl_tensor *st[2];
@@ -120,11 +125,6 @@ tl_status tl__group_part_out(tl_trainer *t, int k, double weight)
             else
                 memset(dst.data, 0, dst.size * sizeof(tl_real));
         }
-    }
-    if (weight > 0) {
-        if (t->c_ref > 0 && weight != t->c_ref)
-            scale(t->grads, t->nparams, t->c_ref / weight);
-        t->c_ref = weight;
     }
     return TL_OK;
 }

@@ -51,8 +51,9 @@ struct tl_trainer {
 tl_status tl__group_init(tl_trainer *t);
 void tl__group_free(tl_trainer *t);
 tl_status tl__group_start(tl_trainer *t);
-tl_status tl__group_part_in(tl_trainer *t, int k);
-tl_status tl__group_part_out(tl_trainer *t, int k, double weight);
+/* Before part k's forward-backward (its targets weighing `weight`) and after it. */
+tl_status tl__group_part_in(tl_trainer *t, int k, double weight);
+tl_status tl__group_part_out(tl_trainer *t, int k);
 tl_status tl__group_reduce(tl_trainer *t, tl_status st, double loss_sum, double weight,
                            bool late, double *loss);
 void tl__group_reset_states(tl_trainer *t);
