@@ -24,7 +24,9 @@ static bool in_group(const tl_trainer *t) { return tl_comm_size(t->cfg.comm) > 1
 static bool carries_state(tl_layer *l)
 {
     tl_layer_config c;
-    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) && c.stateful;
+    bool stateful = false;
+    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) &&
+           !tl_config_bool(&c, "stateful", false, &stateful) && stateful;
 }
 
 static void scale(tl_real *v, size_t n, double s)
@@ -135,7 +137,9 @@ double tl__group_weight(const tl_trainer *t, const tl_tensor *targets)
     if (!in_group(t) && t->K == 1)
         return 1;
     tl_layer_config c;
-    if (!tl_layer_get_config(tl_model_loss_layer(t->m), &c) && c.variant == TL_LOSS_CS231N)
+    int norm = TL_LOSS_MEAN;
+    if (!tl_layer_get_config(tl_model_loss_layer(t->m), &c) &&
+        !tl_config_int(&c, "norm", TL_LOSS_MEAN, &norm) && norm == TL_LOSS_CS231N)
         return targets->shape[0];
     size_t n = 0;
     for (size_t i = 0; i < targets->size; i++)
