@@ -148,12 +148,12 @@ double tl__group_weight(const tl_trainer *t, const tl_tensor *targets)
 }
 
 tl_status tl__group_reduce(tl_trainer *t, tl_status st, double loss_sum, double weight,
-                           bool late, double *loss)
+                           bool halt, double *loss)
 {
     double c_ref = t->c_ref;
     t->c_ref = 0;
     if (!in_group(t)) {
-        t->time_up = late;
+        t->halt = halt;
         TL_TRY(st);
         *loss = weight > 0 ? loss_sum / weight : 0;
         if (c_ref > 0 && c_ref != weight)
@@ -162,7 +162,7 @@ tl_status tl__group_reduce(tl_trainer *t, tl_status st, double loss_sum, double 
     }
     /* Every member takes part, failed or not, so that no member waits for another. */
     double v[5] = {st ? 0 : loss_sum, st ? 0 : weight, st != TL_OK, st == TL_ERR_NUMERIC,
-                   tl_comm_is_writer(t->cfg.comm) && late};
+                   halt};
     tl_status cs = tl_comm_sum(t->cfg.comm, v, 5);
     TL_TRY(st);
     TL_TRY(cs);
@@ -170,7 +170,7 @@ tl_status tl__group_reduce(tl_trainer *t, tl_status st, double loss_sum, double 
         return tl_fail(v[3] == v[2] ? TL_ERR_NUMERIC : TL_ERR_STATE, "step %ld: %.0f other "
                        "process(es) of the group failed (see their messages)", t->step + 1, v[2]);
     *loss = v[1] > 0 ? v[0] / v[1] : 0;
-    t->time_up = v[4] > 0;
+    t->halt = v[4] > 0;
     double s = v[1] > 0 ? c_ref / v[1] : 0;
     if (s != 1)
         scale(t->grads, t->nparams, s);
@@ -312,7 +312,7 @@ tl_status tl__group_set_state(tl_trainer *t, int i, const tl_tensor *h, const tl
     return tl_layer_set_state(tl_model_layer(t->m, i), &mine[0], c ? &mine[1] : NULL);
 }
 
-tl_status tl__group_saved(tl_trainer *t, tl_status st)
+tl_status tl__group_saved(tl_trainer *t, tl_status st, bool dry)
 {
     if (!in_group(t))
         return st;
@@ -322,6 +322,8 @@ tl_status tl__group_saved(tl_trainer *t, tl_status st)
     if (failed > 0)
         return tl_fail(TL_ERR_IO, "the checkpoint could not be written (see the message of "
                        "process 0)");
+    if (dry) /* before training: the replicas are not one model yet */
+        return TL_OK;
     /* The replicas must still be one model: cheap next to writing it. */
     return tl_comm_check_same(t->cfg.comm, "the parameters (the replicas drifted apart)",
                               t->values, t->nparams * sizeof *t->values);
