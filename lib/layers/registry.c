@@ -8,6 +8,7 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/gru.h"
 
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng);
 
@@ -37,6 +38,11 @@ static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c, tl_r
     return tl_time_lstm_create(out, c->in_dim, c->out_dim, c->stateful, rng);
 }
 
+static tl_status gru_from_config(tl_layer **out, const tl_layer_config *c, tl_rng *rng)
+{
+    return tl_time_gru_create(out, c->in_dim, c->out_dim, c->stateful, rng);
+}
+
 static const struct {
     const char *type;
     from_config_fn create;
@@ -46,6 +52,7 @@ static const struct {
     {"TimeEmbedding", embedding_from_config},
     {"TimeSoftmaxWithLoss", softmax_loss_from_config},
     {"TimeLSTM", lstm_from_config},
+    {"TimeGRU", gru_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng)
