@@ -5,21 +5,23 @@
  *   B  char level                      V=65    D=64 H=512 N=32 T=64
  *   C  large word level                V=10000 D=H=650   N=20 T=35
  *
- * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy.
+ * All are Embedding -> 1-layer LSTM (--cell: GRU, RNN) -> Affine -> softmax
+ * cross-entropy.
  * A training step is zero_grad + forward + backward + global-norm clip +
  * SGD step on random token ids (speed does not depend on the data).
  *
  * FLOP counts (multiply-add = 2 FLOP; backward = 2x forward for the GEMMs):
- *   per token forward  F = 2*4H*(D+H) + 2*H*V
+ *   per token forward  F = 2*G*H*(D+H) + 2*H*V,  G = 4 (LSTM), 3 (GRU), 1 (RNN)
  *   training step      3 * N*T * F
  *   generation         F per token
- * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step.
+ * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step for the LSTM.
  *
  * Each configuration runs in a child process so that its peak RSS
  * (getrusage ru_maxrss) is its own. The baseline it is compared with is
  * parameters + gradients + optimizer state + activations kept for backward,
  * counted as N*T*(D + 6H + V) reals: embedding output, LSTM gates (4H), cell
- * states and hidden states, and the softmax probabilities.
+ * states and hidden states, and the softmax probabilities (GRU: 5H, its gate
+ * buffer r, z, n, hn and h; RNN: H).
  */
 #include <cblas.h>
 #include <getopt.h>
@@ -48,6 +50,7 @@ static const char usage[] =
     "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
     "\n"
     "  --config LIST    configurations to run, e.g. A,C (default A,B,C)\n"
+    "  --cell KIND      the recurrent layer: lstm (default), gru or rnn\n"
     "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
     "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
@@ -59,8 +62,8 @@ static const char usage[] =
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
-    "FLOP per training step = 3*N*T*(2*4H*(D+H) + 2*H*V); per generated token\n"
-    "2*4H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
+    "FLOP per training step = 3*N*T*(2*G*H*(D+H) + 2*H*V); per generated token\n"
+    "2*G*H*(D+H) + 2*H*V, with G = 4 gate blocks (LSTM), 3 (GRU) or 1 (RNN). '% peak' is relative to a 1024^3 sgemm timed here with\n"
     "the same thread count. Peak RSS is each configuration's own (child process).\n"
     "OpenBLAS picks its kernels from the CPU model ('core' in the output); where it\n"
     "does not know the CPU (some VMs: 'Prescott') set e.g. OPENBLAS_CORETYPE=Haswell.\n";
@@ -80,7 +83,14 @@ static const bench_config configs[] = {
 typedef struct {
     int threads, warmup, steps, repeat, gen_tokens;
     int train, gen, profile, json;
+    tl_cell_kind cell;
 } bench_opts;
+
+/* Gate blocks G and the activations kept per token for backward, in units
+ * of H, by cell kind (TL_CELL_LSTM, TL_CELL_RNN, TL_CELL_GRU). */
+static const struct {
+    int gates, kept;
+} cells[] = {{4, 6}, {1, 1}, {3, 5}};
 
 /* Phases timed by --profile: each layer's forward and backward, loss, clip,
  * SGD, zero_grad. */
@@ -130,9 +140,9 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static double flop_per_token(const bench_config *c)
+static double flop_per_token(const bench_config *c, tl_cell_kind cell)
 {
-    return 2.0 * 4 * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
+    return 2.0 * cells[cell].gates * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
 }
 
 /* GFLOP/s of the best of five 1024^3 sgemm calls (after one untimed call). */
@@ -190,7 +200,8 @@ static void random_ids(tl_rng *rng, int32_t *ids, size_t n, int V)
         ids[i] = (int32_t)tl_rng_below(rng, (uint64_t)V);
 }
 
-static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench_result *r)
+static void fill_memory(const bench_config *c, tl_cell_kind cell, tl_model *m, tl_optim *opt,
+                        bench_result *r)
 {
     const double MB = 1.0 / (1024.0 * 1024.0);
     tl_real *values, *grads;
@@ -204,7 +215,7 @@ static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench
                 state += len;
         }
     }
-    double act = (double)c->N * c->T * (c->D + 6.0 * c->H + c->V);
+    double act = (double)c->N * c->T * (c->D + (double)cells[cell].kept * c->H + c->V);
     r->params_mb = (double)n * sizeof(tl_real) * MB;
     r->grads_mb = r->params_mb;
     r->optim_mb = (double)state * sizeof(tl_real) * MB;
@@ -283,7 +294,7 @@ static tl_status run_training(const bench_config *c, const bench_opts *o, tl_mod
     /* Profiled steps call the loss layer directly, which then uses a
      * gradient buffer of its own: they run after the memory is read. */
     if (!st)
-        fill_memory(c, m, opt, r);
+        fill_memory(c, o->cell, m, opt, r);
     for (int s = 0; !st && o->profile && s < o->steps; s++) {
         random_ids(rng, ids, 2 * ntok, c->V);
         st = profiled_step(m, opt, &xs, &ts, values, grads, n, r->prof);
@@ -320,7 +331,7 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
     tl_model *m;
     tl_optim *opt = NULL;
     tl_lm_config lc = {.vocab = c->V, .embed = c->D, .hidden = c->H, .layers = 1,
-                       .cell = TL_CELL_LSTM};
+                       .cell = o->cell};
     TRY(tl_lm_create(&m, &lc, &rng));
     r->nlayers = tl_model_num_layers(m) < PROF_MAX_LAYERS ? tl_model_num_layers(m)
                                                           : PROF_MAX_LAYERS;
@@ -337,7 +348,7 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
     if (!st && o->train)
         st = run_training(c, o, m, opt, &rng, r);   /* reads the memory after the timed steps */
     else if (!st)
-        fill_memory(c, m, opt, r);
+        fill_memory(c, o->cell, m, opt, r);
     if (!st && o->gen)
         st = run_generation(o, m, &rng, r);
     tl_optim_destroy(opt);
@@ -347,20 +358,20 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
 
 static void print_result(const bench_config *c, const bench_opts *o, const bench_result *r)
 {
-    double tok = (double)c->N * c->T, gflop = 3 * tok * flop_per_token(c) * 1e-9;
+    double F = flop_per_token(c, o->cell), tok = (double)c->N * c->T, gflop = 3 * tok * F * 1e-9;
     int threads = openblas_get_num_threads();
     if (o->json) {
-        printf("{\"config\":\"%c\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
-               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"gflop_per_step\":%.3f",
-               c->name, c->V, c->D, c->H, c->N, c->T, threads, openblas_get_corename(),
-               r->sgemm_peak, gflop);
+        printf("{\"config\":\"%c\",\"cell\":\"%s\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,"
+               "\"threads\":%d,\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,"
+               "\"gflop_per_step\":%.3f", c->name, tl_cell_kind_name(o->cell), c->V, c->D, c->H,
+               c->N, c->T, threads, openblas_get_corename(), r->sgemm_peak, gflop);
         if (o->train)
             printf(",\"step_ms\":%.3f,\"train_tok_s\":%.1f,\"train_gflops\":%.2f,"
                    "\"train_peak_pct\":%.1f", r->step_s * 1e3, tok / r->step_s,
                    gflop / r->step_s, 100 * gflop / r->step_s / r->sgemm_peak);
         if (o->gen)
             printf(",\"gen_tokens\":%d,\"gen_tok_s\":%.1f,\"gen_gflops\":%.3f", o->gen_tokens,
-                   r->gen_tok_s, r->gen_tok_s * flop_per_token(c) * 1e-9);
+                   r->gen_tok_s, r->gen_tok_s * F * 1e-9);
         printf(",\"peak_rss_mb\":%.1f,\"baseline_mb\":%.1f", r->rss_mb, r->baseline_mb);
         for (int i = 0; o->profile && o->train && i < r->nlayers; i++)
             printf(",\"prof_fwd_%d_ms\":%.3f,\"prof_bwd_%d_ms\":%.3f", i, r->prof[i] * 1e3, i,
@@ -374,9 +385,9 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         fflush(stdout);
         return;
     }
-    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s, %d library "
+    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer %s, %d OpenBLAS thread%s, %d library "
            "thread%s (core %s), sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N,
-           c->T, threads, threads == 1 ? "" : "s", tl_get_num_threads(),
+           c->T, tl_cell_kind_name(o->cell), threads, threads == 1 ? "" : "s", tl_get_num_threads(),
            tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak);
     if (o->train)
         printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
@@ -385,7 +396,7 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
     if (o->gen)
         printf("  generation: %9.0f tokens/s at batch 1 (median of %d runs of %d tokens, "
                "%.2f GFLOP/s)\n", r->gen_tok_s, o->repeat, o->gen_tokens,
-               r->gen_tok_s * flop_per_token(c) * 1e-9);
+               r->gen_tok_s * F * 1e-9);
     printf("  memory:     peak RSS %.1f MB%s; baseline %.1f MB = params %.1f + grads %.1f + "
            "optimizer %.1f + activations %.1f (ratio %.2f)\n", r->rss_mb,
            o->train ? " after training" : "", r->baseline_mb, r->params_mb, r->grads_mb,
@@ -451,14 +462,15 @@ static int parse_configs(const char *s, int *which)
 
 int main(int argc, char **argv)
 {
-    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON };
+    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_CELL };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
         {"warmup", 1, 0, O_WARMUP},     {"gen-tokens", 1, 0, O_GEN_TOKENS},
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
-        {"help", 0, 0, 'h'},            {0, 0, 0, 0},
+        {"cell", 1, 0, O_CELL},         {"help", 0, 0, 'h'},
+        {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
                     .gen = 1};
@@ -479,6 +491,12 @@ int main(int argc, char **argv)
         case O_NO_GEN: o.gen = 0; break;
         case O_PROFILE: o.profile = 1; break;
         case O_JSON: o.json = 1; break;
+        case O_CELL:
+            if (tl_cell_kind_from_name(optarg, &o.cell)) {
+                fprintf(stderr, "timelayers bench: --cell: %s\n", tl_last_error());
+                ok = 0;
+            }
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default: ok = 0;
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """timelayers against PyTorch on the reference configurations (see timelayers-bench --help).
 
-The PyTorch side is the same model and loop: nn.Embedding -> nn.LSTM (1 layer, batch_first,
+The PyTorch side is the same model and loop: nn.Embedding -> nn.LSTM or, with --cell gru,
+nn.GRU (1 layer, batch_first,
 state carried across steps as in truncated BPTT) -> nn.Linear, cross-entropy (mean), zero_grad,
 backward, clip_grad_norm_(0.25), SGD step; generation at batch 1 feeds one token at a time and
 draws the next with torch.multinomial(softmax(logits)).
@@ -12,7 +13,7 @@ timelayers is faster) are printed at the end. Needs Debian's python3-torch (/usr
 
 Usage: tools/bench/compare_pytorch.py [--bench build/tools/timelayers-bench] [--configs A,B,C]
            [--reps 3] [--steps 10] [--warmup 2] [--gen-tokens 1000] [--threads 2]
-           [--torch-threads 1] [--json]
+           [--torch-threads 1] [--cell lstm|gru] [--json]
 """
 import argparse
 import json
@@ -47,16 +48,17 @@ def torch_worker(args):
         def __init__(self):
             super().__init__()
             self.embed = nn.Embedding(V, D)
-            self.lstm = nn.LSTM(D, H, batch_first=True)
+            cell = nn.GRU if args.cell == 'gru' else nn.LSTM
+            self.rnn = cell(D, H, batch_first=True)
             self.affine = nn.Linear(H, V)
 
         def forward(self, x, state):
-            y, state = self.lstm(self.embed(x), state)
+            y, state = self.rnn(self.embed(x), state)
             return self.affine(y), state
 
     model = LM()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    out = {'config': args.worker, 'torch_threads': torch.get_num_threads(),
+    out = {'config': args.worker, 'cell': args.cell, 'torch_threads': torch.get_num_threads(),
            'torch_version': torch.__version__}
     state = None
     if args.steps:
@@ -65,8 +67,10 @@ def torch_worker(args):
             x = torch.randint(V, (N, T))
             t = torch.randint(V, (N, T))
             t0 = time.perf_counter()
-            if state is not None:
+            if isinstance(state, tuple):
                 state = tuple(h.detach() for h in state)
+            elif state is not None:
+                state = state.detach()
             opt.zero_grad()
             logits, state = model(x, state)
             loss = F.cross_entropy(logits.reshape(-1, V), t.reshape(-1))
@@ -148,6 +152,8 @@ def main():
                     help='timelayers (OpenBLAS) threads (default: all cores)')
     ap.add_argument('--torch-threads', type=int, default=1,
                     help='torch.set_num_threads (default 1: the fastest PyTorch setting here)')
+    ap.add_argument('--cell', choices=('lstm', 'gru'), default='lstm',
+                    help='the recurrent layer on both sides (default lstm)')
     ap.add_argument('--json', action='store_true', help='also print the medians as JSON')
     ap.add_argument('--worker', help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -169,7 +175,7 @@ def main():
           f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', '(unset)')}, "
           f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}")
-    print(f"timelayers: {args.bench} --threads {args.threads}")
+    print(f"timelayers: {args.bench} --threads {args.threads}; cell {args.cell} on both sides")
     print(f"{args.reps} alternating repetitions; {args.steps} timed training steps after "
           f"{args.warmup} warm-up; generation {args.gen_tokens} tokens at batch 1", flush=True)
 
@@ -178,10 +184,12 @@ def main():
     for rep in range(args.reps):
         for c in configs:
             common = ['--steps', str(max(args.steps, 1)), '--warmup', str(args.warmup)]
-            tcmd = [sys.executable, me, '--worker', c, '--torch-threads', str(args.torch_threads),
+            tcmd = [sys.executable, me, '--worker', c, '--cell', args.cell,
+                    '--torch-threads', str(args.torch_threads),
                     '--gen-tokens', str(args.gen_tokens), '--gen-repeat', str(args.gen_repeat),
                     '--steps', str(args.steps), '--warmup', str(args.warmup)]
-            bcmd = [args.bench, '--config', c, '--json', '--threads', str(args.threads),
+            bcmd = [args.bench, '--config', c, '--cell', args.cell, '--json',
+                    '--threads', str(args.threads),
                     '--repeat', str(args.gen_repeat)] + common
             if args.steps == 0:
                 bcmd.append('--no-train')
