@@ -80,8 +80,10 @@ static void test_config(void **state)
     assert_string_equal(cfg.type, "TimeGRU");
     assert_int_equal(cfg.in_dim, D);
     assert_int_equal(cfg.out_dim, H);
-    assert_false(cfg.stateful);
-    TU_OK(tl_layer_create_from_config(&m, &cfg, NULL));
+    bool stateful = true;
+    TU_OK(tl_config_bool(&cfg, "stateful", true, &stateful));
+    assert_false(stateful);
+    TU_OK(tl_layer_create_from_config(&m, &cfg, NULL, 0, NULL));
     assert_string_equal(tl_layer_type(m), "TimeGRU");
     int np;
     tl_param *p = tl_layer_params(m, &np);

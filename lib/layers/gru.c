@@ -194,12 +194,12 @@ static tl_param *gru_params(tl_layer *l, int *count)
     return ((time_gru *)l)->cell.params;
 }
 
-static void gru_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status gru_config(const tl_layer *l, tl_layer_config *cfg)
 {
     const time_gru *r = (const time_gru *)l;
     cfg->in_dim = r->cell.in_dim;
     cfg->out_dim = r->cell.hidden;
-    cfg->stateful = r->base.stateful;
+    return tl_config_set_bool(cfg, "stateful", r->base.stateful);
 }
 
 static void gru_destroy(tl_layer *l)
