@@ -493,11 +493,12 @@ static void compare_runs(const layer_run *a, const layer_run *b, bool exact)
 /* The packed path against the plain BLAS one, and two threads against one,
  * float rounding apart (the recurrent kernels give the same bits on any
  * thread, but OpenBLAS, which gets the thread count too, need not). Odd H,
- * N = 1 (BLAS in both), H not a multiple of the panel width; the last shape
- * is large enough to be split. */
+ * N = 1 (BLAS in both), H not a multiple of the panel width; the last shapes
+ * are large enough to be split (for TimeRNN's one gate block too). */
 static void check_paths(create_fn create)
 {
-    const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70}};
+    const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70},
+                             {9, 3, 5, 150}};
     tl_simd levels[3];
     int nl = simd_levels(levels);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
@@ -536,6 +537,17 @@ static void test_time_lstm_paths(void **state)
     check_paths(create_lstm);
 }
 
+static tl_status create_rnn(tl_layer **out, int in_dim, int hidden, bool stateful, tl_rng *rng)
+{
+    return tl_time_rnn_create(out, in_dim, hidden, stateful, TL_ACT_TANH, rng);
+}
+
+static void test_time_rnn_paths(void **state)
+{
+    (void)state;
+    check_paths(create_rnn);
+}
+
 static void test_time_gru_paths(void **state)
 {
     (void)state;
@@ -566,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_time_lstm_paths),
         cmocka_unit_test(test_gru_gates),
         cmocka_unit_test(test_time_gru_paths),
+        cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,23 +5,22 @@
  *   B  char level                      V=65    D=64 H=512 N=32 T=64
  *   C  large word level                V=10000 D=H=650   N=20 T=35
  *
- * All are Embedding -> 1-layer LSTM (--cell: GRU, RNN) -> Affine -> softmax
- * cross-entropy.
+ * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy;
+ * A-RNN and B-RNN are A and B with a tanh RNN in place of the LSTM.
  * A training step is zero_grad + forward + backward + global-norm clip +
  * SGD step on random token ids (speed does not depend on the data).
  *
  * FLOP counts (multiply-add = 2 FLOP; backward = 2x forward for the GEMMs):
- *   per token forward  F = 2*G*H*(D+H) + 2*H*V,  G = 4 (LSTM), 3 (GRU), 1 (RNN)
+ *   per token forward  F = 2*G*H*(D+H) + 2*H*V   (G = 4 gate blocks LSTM, 1 RNN)
  *   training step      3 * N*T * F
  *   generation         F per token
- * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step for the LSTM.
+ * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step.
  *
  * Each configuration runs in a child process so that its peak RSS
  * (getrusage ru_maxrss) is its own. The baseline it is compared with is
  * parameters + gradients + optimizer state + activations kept for backward,
  * counted as N*T*(D + 6H + V) reals: embedding output, LSTM gates (4H), cell
- * states and hidden states, and the softmax probabilities (GRU: 5H, its gate
- * buffer r, z, n, hn and h; RNN: H).
+ * states and hidden states, and the softmax probabilities.
  */
 #include <cblas.h>
 #include <getopt.h>
@@ -29,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,8 +50,9 @@ static const char usage[] =
     "  B  V=65 D=64 H=512    N=32 T=64   (char level)\n"
     "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
     "\n"
-    "  --config LIST    configurations to run, e.g. A,C (default A,B,C)\n"
-    "  --cell KIND      the recurrent layer: lstm (default), gru or rnn\n"
+    "  A-RNN, B-RNN     A and B with a tanh RNN instead of the LSTM\n"
+    "\n"
+    "  --config LIST    configurations to run, e.g. A,C (default: all five)\n"
     "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
     "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
@@ -65,9 +66,8 @@ static const char usage[] =
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
-    "FLOP per training step = 3*N*T*(2*G*H*(D+H) + 2*H*V); per generated token\n"
-    "2*G*H*(D+H) + 2*H*V, with G = 4 gate blocks (LSTM), 3 (GRU) or 1 (RNN).\n"
-    "'% peak' is relative to a 1024^3 sgemm timed here with\n"
+    "FLOP per training step = 3*N*T*(2*G*H*(D+H) + 2*H*V), G = 4 (LSTM) or 1 (RNN);\n"
+    "per generated token 2*G*H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
     "the same thread count. The FMA peak is a hand-written multiply-add loop per\n"
     "instruction set (portable C, AVX2+FMA, AVX-512), timed in each thread's CPU time\n"
     "on 1 and on 2 threads; the FMA bound of a configuration is the best peak at the\n"
@@ -80,28 +80,24 @@ static const char usage[] =
     "does not know the CPU (some VMs: 'Prescott') set e.g. OPENBLAS_CORETYPE=Haswell.\n";
 
 typedef struct {
-    char name;
+    const char *name;
     int V, D, H, N, T;
+    tl_cell_kind cell;
 } bench_config;
 
 static const bench_config configs[] = {
-    {'A', 10000, 100, 100, 20, 35},
-    {'B', 65, 64, 512, 32, 64},
-    {'C', 10000, 650, 650, 20, 35},
+    {"A", 10000, 100, 100, 20, 35, TL_CELL_LSTM},
+    {"B", 65, 64, 512, 32, 64, TL_CELL_LSTM},
+    {"C", 10000, 650, 650, 20, 35, TL_CELL_LSTM},
+    {"A-RNN", 10000, 100, 100, 20, 35, TL_CELL_RNN},
+    {"B-RNN", 65, 64, 512, 32, 64, TL_CELL_RNN},
 };
 #define NCONFIGS ((int)(sizeof configs / sizeof *configs))
 
 typedef struct {
     int threads, warmup, steps, repeat, gen_tokens;
     int train, gen, profile, json, unfused;
-    tl_cell_kind cell;
 } bench_opts;
-
-/* Gate blocks G and the activations kept per token for backward, in units
- * of H, by cell kind (TL_CELL_LSTM, TL_CELL_RNN, TL_CELL_GRU). */
-static const struct {
-    int gates, kept;
-} cells[] = {{4, 6}, {1, 1}, {3, 5}};
 
 /* Phases timed by --profile: each layer's forward and backward, loss, clip,
  * SGD, zero_grad. */
@@ -159,9 +155,11 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static double flop_per_token(const bench_config *c, tl_cell_kind cell)
+static int gate_blocks(const bench_config *c) { return c->cell == TL_CELL_LSTM ? 4 : 1; }
+
+static double flop_per_token(const bench_config *c)
 {
-    return 2.0 * cells[cell].gates * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
+    return 2.0 * gate_blocks(c) * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
 }
 
 /* GFLOP/s of the best of five 1024^3 sgemm calls (after one untimed call):
@@ -224,8 +222,7 @@ static void random_ids(tl_rng *rng, int32_t *ids, size_t n, int V)
         ids[i] = (int32_t)tl_rng_below(rng, (uint64_t)V);
 }
 
-static void fill_memory(const bench_config *c, tl_cell_kind cell, tl_model *m, tl_optim *opt,
-                        bench_result *r)
+static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench_result *r)
 {
     const double MB = 1.0 / (1024.0 * 1024.0);
     tl_real *values, *grads;
@@ -239,7 +236,9 @@ static void fill_memory(const bench_config *c, tl_cell_kind cell, tl_model *m, t
                 state += len;
         }
     }
-    double act = (double)c->N * c->T * (c->D + (double)cells[cell].kept * c->H + c->V);
+    /* Kept per token: the embedding output, the LSTM's gates, cell and
+     * hidden states (6H) or the RNN's hidden state (H), the dscores. */
+    double act = (double)c->N * c->T * (c->D + (c->cell == TL_CELL_LSTM ? 6.0 : 1.0) * c->H + c->V);
     r->params_mb = (double)n * sizeof(tl_real) * MB;
     r->grads_mb = r->params_mb;
     r->optim_mb = (double)state * sizeof(tl_real) * MB;
@@ -326,7 +325,7 @@ static tl_status run_training(const bench_config *c, const bench_opts *o, tl_mod
     /* Profiled steps call the loss layer directly, which then uses a
      * gradient buffer of its own: they run after the memory is read. */
     if (!st)
-        fill_memory(c, o->cell, m, opt, r);
+        fill_memory(c, m, opt, r);
     for (int s = 0; !st && o->profile && s < o->steps; s++) {
         random_ids(rng, ids, 2 * ntok, c->V);
         st = profiled_step(m, opt, &xs, &ts, values, grads, n, r->prof);
@@ -363,7 +362,7 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
     tl_model *m;
     tl_optim *opt = NULL;
     tl_lm_config lc = {.vocab = c->V, .embed = c->D, .hidden = c->H, .layers = 1,
-                       .cell = o->cell};
+                       .cell = c->cell};
     TRY(tl_lm_create(&m, &lc, &rng));
     r->nlayers = tl_model_num_layers(m) < PROF_MAX_LAYERS ? tl_model_num_layers(m)
                                                           : PROF_MAX_LAYERS;
@@ -380,7 +379,7 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
     if (!st && o->train)
         st = run_training(c, o, m, opt, &rng, r);   /* reads the memory after the timed steps */
     else if (!st)
-        fill_memory(c, o->cell, m, opt, r);
+        fill_memory(c, m, opt, r);
     if (!st && o->gen)
         st = run_generation(o, m, &rng, r);
     tl_optim_destroy(opt);
@@ -390,17 +389,16 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
 
 static void print_result(const bench_config *c, const bench_opts *o, const bench_result *r)
 {
-    double F = flop_per_token(c, o->cell), tok = (double)c->N * c->T, gflop = 3 * tok * F * 1e-9;
+    double tok = (double)c->N * c->T, gflop = 3 * tok * flop_per_token(c) * 1e-9;
     int threads = openblas_get_num_threads();
     /* Tokens/s at the FMA peak, and the same per CPU second (the peak of the
      * cores the process kept busy: CPU time / thread count of them). */
     double bound = r->fma_peak / (gflop / tok);
     double cpu_tok_s = tok / (r->step_cpu_s / tl_get_num_threads());
     if (o->json) {
-        printf("{\"config\":\"%c\",\"cell\":\"%s\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,"
-               "\"threads\":%d,\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,"
-               "\"sgemm_peak_cpu_gflops\":%.2f,\"gflop_per_step\":%.3f", c->name,
-               tl_cell_kind_name(o->cell), c->V, c->D, c->H, c->N, c->T, threads,
+        printf("{\"config\":\"%s\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
+               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"sgemm_peak_cpu_gflops\":%.2f,"
+               "\"gflop_per_step\":%.3f", c->name, c->V, c->D, c->H, c->N, c->T, threads,
                openblas_get_corename(), r->sgemm_peak, r->sgemm_peak_cpu, gflop);
         if (o->train)
             printf(",\"step_ms\":%.3f,\"train_tok_s\":%.1f,\"train_gflops\":%.2f,"
@@ -411,7 +409,7 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
                    bound, 100 * tok / r->step_s / bound, 100 * cpu_tok_s / bound);
         if (o->gen)
             printf(",\"gen_tokens\":%d,\"gen_tok_s\":%.1f,\"gen_gflops\":%.3f", o->gen_tokens,
-                   r->gen_tok_s, r->gen_tok_s * F * 1e-9);
+                   r->gen_tok_s, r->gen_tok_s * flop_per_token(c) * 1e-9);
         printf(",\"peak_rss_mb\":%.1f,\"baseline_mb\":%.1f", r->rss_mb, r->baseline_mb);
         for (int i = 0; o->profile && o->train && i < r->nlayers; i++)
             printf(",\"prof_fwd_%d_ms\":%.3f,\"prof_bwd_%d_ms\":%.3f", i, r->prof[i] * 1e3, i,
@@ -425,11 +423,11 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         fflush(stdout);
         return;
     }
-    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer %s, %d OpenBLAS thread%s, %d library "
+    printf("config %s: V=%d D=%d H=%d N=%d T=%d, 1-layer %s, %d OpenBLAS thread%s, %d library "
            "thread%s (core %s), sgemm peak %.1f GFLOP/s (%.1f per CPU time)\n", c->name, c->V,
-           c->D, c->H, c->N, c->T, tl_cell_kind_name(o->cell), threads, threads == 1 ? "" : "s",
-           tl_get_num_threads(), tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(),
-           r->sgemm_peak, r->sgemm_peak_cpu);
+           c->D, c->H, c->N, c->T, c->cell == TL_CELL_LSTM ? "LSTM" : "RNN (tanh)", threads, threads == 1 ? "" : "s", tl_get_num_threads(),
+           tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak,
+           r->sgemm_peak_cpu);
     if (o->train)
         printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
                "(%.2f GFLOP/step, %.0f%% of peak)\n", r->step_s * 1e3, o->steps, tok / r->step_s,
@@ -441,7 +439,7 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
     if (o->gen)
         printf("  generation: %9.0f tokens/s at batch 1 (median of %d runs of %d tokens, "
                "%.2f GFLOP/s)\n", r->gen_tok_s, o->repeat, o->gen_tokens,
-               r->gen_tok_s * F * 1e-9);
+               r->gen_tok_s * flop_per_token(c) * 1e-9);
     printf("  memory:     peak RSS %.1f MB%s; baseline %.1f MB = params %.1f + grads %.1f + "
            "optimizer %.1f + activations %.1f (ratio %.2f)\n", r->rss_mb,
            o->train ? " after training" : "", r->baseline_mb, r->params_mb, r->grads_mb,
@@ -472,7 +470,7 @@ static int run_child(const bench_config *c, const bench_opts *o, const double pe
     if (pid == 0) {
         bench_result r = {.sgemm_peak = peak[0], .sgemm_peak_cpu = peak[1], .fma_peak = fma};
         if (run_config(c, o, &r)) {
-            fprintf(stderr, "timelayers-bench: config %c: %s\n", c->name,
+            fprintf(stderr, "timelayers-bench: config %s: %s\n", c->name,
                     bench_error ? bench_error : tl_last_error());
             _exit(1);
         }
@@ -524,39 +522,42 @@ static double measure_fma(const bench_opts *o)
 static int parse_configs(const char *s, int *which)
 {
     memset(which, 0, NCONFIGS * sizeof *which);
-    for (const char *p = s; *p; p++) {
-        if (*p == ',')
-            continue;
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, ",");
         int k;
-        for (k = 0; k < NCONFIGS && configs[k].name != (*p & ~0x20); k++)
-            ;
-        if (k == NCONFIGS || (p[1] && p[1] != ',')) {
+        for (k = 0; k < NCONFIGS; k++)
+            if (strlen(configs[k].name) == len && strncasecmp(configs[k].name, p, len) == 0)
+                break;
+        if (len && k == NCONFIGS) {
             fprintf(stderr, "timelayers bench: --config: unknown configuration in '%s' "
-                            "(expected a comma-separated list of A, B, C)\n", s);
+                            "(expected a comma-separated list of A, B, C, A-RNN, B-RNN)\n", s);
             return 0;
         }
-        which[k] = 1;
+        if (len)
+            which[k] = 1;
+        p += len + (p[len] == ',');
     }
     return 1;
 }
 
 int main(int argc, char **argv)
 {
-    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED,
-           O_CELL };
+    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
         {"warmup", 1, 0, O_WARMUP},     {"gen-tokens", 1, 0, O_GEN_TOKENS},
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
-        {"unfused", 0, 0, O_UNFUSED},   {"cell", 1, 0, O_CELL},
+        {"unfused", 0, 0, O_UNFUSED},
         {"help", 0, 0, 'h'},            {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
                     .gen = 1};
-    int which[NCONFIGS] = {1, 1, 1}, c;
-    cli_fix_openblas_core(argv);
+    int which[NCONFIGS], c;
+    for (int k = 0; k < NCONFIGS; k++)
+        which[k] = 1;
+    cli_fix_openblas_env(argv);
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int ok = 1;
         switch (c) {
@@ -573,12 +574,6 @@ int main(int argc, char **argv)
         case O_PROFILE: o.profile = 1; break;
         case O_JSON: o.json = 1; break;
         case O_UNFUSED: o.unfused = 1; break;
-        case O_CELL:
-            if (tl_cell_kind_from_name(optarg, &o.cell)) {
-                fprintf(stderr, "timelayers bench: --cell: %s\n", tl_last_error());
-                ok = 0;
-            }
-            break;
         case 'h': fputs(usage, stdout); return 0;
         default: ok = 0;
         }
