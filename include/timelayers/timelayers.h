@@ -14,6 +14,7 @@
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
 #include "timelayers/dropout.h"
+#include "timelayers/gru.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"

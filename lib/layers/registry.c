@@ -10,6 +10,7 @@
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
 #include "timelayers/dropout.h"
+#include "timelayers/gru.h"
 
 /* Build a layer from c; built[0 .. nbuilt-1] are the model's earlier layers. */
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
@@ -87,6 +88,14 @@ static tl_status dropout_from_config(tl_layer **out, const tl_layer_config *c,
                                   locked ? TL_DROPOUT_LOCKED : TL_DROPOUT_STANDARD);
 }
 
+static tl_status gru_from_config(tl_layer **out, const tl_layer_config *c,
+                                 tl_layer *const *built, int nbuilt, tl_rng *rng)
+{
+    bool stateful;
+    TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
+    return tl_time_gru_create(out, c->in_dim, c->out_dim, stateful, rng);
+}
+
 #define FIELDS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static const struct {
@@ -99,6 +108,7 @@ static const struct {
     {"TimeEmbedding", FIELDS(NULL), embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
     {"TimeLSTM", FIELDS("stateful", "rec_dropout"), lstm_from_config},
+    {"TimeGRU", FIELDS("stateful"), gru_from_config},
     {"TimeDropout", FIELDS("p", "locked"), dropout_from_config},
 };
 
