@@ -17,6 +17,7 @@
 #include "timelayers/batcher.h"
 #include "timelayers/clip.h"
 #include "timelayers/eval.h"
+#include "timelayers/softmax_loss.h"
 #include "train_internal.h"
 
 
@@ -74,6 +75,12 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     tl_status st = tl_batcher_init(&t->batcher, train, ntrain, cfg->batch, cfg->time);
     if (!st)
         st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
+    /* Reports are per token whatever the loss layer's normalisation. */
+    tl_layer_config lc;
+    t->token_scale = !st && tl_model_loss_layer(m) &&
+                             !tl_layer_get_config(tl_model_loss_layer(m), &lc) &&
+                             lc.variant == TL_LOSS_CS231N && strcmp(lc.type, "TimeSoftmaxWithLoss") == 0
+                         ? 1.0 / cfg->time : 1.0;
     if (!st && tl_optim_nparams(opt) != t->nparams)
         st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
                      "the model has %zu", tl_optim_nparams(opt), t->nparams);
@@ -302,7 +309,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
             TL_TRY(train_step(t, &loss, &norm));
             t->step++;
             t->iter++;
-            t->report_loss += loss;
+            t->report_loss += loss * t->token_scale;
             t->report_count++;
             double ppl = NAN;
             bool improved = false;

@@ -57,12 +57,12 @@ static void test_defaults(void **state)
 {
     (void)state;
     static const tl_optim_config want[NKINDS] = {
-        {TL_OPTIM_SGD, 0.01, 0, 0, 0, 0, 0},
-        {TL_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0, 0},
-        {TL_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0, 0},
-        {TL_OPTIM_ADAGRAD, 0.01, 0, 0, 0, 0, 1e-7},
-        {TL_OPTIM_RMSPROP, 0.01, 0, 0.99, 0, 0, 1e-7},
-        {TL_OPTIM_ADAM, 0.001, 0, 0, 0.9, 0.999, 1e-8},
+        {TL_OPTIM_SGD, 0.01, 0, 0, 0, 0, 0, false},
+        {TL_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0, 0, false},
+        {TL_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0, 0, false},
+        {TL_OPTIM_ADAGRAD, 0.01, 0, 0, 0, 0, 1e-7, false},
+        {TL_OPTIM_RMSPROP, 0.01, 0, 0.99, 0, 0, 1e-7, false},
+        {TL_OPTIM_ADAM, 0.001, 0, 0, 0.9, 0.999, 1e-8, false},
     };
     for (int k = 0; k < NKINDS; k++) {
         tl_optim_config c = tl_optim_defaults(want[k].kind);
