@@ -98,6 +98,16 @@ expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init
 "$tl" info "$tmp/sig.safetensors" >"$tmp/info"
 grep -q "TimeRNN" "$tmp/info" || fail "sigmoid RNN"
 
+# AdaGrad with the char-RNN seed's epsilon placement: stored and resumed.
+"$tl" train "${args[@]}" --optim adagrad --lr 0.1 --eps 1e-8 --eps-inside --max-steps 5 \
+  --out "$tmp/ada.safetensors" >/dev/null
+"$tl" info "$tmp/ada.safetensors" | grep -q '"eps":1e-08,"eps_inside":true' ||
+  fail "adagrad eps placement not stored: $("$tl" info "$tmp/ada.safetensors" | grep optim)"
+"$tl" train "${args[@]}" --max-steps 8 --resume "$tmp/ada.safetensors" \
+  --out "$tmp/ada.safetensors" >/dev/null
+"$tl" info "$tmp/ada.safetensors" | grep -q '"eps_inside":true' || fail "eps_inside lost on resume"
+expect_fail 2 "adagrad" "$tl" train --optim adam --eps-inside
+
 "$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
 "$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
 
