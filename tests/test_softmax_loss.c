@@ -575,6 +575,15 @@ static void test_onehot_targets(void **state)
         TU_OK(tl_model_backward(m[k]));
     }
     assert_true(loss[0] == loss[1]);
+    /* The trainer's combined call: the fused output pass for ids, the plain
+     * one for one-hot rows; the same loss within rounding. */
+    double fb[2];
+    for (int k = 0; k < 2; k++) {
+        tl_model_zero_grad(m[k]);
+        TU_OK(tl_model_forward_backward(m[k], &in, k ? &hot : &t, &fb[k]));
+    }
+    assert_true(fabs(fb[0] - fb[1]) <= 1e-5 * fabs(fb[0]));
+    assert_true(fabs(fb[1] - loss[1]) <= 1e-5 * fabs(fb[0]));
     tl_real *g0, *g1;
     size_t n0, n1;
     TU_OK(tl_model_flat(m[0], NULL, &g0, &n0));
