@@ -18,6 +18,7 @@
 #include "timelayers/clip.h"
 #include "timelayers/eval.h"
 #include "timelayers/softmax_loss.h"
+#include "layers/output.h"
 #include "train_internal.h"
 
 
@@ -76,11 +77,12 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (!st)
         st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
     /* Reports are per token whatever the loss layer's normalisation. */
+    tl_layer *lossl = tl_model_loss_layer(m);
     tl_layer_config lc;
-    t->token_scale = !st && tl_model_loss_layer(m) &&
-                             !tl_layer_get_config(tl_model_loss_layer(m), &lc) &&
-                             lc.variant == TL_LOSS_CS231N && strcmp(lc.type, "TimeSoftmaxWithLoss") == 0
-                         ? 1.0 / cfg->time : 1.0;
+    int norm = TL_LOSS_MEAN;
+    if (!st && lossl && tl_is_softmax_loss(lossl) && !tl_layer_get_config(lossl, &lc))
+        st = tl_config_int(&lc, "norm", TL_LOSS_MEAN, &norm);
+    t->token_scale = norm == TL_LOSS_CS231N ? 1.0 / cfg->time : 1.0;
     if (!st && tl_optim_nparams(opt) != t->nparams)
         st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
                      "the model has %zu", tl_optim_nparams(opt), t->nparams);
