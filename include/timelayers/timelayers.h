@@ -27,6 +27,7 @@
 #include "timelayers/lm.h"
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
+#include "timelayers/comm.h"      /* data parallelism; the MPI transport: timelayers/mpi.h */
 #include "timelayers/threads.h"
 
 #endif
