@@ -13,6 +13,7 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/gru.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"

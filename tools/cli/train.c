@@ -27,7 +27,7 @@ static const char help[] =
     "  --level word|char   tokens: white-space separated words with newline as\n"
     "                      <eos>, or UTF-8 characters (default: char)\n"
     "Model (with --resume the checkpoint's model and optimizer are used; --lr still applies):\n"
-    "  --cell lstm|rnn     recurrent cell (default lstm)\n"
+    "  --cell lstm|rnn|gru recurrent cell (default lstm)\n"
     "  --layers N          recurrent layers (default 1)\n"
     "  --embed D           embedding width (default 64)\n"
     "  --hidden H          hidden width (default 256)\n"
