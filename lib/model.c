@@ -219,8 +219,9 @@ tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_t
         return tl_fail(TL_ERR_ARG, "tl_model_forward_backward: model, targets or loss pointer "
                                    "is NULL");
     int L = m->nlayers;
+    /* One-hot targets (real) go the plain way: the loss layer maps them to ids. */
     if (!m->loss || L == 0 || !tl_affine_view_of(m->layers[L - 1], &out) ||
-        !tl_is_softmax_loss(m->loss)) {
+        !tl_is_softmax_loss(m->loss) || ts->dtype != TL_INT32) {
         TL_TRY(tl_model_forward(m, xs, ts, loss));
         return tl_model_backward(m);
     }
