@@ -161,6 +161,9 @@ static tl_status run_layers(tl_model *m, const tl_tensor *xs, int n, const tl_te
     const tl_tensor *h = xs;
     for (int i = 0; i < n; i++) {
         tl_status st = tl_layer_forward(m->layers[i], h, &h);
+        if (st == TL_ERR_NOMEM) /* "tensor: out of memory ..." alone does not say whose */
+            return tl_fail(st, "layer %d (%s) forward: %s", i, m->layers[i]->ops->type,
+                           tl_last_error());
         if (st)
             return st;
     }
@@ -192,8 +195,13 @@ static tl_status model_forward_unguarded(tl_model *m, const tl_tensor *xs, const
 /* Backward through layers [0, n) from d. */
 static tl_status back_layers(tl_model *m, int n, const tl_tensor *d)
 {
-    for (int i = n - 1; i >= 0 && d; i--)
-        TL_TRY(tl_layer_backward(m->layers[i], d, &d));
+    for (int i = n - 1; i >= 0 && d; i--) {
+        tl_status st = tl_layer_backward(m->layers[i], d, &d);
+        if (st == TL_ERR_NOMEM)
+            return tl_fail(st, "layer %d (%s) backward: %s", i, m->layers[i]->ops->type,
+                           tl_last_error());
+        TL_TRY(st);
+    }
     return TL_OK;
 }
 

@@ -35,6 +35,8 @@ tl_status tl_tensor_check(const tl_tensor *t, const char *who, const char *what)
         ok = t->shape[i] >= 0 && tl_mul_ok(n, (size_t)t->shape[i], &n);
     if (!ok)
         return tl_fail(TL_ERR_ARG, "%s: %s is NULL or has an invalid dtype or shape", who, what);
+    if (t->ndim == 0 && t->size == 0)
+        return TL_OK;   /* {0}: an empty tensor; the layer says what it expected */
     if (n != t->size) {
         char sh[48];
         return tl_fail(TL_ERR_SHAPE, "%s: %s has shape %s but size %zu: the shape needs %zu",
