@@ -463,6 +463,11 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
                        "rebuilt", ck->f.path);
     cJSON *arch;
     TL_TRY(tl_json_parse(&arch, text, strlen(text), NULL, ck->f.path));
+    tl_status strict = tl_json_strict(arch, text, strlen(text), "\"architecture\"");
+    if (strict) {
+        cJSON_Delete(arch);
+        return tl_fail(strict, "%s: %s", ck->f.path, tl_last_error());
+    }
     int n = cJSON_IsArray(arch) ? cJSON_GetArraySize(arch) : 0;
     size_t nvalues = 0;
     for (int i = 0; i < ck->f.ntensors; i++)
@@ -477,8 +482,11 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
     if (!st)
         st = tl_alloc((void **)&built, (size_t)n, sizeof *built, "checkpoint layers");
     int i = 0;
+    size_t budget = nvalues;
+    tl__param_budget(&budget);
     for (const cJSON *o = arch ? arch->child : NULL; !st && o; o = o->next, i++)
         st = add_layer(ck, version, m, i, n, o, nvalues, built);
+    tl__param_budget(NULL);
     tl_free(built);
     if (!st && tl_model_num_layers(m) == 0)
         st = tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" has no layer besides the loss",
