@@ -387,7 +387,7 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
 static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, int V,
                         size_t tokens)
 {
-    tl_layer_config cfg[2 * 64 + 4];
+    static tl_layer_config cfg[2 * 64 + 4];   /* large: a config holds its fields */
     int n = 0;
     if (m) {
         for (int i = 0; i < tl_model_num_layers(m) && n < 2 * 64 + 3; i++)
@@ -397,13 +397,15 @@ static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, i
             n++;
     } else {    /* the stack tl_lm_create will build (lm.h) */
         const char *cell = a->lm.cell == TL_CELL_RNN ? "TimeRNN" : "TimeLSTM";
-        cfg[n++] = (tl_layer_config){"TimeEmbedding", V, a->lm.embed, false, 0};
+        cfg[n++] = (tl_layer_config){.type = "TimeEmbedding", .in_dim = V,
+                                     .out_dim = a->lm.embed};
         for (int i = 0; i < a->lm.layers; i++) {
-            cfg[n] = (tl_layer_config){"", i ? a->lm.hidden : a->lm.embed, a->lm.hidden, true, 0};
+            cfg[n] = (tl_layer_config){.in_dim = i ? a->lm.hidden : a->lm.embed,
+                                       .out_dim = a->lm.hidden};
             snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
         }
-        cfg[n++] = (tl_layer_config){"TimeAffine", a->lm.hidden, V, false, 0};
-        cfg[n++] = (tl_layer_config){"TimeSoftmaxWithLoss", V, V, false, 0};
+        cfg[n++] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        cfg[n++] = (tl_layer_config){.type = "TimeSoftmaxWithLoss", .in_dim = V, .out_dim = V};
     }
     int states = 0;
     tl_optim *probe = NULL;
