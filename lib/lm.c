@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "timelayers/affine.h"
 #include "timelayers/embedding.h"
+#include "timelayers/gru.h"
 #include "timelayers/lm.h"
 #include "timelayers/lstm.h"
 #include "timelayers/rnn.h"
@@ -14,6 +15,8 @@ static tl_status recurrent(tl_layer **l, const tl_lm_config *c, int in, tl_rng *
 {
     if (c->cell == TL_CELL_LSTM)
         return tl_time_lstm_create(l, in, c->hidden, true, rng);
+    if (c->cell == TL_CELL_GRU)
+        return tl_time_gru_create(l, in, c->hidden, true, rng);
     return tl_time_rnn_create(l, in, c->hidden, true, c->activation, rng);
 }
 
@@ -25,15 +28,17 @@ static size_t mul_add(size_t a, size_t b, size_t c)
 }
 
 /* Parameters of the stack (sizes positive): V*D for the embedding; a
- * recurrent layer from `in` to H has in*G + H*G + G with G = 4H (LSTM) or H
- * (RNN); H*V + V for the affine. SIZE_MAX when the sum overflows. */
+ * recurrent layer from `in` to H has in*G + H*G + G with G = 4H (LSTM), 3H
+ * (GRU, plus H for bhn) or H (RNN); H*V + V for the affine. SIZE_MAX when the
+ * sum overflows. */
 static size_t lm_params(const tl_lm_config *c)
 {
     size_t V = (size_t)c->vocab, D = (size_t)c->embed, H = (size_t)c->hidden;
-    size_t G = c->cell == TL_CELL_LSTM ? 4 * H : H;
+    size_t G = c->cell == TL_CELL_LSTM ? 4 * H : c->cell == TL_CELL_GRU ? 3 * H : H;
+    size_t extra = c->cell == TL_CELL_GRU ? H : 0;
     size_t n = mul_add(V, D, mul_add(H, V, V));
     for (int i = 0; i < c->layers && n < SIZE_MAX; i++)
-        n = mul_add(i ? H : D, G, mul_add(H, G, mul_add(G, 1, n)));
+        n = mul_add(i ? H : D, G, mul_add(H, G, mul_add(G, 1, mul_add(extra, 1, n))));
     return n;
 }
 
@@ -45,7 +50,7 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
     if (c->vocab <= 0 || c->embed <= 0 || c->hidden <= 0 || c->layers < 1 || c->layers > 64)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: need V, D, H > 0 and 1 <= layers <= 64 (got V=%d "
                        "D=%d H=%d layers=%d)", c->vocab, c->embed, c->hidden, c->layers);
-    if (c->cell != TL_CELL_LSTM && c->cell != TL_CELL_RNN)
+    if (c->cell != TL_CELL_LSTM && c->cell != TL_CELL_RNN && c->cell != TL_CELL_GRU)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown cell kind %d", (int)c->cell);
     if (c->activation != TL_ACT_TANH && c->activation != TL_ACT_SIGMOID)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown activation %d", (int)c->activation);
@@ -98,21 +103,22 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
     return TL_OK;
 }
 
-static const char *const cell_names[] = {"lstm", "rnn"};
+static const char *const cell_names[] = {"lstm", "rnn", "gru"};
+enum { NCELLS = sizeof cell_names / sizeof *cell_names };
 
 tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out)
 {
-    for (int k = 0; name && k < 2; k++)
+    for (int k = 0; name && k < NCELLS; k++)
         if (strcmp(name, cell_names[k]) == 0) {
             *out = (tl_cell_kind)k;
             return TL_OK;
         }
-    return tl_fail(TL_ERR_ARG, "unknown cell '%s' (expected lstm or rnn)", name ? name : "");
+    return tl_fail(TL_ERR_ARG, "unknown cell '%s' (expected lstm, rnn or gru)", name ? name : "");
 }
 
 const char *tl_cell_kind_name(tl_cell_kind k)
 {
-    return (unsigned)k < 2 ? cell_names[k] : "unknown";
+    return (unsigned)k < NCELLS ? cell_names[k] : "unknown";
 }
 
 tl_status tl_lm_check_vocab(tl_model *m, const tl_vocab *v)

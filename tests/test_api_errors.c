@@ -4,7 +4,7 @@
  * another batch size, calls in the wrong state) and must return an error
  * with a message, not crash. Functions without a status (queries, destroy)
  * are called with NULL and must return their neutral value. Not covered: the
- * cell kernels of lstm.h and rnn.h (tl_*_cell_project/step/forward/backward*),
+ * cell kernels of lstm.h, rnn.h and gru.h (tl_*_cell_project/step/forward/backward*),
  * tl_batcher_next and tl_rng_*, whose callers guarantee valid pointers (they
  * run inside a training step and return no status; see their headers). */
 #include <math.h>
@@ -184,7 +184,7 @@ static void test_layers(void **state)
     BAD(tl_layer_get_config(lstm, NULL));
     BAD(tl_layer_create_from_config(NULL, &cfg, NULL, 0, NULL));
     BAD(tl_layer_create_from_config(&l, NULL, NULL, 0, NULL));
-    cfg = (tl_layer_config){.type = "TimeGRU", .in_dim = D, .out_dim = H};
+    cfg = (tl_layer_config){.type = "TimeQRNN", .in_dim = D, .out_dim = H};
     BAD(tl_layer_create_from_config(&l, &cfg, NULL, 0, NULL));
     cfg = (tl_layer_config){.type = "TimeLSTM", .in_dim = -D, .out_dim = H};
     BAD(tl_layer_create_from_config(&l, &cfg, NULL, 0, NULL));
@@ -372,7 +372,7 @@ static void test_data(void **state)
     lm.layers = 1;
     lm.cell = (tl_cell_kind)5;
     BAD(tl_lm_create(&m, &lm, &w.rng));
-    BAD(tl_cell_kind_from_name("gru", &kind));
+    BAD(tl_cell_kind_from_name("qrnn", &kind));
     BAD(tl_cell_kind_from_name(NULL, &kind));
     assert_non_null(tl_cell_kind_name((tl_cell_kind)5));
     free_world(&w);

@@ -1,6 +1,6 @@
 /* timelayers: the standard language-model stack in one call.
  *
- *     ids (N, T) -> TimeEmbedding(V, D) -> [TimeLSTM | TimeRNN] x L -> TimeAffine(H, V)
+ *     ids (N, T) -> TimeEmbedding(V, D) -> [TimeLSTM | TimeRNN | TimeGRU] x L -> TimeAffine(H, V)
  *               -> TimeSoftmaxWithLoss(V)
  *
  * The first recurrent layer maps D to H, the others H to H. Every recurrent
@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-typedef enum tl_cell_kind { TL_CELL_LSTM = 0, TL_CELL_RNN = 1 } tl_cell_kind;
+typedef enum tl_cell_kind { TL_CELL_LSTM = 0, TL_CELL_RNN = 1, TL_CELL_GRU = 2 } tl_cell_kind;
 
 typedef struct tl_lm_config {
     int vocab;          /* V */
@@ -47,7 +47,7 @@ typedef struct tl_lm_config {
  * (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
 
-/* "lstm" / "rnn" and back; unknown names are TL_ERR_ARG. */
+/* "lstm" / "rnn" / "gru" and back; unknown names are TL_ERR_ARG. */
 tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out);
 
 /* Whether vocabulary v fits model m: the ids its first layer takes (when it

@@ -49,6 +49,19 @@ static inline tl_real tl_sigmoid(tl_real x)
 
 static inline tl_real tl_tanh(tl_real x) { return (tl_real)tanh(x); }
 
+/* d = dy ⊙ act'(x) over n elements, the derivative taken from the output
+ * y = act(x): 1 − y² for tanh, y(1 − y) for the sigmoid. d may be dy. */
+static inline void tl_dact_from_output(bool is_tanh, int n, const tl_real *y, const tl_real *dy,
+                                       tl_real *d)
+{
+    if (is_tanh)
+        for (int j = 0; j < n; j++)
+            d[j] = dy[j] * (1 - y[j] * y[j]);
+    else
+        for (int j = 0; j < n; j++)
+            d[j] = dy[j] * y[j] * (1 - y[j]);
+}
+
 /* Which hand-written SIMD kernels run (vmath.c, recurrent.c). They exist
  * only in the float build on x86-64: TL_SIMD_AVX2 on CPUs with AVX2 and FMA,
  * TL_SIMD_AVX512 (the recurrent micro-kernel; the rest stays AVX2) on CPUs
@@ -83,6 +96,21 @@ void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c
                             const tl_real *c_next, const tl_real *dh, const tl_real *dc,
                             tl_real *dA, tl_real *dc_prev);
 
+/* The GRU gate loops (gru_cell.c has the math) for units [0, n) of one row.
+ * a holds the pre-activations A_r, A_z, A_n (x·Wx + b) at a, a+H, a+2H; hh
+ * holds h·Wh + [0, 0, bhn] likewise. a becomes r, z, n, and a+3H receives hn;
+ * h_prev NULL means zeros; h_next may be h_prev. */
+void tl_gru_gates_forward(int n, int H, tl_real *a, const tl_real *hh, const tl_real *h_prev,
+                          tl_real *h_next);
+/* From the gates (r, z, n, hn), h_prev (NULL: zeros) and dh: dAh = [dr̃, dz̃,
+ * dhn] and dAx = [dr̃, dz̃, dñ] (blocks H apart), and dh_prev = z⊙dh unless
+ * NULL (it may be dh). */
+void tl_gru_gates_backward(int n, int H, const tl_real *gates, const tl_real *h_prev,
+                           const tl_real *dh, tl_real *dAh, tl_real *dAx, tl_real *dh_prev);
+/* Units [u0, u1) of the N rows of hh (N, 3H): [0, 0, bhn], the start of a
+ * step's recurrent product. */
+void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int u0, int u1);
+
 /* The per-step recurrent products of a time layer with G gate blocks of H
  * units, Wh (H, G·H) row-major (recurrent.c):
  *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
@@ -96,8 +124,9 @@ typedef struct tl_rec {
     const tl_real *Wh;
     int H, G;
     bool packed;
-    float *fwd, *bwd;        /* packed Wh and Whᵀ (tl_alloc) */
-    size_t fwd_cap, bwd_cap; /* their sizes in floats */
+    float *pack;             /* packed Wh (forward) or Whᵀ (backward) (tl_alloc): one
+                                buffer for both, as every pass packs it anew */
+    size_t cap;              /* its size in floats */
 } tl_rec;
 
 tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N);

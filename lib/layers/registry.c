@@ -9,6 +9,7 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/gru.h"
 
 /* Build a layer from c; built[0 .. nbuilt-1] are the model's earlier layers. */
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
@@ -52,6 +53,14 @@ static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c,
     return tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng);
 }
 
+static tl_status gru_from_config(tl_layer **out, const tl_layer_config *c,
+                                 tl_layer *const *built, int nbuilt, tl_rng *rng)
+{
+    bool stateful;
+    TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
+    return tl_time_gru_create(out, c->in_dim, c->out_dim, stateful, rng);
+}
+
 #define FIELDS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static const struct {
@@ -64,6 +73,7 @@ static const struct {
     {"TimeEmbedding", FIELDS(NULL), embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
     {"TimeLSTM", FIELDS("stateful"), lstm_from_config},
+    {"TimeGRU", FIELDS("stateful"), gru_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg,

@@ -17,7 +17,7 @@ static const char help[] =
     "so small gradients meet the ~1e-11 rounding noise of the difference quotient:\n"
     "their relative error can pass 1e-6 while the absolute error stays at the noise.)\n"
     "\n"
-    "  --cell lstm|rnn   (default lstm)      --layers N   (default 2)\n"
+    "  --cell lstm|rnn|gru (default lstm)    --layers N   (default 2)\n"
     "  --vocab V         (default 11)        --embed D    (default 5)\n"
     "  --hidden H        (default 6)         --batch N    (default 3)\n"
     "  --time T          (default 4)         --seed S     (default 1)\n"
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     int N = 3, T = 4, max_per = 0, c;
     uint64_t seed = 1;
     double bound = 1e-6, abs_bound = 1e-9;
-    cli_fix_openblas_core(argv);
+    cli_fix_openblas_env(argv);
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         bool ok = true;
         switch (c) {
