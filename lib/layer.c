@@ -47,8 +47,10 @@ tl_status tl_layer_loss(tl_layer *l, const tl_tensor *scores, const tl_tensor *t
     if (!loss)
         return tl_fail(TL_ERR_ARG, "%s: loss pointer is NULL", l->ops->type);
     TL_TRY(check_input(l, scores, "scores"));
-    if (!targets || (targets->size && !targets->ids) || targets->dtype != TL_INT32)
-        return tl_fail(TL_ERR_ARG, "%s: targets must be an int32 tensor", l->ops->type);
+    if (!targets || (targets->size && !targets->ids) ||
+        (targets->dtype != TL_INT32 && targets->dtype != TL_REAL))
+        return tl_fail(TL_ERR_ARG, "%s: targets must be an int32 tensor of ids or a real "
+                       "tensor of one-hot rows", l->ops->type);
     TL_TRY(tl_tensor_check(targets, l->ops->type, "targets"));
     return l->ops->loss(l, scores, targets, loss);
 }

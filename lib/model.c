@@ -227,8 +227,9 @@ static tl_status model_forward_backward_unguarded(tl_model *m, const tl_tensor *
                                    "is NULL");
     TL_TRY(tl_tensor_check(ts, "tl_model_forward_backward", "targets"));
     int L = m->nlayers;
+    /* One-hot targets (real) go the plain way: the loss layer maps them to ids. */
     if (!m->loss || L == 0 || !tl_affine_view_of(m->layers[L - 1], &out) ||
-        !tl_is_softmax_loss(m->loss)) {
+        !tl_is_softmax_loss(m->loss) || ts->dtype != TL_INT32) {
         TL_TRY(model_forward_unguarded(m, xs, ts, loss));
         return model_backward_unguarded(m);
     }

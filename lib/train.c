@@ -19,6 +19,8 @@
 #include "timelayers/batcher.h"
 #include "timelayers/clip.h"
 #include "timelayers/eval.h"
+#include "timelayers/softmax_loss.h"
+#include "layers/output.h"
 #include "train_internal.h"
 
 
@@ -85,6 +87,13 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         st = tl_comm_shard_batcher(cfg->comm, &t->batcher);
     if (!st)
         st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
+    /* Reports are per token whatever the loss layer's normalisation. */
+    tl_layer *lossl = tl_model_loss_layer(m);
+    tl_layer_config lc;
+    int norm = TL_LOSS_MEAN;
+    if (!st && lossl && tl_is_softmax_loss(lossl) && !tl_layer_get_config(lossl, &lc))
+        st = tl_config_int(&lc, "norm", TL_LOSS_MEAN, &norm);
+    t->token_scale = norm == TL_LOSS_CS231N ? 1.0 / cfg->time : 1.0;
     if (!st && tl_optim_nparams(opt) != t->nparams)
         st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
                      "the model has %zu", tl_optim_nparams(opt), t->nparams);
@@ -381,7 +390,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
             TL_TRY(train_step(t, &loss, &norm));
             t->step++;
             t->iter++;
-            t->report_loss += loss;
+            t->report_loss += loss * t->token_scale;
             t->report_count++;
             double ppl = NAN;
             bool improved = false;

@@ -43,6 +43,7 @@ static char *optim_json(const tl_optim *o)
         !cJSON_AddNumberToObject(j, "beta1", c.beta1) ||
         !cJSON_AddNumberToObject(j, "beta2", c.beta2) ||
         !cJSON_AddNumberToObject(j, "eps", c.eps) ||
+        (c.eps_inside && !cJSON_AddTrueToObject(j, "eps_inside")) ||
         !cJSON_AddNumberToObject(j, "steps", (double)tl_optim_steps(o))) {
         cJSON_Delete(j);
         return NULL;
@@ -323,6 +324,7 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     cJSON *j;
     TL_TRY(meta_json(ck, "optim", cJSON_Object, &j));
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *inside = cJSON_GetObjectItemCaseSensitive(j, "eps_inside");
     tl_optim_config c = {0};
     double steps = 0;
     size_t nparams = 0;
@@ -338,6 +340,9 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     };
     if (!st)
         st = numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
+    if (!st && inside && !cJSON_IsBool(inside))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"optim\": eps_inside is not a boolean");
+    c.eps_inside = cJSON_IsTrue(inside);
     cJSON_Delete(j);
     for (int i = 0; !st && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info info;

@@ -44,6 +44,9 @@ static const char help[] =
     "  --time T            time steps per batch (default 64)\n"
     "  --optim NAME        sgd, momentum, nesterov, adagrad, rmsprop, adam (default adam)\n"
     "  --lr X              learning rate (default: the optimizer's: sgd 0.01, adam 0.001, ...)\n"
+    "  --eps X             adagrad, rmsprop, adam: the epsilon (default the optimizer's)\n"
+    "  --eps-inside        adagrad: lr*g/sqrt(h + eps) (the char-RNN seed) instead of\n"
+    "                      lr*g/(sqrt(h) + eps)\n"
     "  --clip X            clip the global gradient norm at X (default 1; 0 = off)\n"
     "  --clip-value X      also clip each gradient element to [-X, X] (default off)\n"
     "  --lr-schedule S     constant (default); plateau:F (divide by F after an epoch\n"
@@ -85,7 +88,8 @@ typedef struct {
     tl_level level;
     tl_lm_config lm;
     tl_optim_config optim;
-    bool lr_given;
+    bool lr_given, eps_given, eps_inside;
+    double eps;
     tl_train_config tc;
     uint64_t seed;
     int threads;
@@ -98,7 +102,8 @@ typedef struct {
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
        O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP,
-       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM, O_ACCUM };
+       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM,
+       O_EPS, O_EPS_INSIDE, O_ACCUM };
 
 static const struct option options[] = {
     {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
@@ -113,7 +118,8 @@ static const struct option options[] = {
     {"help", 0, 0, O_HELP},      {"init", 1, 0, O_INIT},         {"forget-bias", 1, 0, O_FORGET},
     {"lr-schedule", 1, 0, O_SCHEDULE}, {"eval-every", 1, 0, O_EVAL_EVERY},
     {"keep-best", 1, 0, O_KEEP_BEST}, {"activation", 1, 0, O_ACTIVATION},
-    {"loss-norm", 1, 0, O_LOSS_NORM}, {"accumulate", 1, 0, O_ACCUM}, {0, 0, 0, 0},
+    {"loss-norm", 1, 0, O_LOSS_NORM}, {"eps", 1, 0, O_EPS}, {"eps-inside", 0, 0, O_EPS_INSIDE},
+    {"accumulate", 1, 0, O_ACCUM}, {0, 0, 0, 0},
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -218,6 +224,8 @@ static int parse(int argc, char **argv, train_args *a)
             a->tc.eval_every = eval_every;
             break;
         case O_KEEP_BEST: a->tc.keep_best = optarg; break;
+        case O_EPS: ok = cli_parse_double("eps", optarg, 1e-300, 1, &a->eps); a->eps_given = true; break;
+        case O_EPS_INSIDE: a->eps_inside = true; break;
         case O_ACTIVATION:
             if (strcmp(optarg, "tanh") && strcmp(optarg, "sigmoid"))
                 return cli_usage_error("train", "--activation must be tanh or sigmoid, not '%s'",
@@ -248,16 +256,24 @@ static int parse(int argc, char **argv, train_args *a)
     if (a->resume && a->init_given)
         return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
                                "--resume");
-    if (a->tc.keep_best && a->out && strcmp(a->tc.keep_best, a->out) == 0)
-        return cli_usage_error("train", "--keep-best must be another file than --out");
     if (!a->train && a->valid_split < 0)
         a->valid_split = 0.05;
     if (a->valid_split < 0)
         a->valid_split = 0;
     if (a->lr_given)
         a->optim.lr = lr;
+    if (a->eps_given)
+        a->optim.eps = a->eps;
+    if (a->eps_inside && a->optim.kind != TL_OPTIM_ADAGRAD)
+        return cli_usage_error("train", "--eps-inside is an option of --optim adagrad");
+    a->optim.eps_inside = a->eps_inside;
+    if (a->resume && (a->eps_given || a->eps_inside))
+        return cli_usage_error("train", "--eps and --eps-inside apply to a new optimizer, not to "
+                               "--resume");
     if (!a->out)
         a->out = a->resume ? a->resume : "model.safetensors";
+    if (a->tc.keep_best && a->out && strcmp(a->tc.keep_best, a->out) == 0)
+        return cli_usage_error("train", "--keep-best must be another file than --out");
     a->tc.checkpoint = a->out;
     a->tc.log_csv = a->log;
     return -1;
