@@ -20,6 +20,7 @@ static tl_status check_input(const tl_layer *l, const tl_tensor *x, const char *
 {
     if (!x || (x->size && !x->data))
         return tl_fail(TL_ERR_ARG, "%s: %s is NULL", l->ops->type, what);
+    TL_TRY(tl_tensor_check(x, l->ops->type, what));
     if (x->dtype != l->in_dtype)
         return tl_fail(TL_ERR_ARG, "%s: %s must hold %s", l->ops->type, what,
                        l->in_dtype == TL_INT32 ? "int32 token ids" : "real numbers");
@@ -50,6 +51,7 @@ tl_status tl_layer_loss(tl_layer *l, const tl_tensor *scores, const tl_tensor *t
         (targets->dtype != TL_INT32 && targets->dtype != TL_REAL))
         return tl_fail(TL_ERR_ARG, "%s: targets must be an int32 tensor of ids or a real "
                        "tensor of one-hot rows", l->ops->type);
+    TL_TRY(tl_tensor_check(targets, l->ops->type, "targets"));
     return l->ops->loss(l, scores, targets, loss);
 }
 
@@ -60,6 +62,8 @@ tl_status tl_layer_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **
         return tl_fail(TL_ERR_ARG, "%s: dx pointer is NULL", l->ops->type);
     if (!l->ops->loss && (!dy || dy->dtype != TL_REAL || (dy->size && !dy->data)))
         return tl_fail(TL_ERR_ARG, "%s: dy must be a real tensor", l->ops->type);
+    if (!l->ops->loss)
+        TL_TRY(tl_tensor_check(dy, l->ops->type, "dy"));
     return l->ops->backward(l, dy, dx);
 }
 
@@ -106,6 +110,9 @@ tl_status tl_layer_set_state(tl_layer *l, const tl_tensor *h, const tl_tensor *c
         return unsupported(l, "set_state (it has no recurrent state)");
     if (!h || h->dtype != TL_REAL || (c && c->dtype != TL_REAL))
         return tl_fail(TL_ERR_ARG, "%s: set_state needs a real h tensor", l->ops->type);
+    TL_TRY(tl_tensor_check(h, l->ops->type, "h"));
+    if (c)
+        TL_TRY(tl_tensor_check(c, l->ops->type, "c"));
     return l->ops->set_state(l, h, c);
 }
 

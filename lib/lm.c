@@ -156,3 +156,20 @@ const char *tl_cell_kind_name(tl_cell_kind k)
 {
     return (unsigned)k < NCELLS ? cell_names[k] : "unknown";
 }
+
+tl_status tl_lm_check_vocab(tl_model *m, const tl_vocab *v)
+{
+    if (!m || !v)
+        return tl_fail(TL_ERR_ARG, "tl_lm_check_vocab: model or vocabulary is NULL");
+    int V = (int)tl_vocab_size(v);
+    tl_layer_config c;
+    tl_layer *first = tl_model_layer(m, 0), *loss = tl_model_loss_layer(m);
+    if (first && !tl_layer_get_config(first, &c) && !strcmp(c.type, "TimeEmbedding") &&
+        c.in_dim != V)
+        return tl_fail(TL_ERR_SHAPE, "the vocabulary has %d tokens, but the model's embedding "
+                       "takes %d ids: not this model's vocabulary", V, c.in_dim);
+    if (loss && !tl_layer_get_config(loss, &c) && c.in_dim != V)
+        return tl_fail(TL_ERR_SHAPE, "the vocabulary has %d tokens, but the model scores %d "
+                       "classes: not this model's vocabulary", V, c.in_dim);
+    return TL_OK;
+}

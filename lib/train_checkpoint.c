@@ -55,7 +55,8 @@ static char *optim_json(const tl_optim *o)
 
 static char *train_json(const tl_trainer *t)
 {
-    char rng[4][17];
+    char rng[4][17], data[17];
+    snprintf(data, sizeof data, "%016" PRIx64, t->data_hash);
     cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateArray();
     bool ok = j && r && cJSON_AddItemToObject(j, "rng", r);
     if (!ok)
@@ -76,6 +77,8 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "base_lr", t->base_lr) &&
          cJSON_AddNumberToObject(j, "report_loss", t->report_loss) &&
          cJSON_AddNumberToObject(j, "report_count", t->report_count) &&
+         cJSON_AddStringToObject(j, "data", data) &&
+         cJSON_AddNumberToObject(j, "tokens", (double)t->ntrain) &&
          (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
                                 : cJSON_AddNullToObject(j, "best_ppl") != NULL);
     char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
@@ -211,6 +214,14 @@ static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, c
         return tl_fail(TL_ERR_FORMAT, "checkpoint has no \"%s\" metadata (not written by a "
                                       "timelayers trainer?)", key);
     TL_TRY(tl_json_parse(out, text, strlen(text), NULL, key));
+    char what[64];
+    snprintf(what, sizeof what, "checkpoint metadata \"%s\"", key);
+    tl_status st = *out ? tl_json_strict(*out, text, strlen(text), what) : TL_OK;
+    if (st) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return st;
+    }
     if (!*out || !((*out)->type & type)) {
         cJSON_Delete(*out);
         *out = NULL;
@@ -417,6 +428,14 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but this "
                      "training data has %zu iterations per epoch: not the same data", (long)iter,
                      tl_batcher_iters_per_epoch(&t->batcher));
+    /* The training data's fingerprint (absent in older files). */
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    char mine[17];
+    snprintf(mine, sizeof mine, "%016" PRIx64, t->data_hash);
+    if (!st && data && (!cJSON_IsString(data) || strcmp(data->valuestring, mine)))
+        st = tl_fail(TL_ERR_ARG, "this is not the training data of the checkpoint's run (%zu "
+                     "tokens, fingerprint %s; the checkpoint's: %s): resume with the same data",
+                     t->ntrain, mine, cJSON_IsString(data) ? data->valuestring : "invalid");
     /* The partial sum of the report in progress (absent in older files): the
      * first report after a resume averages as many steps as without it. */
     double report_loss = 0, report_count = 0;
@@ -439,10 +458,12 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     for (int i = 0; !st && i < 4; i++) {
         const cJSON *s = cJSON_GetArrayItem(rng, i);
         char *end = NULL;
-        if (cJSON_IsString(s))
+        /* Exactly what train_json writes: strtoull alone would take " -1". */
+        if (cJSON_IsString(s) && strlen(s->valuestring) == 16 &&
+            strspn(s->valuestring, "0123456789abcdefABCDEF") == 16)
             r.s[i] = strtoull(s->valuestring, &end, 16);
         if (!end || *end || end == s->valuestring)
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not hex", i);
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not 16 hex digits", i);
     }
     if (!st)
         st = load_states(t, ck);
@@ -459,5 +480,22 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         t->report_count = (int)report_count;
     }
     cJSON_Delete(j);
+    return st;
+}
+
+tl_status tl_checkpoint_train_shape(const tl_checkpoint *ck, int *batch, int *time)
+{
+    if (!ck || !batch || !time)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_train_shape: NULL argument");
+    cJSON *j;
+    TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
+    double b = 0, tm = 0;
+    const field fields[] = {{"batch", 1, 1 << 30, &b, true}, {"time", 1, 1 << 30, &tm, true}};
+    tl_status st = numbers(j, "train", fields, 2);
+    cJSON_Delete(j);
+    if (!st) {
+        *batch = (int)b;
+        *time = (int)tm;
+    }
     return st;
 }

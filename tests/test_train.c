@@ -336,7 +336,8 @@ static void test_bad_resume_metadata(void **state)
     tl_trainer *t;
     tl_train_config cfg = config(1);
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
-    const char *rng = "\"best_ppl\": null, \"rng\": [\"1\", \"2\", \"3\", \"4\"]";
+    const char *rng = "\"best_ppl\": null, \"rng\": [\"0000000000000001\", "
+                      "\"0000000000000002\", \"0000000000000003\", \"0000000000000004\"]";
     static const struct {
         const char *train;      /* the "train" metadata after the rng */
         const char *needle;

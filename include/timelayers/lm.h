@@ -19,6 +19,7 @@
 #include "timelayers/rng.h"
 #include "timelayers/rnn.h"
 #include "timelayers/softmax_loss.h"
+#include "timelayers/vocab.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +63,12 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
 
 /* "lstm" / "rnn" / "gru" and back; unknown names are TL_ERR_ARG. */
 tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out);
+
+/* Whether vocabulary v fits model m: the ids its first layer takes (when it
+ * is a TimeEmbedding) and the classes its loss layer scores must both number
+ * tl_vocab_size(v). TL_ERR_SHAPE naming the sizes otherwise: a vocabulary of
+ * another model would evaluate to a meaningless perplexity. */
+tl_status tl_lm_check_vocab(tl_model *m, const tl_vocab *v);
 const char *tl_cell_kind_name(tl_cell_kind k);
 
 #ifdef __cplusplus

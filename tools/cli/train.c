@@ -99,6 +99,9 @@ typedef struct {
     uint64_t seed;
     int threads;
     bool quiet;
+    /* Options given on the command line: a resumed run keeps its own. */
+    const char *level_arg, *cell_arg, *layers_arg, *embed_arg, *hidden_arg, *optim_arg;
+    bool batch_given, time_given;
 } train_args;
 
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
@@ -149,22 +152,25 @@ static int parse(int argc, char **argv, train_args *a)
         case O_TEST: a->test = optarg; break;
         case O_SPLIT: ok = cli_parse_double("valid-split", optarg, 0, 0.9, &a->valid_split); break;
         case O_LEVEL:
+            a->level_arg = optarg;
             if (!strcmp(optarg, "word") || !strcmp(optarg, "char"))
                 a->level = optarg[0] == 'w' ? TL_LEVEL_WORD : TL_LEVEL_CHAR;
             else
                 return cli_usage_error("train", "--level must be word or char, not '%s'", optarg);
             break;
         case O_CELL:
+            a->cell_arg = optarg;
             if (tl_cell_kind_from_name(optarg, &a->lm.cell))
                 return cli_usage_error("train", "%s", tl_last_error());
             break;
-        case O_LAYERS: ok = cli_parse_int("layers", optarg, 1, 64, &a->lm.layers); break;
-        case O_EMBED: ok = cli_parse_int("embed", optarg, 1, 1 << 16, &a->lm.embed); break;
-        case O_HIDDEN: ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
-        case O_BATCH: ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
-        case O_TIME: ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
+        case O_LAYERS: a->layers_arg = optarg; ok = cli_parse_int("layers", optarg, 1, 64, &a->lm.layers); break;
+        case O_EMBED: a->embed_arg = optarg; ok = cli_parse_int("embed", optarg, 1, 1 << 16, &a->lm.embed); break;
+        case O_HIDDEN: a->hidden_arg = optarg; ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
+        case O_BATCH: a->batch_given = true; ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
+        case O_TIME: a->time_given = true; ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
         case O_ACCUM: ok = cli_parse_int("accumulate", optarg, 1, 1 << 12, &a->tc.accumulate); break;
         case O_OPTIM: {
+            a->optim_arg = optarg;
             tl_optim_kind k;
             if (tl_optim_kind_from_name(optarg, &k))
                 return cli_usage_error("train", "%s", tl_last_error());
@@ -365,6 +371,108 @@ static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
     return true;
 }
 
+/* A resumed run keeps its model, optimizer, tokens, batch and time: an option
+ * asking for others would be ignored without a word, so it is refused (an
+ * option equal to the checkpoint's is fine). Returns 0 or exit status 2. */
+static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
+                                const tl_vocab *v, const tl_optim *opt)
+{
+    const char *level = tl_vocab_level(v) == TL_LEVEL_WORD ? "word" : "char";
+    if (a->level_arg && strcmp(a->level_arg, level))
+        return cli_usage_error("train", "--level %s differs from the checkpoint's %s level; a "
+                               "resumed run keeps its vocabulary", a->level_arg, level);
+    int layers = 0, embed = 0, hidden = 0;
+    char cell[32] = "";
+    for (int i = 0; i < tl_model_num_layers(m); i++) {
+        tl_layer_config c;
+        tl_layer *l = tl_model_layer(m, i);
+        if (tl_layer_get_config(l, &c))
+            continue;
+        if (!strcmp(c.type, "TimeEmbedding"))
+            embed = c.out_dim;
+        else if (tl_layer_has_state(l) && layers++ == 0) {
+            hidden = c.out_dim;
+            for (size_t k = 0; c.type[4 + k] && k < sizeof cell - 1; k++)
+                cell[k] = (char)(c.type[4 + k] | 0x20);   /* "TimeLSTM" -> "lstm" */
+        }
+    }
+    struct { const char *arg, *name; int have; } sizes[] = {
+        {a->layers_arg, "layers", layers}, {a->embed_arg, "embed", embed},
+        {a->hidden_arg, "hidden", hidden},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i].arg && atoi(sizes[i].arg) != sizes[i].have)
+            return cli_usage_error("train", "--%s %s differs from the checkpoint's %d; a resumed "
+                                   "run keeps its model (leave --%s out)", sizes[i].name,
+                                   sizes[i].arg, sizes[i].have, sizes[i].name);
+    if (a->cell_arg && strcmp(a->cell_arg, cell))
+        return cli_usage_error("train", "--cell %s differs from the checkpoint's %s; a resumed "
+                               "run keeps its model", a->cell_arg, cell);
+    tl_optim_config oc;
+    tl_optim_get_config(opt, &oc);
+    if (a->optim_arg && oc.kind != a->optim.kind)
+        return cli_usage_error("train", "--optim %s differs from the checkpoint's %s; a resumed "
+                               "run keeps its optimizer", a->optim_arg, tl_optim_name(oc.kind));
+    int batch, time;
+    if (tl_checkpoint_train_shape(ck, &batch, &time))
+        return cli_fail(a->resume);
+    if (!a->batch_given)
+        a->tc.batch = batch;
+    if (!a->time_given)
+        a->tc.time = time;
+    return 0;
+}
+
+/* Estimate the run's memory, print it, and refuse (1) what cannot fit. */
+static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, int V,
+                        size_t tokens)
+{
+    static tl_layer_config cfg[2 * 64 + 4];   /* large: a config holds its fields */
+    int n = 0;
+    if (m) {
+        for (int i = 0; i < tl_model_num_layers(m) && n < 2 * 64 + 3; i++)
+            if (!tl_layer_get_config(tl_model_layer(m, i), &cfg[n]))
+                n++;
+        if (tl_model_loss_layer(m) && !tl_layer_get_config(tl_model_loss_layer(m), &cfg[n]))
+            n++;
+    } else {    /* the stack tl_lm_create will build (lm.h) */
+        const char *cell = a->lm.cell == TL_CELL_RNN ? "TimeRNN" : "TimeLSTM";
+        cfg[n++] = (tl_layer_config){.type = "TimeEmbedding", .in_dim = V,
+                                     .out_dim = a->lm.embed};
+        for (int i = 0; i < a->lm.layers; i++) {
+            cfg[n] = (tl_layer_config){.in_dim = i ? a->lm.hidden : a->lm.embed,
+                                       .out_dim = a->lm.hidden};
+            snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
+        }
+        cfg[n++] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        cfg[n++] = (tl_layer_config){.type = "TimeSoftmaxWithLoss", .in_dim = V, .out_dim = V};
+    }
+    int states = 0;
+    tl_optim *probe = NULL;
+    if (opt)
+        states = tl_optim_state_count(opt);
+    else if (!tl_optim_create(&probe, &a->optim, 1))
+        states = tl_optim_state_count(probe);
+    tl_optim_destroy(probe);
+    double pbytes, need = cli_train_memory(cfg, n, states, a->tc.batch, a->tc.time, tokens,
+                                           &pbytes);
+    /* A model over the library's limit is refused by tl_lm_create, by name. */
+    if (!m && pbytes / ((2 + states) * sizeof(tl_real)) > (double)TL_LM_MAX_PARAMS)
+        return 0;
+    const char *source;
+    double limit = cli_memory_limit(&source);
+    printf("memory: about %.1f MB (parameters with gradients and optimizer state %.1f MB, "
+           "batch activations and data %.1f MB)\n", need / 1e6, pbytes / 1e6,
+           (need - pbytes) / 1e6);
+    if (limit > 0 && need > limit) {
+        fprintf(stderr, "timelayers: memory: about %.0f MB needed, more than the %.0f MB %s "
+                "allows; use a smaller model, --batch or --time\n", need / 1e6, limit / 1e6,
+                source);
+        return 1;
+    }
+    return 0;
+}
+
 /* The first SIGINT or SIGTERM asks the trainer to stop after its step and
  * save; a second one is fatal at once (the atomic save leaves the previous
  * checkpoint intact). */
@@ -458,10 +566,14 @@ static int train(train_args *args, tl_comm *comm)
     rc = 1;
     if (a.resume) {
         if (tl_checkpoint_open(a.resume, &ck) || tl_checkpoint_model(ck, &m) ||
-            tl_checkpoint_vocab(ck, &vocab) || tl_checkpoint_optim(ck, &opt)) {
+            tl_checkpoint_vocab(ck, &vocab) || tl_checkpoint_optim(ck, &opt) ||
+            tl_lm_check_vocab(m, vocab)) {
             cli_fail(a.resume);
             goto out;
         }
+        if ((rc = check_resume_options(&a, ck, m, vocab, opt)))
+            goto out;
+        rc = 1;
         a.level = tl_vocab_level(vocab);
         /* The run continues its schedule unless told otherwise, and keeps
          * saying how its model was initialised. */
@@ -484,6 +596,9 @@ static int train(train_args *args, tl_comm *comm)
     bool loaded = load_data(&a, vocab, &d);
     vocab = NULL; /* owned by d now, loaded or not */
     if (!loaded)
+        goto out;
+    if (check_memory(&a, m, opt, (int)tl_vocab_size(d.vocab), d.train.len + d.valid.len +
+                     d.test.len))
         goto out;
     if (!m) {
         tl_rng rng;
