@@ -184,9 +184,16 @@ echo "FIFOs: refused without waiting"
 # ---- memory: estimated, printed, and what cannot fit is refused ---------------
 "$tl" train "${small[@]}" --max-steps 1 --out "$tmp/mem.st" >"$tmp/out"
 grep -q "^memory: about" "$tmp/out" || fail "no memory estimate printed"
-expect_fail 1 "memory: about .* more than" bash -c "ulimit -v 4000000; exec \"$tl\" train \
-  --train \"$tmp/train.txt\" --level word --embed 4096 --hidden 8192 --out \"$tmp/big.st\""
-echo "memory: $(grep -o 'memory: about.*' "$tmp/err" | head -1)"
+# AddressSanitizer reserves terabytes of address space for its shadow memory,
+# so a process under `ulimit -v` cannot start at all: that check needs a build
+# without it (the release stage of tools/test.sh runs it).
+if ldd "$tl" 2>/dev/null | grep -q libasan; then
+  echo "memory: the ulimit -v refusal is not checked in an AddressSanitizer build"
+else
+  expect_fail 1 "memory: about .* more than" bash -c "ulimit -v 4000000; exec \"$tl\" train \
+    --train \"$tmp/train.txt\" --level word --embed 4096 --hidden 8192 --out \"$tmp/big.st\""
+  echo "memory: $(grep -o 'memory: about.*' "$tmp/err" | head -1)"
+fi
 
 # ---- a checkpoint edited by hand: metadata rewritten, the header re-encoded ----
 set_meta() {  # FILE KEY VALUE: set one metadata string (VALUE - to delete the key)
