@@ -20,8 +20,16 @@
  * once per pass (tl_rec_prepare). Hprev is Y shifted one step later with h0
  * in front, so that dWh is a single GEMM.
  *
- * State and the common buffers: recurrent.h; see gru.h for the rules.
+ * Recurrent dropout (rec_p > 0, training mode): one mask M (N, H) per
+ * forward, scaled by 1/(1 − rec_p), multiplies h_{t-1} in its product with
+ * Wh only: hh = (h_{t-1}⊙M)·Wh + [0, 0, bhn], while the carry z⊙h_{t-1}
+ * keeps h_{t-1} itself. Backward: dh = dY[:,s] + z_{s+1}⊙dh +
+ * (dAh[:,s+1]·Whᵀ)⊙M, the product going through the scratch hm first, and
+ * dWh += (Hprev⊙M)ᵀ·dAh.
+ *
+ * State, the common buffers and the mask: recurrent.h; see gru.h for the rules.
  */
+#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "recurrent.h"
@@ -35,13 +43,14 @@ typedef struct {
     tl_tensor dAh, dAx;   /* (N, T, 3H) */
 } time_gru;
 
-/* One forward step on the step's slices; h_prev NULL is the zero state. */
+/* One forward step on the step's slices; h_prev NULL is the zero state.
+ * h_rec is what the product reads: h_prev, or h_prev⊙M under dropout. */
 typedef struct {
     const tl_rec *rec;
     int N, H, ld, ldg;
     const tl_real *bhn;
-    const tl_real *h_prev;
-    int ldh;
+    const tl_real *h_prev, *h_rec;
+    int ldh, ldr;
     tl_real *G, *hh, *Y;
 } fwd_step;
 
@@ -52,7 +61,7 @@ static void forward_part(void *ctx, int part, int parts)
     tl_rec_split(s->rec, part, parts, &u0, &u1);
     tl_gru_hh_init(s->N, H, s->bhn, s->hh, 3 * H, u0, u1);
     if (s->h_prev)
-        tl_rec_forward(s->rec, s->N, s->h_prev, s->ldh, u0, u1, s->hh, 3 * H);
+        tl_rec_forward(s->rec, s->N, s->h_rec, s->ldr, u0, u1, s->hh, 3 * H);
     for (int n = 0; n < s->N; n++)
         tl_gru_gates_forward(u1 - u0, H, s->G + (size_t)n * s->ldg + u0,
                              s->hh + (size_t)n * 3 * H + u0,
@@ -72,6 +81,8 @@ typedef struct {
     const tl_real *G_s, *h_prev;
     int ldh;
     tl_real *dAh_s, *dAx_s;
+    const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
+    tl_real *prod;        /* (N, H) scratch for the masked product */
 } bwd_step;
 
 static void backward_part(void *ctx, int part, int parts)
@@ -79,15 +90,24 @@ static void backward_part(void *ctx, int part, int parts)
     const bwd_step *s = ctx;
     int u0, u1, N = s->N, H = s->H;
     tl_rec_split(s->rec, part, parts, &u0, &u1);
+    bool masked = s->mask && s->dAh_next;
     for (int n = 0; n < N; n++) {
         tl_real *dh = s->dh + (size_t)n * H;
         const tl_real *in = s->dh_in ? s->dh_in + (size_t)n * H : NULL;
         const tl_real *dy = s->dy_s ? s->dy_s + (size_t)n * s->ld : NULL;
         for (int u = u0; u < u1; u++)
             dh[u] = (in ? in[u] : 0) + (dy ? dy[u] : 0);
+        if (masked)
+            memset(s->prod + (size_t)n * H + u0, 0, (size_t)(u1 - u0) * sizeof *dh);
     }
     if (s->dAh_next)
-        tl_rec_backward(s->rec, N, s->dAh_next, s->lda, u0, u1, s->dh, H);
+        tl_rec_backward(s->rec, N, s->dAh_next, s->lda, u0, u1, masked ? s->prod : s->dh, H);
+    for (int n = 0; masked && n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H;
+        const tl_real *m = s->mask + (size_t)n * H, *pr = s->prod + (size_t)n * H;
+        for (int u = u0; u < u1; u++)
+            dh[u] += m[u] * pr[u];
+    }
     if (!s->G_s)
         return;
     for (int n = 0; n < N; n++) {
@@ -114,13 +134,17 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     tl_gru_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
     TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, false, N));
     int parts = tl_rec_parts(&b->rec, N);
-    fwd_step s = {&b->rec, N, H, ld, ldg, r->cell.params[TL_GRU_BHN].value.data,
-                  from_state ? b->h0.data : NULL, H, G, r->hh.data, Y};
+    fwd_step s = {.rec = &b->rec, .N = N, .H = H, .ld = ld, .ldg = ldg,
+                  .bhn = r->cell.params[TL_GRU_BHN].value.data,
+                  .h_prev = from_state ? b->h0.data : NULL, .ldh = H, .G = G, .hh = r->hh.data,
+                  .Y = Y};
     for (int t = 0; t < T; t++) {
         if (t) {
             s.h_prev = Y + (size_t)(t - 1) * H;
             s.ldh = ld;
         }
+        s.ldr = s.ldh;
+        s.h_rec = tl_recurrent_h_in(b, N, s.h_prev, &s.ldr);
         s.G = G + (size_t)t * 4 * H;
         s.Y = Y + (size_t)t * H;
         tl_parallel_run(parts, forward_part, &s);
@@ -150,7 +174,8 @@ static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     /* Step s = T-1 .. 0 gets dh = dY[:,s] + z_{s+1}⊙dh + dAh[:,s+1]·Whᵀ
      * (truncated BPTT: nothing flows in from later chunks), then its cell
      * backward. Finally dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &base->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .lda = lda};
+    bwd_step b = {.rec = &base->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .lda = lda,
+                  .mask = base->masked ? base->mask.data : NULL, .prod = base->hm.data};
     for (int s = T - 1; s >= -1; s--) {
         b.dAh_next = s + 1 < T ? dAh + (size_t)(s + 1) * 3 * H : NULL;
         b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
@@ -206,4 +231,12 @@ tl_status tl_time_gru_create(tl_layer **out, int in_dim, int hidden, bool statef
                       TL_GRU_NPARAMS);
     *out = &r->base.layer;
     return TL_OK;
+}
+
+tl_status tl_time_gru_set_recurrent_dropout(tl_layer *l, double p)
+{
+    if (!l || l->ops != &gru_ops)
+        return tl_fail(TL_ERR_ARG, "tl_time_gru_set_recurrent_dropout: %s is not a TimeGRU",
+                       tl_layer_type(l));
+    return tl_recurrent_set_dropout((tl_recurrent *)l, p);
 }
