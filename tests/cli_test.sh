@@ -61,10 +61,13 @@ echo "resume: $(wc -l <"$tmp/a.cut") log lines identical"
 "$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
 "$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
 
-# bench: only its options here (a benchmark run takes too long for a test).
-"$tl" bench --help | grep -q -- "--config" || fail "bench --help"
-expect_fail 2 "unknown configuration" "$tl" bench --config A,X
-expect_fail 2 "threads" "$tl" bench --threads 0
+# bench: only its options here (a benchmark run takes too long for a test);
+# not built with -Dbenchmarks=disabled.
+if [ -x "$1/tools/timelayers-bench" ]; then
+  "$tl" bench --help | grep -q -- "--config" || fail "bench --help"
+  expect_fail 2 "unknown configuration" "$tl" bench --config A,X
+  expect_fail 2 "threads" "$tl" bench --threads 0
+fi
 
 # Bad input: clear message, non-zero exit, no crash.
 expect_fail 2 "unknown command" "$tl" frobnicate

@@ -33,6 +33,10 @@ typedef struct cli_model {
 bool cli_model_open(const char *path, cli_model *cm);
 void cli_model_close(cli_model *cm);
 
+/* The path of the default corpus (Tiny Shakespeare), or NULL after printing
+ * where it was looked for. */
+const char *cli_default_corpus(void);
+
 /* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */
 void cli_set_threads(int n);
 

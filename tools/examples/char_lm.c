@@ -1,7 +1,7 @@
 /* A character-level LSTM language model in about a hundred lines of the
  * public API: Embedding -> LSTM -> Affine -> SoftmaxWithLoss, trained with
- * plain SGD and truncated BPTT on any text file (by default the concatenated
- * sources this checkout was built from). It prints the loss going down.
+ * plain SGD and truncated BPTT on any text file (by default Tiny Shakespeare,
+ * data/tinyshakespeare.txt). It prints the loss going down.
  *
  *     build/tools/examples/char_lm [FILE] [STEPS]
  *
