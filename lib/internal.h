@@ -58,6 +58,11 @@ struct cJSON;
 tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const char **end,
                         const char *what);
 void tl__set_alloc_hook(tl__alloc_hook_fn hook);
+
+/* The tokens of v in id order as a JSON array (checkpoint metadata "vocab"),
+ * freed with cJSON_free; NULL when out of memory (lib/train_checkpoint.c). */
+struct tl_vocab;
+char *tl_vocab_json(const struct tl_vocab *v);
 long tl__alloc_live(void);
 
 /* Shorthand for the error raised when a tensor argument has the wrong shape. */

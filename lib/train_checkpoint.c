@@ -14,7 +14,7 @@
 
 /* ---- encoding -------------------------------------------------------------- */
 
-static char *vocab_json(const tl_vocab *v)
+char *tl_vocab_json(const tl_vocab *v)
 {
     cJSON *a = cJSON_CreateArray();
     for (int32_t i = 0; a && i < tl_vocab_size(v); i++) {
@@ -126,7 +126,7 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
             n++;
         }
     }
-    char *vocab = t->vocab ? vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
+    char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
          *train = train_json(t);
     tl_status st;
     if ((t->vocab && !vocab) || !optim || !train) {
