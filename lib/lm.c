@@ -1,4 +1,5 @@
 /* The standard language-model stack (see lm.h). */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "internal.h"
@@ -9,11 +10,11 @@
 #include "timelayers/rnn.h"
 #include "timelayers/softmax_loss.h"
 
-static tl_status recurrent(tl_layer **l, tl_cell_kind cell, int in, int hidden, tl_rng *rng)
+static tl_status recurrent(tl_layer **l, const tl_lm_config *c, int in, tl_rng *rng)
 {
-    if (cell == TL_CELL_LSTM)
-        return tl_time_lstm_create(l, in, hidden, true, rng);
-    return tl_time_rnn_create(l, in, hidden, true, TL_ACT_TANH, rng);
+    if (c->cell == TL_CELL_LSTM)
+        return tl_time_lstm_create(l, in, c->hidden, true, rng);
+    return tl_time_rnn_create(l, in, c->hidden, true, c->activation, rng);
 }
 
 /* a * b + c, or SIZE_MAX when that overflows. */
@@ -46,6 +47,18 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
                        "D=%d H=%d layers=%d)", c->vocab, c->embed, c->hidden, c->layers);
     if (c->cell != TL_CELL_LSTM && c->cell != TL_CELL_RNN)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown cell kind %d", (int)c->cell);
+    if (c->activation != TL_ACT_TANH && c->activation != TL_ACT_SIGMOID)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown activation %d", (int)c->activation);
+    if (c->activation == TL_ACT_SIGMOID && c->cell != TL_CELL_RNN)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: the sigmoid activation is an option of the RNN "
+                       "cell (the LSTM's activations are fixed)");
+    if (c->loss_norm != TL_LOSS_MEAN && c->loss_norm != TL_LOSS_CS231N)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: unknown loss normalisation %d", (int)c->loss_norm);
+    if ((unsigned)c->init.kind > TL_INIT_PYTORCH ||
+        (c->init.kind == TL_INIT_UNIFORM && !(c->init.scale > 0 && isfinite(c->init.scale))) ||
+        (c->init.forget_bias_set && !isfinite(c->init.forget_bias)))
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: bad initialisation (scheme %d, scale %g, "
+                       "forget bias %g)", (int)c->init.kind, c->init.scale, c->init.forget_bias);
     size_t n = lm_params(c);
     if (n > TL_LM_MAX_PARAMS)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: V=%d D=%d H=%d layers=%d need %s%zu "
@@ -61,7 +74,7 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
     if (!st)
         st = tl_model_add(m, l);
     for (int i = 0; i < c->layers && !st; i++) {
-        st = recurrent(&l, c->cell, i ? c->hidden : c->embed, c->hidden, rng);
+        st = recurrent(&l, c, i ? c->hidden : c->embed, rng);
         if (!st)
             st = tl_model_add(m, l);
     }
@@ -70,9 +83,13 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
     if (!st)
         st = tl_model_add(m, l);
     if (!st)
-        st = tl_time_softmax_loss_create(&l, c->vocab, TL_LOSS_MEAN);
+        st = tl_time_softmax_loss_create(&l, c->vocab, c->loss_norm);
     if (!st)
         st = tl_model_set_loss(m, l);
+    /* The constructors drew the textbook's values; redraw only for another
+     * scheme, so textbook models stay what they were for a given seed. */
+    if (!st && (c->init.kind != TL_INIT_TEXTBOOK || c->init.forget_bias_set))
+        st = tl_model_init(m, &c->init, rng);
     if (st) {
         tl_model_destroy(m);
         return st;

@@ -1,6 +1,7 @@
 /* Status names and the thread-local last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 
@@ -37,4 +38,13 @@ tl_status tl_fail(tl_status st, const char *fmt, ...)
     memcpy(last_error, msg, sizeof msg);
     va_end(ap);
     return st;
+}
+
+int tl_print_double(char *buf, size_t n, const char *prefix, double x)
+{
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%.15g", x);
+    if (strtod(tmp, NULL) != x)
+        snprintf(tmp, sizeof tmp, "%.17g", x);
+    return snprintf(buf, n, "%s%s", prefix, tmp);
 }

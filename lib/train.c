@@ -36,10 +36,25 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     *out = NULL;
     if (cfg->batch < 1 || cfg->time < 1 || cfg->epochs < 0 || cfg->clip_norm < 0 ||
         cfg->clip_value < 0 || cfg->report_every < 0 || cfg->max_steps < 0 ||
-        cfg->save_every < 0 || !(cfg->max_seconds >= 0) || (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)))
+        cfg->save_every < 0 || cfg->eval_every < 0 || !(cfg->max_seconds >= 0) ||
+        (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)) || cfg->nmeta < 0 ||
+        (cfg->nmeta && !cfg->meta))
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: invalid configuration (batch %d, time %d, "
-                       "epochs %d, clip %g, lr_decay %g)", cfg->batch, cfg->time, cfg->epochs,
-                       cfg->clip_norm, cfg->lr_decay);
+                       "epochs %d, clip %g, lr_decay %g, eval_every %ld, nmeta %d)", cfg->batch,
+                       cfg->time, cfg->epochs, cfg->clip_norm, cfg->lr_decay, cfg->eval_every,
+                       cfg->nmeta);
+    static const char *const own[] = {"optim", "train", "lr_schedule", "vocab", "vocab.level"};
+    for (int i = 0; i < cfg->nmeta; i++)
+        for (size_t k = 0; k < sizeof own / sizeof *own; k++)
+            if (!cfg->meta[i].key || strcmp(cfg->meta[i].key, own[k]) == 0)
+                return tl_fail(TL_ERR_ARG, "tl_trainer_create: extra metadata %d has the key "
+                               "\"%s\", which is NULL or the trainer's own", i,
+                               cfg->meta[i].key ? cfg->meta[i].key : "");
+    if (tl_lr_schedule_check(&cfg->lr_schedule))
+        return tl_fail(TL_ERR_ARG, "tl_trainer_create: %s", tl_last_error());
+    if (cfg->lr_decay != 0 && cfg->lr_schedule.kind != TL_LR_CONSTANT)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_create: lr_decay is the plateau schedule; give "
+                       "either it or lr_schedule");
     if (valid && nvalid < 2)
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: a validation set needs at least 2 tokens "
                        "(got %zu)", nvalid);
@@ -50,9 +65,11 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     tl_trainer *t;
     TL_TRY(tl_calloc((void **)&t, 1, sizeof *t, "tl_trainer_create"));
     *t = (tl_trainer){.m = m, .opt = opt, .vocab = vocab, .valid = valid, .nvalid = nvalid,
-                      .cfg = *cfg, .best_ppl = INFINITY};
+                      .cfg = *cfg, .best_ppl = INFINITY, .base_lr = tl_optim_lr(opt)};
     if (!t->cfg.report_every)
         t->cfg.report_every = 20;
+    if (cfg->lr_decay > 1)
+        t->cfg.lr_schedule = (tl_lr_schedule){.kind = TL_LR_PLATEAU, .factor = cfg->lr_decay};
     tl_rng_seed(&t->rng, 0);
     tl_status st = tl_batcher_init(&t->batcher, train, ntrain, cfg->batch, cfg->time);
     if (!st)
@@ -60,6 +77,9 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (!st && tl_optim_nparams(opt) != t->nparams)
         st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
                      "the model has %zu", tl_optim_nparams(opt), t->nparams);
+    if (!st)
+        st = tl_calloc((void **)&t->kept, 2 * (size_t)tl_model_num_layers(m) + 1, sizeof *t->kept,
+                       "trainer state");
     if (!st)
         st = tl_alloc((void **)&t->xs, bt, sizeof(int32_t), "trainer batch");
     if (!st)
@@ -80,6 +100,9 @@ void tl_trainer_destroy(tl_trainer *t)
         return;
     if (t->log)
         fclose(t->log);
+    for (int i = 0; t->kept && i < 2 * tl_model_num_layers(t->m); i++)
+        tl_tensor_free(&t->kept[i]);
+    tl_free(t->kept);
     tl_free(t->xs);
     tl_free(t->ts);
     tl_free(t);
@@ -112,7 +135,7 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
 {
     tl_batcher_next(&t->batcher, t->xs, t->ts);
     tl_model_zero_grad(t->m);
-    tl_status st = tl_model_forward(t->m, &t->x, &t->t, loss);
+    tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,
                        t->iter + 1, tl_last_error());
@@ -120,12 +143,17 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
     if (!isfinite(*loss))
         return tl_fail(TL_ERR_NUMERIC, "step %ld (epoch %d, iteration %ld): the loss is %g",
                        t->step + 1, t->epoch + 1, t->iter + 1, *loss);
-    TL_TRY(tl_model_backward(t->m));
     if (tl_clip_grad_norm(t->grads, t->nparams, t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY,
                           norm))
         return nonfinite_grad(t, *norm);
     if (t->cfg.clip_value > 0)
         TL_TRY(tl_clip_grad_value(t->grads, t->nparams, t->cfg.clip_value));
+    const tl_lr_schedule *ls = &t->cfg.lr_schedule;
+    if (ls->kind == TL_LR_STEP || ls->kind == TL_LR_COSINE) {
+        long total = t->cfg.epochs * (long)tl_batcher_iters_per_epoch(&t->batcher);
+        TL_TRY(tl_optim_set_lr(t->opt, tl_lr_at(ls, t->base_lr, tl_optim_lr(t->opt),
+                                                t->epoch + 1, t->step + 1, total)));
+    }
     return tl_optim_step(t->opt, t->values, t->grads, t->nparams);
 }
 
@@ -178,19 +206,57 @@ static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, 
 
 /* ---- the loop ------------------------------------------------------------ */
 
-/* Validation at an epoch end: reference mode when the set is long enough for
- * one reference batch, else every target at batch 1. */
-static tl_status validate(tl_trainer *t, double *ppl)
+/* Copy the state each recurrent layer carries into the next batch aside
+ * (keep) or back (!keep): validation in the middle of an epoch must not
+ * disturb truncated BPTT. A zero-size tensor stands for the zero state. */
+static tl_status carried_states(tl_trainer *t, bool keep)
+{
+    for (int i = 0; i < tl_model_num_layers(t->m); i++) {
+        tl_layer *l = tl_model_layer(t->m, i);
+        tl_tensor *h = &t->kept[2 * i], *c = &t->kept[2 * i + 1];
+        if (!tl_layer_has_state(l))
+            continue;
+        if (!keep) {
+            if (h->size)
+                TL_TRY(tl_layer_set_state(l, h, c->size ? c : NULL));
+            else
+                tl_layer_reset_state(l);
+            continue;
+        }
+        const tl_tensor *st[2] = {NULL, NULL};
+        TL_TRY(tl_layer_get_state(l, &st[0], &st[1]));
+        for (int k = 0; k < 2; k++) {
+            tl_tensor *dst = k ? c : h;
+            if (!st[k] || !st[k]->size) {
+                dst->size = 0;
+                continue;
+            }
+            TL_TRY(tl_tensor_resize(dst, TL_REAL, st[k]->ndim, st[k]->shape));
+            memcpy(dst->data, st[k]->data, st[k]->size * sizeof *dst->data);
+        }
+    }
+    return TL_OK;
+}
+
+/* Validation perplexity (NAN without a validation set): reference mode when
+ * the set is long enough for one reference batch, else every target at batch
+ * 1; *improved when it is the best so far. At an epoch end the model's state
+ * is reset (the textbook's loop); in the middle of one it is put back. */
+static tl_status validate(tl_trainer *t, bool epoch_end, double *ppl, bool *improved)
 {
     *ppl = NAN;
+    *improved = false;
     if (!t->valid)
         return TL_OK;
     tl_eval_mode mode = t->nvalid > 350 ? TL_EVAL_REFERENCE : TL_EVAL_STREAM;
+    if (!epoch_end)
+        TL_TRY(carried_states(t, true));
     TL_TRY(tl_eval_perplexity(t->m, t->valid, t->nvalid, mode, t->cfg.time, NULL, ppl));
-    if (*ppl < t->best_ppl)
+    if (!epoch_end)
+        TL_TRY(carried_states(t, false));
+    *improved = *ppl < t->best_ppl;
+    if (*improved)
         t->best_ppl = *ppl;
-    else if (t->cfg.lr_decay > 1)
-        TL_TRY(tl_optim_set_lr(t->opt, tl_optim_lr(t->opt) / t->cfg.lr_decay));
     return TL_OK;
 }
 
@@ -210,6 +276,11 @@ static tl_status open_log(tl_trainer *t)
 static tl_status checkpoint(tl_trainer *t)
 {
     return t->cfg.checkpoint ? tl_trainer_save(t, t->cfg.checkpoint) : TL_OK;
+}
+
+static tl_status keep_best(tl_trainer *t, bool improved)
+{
+    return improved && t->cfg.keep_best ? tl_trainer_save(t, t->cfg.keep_best) : TL_OK;
 }
 
 tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
@@ -232,17 +303,27 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
             t->iter++;
             t->report_loss += loss;
             t->report_count++;
-            if (t->iter % t->cfg.report_every == 0)
-                report(t, cb, ctx, norm, NAN, false);
+            double ppl = NAN;
+            bool improved = false;
+            /* The epoch end validates anyway. */
+            if (t->cfg.eval_every && t->step % t->cfg.eval_every == 0 && t->iter < iters)
+                TL_TRY(validate(t, false, &ppl, &improved));
+            if (t->iter % t->cfg.report_every == 0 || !isnan(ppl))
+                report(t, cb, ctx, norm, ppl, false);
             if (t->cfg.save_every && t->step % t->cfg.save_every == 0)
                 TL_TRY(checkpoint(t));
+            TL_TRY(keep_best(t, improved));
         }
         double ppl;
-        TL_TRY(validate(t, &ppl));
+        bool improved;
+        TL_TRY(validate(t, true, &ppl, &improved));
+        if (t->valid && !improved && t->cfg.lr_schedule.kind == TL_LR_PLATEAU)
+            TL_TRY(tl_optim_set_lr(t->opt, tl_optim_lr(t->opt) / t->cfg.lr_schedule.factor));
         t->epoch++;
         t->iter = 0;
         report(t, cb, ctx, norm, ppl, true);
         TL_TRY(checkpoint(t));
+        TL_TRY(keep_best(t, improved));
     }
     return TL_OK;
 }

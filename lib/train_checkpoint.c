@@ -71,6 +71,7 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "time_idx", (double)t->batcher.time_idx) &&
          cJSON_AddNumberToObject(j, "batch", t->cfg.batch) &&
          cJSON_AddNumberToObject(j, "time", t->cfg.time) &&
+         cJSON_AddNumberToObject(j, "base_lr", t->base_lr) &&
          (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
                                 : cJSON_AddNullToObject(j, "best_ppl") != NULL);
     char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
@@ -128,19 +129,29 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
     }
     char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
          *train = train_json(t);
+    char schedule[64];
+    tl_lr_schedule_describe(&t->cfg.lr_schedule, schedule, sizeof schedule);
+    tl_ckpt_meta *meta = NULL;
     tl_status st;
     if ((t->vocab && !vocab) || !optim || !train) {
         st = tl_fail(TL_ERR_NOMEM, "tl_trainer_save: out of memory encoding metadata");
-    } else {
-        tl_ckpt_meta meta[] = {
-            {"optim", optim},
-            {"train", train},
-            {"vocab.level", tl_vocab_level(t->vocab) == TL_LEVEL_WORD ? "word" : "char"},
-            {"vocab", vocab},
-        };
-        st = tl_checkpoint_save(path, t->m, meta, t->vocab ? 4 : 2, extra, n);
+    } else if (!(st = tl_alloc((void **)&meta, 5 + (size_t)t->cfg.nmeta, sizeof *meta,
+                               "checkpoint metadata"))) {
+        int k = 0;
+        meta[k++] = (tl_ckpt_meta){"optim", optim};
+        meta[k++] = (tl_ckpt_meta){"train", train};
+        meta[k++] = (tl_ckpt_meta){"lr_schedule", schedule};
+        if (t->vocab) {
+            meta[k++] = (tl_ckpt_meta){"vocab.level", tl_vocab_level(t->vocab) == TL_LEVEL_WORD
+                                                          ? "word" : "char"};
+            meta[k++] = (tl_ckpt_meta){"vocab", vocab};
+        }
+        for (int i = 0; i < t->cfg.nmeta; i++)
+            meta[k++] = t->cfg.meta[i];
+        st = tl_checkpoint_save(path, t->m, meta, k, extra, n);
         t->saved |= !st;
     }
+    tl_free(meta);
     cJSON_free(vocab);
     cJSON_free(optim);
     cJSON_free(train);
@@ -342,6 +353,7 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
     double epoch = 0, step = 0, iter = 0, time_idx = 0, batch = 0, time = 0;
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best_ppl");
+    const cJSON *base_lr = cJSON_GetObjectItemCaseSensitive(j, "base_lr");
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng");
     const field fields[] = {
         {"epoch", 0, 1e9, &epoch, true},          {"step", 0, 9e15, &step, true},
@@ -359,6 +371,11 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
                      tl_batcher_iters_per_epoch(&t->batcher));
     if (!st && !(cJSON_IsNull(best) || cJSON_IsNumber(best)))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": bad best_ppl");
+    /* Checkpoints from before the schedules have no base rate: the
+     * optimizer's current one is all there is. */
+    if (!st && base_lr && !(cJSON_IsNumber(base_lr) && base_lr->valuedouble > 0 &&
+                            base_lr->valuedouble <= 1e12))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": bad base_lr");
     if (!st && !(cJSON_IsArray(rng) && cJSON_GetArraySize(rng) == 4))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng must be 4 hex strings");
     tl_rng r = {{0}};
@@ -378,6 +395,8 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         t->iter = (long)iter;
         t->batcher.time_idx = (size_t)time_idx;
         t->best_ppl = cJSON_IsNumber(best) ? best->valuedouble : INFINITY;
+        if (base_lr)
+            t->base_lr = base_lr->valuedouble;
         t->rng = r;
     }
     cJSON_Delete(j);

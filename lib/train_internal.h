@@ -25,6 +25,8 @@ struct tl_trainer {
     long step;          /* steps done */
     long iter;          /* steps done in the current epoch */
     double best_ppl;
+    double base_lr;     /* the schedule's base rate */
+    tl_tensor *kept;    /* 2 per layer: carried h, c kept aside while validating mid-epoch */
     tl_rng rng;         /* reserved for stochastic layers (dropout); saved and restored */
 
     double report_loss; /* sum of losses since the last report */

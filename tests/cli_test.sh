@@ -58,6 +58,46 @@ cut -d, -f1-4 "$tmp/b.csv" >"$tmp/b.cut"
 cmp -s "$tmp/a.cut" "$tmp/b.cut" || fail "resumed run differs: $(diff "$tmp/a.cut" "$tmp/b.cut" | head -5)"
 echo "resume: $(wc -l <"$tmp/a.cut") log lines identical"
 
+# Schedules, initialisation, validation every N steps and the best checkpoint:
+# a run stopped mid-way and resumed (without repeating --lr-schedule: the
+# checkpoint's applies) repeats the straight run, rates included.
+sargs=("${args[@]}" --valid "$tmp/valid.txt" --optim sgd --lr 0.5 --epochs 3)
+"$tl" train "${sargs[@]}" --lr-schedule step:1:0.5 --init uniform:0.08 --forget-bias 1 \
+  --eval-every 7 --keep-best "$tmp/best.safetensors" --out "$tmp/c.safetensors" \
+  --log "$tmp/c.csv" >/dev/null
+"$tl" train "${sargs[@]}" --lr-schedule step:1:0.5 --init uniform:0.08 --forget-bias 1 \
+  --eval-every 7 --max-steps 40 --out "$tmp/d.safetensors" --log "$tmp/d.csv" >/dev/null
+"$tl" train "${sargs[@]}" --eval-every 7 --resume "$tmp/d.safetensors" \
+  --out "$tmp/d.safetensors" --log "$tmp/d.csv" >/dev/null
+cut -d, -f1-6 "$tmp/c.csv" >"$tmp/c.cut"
+cut -d, -f1-6 "$tmp/d.csv" >"$tmp/d.cut"
+cmp -s "$tmp/c.cut" "$tmp/d.cut" || fail "resumed scheduled run differs: $(diff "$tmp/c.cut" "$tmp/d.cut" | head -5)"
+awk -F, 'NR > 1 && $4 != "nan" { print $6 }' "$tmp/c.csv" | sort -u | tr '\n' ' ' >"$tmp/rates"
+[ "$(cat "$tmp/rates")" = "0.125 0.25 0.5 " ] || fail "step schedule rates: $(cat "$tmp/rates")"
+[ "$(awk -F, 'NR > 1 && $5 != "nan"' "$tmp/c.csv" | wc -l)" -gt 3 ] || fail "--eval-every"
+"$tl" info "$tmp/c.safetensors" >"$tmp/info"
+grep -q "^init: uniform:0.08,forget_bias=1$" "$tmp/info" || fail "info lacks init: $(cat "$tmp/info")"
+grep -q "^lr_schedule: step:1:0.5$" "$tmp/info" || fail "info lacks lr_schedule"
+"$tl" info "$tmp/d.safetensors" | grep -q "^init: uniform:0.08,forget_bias=1$" ||
+  fail "a resumed run lost the init metadata"
+[ -f "$tmp/best.safetensors" ] || fail "--keep-best wrote nothing"
+best=$(awk -F, 'NR > 1 && $5 != "nan" { print $5 }' "$tmp/c.csv" | sort -g | head -1)
+held=$("$tl" info "$tmp/best.safetensors" | sed -n 's/.*"best_ppl":\([0-9.e+-]*\).*/\1/p')
+awk -v a="$held" -v b="$best" 'BEGIN { d = a - b; exit !(d * d < 1e-10 * b * b) }' ||
+  fail "best checkpoint holds perplexity $held, the log's best is $best"
+ls "$tmp" | grep -q "\.tmp" && fail "temporary files left behind: $(ls "$tmp")"
+expect_fail 2 "uniform:A" "$tl" train --init uniform
+expect_fail 2 "step:E:F" "$tl" train --lr-schedule step:4
+expect_fail 2 "give one" "$tl" train --lr-schedule step:4:0.5 --lr-decay 4
+expect_fail 2 "needs --cell rnn" "$tl" train --activation sigmoid
+expect_fail 2 "another file" "$tl" train --keep-best x.safetensors --out x.safetensors
+expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init pytorch
+"$tl" train --train "$tmp/train.txt" --level word --cell rnn --activation sigmoid \
+  --loss-norm cs231n --embed 8 --hidden 8 --batch 4 --time 8 --max-steps 3 --quiet \
+  --out "$tmp/sig.safetensors" >/dev/null
+"$tl" info "$tmp/sig.safetensors" >"$tmp/info"
+grep -q "TimeRNN" "$tmp/info" || fail "sigmoid RNN"
+
 "$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
 "$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "testutil.h"
+#include "../lib/safetensors.h"
 
 /* A text with structure an LSTM learns in a few dozen steps. */
 static const char text[] =
@@ -53,6 +54,10 @@ static void release(setup *s)
 /* Every report's training perplexity, in order. */
 typedef struct {
     double ppl[4096];
+    double step_lr[4096];   /* the rate shown with each training report */
+    double valid[4096];     /* every validation perplexity, in order */
+    long valid_step[4096];
+    int nvalid;
     int n;
     double last_valid;
     double lr[64];
@@ -62,12 +67,18 @@ typedef struct {
 static void record(void *ctx, const tl_train_progress *p)
 {
     trace *t = ctx;
+    if (!isnan(p->valid_ppl)) {
+        assert_true(t->nvalid < 4096);
+        t->valid_step[t->nvalid] = p->step;
+        t->valid[t->nvalid++] = p->valid_ppl;
+    }
     if (p->epoch_end) {
         t->last_valid = p->valid_ppl;
         t->lr[t->nepochs++] = p->lr;
         return;
     }
     assert_true(t->n < 4096);
+    t->step_lr[t->n] = p->lr;
     t->ppl[t->n++] = p->train_ppl;
 }
 
@@ -363,6 +374,287 @@ static void test_bad_resume_metadata(void **state)
     unlink(path);
 }
 
+/* Run cfg straight, then again stopped after `stop` steps and resumed from the
+ * checkpoint (model, optimizer, loop) with the same cfg; every report of the
+ * two must be bit-identical. valid: the first nvalid tokens of the training
+ * text serve as a validation set (0 = none). */
+static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double lr, long stop,
+                               size_t nvalid, trace *straight, trace *split)
+{
+    char path[] = "/tmp/tl_test_splitXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    memset(straight, 0, sizeof *straight);
+    memset(split, 0, sizeof *split);
+    setup s;
+    tl_trainer *t;
+    make(&s, kind, lr);
+    const int32_t *valid = nvalid ? s.train.ids : NULL;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, valid, nvalid,
+                            &cfg));
+    TU_OK(tl_trainer_run(t, record, straight));
+    tl_trainer_destroy(t);
+    release(&s);
+
+    make(&s, kind, lr);
+    valid = nvalid ? s.train.ids : NULL;
+    tl_train_config first = cfg;
+    first.max_steps = stop;
+    first.checkpoint = path;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, valid, nvalid,
+                            &first));
+    TU_OK(tl_trainer_run(t, record, split));
+    tl_trainer_destroy(t);
+    tl_optim_destroy(s.opt);
+    tl_model_destroy(s.m);
+    tl_checkpoint *ck;
+    TU_OK(tl_checkpoint_open(path, &ck));
+    TU_OK(tl_checkpoint_model(ck, &s.m));
+    TU_OK(tl_checkpoint_optim(ck, &s.opt));
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, valid, nvalid,
+                            &cfg)); /* s.train is still the same corpus */
+    TU_OK(tl_trainer_resume(t, ck));
+    tl_checkpoint_close(ck);
+    TU_OK(tl_trainer_run(t, record, split));
+    tl_trainer_destroy(t);
+    release(&s);
+    unlink(path);
+
+    assert_int_equal(split->n, straight->n);
+    for (int i = 0; i < straight->n; i++)
+        if (split->ppl[i] != straight->ppl[i] || split->step_lr[i] != straight->step_lr[i])
+            fail_msg("report %d: resumed run has perplexity %.17g at lr %.17g, uninterrupted "
+                     "%.17g at lr %.17g", i + 1, split->ppl[i], split->step_lr[i],
+                     straight->ppl[i], straight->step_lr[i]);
+    assert_int_equal(split->nvalid, straight->nvalid);
+    for (int i = 0; i < straight->nvalid; i++)
+        assert_true(split->valid[i] == straight->valid[i]);
+}
+
+static int iters_per_epoch(void)
+{
+    return (int)((8 * (sizeof text - 1) - 1) / (4 * 8));
+}
+
+/* step:2:0.5 with SGD at 0.4: epochs 1-2 at 0.4, then 0.2, 0.1; the rate of
+ * every step is the schedule's, and a run resumed in the middle of epoch 3
+ * continues it (same rates, same losses). */
+static void test_step_schedule(void **state)
+{
+    (void)state;
+    static trace straight, split;
+    tl_train_config cfg = config(4);
+    TU_OK(tl_lr_schedule_parse("step:2:0.5", &cfg.lr_schedule));
+    int iters = iters_per_epoch();
+    straight_and_split(cfg, TL_OPTIM_SGD, 0.4, 2 * iters + iters / 2, 0, &straight, &split);
+    const double expect[4] = {0.4, 0.4, 0.2, 0.1};
+    assert_int_equal(straight.n, 4 * iters);
+    for (int i = 0; i < straight.n; i++)
+        if (straight.step_lr[i] != expect[i / iters])
+            fail_msg("step %d (epoch %d): lr %.17g, expected %.17g", i + 1, i / iters + 1,
+                     straight.step_lr[i], expect[i / iters]);
+    assert_true(straight.lr[3] == 0.1);
+}
+
+/* cosine:5:0.1 over 3 epochs: a linear warm-up then the half cosine, step by
+ * step as tl_lr_at says, continued exactly by a resumed run. */
+static void test_cosine_schedule(void **state)
+{
+    (void)state;
+    static trace straight, split;
+    tl_train_config cfg = config(3);
+    TU_OK(tl_lr_schedule_parse("cosine:5:0.1", &cfg.lr_schedule));
+    int iters = iters_per_epoch();
+    long total = 3L * iters;
+    straight_and_split(cfg, TL_OPTIM_ADAM, 0.01, iters + 3, 0, &straight, &split);
+    assert_int_equal(straight.n, total);
+    for (long s = 1; s <= total; s++) {
+        double want = s <= 5 ? 0.01 * (double)s / 5
+                             : 0.01 * (0.1 + 0.9 * 0.5 * (1 + cos(M_PI * (double)(s - 6) /
+                                                                  (double)(total - 5))));
+        if (fabs(straight.step_lr[s - 1] - want) > 1e-15)
+            fail_msg("step %ld: lr %.17g, expected %.17g", s, straight.step_lr[s - 1], want);
+    }
+    assert_true(straight.step_lr[total - 1] > 0.001);
+}
+
+/* Validation every 7 steps changes nothing in training (the carried state is
+ * put back) and is itself repeated exactly by a resumed run. */
+static void test_eval_every_keeps_training_state(void **state)
+{
+    (void)state;
+    static trace plain, with_eval, split;
+    int iters = iters_per_epoch();
+    size_t nvalid = 200;
+    tl_train_config cfg = config(2);
+    straight_and_split(cfg, TL_OPTIM_ADAM, 0.01, iters + 2, nvalid, &plain, &split);
+    cfg.eval_every = 7;
+    straight_and_split(cfg, TL_OPTIM_ADAM, 0.01, iters + 2, nvalid, &with_eval, &split);
+    assert_int_equal(plain.n, with_eval.n);
+    for (int i = 0; i < plain.n; i++)
+        assert_true(plain.ppl[i] == with_eval.ppl[i]);
+    /* Every 7th step except at an epoch end, plus each epoch end. */
+    int expect = 2;
+    for (long s = 7; s <= 2L * iters; s += 7)
+        expect += s % iters != 0;
+    assert_int_equal(with_eval.nvalid, expect);
+    assert_int_equal(plain.nvalid, 2);
+}
+
+/* The checkpoint's best_ppl and step from its "train" metadata. */
+static void best_of(const char *path, double *best, long *step)
+{
+    tl_checkpoint *ck;
+    TU_OK(tl_checkpoint_open(path, &ck));
+    const char *train = tl_checkpoint_meta(ck, "train");
+    assert_non_null(train);
+    const char *b = strstr(train, "\"best_ppl\":"), *st = strstr(train, "\"step\":");
+    assert_non_null(b);
+    assert_non_null(st);
+    *best = strtod(b + strlen("\"best_ppl\":"), NULL);
+    *step = strtol(st + strlen("\"step\":"), NULL, 10);
+    tl_checkpoint_close(ck);
+}
+
+/* A trace whose callback raises the rate to boost_lr after epoch 2. */
+typedef struct {
+    trace tr;
+    tl_optim *opt;
+    double boost_lr;
+} boost;
+
+static void record_and_boost(void *ctx, const tl_train_progress *p)
+{
+    boost *b = ctx;
+    record(&b->tr, p);
+    if (p->epoch_end && p->epoch == 2)
+        TU_OK(tl_optim_set_lr(b->opt, b->boost_lr));
+}
+
+/* Makes a checkpoint write fail once 1000 bytes are written. */
+static int fail_late_writes(const char *step, size_t written)
+{
+    return strcmp(step, "write") == 0 && written > 1000;
+}
+
+/* keep_best is written when, and only when, validation improves: after two
+ * epochs the callback sets a rate far too large, validation gets worse, and
+ * the best checkpoint stays the one of the best validation (an earlier one
+ * than the last). It holds that model: evaluating it gives the recorded
+ * perplexity. A failing write stops training with the error and leaves the
+ * earlier best file as it was. */
+static void test_keep_best(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tl_test_bestXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char best[64], last[64];
+    snprintf(best, sizeof best, "%s/best.safetensors", dir);
+    snprintf(last, sizeof last, "%s/last.safetensors", dir);
+    setup s;
+    make(&s, TL_OPTIM_SGD, 1);
+    tl_train_config cfg = config(4);
+    cfg.eval_every = 5;
+    cfg.checkpoint = last;
+    cfg.keep_best = best;
+    static boost b;
+    memset(&b, 0, sizeof b);
+    b.opt = s.opt;
+    b.boost_lr = 40;
+    size_t nvalid = 300;
+    tl_trainer *t;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, s.train.ids,
+                            nvalid, &cfg));
+    tl_status st = tl_trainer_run(t, record_and_boost, &b);
+    assert_true(st == TL_OK || st == TL_ERR_NUMERIC); /* it may diverge */
+    tl_trainer_destroy(t);
+    trace *tr = &b.tr;
+    int argmin = 0, improvements = 0;
+    double run_best = INFINITY;
+    for (int i = 0; i < tr->nvalid; i++) {
+        improvements += tr->valid[i] < run_best;
+        if (tr->valid[i] < run_best) {
+            run_best = tr->valid[i];
+            argmin = i;
+        }
+    }
+    printf("%d validations, %d improvements, best %.4f at step %ld\n", tr->nvalid, improvements,
+           run_best, tr->valid_step[argmin]);
+    assert_true(improvements > 2);
+    assert_true(argmin < tr->nvalid - 2); /* later validations were worse */
+    double ck_best;
+    long ck_step;
+    best_of(best, &ck_best, &ck_step);
+    assert_true(ck_best == run_best);
+    assert_int_equal(ck_step, tr->valid_step[argmin]);
+    /* The model in it is the best one. */
+    tl_checkpoint *ck;
+    tl_model *m;
+    double ppl;
+    TU_OK(tl_checkpoint_open(best, &ck));
+    TU_OK(tl_checkpoint_model(ck, &m));
+    tl_checkpoint_close(ck);
+    TU_OK(tl_eval_perplexity(m, s.train.ids, nvalid, TL_EVAL_STREAM, 8, NULL, &ppl));
+    assert_true(ppl == run_best);
+    tl_model_destroy(m);
+    release(&s);
+
+    /* A new run whose writes fail half-way through: training stops with the
+     * error at its first improvement, and the best file on disk stays the
+     * old one, whole, with no temporary left beside it. */
+    assert_int_equal(unlink(last), 0);
+    size_t n, n2;
+    unsigned char *old = tu_read_bytes(best, &n);
+    make(&s, TL_OPTIM_SGD, 1);
+    cfg.checkpoint = NULL;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, s.train.ids,
+                            nvalid, &cfg));
+    tl__set_write_hook(fail_late_writes);
+    st = tl_trainer_run(t, NULL, NULL);
+    tl__set_write_hook(NULL);
+    assert_int_equal(st, TL_ERR_IO);
+    assert_int_equal(tl_trainer_step(t), 5); /* the first validation */
+    tl_trainer_destroy(t);
+    unsigned char *now = tu_read_bytes(best, &n2);
+    assert_int_equal(n2, n);
+    assert_memory_equal(now, old, n);
+    assert_int_equal(tu_count_files(dir), 1);
+    free(old);
+    free(now);
+    release(&s);
+    assert_int_equal(unlink(best), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* Bad schedules and their combination with lr_decay are refused. */
+static void test_bad_schedule_configs(void **state)
+{
+    (void)state;
+    setup s;
+    make(&s, TL_OPTIM_SGD, 0.1);
+    tl_trainer *t;
+    tl_train_config cfg = config(1);
+    cfg.lr_schedule = (tl_lr_schedule){.kind = TL_LR_STEP, .hold = 1, .factor = 2};
+    assert_int_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    cfg.lr_schedule = (tl_lr_schedule){.kind = TL_LR_PLATEAU, .factor = 2};
+    cfg.lr_decay = 2;
+    assert_int_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    cfg = config(1);
+    cfg.eval_every = -1;
+    assert_int_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    cfg = config(1);
+    tl_ckpt_meta own = {"train", "x"};
+    cfg.meta = &own;
+    cfg.nmeta = 1;
+    assert_int_equal(tl_trainer_create(&t, s.m, s.opt, NULL, s.train.ids, s.train.len, NULL, 0,
+                                       &cfg), TL_ERR_ARG);
+    release(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +664,11 @@ int main(void)
         cmocka_unit_test(test_csv_log_and_lr_decay),
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_bad_resume_metadata),
+        cmocka_unit_test(test_step_schedule),
+        cmocka_unit_test(test_cosine_schedule),
+        cmocka_unit_test(test_eval_every_keeps_training_state),
+        cmocka_unit_test(test_keep_best),
+        cmocka_unit_test(test_bad_schedule_configs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,15 +6,19 @@
  *
  * The first recurrent layer maps D to H, the others H to H. Every recurrent
  * layer is stateful (truncated BPTT carries the state across batches).
- * Initialisation is the textbook reference's: embedding N(0, 0.01²), the
- * other weights N(0, 1/fan_in), biases zero.
+ * Initialisation is the textbook reference's (embedding N(0, 0.01²), the
+ * other weights N(0, 1/fan_in), biases zero) unless cfg->init asks for
+ * another scheme (init.h), drawn with the same rng after construction.
  */
 #ifndef TIMELAYERS_LM_H
 #define TIMELAYERS_LM_H
 
 #include "timelayers/checkpoint.h"
+#include "timelayers/init.h"
 #include "timelayers/model.h"
 #include "timelayers/rng.h"
+#include "timelayers/rnn.h"
+#include "timelayers/softmax_loss.h"
 #include "timelayers/vocab.h"
 
 #ifdef __cplusplus
@@ -29,6 +33,9 @@ typedef struct tl_lm_config {
     int hidden;         /* H */
     int layers;         /* L >= 1 recurrent layers */
     tl_cell_kind cell;
+    tl_activation activation; /* TL_CELL_RNN only: tanh (0, default) or sigmoid */
+    tl_loss_norm loss_norm;   /* TL_LOSS_MEAN (0, default) or TL_LOSS_CS231N */
+    tl_init init;             /* zeroed: the textbook's */
 } tl_lm_config;
 
 /* Most parameters tl_lm_create builds: 2^30 values, i.e. 4 GiB in float
@@ -37,7 +44,8 @@ typedef struct tl_lm_config {
 
 /* Build the stack above. Sizes must be positive and L at most 64, and the
  * model at most TL_LM_MAX_PARAMS parameters; both are checked before anything
- * is allocated (TL_ERR_ARG, naming the limit). The caller owns *out
+ * is allocated (TL_ERR_ARG, naming the limit), as are the activation (sigmoid
+ * only with the RNN cell), the loss normalisation and the init scheme. The caller owns *out
  * (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
 

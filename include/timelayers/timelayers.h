@@ -21,6 +21,8 @@
 #include "timelayers/corpus.h"
 #include "timelayers/batcher.h"
 #include "timelayers/checkpoint.h"
+#include "timelayers/init.h"
+#include "timelayers/schedule.h"
 #include "timelayers/lm.h"
 #include "timelayers/eval.h"
 #include "timelayers/train.h"

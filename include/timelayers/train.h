@@ -6,8 +6,11 @@
  *                        zero_grad; loss = forward(xs, ts); backward
  *                        clip (global norm and/or element-wise); optimizer step
  *   at each report:      training perplexity = exp(mean of the losses since the last report)
- *   at each epoch end:   validation perplexity (reference mode, state reset before and
- *                        after), learning-rate decay when it did not improve, checkpoint
+ *   every eval_every steps and at each epoch end: validation perplexity (reference
+ *                        mode; the carried state is kept aside and put back), the best
+ *                        checkpoint when it improved (keep_best)
+ *   at each epoch end:   the plateau rule's decay when it did not improve, checkpoint
+ *   before each step:    the learning rate of the schedule (schedule.h)
  *
  * This is the textbook reference's RnnlmTrainer plus its PTB script's epoch loop.
  * A loss or gradient norm that is not finite stops training with TL_ERR_NUMERIC and a
@@ -32,6 +35,7 @@
 #include "timelayers/model.h"
 #include "timelayers/optim.h"
 #include "timelayers/rng.h"
+#include "timelayers/schedule.h"
 #include "timelayers/vocab.h"
 
 #ifdef __cplusplus
@@ -44,8 +48,15 @@ typedef struct tl_train_config {
     double clip_norm;       /* global L2 norm threshold; 0 = no clipping */
     double clip_value;      /* element-wise clip to [-c, c]; 0 = none */
     int report_every;       /* iterations between progress reports; 0 = 20 */
-    double lr_decay;        /* > 1: divide the learning rate by this after an epoch whose
-                               validation perplexity is not the best so far; 0 = off */
+    tl_lr_schedule lr_schedule; /* zeroed: constant; the base rate is the optimizer's */
+    double lr_decay;        /* > 1: shorthand for the plateau schedule with this factor
+                               (lr_schedule must then be constant); 0 = off */
+    long eval_every;        /* also validate every this many steps; 0 = epoch ends only */
+    const char *keep_best;  /* path written (atomically) whenever validation perplexity
+                               is the best so far; NULL = none */
+    const tl_ckpt_meta *meta; /* extra metadata stored in every checkpoint (e.g. how the
+                               model was initialised); keys must not be the trainer's */
+    int nmeta;
     long max_steps;         /* stop (and checkpoint) after this many steps in total; 0 = off */
     double max_seconds;     /* stop (and checkpoint) after this much training time; 0 = off */
     long save_every;        /* also checkpoint every this many steps; 0 = epoch ends only */
@@ -60,7 +71,8 @@ typedef struct tl_train_progress {
     long step;                      /* iterations done in total */
     long iter, iters_per_epoch;     /* position within the epoch */
     double train_ppl;               /* exp(mean loss) since the last report */
-    double valid_ppl;               /* NAN except in the end-of-epoch report with a valid set */
+    double valid_ppl;               /* NAN except in the reports that follow a validation
+                                       (epoch ends and every eval_every steps) */
     double lr, grad_norm;           /* current learning rate, last norm before clipping */
     double tokens_per_sec, elapsed_sec, eta_sec;
     bool epoch_end;
@@ -105,7 +117,8 @@ void tl_trainer_destroy(tl_trainer *t);
  * docs/checkpoint-format.md): metadata "vocab" (JSON array of the tokens in id
  * order), "vocab.level" ("word" or "char"), "optim" (JSON: kind, hyper-
  * parameters, steps), "train" (JSON: epoch, step, iter, time_idx, batch, time,
- * best_ppl, rng); tensors "optim.<state>" and "state.layers.<i>.h" / ".c" (the
+ * best_ppl, base_lr, rng), "lr_schedule" (tl_lr_schedule_describe), the
+ * config's extra metadata; tensors "optim.<state>" and "state.layers.<i>.h" / ".c" (the
  * carried state of each stateful recurrent layer, absent when it is zero). */
 
 /* Rebuild the vocabulary stored in a checkpoint. The caller owns *out.

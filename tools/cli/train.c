@@ -28,6 +28,13 @@ static const char help[] =
     "  --layers N          recurrent layers (default 1)\n"
     "  --embed D           embedding width (default 64)\n"
     "  --hidden H          hidden width (default 256)\n"
+    "  --activation tanh|sigmoid  the RNN cell's activation (default tanh)\n"
+    "  --loss-norm mean|cs231n  loss = sum over tokens / their count (default), or\n"
+    "                      / the batch size N (CS231n's sum over time, mean over batch)\n"
+    "  --init SCHEME       textbook (default: embedding N(0, 0.01^2), weights\n"
+    "                      N(0, 1/fan_in), biases 0), uniform:A (every value U(-A, A),\n"
+    "                      Zaremba et al.), or pytorch (PyTorch's default init)\n"
+    "  --forget-bias B     set the LSTM forget-gate biases to B after --init\n"
     "Training:\n"
     "  --batch B           rows per batch (default 32)\n"
     "  --time T            time steps per batch (default 64)\n"
@@ -35,9 +42,14 @@ static const char help[] =
     "  --lr X              learning rate (default: the optimizer's: sgd 0.01, adam 0.001, ...)\n"
     "  --clip X            clip the global gradient norm at X (default 1; 0 = off)\n"
     "  --clip-value X      also clip each gradient element to [-X, X] (default off)\n"
-    "  --lr-decay F        divide the learning rate by F when validation perplexity\n"
-    "                      does not improve (default off)\n"
+    "  --lr-schedule S     constant (default); plateau:F (divide by F after an epoch\n"
+    "                      whose validation perplexity is not the best); step:E:F\n"
+    "                      (E epochs at --lr, then multiply by F every epoch);\n"
+    "                      cosine[:W[:F]] (W warm-up steps, then a half cosine down to\n"
+    "                      F * lr at the last step). With --resume: the checkpoint's\n"
+    "  --lr-decay F        the same as --lr-schedule plateau:F\n"
     "  --epochs N          epochs (default 1)\n"
+    "  --eval-every N      also measure validation perplexity every N steps\n"
     "  --max-steps N       stop after N steps in total (default: no limit)\n"
     "  --max-seconds S     stop after S seconds of training (default: no limit)\n"
     "  --seed N            random seed for the initial weights (default 1)\n"
@@ -46,6 +58,8 @@ static const char help[] =
     "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
     "                      training stops (default model.safetensors)\n"
     "  --save-every N      also write it every N steps\n"
+    "  --keep-best FILE    also write a checkpoint to FILE (atomically) whenever\n"
+    "                      validation perplexity is the best so far\n"
     "  --resume FILE       continue the run saved in FILE exactly where it stopped\n"
     "                      (give the same data, --batch and --time)\n"
     "  --log FILE          CSV of the training curve\n"
@@ -54,6 +68,8 @@ static const char help[] =
 
 typedef struct {
     const char *train, *valid, *test, *out, *resume, *log;
+    char init[96];          /* the "init" metadata: tl_init_describe of the model's scheme */
+    bool init_given, schedule_given;
     double valid_split;
     tl_level level;
     tl_lm_config lm;
@@ -67,7 +83,8 @@ typedef struct {
 
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
-       O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP };
+       O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP,
+       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM };
 
 static const struct option options[] = {
     {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
@@ -79,7 +96,10 @@ static const struct option options[] = {
     {"max-seconds", 1, 0, O_SECONDS}, {"seed", 1, 0, O_SEED},    {"threads", 1, 0, O_THREADS},
     {"out", 1, 0, O_OUT},        {"save-every", 1, 0, O_SAVE},   {"resume", 1, 0, O_RESUME},
     {"log", 1, 0, O_LOG},        {"report", 1, 0, O_REPORT},     {"quiet", 0, 0, O_QUIET},
-    {"help", 0, 0, O_HELP},      {0, 0, 0, 0},
+    {"help", 0, 0, O_HELP},      {"init", 1, 0, O_INIT},         {"forget-bias", 1, 0, O_FORGET},
+    {"lr-schedule", 1, 0, O_SCHEDULE}, {"eval-every", 1, 0, O_EVAL_EVERY},
+    {"keep-best", 1, 0, O_KEEP_BEST}, {"activation", 1, 0, O_ACTIVATION},
+    {"loss-norm", 1, 0, O_LOSS_NORM}, {0, 0, 0, 0},
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -94,8 +114,8 @@ static int parse(int argc, char **argv, train_args *a)
         .tc = {.batch = 32, .time = 64, .epochs = 1, .clip_norm = 1, .report_every = 20},
         .seed = 1,
     };
-    double lr = 0;
-    long steps, save;
+    double lr = 0, forget_bias;
+    long steps, save, eval_every;
     int c;
     bool ok = true;
     optind = 1;
@@ -155,6 +175,44 @@ static int parse(int argc, char **argv, train_args *a)
         case O_LOG: a->log = optarg; break;
         case O_REPORT: ok = cli_parse_int("report", optarg, 1, 1 << 30, &a->tc.report_every); break;
         case O_QUIET: a->quiet = true; break;
+        case O_INIT: {
+            tl_init in;
+            if (tl_init_parse(optarg, &in))
+                return cli_usage_error("train", "--init: %s", tl_last_error());
+            in.forget_bias_set = a->lm.init.forget_bias_set;
+            in.forget_bias = a->lm.init.forget_bias;
+            a->lm.init = in;
+            a->init_given = true;
+            break;
+        }
+        case O_FORGET:
+            ok = cli_parse_double("forget-bias", optarg, -1e6, 1e6, &forget_bias);
+            a->lm.init.forget_bias_set = true;
+            a->lm.init.forget_bias = forget_bias;
+            a->init_given = true;
+            break;
+        case O_SCHEDULE:
+            if (tl_lr_schedule_parse(optarg, &a->tc.lr_schedule))
+                return cli_usage_error("train", "--lr-schedule: %s", tl_last_error());
+            a->schedule_given = true;
+            break;
+        case O_EVAL_EVERY:
+            ok = cli_parse_long("eval-every", optarg, 1, LONG_MAX, &eval_every);
+            a->tc.eval_every = eval_every;
+            break;
+        case O_KEEP_BEST: a->tc.keep_best = optarg; break;
+        case O_ACTIVATION:
+            if (strcmp(optarg, "tanh") && strcmp(optarg, "sigmoid"))
+                return cli_usage_error("train", "--activation must be tanh or sigmoid, not '%s'",
+                                       optarg);
+            a->lm.activation = optarg[0] == 's' ? TL_ACT_SIGMOID : TL_ACT_TANH;
+            break;
+        case O_LOSS_NORM:
+            if (strcmp(optarg, "mean") && strcmp(optarg, "cs231n"))
+                return cli_usage_error("train", "--loss-norm must be mean or cs231n, not '%s'",
+                                       optarg);
+            a->lm.loss_norm = optarg[0] == 'c' ? TL_LOSS_CS231N : TL_LOSS_MEAN;
+            break;
         case 'h':
         case O_HELP: fputs(help, stdout); return 0;
         default: return cli_usage_error("train", "unknown or incomplete option");
@@ -166,6 +224,15 @@ static int parse(int argc, char **argv, train_args *a)
         return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
     if (a->valid && a->valid_split > 0)
         return cli_usage_error("train", "--valid and --valid-split exclude each other");
+    if (a->tc.lr_decay && a->schedule_given)
+        return cli_usage_error("train", "--lr-decay F is --lr-schedule plateau:F: give one");
+    if (a->lm.activation == TL_ACT_SIGMOID && a->lm.cell != TL_CELL_RNN)
+        return cli_usage_error("train", "--activation sigmoid needs --cell rnn");
+    if (a->resume && a->init_given)
+        return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
+                               "--resume");
+    if (a->tc.keep_best && a->out && strcmp(a->tc.keep_best, a->out) == 0)
+        return cli_usage_error("train", "--keep-best must be another file than --out");
     if (!a->train && a->valid_split < 0)
         a->valid_split = 0.05;
     if (a->valid_split < 0)
@@ -190,8 +257,11 @@ static void progress(void *ctx, const tl_train_progress *p)
         printf(" | lr %.4g\n", p->lr);
     } else {
         printf("epoch %d/%d | iter %ld/%ld | ppl %9.2f | lr %.4g | grad norm %7.3f | %.0f tok/s "
-               "| ETA %s\n", p->epoch, p->epochs, p->iter, p->iters_per_epoch, p->train_ppl, p->lr,
+               "| ETA %s", p->epoch, p->epochs, p->iter, p->iters_per_epoch, p->train_ppl, p->lr,
                p->grad_norm, p->tokens_per_sec, cli_duration(p->eta_sec, eta, sizeof eta));
+        if (!isnan(p->valid_ppl))
+            printf(" | valid ppl %.2f", p->valid_ppl);
+        printf("\n");
     }
     fflush(stdout);
 }
@@ -270,6 +340,15 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         a.level = tl_vocab_level(vocab);
+        /* The run continues its schedule unless told otherwise, and keeps
+         * saying how its model was initialised. */
+        const char *ls = tl_checkpoint_meta(ck, "lr_schedule"), *init = tl_checkpoint_meta(ck, "init");
+        if (ls && !a.schedule_given && !a.tc.lr_decay &&
+            tl_lr_schedule_parse(ls, &a.tc.lr_schedule)) {
+            cli_fail(a.resume);
+            goto out;
+        }
+        snprintf(a.init, sizeof a.init, "%s", init ? init : "");
         /* The optimizer comes from the checkpoint; a given --lr overrides its rate. */
         if (a.lr_given && tl_optim_set_lr(opt, a.optim.lr)) {
             cli_fail("--lr");
@@ -288,6 +367,12 @@ int cmd_train(int argc, char **argv)
             cli_fail("model");
             goto out;
         }
+        tl_init_describe(&a.lm.init, a.init, sizeof a.init);
+    }
+    tl_ckpt_meta init_meta = {"init", a.init};
+    if (a.init[0]) {
+        a.tc.meta = &init_meta;
+        a.tc.nmeta = 1;
     }
     size_t nparams;
     if (tl_model_flat(m, NULL, NULL, &nparams) || (!opt && tl_optim_create(&opt, &a.optim, nparams))) {
@@ -302,9 +387,11 @@ int cmd_train(int argc, char **argv)
     }
     tl_optim_config oc;
     tl_optim_get_config(opt, &oc);
-    printf("model: %zu parameters; optimizer %s, lr %g; batch %d x time %d; %s\n", nparams,
-           tl_optim_name(oc.kind), tl_optim_lr(opt), a.tc.batch, a.tc.time,
-           a.resume ? "resuming" : "starting");
+    char schedule[64];
+    tl_lr_schedule_describe(&a.tc.lr_schedule, schedule, sizeof schedule);
+    printf("model: %zu parameters%s%s; optimizer %s, lr %g, schedule %s; batch %d x time %d; %s\n",
+           nparams, a.init[0] ? ", init " : "", a.init, tl_optim_name(oc.kind), tl_optim_lr(opt),
+           schedule, a.tc.batch, a.tc.time, a.resume ? "resuming" : "starting");
     fflush(stdout);
     if (tl_trainer_run(tr, a.quiet ? NULL : progress, NULL)) {
         cli_fail("training stopped");

@@ -1,0 +1,144 @@
+/* Initialisation schemes (see init.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "timelayers/init.h"
+
+typedef enum { ROLE_EMBEDDING, ROLE_RECURRENT, ROLE_LINEAR } role;
+
+static role role_of(const tl_layer *l)
+{
+    if (l->in_dtype == TL_INT32)
+        return ROLE_EMBEDDING;
+    return tl_layer_has_state(l) ? ROLE_RECURRENT : ROLE_LINEAR;
+}
+
+static void fill_normal(tl_tensor *v, double sd, tl_rng *rng)
+{
+    for (size_t i = 0; i < v->size; i++)
+        v->data[i] = (tl_real)(sd * tl_rng_normal(rng));
+}
+
+/* U(−a, a) summed over `draws` independent draws per value. */
+static void fill_uniform(tl_tensor *v, double a, int draws, tl_rng *rng)
+{
+    for (size_t i = 0; i < v->size; i++) {
+        double x = 0;
+        for (int k = 0; k < draws; k++)
+            x += a * (2 * tl_rng_uniform(rng) - 1);
+        v->data[i] = (tl_real)x;
+    }
+}
+
+static void init_param(const tl_layer *l, tl_tensor *v, const tl_init *init, tl_rng *rng)
+{
+    role r = role_of(l);
+    bool vector = v->ndim == 1;
+    switch (init->kind) {
+    case TL_INIT_TEXTBOOK:
+        if (r == ROLE_EMBEDDING)
+            fill_normal(v, 0.01, rng);
+        else if (vector)
+            memset(v->data, 0, v->size * sizeof *v->data);
+        else
+            fill_normal(v, 1 / sqrt((double)v->shape[0]), rng);
+        break;
+    case TL_INIT_UNIFORM:
+        fill_uniform(v, init->scale, 1, rng);
+        break;
+    case TL_INIT_PYTORCH:
+        if (r == ROLE_EMBEDDING)
+            fill_normal(v, 1, rng);
+        else if (r == ROLE_RECURRENT)
+            fill_uniform(v, 1 / sqrt((double)l->out_width), vector ? 2 : 1, rng);
+        else
+            fill_uniform(v, 1 / sqrt((double)l->in_width), 1, rng);
+        break;
+    }
+}
+
+/* An LSTM's bias is the vector of 4H values of a recurrent layer of width H. */
+static void set_forget_bias(const tl_layer *l, tl_tensor *v, double b)
+{
+    if (role_of(l) != ROLE_RECURRENT || v->ndim != 1 || v->size != 4 * (size_t)l->out_width)
+        return;
+    for (int j = 0; j < l->out_width; j++)
+        v->data[j] = (tl_real)b;
+}
+
+tl_status tl_model_init(tl_model *m, const tl_init *init, tl_rng *rng)
+{
+    if (!m || !init || !rng)
+        return tl_fail(TL_ERR_ARG, "tl_model_init: NULL argument");
+    if (init->kind != TL_INIT_TEXTBOOK && init->kind != TL_INIT_UNIFORM &&
+        init->kind != TL_INIT_PYTORCH)
+        return tl_fail(TL_ERR_ARG, "tl_model_init: unknown scheme %d", (int)init->kind);
+    if (init->kind == TL_INIT_UNIFORM && !(init->scale > 0 && isfinite(init->scale)))
+        return tl_fail(TL_ERR_ARG, "tl_model_init: the uniform scale must be a finite number "
+                       "> 0 (got %g)", init->scale);
+    if (init->forget_bias_set && !isfinite(init->forget_bias))
+        return tl_fail(TL_ERR_ARG, "tl_model_init: the forget-gate bias is %g", init->forget_bias);
+    int count;
+    TL_TRY(tl_model_param_count(m, &count));
+    for (int i = 0; i < count; i++) {
+        tl_named_param p;
+        TL_TRY(tl_model_param(m, i, &p));
+        const tl_layer *l = tl_model_layer(m, p.layer);
+        init_param(l, &p.param->value, init, rng);
+        if (init->forget_bias_set)
+            set_forget_bias(l, &p.param->value, init->forget_bias);
+    }
+    return TL_OK;
+}
+
+static const char *const kind_names[] = {"textbook", "uniform", "pytorch"};
+
+tl_status tl_init_parse(const char *spec, tl_init *out)
+{
+    if (!spec || !out)
+        return tl_fail(TL_ERR_ARG, "tl_init_parse: NULL argument");
+    tl_init in = {0};
+    const char *fb = strstr(spec, ",forget_bias=");
+    size_t len = fb ? (size_t)(fb - spec) : strlen(spec);
+    char *end;
+    int k = 0;
+    while (k < 3 && !(strncmp(spec, kind_names[k], strlen(kind_names[k])) == 0))
+        k++;
+    const char *rest = k < 3 ? spec + strlen(kind_names[k]) : spec;
+    bool ok = k < 3;
+    in.kind = (tl_init_kind)k;
+    if (ok && in.kind == TL_INIT_UNIFORM) {
+        ok = *rest == ':' && rest + 1 < spec + len;
+        if (ok) {
+            in.scale = strtod(rest + 1, &end);
+            ok = end == spec + len && in.scale > 0 && isfinite(in.scale);
+        }
+    } else if (ok) {
+        ok = rest == spec + len;
+    }
+    if (ok && fb) {
+        const char *b = fb + strlen(",forget_bias=");
+        in.forget_bias_set = true;
+        in.forget_bias = strtod(b, &end);
+        ok = end != b && !*end && isfinite(in.forget_bias);
+    }
+    if (!ok)
+        return tl_fail(TL_ERR_ARG, "bad initialisation '%s' (expected textbook, uniform:A with "
+                       "A > 0, or pytorch, optionally followed by ,forget_bias=B)", spec);
+    *out = in;
+    return TL_OK;
+}
+
+void tl_init_describe(const tl_init *init, char *buf, size_t n)
+{
+    if (!buf || !n)
+        return;
+    unsigned k = init ? (unsigned)init->kind : 3;
+    int w = snprintf(buf, n, "%s", k < 3 ? kind_names[k] : "unknown");
+    if (k == TL_INIT_UNIFORM && w >= 0 && (size_t)w < n)
+        w += tl_print_double(buf + w, n - (size_t)w, ":", init->scale);
+    if (init && init->forget_bias_set && w >= 0 && (size_t)w < n)
+        tl_print_double(buf + w, n - (size_t)w, ",forget_bias=", init->forget_bias);
+}
