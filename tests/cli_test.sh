@@ -158,6 +158,28 @@ expect_fail 2 "adagrad" "$tl" train --optim adam --eps-inside
 "$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
 "$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
 "$tl" gradcheck --cell gru | grep -q passed || fail "timelayers gradcheck --cell gru"
+# With dropout (fixed masks: training-mode loss differs from evaluation mode's)
+# and tying (one W, the embedding's, and its gradient is checked); without
+# dropout the two losses are the same. Impossible bounds make the check fail.
+losses() { sed -n 's/.*loss \([0-9.]*\) (training.*, \([0-9.]*\) (evaluation.*/\1 \2/p' "$1"; }
+for kind in standard locked; do
+  "$tl" gradcheck --dropout 0.3 --dropout-kind $kind --rec-dropout 0.2 --tie >"$tmp/gc" ||
+    fail "gradcheck with $kind dropout and tying: $(cat "$tmp/gc")"
+  grep -q "passed" "$tmp/gc" && grep -q "layers.0.W .* ok" "$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
+  [ "$(grep -c '\.W ' "$tmp/gc")" = 1 ] || fail "a tied gradcheck has more than one W: $(cat "$tmp/gc")"
+  losses "$tmp/gc" | awk 'NF == 2 && $1 != $2 { on = 1 } END { exit !on }' || fail "gradcheck: $kind dropout is off: $(cat "$tmp/gc")"
+  echo "gradcheck, $kind dropout, tied: $(tail -1 "$tmp/gc")"
+done
+"$tl" gradcheck --cell gru --dropout 0.4 --tie | grep -q passed || fail "gradcheck --cell gru --tie"
+"$tl" gradcheck >"$tmp/gc"
+losses "$tmp/gc" | awk 'NF == 2 { exit !($1 == $2) } END { exit NR != 1 }' ||
+  fail "gradcheck without dropout: the two losses differ: $(cat "$tmp/gc")"
+rc=0
+"$tl" gradcheck --dropout 0.3 --bound 1e-30 --abs-bound 1e-30 >"$tmp/gc" || rc=$?
+[ "$rc" = 1 ] && grep -q FAILED "$tmp/gc" || fail "gradcheck with impossible bounds exited $rc"
+expect_fail 2 "dropout kind 'x'" "$tl" gradcheck --dropout-kind x
+expect_fail 1 "layer 0 (TimeEmbedding, D=4)" "$tl" gradcheck --tie --embed 4
+expect_fail 1 "an option of the LSTM cell" "$tl" gradcheck --cell gru --rec-dropout 0.2
 
 # bench: only its options here (a benchmark run takes too long for a test).
 "$tl" bench --help | grep -q -- "--config" || fail "bench --help"
