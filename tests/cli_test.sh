@@ -181,10 +181,13 @@ expect_fail 2 "dropout kind 'x'" "$tl" gradcheck --dropout-kind x
 expect_fail 1 "layer 0 (TimeEmbedding, D=4)" "$tl" gradcheck --tie --embed 4
 expect_fail 1 "an option of the LSTM cell" "$tl" gradcheck --cell gru --rec-dropout 0.2
 
-# bench: only its options here (a benchmark run takes too long for a test).
-"$tl" bench --help | grep -q -- "--config" || fail "bench --help"
-expect_fail 2 "unknown configuration" "$tl" bench --config A,X
-expect_fail 2 "threads" "$tl" bench --threads 0
+# bench: only its options here (a benchmark run takes too long for a test);
+# not built with -Dbenchmarks=disabled.
+if [ -x "$1/tools/timelayers-bench" ]; then
+  "$tl" bench --help | grep -q -- "--config" || fail "bench --help"
+  expect_fail 2 "unknown configuration" "$tl" bench --config A,X
+  expect_fail 2 "threads" "$tl" bench --threads 0
+fi
 
 # Bad input: clear message, non-zero exit, no crash.
 expect_fail 2 "unknown command" "$tl" frobnicate
