@@ -7,6 +7,8 @@
 # build-fuzz/corpus-TARGET (kept between runs), a crash to
 # build-fuzz/crash-TARGET-*. Exits non-zero when the fuzzer found a failure.
 # One process on one core (libFuzzer's default; -jobs would fork and log to files).
+# Inputs may grow to 64 KiB (-max_len; libFuzzer would stop at 4 KiB or the
+# largest seed): real checkpoints and corpora are larger than 4 KiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: $0 TARGET SECONDS [libFuzzer options]" >&2; exit 2; }
@@ -23,6 +25,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 OPENBLAS_NUM_THREADS=1 \
 "$dir/tests/fuzz/fuzz_$target" -max_total_time="$seconds" \
-  -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -close_fd_mask=2 -print_final_stats=1 \
+  -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -close_fd_mask=2 -print_final_stats=1 \
   -artifact_prefix="$dir/crash-$target-" "$@" \
   "$dir/corpus-$target" "tests/fuzz/corpus/$target" "tests/fuzz/regressions/$target"
