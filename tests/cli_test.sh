@@ -106,6 +106,8 @@ expect_fail 2 "uniform:A" "$tl" train --init uniform
 expect_fail 2 "step:E:F" "$tl" train --lr-schedule step:4
 expect_fail 2 "give one" "$tl" train --lr-schedule step:4:0.5 --lr-decay 4
 expect_fail 2 "needs --cell rnn" "$tl" train --activation sigmoid
+expect_fail 2 "cell gru has none" "$tl" train --cell gru --forget-bias 1
+expect_fail 2 "cell rnn has none" "$tl" train --init pytorch,forget_bias=1 --cell rnn
 expect_fail 2 "another file" "$tl" train --keep-best x.safetensors --out x.safetensors
 expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init pytorch
 "$tl" train --train "$tmp/train.txt" --level word --cell rnn --activation sigmoid \

@@ -218,8 +218,10 @@ static int parse(int argc, char **argv, train_args *a)
             tl_init in;
             if (tl_init_parse(optarg, &in))
                 return cli_usage_error("train", "--init: %s", tl_last_error());
-            in.forget_bias_set = a->lm.init.forget_bias_set;
-            in.forget_bias = a->lm.init.forget_bias;
+            if (!in.forget_bias_set) { /* keep an earlier --forget-bias */
+                in.forget_bias_set = a->lm.init.forget_bias_set;
+                in.forget_bias = a->lm.init.forget_bias;
+            }
             a->lm.init = in;
             a->init_given = true;
             break;
@@ -273,6 +275,9 @@ static int parse(int argc, char **argv, train_args *a)
         return cli_usage_error("train", "--lr-decay F is --lr-schedule plateau:F: give one");
     if (a->lm.activation == TL_ACT_SIGMOID && a->lm.cell != TL_CELL_RNN)
         return cli_usage_error("train", "--activation sigmoid needs --cell rnn");
+    if (a->lm.init.forget_bias_set && a->lm.cell != TL_CELL_LSTM)
+        return cli_usage_error("train", "--forget-bias (or forget_bias= in --init) sets the LSTM "
+                               "forget gate; --cell %s has none", tl_cell_kind_name(a->lm.cell));
     if (a->resume && a->init_given)
         return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
                                "--resume");
