@@ -22,10 +22,11 @@
  * model is refused by train's memory check instead of trained.
  *
  * Properties, besides no crash, sanitizer report or leak: the exit status is
- * 0, 1 or 2; the read-only files "t" and "v" are never changed; no lock file
- * or temporary checkpoint is left behind; and the default checkpoint
- * model.safetensors, when the command wrote it, opens with a vocabulary that
- * fits its model. */
+ * 0, 1 or 2; the read-only files "t" and "v" are never changed; the command
+ * leaves no file that the arguments do not name (a lock, a temporary
+ * checkpoint) but the default checkpoint model.safetensors and a rescued
+ * model ($TMPDIR is the directory), and those open with a vocabulary that
+ * fits their model. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -106,23 +107,38 @@ static void check_checkpoint(const char *name)
     }
 }
 
-/* Empty the directory; abort if the command left a lock or a temporary file. */
-static void clean_dir(void)
+/* Whether an argument names file (or holds it, as "--out=o" does). */
+static bool named(char **argv, int argc, const char *file)
+{
+    for (int i = 0; i < argc; i++)
+        if (strstr(argv[i], file))
+            return true;
+    return false;
+}
+
+/* Check what the command left in the directory, then empty it. Besides the
+ * inputs, a file must be one the arguments name, the default checkpoint
+ * model.safetensors, or a rescued model ($TMPDIR is the directory); anything
+ * else (a lock, a temporary "<out>.tmp-XXXXXX") was left behind. A default
+ * or rescued checkpoint must load. */
+static void check_and_clean_dir(char **argv, int argc)
 {
     DIR *d = opendir(".");
     if (!d)
         abort();
     for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        const char *f = e->d_name;
+        if (!strcmp(f, ".") || !strcmp(f, ".."))
             continue;
-        size_t n = strlen(e->d_name);
-        bool lock = n >= 5 && !strcmp(e->d_name + n - 5, ".lock");
-        bool tmp = strstr(e->d_name, ".tmp-") != NULL;
-        if (lock || tmp) {
-            fprintf(stderr, "left behind: %s\n", e->d_name);
+        bool input = !strcmp(f, "t") || !strcmp(f, "v") || !strcmp(f, "ck");
+        if (!strncmp(f, "timelayers-rescue-", 18) ||
+            (!strcmp(f, "model.safetensors") && !named(argv, argc, f)))
+            check_checkpoint(f);
+        else if (!input && !named(argv, argc, f)) {
+            fprintf(stderr, "left behind: %s\n", f);
             abort();
         }
-        if (unlink(e->d_name) != 0)
+        if (unlink(f) != 0)
             abort();
     }
     closedir(d);
@@ -187,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     argv[argc] = NULL;
 
     int home = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (home < 0 || chdir(fuzz_private_dir()) != 0)
+    if (home < 0 || chdir(fuzz_private_dir()) != 0 || setenv("TMPDIR", ".", 1) != 0)
         abort();
     put_file("t", text, ntext, 0444);
     put_file("v", valid, nvalid, 0444);
@@ -220,12 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(rc == 0 || rc == 1 || rc == 2);
     check_unchanged("t", text, ntext);
     check_unchanged("v", valid, nvalid);
-    bool named = false;
-    for (int i = 0; i < argc; i++)
-        named |= strstr(argv[i], "model.safetensors") != NULL;
-    if (!named && access("model.safetensors", F_OK) == 0)
-        check_checkpoint("model.safetensors");
-    clean_dir();
+    check_and_clean_dir(argv, argc);
     if (fchdir(home) != 0)
         abort();
     close(home);
