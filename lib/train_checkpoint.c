@@ -15,7 +15,7 @@
 
 /* ---- encoding -------------------------------------------------------------- */
 
-static char *vocab_json(const tl_vocab *v)
+char *tl_vocab_json(const tl_vocab *v)
 {
     cJSON *a = cJSON_CreateArray();
     for (int32_t i = 0; a && i < tl_vocab_size(v); i++) {
@@ -126,7 +126,7 @@ static tl_status check_finite(tl_trainer *t, const tl_ckpt_tensor *extra, int n)
 static tl_status write_checkpoint(tl_trainer *t, const char *path, tl_ckpt_tensor *extra, int n,
                                   bool dry)
 {
-    char *vocab = t->vocab ? vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
+    char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
          *train = train_json(t);
     char schedule[64];
     tl_lr_schedule_describe(&t->cfg.lr_schedule, schedule, sizeof schedule);

@@ -181,10 +181,13 @@ expect_fail 2 "dropout kind 'x'" "$tl" gradcheck --dropout-kind x
 expect_fail 1 "layer 0 (TimeEmbedding, D=4)" "$tl" gradcheck --tie --embed 4
 expect_fail 1 "an option of the LSTM cell" "$tl" gradcheck --cell gru --rec-dropout 0.2
 
-# bench: only its options here (a benchmark run takes too long for a test).
-"$tl" bench --help | grep -q -- "--config" || fail "bench --help"
-expect_fail 2 "unknown configuration" "$tl" bench --config A,X
-expect_fail 2 "threads" "$tl" bench --threads 0
+# bench: only its options here (a benchmark run takes too long for a test);
+# not built with -Dbenchmarks=disabled.
+if [ -x "$1/tools/timelayers-bench" ]; then
+  "$tl" bench --help | grep -q -- "--config" || fail "bench --help"
+  expect_fail 2 "unknown configuration" "$tl" bench --config A,X
+  expect_fail 2 "threads" "$tl" bench --threads 0
+fi
 # --threads is 1-64 wherever --help says so.
 expect_fail 2 "threads: 65 is outside \[1, 64\]" "$tl" train --threads 65
 expect_fail 2 "threads: 0 is outside \[1, 64\]" "$tl" eval --threads 0 a.st b.txt

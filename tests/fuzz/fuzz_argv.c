@@ -9,7 +9,8 @@
  * per line, the first the command. TEXT, VALID and CHECKPOINT become the
  * files "t", "v" and "ck" of a private directory (fuzz_private_dir),
  * the current directory while the command runs; "t" is also the default
- * corpus of `train` without --train. The fuzzer names them as a user would
+ * corpus of `train` without --train (cli_default_corpus, instead of
+ * default_corpus.c). The fuzzer names the files as a user would
  * ("--train t --resume ck --out o"); an argument with a '/' is not run, so
  * nothing outside the directory is read or written (the CLI's default --out
  * is model.safetensors in the current directory).
@@ -48,6 +49,12 @@ double __wrap_cli_memory_limit(const char **source)
 {
     *source = "the fuzz target's pretend machine";
     return 1 << 20;
+}
+
+/* The default corpus of `train` without --train: the input's text. */
+const char *cli_default_corpus(void)
+{
+    return "t";
 }
 
 static const struct {

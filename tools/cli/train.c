@@ -15,8 +15,8 @@ static const char help[] =
     "usage: timelayers train [options]\n"
     "\n"
     "Train a recurrent language model with truncated backpropagation through time.\n"
-    "With no --train, trains on the bundled default corpus (this checkout's sources\n"
-    "and docs, character level, last 5%% held out for validation).\n"
+    "With no --train, trains on the bundled default corpus, Tiny Shakespeare\n"
+    "(character level, last 5%% held out for validation).\n"
     "\n"
     "Data:\n"
     "  --train FILE        training text\n"
@@ -350,7 +350,9 @@ static void data_free(data *d)
 
 static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
 {
-    const char *train = a->train ? a->train : TL_DEFAULT_CORPUS;
+    const char *train = a->train ? a->train : cli_default_corpus();
+    if (!train)
+        return false;
     bool grow = !vocab;
     *d = (data){.vocab = vocab};
     if (!d->vocab && tl_vocab_create(&d->vocab, a->level))
@@ -574,7 +576,7 @@ static int train(train_args *args, tl_comm *comm)
     train_args a = *args;
     int rc;
     const cli_path inputs[] = {
-        {a.train ? a.train : TL_DEFAULT_CORPUS, "training file", false, false},
+        {a.train, "training file", false, false},   /* NULL: the default corpus */
         {a.valid, "validation file", false, false},
         {a.test, "test file", false, false},
         {a.resume, "checkpoint resumed", true, false},
