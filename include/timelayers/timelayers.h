@@ -12,6 +12,8 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/attention.h"
+#include "timelayers/concat.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
@@ -26,6 +28,7 @@
 #include "timelayers/lm.h"
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
+#include "timelayers/seq2seq.h"
 #include "timelayers/threads.h"
 
 #endif
