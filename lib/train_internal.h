@@ -38,4 +38,13 @@ struct tl_trainer {
     bool saved;         /* a checkpoint was written by this trainer */
 };
 
+/* Shared with the sequence-to-sequence trainer (seq2seq_train.c): the
+ * checkpoint metadata of a vocabulary ("vocab", a JSON array) and of an
+ * optimizer ("optim"), freed with cJSON_free (NULL when out of memory), and
+ * the optimizer of a checkpoint for nparams parameters (0: as many as the
+ * "layers.*" tensors hold). */
+char *tl__vocab_json(const tl_vocab *v);
+char *tl__optim_json(const tl_optim *o);
+tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_optim **out);
+
 #endif

@@ -29,6 +29,8 @@
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
 #include "timelayers/seq2seq.h"
+#include "timelayers/pairs.h"
+#include "timelayers/seq2seq_train.h"
 #include "timelayers/threads.h"
 
 #endif

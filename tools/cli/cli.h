@@ -14,6 +14,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_seq2seq(int argc, char **argv);
 
 /* Print "timelayers: <context>: <library message>" to stderr; returns 1. */
 int cli_fail(const char *context);

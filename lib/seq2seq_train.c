@@ -1,0 +1,278 @@
+/* The sequence-to-sequence trainer and its accuracy evaluation
+ * (seq2seq_train.h). The step is the library's: zero_grad, forward,
+ * backward, tl_clip_grad_norm, tl_optim_step on the model's flat buffers;
+ * checkpoints reuse the language-model trainer's optimizer metadata. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include "internal.h"
+#include "train_internal.h"
+#include "timelayers/clip.h"
+#include "timelayers/seq2seq_train.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rows idx[0, n) of a (·, len) id array into t (n, len). */
+static tl_status gather(tl_tensor *t, const int32_t *ids, int len, const size_t *idx, size_t n)
+{
+    TL_TRY(tl_tensor_resize(t, TL_INT32, 2, (int[]){(int)n, len}));
+    for (size_t i = 0; i < n; i++)
+        memcpy(t->ids + i * (size_t)len, ids + idx[i] * (size_t)len,
+               (size_t)len * sizeof(int32_t));
+    return TL_OK;
+}
+
+tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *correct)
+{
+    if (!s || !p || !correct || batch < 1 || !p->n)
+        return tl_fail(TL_ERR_ARG, "tl_seq2seq_accuracy: NULL argument, batch < 1 or no pairs");
+    tl_tensor q = {0};
+    size_t *idx = NULL, ok = 0;
+    tl_status st = tl_alloc((void **)&idx, (size_t)batch, sizeof *idx, "accuracy");
+    for (size_t b = 0; !st && b < p->n; b += (size_t)batch) {
+        size_t n = p->n - b < (size_t)batch ? p->n - b : (size_t)batch;
+        for (size_t i = 0; i < n; i++)
+            idx[i] = b + i;
+        const tl_tensor *gen;
+        st = gather(&q, p->q, p->qlen, idx, n);
+        if (!st)
+            st = tl_seq2seq_generate(s, &q, p->a[b * (size_t)p->alen], p->alen - 1, &gen);
+        for (size_t i = 0; !st && i < n; i++)
+            ok += memcmp(gen->ids + i * (size_t)(p->alen - 1), p->a + (b + i) * (size_t)p->alen + 1,
+                         (size_t)(p->alen - 1) * sizeof(int32_t)) == 0;
+    }
+    tl_free(idx);
+    tl_tensor_free(&q);
+    *correct = ok;
+    return st;
+}
+
+tl_status tl_seq2seq_checkpoint_optim(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim **out)
+{
+    size_t n;
+    TL_TRY(tl_seq2seq_flat(s, NULL, NULL, &n));
+    return tl__checkpoint_optim_n(ck, n, out);
+}
+
+typedef struct {
+    tl_seq2seq *s;
+    tl_optim *o;
+    const tl_pairs *train, *test;
+    tl_seq2seq_train_config cfg;
+    tl_rng rng;
+    int epoch;      /* epochs completed */
+    long step;
+    FILE *log;
+} trainer;
+
+static tl_status save(trainer *t)
+{
+    if (!t->cfg.checkpoint)
+        return TL_OK;
+    char rng[4][17], train[256];
+    for (int i = 0; i < 4; i++)
+        snprintf(rng[i], sizeof rng[i], "%016" PRIx64, t->rng.s[i]);
+    snprintf(train, sizeof train, "{\"epoch\":%d,\"step\":%ld,\"rng\":[\"%s\",\"%s\",\"%s\","
+             "\"%s\"]}", t->epoch, t->step, rng[0], rng[1], rng[2], rng[3]);
+    enum { MAX_STATE = 8 };
+    tl_ckpt_tensor extra[MAX_STATE];
+    char names[MAX_STATE][48];
+    int ne = 0;
+    for (int i = 0; i < tl_optim_state_count(t->o) && ne < MAX_STATE; i++, ne++) {
+        const char *name;
+        tl_real *buf;
+        TL_TRY(tl_optim_state(t->o, i, &name, &buf, &extra[ne].n));
+        snprintf(names[ne], sizeof names[ne], "optim.%s", name);
+        extra[ne].name = names[ne];
+        extra[ne].data = buf;
+    }
+    char *optim = tl__optim_json(t->o), *vocab = t->cfg.vocab ? tl__vocab_json(t->cfg.vocab) : NULL;
+    tl_ckpt_meta *meta = NULL;
+    tl_status st = optim && (vocab || !t->cfg.vocab)
+                       ? tl_alloc((void **)&meta, 4 + (size_t)t->cfg.nmeta, sizeof *meta,
+                                  "checkpoint metadata")
+                       : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory");
+    if (!st) {
+        int k = 0;
+        meta[k++] = (tl_ckpt_meta){"optim", optim};
+        meta[k++] = (tl_ckpt_meta){"train", train};
+        if (vocab) {
+            meta[k++] = (tl_ckpt_meta){"vocab.level", tl_vocab_level(t->cfg.vocab) ==
+                                                          TL_LEVEL_WORD ? "word" : "char"};
+            meta[k++] = (tl_ckpt_meta){"vocab", vocab};
+        }
+        for (int i = 0; i < t->cfg.nmeta; i++)
+            meta[k++] = t->cfg.meta[i];
+        st = tl_seq2seq_save(t->cfg.checkpoint, t->s, meta, k, extra, ne);
+    }
+    tl_free(meta);
+    cJSON_free(optim);
+    cJSON_free(vocab);
+    return st;
+}
+
+static tl_status restore(trainer *t, const tl_checkpoint *ck)
+{
+    const char *text = tl_checkpoint_meta(ck, "train");
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "step");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");
+    bool ok = cJSON_IsNumber(e) && cJSON_IsNumber(s) && cJSON_GetArraySize(r) == 4 &&
+              e->valuedouble >= 0 && e->valuedouble < 1e9 && s->valuedouble >= 0 &&
+              s->valuedouble < 1e15;
+    for (int i = 0; ok && i < 4; i++) {
+        const cJSON *x = cJSON_GetArrayItem(r, i);
+        char *end;
+        ok = cJSON_IsString(x) && strlen(x->valuestring) == 16;
+        if (ok)
+            t->rng.s[i] = strtoull(x->valuestring, &end, 16), ok = *end == '\0';
+    }
+    if (ok) {
+        t->epoch = e->valueint;
+        t->step = (long)s->valuedouble;
+    }
+    cJSON_Delete(j);
+    return ok ? TL_OK : tl_fail(TL_ERR_FORMAT, "checkpoint has no valid \"train\" metadata "
+                                "(not written by the sequence-to-sequence trainer?)");
+}
+
+static void log_row(trainer *t, const tl_seq2seq_progress *p)
+{
+    if (!t->log)
+        return;
+    fprintf(t->log, "%d,%ld,%.6f,%.4f,", p->epoch, p->step, p->loss, p->grad_norm);
+    if (isnan(p->accuracy))
+        fprintf(t->log, ",");
+    else
+        fprintf(t->log, "%.6f,", p->accuracy);
+    fprintf(t->log, "%.3f,%.1f\n", p->elapsed_sec, p->tokens_per_sec);
+    fflush(t->log);
+}
+
+static tl_status run(trainer *t, tl_seq2seq_callback cb, void *ctx)
+{
+    const tl_pairs *tr = t->train;
+    int B = t->cfg.batch, every = t->cfg.report_every > 0 ? t->cfg.report_every : 50;
+    long iters = (long)((tr->n + (size_t)B - 1) / (size_t)B);
+    tl_real *values, *grads;
+    size_t nflat;
+    TL_TRY(tl_seq2seq_flat(t->s, &values, &grads, &nflat));
+    size_t *perm = NULL;
+    tl_tensor q = {0}, a = {0};
+    TL_TRY(tl_alloc((void **)&perm, tr->n, sizeof *perm, "training order"));
+    double t0 = now(), report_t0 = t0, loss_sum = 0, norm = 0;
+    long report_n = 0, start_step = t->step, report_tokens = 0;
+    tl_status st = TL_OK;
+    while (!st && t->epoch < t->cfg.epochs) {
+        for (size_t i = 0; i < tr->n; i++)
+            perm[i] = i;
+        for (size_t i = tr->n - 1; i > 0; i--) {
+            size_t k = (size_t)tl_rng_below(&t->rng, i + 1), x = perm[i];
+            perm[i] = perm[k];
+            perm[k] = x;
+        }
+        for (long it = 0; !st && it < iters; it++) {
+            size_t b = (size_t)it * (size_t)B, n = tr->n - b < (size_t)B ? tr->n - b : (size_t)B;
+            double loss;
+            st = gather(&q, tr->q, tr->qlen, perm + b, n);
+            if (!st)
+                st = gather(&a, tr->a, tr->alen, perm + b, n);
+            tl_seq2seq_zero_grad(t->s);
+            if (!st)
+                st = tl_seq2seq_forward(t->s, &q, &a, &loss);
+            if (!st && !isfinite(loss))
+                st = tl_fail(TL_ERR_NUMERIC, "step %ld: the loss is not finite", t->step + 1);
+            if (!st)
+                st = tl_seq2seq_backward(t->s);
+            if (!st && t->cfg.clip_norm > 0)
+                st = tl_clip_grad_norm(grads, nflat, t->cfg.clip_norm, &norm);
+            if (!st)
+                st = tl_optim_step(t->o, values, grads, nflat);
+            if (st)
+                break;
+            t->step++;
+            loss_sum += loss;
+            report_n++;
+            report_tokens += (long)n * (tr->qlen + tr->alen - 1);
+            bool end = it == iters - 1;
+            if (report_n == every || end) {
+                double tn = now(), el = tn - t0;
+                double rate = (double)(t->step - start_step) / (el > 0 ? el : 1e-9);
+                long left = (long)(t->cfg.epochs - t->epoch - 1) * iters + (iters - it - 1);
+                tl_seq2seq_progress p = {
+                    .epoch = t->epoch + 1, .epochs = t->cfg.epochs, .step = t->step,
+                    .iter = it + 1, .iters_per_epoch = iters, .loss = loss_sum / report_n,
+                    .grad_norm = norm, .accuracy = NAN,
+                    .tokens_per_sec = (double)report_tokens / (tn - report_t0 > 0 ? tn - report_t0 : 1e-9),
+                    .elapsed_sec = el, .eta_sec = (double)left / rate};
+                if (end) {
+                    size_t ok;
+                    t->epoch++;
+                    if (t->test && !(st = tl_seq2seq_accuracy(t->s, t->test, 256, &ok)))
+                        p.accuracy = (double)ok / (double)t->test->n;
+                    if (!st)
+                        st = save(t);
+                    p.epoch_end = true;
+                    p.elapsed_sec = now() - t0;
+                }
+                if (!st) {
+                    log_row(t, &p);
+                    if (cb)
+                        cb(&p, ctx);
+                }
+                loss_sum = 0;
+                report_n = 0;
+                report_tokens = 0;
+                report_t0 = now();
+            }
+        }
+    }
+    tl_free(perm);
+    tl_tensor_free(&q);
+    tl_tensor_free(&a);
+    return st;
+}
+
+tl_status tl_seq2seq_train(tl_seq2seq *s, tl_optim *o, const tl_pairs *train,
+                           const tl_pairs *test, const tl_seq2seq_train_config *cfg,
+                           const tl_checkpoint *resume, tl_seq2seq_callback cb, void *ctx)
+{
+    if (!s || !o || !train || !cfg || !train->n || cfg->batch < 1 || cfg->epochs < 0 ||
+        cfg->clip_norm < 0 || cfg->nmeta < 0 || (cfg->nmeta && !cfg->meta))
+        return tl_fail(TL_ERR_ARG, "tl_seq2seq_train: NULL argument, empty set or bad config");
+    if (test && test->n && (test->qlen != train->qlen || test->alen != train->alen))
+        return tl_fail(TL_ERR_SHAPE, "test pairs are %d + %d characters long, training pairs "
+                       "%d + %d", test->qlen, test->alen, train->qlen, train->alen);
+    size_t n;
+    TL_TRY(tl_seq2seq_flat(s, NULL, NULL, &n));
+    if (tl_optim_nparams(o) != n)
+        return tl_fail(TL_ERR_SHAPE, "tl_seq2seq_train: the optimizer is for %zu parameters, "
+                       "the model has %zu", tl_optim_nparams(o), n);
+    trainer t = {.s = s, .o = o, .train = train, .test = test && test->n ? test : NULL,
+                 .cfg = *cfg};
+    tl_rng_seed(&t.rng, cfg->seed);
+    if (resume)
+        TL_TRY(restore(&t, resume));
+    if (cfg->log_csv) {
+        bool fresh = !resume;
+        t.log = fopen(cfg->log_csv, fresh ? "w" : "a");
+        if (!t.log)
+            return tl_fail(TL_ERR_IO, "cannot open %s for writing", cfg->log_csv);
+        if (fresh)
+            fprintf(t.log, "epoch,step,loss,grad_norm,accuracy,elapsed_s,tokens_per_s\n");
+    }
+    tl_status st = run(&t, cb, ctx);
+    if (t.log && fclose(t.log) && !st)
+        st = tl_fail(TL_ERR_IO, "cannot write %s", cfg->log_csv);
+    return st;
+}
