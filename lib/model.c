@@ -5,6 +5,7 @@
 #include <string.h>
 #include "internal.h"
 #include "param.h"
+#include "layers/output.h"
 #include "timelayers/model.h"
 
 struct tl_model {
@@ -134,13 +135,14 @@ static tl_status build(tl_model *m)
     return TL_OK;
 }
 
-static tl_status run_layers(tl_model *m, const tl_tensor *xs, const tl_tensor **out)
+/* Forward through layers [0, n). */
+static tl_status run_layers(tl_model *m, const tl_tensor *xs, int n, const tl_tensor **out)
 {
     if (!m || !xs || !out)
         return tl_fail(TL_ERR_ARG, "model forward: model, input or output is NULL");
     TL_TRY(build(m));
     const tl_tensor *h = xs;
-    for (int i = 0; i < m->nlayers; i++) {
+    for (int i = 0; i < n; i++) {
         tl_status st = tl_layer_forward(m->layers[i], h, &h);
         if (st)
             return st;
@@ -157,7 +159,7 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
     if (!m->loss)
         return tl_fail(TL_ERR_STATE, "tl_model_forward: the model has no loss layer");
     m->forward_done = false;
-    TL_TRY(run_layers(m, xs, &scores));
+    TL_TRY(run_layers(m, xs, m->nlayers, &scores));
     /* Nothing else sees the last layer's output before the next forward: when
      * the layer allows it, the loss overwrites it with dscores. */
     if (m->layers[m->nlayers - 1]->output_scratch)
@@ -165,6 +167,14 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
     else
         TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));
     m->forward_done = true;
+    return TL_OK;
+}
+
+/* Backward through layers [0, n) from d. */
+static tl_status back_layers(tl_model *m, int n, const tl_tensor *d)
+{
+    for (int i = n - 1; i >= 0 && d; i--)
+        TL_TRY(tl_layer_backward(m->layers[i], d, &d));
     return TL_OK;
 }
 
@@ -176,18 +186,37 @@ tl_status tl_model_backward(tl_model *m)
         return tl_fail(TL_ERR_STATE, "tl_model_backward: no successful tl_model_forward to "
                                      "differentiate");
     const tl_tensor *d;
-    TL_TRY(tl_layer_backward(m->loss, NULL, &d));
-    for (int i = m->nlayers - 1; i >= 0 && d; i--)
-        TL_TRY(tl_layer_backward(m->layers[i], d, &d));
     m->forward_done = false;
-    return TL_OK;
+    TL_TRY(tl_layer_backward(m->loss, NULL, &d));
+    return back_layers(m, m->nlayers, d);
+}
+
+tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
+                                    double *loss)
+{
+    tl_affine_view out;
+    if (!m || !ts || !loss)
+        return tl_fail(TL_ERR_ARG, "tl_model_forward_backward: model, targets or loss pointer "
+                                   "is NULL");
+    int L = m->nlayers;
+    if (!m->loss || L == 0 || !tl_affine_view_of(m->layers[L - 1], &out) ||
+        !tl_is_softmax_loss(m->loss)) {
+        TL_TRY(tl_model_forward(m, xs, ts, loss));
+        return tl_model_backward(m);
+    }
+    /* The output layer and the loss in one pass (layers/affine_loss.c). */
+    const tl_tensor *h = NULL, *d;
+    m->forward_done = false;
+    TL_TRY(run_layers(m, xs, L - 1, &h));
+    TL_TRY(tl_affine_loss_fused(m->layers[L - 1], m->loss, h, ts, loss, &d));
+    return back_layers(m, L - 1, d);
 }
 
 tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores)
 {
     if (m)
         m->forward_done = false;
-    return run_layers(m, xs, scores);
+    return run_layers(m, xs, m ? m->nlayers : 0, scores);
 }
 
 void tl_model_reset_state(tl_model *m)

@@ -135,7 +135,7 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
 {
     tl_batcher_next(&t->batcher, t->xs, t->ts);
     tl_model_zero_grad(t->m);
-    tl_status st = tl_model_forward(t->m, &t->x, &t->t, loss);
+    tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,
                        t->iter + 1, tl_last_error());
@@ -143,7 +143,6 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
     if (!isfinite(*loss))
         return tl_fail(TL_ERR_NUMERIC, "step %ld (epoch %d, iteration %ld): the loss is %g",
                        t->step + 1, t->epoch + 1, t->iter + 1, *loss);
-    TL_TRY(tl_model_backward(t->m));
     if (tl_clip_grad_norm(t->grads, t->nparams, t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY,
                           norm))
         return nonfinite_grad(t, *norm);

@@ -1,7 +1,9 @@
 /* The sequential model: composition, shape validation, flat parameters,
  * gradient check of Embedding -> LSTM -> Affine -> SoftmaxWithLoss. */
+#include <math.h>
 #include <string.h>
 #include "testutil.h"
+#include "../lib/layers/output.h"
 
 enum { V = 7, D = 5, H = 6, N = 3, T = 4 };
 
@@ -247,6 +249,104 @@ static void test_loss_in_place_matches_plain(void **state)
         tl_model_destroy(m[k]);
 }
 
+/* tl_model_forward_backward runs the output layer and the loss fused, in
+ * blocks of rows; it must give tl_model_forward + tl_model_backward's loss
+ * and gradients up to float rounding (in the double build to 1e-12), over
+ * two stateful steps, with an ignored target, for block sizes that divide
+ * the rows, leave a partial block, and take all rows at once, and for both
+ * normalisations. */
+static void fused_matches_plain(int block_rows, tl_loss_norm norm)
+{
+    enum { NB = 3, NT = 5, NV = 29 };
+    tl_model *m[2];
+    tl_real *v[2], *g[2];
+    size_t n[2];
+    tl_lm_config cfg = {.vocab = NV, .embed = 5, .hidden = 6, .layers = 1, .cell = TL_CELL_LSTM};
+    for (int k = 0; k < 2; k++) {
+        tl_rng rng;
+        tl_rng_seed(&rng, 5);
+        TU_OK(tl_lm_create(&m[k], &cfg, &rng));
+        tl_layer *loss;
+        TU_OK(tl_time_softmax_loss_create(&loss, NV, norm));
+        TU_OK(tl_model_set_loss(m[k], loss));
+        TU_OK(tl_model_flat(m[k], &v[k], &g[k], &n[k]));
+        for (size_t i = 0; i < n[k]; i++)   /* unit-scale weights: no vanishing terms */
+            v[k][i] = (tl_real)(0.5 * tl_rng_normal(&rng));
+    }
+    tl__affine_loss_block_rows(block_rows);
+    tl_rng rng;
+    tl_rng_seed(&rng, 6);
+    int32_t ids[2 * NB * NT];
+    double rtol = TU_DOUBLE ? 1e-12 : 2e-5, atol = TU_DOUBLE ? 1e-14 : 1e-6;
+    for (int step = 0; step < 2; step++) {
+        for (int i = 0; i < 2 * NB * NT; i++)
+            ids[i] = (int32_t)tl_rng_below(&rng, NV);
+        ids[NB * NT + 7] = -1;
+        tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){NB, NT});
+        tl_tensor t = tl_tensor_wrap_ids(ids + NB * NT, 2, (int[]){NB, NT});
+        double loss[2];
+        tl_model_zero_grad(m[0]);
+        tl_model_zero_grad(m[1]);
+        TU_OK(tl_model_forward(m[0], &x, &t, &loss[0]));
+        TU_OK(tl_model_backward(m[0]));
+        TU_OK(tl_model_forward_backward(m[1], &x, &t, &loss[1]));
+        if (fabs(loss[0] - loss[1]) > rtol * fabs(loss[0]))
+            fail_msg("block %d step %d: loss %.17g plain, %.17g fused", block_rows, step,
+                     loss[0], loss[1]);
+        assert_int_equal(n[0], n[1]);
+        tu_assert_close_real("gradients", g[1], g[0], n[0], rtol, atol);
+        /* Nothing left for a plain backward: the pass was the backward. */
+        assert_int_equal(tl_model_backward(m[1]), TL_ERR_STATE);
+    }
+    tl__affine_loss_block_rows(0);
+    for (int k = 0; k < 2; k++)
+        tl_model_destroy(m[k]);
+}
+
+static void test_forward_backward_matches_plain(void **state)
+{
+    (void)state;
+    static const int blocks[] = {1, 4, 5, 15, 0};   /* R = 15 rows; 0: the default */
+    for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
+        fused_matches_plain(blocks[i], TL_LOSS_MEAN);
+        fused_matches_plain(blocks[i], TL_LOSS_CS231N);
+    }
+}
+
+/* A NaN in the scores stops the fused pass with TL_ERR_NUMERIC naming the
+ * row; bad targets are refused before anything is computed. */
+static void test_forward_backward_errors(void **state)
+{
+    (void)state;
+    enum { NV = 11 };
+    tl_model *m;
+    tl_rng rng;
+    tl_rng_seed(&rng, 3);
+    tl_lm_config cfg = {.vocab = NV, .embed = 4, .hidden = 5, .layers = 1, .cell = TL_CELL_LSTM};
+    TU_OK(tl_lm_create(&m, &cfg, &rng));
+    int32_t ids[2 * N * T];
+    for (int i = 0; i < 2 * N * T; i++)
+        ids[i] = i % NV;
+    tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){N, T});
+    tl_tensor t = tl_tensor_wrap_ids(ids + N * T, 2, (int[]){N, T});
+    double loss;
+    ids[N * T + 3] = NV;   /* out of range */
+    assert_int_equal(tl_model_forward_backward(m, &x, &t, &loss), TL_ERR_RANGE);
+    ids[N * T + 3] = 0;
+    tl_tensor bad = tl_tensor_wrap_ids(ids + N * T, 2, (int[]){N, T - 1});
+    assert_int_equal(tl_model_forward_backward(m, &x, &bad, &loss), TL_ERR_SHAPE);
+    TU_OK(tl_model_forward_backward(m, &x, &t, &loss));
+    assert_true(isfinite(loss) && loss > 0);
+    tl_named_param p;
+    int count;
+    TU_OK(tl_model_param_count(m, &count));
+    TU_OK(tl_model_param(m, count - 1, &p));   /* the affine bias */
+    p.param->value.data[2] = (tl_real)NAN;
+    assert_int_equal(tl_model_forward_backward(m, &x, &t, &loss), TL_ERR_NUMERIC);
+    assert_non_null(strstr(tl_last_error(), "NaN"));
+    tl_model_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +355,8 @@ int main(void)
         cmocka_unit_test(test_width_mismatch_names_both_layers),
         cmocka_unit_test(test_stateful_predict_in_chunks),
         cmocka_unit_test(test_loss_in_place_matches_plain),
+        cmocka_unit_test(test_forward_backward_matches_plain),
+        cmocka_unit_test(test_forward_backward_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,17 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
  * parameters' grad buffers (see tl_model_zero_grad). */
 tl_status tl_model_backward(tl_model *m);
 
+/* tl_model_forward then tl_model_backward, in one call: a training step's
+ * gradients. When the model ends in a TimeAffine and the loss is a
+ * TimeSoftmaxWithLoss, these two run fused, a block of rows at a time, so
+ * the (N, T, V) scores never exist at once (less memory, and faster: each
+ * block is used while it is in the cache). The results are those of the two
+ * calls up to float rounding. On an error (such as TL_ERR_NUMERIC for a NaN
+ * in the scores) the gradients may hold part of the step: zero them before
+ * the next one. xs and ts need to live only during the call. */
+tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
+                                    double *loss);
+
 /* Forward through the layers only (no loss). *scores points to the last
  * layer's output, valid until the next forward or predict. Stateful layers
  * advance their state exactly as in tl_model_forward. */

@@ -11,9 +11,12 @@
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
+#include "output.h"
 #include "timelayers/affine.h"
 
 enum { W, B, NPARAMS };
+
+static const tl_layer_ops affine_ops;
 
 typedef struct {
     tl_layer base;
@@ -56,6 +59,19 @@ static tl_status affine_backward(tl_layer *l, const tl_tensor *dy, const tl_tens
     tl_add_column_sums(rows, M, dy->data, M, a->params[B].grad.data);
     *dx = &a->dx;
     return TL_OK;
+}
+
+bool tl_affine_view_of(tl_layer *l, tl_affine_view *v)
+{
+    if (!l || l->ops != &affine_ops)
+        return false;
+    affine *a = (affine *)l;
+    *v = (tl_affine_view){.D = l->in_width, .M = l->out_width,
+                          .W = a->params[W].value.data, .b = a->params[B].value.data,
+                          .W_transposed = false,
+                          .dW = a->params[W].grad.data, .db = a->params[B].grad.data,
+                          .scratch = &a->y, .dx = &a->dx, .x = &a->x};
+    return true;
 }
 
 static tl_param *affine_params(tl_layer *l, int *count)

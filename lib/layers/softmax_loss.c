@@ -26,6 +26,7 @@
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
+#include "output.h"
 #include "timelayers/softmax_loss.h"
 
 typedef struct {
@@ -40,6 +41,8 @@ typedef struct {
 } softmax_loss;
 
 enum { LANES = 16 };
+
+static const tl_layer_ops softmax_loss_ops;
 
 
 static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const tl_tensor *t)
@@ -145,6 +148,50 @@ static void loss_rows(void *ctx, int part, int parts)
     j->part_nll[part] = total;
 }
 
+static double loss_scale(const softmax_loss *s, const tl_tensor *t, int N)
+{
+    size_t count = 0;
+    for (size_t r = 0; r < t->size; r++)
+        count += t->ids[r] != TL_IGNORE_INDEX;
+    return s->norm == TL_LOSS_CS231N ? 1.0 / N : count ? 1.0 / (double)count : 0;
+}
+
+bool tl_is_softmax_loss(const tl_layer *l) { return l && l->ops == &softmax_loss_ops; }
+
+tl_status tl_softmax_loss_scale(const tl_layer *l, const tl_tensor *t, int N, int V,
+                                double *scale)
+{
+    TL_TRY(tl_check_ids("TimeSoftmaxWithLoss", "target", t, V, true));
+    *scale = loss_scale((const softmax_loss *)l, t, N);
+    return TL_OK;
+}
+
+/* Rows are independent: parts of them run on the library's threads. The
+ * parts depend only on the row count and their sums are added in order, so
+ * the loss is the same bits for any number of threads. */
+tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V, double scale,
+                               const tl_real *x, tl_real *g, double *nll)
+{
+    rows_job job = {.x = x, .g = g, .ids = t->ids + row0, .V = V, .rows = rows,
+                    .scale = scale};
+    int parts = rows < LOSS_PARTS ? rows : LOSS_PARTS;
+    tl_parallel_run(parts, loss_rows, &job);
+    double total = 0;
+    int bad = -1;
+    for (int p = 0; p < parts; p++) {
+        total += job.part_nll[p];
+        if (bad < 0)
+            bad = job.part_bad[p];
+    }
+    if (bad >= 0) {
+        char at[80];
+        return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
+                       "an infinity", tl_index_str(t, row0 + (size_t)bad, at, sizeof at));
+    }
+    *nll = total;
+    return TL_OK;
+}
+
 /* The loss, with the gradient for dloss = 1 written to `out` (the scores
  * themselves) or, when out is NULL, to the layer's own buffer. */
 static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
@@ -163,29 +210,8 @@ static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor
         TL_TRY(tl_tensor_resize(&s->grad, TL_REAL, x->ndim, x->shape));
     }
 
-    int count = 0;
-    for (int r = 0; r < rows; r++)
-        count += t->ids[r] != TL_IGNORE_INDEX;
-    double scale = s->norm == TL_LOSS_CS231N ? 1.0 / x->shape[0] : count ? 1.0 / count : 0;
-    /* Rows are independent: parts of them run on the library's threads. The
-     * parts depend only on the row count and their sums are added in order,
-     * so the loss is the same bits for any number of threads. */
-    rows_job job = {.x = x->data, .g = s->grad.data, .ids = t->ids, .V = V, .rows = rows,
-                    .scale = scale};
-    int parts = rows < LOSS_PARTS ? rows : LOSS_PARTS;
-    tl_parallel_run(parts, loss_rows, &job);
-    double total = 0;
-    int bad = -1;
-    for (int p = 0; p < parts; p++) {
-        total += job.part_nll[p];
-        if (bad < 0)
-            bad = job.part_bad[p];
-    }
-    if (bad >= 0) {
-        char at[80];
-        return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
-                       "an infinity", tl_index_str(t, (size_t)bad, at, sizeof at));
-    }
+    double scale = loss_scale(s, t, x->shape[0]), total;
+    TL_TRY(tl_softmax_loss_rows(t, 0, rows, V, scale, x->data, s->grad.data, &total));
     s->ready = true;
     *loss = total * scale;
     return TL_OK;

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "fma_peak.h"
 #include "../cli/blas_core.h"
 #include "../cli/args.h"
 #include "timelayers/clip.h"
@@ -56,12 +57,21 @@ static const char usage[] =
     "  --gen-tokens N   tokens sampled per generation run at batch 1 (default 1000)\n"
     "  --no-train       generation only      --no-gen   training only\n"
     "  --profile        also time each layer's forward and backward, clip and SGD\n"
+    "  --unfused        train with tl_model_forward + tl_model_backward instead of\n"
+    "                   tl_model_forward_backward (output layer and loss unfused)\n"
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
     "FLOP per training step = 3*N*T*(2*4H*(D+H) + 2*H*V); per generated token\n"
     "2*4H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
-    "the same thread count. Peak RSS is each configuration's own (child process).\n"
+    "the same thread count. The FMA peak is a hand-written multiply-add loop per\n"
+    "instruction set (portable C, AVX2+FMA, AVX-512), timed in each thread's CPU time\n"
+    "on 1 and on 2 threads; the FMA bound of a configuration is the best peak at the\n"
+    "bench's thread count divided by the FLOP per token, and '% of FMA bound' is the\n"
+    "measured tokens/s over it. 'CPU' figures divide by the process's CPU time\n"
+    "instead of wall time (spinning threads count): on a shared machine they show\n"
+    "the speed of the code apart from the waits for a core.\n"
+    "Peak RSS is each configuration's own (child process).\n"
     "OpenBLAS picks its kernels from the CPU model ('core' in the output); where it\n"
     "does not know the CPU (some VMs: 'Prescott') set e.g. OPENBLAS_CORETYPE=Haswell.\n";
 
@@ -79,7 +89,7 @@ static const bench_config configs[] = {
 
 typedef struct {
     int threads, warmup, steps, repeat, gen_tokens;
-    int train, gen, profile, json;
+    int train, gen, profile, json, unfused;
 } bench_opts;
 
 /* Phases timed by --profile: each layer's forward and backward, loss, clip,
@@ -87,7 +97,7 @@ typedef struct {
 enum { PROF_MAX_LAYERS = 8, PROF_PHASES = 2 * PROF_MAX_LAYERS + 5 };
 
 typedef struct {
-    double step_s, gen_tok_s, sgemm_peak, rss_mb, baseline_mb;
+    double step_s, step_cpu_s, gen_tok_s, sgemm_peak, sgemm_peak_cpu, fma_peak, rss_mb, baseline_mb;
     double params_mb, grads_mb, optim_mb, act_mb;
     double prof[PROF_PHASES];
     int nlayers;
@@ -118,6 +128,14 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (all threads). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -135,53 +153,58 @@ static double flop_per_token(const bench_config *c)
     return 2.0 * 4 * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
 }
 
-/* GFLOP/s of the best of five 1024^3 sgemm calls (after one untimed call). */
-static double sgemm_peak(void)
+/* GFLOP/s of the best of five 1024^3 sgemm calls (after one untimed call):
+ * peak[0] in wall time, peak[1] in CPU time per thread (CPU time of the
+ * process / OpenBLAS's thread count), which a shared machine lowers less. */
+static void sgemm_peak(double peak[2])
 {
     enum { S = 1024 };
+    peak[0] = peak[1] = NAN;
     float *a = malloc(sizeof(float) * S * S * 3);
     if (!a)
-        return NAN;
+        return;
     float *b = a + S * S, *c = b + S * S;
     for (size_t i = 0; i < (size_t)S * S; i++) {
         a[i] = (float)(i % 7) * 0.1f;
         b[i] = (float)(i % 5) * 0.1f;
     }
-    double best = INFINITY;
+    double best = INFINITY, best_cpu = INFINITY;
     for (int r = 0; r < 6; r++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, S, S, 1.0f, a, S, b, S, 0.0f,
                     c, S);
-        double t = now() - t0;
+        double t = now() - t0, tc = (cpu_now() - c0) / openblas_get_num_threads();
         if (r > 0 && t < best)
             best = t;
+        if (r > 0 && tc < best_cpu)
+            best_cpu = tc;
     }
     free(a);
-    return 2.0 * S * S * (double)S / best * 1e-9;
+    peak[0] = 2.0 * S * S * (double)S / best * 1e-9;
+    peak[1] = 2.0 * S * S * (double)S / best_cpu * 1e-9;
 }
 
 /* sgemm_peak() in a child process: a child inherits its parent's peak RSS,
  * so the parent must never hold the 12 MB of matrices itself. */
-static double sgemm_peak_in_child(void)
+static void sgemm_peak_in_child(double peak[2])
 {
     int fd[2];
-    double peak = NAN;
+    peak[0] = peak[1] = NAN;
     if (pipe(fd) < 0)
-        return peak;
+        return;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        peak = sgemm_peak();
-        ssize_t w = write(fd[1], &peak, sizeof peak);
-        _exit(w == (ssize_t)sizeof peak ? 0 : 1);
+        sgemm_peak(peak);
+        ssize_t w = write(fd[1], peak, 2 * sizeof *peak);
+        _exit(w == (ssize_t)(2 * sizeof *peak) ? 0 : 1);
     }
     close(fd[1]);
-    if (pid > 0 && read(fd[0], &peak, sizeof peak) != (ssize_t)sizeof peak)
-        peak = NAN;
+    if (pid > 0 && read(fd[0], peak, 2 * sizeof *peak) != (ssize_t)(2 * sizeof *peak))
+        peak[0] = peak[1] = NAN;
     close(fd[0]);
     if (pid > 0)
         waitpid(pid, NULL, 0);
-    return peak;
 }
 
 static void random_ids(tl_rng *rng, int32_t *ids, size_t n, int V)
@@ -249,12 +272,16 @@ static tl_status profiled_step(tl_model *m, tl_optim *opt, const tl_tensor *xs,
 }
 
 static tl_status train_step(tl_model *m, tl_optim *opt, const tl_tensor *xs, const tl_tensor *ts,
-                            tl_real *values, tl_real *grads, size_t n)
+                            tl_real *values, tl_real *grads, size_t n, int unfused)
 {
     double loss, norm;
     tl_model_zero_grad(m);
-    TRY(tl_model_forward(m, xs, ts, &loss));
-    TRY(tl_model_backward(m));
+    if (unfused) {
+        TRY(tl_model_forward(m, xs, ts, &loss));
+        TRY(tl_model_backward(m));
+    } else {
+        TRY(tl_model_forward_backward(m, xs, ts, &loss));
+    }
     TRY(tl_clip_grad_norm(grads, n, 0.25, &norm));
     return tl_optim_step(opt, values, grads, n);
 }
@@ -267,19 +294,23 @@ static tl_status run_training(const bench_config *c, const bench_opts *o, tl_mod
     TRY(tl_model_flat(m, &values, &grads, &n));
     size_t ntok = (size_t)c->N * c->T;
     int32_t *ids = malloc(2 * ntok * sizeof *ids);
-    double *times = malloc((size_t)o->steps * sizeof *times);
+    double *times = malloc(2 * (size_t)o->steps * sizeof *times), *cpu = times + o->steps;
     tl_status st = ids && times ? TL_OK : nomem();
     tl_tensor xs = tl_tensor_wrap_ids(ids, 2, (int[]){c->N, c->T});
     tl_tensor ts = tl_tensor_wrap_ids(ids + ntok, 2, (int[]){c->N, c->T});
     for (int s = 0; !st && s < o->warmup + o->steps; s++) {
         random_ids(rng, ids, 2 * ntok, c->V);
-        double t0 = now();
-        st = train_step(m, opt, &xs, &ts, values, grads, n);
-        if (s >= o->warmup)
+        double t0 = now(), c0 = cpu_now();
+        st = train_step(m, opt, &xs, &ts, values, grads, n, o->unfused);
+        if (s >= o->warmup) {
             times[s - o->warmup] = now() - t0;
+            cpu[s - o->warmup] = cpu_now() - c0;
+        }
     }
-    if (!st)
+    if (!st) {
         r->step_s = median(times, o->steps);
+        r->step_cpu_s = median(cpu, o->steps);
+    }
     /* Profiled steps call the loss layer directly, which then uses a
      * gradient buffer of its own: they run after the memory is read. */
     if (!st)
@@ -349,15 +380,22 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
 {
     double tok = (double)c->N * c->T, gflop = 3 * tok * flop_per_token(c) * 1e-9;
     int threads = openblas_get_num_threads();
+    /* Tokens/s at the FMA peak, and the same per CPU second (the peak of the
+     * cores the process kept busy: CPU time / thread count of them). */
+    double bound = r->fma_peak / (gflop / tok);
+    double cpu_tok_s = tok / (r->step_cpu_s / tl_get_num_threads());
     if (o->json) {
         printf("{\"config\":\"%c\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
-               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"gflop_per_step\":%.3f",
-               c->name, c->V, c->D, c->H, c->N, c->T, threads, openblas_get_corename(),
-               r->sgemm_peak, gflop);
+               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"sgemm_peak_cpu_gflops\":%.2f,"
+               "\"gflop_per_step\":%.3f", c->name, c->V, c->D, c->H, c->N, c->T, threads,
+               openblas_get_corename(), r->sgemm_peak, r->sgemm_peak_cpu, gflop);
         if (o->train)
             printf(",\"step_ms\":%.3f,\"train_tok_s\":%.1f,\"train_gflops\":%.2f,"
-                   "\"train_peak_pct\":%.1f", r->step_s * 1e3, tok / r->step_s,
-                   gflop / r->step_s, 100 * gflop / r->step_s / r->sgemm_peak);
+                   "\"train_peak_pct\":%.1f,\"step_cpu_ms\":%.3f,\"fma_peak_gflops\":%.2f,"
+                   "\"fma_bound_tok_s\":%.1f,\"fma_bound_pct\":%.1f,\"fma_bound_cpu_pct\":%.1f",
+                   r->step_s * 1e3, tok / r->step_s, gflop / r->step_s,
+                   100 * gflop / r->step_s / r->sgemm_peak, r->step_cpu_s * 1e3, r->fma_peak,
+                   bound, 100 * tok / r->step_s / bound, 100 * cpu_tok_s / bound);
         if (o->gen)
             printf(",\"gen_tokens\":%d,\"gen_tok_s\":%.1f,\"gen_gflops\":%.3f", o->gen_tokens,
                    r->gen_tok_s, r->gen_tok_s * flop_per_token(c) * 1e-9);
@@ -375,13 +413,18 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         return;
     }
     printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s, %d library "
-           "thread%s (core %s), sgemm peak %.1f GFLOP/s\n", c->name, c->V, c->D, c->H, c->N,
-           c->T, threads, threads == 1 ? "" : "s", tl_get_num_threads(),
-           tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak);
+           "thread%s (core %s), sgemm peak %.1f GFLOP/s (%.1f per CPU time)\n", c->name, c->V,
+           c->D, c->H, c->N, c->T, threads, threads == 1 ? "" : "s", tl_get_num_threads(),
+           tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak,
+           r->sgemm_peak_cpu);
     if (o->train)
         printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
                "(%.2f GFLOP/step, %.0f%% of peak)\n", r->step_s * 1e3, o->steps, tok / r->step_s,
                gflop / r->step_s, gflop, 100 * gflop / r->step_s / r->sgemm_peak);
+    if (o->train)
+        printf("  FMA bound:  %9.0f tokens/s (%.1f GFLOP/s): %.0f%% reached (%.0f%% per CPU "
+               "second, %.2f ms CPU/step)\n", bound, r->fma_peak, 100 * tok / r->step_s / bound,
+               100 * cpu_tok_s / bound, r->step_cpu_s * 1e3);
     if (o->gen)
         printf("  generation: %9.0f tokens/s at batch 1 (median of %d runs of %d tokens, "
                "%.2f GFLOP/s)\n", r->gen_tok_s, o->repeat, o->gen_tokens,
@@ -404,7 +447,8 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
 
 /* Run one configuration in a child process (its own peak RSS); returns the
  * child's exit status. */
-static int run_child(const bench_config *c, const bench_opts *o, double peak)
+static int run_child(const bench_config *c, const bench_opts *o, const double peak[2],
+                     double fma)
 {
     fflush(stdout);
     pid_t pid = fork();
@@ -413,7 +457,7 @@ static int run_child(const bench_config *c, const bench_opts *o, double peak)
         return 1;
     }
     if (pid == 0) {
-        bench_result r = {.sgemm_peak = peak};
+        bench_result r = {.sgemm_peak = peak[0], .sgemm_peak_cpu = peak[1], .fma_peak = fma};
         if (run_config(c, o, &r)) {
             fprintf(stderr, "timelayers-bench: config %c: %s\n", c->name,
                     bench_error ? bench_error : tl_last_error());
@@ -428,6 +472,40 @@ static int run_child(const bench_config *c, const bench_opts *o, double peak)
         return 1;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* The FMA peaks of every instruction set the CPU runs, on 1 and 2 threads
+ * and on the bench's own count; returns the best at the bench's count (the
+ * bound every configuration is compared with). */
+static double measure_fma(const bench_opts *o)
+{
+    int threads = tl_get_num_threads(), counts[3] = {1, 2, threads};
+    int ncounts = threads > 2 ? 3 : 2;
+    double best = NAN;
+    if (o->json)
+        printf("{\"fma_peak\":true");
+    else
+        printf("FMA peak (GFLOP/s, hand-written loop, CPU time):");
+    for (int isa = 0; isa < FMA_ISAS; isa++) {
+        if (!fma_isa_available((fma_isa)isa))
+            continue;
+        if (!o->json)
+            printf(" %s", fma_isa_name((fma_isa)isa));
+        for (int k = 0; k < ncounts; k++) {
+            double g = fma_peak((fma_isa)isa, counts[k]);
+            if (counts[k] == threads && (isnan(best) || g > best))
+                best = g;
+            if (o->json)
+                printf(",\"%s_%d\":%.2f", fma_isa_name((fma_isa)isa), counts[k], g);
+            else
+                printf("%s %d: %.1f", k ? "," : "", counts[k], g);
+        }
+        if (!o->json)
+            printf(";");
+    }
+    printf(o->json ? "}\n" : "\n");
+    fflush(stdout);
+    return best;
 }
 
 static int parse_configs(const char *s, int *which)
@@ -451,13 +529,14 @@ static int parse_configs(const char *s, int *which)
 
 int main(int argc, char **argv)
 {
-    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON };
+    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
         {"warmup", 1, 0, O_WARMUP},     {"gen-tokens", 1, 0, O_GEN_TOKENS},
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
+        {"unfused", 0, 0, O_UNFUSED},
         {"help", 0, 0, 'h'},            {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
@@ -479,6 +558,7 @@ int main(int argc, char **argv)
         case O_NO_GEN: o.gen = 0; break;
         case O_PROFILE: o.profile = 1; break;
         case O_JSON: o.json = 1; break;
+        case O_UNFUSED: o.unfused = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: ok = 0;
         }
@@ -496,10 +576,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "timelayers bench: --threads: %s\n", tl_last_error());
         return 2;
     }
-    double peak = sgemm_peak_in_child();
+    double peak[2];
+    sgemm_peak_in_child(peak);
+    double fma = measure_fma(&o);
     int rc = 0;
     for (int k = 0; k < NCONFIGS; k++)
-        if (which[k] && run_child(&configs[k], &o, peak))
+        if (which[k] && run_child(&configs[k], &o, peak, fma))
             rc = 1;
     return rc;
 }
