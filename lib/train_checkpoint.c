@@ -91,7 +91,9 @@ static void state_name(char *buf, size_t n, int layer, char which)
 static bool carries_state(tl_layer *l)
 {
     tl_layer_config c;
-    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) && c.stateful;
+    bool stateful = false;
+    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) &&
+           !tl_config_bool(&c, "stateful", false, &stateful) && stateful;
 }
 
 enum { MAX_EXTRA = 2 * 64 + 8 };

@@ -92,13 +92,13 @@ static tl_param *rnn_params(tl_layer *l, int *count)
     return ((time_rnn *)l)->cell.params;
 }
 
-static void rnn_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status rnn_config(const tl_layer *l, tl_layer_config *cfg)
 {
     const time_rnn *r = (const time_rnn *)l;
     cfg->in_dim = r->cell.in_dim;
     cfg->out_dim = r->cell.hidden;
-    cfg->stateful = r->base.stateful;
-    cfg->variant = (int)r->cell.act;
+    TL_TRY(tl_config_set_bool(cfg, "stateful", r->base.stateful));
+    return tl_config_set_int(cfg, "activation", (int)r->cell.act);
 }
 
 static void rnn_destroy(tl_layer *l)

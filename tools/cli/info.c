@@ -4,6 +4,20 @@
 #include <string.h>
 #include "cli.h"
 
+/* A layer's named fields: "stateful", "p=0.5", "tied=layer 0", ... */
+static void print_fields(const tl_layer_config *cfg)
+{
+    for (int k = 0; k < cfg->nfields; k++) {
+        const tl_config_field *f = &cfg->fields[k];
+        switch (f->kind) {
+        case TL_FIELD_BOOL: printf("  %s%s", f->b ? "" : "not ", f->name); break;
+        case TL_FIELD_INT: printf("  %s=%d", f->name, f->i); break;
+        case TL_FIELD_REAL: printf("  %s=%g", f->name, f->r); break;
+        case TL_FIELD_LAYER: printf("  %s=layer %d", f->name, f->i); break;
+        }
+    }
+}
+
 static const char help[] =
     "usage: timelayers info CHECKPOINT [--tensors]\n"
     "\n"
@@ -37,11 +51,12 @@ int cmd_info(int argc, char **argv)
         tl_layer *l = i < tl_model_num_layers(cm.model) ? tl_model_layer(cm.model, i)
                                                         : tl_model_loss_layer(cm.model);
         tl_layer_config cfg;
-        if (!l || tl_layer_get_config(l, &cfg))
+        if (!l || tl_model_layer_config(cm.model, i, &cfg))
             continue;
-        printf("  %-6s %-20s in %-6d out %-6d%s\n", l == tl_model_loss_layer(cm.model) ? "loss"
-               : "layer", cfg.type, cfg.in_dim, cfg.out_dim,
-               tl_layer_has_state(l) ? (cfg.stateful ? "  stateful" : "  stateless") : "");
+        printf("  %-6s %-20s in %-6d out %-6d", l == tl_model_loss_layer(cm.model) ? "loss"
+               : "layer", cfg.type, cfg.in_dim, cfg.out_dim);
+        print_fields(&cfg);
+        printf("\n");
     }
     size_t nparams = 0;
     tl_model_flat(cm.model, NULL, NULL, &nparams);
