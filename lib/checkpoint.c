@@ -119,8 +119,8 @@ static tl_st_out param_out(const tl_named_param *p)
     return o;
 }
 
-tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
-                             const tl_ckpt_tensor *extra, int nextra)
+static tl_status save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
+                      const tl_ckpt_tensor *extra, int nextra, bool dry)
 {
     int np;
     char *arch = NULL;
@@ -151,12 +151,25 @@ tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *
         out[np + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL, .ndim = 1,
                                   .shape = {(int64_t)extra[i].n}, .data = extra[i].data};
     if (!st)
-        st = tl_st_write(path, all, NRESERVED + nmeta, out, np + nextra);
+        st = (dry ? tl_st_write_check : tl_st_write)(path, all, NRESERVED + nmeta, out,
+                                                     np + nextra);
     tl_free(params);
     tl_free(out);
     tl_free(all);
     cJSON_free(arch);
     return st;
+}
+
+tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
+                             const tl_ckpt_tensor *extra, int nextra)
+{
+    return save(path, m, meta, nmeta, extra, nextra, false);
+}
+
+tl_status tl_checkpoint_save_check(const char *path, tl_model *m, const tl_ckpt_meta *meta,
+                                   int nmeta, const tl_ckpt_tensor *extra, int nextra)
+{
+    return save(path, m, meta, nmeta, extra, nextra, true);
 }
 
 /* ---- Opening and queries ---- */
