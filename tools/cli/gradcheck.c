@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     int N = 3, T = 4, max_per = 0, c;
     uint64_t seed = 1;
     double bound = 1e-6, abs_bound = 1e-9;
-    cli_fix_openblas_core(argv);
+    cli_fix_openblas_env(argv);
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         bool ok = true;
         switch (c) {
