@@ -70,7 +70,7 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "step", (double)t->step) &&
          cJSON_AddNumberToObject(j, "iter", (double)t->iter) &&
          cJSON_AddNumberToObject(j, "time_idx", (double)t->batcher.time_idx) &&
-         cJSON_AddNumberToObject(j, "batch", t->cfg.batch) &&
+         cJSON_AddNumberToObject(j, "batch", t->rows) &&
          cJSON_AddNumberToObject(j, "time", t->cfg.time) &&
          cJSON_AddNumberToObject(j, "base_lr", t->base_lr) &&
          cJSON_AddNumberToObject(j, "report_loss", t->report_loss) &&
@@ -86,17 +86,6 @@ static char *train_json(const tl_trainer *t)
 static void state_name(char *buf, size_t n, int layer, char which)
 {
     snprintf(buf, n, "state.layers.%d.%c", layer, which);
-}
-
-/* Only a stateful layer carries its state into the next batch; a
- * non-stateful one starts every forward from zeros, so there is nothing to
- * save (its get_state still reports the last h). */
-static bool carries_state(tl_layer *l)
-{
-    tl_layer_config c;
-    bool stateful = false;
-    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) &&
-           !tl_config_bool(&c, "stateful", false, &stateful) && stateful;
 }
 
 enum { MAX_EXTRA = 2 * 64 + 8 };
@@ -127,38 +116,10 @@ static tl_status check_finite(tl_trainer *t, const tl_ckpt_tensor *extra, int n)
     return TL_OK;
 }
 
-static tl_status save(tl_trainer *t, const char *path, bool dry)
+/* The writer's part of a save: the file (dry: only the checks that writing it would pass). */
+static tl_status write_checkpoint(tl_trainer *t, const char *path, tl_ckpt_tensor *extra, int n,
+                                  bool dry)
 {
-    if (!t || !path)
-        return tl_fail(TL_ERR_ARG, "tl_trainer_save: trainer or path is NULL");
-    tl_ckpt_tensor extra[MAX_EXTRA];
-    char names[MAX_EXTRA][48];
-    int n = 0;
-    for (int i = 0; i < tl_optim_state_count(t->opt) && n < MAX_EXTRA; i++, n++) {
-        const char *name;
-        tl_real *buf;
-        TL_TRY(tl_optim_state(t->opt, i, &name, &buf, &extra[n].n));
-        snprintf(names[n], sizeof names[n], "optim.%s", name);
-        extra[n].name = names[n];
-        extra[n].data = buf;
-    }
-    for (int i = 0; i < tl_model_num_layers(t->m); i++) {
-        tl_layer *l = tl_model_layer(t->m, i);
-        const tl_tensor *st[2] = {NULL, NULL};
-        if (!carries_state(l))
-            continue;
-        TL_TRY(tl_layer_get_state(l, &st[0], &st[1]));
-        for (int k = 0; k < 2; k++) {
-            if (!st[k] || !st[k]->size)
-                continue;
-            if (n == MAX_EXTRA)
-                return tl_fail(TL_ERR_ARG, "tl_trainer_save: too many recurrent layers");
-            state_name(names[n], sizeof names[n], i, k ? 'c' : 'h');
-            extra[n] = (tl_ckpt_tensor){names[n], st[k]->data, st[k]->size};
-            n++;
-        }
-    }
-    TL_TRY(check_finite(t, extra, n));
     char *vocab = t->vocab ? tl__vocab_json(t->vocab) : NULL, *optim = tl__optim_json(t->opt),
          *train = train_json(t);
     char schedule[64];
@@ -181,12 +142,57 @@ static tl_status save(tl_trainer *t, const char *path, bool dry)
         for (int i = 0; i < t->cfg.nmeta; i++)
             meta[k++] = t->cfg.meta[i];
         st = (dry ? tl_checkpoint_save_check : tl_checkpoint_save)(path, t->m, meta, k, extra, n);
-        t->saved |= !st && !dry;
     }
     tl_free(meta);
     cJSON_free(vocab);
     cJSON_free(optim);
     cJSON_free(train);
+    return st;
+}
+
+static tl_status save(tl_trainer *t, const char *path, bool dry)
+{
+    if (!t || !path)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_save: trainer or path is NULL");
+    tl_ckpt_tensor extra[MAX_EXTRA];
+    char names[MAX_EXTRA][48];
+    int n = 0;
+    for (int i = 0; i < tl_optim_state_count(t->opt) && n < MAX_EXTRA; i++, n++) {
+        const char *name;
+        tl_real *buf;
+        TL_TRY(tl_optim_state(t->opt, i, &name, &buf, &extra[n].n));
+        snprintf(names[n], sizeof names[n], "optim.%s", name);
+        extra[n].name = names[n];
+        extra[n].data = buf;
+    }
+    /* Each recurrent layer's carried state of all the batch's rows, in global order
+     * (gathered from the group: every member takes part). */
+    tl_real *owned[MAX_EXTRA] = {NULL};
+    tl_status st = TL_OK;
+    for (int i = 0; !st && i < tl_model_num_layers(t->m); i++) {
+        for (int k = 0; !st && k < 2; k++) {
+            const tl_real *data;
+            size_t count;
+            if (n == MAX_EXTRA) {
+                st = tl_fail(TL_ERR_ARG, "tl_trainer_save: too many recurrent layers");
+                break;
+            }
+            st = tl__group_state(t, i, k, &data, &count, &owned[n]);
+            if (st || !data)
+                continue;
+            state_name(names[n], sizeof names[n], i, k ? 'c' : 'h');
+            extra[n] = (tl_ckpt_tensor){names[n], data, count};
+            n++;
+        }
+    }
+    if (!st)
+        st = check_finite(t, extra, n);
+    if (!st && tl_comm_is_writer(t->cfg.comm))
+        st = write_checkpoint(t, path, extra, n, dry);
+    for (int i = 0; i < n; i++)
+        tl_free(owned[i]);
+    st = tl__group_saved(t, st, dry);
+    t->saved |= !st && !dry;
     return st;
 }
 
@@ -355,6 +361,7 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
     tl_tensor h = {0}, c = {0};
     tl_status st = TL_OK;
     tl_model_reset_state(t->m);
+    tl__group_reset_states(t);
     for (int i = 0; !st && i < tl_model_num_layers(t->m); i++) {
         tl_tensor *buf[2] = {&h, &c};
         bool have[2] = {false, false};
@@ -366,20 +373,20 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
             if (idx < 0)
                 continue;
             st = tl_checkpoint_tensor_info(ck, idx, &info);
-            if (!st && (info.count % (size_t)t->cfg.batch || info.count / (size_t)t->cfg.batch >
-                                                              (size_t)INT_MAX))
+            if (!st && (info.count % (size_t)t->rows || info.count / (size_t)t->rows >
+                                                        (size_t)INT_MAX))
                 st = tl_fail(TL_ERR_FORMAT, "checkpoint state %s has %zu values, not a multiple "
                              "of batch %d of at most INT_MAX columns", name, info.count,
-                             t->cfg.batch);
+                             t->rows);
             if (!st)
                 st = tl_tensor_resize(buf[k], TL_REAL, 2,
-                                      (int[]){t->cfg.batch, (int)(info.count / t->cfg.batch)});
+                                      (int[]){t->rows, (int)(info.count / t->rows)});
             if (!st)
                 st = tl_checkpoint_tensor(ck, name, buf[k]->data, buf[k]->size);
             have[k] = !st;
         }
         if (!st && have[0])
-            st = tl_layer_set_state(tl_model_layer(t->m, i), &h, have[1] ? &c : NULL);
+            st = tl__group_set_state(t, i, &h, have[1] ? &c : NULL);
     }
     tl_tensor_free(&h);
     tl_tensor_free(&c);
@@ -402,10 +409,10 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         {"batch", 1, 1e9, &batch, true},          {"time", 1, 1e9, &time, true},
     };
     tl_status st = numbers(j, "train", fields, (int)(sizeof fields / sizeof *fields));
-    if (!st && ((int)batch != t->cfg.batch || (int)time != t->cfg.time))
+    if (!st && ((int)batch != t->rows || (int)time != t->cfg.time))
         st = tl_fail(TL_ERR_ARG, "the checkpoint was trained with batch %d x time %d; resume "
-                     "with the same (got %d x %d)", (int)batch, (int)time, t->cfg.batch,
-                     t->cfg.time);
+                     "with the same (batch x accumulate; got %d x %d)", (int)batch, (int)time,
+                     t->rows, t->cfg.time);
     if (!st && (long)iter > (long)tl_batcher_iters_per_epoch(&t->batcher))
         st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but this "
                      "training data has %zu iterations per epoch: not the same data", (long)iter,

@@ -32,6 +32,7 @@
 #include "timelayers/seq2seq.h"
 #include "timelayers/pairs.h"
 #include "timelayers/seq2seq_train.h"
+#include "timelayers/comm.h"      /* data parallelism; the MPI transport: timelayers/mpi.h */
 #include "timelayers/threads.h"
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "group.h"
 
 static const char help[] =
     "usage: timelayers train [options]\n"
@@ -38,7 +39,8 @@ static const char help[] =
     "                      Zaremba et al.), or pytorch (PyTorch's default init)\n"
     "  --forget-bias B     set the LSTM forget-gate biases to B after --init\n"
     "Training:\n"
-    "  --batch B           rows per batch (default 32)\n"
+    "  --batch B           rows per batch, of all processes (default 32)\n"
+    "  --accumulate K      one update per K batches (as a batch of K x B rows)\n"
     "  --time T            time steps per batch (default 64)\n"
     "  --optim NAME        sgd, momentum, nesterov, adagrad, rmsprop, adam (default adam)\n"
     "  --lr X              learning rate (default: the optimizer's: sgd 0.01, adam 0.001, ...)\n"
@@ -72,7 +74,8 @@ static const char help[] =
     "  --quiet             no progress lines\n"
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM: the step in progress finishes, the checkpoint is\n"
-    "written and the exit status is 130 (143); a second signal aborts at once.\n";
+    "written and the exit status is 130 (143); a second signal aborts at once.\n"
+    "Several processes: docs/distributed.md.\n";
 
 typedef struct {
     const char *train, *valid, *test, *out, *resume, *log;
@@ -92,7 +95,7 @@ typedef struct {
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
        O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP,
-       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM };
+       O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM, O_ACCUM };
 
 static const struct option options[] = {
     {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
@@ -107,7 +110,7 @@ static const struct option options[] = {
     {"help", 0, 0, O_HELP},      {"init", 1, 0, O_INIT},         {"forget-bias", 1, 0, O_FORGET},
     {"lr-schedule", 1, 0, O_SCHEDULE}, {"eval-every", 1, 0, O_EVAL_EVERY},
     {"keep-best", 1, 0, O_KEEP_BEST}, {"activation", 1, 0, O_ACTIVATION},
-    {"loss-norm", 1, 0, O_LOSS_NORM}, {0, 0, 0, 0},
+    {"loss-norm", 1, 0, O_LOSS_NORM}, {"accumulate", 1, 0, O_ACCUM}, {0, 0, 0, 0},
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -147,6 +150,7 @@ static int parse(int argc, char **argv, train_args *a)
         case O_HIDDEN: ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
         case O_BATCH: ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
         case O_TIME: ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
+        case O_ACCUM: ok = cli_parse_int("accumulate", optarg, 1, 1 << 12, &a->tc.accumulate); break;
         case O_OPTIM: {
             tl_optim_kind k;
             if (tl_optim_kind_from_name(optarg, &k))
@@ -371,12 +375,25 @@ static void rescue(tl_trainer *tr, const char *out)
     }
 }
 
+static int train(train_args *a, tl_comm *comm);
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    tl_comm *comm;
+    if (!cli_group_join(&comm))
+        return 1;
+    a.tc.comm = comm;
+    return cli_group_leave(comm, train(&a, comm));
+}
+
+static int train(train_args *args, tl_comm *comm)
+{
+    train_args a = *args;
+    int rc;
     const cli_path inputs[] = {
         {a.train ? a.train : TL_DEFAULT_CORPUS, "training file", false, false},
         {a.valid, "validation file", false, false},
@@ -392,7 +409,7 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc;
     cli_lock lock = {.fd = -1};
-    if (cli_lock_output(a.out, &lock))
+    if (tl_comm_is_writer(comm) && cli_lock_output(a.out, &lock)) /* the writer's file */
         return 1;
     cli_set_threads(a.threads);
 
@@ -463,6 +480,12 @@ int cmd_train(int argc, char **argv)
     printf("model: %zu parameters%s%s; optimizer %s, lr %g, schedule %s; batch %d x time %d; %s\n",
            nparams, a.init[0] ? ", init " : "", a.init, tl_optim_name(oc.kind), tl_optim_lr(opt),
            schedule, a.tc.batch, a.tc.time, a.resume ? "resuming" : "starting");
+    if (a.tc.accumulate > 1)
+        printf("accumulate: %d batches per update (%d rows)\n", a.tc.accumulate,
+               a.tc.accumulate * a.tc.batch);
+    if (comm)
+        printf("data parallel: %d processes, %d rows each per batch\n", tl_comm_size(comm),
+               a.tc.batch / tl_comm_size(comm));
     fflush(stdout);
     long start_step = tl_trainer_step(tr);
     catch_signals();
@@ -471,7 +494,8 @@ int cmd_train(int argc, char **argv)
     signal(SIGTERM, SIG_DFL);
     if (st) {
         cli_fail("training stopped");
-        if (st == TL_ERR_IO && tl_trainer_step(tr) > start_step)
+        /* Alone only: a group's save is collective, and the others may have failed. */
+        if (st == TL_ERR_IO && !comm && tl_trainer_step(tr) > start_step)
             rescue(tr, a.out);
         goto out;
     }
@@ -489,7 +513,8 @@ int cmd_train(int argc, char **argv)
                tl_trainer_epoch(tr), a.tc.epochs);
     if (a.test) {
         double loss, ppl;
-        if (tl_eval_perplexity(m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss, &ppl)) {
+        if (tl_comm_eval_perplexity(comm, m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss,
+                                    &ppl)) {
             cli_fail(a.test);
             goto out;
         }
