@@ -19,6 +19,8 @@
 #include "timelayers/batcher.h"
 #include "timelayers/clip.h"
 #include "timelayers/eval.h"
+#include "timelayers/softmax_loss.h"
+#include "layers/output.h"
 #include "train_internal.h"
 
 
@@ -73,6 +75,11 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (cfg->lr_decay > 1)
         t->cfg.lr_schedule = (tl_lr_schedule){.kind = TL_LR_PLATEAU, .factor = cfg->lr_decay};
     tl_rng_seed(&t->rng, 0);
+    /* The fingerprint of the training data: a resume checks it (FNV-1a 64). */
+    t->data_hash = 0xcbf29ce484222325u;
+    t->ntrain = ntrain;
+    for (size_t i = 0; i < ntrain; i++)
+        t->data_hash = (t->data_hash ^ (uint32_t)train[i]) * 0x100000001b3u;
     tl_status st = tl__group_init(t);
     if (!st)
         st = tl_batcher_init(&t->batcher, train, ntrain, t->rows, cfg->time);
@@ -80,6 +87,13 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         st = tl_comm_shard_batcher(cfg->comm, &t->batcher);
     if (!st)
         st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
+    /* Reports are per token whatever the loss layer's normalisation. */
+    tl_layer *lossl = tl_model_loss_layer(m);
+    tl_layer_config lc;
+    int norm = TL_LOSS_MEAN;
+    if (!st && lossl && tl_is_softmax_loss(lossl) && !tl_layer_get_config(lossl, &lc))
+        st = tl_config_int(&lc, "norm", TL_LOSS_MEAN, &norm);
+    t->token_scale = norm == TL_LOSS_CS231N ? 1.0 / cfg->time : 1.0;
     if (!st && tl_optim_nparams(opt) != t->nparams)
         st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
                      "the model has %zu", tl_optim_nparams(opt), t->nparams);
@@ -148,6 +162,10 @@ static tl_status part_step(tl_trainer *t, int k, double *loss_sum, double *weigh
     t->t.ids = t->ts + off;
     double loss, w = tl__group_weight(t, &t->t);
     TL_TRY(tl__group_part_in(t, k, w));
+    /* Training mode (validation ran in evaluation mode); dropout masks keyed
+     * by the step count (and the part), which a resumed run restores. */
+    tl_model_set_training(t->m, true);
+    tl_model_set_step(t->m, (uint64_t)t->step * (uint64_t)t->K + (uint64_t)k);
     tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, &loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,
@@ -376,7 +394,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
             TL_TRY(train_step(t, &loss, &norm));
             t->step++;
             t->iter++;
-            t->report_loss += loss;
+            t->report_loss += loss * t->token_scale;
             t->report_count++;
             double ppl = NAN;
             bool improved = false;

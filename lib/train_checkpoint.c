@@ -43,6 +43,7 @@ char *tl__optim_json(const tl_optim *o)
         !cJSON_AddNumberToObject(j, "beta1", c.beta1) ||
         !cJSON_AddNumberToObject(j, "beta2", c.beta2) ||
         !cJSON_AddNumberToObject(j, "eps", c.eps) ||
+        (c.eps_inside && !cJSON_AddTrueToObject(j, "eps_inside")) ||
         !cJSON_AddNumberToObject(j, "steps", (double)tl_optim_steps(o))) {
         cJSON_Delete(j);
         return NULL;
@@ -54,7 +55,8 @@ char *tl__optim_json(const tl_optim *o)
 
 static char *train_json(const tl_trainer *t)
 {
-    char rng[4][17];
+    char rng[4][17], data[17];
+    snprintf(data, sizeof data, "%016" PRIx64, t->data_hash);
     cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateArray();
     bool ok = j && r && cJSON_AddItemToObject(j, "rng", r);
     if (!ok)
@@ -75,6 +77,8 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "base_lr", t->base_lr) &&
          cJSON_AddNumberToObject(j, "report_loss", t->report_loss) &&
          cJSON_AddNumberToObject(j, "report_count", t->report_count) &&
+         cJSON_AddStringToObject(j, "data", data) &&
+         cJSON_AddNumberToObject(j, "tokens", (double)t->ntrain) &&
          (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
                                 : cJSON_AddNullToObject(j, "best_ppl") != NULL);
     char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
@@ -210,6 +214,14 @@ static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, c
         return tl_fail(TL_ERR_FORMAT, "checkpoint has no \"%s\" metadata (not written by a "
                                       "timelayers trainer?)", key);
     TL_TRY(tl_json_parse(out, text, strlen(text), NULL, key));
+    char what[64];
+    snprintf(what, sizeof what, "checkpoint metadata \"%s\"", key);
+    tl_status st = *out ? tl_json_strict(*out, text, strlen(text), what) : TL_OK;
+    if (st) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return st;
+    }
     if (!*out || !((*out)->type & type)) {
         cJSON_Delete(*out);
         *out = NULL;
@@ -317,6 +329,7 @@ tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_opt
     cJSON *j;
     TL_TRY(meta_json(ck, "optim", cJSON_Object, &j));
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *inside = cJSON_GetObjectItemCaseSensitive(j, "eps_inside");
     tl_optim_config c = {0};
     double steps = 0;
     bool count = nparams == 0;
@@ -332,6 +345,9 @@ tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_opt
     };
     if (!st)
         st = numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
+    if (!st && inside && !cJSON_IsBool(inside))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"optim\": eps_inside is not a boolean");
+    c.eps_inside = cJSON_IsTrue(inside);
     cJSON_Delete(j);
     for (int i = 0; !st && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info info;
@@ -417,6 +433,14 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but this "
                      "training data has %zu iterations per epoch: not the same data", (long)iter,
                      tl_batcher_iters_per_epoch(&t->batcher));
+    /* The training data's fingerprint (absent in older files). */
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    char mine[17];
+    snprintf(mine, sizeof mine, "%016" PRIx64, t->data_hash);
+    if (!st && data && (!cJSON_IsString(data) || strcmp(data->valuestring, mine)))
+        st = tl_fail(TL_ERR_ARG, "this is not the training data of the checkpoint's run (%zu "
+                     "tokens, fingerprint %s; the checkpoint's: %s): resume with the same data",
+                     t->ntrain, mine, cJSON_IsString(data) ? data->valuestring : "invalid");
     /* The partial sum of the report in progress (absent in older files): the
      * first report after a resume averages as many steps as without it. */
     double report_loss = 0, report_count = 0;
@@ -439,10 +463,12 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     for (int i = 0; !st && i < 4; i++) {
         const cJSON *s = cJSON_GetArrayItem(rng, i);
         char *end = NULL;
-        if (cJSON_IsString(s))
+        /* Exactly what train_json writes: strtoull alone would take " -1". */
+        if (cJSON_IsString(s) && strlen(s->valuestring) == 16 &&
+            strspn(s->valuestring, "0123456789abcdefABCDEF") == 16)
             r.s[i] = strtoull(s->valuestring, &end, 16);
         if (!end || *end || end == s->valuestring)
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not hex", i);
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not 16 hex digits", i);
     }
     if (!st)
         st = load_states(t, ck);
@@ -459,5 +485,22 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         t->report_count = (int)report_count;
     }
     cJSON_Delete(j);
+    return st;
+}
+
+tl_status tl_checkpoint_train_shape(const tl_checkpoint *ck, int *batch, int *time)
+{
+    if (!ck || !batch || !time)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_train_shape: NULL argument");
+    cJSON *j;
+    TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
+    double b = 0, tm = 0;
+    const field fields[] = {{"batch", 1, 1 << 30, &b, true}, {"time", 1, 1 << 30, &tm, true}};
+    tl_status st = numbers(j, "train", fields, 2);
+    cJSON_Delete(j);
+    if (!st) {
+        *batch = (int)b;
+        *time = (int)tm;
+    }
     return st;
 }

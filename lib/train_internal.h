@@ -26,6 +26,9 @@ struct tl_trainer {
     long iter;          /* steps done in the current epoch */
     double best_ppl;
     double base_lr;     /* the schedule's base rate */
+    uint64_t data_hash; /* FNV-1a of the training ids: a resume must see the same data */
+    size_t ntrain;
+    double token_scale; /* loss -> mean loss per token: 1, or 1/T for the CS231n sum */
     tl_tensor *kept;    /* 2 per layer: carried h, c kept aside while validating mid-epoch */
     tl_rng rng;         /* reserved for stochastic layers (dropout); saved and restored */
 

@@ -13,6 +13,8 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/dropout.h"
+#include "timelayers/gru.h"
 #include "timelayers/attention.h"
 #include "timelayers/concat.h"
 #include "timelayers/model.h"

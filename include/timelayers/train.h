@@ -145,6 +145,10 @@ void tl_trainer_destroy(tl_trainer *t);
  * config's extra metadata; tensors "optim.<state>" and "state.layers.<i>.h" / ".c" (the
  * carried state of each stateful recurrent layer, absent when it is zero). */
 
+/* The batch and time of the run a checkpoint was written by (its "train"
+ * metadata): a resume must use the same. TL_ERR_FORMAT when absent. */
+tl_status tl_checkpoint_train_shape(const tl_checkpoint *ck, int *batch, int *time);
+
 /* Rebuild the vocabulary stored in a checkpoint. The caller owns *out.
  * TL_ERR_FORMAT when it is missing or malformed. */
 tl_status tl_checkpoint_vocab(const tl_checkpoint *ck, tl_vocab **out);

@@ -1,5 +1,6 @@
 /* timelayers eval: perplexity of a checkpoint on a text file. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
@@ -15,6 +16,9 @@ static const char help[] =
     "                           stream: batch 1, every target scored\n"
     "  --time T                 chunk length in stream mode (default 35)\n"
     "  --threads N              threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n";
+
+/* Reference mode's batch 10 x time 35 needs one batch of inputs and targets. */
+enum { REFERENCE_MIN_TOKENS = 10 * 35 };
 
 int cmd_eval(int argc, char **argv)
 {
@@ -56,11 +60,20 @@ int cmd_eval(int argc, char **argv)
     int rc = 0;
     if (tl_corpus_load(file, cm.vocab, false, &corpus))
         rc = cli_fail(file);
-    else if (tl_eval_perplexity(cm.model, corpus.ids, corpus.len, mode, time, &loss, &ppl))
+    else if (tl_eval_perplexity(cm.model, corpus.ids, corpus.len, mode, time, &loss, &ppl)) {
         rc = cli_fail("evaluation");
-    else
+        if (mode == TL_EVAL_REFERENCE && corpus.len <= REFERENCE_MIN_TOKENS)
+            fprintf(stderr, "timelayers: reference mode needs more than %d tokens (%s has %zu); "
+                    "use --mode stream for a short text\n", REFERENCE_MIN_TOKENS, file,
+                    corpus.len);
+    } else if (!isfinite(ppl)) {
+        fprintf(stderr, "timelayers: %s: the perplexity overflows (mean loss %.5g nats/token): "
+                "the model gives some tokens a probability of about 0\n", file, loss);
+        rc = 1;
+    } else {
         printf("%s: perplexity %.3f (%.5f nats/token; %zu tokens, %s mode)\n", file, ppl, loss,
                corpus.len, mode == TL_EVAL_REFERENCE ? "reference" : "stream");
+    }
     tl_corpus_free(&corpus);
     cli_model_close(&cm);
     return rc;

@@ -24,6 +24,17 @@ static const char help[] =
     "Print the architecture, vocabulary, parameter count and training state stored\n"
     "in a checkpoint (--tensors: also every tensor's name, dtype and shape).\n";
 
+/* Metadata is the file's to choose: control characters (a terminal's escape
+ * sequences) are printed as \xNN, never as themselves. */
+static void print_escaped(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+}
+
 int cmd_info(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -67,13 +78,20 @@ int cmd_info(int argc, char **argv)
         const char *k, *v;
         if (!tl_checkpoint_meta_at(cm.ck, i, &k, &v) && strcmp(k, "vocab") &&
             strcmp(k, "architecture"))
-            printf("%s: %s\n", k, v);
+        {
+            print_escaped(k);
+            fputs(": ", stdout);
+            print_escaped(v);
+            putchar('\n');
+        }
     }
     for (int i = 0; tensors && i < tl_checkpoint_tensor_count(cm.ck); i++) {
         tl_ckpt_tensor_info t;
         if (tl_checkpoint_tensor_info(cm.ck, i, &t))
             continue;
-        printf("  %-28s %s (", t.name, t.dtype);
+        fputs("  ", stdout);
+        print_escaped(t.name);
+        printf("%*s %s (", strlen(t.name) < 28 ? (int)(28 - strlen(t.name)) : 0, "", t.dtype);
         for (int d = 0; d < t.ndim; d++)
             printf("%s%lld", d ? ", " : "", (long long)t.shape[d]);
         printf(")\n");
