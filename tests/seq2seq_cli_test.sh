@@ -77,5 +77,5 @@ expect_fail 2 "needs an attention model" "$tl" seq2seq generate "$tmp/p.st" "$tm
 expect_fail 2 "plain, peeky or attention" "$tl" seq2seq train --train "$tmp/train.txt" --model gru
 expect_fail 2 "needs --train" "$tl" seq2seq train
 expect_fail 2 "unknown subcommand" "$tl" seq2seq fit
-expect_fail 1 "truncated" "$tl" seq2seq eval "$tmp/q.txt" "$tmp/test.txt"
+expect_fail 1 "not a safetensors file" "$tl" seq2seq eval "$tmp/q.txt" "$tmp/test.txt"
 echo "seq2seq CLI: all checks passed"
