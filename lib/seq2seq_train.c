@@ -63,26 +63,31 @@ tl_status tl_seq2seq_checkpoint_optim(const tl_checkpoint *ck, tl_seq2seq *s, tl
     return tl__checkpoint_optim_n(ck, n, out);
 }
 
-typedef struct {
+/* The loop's position: `iter` steps of epoch `epoch` (0-based: epochs
+ * completed) are done, and epoch_rng is the generator as that epoch began, so
+ * that its permutation can be drawn again on resuming in the middle of it. */
+struct tl_seq2seq_trainer {
     tl_seq2seq *s;
     tl_optim *o;
     const tl_pairs *train, *test;
     tl_seq2seq_train_config cfg;
-    tl_rng rng;
-    int epoch;      /* epochs completed */
-    long step;
+    tl_rng rng, epoch_rng;
+    int epoch;
+    long iter, step;
+    size_t *perm;
     FILE *log;
-} trainer;
+};
 
-static tl_status save(trainer *t)
+tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path)
 {
-    if (!t->cfg.checkpoint)
-        return TL_OK;
+    if (!t || !path)
+        return tl_fail(TL_ERR_ARG, "tl_seq2seq_trainer_save: NULL argument");
     char rng[4][17], train[256];
     for (int i = 0; i < 4; i++)
-        snprintf(rng[i], sizeof rng[i], "%016" PRIx64, t->rng.s[i]);
-    snprintf(train, sizeof train, "{\"epoch\":%d,\"step\":%ld,\"rng\":[\"%s\",\"%s\",\"%s\","
-             "\"%s\"]}", t->epoch, t->step, rng[0], rng[1], rng[2], rng[3]);
+        snprintf(rng[i], sizeof rng[i], "%016" PRIx64, t->epoch_rng.s[i]);
+    snprintf(train, sizeof train, "{\"epoch\":%d,\"iter\":%ld,\"step\":%ld,\"rng\":[\"%s\","
+             "\"%s\",\"%s\",\"%s\"]}", t->epoch, t->iter, t->step, rng[0], rng[1], rng[2],
+             rng[3]);
     enum { MAX_STATE = 8 };
     tl_ckpt_tensor extra[MAX_STATE];
     char names[MAX_STATE][48];
@@ -112,7 +117,7 @@ static tl_status save(trainer *t)
         }
         for (int i = 0; i < t->cfg.nmeta; i++)
             meta[k++] = t->cfg.meta[i];
-        st = tl_seq2seq_save(t->cfg.checkpoint, t->s, meta, k, extra, ne);
+        st = tl_seq2seq_save(path, t->s, meta, k, extra, ne);
     }
     tl_free(meta);
     cJSON_free(optim);
@@ -120,16 +125,21 @@ static tl_status save(trainer *t)
     return st;
 }
 
-static tl_status restore(trainer *t, const tl_checkpoint *ck)
+/* "iter" may be absent: checkpoints written at epoch ends only (before stops
+ * mid-epoch existed) hold the next epoch's generator, which is the same thing. */
+static tl_status restore(tl_seq2seq_trainer *t, const tl_checkpoint *ck)
 {
     const char *text = tl_checkpoint_meta(ck, "train");
     cJSON *j = text ? cJSON_Parse(text) : NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iter");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "step");
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");
+    long iters = (long)((t->train->n + (size_t)t->cfg.batch - 1) / (size_t)t->cfg.batch);
     bool ok = cJSON_IsNumber(e) && cJSON_IsNumber(s) && cJSON_GetArraySize(r) == 4 &&
               e->valuedouble >= 0 && e->valuedouble < 1e9 && s->valuedouble >= 0 &&
-              s->valuedouble < 1e15;
+              s->valuedouble < 1e15 &&
+              (!it || (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < iters));
     for (int i = 0; ok && i < 4; i++) {
         const cJSON *x = cJSON_GetArrayItem(r, i);
         char *end;
@@ -139,6 +149,7 @@ static tl_status restore(trainer *t, const tl_checkpoint *ck)
     }
     if (ok) {
         t->epoch = e->valueint;
+        t->iter = it ? (long)it->valuedouble : 0;
         t->step = (long)s->valuedouble;
     }
     cJSON_Delete(j);
@@ -146,34 +157,44 @@ static tl_status restore(trainer *t, const tl_checkpoint *ck)
                                 "(not written by the sequence-to-sequence trainer?)");
 }
 
-static void log_row(trainer *t, const tl_seq2seq_progress *p)
+static tl_status log_row(tl_seq2seq_trainer *t, const tl_seq2seq_progress *p)
 {
     if (!t->log)
-        return;
+        return TL_OK;
     fprintf(t->log, "%d,%ld,%.6f,%.4f,", p->epoch, p->step, p->loss, p->grad_norm);
     if (isnan(p->accuracy))
         fprintf(t->log, ",");
     else
         fprintf(t->log, "%.6f,", p->accuracy);
     fprintf(t->log, "%.3f,%.1f\n", p->elapsed_sec, p->tokens_per_sec);
-    fflush(t->log);
+    return fflush(t->log) || ferror(t->log)
+               ? tl_fail(TL_ERR_IO, "cannot write %s", t->cfg.log_csv) : TL_OK;
 }
 
-static tl_status run(trainer *t, tl_seq2seq_callback cb, void *ctx)
+/* The checkpoint of a stop or an epoch end; a save that fails leaves the
+ * trainer as it was, for the caller to save elsewhere. */
+static tl_status checkpoint(const tl_seq2seq_trainer *t)
 {
+    return t->cfg.checkpoint ? tl_seq2seq_trainer_save(t, t->cfg.checkpoint) : TL_OK;
+}
+
+tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, void *ctx)
+{
+    if (!t)
+        return tl_fail(TL_ERR_ARG, "tl_seq2seq_trainer_run: NULL trainer");
     const tl_pairs *tr = t->train;
     int B = t->cfg.batch, every = t->cfg.report_every > 0 ? t->cfg.report_every : 50;
     long iters = (long)((tr->n + (size_t)B - 1) / (size_t)B);
     tl_real *values, *grads;
-    size_t nflat;
+    size_t nflat, *perm = t->perm;
     TL_TRY(tl_seq2seq_flat(t->s, &values, &grads, &nflat));
-    size_t *perm = NULL;
     tl_tensor q = {0}, a = {0};
-    TL_TRY(tl_alloc((void **)&perm, tr->n, sizeof *perm, "training order"));
     double t0 = now(), report_t0 = t0, loss_sum = 0, norm = 0;
     long report_n = 0, start_step = t->step, report_tokens = 0;
     tl_status st = TL_OK;
-    while (!st && t->epoch < t->cfg.epochs) {
+    bool stopped = false;
+    while (!st && !stopped && t->epoch < t->cfg.epochs) {
+        t->rng = t->epoch_rng;
         for (size_t i = 0; i < tr->n; i++)
             perm[i] = i;
         for (size_t i = tr->n - 1; i > 0; i--) {
@@ -181,7 +202,12 @@ static tl_status run(trainer *t, tl_seq2seq_callback cb, void *ctx)
             perm[i] = perm[k];
             perm[k] = x;
         }
-        for (long it = 0; !st && it < iters; it++) {
+        for (long it = t->iter; !st && it < iters; it++) {
+            if (t->cfg.stop && *t->cfg.stop) {
+                stopped = true;
+                st = checkpoint(t);
+                break;
+            }
             size_t b = (size_t)it * (size_t)B, n = tr->n - b < (size_t)B ? tr->n - b : (size_t)B;
             double loss;
             st = gather(&q, tr->q, tr->qlen, perm + b, n);
@@ -201,6 +227,7 @@ static tl_status run(trainer *t, tl_seq2seq_callback cb, void *ctx)
             if (st)
                 break;
             t->step++;
+            t->iter = it + 1;
             loss_sum += loss;
             report_n++;
             report_tokens += (long)n * (tr->qlen + tr->alen - 1);
@@ -218,18 +245,19 @@ static tl_status run(trainer *t, tl_seq2seq_callback cb, void *ctx)
                 if (end) {
                     size_t ok;
                     t->epoch++;
+                    t->iter = 0;
+                    t->epoch_rng = t->rng;
                     if (t->test && !(st = tl_seq2seq_accuracy(t->s, t->test, 256, &ok)))
                         p.accuracy = (double)ok / (double)t->test->n;
                     if (!st)
-                        st = save(t);
+                        st = checkpoint(t);
                     p.epoch_end = true;
                     p.elapsed_sec = now() - t0;
                 }
-                if (!st) {
-                    log_row(t, &p);
-                    if (cb)
-                        cb(&p, ctx);
-                }
+                if (!st)
+                    st = log_row(t, &p);
+                if (!st && cb)
+                    cb(&p, ctx);
                 loss_sum = 0;
                 report_n = 0;
                 report_tokens = 0;
@@ -237,42 +265,63 @@ static tl_status run(trainer *t, tl_seq2seq_callback cb, void *ctx)
             }
         }
     }
-    tl_free(perm);
     tl_tensor_free(&q);
     tl_tensor_free(&a);
     return st;
 }
 
-tl_status tl_seq2seq_train(tl_seq2seq *s, tl_optim *o, const tl_pairs *train,
-                           const tl_pairs *test, const tl_seq2seq_train_config *cfg,
-                           const tl_checkpoint *resume, tl_seq2seq_callback cb, void *ctx)
+void tl_seq2seq_trainer_destroy(tl_seq2seq_trainer *t)
 {
-    if (!s || !o || !train || !cfg || !train->n || cfg->batch < 1 || cfg->epochs < 0 ||
+    if (!t)
+        return;
+    if (t->log)
+        fclose(t->log);
+    tl_free(t->perm);
+    tl_free(t);
+}
+
+tl_status tl_seq2seq_trainer_create(tl_seq2seq_trainer **out, tl_seq2seq *s, tl_optim *o,
+                                    const tl_pairs *train, const tl_pairs *test,
+                                    const tl_seq2seq_train_config *cfg,
+                                    const tl_checkpoint *resume)
+{
+    if (!out || !s || !o || !train || !cfg || !train->n || cfg->batch < 1 || cfg->epochs < 0 ||
         cfg->clip_norm < 0 || cfg->nmeta < 0 || (cfg->nmeta && !cfg->meta))
-        return tl_fail(TL_ERR_ARG, "tl_seq2seq_train: NULL argument, empty set or bad config");
+        return tl_fail(TL_ERR_ARG, "tl_seq2seq_trainer_create: NULL argument, empty set or bad "
+                       "config");
+    *out = NULL;
     if (test && test->n && (test->qlen != train->qlen || test->alen != train->alen))
         return tl_fail(TL_ERR_SHAPE, "test pairs are %d + %d characters long, training pairs "
                        "%d + %d", test->qlen, test->alen, train->qlen, train->alen);
     size_t n;
     TL_TRY(tl_seq2seq_flat(s, NULL, NULL, &n));
     if (tl_optim_nparams(o) != n)
-        return tl_fail(TL_ERR_SHAPE, "tl_seq2seq_train: the optimizer is for %zu parameters, "
-                       "the model has %zu", tl_optim_nparams(o), n);
-    trainer t = {.s = s, .o = o, .train = train, .test = test && test->n ? test : NULL,
-                 .cfg = *cfg};
-    tl_rng_seed(&t.rng, cfg->seed);
-    if (resume)
-        TL_TRY(restore(&t, resume));
-    if (cfg->log_csv) {
-        bool fresh = !resume;
-        t.log = fopen(cfg->log_csv, fresh ? "w" : "a");
-        if (!t.log)
-            return tl_fail(TL_ERR_IO, "cannot open %s for writing", cfg->log_csv);
-        if (fresh)
-            fprintf(t.log, "epoch,step,loss,grad_norm,accuracy,elapsed_s,tokens_per_s\n");
+        return tl_fail(TL_ERR_SHAPE, "tl_seq2seq_trainer_create: the optimizer is for %zu "
+                       "parameters, the model has %zu", tl_optim_nparams(o), n);
+    tl_seq2seq_trainer *t;
+    TL_TRY(tl_alloc((void **)&t, 1, sizeof *t, "trainer"));
+    *t = (tl_seq2seq_trainer){.s = s, .o = o, .train = train,
+                              .test = test && test->n ? test : NULL, .cfg = *cfg};
+    tl_rng_seed(&t->rng, cfg->seed);
+    tl_status st = tl_alloc((void **)&t->perm, train->n, sizeof *t->perm, "training order");
+    if (!st && resume)
+        st = restore(t, resume);
+    t->epoch_rng = t->rng;
+    if (!st && cfg->log_csv) {
+        t->log = fopen(cfg->log_csv, resume ? "a" : "w");
+        if (!t->log)
+            st = tl_fail(TL_ERR_IO, "cannot open %s for writing", cfg->log_csv);
+        else if (!resume)
+            fprintf(t->log, "epoch,step,loss,grad_norm,accuracy,elapsed_s,tokens_per_s\n");
     }
-    tl_status st = run(&t, cb, ctx);
-    if (t.log && fclose(t.log) && !st)
-        st = tl_fail(TL_ERR_IO, "cannot write %s", cfg->log_csv);
-    return st;
+    if (st) {
+        tl_seq2seq_trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return TL_OK;
 }
+
+long tl_seq2seq_trainer_step(const tl_seq2seq_trainer *t) { return t ? t->step : 0; }
+
+int tl_seq2seq_trainer_epoch(const tl_seq2seq_trainer *t) { return t ? t->epoch : 0; }

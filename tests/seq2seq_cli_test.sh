@@ -3,13 +3,22 @@
 # itself (tools/examples/make-addition.sh): a small model learns one-digit sums,
 # resuming gives the very same checkpoint as an uninterrupted run, generation is
 # deterministic, attention weights are written, and bad files are refused with
-# a clear message and a non-zero exit.
+# a clear message and a non-zero exit. The output safety of `timelayers train`
+# holds here too: outputs naming inputs are refused, the output is locked while
+# a run writes it, SIGINT/SIGTERM stop with a checkpoint that resumes exactly
+# (also mid-epoch), and a failed save is rescued.
 # Usage: tests/seq2seq_cli_test.sh BUILD_DIR
 set -euo pipefail
 tl="$1/tools/timelayers"
 make_addition="$(dirname "$0")/../tools/examples/make-addition.sh"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+export TMPDIR="$tmp"   # where a failed save rescues the model
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_fail() {  # CODE PATTERN CMD...
   local code=$1 pattern=$2; shift 2
@@ -78,4 +87,49 @@ expect_fail 2 "plain, peeky or attention" "$tl" seq2seq train --train "$tmp/trai
 expect_fail 2 "needs --train" "$tl" seq2seq train
 expect_fail 2 "unknown subcommand" "$tl" seq2seq fit
 expect_fail 1 "not a safetensors file" "$tl" seq2seq eval "$tmp/q.txt" "$tmp/test.txt"
+
+# Outputs: never an input, never a non-regular file.
+expect_fail 2 "is the training file" "$tl" seq2seq train --train "$tmp/train.txt" \
+  --out "$tmp/train.txt"
+expect_fail 2 "is the test file" "$tl" seq2seq train --train "$tmp/train.txt" \
+  --test "$tmp/test.txt" --log-csv "$tmp/test.txt"
+expect_fail 2 "not a regular file" "$tl" seq2seq train --train "$tmp/train.txt" --out "$tmp"
+expect_fail 2 "directory" "$tl" seq2seq train --train "$tmp/train.txt" --out "$tmp/nodir/s.st"
+
+# A run long enough to be signalled, locked and have its directory taken away.
+long=(seq2seq train --train "$tmp/train.txt" --model attention --hidden 96 --batch 16
+      --epochs 3 --report 1 --threads 1)
+wait_line() { for _ in $(seq 600); do grep -q "$2" "$1" && return 0; sleep 0.1; done; fail "no '$2' in $1"; }
+"$tl" "${long[@]}" --epochs 1 --out "$tmp/full.st" --quiet
+"$tl" "${long[@]}" --epochs 1 --out "$tmp/sig.st" >"$tmp/sig.out" 2>"$tmp/sig.err" &
+pid=$!; pids+=("$pid")
+wait_line "$tmp/sig.out" "iter 3/"
+expect_fail 1 "process $pid" "$tl" "${long[@]}" --out "$tmp/sig.st"
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 143 ] || fail "SIGTERM: exit $rc, expected 143: $(cat "$tmp/sig.err")"
+grep -q "interrupted at step .*checkpoint written to $tmp/sig.st" "$tmp/sig.err" ||
+  fail "SIGTERM message: $(cat "$tmp/sig.err")"
+[ -e "$tmp/sig.st.lock" ] && fail "the lock outlived its run"
+"$tl" "${long[@]}" --epochs 1 --out "$tmp/sig.st" --resume --quiet
+cmp -s "$tmp/full.st" "$tmp/sig.st" || fail "resumed after SIGTERM mid-epoch: checkpoints differ"
+echo "SIGTERM: $(grep -o 'interrupted at step [0-9]*' "$tmp/sig.err"), exact resume, lock refused a second run"
+
+# A failed save: the model goes to TMPDIR, and the hint resumes it.
+mkdir "$tmp/vanish"
+"$tl" "${long[@]}" --out "$tmp/vanish/v.st" >"$tmp/v.out" 2>"$tmp/v.err" &
+pid=$!; pids+=("$pid")
+for _ in $(seq 600); do [ -e "$tmp/vanish/v.st" ] && break; sleep 0.1; done
+mv "$tmp/vanish" "$tmp/gone"   # the next epoch's save finds no directory
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 1 ] || fail "a failed save exited $rc: $(cat "$tmp/v.err")"
+rescued=$(sed -n "s|.*model saved to \($tmp/timelayers-rescue-[^ ]*\.safetensors\).*|\1|p" "$tmp/v.err")
+[ -n "$rescued" ] || fail "rescue message: $(cat "$tmp/v.err")"
+grep -q "mv $rescued $tmp/vanish/v.st and the same command with --resume" "$tmp/v.err" ||
+  fail "rescue hint: $(cat "$tmp/v.err")"
+mkdir "$tmp/vanish" && mv "$rescued" "$tmp/vanish/v.st"
+"$tl" "${long[@]}" --out "$tmp/vanish/v.st" --resume --quiet
+"$tl" "${long[@]}" --out "$tmp/full3.st" --quiet
+cmp -s "$tmp/full3.st" "$tmp/vanish/v.st" || fail "the rescued run resumed differs"
+echo "failed save: rescued, resumed exactly"
 echo "seq2seq CLI: all checks passed"

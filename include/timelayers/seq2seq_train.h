@@ -11,14 +11,20 @@
  *                to the answer's), a checkpoint, a CSV row
  *
  * Checkpoints (tl_seq2seq_save) carry the parameters, the optimizer ("optim"
- * metadata and "optim.*" tensors), the loop position and RNG ("train") and
- * the vocabulary and the caller's metadata (the CLI's data layout): resuming from
- * one gives the same losses as a run that never stopped. A non-finite loss or
- * gradient norm stops training with TL_ERR_NUMERIC; the last checkpoint stays.
+ * metadata and "optim.*" tensors), the loop position and RNG ("train": epoch,
+ * iter, step and the generator as the epoch began) and the vocabulary and the
+ * caller's metadata (the CLI's data layout): resuming from one, also from the
+ * middle of an epoch, gives the same losses as a run that never stopped. A
+ * non-finite loss or gradient norm stops training with TL_ERR_NUMERIC; the
+ * last checkpoint stays.
+ *
+ * Ownership: the trainer borrows the model, optimizer, pairs and config
+ * strings, which must outlive it; it owns its log file and buffers.
  */
 #ifndef TIMELAYERS_SEQ2SEQ_TRAIN_H
 #define TIMELAYERS_SEQ2SEQ_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "timelayers/checkpoint.h"
@@ -42,6 +48,8 @@ typedef struct tl_seq2seq_train_config {
                                tl_checkpoint_vocab); NULL = none */
     const tl_ckpt_meta *meta; /* the caller's metadata for every checkpoint */
     int nmeta;
+    volatile sig_atomic_t *stop; /* when non-NULL and set non-zero (by a signal handler,
+                               say): stop before the next step and checkpoint; NULL = none */
 } tl_seq2seq_train_config;
 
 typedef struct tl_seq2seq_progress {
@@ -57,17 +65,35 @@ typedef struct tl_seq2seq_progress {
 
 typedef void (*tl_seq2seq_callback)(const tl_seq2seq_progress *p, void *ctx);
 
-/* Train s with o (created for tl_seq2seq_flat's n parameters) on train;
- * test (may be NULL) is scored at each epoch end. resume: a checkpoint of
- * an earlier run of the same model (loaded into s and o by the caller, see
+typedef struct tl_seq2seq_trainer tl_seq2seq_trainer;
+
+/* A trainer of s with o (created for tl_seq2seq_flat's n parameters) on
+ * train; test (may be NULL) is scored at each epoch end. resume: a checkpoint
+ * of an earlier run of the same model (loaded into s and o by the caller, see
  * tl_seq2seq_checkpoint_optim) to continue from, or NULL. The questions of
  * both sets must already be in the model's input order (reversed or not).
+ * The CSV log is opened here (appended to when resuming).
  * Errors: TL_ERR_ARG for bad arguments; TL_ERR_SHAPE when the sets' lengths
  * differ; TL_ERR_FORMAT for a resume checkpoint without a valid "train";
- * TL_ERR_NUMERIC; TL_ERR_IO when a checkpoint or the log cannot be written. */
-tl_status tl_seq2seq_train(tl_seq2seq *s, tl_optim *o, const tl_pairs *train,
-                           const tl_pairs *test, const tl_seq2seq_train_config *cfg,
-                           const tl_checkpoint *resume, tl_seq2seq_callback cb, void *ctx);
+ * TL_ERR_IO when the log cannot be opened. */
+tl_status tl_seq2seq_trainer_create(tl_seq2seq_trainer **out, tl_seq2seq *s, tl_optim *o,
+                                    const tl_pairs *train, const tl_pairs *test,
+                                    const tl_seq2seq_train_config *cfg,
+                                    const tl_checkpoint *resume);
+
+/* Train until cfg.epochs are complete or *cfg.stop is set (then TL_OK after
+ * the stop's checkpoint). Errors: TL_ERR_NUMERIC; TL_ERR_IO when the
+ * checkpoint or the log cannot be written: the trainer is then as after its
+ * last step, and tl_seq2seq_trainer_save can put it elsewhere. */
+tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, void *ctx);
+
+/* The training state as a checkpoint at path (atomic: a failed save leaves
+ * the file as it was), resumable like cfg.checkpoint. */
+tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path);
+
+long tl_seq2seq_trainer_step(const tl_seq2seq_trainer *t);   /* steps done in total */
+int tl_seq2seq_trainer_epoch(const tl_seq2seq_trainer *t);   /* epochs completed */
+void tl_seq2seq_trainer_destroy(tl_seq2seq_trainer *t);      /* NULL is fine */
 
 /* The optimizer saved in a trainer's checkpoint, sized for s. */
 tl_status tl_seq2seq_checkpoint_optim(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim **out);

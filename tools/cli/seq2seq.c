@@ -33,8 +33,11 @@ static const char help[] =
     "  --lr X              Adam's learning rate (default 0.001)\n"
     "  --clip X            clip the global gradient norm at X (default 5; 0 = off)\n"
     "  --seed N            seed of the initial weights and the shuffling (default 1)\n"
-    "  --out FILE          checkpoint written at every epoch end (default seq2seq.safetensors)\n"
-    "  --resume            continue the run saved in --out (same data and options)\n"
+    "  --out FILE          checkpoint written at every epoch end (default seq2seq.safetensors);\n"
+    "                      locked (FILE.lock) while training; SIGINT or SIGTERM: finish\n"
+    "                      the step, write it and exit with 130 (143)\n"
+    "  --resume            continue the run saved in --out (same data and options),\n"
+    "                      also from the middle of an epoch\n"
     "  --log-csv FILE      the training curve: epoch, step, loss, norm, accuracy, time\n"
     "  --report N          steps between progress lines (default 50)\n"
     "  --quiet             no progress lines\n"
@@ -170,6 +173,11 @@ static void progress(const tl_seq2seq_progress *p, void *ctx)
     fflush(stdout);
 }
 
+static tl_status save_trainer(void *t, const char *path)
+{
+    return tl_seq2seq_trainer_save(t, path);
+}
+
 static int train(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -226,6 +234,18 @@ static int train(int argc, char **argv)
         return cli_usage_error("seq2seq", "train needs --train FILE");
     if (optind != argc)
         return cli_usage_error("seq2seq", "unexpected argument '%s'", argv[optind]);
+    const cli_path inputs[] = {
+        {train_file, "training file", false, false},
+        {test_file, "test file", false, false},
+        {resume ? out : NULL, "checkpoint resumed", true, false},
+    };
+    const cli_path outputs[] = {{out, "--out", true, false}, {log, "--log-csv", false, true}};
+    int rc = cli_check_outputs(inputs, 3, outputs, 2);
+    if (rc)
+        return rc;
+    cli_lock lock = {.fd = -1};
+    if (cli_lock_output(out, &lock))
+        return 1;
     cli_set_threads(threads);
 
     tl_vocab *v = NULL;
@@ -233,10 +253,12 @@ static int train(int argc, char **argv)
     tl_seq2seq *s = NULL;
     tl_optim *o = NULL;
     tl_checkpoint *ck = NULL;
+    tl_seq2seq_trainer *t = NULL;
     char *lay = NULL;
-    int rc = 0;
-    if (tl_vocab_create(&v, TL_LEVEL_CHAR))
-        return cli_fail("vocabulary");
+    if (tl_vocab_create(&v, TL_LEVEL_CHAR)) {
+        rc = cli_fail("vocabulary");
+        goto done;
+    }
     if (tl_pairs_load(train_file, l.sep, v, true, 0, 0, &tr)) {
         rc = cli_fail(train_file);
         goto done;
@@ -302,9 +324,28 @@ static int train(int argc, char **argv)
                "symbols)%s, %zu test pairs\n", tl_seq2seq_kind_name(mc.kind), mc.vocab,
                mc.wordvec, mc.hidden, tr.n, tr.qlen, tr.alen, l.reverse ? ", reversed" : "",
                te.n);
-    if (tl_seq2seq_train(s, o, &tr, te.n ? &te : NULL, &tc, ck, progress, &ui))
-        rc = cli_fail("training");
+    tc.stop = &cli_stop_signal;
+    if (tl_seq2seq_trainer_create(&t, s, o, &tr, te.n ? &te : NULL, &tc, ck)) {
+        rc = cli_fail("trainer");
+        goto done;
+    }
+    long start_step = tl_seq2seq_trainer_step(t);
+    cli_catch_stop_signals();
+    tl_status st = tl_seq2seq_trainer_run(t, progress, &ui);
+    cli_release_stop_signals();
+    if (st) {
+        rc = cli_fail("training stopped");
+        if (st == TL_ERR_IO && tl_seq2seq_trainer_step(t) > start_step)
+            cli_rescue(save_trainer, t, tl_seq2seq_trainer_step(t),
+                       "mv %s %s and the same command with --resume", out);
+    } else if (cli_stop_signal) {
+        fprintf(stderr, "timelayers: interrupted at step %ld: checkpoint written to %s; the "
+                "same command with --resume continues\n", tl_seq2seq_trainer_step(t), out);
+        rc = 128 + cli_stop_signal;
+    }
 done:
+    cli_unlock_output(&lock);
+    tl_seq2seq_trainer_destroy(t);
     cJSON_free(lay);
     tl_checkpoint_close(ck);
     tl_optim_destroy(o);
