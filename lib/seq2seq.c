@@ -429,8 +429,8 @@ static char *config_json(const tl_seq2seq_config *c)
     return text;
 }
 
-tl_status tl_seq2seq_save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta, int nmeta,
-                          const tl_ckpt_tensor *extra, int nextra)
+static tl_status save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta, int nmeta,
+                      const tl_ckpt_tensor *extra, int nextra, bool dry)
 {
     if (!path || !s || nmeta < 0 || nextra < 0 || (nmeta && !meta) || (nextra && !extra))
         return tl_fail(TL_ERR_ARG, "tl_seq2seq_save: NULL argument or negative count");
@@ -465,12 +465,25 @@ tl_status tl_seq2seq_save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *m
             out[s->nparams + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL,
                                               .ndim = 1, .shape = {(int64_t)extra[i].n},
                                               .data = extra[i].data};
-        st = tl_st_write(path, all, NRESERVED + nmeta, out, s->nparams + nextra);
+        st = (dry ? tl_st_write_check : tl_st_write)(path, all, NRESERVED + nmeta, out,
+                                                     s->nparams + nextra);
     }
     tl_free(out);
     tl_free(all);
     cJSON_free(cfg);
     return st;
+}
+
+tl_status tl_seq2seq_save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta, int nmeta,
+                          const tl_ckpt_tensor *extra, int nextra)
+{
+    return save(path, s, meta, nmeta, extra, nextra, false);
+}
+
+tl_status tl_seq2seq_save_check(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta,
+                                int nmeta, const tl_ckpt_tensor *extra, int nextra)
+{
+    return save(path, s, meta, nmeta, extra, nextra, true);
 }
 
 static tl_status read_config(const tl_checkpoint *ck, tl_seq2seq_config *c)

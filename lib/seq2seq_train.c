@@ -78,7 +78,7 @@ struct tl_seq2seq_trainer {
     FILE *log;
 };
 
-tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path)
+static tl_status save(const tl_seq2seq_trainer *t, const char *path, bool dry)
 {
     if (!t || !path)
         return tl_fail(TL_ERR_ARG, "tl_seq2seq_trainer_save: NULL argument");
@@ -117,12 +117,17 @@ tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path)
         }
         for (int i = 0; i < t->cfg.nmeta; i++)
             meta[k++] = t->cfg.meta[i];
-        st = tl_seq2seq_save(path, t->s, meta, k, extra, ne);
+        st = (dry ? tl_seq2seq_save_check : tl_seq2seq_save)(path, t->s, meta, k, extra, ne);
     }
     tl_free(meta);
     cJSON_free(optim);
     cJSON_free(vocab);
     return st;
+}
+
+tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path)
+{
+    return save(t, path, false);
 }
 
 /* "iter" may be absent: checkpoints written at epoch ends only (before stops
@@ -175,7 +180,7 @@ static tl_status log_row(tl_seq2seq_trainer *t, const tl_seq2seq_progress *p)
  * trainer as it was, for the caller to save elsewhere. */
 static tl_status checkpoint(const tl_seq2seq_trainer *t)
 {
-    return t->cfg.checkpoint ? tl_seq2seq_trainer_save(t, t->cfg.checkpoint) : TL_OK;
+    return t->cfg.checkpoint ? save(t, t->cfg.checkpoint, false) : TL_OK;
 }
 
 tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, void *ctx)
@@ -188,6 +193,10 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
     tl_real *values, *grads;
     size_t nflat, *perm = t->perm;
     TL_TRY(tl_seq2seq_flat(t->s, &values, &grads, &nflat));
+    /* Whatever would make the epoch's save fail (directory, permissions, disk
+     * space) fails now rather than after the epoch it would throw away. */
+    if (t->cfg.checkpoint && t->epoch < t->cfg.epochs)
+        TL_TRY(save(t, t->cfg.checkpoint, true));
     tl_tensor q = {0}, a = {0};
     double t0 = now(), report_t0 = t0, loss_sum = 0, norm = 0;
     long report_n = 0, start_step = t->step, report_tokens = 0;
@@ -307,13 +316,9 @@ tl_status tl_seq2seq_trainer_create(tl_seq2seq_trainer **out, tl_seq2seq *s, tl_
     if (!st && resume)
         st = restore(t, resume);
     t->epoch_rng = t->rng;
-    if (!st && cfg->log_csv) {
-        t->log = fopen(cfg->log_csv, resume ? "a" : "w");
-        if (!t->log)
-            st = tl_fail(TL_ERR_IO, "cannot open %s for writing", cfg->log_csv);
-        else if (!resume)
-            fprintf(t->log, "epoch,step,loss,grad_norm,accuracy,elapsed_s,tokens_per_s\n");
-    }
+    if (!st && cfg->log_csv)
+        st = tl__log_open(cfg->log_csv, t->step, "epoch,step,loss,grad_norm,accuracy,elapsed_s,"
+                          "tokens_per_s\n", &t->log);
     if (st) {
         tl_seq2seq_trainer_destroy(t);
         return st;

@@ -82,4 +82,10 @@ char *tl__vocab_json(const tl_vocab *v);
 char *tl__optim_json(const tl_optim *o);
 tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_optim **out);
 
+/* train_log.c: open a trainer's CSV log (second column: the step) at `step`.
+ * A resumed run (step > 0) continues the log of the run it resumes, cut after
+ * that step: rows logged after the checkpoint by a run that was then killed are
+ * logged again by this one. A new or empty log gets header. */
+tl_status tl__log_open(const char *path, long step, const char *header, FILE **log);
+
 #endif

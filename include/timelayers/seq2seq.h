@@ -123,6 +123,11 @@ tl_status tl_gradcheck_seq2seq(tl_seq2seq *s, const tl_tensor *xs, const tl_tens
 tl_status tl_seq2seq_save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta, int nmeta,
                           const tl_ckpt_tensor *extra, int nextra);
 
+/* What tl_seq2seq_save does except replacing path (tl_checkpoint_save_check):
+ * whether the save can succeed, learnt before long work. */
+tl_status tl_seq2seq_save_check(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta,
+                                int nmeta, const tl_ckpt_tensor *extra, int nextra);
+
 /* Build the model a checkpoint describes and load its parameters (every one
  * present with its exact shape). Errors: TL_ERR_FORMAT naming what is wrong
  * (another format, a missing or malformed "seq2seq", a missing tensor or a

@@ -72,7 +72,8 @@ typedef struct tl_seq2seq_trainer tl_seq2seq_trainer;
  * of an earlier run of the same model (loaded into s and o by the caller, see
  * tl_seq2seq_checkpoint_optim) to continue from, or NULL. The questions of
  * both sets must already be in the model's input order (reversed or not).
- * The CSV log is opened here (appended to when resuming).
+ * The CSV log is opened here; when resuming, it is continued after the
+ * checkpoint's step (rows of a killed run logged after it are dropped).
  * Errors: TL_ERR_ARG for bad arguments; TL_ERR_SHAPE when the sets' lengths
  * differ; TL_ERR_FORMAT for a resume checkpoint without a valid "train";
  * TL_ERR_IO when the log cannot be opened. */
