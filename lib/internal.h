@@ -75,6 +75,10 @@ tl_status tl_tensor_check(const tl_tensor *t, const char *who, const char *what)
  * TL_ERR_IO naming the path and the reason. */
 tl_status tl_fopen_read(const char *path, bool regular_only, FILE **out);
 
+/* The tokens of v in id order as a JSON array (checkpoint metadata "vocab"),
+ * freed with cJSON_free; NULL when out of memory (lib/train_checkpoint.c). */
+struct tl_vocab;
+char *tl_vocab_json(const struct tl_vocab *v);
 /* While values is non-NULL, every parameter created on this thread takes its
  * size from *values and fails with TL_ERR_FORMAT when it would exceed it
  * (lib/param.c): a checkpoint's architecture may not ask for more memory than

@@ -84,6 +84,9 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: dropout rates must be in [0, 1) (got dropout "
                        "%g, rec_dropout %g, kind %d)", c->dropout, c->rec_dropout,
                        (int)c->dropout_kind);
+    if (c->init.forget_bias_set && c->cell != TL_CELL_LSTM)
+        return tl_fail(TL_ERR_ARG, "tl_lm_create: the forget-gate bias is an option of the LSTM "
+                       "cell (the %s cell has no forget gate)", tl_cell_kind_name(c->cell));
     if (c->rec_dropout > 0 && c->cell != TL_CELL_LSTM)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: recurrent dropout is an option of the LSTM "
                        "cell");

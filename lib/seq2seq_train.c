@@ -100,7 +100,7 @@ static tl_status save(const tl_seq2seq_trainer *t, const char *path, bool dry)
         extra[ne].name = names[ne];
         extra[ne].data = buf;
     }
-    char *optim = tl__optim_json(t->o), *vocab = t->cfg.vocab ? tl__vocab_json(t->cfg.vocab) : NULL;
+    char *optim = tl__optim_json(t->o), *vocab = t->cfg.vocab ? tl_vocab_json(t->cfg.vocab) : NULL;
     tl_ckpt_meta *meta = NULL;
     tl_status st = optim && (vocab || !t->cfg.vocab)
                        ? tl_alloc((void **)&meta, 4 + (size_t)t->cfg.nmeta, sizeof *meta,

@@ -24,7 +24,6 @@
  * tries the pool again. Healthy, it runs about 1/threads of the parts and
  * waits at most about one part.
  */
-#include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
+#include "kernels/kernels.h"
 #include "timelayers/threads.h"
 
 enum { MAX_THREADS = 64, DEFAULT_CAP = 4, SPIN = 4000, WINDOW = 64, BACKOFF = 2048 };
@@ -81,7 +81,7 @@ static void init_setting(void)
         atomic_store(&setting, (int)n);
         return;
     }
-    int blas = openblas_get_num_threads();
+    int blas = tl_blas_get_threads();
     atomic_store(&setting, blas < 1 ? 1 : blas > DEFAULT_CAP ? DEFAULT_CAP : blas);
 }
 
@@ -97,7 +97,7 @@ tl_status tl_set_num_threads(int n)
         return tl_fail(TL_ERR_ARG, "tl_set_num_threads: %d is not in [1, %d]", n, MAX_THREADS);
     pthread_once(&init_once, init_setting);
     atomic_store(&setting, n);
-    openblas_set_num_threads(n);
+    tl_blas_set_threads(n);
     return TL_OK;
 }
 

@@ -73,12 +73,11 @@ tl_status tl__group_set_state(tl_trainer *t, int i, const tl_tensor *h, const tl
  * when written, on the weights. */
 tl_status tl__group_saved(tl_trainer *t, tl_status st, bool dry);
 
-/* Shared with the sequence-to-sequence trainer (seq2seq_train.c): the
- * checkpoint metadata of a vocabulary ("vocab", a JSON array) and of an
- * optimizer ("optim"), freed with cJSON_free (NULL when out of memory), and
- * the optimizer of a checkpoint for nparams parameters (0: as many as the
+/* Shared with the sequence-to-sequence trainer (seq2seq_train.c), beside
+ * tl_vocab_json (internal.h): the checkpoint metadata of an optimizer
+ * ("optim"), freed with cJSON_free (NULL when out of memory), and the
+ * optimizer of a checkpoint for nparams parameters (0: as many as the
  * "layers.*" tensors hold). */
-char *tl__vocab_json(const tl_vocab *v);
 char *tl__optim_json(const tl_optim *o);
 tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_optim **out);
 

@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
-# Install the Debian packages timelayers needs to build and test, if missing.
-# Usage: tools/install-deps.sh [--with-torch] [--with-mpi]
-#   --with-torch  also install python3-torch/python3-numpy (golden-file
-#                 regeneration and the PyTorch comparison tests).
-#   --with-mpi    also install Open MPI (data-parallel training with mpirun,
-#                 docs/distributed.md, and its tests); nothing else needs it.
+# Install the Debian packages timelayers needs, if missing.
+# Usage: tools/install-deps.sh [--test] [--with-torch] [--with-mpi]
+#   (none)        what building the library and the CLI needs
+#   --test        also what the test suite needs: cmocka, valgrind, clang and
+#                 its libFuzzer runtime (tools/test.sh)
+#   --with-torch  also python3-torch/python3-numpy (golden-file regeneration
+#                 and the PyTorch comparison tests)
 set -euo pipefail
 
-pkgs=(gcc pkg-config meson ninja-build libcmocka-dev libopenblas-dev libcjson-dev)
-# clang and its libFuzzer runtime: the fuzzing stage of tools/test.sh (tools/fuzz.sh).
-pkgs+=(clang libclang-rt-14-dev)
-pkgs+=(valgrind)   # tools/valgrind.sh
+pkgs=(gcc pkg-config meson ninja-build libopenblas-dev libcjson-dev)
 for arg in "$@"; do
-  case "$arg" in
+  case $arg in
+    --test) pkgs+=(libcmocka-dev valgrind clang libclang-rt-14-dev) ;;
     --with-torch) pkgs+=(python3 python3-numpy python3-torch) ;;
     --with-mpi) pkgs+=(libopenmpi-dev openmpi-bin) ;;
-    *) echo "usage: tools/install-deps.sh [--with-torch] [--with-mpi]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--test] [--with-torch] [--with-mpi]" >&2; exit 2 ;;
   esac
 done
 

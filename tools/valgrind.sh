@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
-command -v valgrind >/dev/null || { echo "valgrind not found (tools/install-deps.sh)" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "valgrind not found (tools/install-deps.sh --test)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OPENBLAS_NUM_THREADS=1

@@ -1,4 +1,5 @@
-/* timelayers: the standard language-model stack in one call.
+/* timelayers: the standard language-model stack in one call, and a language
+ * model saved and loaded together with its vocabulary.
  *
  *     ids (N, T) -> TimeEmbedding(V, D) -> [TimeLSTM | TimeRNN | TimeGRU] x L -> TimeAffine(H, V)
  *               -> TimeSoftmaxWithLoss(V)
@@ -12,6 +13,7 @@
 #ifndef TIMELAYERS_LM_H
 #define TIMELAYERS_LM_H
 
+#include "timelayers/checkpoint.h"
 #include <stdbool.h>
 #include "timelayers/dropout.h"
 #include "timelayers/init.h"
@@ -60,6 +62,25 @@ typedef struct tl_lm_config {
  * (TL_ERR_SHAPE naming both layers when the embedding's width is not the
  * last recurrent layer's). The caller owns *out (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
+
+/* Save a language model with its vocabulary in one checkpoint: what
+ * tl_checkpoint_save writes (parameters, "architecture") plus the metadata
+ * "vocab" (the tokens in id order, a JSON array) and "vocab.level" ("word" or
+ * "char"), the keys `timelayers` reads, and nmeta entries of the caller's
+ * (meta may be NULL when nmeta is 0). Any model, not only tl_lm_create's;
+ * when its first layer takes token ids, the vocabulary must have one token
+ * per id (TL_ERR_SHAPE otherwise, nothing written). Atomic, with the errors
+ * of tl_checkpoint_save (TL_ERR_ARG for a "vocab" or "vocab.level" in meta). */
+tl_status tl_lm_save(const char *path, tl_model *m, const tl_vocab *v, const tl_ckpt_meta *meta,
+                     int nmeta);
+
+/* Rebuild the model and the vocabulary of a file written by tl_lm_save, the
+ * trainer or `timelayers train`. Recurrent layers start from zeros. The
+ * caller owns both (tl_model_destroy, tl_vocab_destroy); on failure both are
+ * NULL. Errors: those of tl_checkpoint_open, tl_checkpoint_model and
+ * tl_checkpoint_vocab (TL_ERR_FORMAT without a vocabulary), and TL_ERR_SHAPE
+ * when the vocabulary does not fit the model. */
+tl_status tl_lm_load(const char *path, tl_model **m, tl_vocab **v);
 
 /* "lstm" / "rnn" / "gru" and back; unknown names are TL_ERR_ARG. */
 tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out);

@@ -1,7 +1,39 @@
-/* GEMM through OpenBLAS and the small row/column helpers around it. */
+/* GEMM through CBLAS (OpenBLAS by default, -Dblas) and the small row/column
+ * helpers around it; the BLAS's thread count. */
 #include <cblas.h>
 #include <string.h>
+#include <unistd.h>
 #include "kernels.h"
+#ifdef TL_BLAS_BLIS
+#include <blis.h>
+#endif
+
+/* Only OpenBLAS and BLIS have a thread-count API. Another CBLAS gets none:
+ * its threads, if any, follow its own environment variables, and the
+ * library's default thread count is the number of online processors. */
+int tl_blas_get_threads(void)
+{
+#if defined(TL_BLAS_OPENBLAS)
+    return openblas_get_num_threads();
+#elif defined(TL_BLAS_BLIS)
+    return (int)bli_thread_get_num_threads();
+#elif defined(_SC_NPROCESSORS_ONLN)
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+#else
+    return 1;
+#endif
+}
+
+void tl_blas_set_threads(int n)
+{
+#if defined(TL_BLAS_OPENBLAS)
+    openblas_set_num_threads(n);
+#elif defined(TL_BLAS_BLIS)
+    bli_thread_set_num_threads((dim_t)n);
+#else
+    (void)n;
+#endif
+}
 
 /* One output row (batch-1 generation): C = alpha · a·op(B) + beta · C with
  * the row a = op(A) of K values, as the matrix-vector product op(B)ᵀ·a.

@@ -16,8 +16,13 @@
 #define TL_HAVE_AVX2 1
 #endif
 
+/* The BLAS's own thread count (OpenBLAS, BLIS; for another CBLAS the
+ * number of online processors, and set does nothing). */
+int tl_blas_get_threads(void);
+void tl_blas_set_threads(int n);
+
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
- * inner dimension is K. One call to OpenBLAS (sgemm or dgemm; sgemv or dgemv
+ * inner dimension is K. One call to the BLAS (sgemm or dgemm; sgemv or dgemv
  * when M = 1). */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc);

@@ -6,10 +6,10 @@
 #include <cblas.h>
 
 /* The OpenBLAS core whose kernels the CPU runs, or NULL for none better than
- * what OpenBLAS chose. */
+ * what OpenBLAS chose (always NULL with another BLAS, -Dblas). */
 static const char *better_core(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(TL_BLAS_OPENBLAS) && defined(__x86_64__) && defined(__GNUC__)
     const char *core = openblas_get_corename();
     if (!core || strcmp(core, "Prescott") != 0)
         return NULL;

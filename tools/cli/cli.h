@@ -35,6 +35,10 @@ typedef struct cli_model {
 bool cli_model_open(const char *path, cli_model *cm);
 void cli_model_close(cli_model *cm);
 
+/* The path of the default corpus (Tiny Shakespeare), or NULL after printing
+ * where it was looked for. */
+const char *cli_default_corpus(void);
+
 /* A file a run reads or writes (tools/cli/output.c): path (NULL: none), what
  * it is for messages ("--out", "training file"). An input and an output that
  * both have may_be_output may be one file (the checkpoint resumed and

@@ -15,8 +15,8 @@ static const char help[] =
     "usage: timelayers train [options]\n"
     "\n"
     "Train a recurrent language model with truncated backpropagation through time.\n"
-    "With no --train, trains on the bundled default corpus (this checkout's sources\n"
-    "and docs, character level, last 5%% held out for validation).\n"
+    "With no --train, trains on the bundled default corpus, Tiny Shakespeare\n"
+    "(character level, last 5%% held out for validation).\n"
     "\n"
     "Data:\n"
     "  --train FILE        training text\n"
@@ -101,7 +101,8 @@ typedef struct {
     bool quiet;
     /* Options given on the command line: a resumed run keeps its own. */
     const char *level_arg, *cell_arg, *layers_arg, *embed_arg, *hidden_arg, *optim_arg;
-    bool batch_given, time_given;
+    const char *dropout_arg, *kind_arg, *rec_arg;
+    bool batch_given, time_given, tie_given;
 } train_args;
 
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
@@ -195,15 +196,20 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case O_SECONDS: ok = cli_parse_double("max-seconds", optarg, 0, 1e9, &a->tc.max_seconds); break;
         case O_SEED: ok = cli_parse_u64("seed", optarg, &a->seed); break;
-        case O_DROPOUT: ok = cli_parse_double("dropout", optarg, 0, 0.99, &a->lm.dropout); break;
+        case O_DROPOUT:
+            a->dropout_arg = optarg;
+            ok = cli_parse_double("dropout", optarg, 0, 0.99, &a->lm.dropout);
+            break;
         case O_DROPOUT_KIND:
+            a->kind_arg = optarg;
             if (tl_dropout_kind_from_name(optarg, &a->lm.dropout_kind))
                 return cli_usage_error("train", "--dropout-kind: %s", tl_last_error());
             break;
         case O_REC_DROPOUT:
+            a->rec_arg = optarg;
             ok = cli_parse_double("rec-dropout", optarg, 0, 0.99, &a->lm.rec_dropout);
             break;
-        case O_TIE: a->lm.tie = true; break;
+        case O_TIE: a->lm.tie = a->tie_given = true; break;
         case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 64, &a->threads); break;
         case O_OUT: a->out = optarg; break;
         case O_SAVE:
@@ -218,8 +224,10 @@ static int parse(int argc, char **argv, train_args *a)
             tl_init in;
             if (tl_init_parse(optarg, &in))
                 return cli_usage_error("train", "--init: %s", tl_last_error());
-            in.forget_bias_set = a->lm.init.forget_bias_set;
-            in.forget_bias = a->lm.init.forget_bias;
+            if (!in.forget_bias_set) { /* keep an earlier --forget-bias */
+                in.forget_bias_set = a->lm.init.forget_bias_set;
+                in.forget_bias = a->lm.init.forget_bias;
+            }
             a->lm.init = in;
             a->init_given = true;
             break;
@@ -273,6 +281,9 @@ static int parse(int argc, char **argv, train_args *a)
         return cli_usage_error("train", "--lr-decay F is --lr-schedule plateau:F: give one");
     if (a->lm.activation == TL_ACT_SIGMOID && a->lm.cell != TL_CELL_RNN)
         return cli_usage_error("train", "--activation sigmoid needs --cell rnn");
+    if (a->lm.init.forget_bias_set && a->lm.cell != TL_CELL_LSTM)
+        return cli_usage_error("train", "--forget-bias (or forget_bias= in --init) sets the LSTM "
+                               "forget gate; --cell %s has none", tl_cell_kind_name(a->lm.cell));
     if (a->resume && a->init_given)
         return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
                                "--resume");
@@ -339,7 +350,9 @@ static void data_free(data *d)
 
 static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
 {
-    const char *train = a->train ? a->train : TL_DEFAULT_CORPUS;
+    const char *train = a->train ? a->train : cli_default_corpus();
+    if (!train)
+        return false;
     bool grow = !vocab;
     *d = (data){.vocab = vocab};
     if (!d->vocab && tl_vocab_create(&d->vocab, a->level))
@@ -383,6 +396,8 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
                                "resumed run keeps its vocabulary", a->level_arg, level);
     int layers = 0, embed = 0, hidden = 0;
     char cell[32] = "";
+    double dropout = 0, rec_dropout = 0;
+    bool locked = false, tied = false;
     for (int i = 0; i < tl_model_num_layers(m); i++) {
         tl_layer_config c;
         tl_layer *l = tl_model_layer(m, i);
@@ -390,8 +405,14 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
             continue;
         if (!strcmp(c.type, "TimeEmbedding"))
             embed = c.out_dim;
+        else if (!strcmp(c.type, "TimeDropout") && dropout == 0) {
+            tl_config_real(&c, "p", 0, &dropout);
+            tl_config_bool(&c, "locked", false, &locked);
+        } else if (!strcmp(c.type, "TimeAffine"))
+            tied = tl_config_find(&c, "tied") != NULL;
         else if (tl_layer_has_state(l) && layers++ == 0) {
             hidden = c.out_dim;
+            tl_config_real(&c, "rec_dropout", 0, &rec_dropout);
             for (size_t k = 0; c.type[4 + k] && k < sizeof cell - 1; k++)
                 cell[k] = (char)(c.type[4 + k] | 0x20);   /* "TimeLSTM" -> "lstm" */
         }
@@ -408,6 +429,22 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
     if (a->cell_arg && strcmp(a->cell_arg, cell))
         return cli_usage_error("train", "--cell %s differs from the checkpoint's %s; a resumed "
                                "run keeps its model", a->cell_arg, cell);
+    struct { const char *arg, *name; double want, have; } rates[] = {
+        {a->dropout_arg, "dropout", a->lm.dropout, dropout},
+        {a->rec_arg, "rec-dropout", a->lm.rec_dropout, rec_dropout},
+    };
+    for (size_t i = 0; i < sizeof rates / sizeof *rates; i++)
+        if (rates[i].arg && rates[i].want != rates[i].have)
+            return cli_usage_error("train", "--%s %s differs from the checkpoint's %g; a resumed "
+                                   "run keeps its model", rates[i].name, rates[i].arg,
+                                   rates[i].have);
+    if (a->kind_arg && dropout > 0 && (a->lm.dropout_kind == TL_DROPOUT_LOCKED) != locked)
+        return cli_usage_error("train", "--dropout-kind %s differs from the checkpoint's %s; a "
+                               "resumed run keeps its model", a->kind_arg,
+                               locked ? "locked" : "standard");
+    if (a->tie_given && !tied)
+        return cli_usage_error("train", "--tie: the checkpoint's model is not tied; a resumed "
+                               "run keeps its model");
     tl_optim_config oc;
     tl_optim_get_config(opt, &oc);
     if (a->optim_arg && oc.kind != a->optim.kind)
@@ -499,7 +536,7 @@ static int train(train_args *args, tl_comm *comm)
     train_args a = *args;
     int rc;
     const cli_path inputs[] = {
-        {a.train ? a.train : TL_DEFAULT_CORPUS, "training file", false, false},
+        {a.train, "training file", false, false},   /* NULL: the default corpus */
         {a.valid, "validation file", false, false},
         {a.test, "test file", false, false},
         {a.resume, "checkpoint resumed", true, false},
