@@ -1,11 +1,12 @@
 """PyTorch side of tests/torch_interop.sh (run with Debian's /usr/bin/python3).
 
-    make TEXT MODEL.pt --level word|char --layers L --seed S [--cell lstm|gru]
-                       [--tie] [--dropout P]
+    make TEXT MODEL.pt --level word|char --layers L --seed S [--cell lstm|gru|rnn]
+                       [--widths H1,H2,...] [--tie] [--dropout P]
         write a text with repeating structure and a random nn.Embedding ->
-        nn.LSTM (or nn.GRU) -> nn.Linear model for it (its state dict); --tie:
-        fc.weight = embed.weight (D = H); --dropout: nn.Dropout after the
-        embedding and the recurrent module (no weights)
+        nn.LSTM (or nn.GRU, nn.RNN) -> nn.Linear model for it (its state
+        dict); --widths: instead an nn.ModuleList `rnns` of one-layer modules
+        of these hidden sizes; --tie: fc.weight = embed.weight (D = H);
+        --dropout: nn.Dropout after the embedding and the recurrent module
     ppl MODEL.pt TEXT VOCAB.json --level word|char
         perplexity as `timelayers eval --mode stream` computes it: batch 1,
         state carried across chunks of 35 from zeros, every target scored, in
@@ -14,9 +15,13 @@
         the round trip reproduces every weight exactly and the bias sum
         bias_ih + bias_hh to float32 rounding (a GRU's n blocks exactly), and
         a tied table stays one tensor
+    same-checkpoint A.safetensors B.safetensors
+        the two timelayers checkpoints hold the same tensors, byte for byte,
+        the same architecture and the same vocabulary and level
     rename MODEL.pt OUT.pt
         the same state dict with the names of PyTorch's word_language_model
-        example (encoder, rnn, decoder), which the converter must detect
+        example (encoder, rnn, decoder; a list rnns becomes cells), which the
+        converter must detect
     bad KIND OUT.pt
         write a state dict the converter must refuse
 
@@ -33,24 +38,43 @@ import torch
 CHUNK = 35                      # timelayers eval's default --time
 
 
-class LM(torch.nn.Module):
-    """Embedding -> [Dropout] -> nn.LSTM or nn.GRU, registered as `lstm` or
-    `gru` -> [Dropout] -> Linear, whose weight is the embedding's when tied
-    (BetterRnnlm, PyTorch's word_language_model --tied)."""
+MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 
-    def __init__(self, V, D, H, layers, cell="lstm", tie=False, dropout=0.0, **rnn_options):
+
+class LM(torch.nn.Module):
+    """Embedding -> [Dropout] -> nn.LSTM, nn.GRU or nn.RNN, registered as
+    `lstm`, `gru` or `rnn` (or, given widths, an nn.ModuleList `rnns` of one
+    layer each) -> [Dropout] -> Linear, whose weight is the embedding's when
+    tied (BetterRnnlm, PyTorch's word_language_model --tied)."""
+
+    def __init__(self, V, D, H, layers, cell="lstm", tie=False, dropout=0.0, widths=None,
+                 **rnn_options):
         super().__init__()
         self.embed = torch.nn.Embedding(V, D)
         self.cell = cell
-        module = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-        setattr(self, cell, module(D, H, num_layers=layers, batch_first=True, **rnn_options))
+        module = MODULES[cell]
+        if widths:
+            ins = [D] + widths[:-1]
+            self.rnns = torch.nn.ModuleList(module(i, o, batch_first=True)
+                                            for i, o in zip(ins, widths))
+            H = widths[-1]
+        else:
+            setattr(self, cell, module(D, H, num_layers=layers, batch_first=True,
+                                       **rnn_options))
         self.fc = torch.nn.Linear(H, V)
         if tie:
             self.fc.weight = self.embed.weight
         self.drop = torch.nn.Dropout(dropout)
 
     def forward(self, x, state=None):
-        y, state = getattr(self, self.cell)(self.drop(self.embed(x)), state)
+        y = self.drop(self.embed(x))
+        if hasattr(self, "rnns"):
+            state = state or [None] * len(self.rnns)
+            state = list(state)
+            for k, m in enumerate(self.rnns):
+                y, state[k] = m(y, state[k])
+        else:
+            y, state = getattr(self, self.cell)(y, state)
         return self.fc(self.drop(y)), state
 
 
@@ -87,29 +111,42 @@ def cmd_make(a):
         f.write(text)
     V = len(set(tokens(text, a.level)))
     torch.manual_seed(a.seed)
-    model = LM(V, 20 if a.tie else 12, 20, a.layers, a.cell, a.tie, a.dropout)
+    widths = [int(w) for w in a.widths.split(",")] if a.widths else None
+    model = LM(V, 20 if a.tie else 12, 20, a.layers, a.cell, a.tie, a.dropout, widths)
     # Weights large enough that the gates saturate differently: a gate-order
     # or transpose mistake changes the perplexity by far more than 1e-4.
+    # An RNN's recurrent matrix is scaled to a spectral radius below 1: at
+    # uniform(-1, 1) the plain RNN is chaotic, and float32 and float64 runs of
+    # the same PyTorch model already differ by 10% in perplexity.
     with torch.no_grad():
-        for p in model.parameters():
+        for name, p in model.named_parameters():
             p.uniform_(-1, 1)
+            if a.cell == "rnn" and "weight_hh" in name:
+                p.mul_(1.2 / p.shape[0] ** 0.5)
     torch.save(model.state_dict(), a.model)
-    print("made %s: V=%d, %d %s layers%s, %d tokens of text"
-          % (a.model, V, a.layers, a.cell.upper(), ", tied" if a.tie else "",
+    print("made %s: V=%d, %s %s layers%s, %d tokens of text"
+          % (a.model, V, a.widths or a.layers, a.cell.upper(), ", tied" if a.tie else "",
              len(tokens(text, a.level))))
 
 
 def cmd_ppl(a):
     sd = torch.load(a.model)
     V, D = sd["embed.weight"].shape
-    cell = "gru" if "gru.weight_hh_l0" in sd else "lstm"
-    H = sd[cell + ".weight_hh_l0"].shape[1]
-    layers = sum(k.startswith(cell + ".weight_ih_l") for k in sd)
-    model = LM(V, D, H, layers, cell, shares(sd, "embed.weight", "fc.weight"), 0.5).double()
+    widths = [sd[k].shape[1] for k in sd
+              if k.startswith("rnns.") and k.endswith(".weight_hh_l0")] or None
+    prefix = "rnns.0" if widths else [c for c in MODULES if c + ".weight_hh_l0" in sd][0]
+    G, H = sd[prefix + ".weight_hh_l0"].shape
+    cell = {4: "lstm", 3: "gru", 1: "rnn"}[G // H]
+    layers = sum(k.startswith(prefix + ".weight_ih_l") for k in sd)
+    model = LM(V, D, H, layers, cell, shares(sd, "embed.weight", "fc.weight"), 0.5,
+               widths).double()
     model.load_state_dict(sd)
     model.eval()
     with open(a.vocab, encoding="utf-8") as f:
-        ids = {w: i for i, w in enumerate(json.load(f))}
+        vocab = json.load(f)
+    if vocab["level"] != a.level:
+        sys.exit("FAIL: %s records level %s, expected %s" % (a.vocab, vocab["level"], a.level))
+    ids = {w: i for i, w in enumerate(vocab["tokens"])}
     with open(a.text, encoding="utf-8") as f:
         seq = torch.tensor([ids[w] for w in tokens(f.read(), a.level)])
     total, state = 0.0, None
@@ -140,7 +177,8 @@ def cmd_compare(a):
             want = (orig[name].double() + orig[hh].double()).float()
             got = back[name] + back[hh]
             # A GRU keeps its n blocks apart (r multiplies b_hn): both exact.
-            folded = len(orig[name]) // 3 * 2 if name.startswith("gru.") else len(orig[name])
+            H = orig[name.replace(".bias_ih_", ".weight_hh_")].shape[1]
+            folded = 2 * H if len(orig[name]) == 3 * H else len(orig[name])
             if back[hh][:folded].abs().max() != 0:
                 sys.exit("FAIL: %s is not zero after the round trip" % hh)
             if not (torch.equal(back[hh][folded:], orig[hh][folded:])
@@ -158,8 +196,36 @@ def cmd_compare(a):
           % (len(orig), ", fc.weight is embed.weight" if tied else "", worst))
 
 
+def read_checkpoint(path):
+    """(metadata, {name: (dtype, shape, bytes)}) of a safetensors file."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    n = int.from_bytes(buf[:8], "little")
+    header = json.loads(buf[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    return meta, {k: (e["dtype"], e["shape"],
+                      buf[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]])
+                  for k, e in header.items()}
+
+
+def cmd_same_checkpoint(a):
+    (ma, ta), (mb, tb) = read_checkpoint(a.a), read_checkpoint(a.b)
+    if sorted(ta) != sorted(tb):
+        sys.exit("FAIL: tensors %s and %s" % (sorted(ta), sorted(tb)))
+    for name in ta:
+        if ta[name] != tb[name]:
+            sys.exit("FAIL: tensor %s differs between %s and %s" % (name, a.a, a.b))
+    for key in ("architecture", "vocab", "vocab.level"):
+        if key != "architecture" and ma.get(key) != mb.get(key) or key == "architecture" and \
+                json.loads(ma[key]) != json.loads(mb[key]):
+            sys.exit("FAIL: metadata %s differs: %r / %r" % (key, ma.get(key), mb.get(key)))
+    print("same checkpoint: %d tensors equal byte for byte, same architecture, vocabulary "
+          "and level (%s)" % (len(ta), ma.get("vocab.level")))
+
+
 def cmd_rename(a):
-    names = {"embed": "encoder", "lstm": "rnn", "gru": "rnn", "fc": "decoder"}
+    names = {"embed": "encoder", "lstm": "rnn", "gru": "rnn", "rnn": "rnn", "rnns": "cells",
+             "fc": "decoder"}
     sd = torch.load(a.model)
     torch.save({names[k.split(".")[0]] + k[k.index("."):]: v for k, v in sd.items()}, a.out)
 
@@ -180,7 +246,8 @@ def main():
     q.add_argument("--level", choices=("word", "char"), default="word")
     q.add_argument("--layers", type=int, default=2)
     q.add_argument("--seed", type=int, default=1)
-    q.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    q.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
+    q.add_argument("--widths")
     q.add_argument("--tie", action="store_true")
     q.add_argument("--dropout", type=float, default=0.0)
     q.set_defaults(run=cmd_make)
@@ -194,6 +261,10 @@ def main():
     q.add_argument("original")
     q.add_argument("roundtrip")
     q.set_defaults(run=cmd_compare)
+    q = sub.add_parser("same-checkpoint")
+    q.add_argument("a")
+    q.add_argument("b")
+    q.set_defaults(run=cmd_same_checkpoint)
     q = sub.add_parser("rename")
     q.add_argument("model")
     q.add_argument("out")

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# PyTorch interop end to end: random nn.Embedding -> nn.LSTM (or nn.GRU) ->
-# nn.Linear models (2 layers word level, 1 layer char level; a 2-layer word
-# level GRU; a tied 2-layer word level LSTM with dropout) go through
-# tools/torch_convert.py to timelayers checkpoints, whose stream perplexity
-# from `timelayers eval` must match PyTorch's to 1e-4 relative, and back to
-# state dicts equal to the originals; a tied model with dropout trained by
-# timelayers goes to PyTorch and back. Skips (exit 77) without python3-torch.
+# PyTorch interop end to end: random nn.Embedding -> nn.LSTM (or nn.GRU,
+# nn.RNN) -> nn.Linear models (LSTM: 2 layers word level, 1 layer char level;
+# a 2-layer word level GRU and RNN; stacks of different widths as a list of
+# one-layer modules: LSTM 12 -> 6 word level, GRU 10 -> 6 char level, RNN
+# 12 -> 6 -> 9 word level; a tied 2-layer word level LSTM with dropout) go
+# through tools/torch_convert.py to timelayers checkpoints, whose stream
+# perplexity from `timelayers eval` must match PyTorch's to 1e-4 relative,
+# back to state dicts equal to the originals (biases folded into bias_ih),
+# and from those again to checkpoints equal byte for byte to the first ones,
+# vocabulary level included (the --vocab-out file records it). Models trained
+# by timelayers of each kind and level go to PyTorch (perplexity agreement)
+# and back (same evaluation, same level); a tied model with dropout too. A
+# sigmoid TimeRNN is refused. Skips (exit 77) without python3-torch.
 # Usage: tests/torch_interop.sh BUILD_DIR
 set -euo pipefail
 py=/usr/bin/python3
@@ -43,18 +49,23 @@ same_ppl() {
     exit !(NF == 4 && r < 1e-4) }' || fail "$1: perplexities differ"
 }
 
-# check LEVEL LAYERS [CELL]: convert a random model, compare perplexities, convert back.
+# check LEVEL LAYERS [CELL]: convert a random model, compare perplexities, convert
+# back and forth. LAYERS is a count (one module of num_layers LAYERS) or a list
+# of widths such as 12,6 (an nn.ModuleList of one-layer modules).
 check() {
-  local level=$1 layers=$2 cell=${3:-lstm} d="$tmp/$1$2${3:-}"
-  local kind=TimeLSTM
+  local level=$1 layers=$2 cell=${3:-lstm} d="$tmp/$1$2${3:-}" shape
+  local kind=TimeLSTM n=$2
   [ "$cell" = gru ] && kind=TimeGRU
+  [ "$cell" = rnn ] && kind=TimeRNN
+  shape=(--layers "$layers" --seed "$layers")
+  case $layers in *,*) n=$(echo "$layers" | tr ',' '\n' | wc -l)
+                       shape=(--widths "$layers" --seed "$n");; esac
   mkdir "$d"
-  "$py" "$helper" make "$d/text.txt" "$d/model.pt" --level "$level" --layers "$layers" \
-    --seed "$layers" --cell "$cell"
+  "$py" "$helper" make "$d/text.txt" "$d/model.pt" --level "$level" "${shape[@]}" --cell "$cell"
   "$py" "$convert" to-timelayers "$d/model.pt" "$d/model.safetensors" --vocab-from "$d/text.txt" \
     --level "$level"
   "$tl" info "$d/model.safetensors" >"$d/info"
-  [ "$(grep -c "$kind" "$d/info")" = "$layers" ] && grep -q "$level level" "$d/info" ||
+  [ "$(grep -c "$kind" "$d/info")" = "$n" ] && grep -q "$level level" "$d/info" ||
     fail "info: $(cat "$d/info")"
   "$tl" sample "$d/model.safetensors" --length 10 --seed 1 >/dev/null || fail "sample"
 
@@ -68,12 +79,28 @@ check() {
 
   same_ppl "$cell, $level level, $layers layers" "$d/model.safetensors" "$d/model.pt" \
     "$d/text.txt" "$d/vocab.json" "$level"
+  same_ppl "$cell, $level level, trained by timelayers" "$d/trained.safetensors" "$d/trained.pt" \
+    "$d/text.txt" "$d/train-vocab.json" "$level"
 
   "$py" "$helper" compare "$d/model.pt" "$d/back.pt"
+  # And again to timelayers, the level coming from the vocabulary file (no --level).
+  "$py" "$convert" to-timelayers "$d/back.pt" "$d/again.safetensors" --vocab "$d/vocab.json" \
+    >/dev/null
+  "$py" "$helper" same-checkpoint "$d/model.safetensors" "$d/again.safetensors"
+  "$py" "$convert" to-timelayers "$d/trained.pt" "$d/trained-again.safetensors" \
+    --vocab "$d/train-vocab.json" >/dev/null
+  [ "$("$tl" eval "$d/trained.safetensors" "$d/text.txt" --mode stream)" = \
+    "$("$tl" eval "$d/trained-again.safetensors" "$d/text.txt" --mode stream)" ] &&
+    "$tl" info "$d/trained-again.safetensors" | grep -q "$level level" ||
+    fail "$cell, $level level: timelayers -> PyTorch -> timelayers changed the trained model"
 }
 check word 2
 check char 1
 check word 2 gru
+check word 2 rnn
+check word 16,6
+check char 10,6 gru
+check word 12,6,9 rnn
 
 # Tying and dropout. PyTorch -> timelayers: fc.weight = embed.weight (shared
 # storage in the state dict) becomes a TimeAffine using the embedding (no W of
@@ -121,10 +148,21 @@ mkdir "$tmp/renamed"
   --vocab-from "$tmp/word2/text.txt" >/dev/null
 cmp -s "$tmp/word2/model.safetensors" "$tmp/renamed/model.safetensors" ||
   fail "encoder/rnn/decoder names give another checkpoint"
+"$py" "$helper" rename "$tmp/word16,6/model.pt" "$tmp/renamed/list.pt"
+"$py" "$convert" to-timelayers "$tmp/renamed/list.pt" "$tmp/renamed/list.safetensors" \
+  --vocab-from "$tmp/word16,6/text.txt" >/dev/null
+cmp -s "$tmp/word16,6/model.safetensors" "$tmp/renamed/list.safetensors" ||
+  fail "a list named cells.0, cells.1 gives another checkpoint"
+# --per-layer: equal widths as a list too, read back to the same checkpoint.
+"$py" "$convert" to-torch "$tmp/word2/model.safetensors" "$tmp/renamed/per-layer.pt" --per-layer |
+  grep -q "nn.ModuleList rnns of nn.LSTM(12, 20) -> nn.LSTM(20, 20)" || fail "--per-layer"
+"$py" "$convert" to-timelayers "$tmp/renamed/per-layer.pt" "$tmp/renamed/per-layer.safetensors" \
+  --vocab-from "$tmp/word2/text.txt" >/dev/null
+"$py" "$helper" same-checkpoint "$tmp/word2/model.safetensors" "$tmp/renamed/per-layer.safetensors"
 
 # Refusals, each with a message naming the problem.
 "$py" "$helper" bad bidirectional "$tmp/bi.pt"
-expect_fail "bidirectional LSTMs and GRUs are not supported" \
+expect_fail "bidirectional recurrent modules are not supported" \
   "$py" "$convert" to-timelayers "$tmp/bi.pt" "$tmp/x.safetensors" --vocab-from "$tmp/word2/text.txt"
 "$py" "$helper" bad proj "$tmp/proj.pt"
 expect_fail "proj_size are not supported" \
@@ -144,9 +182,12 @@ expect_fail "is not a rate in" \
 expect_fail "cannot load a state dict" \
   "$py" "$convert" to-timelayers "$tmp/word2/text.txt" "$tmp/x.safetensors" \
   --vocab-from "$tmp/word2/text.txt"
-"$tl" train --train "$tmp/word2/text.txt" --cell rnn --embed 4 --hidden 4 --batch 1 --time 4 \
-  --max-steps 1 --quiet --out "$tmp/rnn.safetensors" >/dev/null
-expect_fail "only TimeEmbedding -> TimeLSTM or TimeGRU" \
+"$tl" train --train "$tmp/word2/text.txt" --cell rnn --activation sigmoid --embed 4 --hidden 4 \
+  --batch 1 --time 4 --max-steps 1 --quiet --out "$tmp/rnn.safetensors" >/dev/null
+expect_fail "TimeRNN with the sigmoid activation; nn.RNN has only tanh and relu" \
   "$py" "$convert" to-torch "$tmp/rnn.safetensors" "$tmp/x.pt"
+expect_fail "the vocabulary is char level, not word" \
+  "$py" "$convert" to-timelayers "$tmp/char1/back.pt" "$tmp/x.safetensors" \
+  --vocab "$tmp/char1/vocab.json" --level word
 [ ! -e "$tmp/x.safetensors" ] && [ ! -e "$tmp/x.pt" ] || fail "a refused conversion wrote a file"
 echo "torch interop: all checks passed"
