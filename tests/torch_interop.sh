@@ -148,10 +148,11 @@ mkdir "$tmp/renamed"
   --vocab-from "$tmp/word2/text.txt" >/dev/null
 cmp -s "$tmp/word2/model.safetensors" "$tmp/renamed/model.safetensors" ||
   fail "encoder/rnn/decoder names give another checkpoint"
-"$py" "$helper" rename "$tmp/word16,6/model.pt" "$tmp/renamed/list.pt"
-"$py" "$convert" to-timelayers "$tmp/renamed/list.pt" "$tmp/renamed/list.safetensors" \
+mkdir "$tmp/renamed-list"      # the same file name: converted_from records it
+"$py" "$helper" rename "$tmp/word16,6/model.pt" "$tmp/renamed-list/model.pt"
+"$py" "$convert" to-timelayers "$tmp/renamed-list/model.pt" "$tmp/renamed-list/model.safetensors" \
   --vocab-from "$tmp/word16,6/text.txt" >/dev/null
-cmp -s "$tmp/word16,6/model.safetensors" "$tmp/renamed/list.safetensors" ||
+cmp -s "$tmp/word16,6/model.safetensors" "$tmp/renamed-list/model.safetensors" ||
   fail "a list named cells.0, cells.1 gives another checkpoint"
 # --per-layer: equal widths as a list too, read back to the same checkpoint.
 "$py" "$convert" to-torch "$tmp/word2/model.safetensors" "$tmp/renamed/per-layer.pt" --per-layer |
