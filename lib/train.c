@@ -185,6 +185,8 @@ static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, 
         .iters_per_epoch = iters,
         .train_ppl = t->report_count ? exp(t->report_loss / t->report_count) : NAN,
         .valid_ppl = valid_ppl,
+        .train_loss = t->report_count ? t->report_loss / t->report_count : NAN,
+        .valid_loss = log(valid_ppl),
         .lr = tl_optim_lr(t->opt),
         .grad_norm = norm,
         .tokens_per_sec = steps_per_sec * t->cfg.batch * t->cfg.time,
@@ -193,8 +195,9 @@ static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, 
         .epoch_end = epoch_end,
     };
     if (t->log) {
-        fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f\n", p.epoch, p.step, p.iter,
-                p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec, p.elapsed_sec);
+        fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f,%.6g,%.6g\n", p.epoch, p.step,
+                p.iter, p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec,
+                p.elapsed_sec, p.train_loss, p.valid_loss);
         fflush(t->log);
     }
     if (cb)
@@ -269,7 +272,7 @@ static tl_status open_log(tl_trainer *t)
         return tl_fail(TL_ERR_IO, "cannot open log %s: %s", t->cfg.log_csv, strerror(errno));
     if (!t->step)
         fprintf(t->log, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
-                        "elapsed_sec\n");
+                        "elapsed_sec,train_loss,valid_loss\n");
     return TL_OK;
 }
 

@@ -27,5 +27,6 @@
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
 #include "timelayers/threads.h"
+#include "timelayers/version.h"
 
 #endif

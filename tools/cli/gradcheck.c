@@ -6,6 +6,7 @@
 #include "timelayers/timelayers.h"
 #include "blas_core.h"
 #include "args.h"
+#include "options.h"
 
 static const char help[] =
     "usage: timelayers gradcheck [options]\n"
@@ -32,14 +33,15 @@ int main(int argc, char **argv)
         {"embed", 1, 0, 'd'}, {"hidden", 1, 0, 'H'}, {"batch", 1, 0, 'n'},
         {"time", 1, 0, 't'},  {"seed", 1, 0, 's'},   {"bound", 1, 0, 'b'},
         {"max-per-tensor", 1, 0, 'k'}, {"abs-bound", 1, 0, 'a'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0},
+        CLI_VERSION_OPTION, {0, 0, 0, 0},
     };
     tl_lm_config lm = {.vocab = 11, .embed = 5, .hidden = 6, .layers = 2, .cell = TL_CELL_LSTM};
     int N = 3, T = 4, max_per = 0, c;
     uint64_t seed = 1;
     double bound = 1e-6, abs_bound = 1e-9;
     cli_fix_openblas_core(argv);
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING, options, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'c':
@@ -59,9 +61,8 @@ int main(int argc, char **argv)
         case 'a': ok = cli_parse_double("abs-bound", optarg, 0, 1, &abs_bound); break;
         case 'k': ok = cli_parse_int("max-per-tensor", optarg, 0, 1 << 30, &max_per); break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            fprintf(stderr, "Run 'timelayers gradcheck --help' for usage.\n");
-            return 2;
+        case CLI_OPT_VERSION: return cli_version();
+        default: return cli_bad_option("gradcheck", c, argv);
         }
         if (!ok)
             return 2;

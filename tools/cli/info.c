@@ -1,68 +1,182 @@
 /* timelayers info: what a checkpoint holds. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "cli.h"
 
 static const char help[] =
-    "usage: timelayers info CHECKPOINT [--tensors]\n"
+    "usage: timelayers info CHECKPOINT [--tensors] [--json]\n"
     "\n"
     "Print the architecture, vocabulary, parameter count and training state stored\n"
-    "in a checkpoint (--tensors: also every tensor's name, dtype and shape).\n";
+    "in a checkpoint (--tensors: also every tensor's name, dtype and shape; --json:\n"
+    "all of it as one JSON object). A checkpoint without a vocabulary (written by\n"
+    "tl_checkpoint_save alone) is described too.\n";
 
-int cmd_info(int argc, char **argv)
+/* The activation of a TimeRNN ("tanh", "sigmoid"); NULL for other layers. */
+static const char *activation(const tl_layer_config *cfg)
 {
-    static const struct option options[] = {
-        {"tensors", 0, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
-    };
-    bool tensors = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return 0;
-        }
-        if (c != 't')
-            return cli_usage_error("info", "unknown option");
-        tensors = true;
-    }
-    if (argc - optind != 1)
-        return cli_usage_error("info", "expected one CHECKPOINT");
-    cli_model cm;
-    if (!cli_model_open(argv[optind], &cm))
-        return 1;
-    printf("%s\n", argv[optind]);
-    for (int i = 0; i < tl_model_num_layers(cm.model) + 1; i++) {
-        tl_layer *l = i < tl_model_num_layers(cm.model) ? tl_model_layer(cm.model, i)
-                                                        : tl_model_loss_layer(cm.model);
+    if (strcmp(cfg->type, "TimeRNN"))
+        return NULL;
+    return cfg->variant == TL_ACT_SIGMOID ? "sigmoid" : "tanh";
+}
+
+static void print_text(const char *path, tl_checkpoint *ck, tl_model *m, const tl_vocab *v,
+                       bool tensors)
+{
+    printf("%s\n", path);
+    for (int i = 0; i < tl_model_num_layers(m) + 1; i++) {
+        tl_layer *l = i < tl_model_num_layers(m) ? tl_model_layer(m, i) : tl_model_loss_layer(m);
         tl_layer_config cfg;
         if (!l || tl_layer_get_config(l, &cfg))
             continue;
-        printf("  %-6s %-20s in %-6d out %-6d%s\n", l == tl_model_loss_layer(cm.model) ? "loss"
+        const char *act = activation(&cfg);
+        printf("  %-6s %-20s in %-6d out %-6d%s%s%s\n", l == tl_model_loss_layer(m) ? "loss"
                : "layer", cfg.type, cfg.in_dim, cfg.out_dim,
-               tl_layer_has_state(l) ? (cfg.stateful ? "  stateful" : "  stateless") : "");
+               tl_layer_has_state(l) ? (cfg.stateful ? "  stateful" : "  stateless") : "",
+               act ? "  activation " : "", act ? act : "");
     }
     size_t nparams = 0;
-    tl_model_flat(cm.model, NULL, NULL, &nparams);
+    tl_model_flat(m, NULL, NULL, &nparams);
     printf("parameters: %zu\n", nparams);
-    printf("vocabulary: %d tokens, %s level\n", (int)tl_vocab_size(cm.vocab),
-           tl_vocab_level(cm.vocab) == TL_LEVEL_WORD ? "word" : "char");
-    for (int i = 0; i < tl_checkpoint_meta_count(cm.ck); i++) {
-        const char *k, *v;
-        if (!tl_checkpoint_meta_at(cm.ck, i, &k, &v) && strcmp(k, "vocab") &&
+    if (v)
+        printf("vocabulary: %d tokens, %s level\n", (int)tl_vocab_size(v),
+               tl_vocab_level(v) == TL_LEVEL_WORD ? "word" : "char");
+    else
+        printf("vocabulary: none (a model saved without one: sample and eval need one)\n");
+    for (int i = 0; i < tl_checkpoint_meta_count(ck); i++) {
+        const char *k, *val;
+        if (!tl_checkpoint_meta_at(ck, i, &k, &val) && strcmp(k, "vocab") &&
             strcmp(k, "architecture"))
-            printf("%s: %s\n", k, v);
+            printf("%s: %s\n", k, val);
     }
-    for (int i = 0; tensors && i < tl_checkpoint_tensor_count(cm.ck); i++) {
+    for (int i = 0; tensors && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info t;
-        if (tl_checkpoint_tensor_info(cm.ck, i, &t))
+        if (tl_checkpoint_tensor_info(ck, i, &t))
             continue;
         printf("  %-28s %s (", t.name, t.dtype);
         for (int d = 0; d < t.ndim; d++)
             printf("%s%lld", d ? ", " : "", (long long)t.shape[d]);
         printf(")\n");
     }
-    cli_model_close(&cm);
-    return 0;
+}
+
+/* The same as one JSON object; false when out of memory. */
+static bool print_json(const char *path, tl_checkpoint *ck, tl_model *m, const tl_vocab *v,
+                       bool tensors)
+{
+    cJSON *j = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(j, "layers");
+    bool ok = j && layers && cJSON_AddStringToObject(j, "file", path);
+    for (int i = 0; ok && i < tl_model_num_layers(m) + 1; i++) {
+        tl_layer *l = i < tl_model_num_layers(m) ? tl_model_layer(m, i) : tl_model_loss_layer(m);
+        tl_layer_config cfg;
+        if (!l || tl_layer_get_config(l, &cfg))
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        ok = o && cJSON_AddItemToArray(layers, o) && cJSON_AddStringToObject(o, "type", cfg.type) &&
+             cJSON_AddBoolToObject(o, "loss", l == tl_model_loss_layer(m)) &&
+             cJSON_AddNumberToObject(o, "in", cfg.in_dim) &&
+             cJSON_AddNumberToObject(o, "out", cfg.out_dim);
+        if (ok && tl_layer_has_state(l))
+            ok = cJSON_AddBoolToObject(o, "stateful", cfg.stateful);
+        if (ok && activation(&cfg))
+            ok = cJSON_AddStringToObject(o, "activation", activation(&cfg));
+    }
+    size_t nparams = 0;
+    tl_model_flat(m, NULL, NULL, &nparams);
+    ok = ok && cJSON_AddNumberToObject(j, "parameters", (double)nparams);
+    if (ok && v) {
+        cJSON *o = cJSON_AddObjectToObject(j, "vocabulary");
+        ok = o && cJSON_AddNumberToObject(o, "size", tl_vocab_size(v)) &&
+             cJSON_AddStringToObject(o, "level",
+                                     tl_vocab_level(v) == TL_LEVEL_WORD ? "word" : "char");
+    } else if (ok) {
+        ok = cJSON_AddNullToObject(j, "vocabulary");
+    }
+    cJSON *meta = ok ? cJSON_AddObjectToObject(j, "metadata") : NULL;
+    ok = ok && meta;
+    for (int i = 0; ok && i < tl_checkpoint_meta_count(ck); i++) {
+        const char *k, *val;
+        if (!tl_checkpoint_meta_at(ck, i, &k, &val) && strcmp(k, "vocab") &&
+            strcmp(k, "architecture"))
+            ok = cJSON_AddStringToObject(meta, k, val);
+    }
+    cJSON *ts = ok && tensors ? cJSON_AddArrayToObject(j, "tensors") : NULL;
+    for (int i = 0; ts && ok && i < tl_checkpoint_tensor_count(ck); i++) {
+        tl_ckpt_tensor_info t;
+        if (tl_checkpoint_tensor_info(ck, i, &t))
+            continue;
+        cJSON *o = cJSON_CreateObject(), *shape = cJSON_CreateArray();
+        ok = o && shape && cJSON_AddItemToArray(ts, o) && cJSON_AddItemToObject(o, "shape", shape);
+        if (!ok) {
+            cJSON_Delete(o);
+            cJSON_Delete(shape);
+            break;
+        }
+        ok = cJSON_AddStringToObject(o, "name", t.name) &&
+             cJSON_AddStringToObject(o, "dtype", t.dtype);
+        for (int d = 0; ok && d < t.ndim; d++) {
+            cJSON *n = cJSON_CreateNumber((double)t.shape[d]);
+            ok = n && cJSON_AddItemToArray(shape, n);
+        }
+    }
+    char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
+    if (text)
+        puts(text);
+    else
+        fprintf(stderr, "timelayers info: out of memory\n");
+    cJSON_free(text);
+    cJSON_Delete(j);
+    return text != NULL;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"tensors", 0, 0, 't'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, CLI_VERSION_OPTION,
+        {0, 0, 0, 0},
+    };
+    bool tensors = false, json = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING, options, NULL)) != -1) {
+        switch (c) {
+        case 't': tensors = true; break;
+        case 'j': json = true; break;
+        case 'h': fputs(help, stdout); return 0;
+        case CLI_OPT_VERSION: return cli_version();
+        default: return cli_bad_option("info", c, argv);
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("info", "expected one CHECKPOINT");
+    const char *path = argv[optind];
+    tl_checkpoint *ck = NULL;
+    tl_model *m = NULL;
+    tl_vocab *v = NULL;
+    int rc = 1;
+    if (tl_checkpoint_open(path, &ck) || tl_checkpoint_model(ck, &m)) {
+        cli_fail(path);
+        goto out;
+    }
+    /* The vocabulary is optional here; when present it must be valid. */
+    if (tl_checkpoint_meta(ck, "vocab") || tl_checkpoint_meta(ck, "vocab.level")) {
+        if (tl_checkpoint_vocab(ck, &v)) {
+            cli_fail(path);
+            goto out;
+        }
+    }
+    if (json)
+        rc = print_json(path, ck, m, v, tensors) ? 0 : 1;
+    else {
+        print_text(path, ck, m, v, tensors);
+        rc = 0;
+    }
+out:
+    tl_vocab_destroy(v);
+    tl_model_destroy(m);
+    tl_checkpoint_close(ck);
+    return rc;
 }
