@@ -17,7 +17,7 @@
 #include "timelayers/checkpoint.h"
 
 #define FORMAT_NAME "timelayers"
-#define FORMAT_VERSION "1"
+#define FORMAT_VERSION "2"   /* written; versions 1 and 2 are read */
 #define PARAM_PREFIX "layers."
 
 struct tl_checkpoint {
@@ -34,6 +34,25 @@ static bool is_param_name(const char *name)
 
 /* ---- Saving ---- */
 
+static cJSON *field_json(const tl_config_field *f)
+{
+    switch (f->kind) {
+    case TL_FIELD_INT: return cJSON_CreateNumber(f->i);
+    case TL_FIELD_REAL: return cJSON_CreateNumber(f->r);
+    case TL_FIELD_BOOL: return cJSON_CreateBool(f->b);
+    case TL_FIELD_LAYER: {
+        cJSON *o = cJSON_CreateObject();
+        if (o && !cJSON_AddNumberToObject(o, "layer", f->i)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        return o;
+    }
+    }
+    return NULL;
+}
+
+/* {"type": ..., "in_dim": ..., "out_dim": ..., <field>: <value>, ...} */
 static tl_status add_config(cJSON *arr, const tl_layer_config *c)
 {
     cJSON *o = cJSON_CreateObject();
@@ -41,13 +60,17 @@ static tl_status add_config(cJSON *arr, const tl_layer_config *c)
         cJSON_Delete(o);
         return tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the architecture");
     }
-    if (!cJSON_AddStringToObject(o, "type", c->type) ||
-        !cJSON_AddNumberToObject(o, "in_dim", c->in_dim) ||
-        !cJSON_AddNumberToObject(o, "out_dim", c->out_dim) ||
-        !cJSON_AddBoolToObject(o, "stateful", c->stateful) ||
-        !cJSON_AddNumberToObject(o, "variant", c->variant))
-        return tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the architecture");
-    return TL_OK;
+    bool ok = cJSON_AddStringToObject(o, "type", c->type) &&
+              cJSON_AddNumberToObject(o, "in_dim", c->in_dim) &&
+              cJSON_AddNumberToObject(o, "out_dim", c->out_dim);
+    for (int k = 0; ok && k < c->nfields; k++) {
+        cJSON *v = field_json(&c->fields[k]);
+        ok = v && cJSON_AddItemToObject(o, c->fields[k].name, v);
+        if (!ok)
+            cJSON_Delete(v);
+    }
+    return ok ? TL_OK : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the "
+                                              "architecture");
 }
 
 /* The "architecture" value: every layer's config, the loss layer last.
@@ -60,7 +83,7 @@ static tl_status architecture_json(const tl_model *m, char **out)
     tl_status st = arr ? TL_OK : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory");
     for (int i = 0; !st && i < n + (loss != NULL); i++) {
         tl_layer_config c;
-        st = tl_layer_get_config(i < n ? tl_model_layer(m, i) : loss, &c);
+        st = tl_model_layer_config(m, i, &c);
         if (!st)
             st = add_config(arr, &c);
     }
@@ -96,8 +119,8 @@ static tl_st_out param_out(const tl_named_param *p)
     return o;
 }
 
-tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
-                             const tl_ckpt_tensor *extra, int nextra)
+static tl_status save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
+                      const tl_ckpt_tensor *extra, int nextra, bool dry)
 {
     int np;
     char *arch = NULL;
@@ -128,12 +151,25 @@ tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *
         out[np + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL, .ndim = 1,
                                   .shape = {(int64_t)extra[i].n}, .data = extra[i].data};
     if (!st)
-        st = tl_st_write(path, all, NRESERVED + nmeta, out, np + nextra);
+        st = (dry ? tl_st_write_check : tl_st_write)(path, all, NRESERVED + nmeta, out,
+                                                     np + nextra);
     tl_free(params);
     tl_free(out);
     tl_free(all);
     cJSON_free(arch);
     return st;
+}
+
+tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
+                             const tl_ckpt_tensor *extra, int nextra)
+{
+    return save(path, m, meta, nmeta, extra, nextra, false);
+}
+
+tl_status tl_checkpoint_save_check(const char *path, tl_model *m, const tl_ckpt_meta *meta,
+                                   int nmeta, const tl_ckpt_tensor *extra, int nextra)
+{
+    return save(path, m, meta, nmeta, extra, nextra, true);
 }
 
 /* ---- Opening and queries ---- */
@@ -306,36 +342,89 @@ static bool json_int(const cJSON *o, const char *key, int *out)
     return true;
 }
 
-static tl_status read_config(const tl_checkpoint *ck, int i, const cJSON *o, tl_layer_config *c)
+/* Version 1 had fixed members "stateful" and "variant"; these are the
+ * fields they became. */
+static tl_status read_v1_fields(const tl_checkpoint *ck, int i, const cJSON *o,
+                                tl_layer_config *c)
+{
+    const cJSON *stateful = cJSON_GetObjectItemCaseSensitive(o, "stateful");
+    int variant;
+    if (!json_int(o, "variant", &variant) || !cJSON_IsBool(stateful))
+        return bad_layer(ck, i, "%s needs an integer \"variant\" and a boolean \"stateful\" "
+                         "(format version 1)", c->type);
+    bool recurrent = strcmp(c->type, "TimeRNN") == 0 || strcmp(c->type, "TimeLSTM") == 0;
+    if (recurrent)
+        TL_TRY(tl_config_set_bool(c, "stateful", cJSON_IsTrue(stateful)));
+    if (strcmp(c->type, "TimeRNN") == 0)
+        TL_TRY(tl_config_set_int(c, "activation", variant));
+    if (strcmp(c->type, "TimeSoftmaxWithLoss") == 0)
+        TL_TRY(tl_config_set_int(c, "norm", variant));
+    return TL_OK;
+}
+
+/* Version 2: every member besides type and the widths is a field: a number
+ * (an integer when it is one), a boolean, or {"layer": index}. */
+static tl_status read_v2_fields(const tl_checkpoint *ck, int i, const cJSON *o,
+                                tl_layer_config *c)
+{
+    for (const cJSON *v = o->child; v; v = v->next) {
+        const char *name = v->string;
+        if (!strcmp(name, "type") || !strcmp(name, "in_dim") || !strcmp(name, "out_dim"))
+            continue;
+        if (strlen(name) >= TL_CONFIG_NAME_MAX || c->nfields == TL_CONFIG_MAX_FIELDS)
+            return bad_layer(ck, i, "%s: field name '%.40s' too long or more than %d fields",
+                             c->type, name, TL_CONFIG_MAX_FIELDS);
+        if (tl_config_find(c, name))
+            return bad_layer(ck, i, "%s: field '%s' appears twice", c->type, name);
+        int index;
+        tl_status st;
+        if (cJSON_IsBool(v))
+            st = tl_config_set_bool(c, name, cJSON_IsTrue(v));
+        else if (cJSON_IsNumber(v) && json_int(o, name, &index))
+            st = tl_config_set_int(c, name, index);
+        else if (cJSON_IsNumber(v))
+            st = tl_config_set_real(c, name, v->valuedouble);
+        else if (cJSON_IsObject(v) && cJSON_GetArraySize(v) == 1 && json_int(v, "layer", &index))
+            st = tl_config_set_layer_index(c, name, index);
+        else
+            return bad_layer(ck, i, "%s: field '%s' is not a number, a boolean or "
+                             "{\"layer\": index}", c->type, name);
+        TL_TRY(st);
+    }
+    return TL_OK;
+}
+
+static tl_status read_config(const tl_checkpoint *ck, int version, int i, const cJSON *o,
+                             tl_layer_config *c)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-    const cJSON *stateful = cJSON_GetObjectItemCaseSensitive(o, "stateful");
     memset(c, 0, sizeof *c);
     if (!cJSON_IsObject(o) || !cJSON_IsString(type) || strlen(type->valuestring) >= sizeof c->type)
         return bad_layer(ck, i, "not an object with a \"type\" string");
-    if (!json_int(o, "in_dim", &c->in_dim) || !json_int(o, "out_dim", &c->out_dim) ||
-        !json_int(o, "variant", &c->variant) || !cJSON_IsBool(stateful))
-        return bad_layer(ck, i, "%s needs integers \"in_dim\", \"out_dim\", \"variant\" and a "
-                         "boolean \"stateful\"", type->valuestring);
+    if (!json_int(o, "in_dim", &c->in_dim) || !json_int(o, "out_dim", &c->out_dim))
+        return bad_layer(ck, i, "%s needs integers \"in_dim\" and \"out_dim\"",
+                         type->valuestring);
     strcpy(c->type, type->valuestring);
-    c->stateful = cJSON_IsTrue(stateful);
-    return TL_OK;
+    return version == 1 ? read_v1_fields(ck, i, o, c) : read_v2_fields(ck, i, o, c);
 }
 
 /* Create layer i of n from its config and append it to m. No layer is wider
  * than the file has parameter values (nvalues): that bounds what a corrupt
  * architecture can make us allocate before the shapes are compared. */
-static tl_status add_layer(const tl_checkpoint *ck, tl_model *m, int i, int n, const cJSON *o,
-                           size_t nvalues)
+static tl_status add_layer(const tl_checkpoint *ck, int version, tl_model *m, int i, int n,
+                           const cJSON *o, size_t nvalues, tl_layer **built)
 {
     tl_layer_config c;
     tl_layer *l;
-    TL_TRY(read_config(ck, i, o, &c));
+    TL_TRY(read_config(ck, version, i, o, &c));
     if ((c.in_dim > 0 && (size_t)c.in_dim > nvalues) || (c.out_dim > 0 &&
                                                          (size_t)c.out_dim > nvalues))
         return bad_layer(ck, i, "%s of size (%d, %d) is wider than the %zu parameter values "
                          "in the file", c.type, c.in_dim, c.out_dim, nvalues);
-    tl_status st = tl_layer_create_from_config(&l, &c, NULL);
+    int nbuilt = tl_model_num_layers(m);
+    for (int k = 0; k < nbuilt; k++)
+        built[k] = tl_model_layer(m, k);
+    tl_status st = tl_layer_create_from_config(&l, &c, built, nbuilt, NULL);
     if (!st && tl_layer_is_loss(l) && i != n - 1) {
         tl_layer_destroy(l);
         return bad_layer(ck, i, "the loss layer %s is not the last layer", c.type);
@@ -347,17 +436,17 @@ static tl_status add_layer(const tl_checkpoint *ck, tl_model *m, int i, int n, c
     return st ? bad_layer(ck, i, "%s", tl_last_error()) : TL_OK;
 }
 
-static tl_status check_format(const tl_checkpoint *ck)
+static tl_status check_format(const tl_checkpoint *ck, int *version)
 {
     const char *name = tl_st_meta(&ck->f, "format");
-    const char *version = tl_st_meta(&ck->f, "format_version");
+    const char *v = tl_st_meta(&ck->f, "format_version");
     if (!name || strcmp(name, FORMAT_NAME) != 0)
         return tl_fail(TL_ERR_FORMAT, "%s: not a timelayers checkpoint (metadata \"format\" is "
                        "'%s', expected '" FORMAT_NAME "')", ck->f.path, name ? name : "absent");
-    if (!version || strcmp(version, FORMAT_VERSION) != 0)
+    if (!v || (strcmp(v, "1") != 0 && strcmp(v, "2") != 0))
         return tl_fail(TL_ERR_FORMAT, "%s: format_version '%s' is not supported (this library "
-                       "reads version " FORMAT_VERSION ")", ck->f.path,
-                       version ? version : "absent");
+                       "reads versions 1 and 2)", ck->f.path, v ? v : "absent");
+    *version = v[0] - '0';
     return TL_OK;
 }
 
@@ -366,7 +455,8 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
     if (!ck || !out)
         return tl_fail(TL_ERR_ARG, "tl_checkpoint_model: checkpoint or out is NULL");
     *out = NULL;
-    TL_TRY(check_format(ck));
+    int version = 0;
+    TL_TRY(check_format(ck, &version));
     const char *text = tl_st_meta(&ck->f, "architecture");
     if (!text)
         return tl_fail(TL_ERR_FORMAT, "%s: no \"architecture\" metadata; the model cannot be "
@@ -380,12 +470,16 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
             nvalues += ck->f.tensors[i].count;
 
     tl_model *m = NULL;
+    tl_layer **built = NULL;
     tl_status st = n > 0 ? tl_model_create(&m)
                          : tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" is not a non-empty JSON "
                                    "array of layers", ck->f.path);
+    if (!st)
+        st = tl_alloc((void **)&built, (size_t)n, sizeof *built, "checkpoint layers");
     int i = 0;
     for (const cJSON *o = arch ? arch->child : NULL; !st && o; o = o->next, i++)
-        st = add_layer(ck, m, i, n, o, nvalues);
+        st = add_layer(ck, version, m, i, n, o, nvalues, built);
+    tl_free(built);
     if (!st && tl_model_num_layers(m) == 0)
         st = tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" has no layer besides the loss",
                      ck->f.path);

@@ -25,8 +25,10 @@ static tl_status batch_loss_sum(tl_model *m, const tl_tensor *x, const tl_tensor
         return tl_fail(TL_ERR_STATE, "tl_eval_perplexity: the model has no loss layer");
     TL_TRY(tl_model_predict(m, x, &scores));
     TL_TRY(tl_layer_loss(lossl, scores, t, &loss));
+    int norm;
     TL_TRY(tl_layer_get_config(lossl, &c));
-    *sum += loss * (c.variant == TL_LOSS_CS231N ? x->shape[0] : (double)x->size);
+    TL_TRY(tl_config_int(&c, "norm", TL_LOSS_MEAN, &norm));
+    *sum += loss * (norm == TL_LOSS_CS231N ? x->shape[0] : (double)x->size);
     return TL_OK;
 }
 

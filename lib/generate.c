@@ -145,7 +145,10 @@ tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count
     for (int i = 0; i < tl_model_num_layers(m); i++) {
         tl_layer *l = tl_model_layer(m, i);
         tl_layer_config c;
-        if (tl_layer_has_state(l) && (tl_layer_get_config(l, &c) || !c.stateful))
+        bool stateful = false;
+        if (tl_layer_has_state(l) && (tl_layer_get_config(l, &c) ||
+                                      tl_config_bool(&c, "stateful", false, &stateful) ||
+                                      !stateful))
             return tl_fail(TL_ERR_STATE, "tl_generate: layer %d (%s) is not stateful; generation "
                            "feeds one token at a time and needs the state carried", i,
                            tl_layer_type(l));

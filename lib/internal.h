@@ -2,7 +2,9 @@
 #ifndef TL_INTERNAL_H
 #define TL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include "timelayers/status.h"
 #include "timelayers/tensor.h"
@@ -62,6 +64,11 @@ struct cJSON;
 tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const char **end,
                         const char *what);
 void tl__set_alloc_hook(tl__alloc_hook_fn hook);
+
+/* Open path for reading (lib/file.c) without blocking on a FIFO; a
+ * directory is refused, and with regular_only anything but a regular file.
+ * TL_ERR_IO naming the path and the reason. */
+tl_status tl_fopen_read(const char *path, bool regular_only, FILE **out);
 
 /* The tokens of v in id order as a JSON array (checkpoint metadata "vocab"),
  * freed with cJSON_free; NULL when out of memory (lib/train_checkpoint.c). */

@@ -127,8 +127,7 @@ tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg)
         return unsupported(l, "config");
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->type, sizeof cfg->type, "%s", l->ops->type);
-    l->ops->config(l, cfg);
-    return TL_OK;
+    return l->ops->config(l, cfg);
 }
 
 const char *tl_layer_type(const tl_layer *l) { return l && l->ops ? l->ops->type : "(null)"; }

@@ -259,6 +259,26 @@ tl_layer *tl_model_layer(const tl_model *m, int i)
 
 tl_layer *tl_model_loss_layer(const tl_model *m) { return m ? m->loss : NULL; }
 
+tl_status tl_model_layer_config(const tl_model *m, int i, tl_layer_config *cfg)
+{
+    if (!m || !cfg || i < 0 || i > m->nlayers || (i == m->nlayers && !m->loss))
+        return tl_fail(TL_ERR_ARG, "tl_model_layer_config: NULL argument or no layer %d", i);
+    TL_TRY(tl_layer_get_config(i < m->nlayers ? m->layers[i] : m->loss, cfg));
+    for (int k = 0; k < cfg->nfields; k++) {
+        tl_config_field *f = &cfg->fields[k];
+        if (f->kind != TL_FIELD_LAYER || !f->layer)
+            continue;
+        f->i = -1;
+        for (int j = 0; j < i && f->i < 0; j++)
+            if (m->layers[j] == f->layer)
+                f->i = j;
+        if (f->i < 0)
+            return tl_fail(TL_ERR_STATE, "layer %d (%s): field '%s' refers to a layer that is "
+                           "not an earlier layer of the model", i, cfg->type, f->name);
+    }
+    return TL_OK;
+}
+
 tl_status tl_model_param_count(tl_model *m, int *count)
 {
     if (!m || !count)

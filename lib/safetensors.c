@@ -286,14 +286,37 @@ static char *make_header(const tl_ckpt_meta *meta, int nmeta, const tl_st_out *t
     return text;
 }
 
+/* The header's length padded to 8 bytes, within the limit. */
+static tl_status padded_header(const char *path, const char *header, size_t *padded)
+{
+    *padded = (strlen(header) + 7) & ~(size_t)7;
+    if (*padded > TL_ST_MAX_HEADER)
+        return tl_fail(TL_ERR_ARG, "%s: the header would take %zu bytes, more than the limit "
+                       "of %llu", path, *padded, (unsigned long long)TL_ST_MAX_HEADER);
+    return TL_OK;
+}
+
+/* A dry run reserves the file's size instead of writing it: as good a test
+ * of the disk's room, at a fraction of the cost. */
+static tl_status reserve(sink *s, size_t padded, const tl_st_out *t, int nt,
+                         const size_t *counts)
+{
+    size_t total = 8 + padded;
+    for (int k = 0; k < nt; k++)
+        total += counts[k] * tl_st_dtype_size(t[k].dtype);
+    int err = step_ok("write", 0) ? posix_fallocate(fileno(s->f), 0, (off_t)total) : EIO;
+    if (err == EINVAL || err == EOPNOTSUPP)
+        return TL_OK;   /* the file system cannot tell in advance */
+    errno = err;
+    return err ? sink_fail(s, "no room for the file") : TL_OK;
+}
+
 static tl_status write_body(sink *s, const char *header, const tl_st_out *t, int nt,
                             const size_t *counts)
 {
     unsigned char buf[8192];
-    size_t len = strlen(header), padded = (len + 7) & ~(size_t)7;
-    if (padded > TL_ST_MAX_HEADER)
-        return tl_fail(TL_ERR_ARG, "%s: the header would take %zu bytes, more than the limit "
-                       "of %llu", s->path, padded, (unsigned long long)TL_ST_MAX_HEADER);
+    size_t len = strlen(header), padded;
+    TL_TRY(padded_header(s->path, header, &padded));
     put_le(buf, padded, 8);
     TL_TRY(sink_write(s, buf, 8));
     TL_TRY(sink_write(s, header, len));
@@ -409,8 +432,27 @@ static tl_status replace_target(sink *s)
     return st;
 }
 
-tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
-                      const tl_st_out *tensors, int ntensors)
+/* Only a regular file the user could write is replaced: rename(2) would
+ * just as well put a checkpoint in place of a device node, a FIFO or a
+ * read-only file. Root may write anything, so for root a file without any
+ * write permission bit counts as read-only too. */
+static tl_status check_target(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return TL_OK;   /* a new file; the directory is checked by creating the temporary */
+    if (!S_ISREG(sb.st_mode))
+        return tl_fail(TL_ERR_IO, "%s: exists and is not a regular file; only a regular file "
+                       "is replaced", path);
+    if (access(path, W_OK) != 0 || (geteuid() == 0 && !(sb.st_mode & 0222)))
+        return tl_fail(TL_ERR_IO, "%s: the file is read-only; it is not replaced", path);
+    return TL_OK;
+}
+
+/* The whole save, ending with the rename; or (dry) up to a temporary of the
+ * file's size, then removed: the save would succeed, and path is untouched. */
+static tl_status write_file(const char *path, const tl_ckpt_meta *meta, int nmeta,
+                            const tl_st_out *tensors, int ntensors, bool dry)
 {
     if (!path || nmeta < 0 || ntensors < 0 || (nmeta && !meta) || (ntensors && !tensors))
         return tl_fail(TL_ERR_ARG, "safetensors write: NULL argument or negative count");
@@ -421,13 +463,20 @@ tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
     tl_status st = check_output(path, meta, nmeta, tensors, ntensors, counts);
     if (!st && !(header = make_header(meta, nmeta, tensors, ntensors, counts)))
         st = tl_fail(TL_ERR_NOMEM, "%s: out of memory building the header", path);
+    size_t padded;
+    if (!st)
+        st = padded_header(path, header, &padded);
+    if (!st)
+        st = check_target(path);
     if (!st)
         st = open_temp(&s);
-    if (!st)
+    if (!st && dry)
+        st = reserve(&s, padded, tensors, ntensors, counts);
+    if (!st && !dry)
         st = write_body(&s, header, tensors, ntensors, counts);
-    if (!st)
+    if (!st && !dry)
         st = close_temp(&s);
-    if (!st)
+    if (!st && !dry)
         st = replace_target(&s);
     if (s.f)
         fclose(s.f);
@@ -438,6 +487,18 @@ tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
     cJSON_free(header);
     tl_free(counts);
     return st;
+}
+
+tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
+                      const tl_st_out *tensors, int ntensors)
+{
+    return write_file(path, meta, nmeta, tensors, ntensors, false);
+}
+
+tl_status tl_st_write_check(const char *path, const tl_ckpt_meta *meta, int nmeta,
+                            const tl_st_out *tensors, int ntensors)
+{
+    return write_file(path, meta, nmeta, tensors, ntensors, true);
 }
 
 /* ---- Reading ---- */
@@ -696,13 +757,13 @@ tl_status tl_st_read(const char *path, tl_st_file *f)
 {
     memset(f, 0, sizeof *f);
     TL_TRY(tl_strdup(&f->path, path, strlen(path), path));
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        tl_status st = tl_fail(TL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp;
+    tl_status st = tl_fopen_read(path, true, &fp);
+    if (st) {
         tl_st_free(f);
         return st;
     }
-    tl_status st = read_file(f, fp);
+    st = read_file(f, fp);
     fclose(fp);
     if (st)
         tl_st_free(f);

@@ -51,11 +51,21 @@ typedef struct tl_st_out {
  * untouched. Tensors are stored in the order given, the header is padded with
  * spaces so the data section starts at a multiple of 8. A new file gets mode
  * 0666 less the umask, like any new file; a replaced file keeps its mode.
+ * Only a regular, writable file is replaced (TL_ERR_IO otherwise: a device,
+ * a FIFO, a read-only file, for root a file without write permission bits).
  * Errors: TL_ERR_ARG for empty, duplicate, reserved ("__metadata__") or
  * non-UTF-8 names and keys and for unsupported dtypes; TL_ERR_IO with the
  * operating system's reason; TL_ERR_NOMEM. */
 tl_status tl_st_write(const char *path, const tl_ckpt_meta *meta, int nmeta,
                       const tl_st_out *tensors, int ntensors);
+
+/* What tl_st_write does up to the rename, with the temporary's size reserved
+ * (posix_fallocate) instead of written; the temporary is then removed and path
+ * is not touched.
+ * Proves before long work that a save will succeed (directory, permissions,
+ * header size, room for one copy). */
+tl_status tl_st_write_check(const char *path, const tl_ckpt_meta *meta, int nmeta,
+                            const tl_st_out *tensors, int ntensors);
 
 /* Fault injection for tests. When set, hook(step, written) is called before
  * each I/O step of tl_st_write: step is "write" (written = bytes written so

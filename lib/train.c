@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "internal.h"
 #include "timelayers/batcher.h"
 #include "timelayers/clip.h"
@@ -168,8 +170,8 @@ static double eta(const tl_trainer *t, double steps_per_sec, long total, double 
     return left;
 }
 
-static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, double valid_ppl,
-                   bool epoch_end)
+static tl_status report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm,
+                        double valid_ppl, bool epoch_end)
 {
     double tnow = now(), elapsed = tnow - t->start_t;
     long iters = (long)tl_batcher_iters_per_epoch(&t->batcher);
@@ -198,13 +200,16 @@ static void report(tl_trainer *t, tl_train_callback cb, void *ctx, double norm, 
         fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f,%.6g,%.6g\n", p.epoch, p.step,
                 p.iter, p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec,
                 p.elapsed_sec, p.train_loss, p.valid_loss);
-        fflush(t->log);
+        if (fflush(t->log) != 0 || ferror(t->log))
+            return tl_fail(TL_ERR_IO, "%s: writing the log failed: %s", t->cfg.log_csv,
+                           strerror(errno));
     }
     if (cb)
         cb(ctx, &p);
     t->report_loss = 0;
     t->report_count = 0;
     t->report_t0 = tnow;
+    return TL_OK;
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -263,16 +268,44 @@ static tl_status validate(tl_trainer *t, bool epoch_end, double *ppl, bool *impr
     return TL_OK;
 }
 
+/* A resumed run continues the log of the run it resumes, cut after the
+ * checkpoint's step: rows logged after that checkpoint by a run that was then
+ * killed are logged again by this one. */
+static tl_status trim_log(tl_trainer *t)
+{
+    char line[1024];
+    long off = 0;
+    while (fgets(line, sizeof line, t->log)) {
+        const char *comma = strchr(line, ',');
+        if (line[0] >= '0' && line[0] <= '9' && comma && strtol(comma + 1, NULL, 10) > t->step)
+            break;
+        off = ftell(t->log);
+    }
+    if (ferror(t->log) || off < 0 || fflush(t->log) != 0 || ftruncate(fileno(t->log), off) != 0 ||
+        fseek(t->log, 0, SEEK_END) != 0)
+        return tl_fail(TL_ERR_IO, "%s: cannot continue the log: %s", t->cfg.log_csv,
+                       strerror(errno));
+    return TL_OK;
+}
+
 static tl_status open_log(tl_trainer *t)
 {
     if (!t->cfg.log_csv || t->log)
         return TL_OK;
-    t->log = fopen(t->cfg.log_csv, t->step ? "a" : "w");
+    t->log = t->step ? fopen(t->cfg.log_csv, "r+") : NULL;
+    struct stat sb;
+    if (t->log && fstat(fileno(t->log), &sb) == 0 && S_ISREG(sb.st_mode))
+        TL_TRY(trim_log(t));    /* not a terminal, a pipe or a device */
     if (!t->log)
-        return tl_fail(TL_ERR_IO, "cannot open log %s: %s", t->cfg.log_csv, strerror(errno));
-    if (!t->step)
-        fprintf(t->log, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
-                        "elapsed_sec,train_loss,valid_loss\n");
+        t->log = fopen(t->cfg.log_csv, "w");
+    if (!t->log)
+        return tl_fail(TL_ERR_IO, "%s: cannot open the log: %s", t->cfg.log_csv,
+                       strerror(errno));
+    if (ftell(t->log) <= 0 &&
+        (fprintf(t->log, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
+                         "elapsed_sec,train_loss,valid_loss\n") < 0 || fflush(t->log) != 0))
+        return tl_fail(TL_ERR_IO, "%s: writing the log failed: %s", t->cfg.log_csv,
+                       strerror(errno));
     return TL_OK;
 }
 
@@ -290,6 +323,12 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
 {
     if (!t)
         return tl_fail(TL_ERR_ARG, "tl_trainer_run: trainer is NULL");
+    /* Whatever makes the save fail (directory, permissions, header size, disk
+     * space) fails now rather than after the training it would throw away. */
+    if (t->cfg.checkpoint && t->epoch < t->cfg.epochs)
+        TL_TRY(tl_trainer_check_save(t, t->cfg.checkpoint));
+    if (t->cfg.keep_best && t->epoch < t->cfg.epochs)
+        TL_TRY(tl_trainer_check_save(t, t->cfg.keep_best));
     TL_TRY(open_log(t));
     long iters = (long)tl_batcher_iters_per_epoch(&t->batcher);
     double norm = 0;
@@ -298,7 +337,8 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
     while (t->epoch < t->cfg.epochs) {
         while (t->iter < iters) {
             if ((t->cfg.max_steps && t->step >= t->cfg.max_steps) ||
-                (t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds))
+                (t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds) ||
+                (t->cfg.stop && *t->cfg.stop))
                 return checkpoint(t);
             double loss;
             TL_TRY(train_step(t, &loss, &norm));
@@ -312,7 +352,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
             if (t->cfg.eval_every && t->step % t->cfg.eval_every == 0 && t->iter < iters)
                 TL_TRY(validate(t, false, &ppl, &improved));
             if (t->iter % t->cfg.report_every == 0 || !isnan(ppl))
-                report(t, cb, ctx, norm, ppl, false);
+                TL_TRY(report(t, cb, ctx, norm, ppl, false));
             if (t->cfg.save_every && t->step % t->cfg.save_every == 0)
                 TL_TRY(checkpoint(t));
             TL_TRY(keep_best(t, improved));
@@ -324,7 +364,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
             TL_TRY(tl_optim_set_lr(t->opt, tl_optim_lr(t->opt) / t->cfg.lr_schedule.factor));
         t->epoch++;
         t->iter = 0;
-        report(t, cb, ctx, norm, ppl, true);
+        TL_TRY(report(t, cb, ctx, norm, ppl, true));
         TL_TRY(checkpoint(t));
         TL_TRY(keep_best(t, improved));
     }

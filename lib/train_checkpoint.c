@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "internal.h"
+#include "timelayers/clip.h"
 #include "train_internal.h"
 
 /* ---- encoding -------------------------------------------------------------- */
@@ -72,6 +73,8 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "batch", t->cfg.batch) &&
          cJSON_AddNumberToObject(j, "time", t->cfg.time) &&
          cJSON_AddNumberToObject(j, "base_lr", t->base_lr) &&
+         cJSON_AddNumberToObject(j, "report_loss", t->report_loss) &&
+         cJSON_AddNumberToObject(j, "report_count", t->report_count) &&
          (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
                                 : cJSON_AddNullToObject(j, "best_ppl") != NULL);
     char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
@@ -91,12 +94,40 @@ static void state_name(char *buf, size_t n, int layer, char which)
 static bool carries_state(tl_layer *l)
 {
     tl_layer_config c;
-    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) && c.stateful;
+    bool stateful = false;
+    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) &&
+           !tl_config_bool(&c, "stateful", false, &stateful) && stateful;
 }
 
 enum { MAX_EXTRA = 2 * 64 + 8 };
 
-tl_status tl_trainer_save(tl_trainer *t, const char *path)
+/* A checkpoint holding NaN or infinity would replace a good one and poison
+ * every run resumed from it: refuse to write parameters, optimizer state or
+ * carried state that are not all finite. */
+static tl_status check_finite(tl_trainer *t, const tl_ckpt_tensor *extra, int n)
+{
+    size_t k = tl_grad_first_nonfinite(t->values, t->nparams);
+    int count;
+    if (k != SIZE_MAX) {
+        TL_TRY(tl_model_param_count(t->m, &count));
+        for (int i = 0; i < count; i++) {
+            tl_named_param p;
+            TL_TRY(tl_model_param(t->m, i, &p));
+            if (k >= p.offset && k < p.offset + p.param->value.size)
+                return tl_fail(TL_ERR_NUMERIC, "step %ld: not saving a non-finite parameter: "
+                               "%s[%zu] is %g", t->step, p.name, k - p.offset,
+                               (double)t->values[k]);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if ((k = tl_grad_first_nonfinite(extra[i].data, extra[i].n)) != SIZE_MAX)
+            return tl_fail(TL_ERR_NUMERIC, "step %ld: not saving a non-finite %s: %s[%zu] is %g",
+                           t->step, strncmp(extra[i].name, "optim.", 6) ? "recurrent state"
+                           : "optimizer state", extra[i].name, k, (double)extra[i].data[k]);
+    return TL_OK;
+}
+
+static tl_status save(tl_trainer *t, const char *path, bool dry)
 {
     if (!t || !path)
         return tl_fail(TL_ERR_ARG, "tl_trainer_save: trainer or path is NULL");
@@ -127,6 +158,7 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
             n++;
         }
     }
+    TL_TRY(check_finite(t, extra, n));
     char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
          *train = train_json(t);
     char schedule[64];
@@ -148,8 +180,8 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
         }
         for (int i = 0; i < t->cfg.nmeta; i++)
             meta[k++] = t->cfg.meta[i];
-        st = tl_checkpoint_save(path, t->m, meta, k, extra, n);
-        t->saved |= !st;
+        st = (dry ? tl_checkpoint_save_check : tl_checkpoint_save)(path, t->m, meta, k, extra, n);
+        t->saved |= !st && !dry;
     }
     tl_free(meta);
     cJSON_free(vocab);
@@ -157,6 +189,10 @@ tl_status tl_trainer_save(tl_trainer *t, const char *path)
     cJSON_free(train);
     return st;
 }
+
+tl_status tl_trainer_save(tl_trainer *t, const char *path) { return save(t, path, false); }
+
+tl_status tl_trainer_check_save(tl_trainer *t, const char *path) { return save(t, path, true); }
 
 /* ---- decoding -------------------------------------------------------------- */
 
@@ -369,6 +405,15 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but this "
                      "training data has %zu iterations per epoch: not the same data", (long)iter,
                      tl_batcher_iters_per_epoch(&t->batcher));
+    /* The partial sum of the report in progress (absent in older files): the
+     * first report after a resume averages as many steps as without it. */
+    double report_loss = 0, report_count = 0;
+    const field report[] = {
+        {"report_loss", -1e300, 1e300, &report_loss, false},
+        {"report_count", 0, 1e9, &report_count, true},
+    };
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "report_count"))
+        st = numbers(j, "train", report, 2);
     if (!st && !(cJSON_IsNull(best) || cJSON_IsNumber(best)))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": bad best_ppl");
     /* Checkpoints from before the schedules have no base rate: the
@@ -398,6 +443,8 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         if (base_lr)
             t->base_lr = base_lr->valuedouble;
         t->rng = r;
+        t->report_loss = report_loss;
+        t->report_count = (int)report_count;
     }
     cJSON_Delete(j);
     return st;

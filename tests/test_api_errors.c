@@ -182,12 +182,12 @@ static void test_layers(void **state)
     tl_layer_config cfg;
     BAD(tl_layer_get_config(NULL, &cfg));
     BAD(tl_layer_get_config(lstm, NULL));
-    BAD(tl_layer_create_from_config(NULL, &cfg, NULL));
-    BAD(tl_layer_create_from_config(&l, NULL, NULL));
+    BAD(tl_layer_create_from_config(NULL, &cfg, NULL, 0, NULL));
+    BAD(tl_layer_create_from_config(&l, NULL, NULL, 0, NULL));
     cfg = (tl_layer_config){.type = "TimeGRU", .in_dim = D, .out_dim = H};
-    BAD(tl_layer_create_from_config(&l, &cfg, NULL));
+    BAD(tl_layer_create_from_config(&l, &cfg, NULL, 0, NULL));
     cfg = (tl_layer_config){.type = "TimeLSTM", .in_dim = -D, .out_dim = H};
-    BAD(tl_layer_create_from_config(&l, &cfg, NULL));
+    BAD(tl_layer_create_from_config(&l, &cfg, NULL, 0, NULL));
     int np = 5;
     assert_null(tl_layer_params(NULL, &np));
     assert_int_equal(np, 0);

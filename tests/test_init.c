@@ -214,13 +214,16 @@ static void test_bad_args(void **state)
     c.cell = TL_CELL_RNN;
     TU_OK(tl_lm_create(&m, &c, &rng));
     tl_layer_config lc;
+    int act = -1, norm = -1;
     TU_OK(tl_layer_get_config(tl_model_layer(m, 1), &lc));
-    assert_int_equal(lc.variant, TL_ACT_SIGMOID);
+    TU_OK(tl_config_int(&lc, "activation", -1, &act));
+    assert_int_equal(act, TL_ACT_SIGMOID);
     tl_model_destroy(m);
     c.loss_norm = TL_LOSS_CS231N;
     TU_OK(tl_lm_create(&m, &c, &rng));
     TU_OK(tl_layer_get_config(tl_model_loss_layer(m), &lc));
-    assert_int_equal(lc.variant, TL_LOSS_CS231N);
+    TU_OK(tl_config_int(&lc, "norm", -1, &norm));
+    assert_int_equal(norm, TL_LOSS_CS231N);
     tl_model_destroy(m);
     c.loss_norm = (tl_loss_norm)5;
     assert_int_equal(tl_lm_create(&m, &c, &rng), TL_ERR_ARG);

@@ -337,18 +337,22 @@ static void test_recurrent_products(void **state)
     tl_simd_limit(levels[0]);
 }
 
-/* TimeLSTM forward and backward twice (the second forward starts from the
- * carried state) under the current SIMD level and thread setting. */
+/* TimeLSTM (or TimeRNN, tanh) forward and backward twice (the second
+ * forward starts from the carried state) under the current SIMD level and
+ * thread setting. */
 typedef struct {
     tl_tensor y[2], dx[2], dh0, dc0, grads[TL_LSTM_NPARAMS];
 } lstm_run;
 
-static void run_lstm(lstm_run *out, int N, int T, int D, int H, int threads)
+static void run_lstm(lstm_run *out, bool rnn, int N, int T, int D, int H, int threads)
 {
     tl_rng rng;
     tl_rng_seed(&rng, 21);
     tl_layer *l;
-    TU_OK(tl_time_lstm_create(&l, D, H, true, &rng));
+    if (rnn)
+        TU_OK(tl_time_rnn_create(&l, D, H, true, TL_ACT_TANH, &rng));
+    else
+        TU_OK(tl_time_lstm_create(&l, D, H, true, &rng));
     TU_OK(tl_set_num_threads(threads));
     tl_tensor x = {0}, dy = {0};
     for (int pass = 0; pass < 2; pass++) {
@@ -363,7 +367,8 @@ static void run_lstm(lstm_run *out, int N, int T, int D, int H, int threads)
     const tl_tensor *dh0, *dc0;
     TU_OK(tl_layer_state_grad(l, &dh0, &dc0));
     TU_OK(tl_tensor_copy(&out->dh0, dh0));
-    TU_OK(tl_tensor_copy(&out->dc0, dc0));
+    if (dc0)
+        TU_OK(tl_tensor_copy(&out->dc0, dc0));
     int np;
     tl_param *p = tl_layer_params(l, &np);
     for (int i = 0; i < np; i++)
@@ -403,24 +408,24 @@ static void compare_runs(const lstm_run *a, const lstm_run *b, bool exact)
 /* The packed path against the plain BLAS one, and two threads against one,
  * float rounding apart (the recurrent kernels give the same bits on any
  * thread, but OpenBLAS, which gets the thread count too, need not). Odd H,
- * N = 1 (BLAS in both), H not a multiple of the panel width; the last shape
- * is large enough to be split. */
-static void test_time_lstm_paths(void **state)
+ * N = 1 (BLAS in both), H not a multiple of the panel width; the last shapes
+ * are large enough to be split (for TimeRNN's one gate block too). */
+static void time_layer_paths(bool rnn)
 {
-    (void)state;
-    const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70}};
+    const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70},
+                             {9, 3, 5, 150}};
     tl_simd levels[3];
     int nl = simd_levels(levels);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const int *s = shapes[i];
         lstm_run plain = {0};
         tl_simd_limit(TL_SIMD_NONE);
-        run_lstm(&plain, s[0], s[1], s[2], s[3], 1);
+        run_lstm(&plain, rnn, s[0], s[1], s[2], s[3], 1);
         for (int l = 0; l < nl; l++) {
             lstm_run fast = {0}, two = {0};
             tl_simd_limit(levels[l]);
-            run_lstm(&fast, s[0], s[1], s[2], s[3], 1);
-            run_lstm(&two, s[0], s[1], s[2], s[3], 2);
+            run_lstm(&fast, rnn, s[0], s[1], s[2], s[3], 1);
+            run_lstm(&two, rnn, s[0], s[1], s[2], s[3], 2);
             compare_runs(&fast, &plain, levels[l] == TL_SIMD_NONE);
             compare_runs(&two, &fast, false);
             lstm_run_free(&fast);
@@ -429,6 +434,18 @@ static void test_time_lstm_paths(void **state)
         lstm_run_free(&plain);
     }
     tl_simd_limit(levels[0]);
+}
+
+static void test_time_lstm_paths(void **state)
+{
+    (void)state;
+    time_layer_paths(false);
+}
+
+static void test_time_rnn_paths(void **state)
+{
+    (void)state;
+    time_layer_paths(true);
 }
 
 static void test_threads_setting(void **state)
@@ -453,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_lstm_gates),
         cmocka_unit_test(test_recurrent_products),
         cmocka_unit_test(test_time_lstm_paths),
+        cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

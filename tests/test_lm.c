@@ -33,8 +33,10 @@ static void test_stack(void **state)
         TU_OK(tl_layer_get_config(tl_model_loss_layer(m), &lc));
         assert_string_equal(lc.type, "TimeSoftmaxWithLoss");
         for (int i = 1; i <= 3; i++) {
+            bool stateful = false;
             TU_OK(tl_layer_get_config(tl_model_layer(m, i), &lc));
-            assert_true(lc.stateful);
+            TU_OK(tl_config_bool(&lc, "stateful", false, &stateful));
+            assert_true(stateful);
         }
         size_t n;
         TU_OK(tl_model_flat(m, NULL, NULL, &n));

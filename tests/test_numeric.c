@@ -49,10 +49,11 @@ static void poison_destroy(tl_layer *l)
     free(q);
 }
 
-static void poison_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status poison_config(const tl_layer *l, tl_layer_config *cfg)
 {
     snprintf(cfg->type, sizeof cfg->type, "Poison");
     cfg->in_dim = cfg->out_dim = l->in_width;
+    return TL_OK;
 }
 
 static const tl_layer_ops poison_ops = {.type = "Poison", .forward = poison_forward,

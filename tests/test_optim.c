@@ -271,6 +271,23 @@ static void test_step_errors(void **state)
     TU_OK(tl_optim_step(o, p, g, 4));          /* adjacent buffers do not overlap */
     assert_int_equal(tl_optim_steps(o), 1);
 
+    /* A non-finite gradient changes nothing: values, state, step count. */
+    tl_real before[4], *m;
+    size_t nm;
+    const char *mname;
+    memcpy(before, p, sizeof before);
+    TU_OK(tl_optim_state(o, 0, &mname, &m, &nm));
+    tl_real m0 = m[2];
+    g[2] = NAN;
+    assert_int_equal(tl_optim_step(o, p, g, 4), TL_ERR_NUMERIC);
+    assert_non_null(strstr(tl_last_error(), "gradient 2 of 4 is nan"));
+    g[2] = INFINITY;
+    assert_int_equal(tl_optim_step(o, p, g, 4), TL_ERR_NUMERIC);
+    assert_memory_equal(p, before, sizeof before);
+    assert_true(m[2] == m0);
+    assert_int_equal(tl_optim_steps(o), 1);
+    g[2] = 3;
+
     assert_int_equal(tl_optim_state(NULL, 0, NULL, NULL, NULL), TL_ERR_ARG);
     assert_int_equal(tl_optim_state(o, -1, NULL, NULL, NULL), TL_ERR_RANGE);
     assert_int_equal(tl_optim_state_count(NULL), 0);

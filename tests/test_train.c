@@ -228,10 +228,19 @@ static void test_nonfinite_loss_stops_and_keeps_checkpoint(void **state)
     TU_OK(tl_model_flat(s.m, &w, NULL, &n));
     w[n / 2] = NAN;
     cfg.max_steps = 0;
+    cfg.checkpoint = NULL;
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
     assert_int_equal(tl_trainer_run(t, NULL, NULL), TL_ERR_NUMERIC);
     printf("message: %s\n", tl_last_error());
     assert_non_null(strstr(tl_last_error(), "step 1"));
+    tl_trainer_destroy(t);
+    /* With a checkpoint to write, the check before the first step already
+     * refuses to save the NaN weight, naming it; the file stays as it was. */
+    cfg.checkpoint = path;
+    TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+    assert_int_equal(tl_trainer_run(t, NULL, NULL), TL_ERR_NUMERIC);
+    printf("message: %s\n", tl_last_error());
+    assert_non_null(strstr(tl_last_error(), "not saving a non-finite parameter: layers."));
     tl_trainer_destroy(t);
 
     assert_int_equal(file_size(path), good);

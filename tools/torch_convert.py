@@ -297,10 +297,11 @@ def lstm_layers(sd, prefix, D, used):
     return layers, H
 
 
-def layer_config(kind, in_dim, out_dim, stateful=False):
-    """One entry of the "architecture" metadata, keys in the C writer's order."""
-    return collections.OrderedDict([("type", kind), ("in_dim", in_dim), ("out_dim", out_dim),
-                                    ("stateful", stateful), ("variant", 0)])
+def layer_config(kind, in_dim, out_dim, **fields):
+    """One entry of the "architecture" metadata (format version 2): the widths, then the
+    layer's named fields, keys in the C writer's order."""
+    return collections.OrderedDict([("type", kind), ("in_dim", in_dim), ("out_dim", out_dim)]
+                                   + list(fields.items()))
 
 
 def to_timelayers(args):
@@ -337,9 +338,9 @@ def to_timelayers(args):
         arch.append(layer_config("TimeLSTM", H if k else D, H, stateful=True))
     n = len(layers) + 1
     tensors += [("layers.%d.W" % n, W_fc.t()), ("layers.%d.b" % n, b_fc)]
-    arch += [layer_config("TimeAffine", H, V), layer_config("TimeSoftmaxWithLoss", V, 0)]
+    arch += [layer_config("TimeAffine", H, V), layer_config("TimeSoftmaxWithLoss", V, 0, norm=0)]
     metadata = collections.OrderedDict([
-        ("format", "timelayers"), ("format_version", "1"), ("dtype", "F32"),
+        ("format", "timelayers"), ("format_version", "2"), ("dtype", "F32"),
         ("architecture", json.dumps(arch, separators=(",", ":"))),
         ("converted_from", "PyTorch state dict " + os.path.basename(args.input)),
         ("vocab.level", args.level),
@@ -354,8 +355,9 @@ def to_timelayers(args):
 
 def to_torch(args):
     metadata, tensors = read_safetensors(args.input)
-    if metadata.get("format") != "timelayers" or metadata.get("format_version") != "1":
-        raise ConvertError("%s: not a timelayers checkpoint of format version 1" % args.input)
+    if metadata.get("format") != "timelayers" or metadata.get("format_version") not in ("1", "2"):
+        raise ConvertError("%s: not a timelayers checkpoint of format version 1 or 2"
+                           % args.input)
     try:
         arch = json.loads(metadata["architecture"])
         kinds = [layer["type"] for layer in arch]

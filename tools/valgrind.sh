@@ -11,9 +11,9 @@ command -v valgrind >/dev/null || { echo "valgrind not found (tools/install-deps
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OPENBLAS_NUM_THREADS=1
-# The programs may re-execute themselves to pick OpenBLAS's kernels (tools/cli/blas_core.h);
-# the new image would run outside valgrind.
-export TL_KEEP_OPENBLAS_CORE=1
+# The programs may re-execute themselves to pick OpenBLAS's kernels and its threads' idle
+# spinning (tools/cli/blas_core.h); the new image would run outside valgrind.
+export TL_KEEP_OPENBLAS_CORE=1 OPENBLAS_THREAD_TIMEOUT=4
 # OpenBLAS keeps per-thread buffers until exit on purpose: reachable, not leaked.
 vg=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
     --show-leak-kinds=definite,indirect)

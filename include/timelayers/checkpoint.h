@@ -44,13 +44,22 @@ typedef struct tl_ckpt_tensor {
  *
  * The file is written to a temporary next to path, synced, and renamed over
  * path; on any failure the temporary is removed and a previous file at path
- * is left byte for byte as it was.
+ * is left byte for byte as it was. Only a regular file the user may write
+ * is replaced (a device, FIFO or read-only file at path: TL_ERR_IO).
  * Errors: TL_ERR_ARG for NULL arguments, negative counts, a reserved or
  * duplicate metadata key, an extra tensor whose name is empty, duplicate or
  * starts with "layers."; TL_ERR_STATE when a layer has no config; TL_ERR_IO
  * with the system's reason; TL_ERR_NOMEM. */
 tl_status tl_checkpoint_save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
                              const tl_ckpt_tensor *extra, int nextra);
+
+/* What tl_checkpoint_save does except writing and replacing path: the
+ * temporary is created with the file's size reserved, then removed. Run it before long work
+ * to learn at once whether the save at its end can succeed (the directory
+ * exists and is writable, path is a regular writable file or absent, the
+ * header is within its limit, the disk holds one copy). */
+tl_status tl_checkpoint_save_check(const char *path, tl_model *m, const tl_ckpt_meta *meta,
+                                   int nmeta, const tl_ckpt_tensor *extra, int nextra);
 
 typedef struct tl_checkpoint tl_checkpoint;
 

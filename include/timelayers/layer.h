@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include "timelayers/tensor.h"
 #include "timelayers/rng.h"
+#include "timelayers/layer_config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,16 +45,6 @@ typedef struct tl_param {
     tl_tensor value;
     tl_tensor grad;
 } tl_param;
-
-/* Everything needed to create the layer again (checkpoints, summaries).
- * Sizes: TimeEmbedding (vocab, dim), TimeRNN/TimeLSTM (in, hidden),
- * TimeAffine (in, out), TimeSoftmaxWithLoss (vocab or 0, 0). */
-typedef struct tl_layer_config {
-    char type[32];    /* the ops table's type name */
-    int in_dim, out_dim;
-    bool stateful;    /* recurrent layers */
-    int variant;      /* TimeRNN: tl_activation; TimeSoftmaxWithLoss: tl_loss_norm */
-} tl_layer_config;
 
 typedef struct tl_layer_ops {
     const char *type;  /* "TimeLSTM", ... */
@@ -79,8 +70,9 @@ typedef struct tl_layer_ops {
     /* Gradient of the last backward w.r.t. the state the forward started from. */
     tl_status (*state_grad)(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0);
 
-    /* Fill cfg so that tl_layer_create_from_config rebuilds this layer. */
-    void (*config)(const tl_layer *l, tl_layer_config *cfg);
+    /* Fill cfg (type, widths and fields: layer_config.h) so that
+     * tl_layer_create_from_config rebuilds this layer. */
+    tl_status (*config)(const tl_layer *l, tl_layer_config *cfg);
 
     void (*destroy)(tl_layer *l);
 } tl_layer_ops;
@@ -119,9 +111,12 @@ tl_status tl_layer_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tenso
 tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg);
 
 /* Create a layer from a configuration; parameters are initialised as by the
- * layer's constructor with rng (zeros when NULL). Unknown types and invalid
- * sizes are TL_ERR_FORMAT / TL_ERR_ARG. */
-tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg, tl_rng *rng);
+ * layer's constructor with rng (zeros when NULL). built[0 .. nbuilt-1] are
+ * the layers of the model built so far, which fields referring to layers
+ * index (NULL and 0 for a layer on its own). Unknown types and fields are
+ * TL_ERR_FORMAT, invalid sizes TL_ERR_ARG. */
+tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg,
+                                      tl_layer *const *built, int nbuilt, tl_rng *rng);
 
 const char *tl_layer_type(const tl_layer *l);
 bool tl_layer_is_loss(const tl_layer *l);

@@ -77,6 +77,12 @@ int tl_model_num_layers(const tl_model *m);
 tl_layer *tl_model_layer(const tl_model *m, int i);
 tl_layer *tl_model_loss_layer(const tl_model *m);
 
+/* The description of layer i (0 <= i < tl_model_num_layers; i equal to it
+ * is the loss layer), with every reference to another layer turned into
+ * that layer's index: what a checkpoint stores. TL_ERR_STATE when a layer
+ * refers to a layer that is not an earlier one of the model. */
+tl_status tl_model_layer_config(const tl_model *m, int i, tl_layer_config *cfg);
+
 /* One parameter of the model with its stable name "layers.<i>.<name>". */
 typedef struct tl_named_param {
     char name[64];

@@ -85,9 +85,10 @@ tl_status tl_optim_create(tl_optim **out, const tl_optim_config *cfg, size_t npa
 
 /* One update of values (n elements) from grads, which are only read. n must
  * be the nparams given at creation (TL_ERR_SHAPE otherwise); the two buffers
- * must not overlap (TL_ERR_ARG). Non-finite gradients are not checked here:
- * use tl_grad_first_nonfinite or tl_clip_grad_norm (clip.h) first. On
- * success the step counter grows by one. */
+ * must not overlap (TL_ERR_ARG). A NaN or infinite gradient is refused with
+ * TL_ERR_NUMERIC naming its index, before anything changes (the values, the
+ * state and the step counter stay as they were). On success the step counter
+ * grows by one. */
 tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size_t n);
 
 /* The configuration, with the current learning rate. */

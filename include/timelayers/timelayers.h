@@ -7,6 +7,7 @@
 #include "timelayers/tensor.h"
 #include "timelayers/rng.h"
 #include "timelayers/layer.h"
+#include "timelayers/layer_config.h"
 #include "timelayers/affine.h"
 #include "timelayers/rnn.h"
 #include "timelayers/embedding.h"

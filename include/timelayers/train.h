@@ -28,6 +28,7 @@
 #ifndef TIMELAYERS_TRAIN_H
 #define TIMELAYERS_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,7 +62,10 @@ typedef struct tl_train_config {
     double max_seconds;     /* stop (and checkpoint) after this much training time; 0 = off */
     long save_every;        /* also checkpoint every this many steps; 0 = epoch ends only */
     const char *checkpoint; /* path written at epoch ends and at the end; NULL = none */
-    const char *log_csv;    /* CSV of the training curve; NULL = none */
+    const char *log_csv;    /* CSV of the training curve; NULL = none; a resumed run
+                               continues it, cut after the checkpoint's step */
+    volatile sig_atomic_t *stop; /* when non-NULL and set non-zero (by a signal handler, say):
+                               stop after the current step and checkpoint; NULL = none */
 } tl_train_config;
 
 /* What a progress callback receives. */
@@ -104,8 +108,14 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck);
  * loss or gradient, or the error of a failed step or checkpoint write. */
 tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx);
 
-/* Write a checkpoint of the current state to path (atomically). */
+/* Write a checkpoint of the current state to path (atomically). Parameters,
+ * optimizer state and carried state must all be finite: a NaN or infinity is
+ * TL_ERR_NUMERIC naming the tensor and index, and path is not touched. */
 tl_status tl_trainer_save(tl_trainer *t, const char *path);
+
+/* The same save into a temporary that is then removed (tl_checkpoint_save_check):
+ * path is not touched. tl_trainer_run does it before the first step. */
+tl_status tl_trainer_check_save(tl_trainer *t, const char *path);
 
 /* Epochs completed, steps done, best validation perplexity (INFINITY if none yet), and
  * whether this trainer has written a checkpoint. */

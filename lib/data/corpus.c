@@ -192,9 +192,8 @@ tl_status tl_corpus_load(const char *path, tl_vocab *v, bool grow, tl_corpus *ou
     *out = (tl_corpus){NULL, 0};
     if (!path || !v)
         return tl_fail(TL_ERR_ARG, "tl_corpus_load: path or vocabulary is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tl_fail(TL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    TL_TRY(tl_fopen_read(path, false, &f));
     char *text = NULL;
     size_t n = 0;
     tl_status st = read_all(path, f, &text, &n);

@@ -54,6 +54,19 @@ static inline tl_real tl_sigmoid(tl_real x)
 
 static inline tl_real tl_tanh(tl_real x) { return (tl_real)tanh(x); }
 
+/* d = dy ⊙ act'(x) over n elements, the derivative taken from the output
+ * y = act(x): 1 − y² for tanh, y(1 − y) for the sigmoid. d may be dy. */
+static inline void tl_dact_from_output(bool is_tanh, int n, const tl_real *y, const tl_real *dy,
+                                       tl_real *d)
+{
+    if (is_tanh)
+        for (int j = 0; j < n; j++)
+            d[j] = dy[j] * (1 - y[j] * y[j]);
+    else
+        for (int j = 0; j < n; j++)
+            d[j] = dy[j] * y[j] * (1 - y[j]);
+}
+
 /* Which hand-written SIMD kernels run (vmath.c, recurrent.c). They exist
  * only in the float build on x86-64: TL_SIMD_AVX2 on CPUs with AVX2 and FMA,
  * TL_SIMD_AVX512 (the recurrent micro-kernel; the rest stays AVX2) on CPUs
@@ -101,8 +114,9 @@ typedef struct tl_rec {
     const tl_real *Wh;
     int H, G;
     bool packed;
-    float *fwd, *bwd;        /* packed Wh and Whᵀ (tl_alloc) */
-    size_t fwd_cap, bwd_cap; /* their sizes in floats */
+    float *pack;             /* packed Wh (forward) or Whᵀ (backward) (tl_alloc): one
+                                buffer for both, as every pass packs it anew */
+    size_t cap;              /* its size in floats */
 } tl_rec;
 
 tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N);

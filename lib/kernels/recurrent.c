@@ -163,8 +163,7 @@ static int panels_of(int H) { return (H + PANEL - 1) / PANEL; }
 
 void tl_rec_free(tl_rec *r)
 {
-    tl_free(r->fwd);
-    tl_free(r->bwd);
+    tl_free(r->pack);
     *r = (tl_rec){0};
 }
 
@@ -181,26 +180,26 @@ tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backwa
      * gives the same bits as fed whole. */
     if (N < 2 || tl_simd_active() < TL_SIMD_AVX2)
         return TL_OK;
+    /* Both layouts hold P panels of W = G·H lines (forward: G blocks of P
+     * panels of H lines), so one buffer serves both passes. */
     int P = panels_of(H), W = G * H;
-    size_t n = (size_t)G * P * PANEL * (backward ? (size_t)W : (size_t)H);
+    TL_TRY(reserve(&r->pack, &r->cap, (size_t)P * PANEL * (size_t)W));
     if (backward) {
-        TL_TRY(reserve(&r->bwd, &r->bwd_cap, n));
         /* panel p, line k: Wh[16p + c, k] */
         for (int p = 0; p < P; p++)
             for (int k = 0; k < W; k++) {
-                float *line = r->bwd + ((size_t)p * W + k) * PANEL;
+                float *line = r->pack + ((size_t)p * W + k) * PANEL;
                 for (int c = 0; c < PANEL; c++) {
                     int u = p * PANEL + c;
                     line[c] = u < H ? Wh[(size_t)u * W + k] : 0;
                 }
             }
     } else {
-        TL_TRY(reserve(&r->fwd, &r->fwd_cap, n));
         /* panel (q, p), line k: Wh[k, q·H + 16p + c] */
         for (int q = 0; q < G; q++)
             for (int p = 0; p < P; p++)
                 for (int k = 0; k < H; k++) {
-                    float *line = r->fwd + (((size_t)q * P + p) * H + k) * PANEL;
+                    float *line = r->pack + (((size_t)q * P + p) * H + k) * PANEL;
                     int u0 = p * PANEL, w = H - u0 < PANEL ? H - u0 : PANEL;
                     memcpy(line, Wh + (size_t)k * W + (size_t)q * H + u0, (size_t)w * sizeof *line);
                     memset(line + w, 0, (size_t)(PANEL - w) * sizeof *line);
@@ -246,7 +245,7 @@ void tl_rec_forward(const tl_rec *r, int N, const tl_real *h, int ldh, int u0, i
         int P = panels_of(H), p0 = u0 / PANEL, np = panels_of(u1) - p0;
         size_t bstride = (size_t)H * PANEL;
         for (int q = 0; q < r->G; q++)
-            run_panels(N, H, h, ldh, r->fwd + ((size_t)q * P + p0) * bstride, bstride, np,
+            run_panels(N, H, h, ldh, r->pack + ((size_t)q * P + p0) * bstride, bstride, np,
                        a + (size_t)q * H + u0, lda, u1 - u0);
         return;
     }
@@ -269,7 +268,7 @@ void tl_rec_backward(const tl_rec *r, int N, const tl_real *dA, int ldda, int u0
 #ifdef TL_PACKED
     if (r->packed) {
         size_t bstride = (size_t)W * PANEL;
-        run_panels(N, W, dA, ldda, r->bwd + (size_t)(u0 / PANEL) * bstride, bstride,
+        run_panels(N, W, dA, ldda, r->pack + (size_t)(u0 / PANEL) * bstride, bstride,
                    panels_of(u1) - u0 / PANEL, dh + u0, lddh, u1 - u0);
         return;
     }

@@ -80,10 +80,11 @@ static tl_param *affine_params(tl_layer *l, int *count)
     return ((affine *)l)->params;
 }
 
-static void affine_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status affine_config(const tl_layer *l, tl_layer_config *cfg)
 {
     cfg->in_dim = l->in_width;
     cfg->out_dim = l->out_width;
+    return TL_OK;
 }
 
 static void affine_destroy(tl_layer *l)

@@ -67,10 +67,11 @@ static tl_param *embedding_params(tl_layer *l, int *count)
     return ((embedding *)l)->params;
 }
 
-static void embedding_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status embedding_config(const tl_layer *l, tl_layer_config *cfg)
 {
     cfg->in_dim = ((const embedding *)l)->params[W].value.shape[0];
     cfg->out_dim = l->out_width;
+    return TL_OK;
 }
 
 static void embedding_destroy(tl_layer *l)

@@ -199,12 +199,12 @@ static tl_param *lstm_params(tl_layer *l, int *count)
     return ((time_lstm *)l)->cell.params;
 }
 
-static void lstm_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status lstm_config(const tl_layer *l, tl_layer_config *cfg)
 {
     const time_lstm *r = (const time_lstm *)l;
     cfg->in_dim = r->cell.in_dim;
     cfg->out_dim = r->cell.hidden;
-    cfg->stateful = r->base.stateful;
+    return tl_config_set_bool(cfg, "stateful", r->base.stateful);
 }
 
 static void lstm_destroy(tl_layer *l)

@@ -11,9 +11,17 @@
  * GEMM over all steps. Hprev is Y shifted one step later with h0 in front,
  * copied into a reusable buffer so that dWh is a single GEMM too.
  *
+ * As in TimeLSTM, a step's product and activation are fused per part of the
+ * hidden units, on Wh packed once per pass (tl_rec, one gate block): forward
+ * a part gets h_{t-1}·Wh for its units and then act on them; backward a
+ * part gets dh = dY[:,s] + dT[:,s+1]·Whᵀ for its units and then dT[:,s].
+ * Parts run on the library's threads; the split never changes a unit's
+ * arithmetic, so results are the same bits for any thread count.
+ *
  * State: the shared recurrent mechanism (recurrent.h); see rnn.h for the rules.
  */
 #include <stdlib.h>
+#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "recurrent.h"
@@ -26,7 +34,65 @@ typedef struct {
     const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
     tl_tensor y;          /* (N, T, H) */
     tl_tensor dx, dT, hprev, dh;
+    tl_rec rec;           /* Wh prepared for the per-step products */
 } time_rnn;
+
+/* One forward step for a part of the units: Y_t += h_prev·Wh (h_prev NULL:
+ * a zero state), then the activation. */
+typedef struct {
+    const tl_rec *rec;
+    tl_activation act;
+    int N, ld, ldh;
+    const tl_real *h_prev;
+    tl_real *Y;
+} fwd_step;
+
+static void forward_part(void *ctx, int part, int parts)
+{
+    const fwd_step *s = ctx;
+    int u0, u1;
+    tl_rec_split(s->rec, part, parts, &u0, &u1);
+    if (s->h_prev)
+        tl_rec_forward(s->rec, s->N, s->h_prev, s->ldh, u0, u1, s->Y, s->ld);
+    for (int n = 0; n < s->N; n++) {
+        tl_real *y = s->Y + (size_t)n * s->ld + u0;
+        if (s->act == TL_ACT_TANH)
+            tl_vtanh(u1 - u0, y, y);
+        else
+            tl_vsigmoid(u1 - u0, y, y);
+    }
+}
+
+/* One backward step for a part of the units: dh = dy_s + dT_next·Whᵀ
+ * (either NULL: no term), then, when Y_s is set, dT_s = dh ⊙ act'(Y_s). */
+typedef struct {
+    const tl_rec *rec;
+    tl_activation act;
+    int N, H, ld;
+    const tl_real *dT_next, *dy_s, *Y_s;
+    tl_real *dh, *dT_s;
+} bwd_step;
+
+static void backward_part(void *ctx, int part, int parts)
+{
+    const bwd_step *s = ctx;
+    int u0, u1, N = s->N, H = s->H;
+    tl_rec_split(s->rec, part, parts, &u0, &u1);
+    for (int n = 0; n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H + u0;
+        if (s->dy_s)
+            memcpy(dh, s->dy_s + (size_t)n * s->ld + u0, (size_t)(u1 - u0) * sizeof *dh);
+        else
+            memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
+    }
+    if (s->dT_next)
+        tl_rec_backward(s->rec, N, s->dT_next, s->ld, u0, u1, s->dh, H);
+    if (!s->Y_s)
+        return;
+    for (int n = 0; n < N; n++)
+        tl_dact_from_output(s->act == TL_ACT_TANH, u1 - u0, s->Y_s + (size_t)n * s->ld + u0,
+                         s->dh + (size_t)n * H + u0, s->dT_s + (size_t)n * s->ld + u0);
+}
 
 static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
 {
@@ -41,9 +107,17 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     int ld = T * H;
     tl_real *Y = r->y.data;
     tl_rnn_cell_project(&r->cell, N * T, x->data, D, Y, H);
-    tl_rnn_cell_step(&r->cell, N, from_state ? r->base.h0.data : NULL, H, Y, ld);
-    for (int t = 1; t < T; t++)
-        tl_rnn_cell_step(&r->cell, N, Y + (size_t)(t - 1) * H, ld, Y + (size_t)t * H, ld);
+    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, false, N));
+    int parts = tl_rec_parts(&r->rec, N);
+    fwd_step s = {&r->rec, r->cell.act, N, ld, H, from_state ? r->base.h0.data : NULL, Y};
+    for (int t = 0; t < T; t++) {
+        if (t) {
+            s.h_prev = Y + (size_t)(t - 1) * H;
+            s.ldh = ld;
+        }
+        s.Y = Y + (size_t)t * H;
+        tl_parallel_run(parts, forward_part, &s);
+    }
 
     tl_recurrent_end(&r->base, N, Y + (size_t)(T - 1) * H, NULL, ld);
     r->x = x;
@@ -63,18 +137,25 @@ static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     TL_TRY(tl_tensor_resize(&r->dT, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, x->shape));
-    TL_TRY(tl_tensor_zeros2(&r->dh, N, H));  /* truncated BPTT: nothing flows in from later chunks */
+    TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
     TL_TRY(tl_recurrent_begin_backward(&r->base, N));
 
     int ld = T * H;
     const tl_real *Y = r->y.data;
-    tl_real *dT = r->dT.data, *dh = r->dh.data;
-    for (int t = T - 1; t >= 0; t--) {
-        /* dT[:,t] first holds dh_next = dY[:,t] + dh, then dt in place. */
-        tl_real *dTt = dT + (size_t)t * H;
-        tl_add_rows(N, H, dy->data + (size_t)t * H, ld, dh, H, dTt, ld);
-        tl_rnn_cell_backward_step(&r->cell, N, Y + (size_t)t * H, ld, dTt, ld, dTt, ld,
-                                  t ? dh : r->base.dh0.data, H);
+    tl_real *dT = r->dT.data;
+    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, true, N));
+    int parts = tl_rec_parts(&r->rec, N);
+    /* Step s = T-1 .. 0: dh = dY[:,s] + dT[:,s+1]·Whᵀ (truncated BPTT: nothing
+     * flows in from later chunks), dT[:,s] = dh ⊙ act'(Y[:,s]); finally
+     * dh0 = dT[:,0]·Whᵀ. */
+    bwd_step b = {.rec = &r->rec, .act = r->cell.act, .N = N, .H = H, .ld = ld};
+    for (int s = T - 1; s >= -1; s--) {
+        b.dT_next = s + 1 < T ? dT + (size_t)(s + 1) * H : NULL;
+        b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
+        b.Y_s = s >= 0 ? Y + (size_t)s * H : NULL;
+        b.dh = s >= 0 ? r->dh.data : r->base.dh0.data;
+        b.dT_s = dT + (size_t)(s >= 0 ? s : 0) * H;
+        tl_parallel_run(parts, backward_part, &b);
     }
 
     /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
@@ -92,19 +173,20 @@ static tl_param *rnn_params(tl_layer *l, int *count)
     return ((time_rnn *)l)->cell.params;
 }
 
-static void rnn_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status rnn_config(const tl_layer *l, tl_layer_config *cfg)
 {
     const time_rnn *r = (const time_rnn *)l;
     cfg->in_dim = r->cell.in_dim;
     cfg->out_dim = r->cell.hidden;
-    cfg->stateful = r->base.stateful;
-    cfg->variant = (int)r->cell.act;
+    TL_TRY(tl_config_set_bool(cfg, "stateful", r->base.stateful));
+    return tl_config_set_int(cfg, "activation", (int)r->cell.act);
 }
 
 static void rnn_destroy(tl_layer *l)
 {
     time_rnn *r = (time_rnn *)l;
     tl_rnn_cell_free(&r->cell);
+    tl_rec_free(&r->rec);
     tl_recurrent_free(&r->base);
     tl_tensor *owned[] = {&r->y, &r->dx, &r->dT, &r->hprev, &r->dh};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)

@@ -84,16 +84,9 @@ void tl_rnn_cell_backward_step(const tl_rnn_cell *c, int N, const tl_real *h_nex
                                tl_real *dh_prev, int lddh)
 {
     int H = c->hidden;
-    for (int n = 0; n < N; n++) {
-        const tl_real *h = h_next + (size_t)n * ldo, *dh = dh_next + (size_t)n * ldd;
-        tl_real *d = dt + (size_t)n * ldt;
-        if (c->act == TL_ACT_TANH)
-            for (int j = 0; j < H; j++)
-                d[j] = dh[j] * (1 - h[j] * h[j]);
-        else
-            for (int j = 0; j < H; j++)
-                d[j] = dh[j] * h[j] * (1 - h[j]);
-    }
+    for (int n = 0; n < N; n++)
+        tl_dact_from_output(c->act == TL_ACT_TANH, H, h_next + (size_t)n * ldo, dh_next + (size_t)n * ldd,
+                         dt + (size_t)n * ldt);
     if (dh_prev)
         tl_gemm(false, true, N, H, H, 1, dt, ldt, c->params[TL_RNN_WH].value.data, H, 0, dh_prev,
                 lddh);

@@ -244,10 +244,10 @@ static tl_status softmax_loss_backward(tl_layer *l, const tl_tensor *dy, const t
     return TL_OK;
 }
 
-static void softmax_loss_config(const tl_layer *l, tl_layer_config *cfg)
+static tl_status softmax_loss_config(const tl_layer *l, tl_layer_config *cfg)
 {
     cfg->in_dim = l->in_width;
-    cfg->variant = (int)((const softmax_loss *)l)->norm;
+    return tl_config_set_int(cfg, "norm", (int)((const softmax_loss *)l)->norm);
 }
 
 static void softmax_loss_destroy(tl_layer *l)

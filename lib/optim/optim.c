@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
+#include "timelayers/clip.h"
 #include "optim_impl.h"
 
 static const tl_optim_ops *const kinds[] = {
@@ -124,6 +125,12 @@ tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size
         return tl_fail(TL_ERR_ARG, "%s optimizer: values or grads is NULL", o->ops->name);
     if (n && overlap(values, grads, n))
         return tl_fail(TL_ERR_ARG, "%s optimizer: values and grads overlap", o->ops->name);
+    /* A NaN or infinite gradient would poison the weights and, for the
+     * adaptive optimizers, the state for good: refuse it, changing nothing. */
+    size_t bad = tl_grad_first_nonfinite(grads, n);
+    if (bad != SIZE_MAX)
+        return tl_fail(TL_ERR_NUMERIC, "%s optimizer: gradient %zu of %zu is %g; nothing "
+                       "changed", o->ops->name, bad, n, (double)grads[bad]);
     o->steps++;
     o->ops->step(o, values, grads, n);
     return TL_OK;

@@ -5,12 +5,13 @@
  *   B  char level                      V=65    D=64 H=512 N=32 T=64
  *   C  large word level                V=10000 D=H=650   N=20 T=35
  *
- * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy.
+ * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy;
+ * A-RNN and B-RNN are A and B with a tanh RNN in place of the LSTM.
  * A training step is zero_grad + forward + backward + global-norm clip +
  * SGD step on random token ids (speed does not depend on the data).
  *
  * FLOP counts (multiply-add = 2 FLOP; backward = 2x forward for the GEMMs):
- *   per token forward  F = 2*4H*(D+H) + 2*H*V
+ *   per token forward  F = 2*G*H*(D+H) + 2*H*V   (G = 4 gate blocks LSTM, 1 RNN)
  *   training step      3 * N*T * F
  *   generation         F per token
  * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step.
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,7 +51,9 @@ static const char usage[] =
     "  B  V=65 D=64 H=512    N=32 T=64   (char level)\n"
     "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
     "\n"
-    "  --config LIST    configurations to run, e.g. A,C (default A,B,C)\n"
+    "  A-RNN, B-RNN     A and B with a tanh RNN instead of the LSTM\n"
+    "\n"
+    "  --config LIST    configurations to run, e.g. A,C (default: all five)\n"
     "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
     "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
@@ -63,8 +67,8 @@ static const char usage[] =
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
-    "FLOP per training step = 3*N*T*(2*4H*(D+H) + 2*H*V); per generated token\n"
-    "2*4H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
+    "FLOP per training step = 3*N*T*(2*G*H*(D+H) + 2*H*V), G = 4 (LSTM) or 1 (RNN);\n"
+    "per generated token 2*G*H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
     "the same thread count. The FMA peak is a hand-written multiply-add loop per\n"
     "instruction set (portable C, AVX2+FMA, AVX-512), timed in each thread's CPU time\n"
     "on 1 and on 2 threads; the FMA bound of a configuration is the best peak at the\n"
@@ -77,14 +81,17 @@ static const char usage[] =
     "does not know the CPU (some VMs: 'Prescott') set e.g. OPENBLAS_CORETYPE=Haswell.\n";
 
 typedef struct {
-    char name;
+    const char *name;
     int V, D, H, N, T;
+    tl_cell_kind cell;
 } bench_config;
 
 static const bench_config configs[] = {
-    {'A', 10000, 100, 100, 20, 35},
-    {'B', 65, 64, 512, 32, 64},
-    {'C', 10000, 650, 650, 20, 35},
+    {"A", 10000, 100, 100, 20, 35, TL_CELL_LSTM},
+    {"B", 65, 64, 512, 32, 64, TL_CELL_LSTM},
+    {"C", 10000, 650, 650, 20, 35, TL_CELL_LSTM},
+    {"A-RNN", 10000, 100, 100, 20, 35, TL_CELL_RNN},
+    {"B-RNN", 65, 64, 512, 32, 64, TL_CELL_RNN},
 };
 #define NCONFIGS ((int)(sizeof configs / sizeof *configs))
 
@@ -149,9 +156,11 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+static int gate_blocks(const bench_config *c) { return c->cell == TL_CELL_LSTM ? 4 : 1; }
+
 static double flop_per_token(const bench_config *c)
 {
-    return 2.0 * 4 * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
+    return 2.0 * gate_blocks(c) * c->H * (double)(c->D + c->H) + 2.0 * c->H * (double)c->V;
 }
 
 /* GFLOP/s of the best of five 1024^3 sgemm calls (after one untimed call):
@@ -228,7 +237,9 @@ static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench
                 state += len;
         }
     }
-    double act = (double)c->N * c->T * (c->D + 6.0 * c->H + c->V);
+    /* Kept per token: the embedding output, the LSTM's gates, cell and
+     * hidden states (6H) or the RNN's hidden state (H), the dscores. */
+    double act = (double)c->N * c->T * (c->D + (c->cell == TL_CELL_LSTM ? 6.0 : 1.0) * c->H + c->V);
     r->params_mb = (double)n * sizeof(tl_real) * MB;
     r->grads_mb = r->params_mb;
     r->optim_mb = (double)state * sizeof(tl_real) * MB;
@@ -352,7 +363,7 @@ static tl_status run_config(const bench_config *c, const bench_opts *o, bench_re
     tl_model *m;
     tl_optim *opt = NULL;
     tl_lm_config lc = {.vocab = c->V, .embed = c->D, .hidden = c->H, .layers = 1,
-                       .cell = TL_CELL_LSTM};
+                       .cell = c->cell};
     TRY(tl_lm_create(&m, &lc, &rng));
     r->nlayers = tl_model_num_layers(m) < PROF_MAX_LAYERS ? tl_model_num_layers(m)
                                                           : PROF_MAX_LAYERS;
@@ -386,7 +397,7 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
     double bound = r->fma_peak / (gflop / tok);
     double cpu_tok_s = tok / (r->step_cpu_s / tl_get_num_threads());
     if (o->json) {
-        printf("{\"config\":\"%c\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
+        printf("{\"config\":\"%s\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
                "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"sgemm_peak_cpu_gflops\":%.2f,"
                "\"gflop_per_step\":%.3f", c->name, c->V, c->D, c->H, c->N, c->T, threads,
                openblas_get_corename(), r->sgemm_peak, r->sgemm_peak_cpu, gflop);
@@ -413,9 +424,9 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         fflush(stdout);
         return;
     }
-    printf("config %c: V=%d D=%d H=%d N=%d T=%d, 1-layer LSTM, %d OpenBLAS thread%s, %d library "
+    printf("config %s: V=%d D=%d H=%d N=%d T=%d, 1-layer %s, %d OpenBLAS thread%s, %d library "
            "thread%s (core %s), sgemm peak %.1f GFLOP/s (%.1f per CPU time)\n", c->name, c->V,
-           c->D, c->H, c->N, c->T, threads, threads == 1 ? "" : "s", tl_get_num_threads(),
+           c->D, c->H, c->N, c->T, c->cell == TL_CELL_LSTM ? "LSTM" : "RNN (tanh)", threads, threads == 1 ? "" : "s", tl_get_num_threads(),
            tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak,
            r->sgemm_peak_cpu);
     if (o->train)
@@ -460,7 +471,7 @@ static int run_child(const bench_config *c, const bench_opts *o, const double pe
     if (pid == 0) {
         bench_result r = {.sgemm_peak = peak[0], .sgemm_peak_cpu = peak[1], .fma_peak = fma};
         if (run_config(c, o, &r)) {
-            fprintf(stderr, "timelayers-bench: config %c: %s\n", c->name,
+            fprintf(stderr, "timelayers-bench: config %s: %s\n", c->name,
                     bench_error ? bench_error : tl_last_error());
             _exit(1);
         }
@@ -512,18 +523,20 @@ static double measure_fma(const bench_opts *o)
 static int parse_configs(const char *s, int *which)
 {
     memset(which, 0, NCONFIGS * sizeof *which);
-    for (const char *p = s; *p; p++) {
-        if (*p == ',')
-            continue;
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, ",");
         int k;
-        for (k = 0; k < NCONFIGS && configs[k].name != (*p & ~0x20); k++)
-            ;
-        if (k == NCONFIGS || (p[1] && p[1] != ',')) {
+        for (k = 0; k < NCONFIGS; k++)
+            if (strlen(configs[k].name) == len && strncasecmp(configs[k].name, p, len) == 0)
+                break;
+        if (len && k == NCONFIGS) {
             fprintf(stderr, "timelayers bench: --config: unknown configuration in '%s' "
-                            "(expected a comma-separated list of A, B, C)\n", s);
+                            "(expected a comma-separated list of A, B, C, A-RNN, B-RNN)\n", s);
             return 0;
         }
-        which[k] = 1;
+        if (len)
+            which[k] = 1;
+        p += len + (p[len] == ',');
     }
     return 1;
 }
@@ -542,8 +555,10 @@ int main(int argc, char **argv)
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
                     .gen = 1};
-    int which[NCONFIGS] = {1, 1, 1}, c;
-    cli_fix_openblas_core(argv);
+    int which[NCONFIGS], c;
+    for (int k = 0; k < NCONFIGS; k++)
+        which[k] = 1;
+    cli_fix_openblas_env(argv);
     opterr = 0;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING, longopts, NULL)) != -1) {
         int ok = 1;

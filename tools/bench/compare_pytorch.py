@@ -2,7 +2,7 @@
 """timelayers against PyTorch on the reference configurations (see timelayers-bench --help).
 
 The PyTorch side is the same model and loop: nn.Embedding -> nn.LSTM (1 layer, batch_first,
-state carried across steps as in truncated BPTT) -> nn.Linear, cross-entropy (mean), zero_grad,
+state carried across steps as in truncated BPTT; nn.RNN with tanh for A-RNN and B-RNN) -> nn.Linear, cross-entropy (mean), zero_grad,
 backward, clip_grad_norm_(0.25), SGD step; generation at batch 1 feeds one token at a time and
 draws the next with torch.multinomial(softmax(logits)).
 
@@ -11,6 +11,7 @@ per configuration; the medians and the ratio timelayers / PyTorch (tokens/s, so 
 timelayers is faster) are printed at the end. Needs Debian's python3-torch (/usr/bin/python3).
 
 Usage: tools/bench/compare_pytorch.py [--bench build/tools/timelayers-bench] [--configs A,B,C]
+           (also A-RNN, B-RNN)
            [--reps 3] [--steps 10] [--warmup 2] [--gen-tokens 1000] [--threads 2]
            [--torch-threads 1] [--json]
 """
@@ -27,6 +28,8 @@ CONFIGS = {  # V, D, H, N, T
     'A': (10000, 100, 100, 20, 35),
     'B': (65, 64, 512, 32, 64),
     'C': (10000, 650, 650, 20, 35),
+    'A-RNN': (10000, 100, 100, 20, 35),
+    'B-RNN': (65, 64, 512, 32, 64),
 }
 
 
@@ -42,12 +45,14 @@ def torch_worker(args):
     torch.set_num_threads(args.torch_threads)
     torch.manual_seed(1234)
     V, D, H, N, T = CONFIGS[args.worker]
+    rnn = args.worker.endswith('-RNN')
 
     class LM(nn.Module):
         def __init__(self):
             super().__init__()
             self.embed = nn.Embedding(V, D)
-            self.lstm = nn.LSTM(D, H, batch_first=True)
+            self.lstm = (nn.RNN(D, H, batch_first=True, nonlinearity='tanh') if rnn
+                         else nn.LSTM(D, H, batch_first=True))
             self.affine = nn.Linear(H, V)
 
         def forward(self, x, state):
@@ -66,7 +71,7 @@ def torch_worker(args):
             t = torch.randint(V, (N, T))
             t0 = time.perf_counter()
             if state is not None:
-                state = tuple(h.detach() for h in state)
+                state = state.detach() if rnn else tuple(h.detach() for h in state)
             opt.zero_grad()
             logits, state = model(x, state)
             loss = F.cross_entropy(logits.reshape(-1, V), t.reshape(-1))
@@ -138,7 +143,7 @@ def main():
     default_bench = os.path.join(here, '..', '..', 'build', 'tools', 'timelayers-bench')
     ap.add_argument('--bench', default=os.path.normpath(default_bench),
                     help='path of timelayers-bench (default: build/tools/timelayers-bench)')
-    ap.add_argument('--configs', default='A,B,C')
+    ap.add_argument('--configs', default='A,B,C,A-RNN,B-RNN')
     ap.add_argument('--reps', type=int, default=3, help='alternating repetitions (default 3)')
     ap.add_argument('--steps', type=int, default=10, help='timed training steps per run (0: none)')
     ap.add_argument('--warmup', type=int, default=2)
@@ -157,18 +162,22 @@ def main():
     configs = [c.strip().upper() for c in args.configs.split(',') if c.strip()]
     for c in configs:
         if c not in CONFIGS:
-            ap.error(f"unknown configuration '{c}' (expected A, B or C)")
+            ap.error(f"unknown configuration '{c}' (expected A, B, C, A-RNN or B-RNN)")
     if not os.access(args.bench, os.X_OK):
         sys.exit(f"compare_pytorch: {args.bench} is not an executable; build it first "
                  "(ninja -C build) or pass --bench")
     env = dict(os.environ)
     openblas_core_for_both(env)
+    # The timelayers programs make OpenBLAS's idle threads sleep at once (tools/cli/blas_core.h);
+    # PyTorch runs on the same OpenBLAS and gets the same setting.
+    env.setdefault('OPENBLAS_THREAD_TIMEOUT', '4')
     print(f"OpenBLAS kernels (both sides): OPENBLAS_CORETYPE="
           f"{env.get('OPENBLAS_CORETYPE', '(unset: OpenBLAS chooses)')}")
     print(f"PyTorch: torch.set_num_threads({args.torch_threads}), "
           f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', '(unset)')}, "
-          f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}")
+          f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}, "
+          f"OPENBLAS_THREAD_TIMEOUT={env['OPENBLAS_THREAD_TIMEOUT']}")
     print(f"timelayers: {args.bench} --threads {args.threads}")
     print(f"{args.reps} alternating repetitions; {args.steps} timed training steps after "
           f"{args.warmup} warm-up; generation {args.gen_tokens} tokens at batch 1", flush=True)

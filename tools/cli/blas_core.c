@@ -1,4 +1,5 @@
 #include "blas_core.h"
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,13 +24,21 @@ static const char *better_core(void)
     return NULL;
 }
 
-void cli_fix_openblas_core(char **argv)
+void cli_fix_openblas_env(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || getenv("TL_KEEP_OPENBLAS_CORE"))
-        return;
-    const char *core = better_core();
-    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0)
-        return;
-    /* The variable now set, the new image returns above: no exec loop. */
-    execv("/proc/self/exe", argv);
+    bool changed = false;
+    if (!getenv("OPENBLAS_CORETYPE") && !getenv("TL_KEEP_OPENBLAS_CORE")) {
+        const char *core = better_core();
+        changed = core && setenv("OPENBLAS_CORETYPE", core, 1) == 0;
+    }
+    /* OpenBLAS's idle workers spin (calling sched_yield) for 2^28 cycles,
+     * about 0.1 s, after every product, so they compete for the cores with
+     * the library's own threads (recurrent steps, softmax rows) between the
+     * products: on 2 cores, config A took twice the CPU time per step. 2^4
+     * cycles (OpenBLAS's minimum) puts them to sleep at once. */
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT") && setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0)
+        changed = true;
+    /* The variables now set, the new image changes nothing: no exec loop. */
+    if (changed)
+        execv("/proc/self/exe", argv);
 }

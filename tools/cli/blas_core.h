@@ -1,4 +1,5 @@
-/* Picking OpenBLAS's kernels on CPUs it does not recognise. */
+/* OpenBLAS's environment: its kernels on CPUs it does not recognise, and how
+ * long its idle threads spin. */
 #ifndef TL_CLI_BLAS_CORE_H
 #define TL_CLI_BLAS_CORE_H
 
@@ -10,9 +11,12 @@
  * but only at load time. So when OpenBLAS reports Prescott, the CPU has
  * AVX-512 (or AVX2 + FMA), and neither OPENBLAS_CORETYPE nor
  * TL_KEEP_OPENBLAS_CORE is set, this sets OPENBLAS_CORETYPE to SkylakeX (or
- * Haswell) and executes the program again with the same arguments. It
- * returns (changing nothing) in every other case, including a failed exec.
- * Call it first thing in main. */
-void cli_fix_openblas_core(char **argv);
+ * Haswell). Likewise, unless OPENBLAS_THREAD_TIMEOUT is set, it sets it to 4
+ * (idle OpenBLAS threads sleep at once instead of spinning for about 0.1 s
+ * next to the library's threads; docs/performance.md). When it set anything
+ * it executes the program again with the same arguments. It returns
+ * (changing nothing) in every other case, including a failed exec. Call it
+ * first thing in main. */
+void cli_fix_openblas_env(char **argv);
 
 #endif

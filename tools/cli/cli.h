@@ -63,6 +63,32 @@ void cli_series_free(cli_series *s);
 bool cli_plot_svg(const char *path, const char *title, const cli_series *train,
                   const cli_series *valid);
 
+/* A file a run reads or writes (tools/cli/output.c): path (NULL: none), what
+ * it is for messages ("--out", "training file"). An input and an output that
+ * both have may_be_output may be one file (the checkpoint resumed and
+ * rewritten); stream: an output that is written, never replaced, so a device
+ * such as /dev/stdout will do (the log). */
+typedef struct cli_path {
+    const char *path, *what;
+    bool may_be_output, stream;
+} cli_path;
+
+/* Refuse, before any work, an output that is the same file as an input or as
+ * another output (by device and inode), whose directory is missing or not
+ * writable, or that exists and is not a regular writable file (stream
+ * outputs may be devices). Prints the reason; returns 0 or exit status 2. */
+int cli_check_outputs(const cli_path *in, int nin, const cli_path *out, int nout);
+
+/* An advisory lock on an output while a run writes it: flock(2) on
+ * "<path>.lock", which holds the owner's process id for the message a second
+ * run prints. Returns 0, or 1 after printing who holds it. */
+typedef struct cli_lock {
+    char path[4096];
+    int fd;
+} cli_lock;
+int cli_lock_output(const char *path, cli_lock *lk);
+void cli_unlock_output(cli_lock *lk);
+
 /* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */
 void cli_set_threads(int n);
 

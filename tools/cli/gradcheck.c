@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     int N = 3, T = 4, max_per = 0, c;
     uint64_t seed = 1;
     double bound = 1e-6, abs_bound = 1e-9;
-    cli_fix_openblas_core(argv);
+    cli_fix_openblas_env(argv);
     opterr = 0;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING, options, NULL)) != -1) {
         bool ok = true;

@@ -14,12 +14,56 @@ static const char help[] =
     "all of it as one JSON object). A checkpoint without a vocabulary (written by\n"
     "tl_checkpoint_save alone) is described too.\n";
 
-/* The activation of a TimeRNN ("tanh", "sigmoid"); NULL for other layers. */
-static const char *activation(const tl_layer_config *cfg)
+/* An RNN's activation field by name ("tanh", "sigmoid"); NULL for others. */
+static const char *activation_name(const tl_config_field *f)
 {
-    if (strcmp(cfg->type, "TimeRNN"))
+    if (f->kind != TL_FIELD_INT || strcmp(f->name, "activation"))
         return NULL;
-    return cfg->variant == TL_ACT_SIGMOID ? "sigmoid" : "tanh";
+    return f->i == TL_ACT_SIGMOID ? "sigmoid" : f->i == TL_ACT_TANH ? "tanh" : "unknown";
+}
+
+/* A layer's named fields: "stateful", "activation=tanh", "tied=layer 0", ... */
+static void print_fields(const tl_layer_config *cfg)
+{
+    for (int k = 0; k < cfg->nfields; k++) {
+        const tl_config_field *f = &cfg->fields[k];
+        switch (f->kind) {
+        case TL_FIELD_BOOL: printf("  %s%s", f->b ? "" : "not ", f->name); break;
+        case TL_FIELD_INT:
+            if (activation_name(f))
+                printf("  %s=%s", f->name, activation_name(f));
+            else
+                printf("  %s=%d", f->name, f->i);
+            break;
+        case TL_FIELD_REAL: printf("  %s=%g", f->name, f->r); break;
+        case TL_FIELD_LAYER: printf("  %s=layer %d", f->name, f->i); break;
+        }
+    }
+}
+
+/* The fields as a JSON object: numbers, booleans, {"layer": i}; an RNN's
+ * activation by name. */
+static bool json_fields(cJSON *o, const tl_layer_config *cfg)
+{
+    cJSON *fs = cJSON_AddObjectToObject(o, "fields");
+    bool ok = fs != NULL;
+    for (int k = 0; ok && k < cfg->nfields; k++) {
+        const tl_config_field *f = &cfg->fields[k];
+        cJSON *ref;
+        switch (f->kind) {
+        case TL_FIELD_BOOL: ok = cJSON_AddBoolToObject(fs, f->name, f->b); break;
+        case TL_FIELD_INT:
+            ok = activation_name(f) ? cJSON_AddStringToObject(fs, f->name, activation_name(f)) != NULL
+                                    : cJSON_AddNumberToObject(fs, f->name, f->i) != NULL;
+            break;
+        case TL_FIELD_REAL: ok = cJSON_AddNumberToObject(fs, f->name, f->r); break;
+        case TL_FIELD_LAYER:
+            ref = cJSON_AddObjectToObject(fs, f->name);
+            ok = ref && cJSON_AddNumberToObject(ref, "layer", f->i);
+            break;
+        }
+    }
+    return ok;
 }
 
 static void print_text(const char *path, tl_checkpoint *ck, tl_model *m, const tl_vocab *v,
@@ -29,13 +73,12 @@ static void print_text(const char *path, tl_checkpoint *ck, tl_model *m, const t
     for (int i = 0; i < tl_model_num_layers(m) + 1; i++) {
         tl_layer *l = i < tl_model_num_layers(m) ? tl_model_layer(m, i) : tl_model_loss_layer(m);
         tl_layer_config cfg;
-        if (!l || tl_layer_get_config(l, &cfg))
+        if (!l || tl_model_layer_config(m, i, &cfg))
             continue;
-        const char *act = activation(&cfg);
-        printf("  %-6s %-20s in %-6d out %-6d%s%s%s\n", l == tl_model_loss_layer(m) ? "loss"
-               : "layer", cfg.type, cfg.in_dim, cfg.out_dim,
-               tl_layer_has_state(l) ? (cfg.stateful ? "  stateful" : "  stateless") : "",
-               act ? "  activation " : "", act ? act : "");
+        printf("  %-6s %-20s in %-6d out %-6d", l == tl_model_loss_layer(m) ? "loss" : "layer",
+               cfg.type, cfg.in_dim, cfg.out_dim);
+        print_fields(&cfg);
+        printf("\n");
     }
     size_t nparams = 0;
     tl_model_flat(m, NULL, NULL, &nparams);
@@ -71,17 +114,13 @@ static bool print_json(const char *path, tl_checkpoint *ck, tl_model *m, const t
     for (int i = 0; ok && i < tl_model_num_layers(m) + 1; i++) {
         tl_layer *l = i < tl_model_num_layers(m) ? tl_model_layer(m, i) : tl_model_loss_layer(m);
         tl_layer_config cfg;
-        if (!l || tl_layer_get_config(l, &cfg))
+        if (!l || tl_model_layer_config(m, i, &cfg))
             continue;
         cJSON *o = cJSON_CreateObject();
         ok = o && cJSON_AddItemToArray(layers, o) && cJSON_AddStringToObject(o, "type", cfg.type) &&
              cJSON_AddBoolToObject(o, "loss", l == tl_model_loss_layer(m)) &&
              cJSON_AddNumberToObject(o, "in", cfg.in_dim) &&
-             cJSON_AddNumberToObject(o, "out", cfg.out_dim);
-        if (ok && tl_layer_has_state(l))
-            ok = cJSON_AddBoolToObject(o, "stateful", cfg.stateful);
-        if (ok && activation(&cfg))
-            ok = cJSON_AddStringToObject(o, "activation", activation(&cfg));
+             cJSON_AddNumberToObject(o, "out", cfg.out_dim) && json_fields(o, &cfg);
     }
     size_t nparams = 0;
     tl_model_flat(m, NULL, NULL, &nparams);

@@ -117,7 +117,7 @@ int main(int argc, char **argv)
         return run_sibling("timelayers-gradcheck", argv + 1);
     if (!strcmp(argv[1], "bench"))
         return run_sibling("timelayers-bench", argv + 1);
-    cli_fix_openblas_core(argv);
+    cli_fix_openblas_env(argv);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

@@ -2,9 +2,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 static const char help[] =
@@ -56,7 +58,9 @@ static const char help[] =
     "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
     "Output:\n"
     "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
-    "                      training stops (default model.safetensors)\n"
+    "                      training stops (default: the --resume file, else\n"
+    "                      model.safetensors); never an input file, only a regular\n"
+    "                      writable file is replaced, one run at a time (FILE.lock)\n"
     "  --save-every N      also write it every N steps\n"
     "  --keep-best FILE    also write a checkpoint to FILE (atomically) whenever\n"
     "                      validation perplexity is the best so far\n"
@@ -65,11 +69,15 @@ static const char help[] =
     "                      fresh optimizer and schedule: fine-tuning, on new data or not\n"
     "  --resume FILE       continue the run saved in FILE exactly where it stopped\n"
     "                      (give the same data, --batch and --time)\n"
-    "  --log FILE          CSV of the training curve\n"
+    "  --log FILE          CSV of the training curve (a resumed run continues it\n"
+    "                      from the checkpoint's step)\n"
     "  --plot FILE         SVG of this run's curve (training and validation perplexity\n"
     "                      per step), written at every epoch end and at the end\n"
     "  --report N          iterations between progress lines (default 20)\n"
-    "  --quiet             no progress lines\n";
+    "  --quiet             no progress lines\n"
+    "\n"
+    "Ctrl-C (SIGINT) or SIGTERM: the step in progress finishes, the checkpoint is\n"
+    "written and the exit status is 130 (143); a second signal aborts at once.\n";
 
 typedef struct {
     const char *train, *valid, *test, *out, *resume, *log, *init_from, *plot;
@@ -115,7 +123,6 @@ static int is_stdin(const char *file) { return file && !strcmp(file, "-"); }
 static int parse(int argc, char **argv, train_args *a)
 {
     *a = (train_args){
-        .out = "model.safetensors",
         .valid_split = -1,
         .level = TL_LEVEL_CHAR,
         .lm = {.embed = 64, .hidden = 256, .layers = 1, .cell = TL_CELL_LSTM},
@@ -258,6 +265,8 @@ static int parse(int argc, char **argv, train_args *a)
         a->valid_split = 0;
     if (a->lr_given)
         a->optim.lr = lr;
+    if (!a->out)
+        a->out = a->resume ? a->resume : "model.safetensors";
     a->tc.checkpoint = a->out;
     a->tc.log_csv = a->log;
     return -1;
@@ -365,12 +374,75 @@ static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
     return true;
 }
 
+/* The first SIGINT or SIGTERM asks the trainer to stop after its step and
+ * save; a second one is fatal at once (the atomic save leaves the previous
+ * checkpoint intact). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    static const char msg[] = "\ntimelayers: interrupted: finishing the step and saving the "
+                              "checkpoint (signal again to abort at once)\n";
+    if (stop_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* A save that failed (directory gone, disk full) must not lose the training:
+ * the model goes to $TMPDIR (else /tmp), else the current directory. */
+static void rescue(tl_trainer *tr, const char *out)
+{
+    const char *tmp = getenv("TMPDIR");
+    const char *dirs[] = {tmp && *tmp ? tmp : "/tmp", "."};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/timelayers-rescue-%ld-step%ld.safetensors", dirs[i],
+                 (long)getpid(), tl_trainer_step(tr));
+        if (!tl_trainer_save(tr, path)) {
+            fprintf(stderr, "timelayers: rescued: model saved to %s (step %ld); continue with "
+                    "--resume %s --out %s\n", path, tl_trainer_step(tr), path, out);
+            return;
+        }
+        fprintf(stderr, "timelayers: rescue to %s failed: %s\n", path, tl_last_error());
+    }
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    const cli_path inputs[] = {
+        {a.train, "training file", false, false},   /* NULL: the default corpus */
+        {a.valid, "validation file", false, false},
+        {a.test, "test file", false, false},
+        {a.resume, "checkpoint resumed", true, false},
+    };
+    const cli_path outputs[] = {
+        {a.out, "--out", true, false},
+        {a.log, "--log", false, true},
+        {a.tc.keep_best, "--keep-best", false, false},
+    };
+    rc = cli_check_outputs(inputs, 4, outputs, 3);
+    if (rc)
+        return rc;
+    cli_lock lock = {.fd = -1};
+    if (cli_lock_output(a.out, &lock))
+        return 1;
     cli_set_threads(a.threads);
 
     data d = {0};
@@ -438,6 +510,7 @@ int cmd_train(int argc, char **argv)
         cli_fail("optimizer");
         goto out;
     }
+    a.tc.stop = &stop_signal;
     if (tl_trainer_create(&tr, m, opt, d.vocab, d.train.ids, d.ntrain, d.valid_ids, d.nvalid,
                           &a.tc) ||
         (ck && tl_trainer_resume(tr, ck))) {
@@ -453,8 +526,12 @@ int cmd_train(int argc, char **argv)
            schedule, a.tc.batch, a.tc.time,
            a.resume ? "resuming" : a.init_from ? "fine-tuning" : "starting");
     fflush(stdout);
+    long start_step = tl_trainer_step(tr);
     run r = {.quiet = a.quiet, .plot = a.plot, .title = a.out};
+    catch_signals();
     tl_status st = tl_trainer_run(tr, progress, &r);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     /* The curve so far, also when training stopped on an error. */
     if (a.plot && !r.plot_failed && cli_plot_svg(a.plot, a.out, &r.train, &r.valid) &&
         r.train.n + r.valid.n)
@@ -463,6 +540,14 @@ int cmd_train(int argc, char **argv)
     cli_series_free(&r.valid);
     if (st) {
         cli_fail("training stopped");
+        if (st == TL_ERR_IO && tl_trainer_step(tr) > start_step)
+            rescue(tr, a.out);
+        goto out;
+    }
+    if (stop_signal) {
+        fprintf(stderr, "timelayers: interrupted at step %ld: checkpoint written to %s\n",
+                tl_trainer_step(tr), a.out);
+        rc = 128 + stop_signal;
         goto out;
     }
     if (tl_trainer_saved(tr))
@@ -481,6 +566,7 @@ int cmd_train(int argc, char **argv)
     }
     rc = 0;
 out:
+    cli_unlock_output(&lock);
     tl_trainer_destroy(tr);
     tl_optim_destroy(opt);
     tl_model_destroy(m);
