@@ -68,6 +68,31 @@ tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const c
                               : TL_OK;
 }
 
+static tl_status strict_object(const cJSON *o, const char *what)
+{
+    for (const cJSON *a = o ? o->child : NULL; a; a = a->next) {
+        if (cJSON_IsObject(o))
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (strcmp(a->string, b->string) == 0)
+                    return tl_fail(TL_ERR_FORMAT, "%s: key \"%s\" appears twice in one object",
+                                   what, a->string);
+        TL_TRY(strict_object(a, what));
+    }
+    return TL_OK;
+}
+
+tl_status tl_json_strict(const struct cJSON *root, const char *text, size_t n, const char *what)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (text[i] == '\\') {
+            if (text[i + 1] == 'u' && i + 5 < n && !memcmp(text + i + 2, "0000", 4))
+                return tl_fail(TL_ERR_FORMAT, "%s: a string holds a NUL character (\\u0000) at "
+                               "byte %zu", what, i);
+            i++;    /* the escaped character, which may be a backslash */
+        }
+    return strict_object(root, what);
+}
+
 /* count * elem_size bytes (at least 1), or TL_ERR_NOMEM naming what. */
 static tl_status byte_size(size_t count, size_t elem_size, const char *what, size_t *bytes)
 {

@@ -477,8 +477,11 @@ tl_status tl_checkpoint_model(const tl_checkpoint *ck, tl_model **out)
     if (!st)
         st = tl_alloc((void **)&built, (size_t)n, sizeof *built, "checkpoint layers");
     int i = 0;
+    size_t budget = nvalues;
+    tl__param_budget(&budget);
     for (const cJSON *o = arch ? arch->child : NULL; !st && o; o = o->next, i++)
         st = add_layer(ck, version, m, i, n, o, nvalues, built);
+    tl__param_budget(NULL);
     tl_free(built);
     if (!st && tl_model_num_layers(m) == 0)
         st = tl_fail(TL_ERR_FORMAT, "%s: \"architecture\" has no layer besides the loss",

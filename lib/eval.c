@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "eval_internal.h"
 #include "timelayers/batcher.h"
 #include "timelayers/eval.h"
 #include "timelayers/softmax_loss.h"
@@ -33,21 +34,26 @@ static tl_status batch_loss_sum(tl_model *m, const tl_tensor *x, const tl_tensor
 }
 
 /* Sum of per-token losses over the reference's batches, which are exactly the
- * first epoch of a fresh training batcher (see batcher.h). */
-static tl_status eval_reference(tl_model *m, const int32_t *ids, size_t len, double *sum,
-                                size_t *count)
+ * first epoch of a fresh training batcher (see batcher.h); of each batch only
+ * member rank of size scores its rows (possibly none: size may exceed 10). */
+static tl_status eval_reference(tl_model *m, const int32_t *ids, size_t len, int rank, int size,
+                                double *sum, size_t *count)
 {
     tl_batcher b;
     TL_TRY(tl_batcher_init(&b, ids, len, REF_BATCH, REF_TIME));
+    int first = rank * REF_BATCH / size, rows = (rank + 1) * REF_BATCH / size - first;
+    if (!rows)
+        return TL_OK;
+    TL_TRY(tl_batcher_set_rows(&b, first, rows));
     int32_t xs[REF_BATCH * REF_TIME], ts[REF_BATCH * REF_TIME];
-    tl_tensor x = tl_tensor_wrap_ids(xs, 2, (int[]){REF_BATCH, REF_TIME});
-    tl_tensor t = tl_tensor_wrap_ids(ts, 2, (int[]){REF_BATCH, REF_TIME});
+    tl_tensor x = tl_tensor_wrap_ids(xs, 2, (int[]){rows, REF_TIME});
+    tl_tensor t = tl_tensor_wrap_ids(ts, 2, (int[]){rows, REF_TIME});
     size_t iters = tl_batcher_iters_per_epoch(&b);
     for (size_t it = 0; it < iters; it++) {
         tl_batcher_next(&b, xs, ts);
         TL_TRY(batch_loss_sum(m, &x, &t, sum));
     }
-    *count = iters * REF_BATCH * REF_TIME;
+    *count = iters * (size_t)rows * REF_TIME;
     return TL_OK;
 }
 
@@ -66,9 +72,11 @@ static tl_status eval_stream(tl_model *m, const int32_t *ids, size_t len, int ti
     return TL_OK;
 }
 
-tl_status tl_eval_perplexity(tl_model *m, const int32_t *ids, size_t len, tl_eval_mode mode,
-                             int time, double *mean_loss, double *ppl)
+tl_status tl_eval_shard(tl_model *m, const int32_t *ids, size_t len, tl_eval_mode mode,
+                        int time, int rank, int size, double *sum, size_t *count)
 {
+    *sum = 0;
+    *count = 0;
     if (!m || !ids)
         return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: model or ids is NULL");
     if (mode != TL_EVAL_REFERENCE && mode != TL_EVAL_STREAM)
@@ -77,15 +85,18 @@ tl_status tl_eval_perplexity(tl_model *m, const int32_t *ids, size_t len, tl_eva
         return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: time must be >= 0 (got %d)", time);
     if (len < 2)
         return tl_fail(TL_ERR_ARG, "tl_eval_perplexity: need at least 2 tokens (got %zu)", len);
-    double sum = 0;
-    size_t count = 0;
     tl_model_reset_state(m);
-    tl_status st = mode == TL_EVAL_REFERENCE ? eval_reference(m, ids, len, &sum, &count)
-                                             : eval_stream(m, ids, len, time ? time : 35, &sum,
-                                                           &count);
+    tl_status st = TL_OK;
+    if (mode == TL_EVAL_REFERENCE)
+        st = eval_reference(m, ids, len, rank, size, sum, count);
+    else if (rank == 0)
+        st = eval_stream(m, ids, len, time ? time : 35, sum, count);
     tl_model_reset_state(m);
-    if (st)
-        return st;
+    return st;
+}
+
+tl_status tl_eval_finish(double sum, size_t count, double *mean_loss, double *ppl)
+{
     double mean = sum / (double)count;
     if (!isfinite(mean))
         return tl_fail(TL_ERR_NUMERIC, "tl_eval_perplexity: the mean loss is %g", mean);
@@ -94,4 +105,13 @@ tl_status tl_eval_perplexity(tl_model *m, const int32_t *ids, size_t len, tl_eva
     if (ppl)
         *ppl = exp(mean);
     return TL_OK;
+}
+
+tl_status tl_eval_perplexity(tl_model *m, const int32_t *ids, size_t len, tl_eval_mode mode,
+                             int time, double *mean_loss, double *ppl)
+{
+    double sum;
+    size_t count;
+    TL_TRY(tl_eval_shard(m, ids, len, mode, time, 0, 1, &sum, &count));
+    return tl_eval_finish(sum, count, mean_loss, ppl);
 }

@@ -203,12 +203,14 @@ typedef struct {
     objective base;
     tl_model *m;
     const tl_tensor *xs, *ts;
+    uint64_t step;   /* every evaluation runs at this step: the same dropout masks */
 } model_objective;
 
 static tl_status model_eval(objective *o, double *L)
 {
     model_objective *mo = (model_objective *)o;
     tl_model_reset_state(mo->m);
+    tl_model_set_step(mo->m, mo->step);
     return tl_model_forward(mo->m, mo->xs, mo->ts, L);
 }
 
@@ -221,7 +223,8 @@ tl_status tl_gradcheck_model(tl_model *m, const tl_tensor *xs, const tl_tensor *
     TL_TRY(prepare_report(&r, opts, out, cap, n, &seed));
     if (!m || !xs || !ts)
         return tl_fail(TL_ERR_ARG, "tl_gradcheck_model: model or batch is NULL");
-    model_objective mo = {.base.eval = model_eval, .m = m, .xs = xs, .ts = ts};
+    model_objective mo = {.base.eval = model_eval, .m = m, .xs = xs, .ts = ts,
+                          .step = tl_model_step(m)};
     double L;
     tl_model_zero_grad(m);
     TL_TRY(model_eval(&mo.base, &L));

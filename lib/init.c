@@ -21,19 +21,34 @@ static void fill_normal(tl_tensor *v, double sd, tl_rng *rng)
         v->data[i] = (tl_real)(sd * tl_rng_normal(rng));
 }
 
-/* U(−a, a) summed over `draws` independent draws per value. */
-static void fill_uniform(tl_tensor *v, double a, int draws, tl_rng *rng)
+/* U(−a, a) summed over `draws` independent draws per value; the values from
+ * `single` on get one draw (single = v->size: all get `draws`). */
+static void fill_uniform(tl_tensor *v, double a, int draws, size_t single, tl_rng *rng)
 {
     for (size_t i = 0; i < v->size; i++) {
         double x = 0;
-        for (int k = 0; k < draws; k++)
+        for (int k = 0; k < (i < single ? draws : 1); k++)
             x += a * (2 * tl_rng_uniform(rng) - 1);
         v->data[i] = (tl_real)x;
     }
 }
 
-static void init_param(const tl_layer *l, tl_tensor *v, const tl_init *init, tl_rng *rng)
+static bool is_gru(const tl_layer *l) { return strcmp(tl_layer_type(l), "TimeGRU") == 0; }
+
+/* Where a recurrent bias stops being PyTorch's b_ih + b_hh: a GRU's b ends
+ * with b_in alone (b_hn, multiplied by r, is its own parameter bhn, which is
+ * b_hn alone); every other recurrent bias is a sum throughout. */
+static size_t bias_sum_end(const tl_layer *l, const tl_param *p)
 {
+    const tl_tensor *v = &p->value;
+    if (!is_gru(l))
+        return v->size;
+    return strcmp(p->name, "b") == 0 ? 2 * (size_t)l->out_width : 0;
+}
+
+static void init_param(const tl_layer *l, tl_param *p, const tl_init *init, tl_rng *rng)
+{
+    tl_tensor *v = &p->value;
     role r = role_of(l);
     bool vector = v->ndim == 1;
     switch (init->kind) {
@@ -46,26 +61,29 @@ static void init_param(const tl_layer *l, tl_tensor *v, const tl_init *init, tl_
             fill_normal(v, 1 / sqrt((double)v->shape[0]), rng);
         break;
     case TL_INIT_UNIFORM:
-        fill_uniform(v, init->scale, 1, rng);
+        fill_uniform(v, init->scale, 1, v->size, rng);
         break;
     case TL_INIT_PYTORCH:
         if (r == ROLE_EMBEDDING)
             fill_normal(v, 1, rng);
         else if (r == ROLE_RECURRENT)
-            fill_uniform(v, 1 / sqrt((double)l->out_width), vector ? 2 : 1, rng);
+            fill_uniform(v, 1 / sqrt((double)l->out_width), vector ? 2 : 1,
+                         vector ? bias_sum_end(l, p) : v->size, rng);
         else
-            fill_uniform(v, 1 / sqrt((double)l->in_width), 1, rng);
+            fill_uniform(v, 1 / sqrt((double)l->in_width), 1, v->size, rng);
         break;
     }
 }
 
-/* An LSTM's bias is the vector of 4H values of a recurrent layer of width H. */
-static void set_forget_bias(const tl_layer *l, tl_tensor *v, double b)
+static bool is_lstm(const tl_layer *l) { return strcmp(tl_layer_type(l), "TimeLSTM") == 0; }
+
+/* An LSTM's bias "b": 4H values, the forget gate's first. */
+static void set_forget_bias(const tl_layer *l, tl_param *p, double b)
 {
-    if (role_of(l) != ROLE_RECURRENT || v->ndim != 1 || v->size != 4 * (size_t)l->out_width)
+    if (!is_lstm(l) || strcmp(p->name, "b") != 0)
         return;
     for (int j = 0; j < l->out_width; j++)
-        v->data[j] = (tl_real)b;
+        p->value.data[j] = (tl_real)b;
 }
 
 tl_status tl_model_init(tl_model *m, const tl_init *init, tl_rng *rng)
@@ -80,15 +98,23 @@ tl_status tl_model_init(tl_model *m, const tl_init *init, tl_rng *rng)
                        "> 0 (got %g)", init->scale);
     if (init->forget_bias_set && !isfinite(init->forget_bias))
         return tl_fail(TL_ERR_ARG, "tl_model_init: the forget-gate bias is %g", init->forget_bias);
+    if (init->forget_bias_set) {
+        bool lstm = false;
+        for (int i = 0; i < tl_model_num_layers(m) && !lstm; i++)
+            lstm = is_lstm(tl_model_layer(m, i));
+        if (!lstm)
+            return tl_fail(TL_ERR_ARG, "tl_model_init: a forget-gate bias needs a TimeLSTM, and "
+                           "the model has none (RNN and GRU cells have no forget gate)");
+    }
     int count;
     TL_TRY(tl_model_param_count(m, &count));
     for (int i = 0; i < count; i++) {
         tl_named_param p;
         TL_TRY(tl_model_param(m, i, &p));
         const tl_layer *l = tl_model_layer(m, p.layer);
-        init_param(l, &p.param->value, init, rng);
+        init_param(l, p.param, init, rng);
         if (init->forget_bias_set)
-            set_forget_bias(l, &p.param->value, init->forget_bias);
+            set_forget_bias(l, p.param, init->forget_bias);
     }
     return TL_OK;
 }

@@ -65,6 +65,11 @@ tl_status tl_json_parse(struct cJSON **root, const char *text, size_t n, const c
                         const char *what);
 void tl__set_alloc_hook(tl__alloc_hook_fn hook);
 
+/* A tensor handed in through the API is self-consistent: dtype known, at
+ * most TL_MAX_DIMS non-negative dimensions whose product is its size, data
+ * when it has elements (TL_ERR_ARG / TL_ERR_SHAPE naming who and what). */
+tl_status tl_tensor_check(const tl_tensor *t, const char *who, const char *what);
+
 /* Open path for reading (lib/file.c) without blocking on a FIFO; a
  * directory is refused, and with regular_only anything but a regular file.
  * TL_ERR_IO naming the path and the reason. */
@@ -74,6 +79,15 @@ tl_status tl_fopen_read(const char *path, bool regular_only, FILE **out);
  * freed with cJSON_free; NULL when out of memory (lib/train_checkpoint.c). */
 struct tl_vocab;
 char *tl_vocab_json(const struct tl_vocab *v);
+/* While values is non-NULL, every parameter created on this thread takes its
+ * size from *values and fails with TL_ERR_FORMAT when it would exceed it
+ * (lib/param.c): a checkpoint's architecture may not ask for more memory than
+ * its file holds values. NULL ends it. */
+void tl__param_budget(size_t *values);
+
+/* Metadata JSON is held to the header's strictness: no key twice in one
+ * object, no NUL (\u0000) inside a string or key. TL_ERR_FORMAT naming what. */
+tl_status tl_json_strict(const struct cJSON *root, const char *text, size_t n, const char *what);
 long tl__alloc_live(void);
 
 /* Shorthand for the error raised when a tensor argument has the wrong shape. */

@@ -20,6 +20,7 @@ static tl_status check_input(const tl_layer *l, const tl_tensor *x, const char *
 {
     if (!x || (x->size && !x->data))
         return tl_fail(TL_ERR_ARG, "%s: %s is NULL", l->ops->type, what);
+    TL_TRY(tl_tensor_check(x, l->ops->type, what));
     if (x->dtype != l->in_dtype)
         return tl_fail(TL_ERR_ARG, "%s: %s must hold %s", l->ops->type, what,
                        l->in_dtype == TL_INT32 ? "int32 token ids" : "real numbers");
@@ -46,8 +47,11 @@ tl_status tl_layer_loss(tl_layer *l, const tl_tensor *scores, const tl_tensor *t
     if (!loss)
         return tl_fail(TL_ERR_ARG, "%s: loss pointer is NULL", l->ops->type);
     TL_TRY(check_input(l, scores, "scores"));
-    if (!targets || (targets->size && !targets->ids) || targets->dtype != TL_INT32)
-        return tl_fail(TL_ERR_ARG, "%s: targets must be an int32 tensor", l->ops->type);
+    if (!targets || (targets->size && !targets->ids) ||
+        (targets->dtype != TL_INT32 && targets->dtype != TL_REAL))
+        return tl_fail(TL_ERR_ARG, "%s: targets must be an int32 tensor of ids or a real "
+                       "tensor of one-hot rows", l->ops->type);
+    TL_TRY(tl_tensor_check(targets, l->ops->type, "targets"));
     return l->ops->loss(l, scores, targets, loss);
 }
 
@@ -58,6 +62,8 @@ tl_status tl_layer_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **
         return tl_fail(TL_ERR_ARG, "%s: dx pointer is NULL", l->ops->type);
     if (!l->ops->loss && (!dy || dy->dtype != TL_REAL || (dy->size && !dy->data)))
         return tl_fail(TL_ERR_ARG, "%s: dy must be a real tensor", l->ops->type);
+    if (!l->ops->loss)
+        TL_TRY(tl_tensor_check(dy, l->ops->type, "dy"));
     return l->ops->backward(l, dy, dx);
 }
 
@@ -104,6 +110,9 @@ tl_status tl_layer_set_state(tl_layer *l, const tl_tensor *h, const tl_tensor *c
         return unsupported(l, "set_state (it has no recurrent state)");
     if (!h || h->dtype != TL_REAL || (c && c->dtype != TL_REAL))
         return tl_fail(TL_ERR_ARG, "%s: set_state needs a real h tensor", l->ops->type);
+    TL_TRY(tl_tensor_check(h, l->ops->type, "h"));
+    if (c)
+        TL_TRY(tl_tensor_check(c, l->ops->type, "c"));
     return l->ops->set_state(l, h, c);
 }
 
@@ -116,6 +125,12 @@ tl_status tl_layer_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tenso
         return tl_fail(TL_ERR_ARG, "%s: state_grad: dh0 pointer is NULL", l->ops->type);
     const tl_tensor *dummy;
     return l->ops->state_grad(l, dh0, dc0 ? dc0 : &dummy);
+}
+
+void tl_layer_set_mode(tl_layer *l, const tl_layer_mode *mode)
+{
+    if (l && l->ops && l->ops->set_mode && mode)
+        l->ops->set_mode(l, mode);
 }
 
 tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg)

@@ -144,7 +144,7 @@ static bool same_field(const tl_config_field *a, const tl_config_field *b)
     case TL_FIELD_INT: return a->i == b->i;
     case TL_FIELD_REAL: return a->r == b->r;
     case TL_FIELD_BOOL: return a->b == b->b;
-    case TL_FIELD_LAYER: return a->layer && b->layer ? a->layer == b->layer : a->i == b->i;
+    case TL_FIELD_LAYER: return a->i >= 0 && b->i >= 0 ? a->i == b->i : a->layer == b->layer;
     }
     return false;
 }

@@ -2,6 +2,7 @@
  * parameter/gradient buffers that optimizers and clipping work on. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "internal.h"
 #include "param.h"
@@ -9,6 +10,8 @@
 #include "timelayers/model.h"
 
 struct tl_model {
+    _Atomic(const void *) user; /* the thread inside a guarded call (the address of its
+                                   thread-local `me`), NULL when none: see guard() */
     tl_layer **layers;
     int nlayers, cap;
     tl_layer *loss;
@@ -21,6 +24,8 @@ struct tl_model {
     int nparams;
 
     bool forward_done;         /* a forward ran since the last backward */
+    bool evaluating;           /* not training (a new model trains) */
+    uint64_t seed, step;       /* key of the layers' random masks */
 };
 
 tl_status tl_model_create(tl_model **out)
@@ -149,15 +154,21 @@ static tl_status build(tl_model *m)
     return TL_OK;
 }
 
-/* Forward through layers [0, n). */
-static tl_status run_layers(tl_model *m, const tl_tensor *xs, int n, const tl_tensor **out)
+/* Forward through layers [0, n) in training or evaluation mode. */
+static tl_status run_layers(tl_model *m, bool training, const tl_tensor *xs, int n,
+                            const tl_tensor **out)
 {
     if (!m || !xs || !out)
         return tl_fail(TL_ERR_ARG, "model forward: model, input or output is NULL");
     TL_TRY(build(m));
+    for (int i = 0; i < m->nlayers; i++)
+        tl_layer_set_mode(m->layers[i], &(tl_layer_mode){training, m->seed, m->step, i});
     const tl_tensor *h = xs;
     for (int i = 0; i < n; i++) {
         tl_status st = tl_layer_forward(m->layers[i], h, &h);
+        if (st == TL_ERR_NOMEM) /* "tensor: out of memory ..." alone does not say whose */
+            return tl_fail(st, "layer %d (%s) forward: %s", i, m->layers[i]->ops->type,
+                           tl_last_error());
         if (st)
             return st;
     }
@@ -165,15 +176,17 @@ static tl_status run_layers(tl_model *m, const tl_tensor *xs, int n, const tl_te
     return TL_OK;
 }
 
-tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts, double *loss)
+static tl_status model_forward_unguarded(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
+                                        double *loss)
 {
     const tl_tensor *scores = NULL;
     if (!m || !ts || !loss)
         return tl_fail(TL_ERR_ARG, "tl_model_forward: model, targets or loss pointer is NULL");
+    TL_TRY(tl_tensor_check(ts, "tl_model_forward", "targets"));
     if (!m->loss)
         return tl_fail(TL_ERR_STATE, "tl_model_forward: the model has no loss layer");
     m->forward_done = false;
-    TL_TRY(run_layers(m, xs, m->nlayers, &scores));
+    TL_TRY(run_layers(m, !m->evaluating, xs, m->nlayers, &scores));
     /* Nothing else sees the last layer's output before the next forward: when
      * the layer allows it, the loss overwrites it with dscores. */
     if (m->layers[m->nlayers - 1]->output_scratch)
@@ -181,18 +194,24 @@ tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts
     else
         TL_TRY(tl_layer_loss(m->loss, scores, ts, loss));
     m->forward_done = true;
+    m->step += !m->evaluating;
     return TL_OK;
 }
 
 /* Backward through layers [0, n) from d. */
 static tl_status back_layers(tl_model *m, int n, const tl_tensor *d)
 {
-    for (int i = n - 1; i >= 0 && d; i--)
-        TL_TRY(tl_layer_backward(m->layers[i], d, &d));
+    for (int i = n - 1; i >= 0 && d; i--) {
+        tl_status st = tl_layer_backward(m->layers[i], d, &d);
+        if (st == TL_ERR_NOMEM)
+            return tl_fail(st, "layer %d (%s) backward: %s", i, m->layers[i]->ops->type,
+                           tl_last_error());
+        TL_TRY(st);
+    }
     return TL_OK;
 }
 
-tl_status tl_model_backward(tl_model *m)
+static tl_status model_backward_unguarded(tl_model *m)
 {
     if (!m)
         return tl_fail(TL_ERR_ARG, "tl_model_backward: model is NULL");
@@ -205,33 +224,59 @@ tl_status tl_model_backward(tl_model *m)
     return back_layers(m, m->nlayers, d);
 }
 
-tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
-                                    double *loss)
+static tl_status model_forward_backward_unguarded(tl_model *m, const tl_tensor *xs,
+                                                 const tl_tensor *ts, double *loss)
 {
     tl_affine_view out;
     if (!m || !ts || !loss)
         return tl_fail(TL_ERR_ARG, "tl_model_forward_backward: model, targets or loss pointer "
                                    "is NULL");
+    TL_TRY(tl_tensor_check(ts, "tl_model_forward_backward", "targets"));
     int L = m->nlayers;
+    /* One-hot targets (real) go the plain way: the loss layer maps them to ids. */
     if (!m->loss || L == 0 || !tl_affine_view_of(m->layers[L - 1], &out) ||
-        !tl_is_softmax_loss(m->loss)) {
-        TL_TRY(tl_model_forward(m, xs, ts, loss));
-        return tl_model_backward(m);
+        !tl_is_softmax_loss(m->loss) || ts->dtype != TL_INT32) {
+        TL_TRY(model_forward_unguarded(m, xs, ts, loss));
+        return model_backward_unguarded(m);
     }
     /* The output layer and the loss in one pass (layers/affine_loss.c). */
     const tl_tensor *h = NULL, *d;
     m->forward_done = false;
-    TL_TRY(run_layers(m, xs, L - 1, &h));
+    TL_TRY(run_layers(m, !m->evaluating, xs, L - 1, &h));
     TL_TRY(tl_affine_loss_fused(m->layers[L - 1], m->loss, h, ts, loss, &d));
+    m->step += !m->evaluating;
     return back_layers(m, L - 1, d);
 }
 
-tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores)
+static tl_status model_predict_unguarded(tl_model *m, const tl_tensor *xs,
+                                        const tl_tensor **scores)
 {
     if (m)
         m->forward_done = false;
-    return run_layers(m, xs, m ? m->nlayers : 0, scores);
+    return run_layers(m, false, xs, m ? m->nlayers : 0, scores);
 }
+
+void tl_model_set_training(tl_model *m, bool training)
+{
+    if (m)
+        m->evaluating = !training;
+}
+
+bool tl_model_is_training(const tl_model *m) { return m && !m->evaluating; }
+
+void tl_model_set_seed(tl_model *m, uint64_t seed)
+{
+    if (m)
+        m->seed = seed;
+}
+
+void tl_model_set_step(tl_model *m, uint64_t step)
+{
+    if (m)
+        m->step = step;
+}
+
+uint64_t tl_model_step(const tl_model *m) { return m ? m->step : 0; }
 
 void tl_model_reset_state(tl_model *m)
 {
@@ -325,4 +370,60 @@ void tl_model_destroy(tl_model *m)
     tl_free(m->grads);
     tl_free(m->params);
     tl_free(m);
+}
+
+/* One model, one thread at a time: a forward writes every layer's buffers and
+ * state, so two threads inside one model corrupt each other (and crashed).
+ * A compare-and-swap on entry turns that into TL_ERR_STATE for the second
+ * thread at the cost of two atomic operations per call; the thread holding
+ * the model may re-enter it (forward_backward calls forward). */
+static _Thread_local char me;
+
+static tl_status guard_enter(tl_model *m, const char *fn, bool *entered)
+{
+    const void *none = NULL;
+    *entered = false;
+    if (atomic_compare_exchange_strong(&m->user, &none, (const void *)&me))
+        return *entered = true, TL_OK;
+    if (none == &me)
+        return TL_OK;   /* re-entered by the thread that holds it */
+    return tl_fail(TL_ERR_STATE, "%s: the model is in use by another thread; a model serves "
+                   "one thread at a time (give each thread its own copy, or lock)", fn);
+}
+
+static tl_status guard_leave(tl_model *m, bool entered, tl_status st)
+{
+    if (entered)
+        atomic_store(&m->user, NULL);
+    return st;
+}
+
+#define GUARDED(fn, call)                                       \
+    do {                                                        \
+        bool entered_;                                          \
+        if (!m)                                                 \
+            return call;                                        \
+        TL_TRY(guard_enter(m, fn, &entered_));                  \
+        return guard_leave(m, entered_, call);                  \
+    } while (0)
+
+tl_status tl_model_forward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts, double *loss)
+{
+    GUARDED("tl_model_forward", model_forward_unguarded(m, xs, ts, loss));
+}
+
+tl_status tl_model_backward(tl_model *m)
+{
+    GUARDED("tl_model_backward", model_backward_unguarded(m));
+}
+
+tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
+                                    double *loss)
+{
+    GUARDED("tl_model_forward_backward", model_forward_backward_unguarded(m, xs, ts, loss));
+}
+
+tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores)
+{
+    GUARDED("tl_model_predict", model_predict_unguarded(m, xs, scores));
 }

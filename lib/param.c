@@ -4,10 +4,26 @@
 #include <stdio.h>
 #include "param.h"
 
+/* While a checkpoint's architecture is rebuilt: the parameter values its
+ * file holds, which the layers together may not exceed (tl__param_budget). */
+static _Thread_local size_t *budget;
+
+void tl__param_budget(size_t *values) { budget = values; }
+
 tl_status tl_param_init(tl_param *p, const char *name, int ndim, const int *shape, tl_rng *rng,
                         double scale)
 {
     p->name = name;
+    if (budget) {
+        size_t count = 1;
+        for (int k = 0; k < ndim; k++)
+            if (shape[k] < 0 || !tl_mul_ok(count, (size_t)shape[k], &count))
+                count = SIZE_MAX;
+        if (count > *budget)
+            return tl_fail(TL_ERR_FORMAT, "parameter %s needs %zu values, more than the %zu "
+                           "left in the file", name, count, *budget);
+        *budget -= count;
+    }
     TL_TRY(tl_tensor_zeros(&p->value, TL_REAL, ndim, shape));
     TL_TRY(tl_tensor_zeros(&p->grad, TL_REAL, ndim, shape));
     if (rng && scale != 0)

@@ -52,3 +52,8 @@ uint64_t tl_rng_below(tl_rng *r, uint64_t n)
     while (x >= limit);
     return x % n;
 }
+
+uint64_t tl_rng_key(uint64_t seed, uint64_t step, uint64_t layer, uint64_t stream)
+{
+    return tl_rng_at(tl_rng_at(tl_rng_at(seed, step), layer), stream);
+}

@@ -667,6 +667,10 @@ static tl_status parse_header(tl_st_file *f, const char *text, size_t n)
     const char *end;
     TL_TRY(tl_json_parse(&f->json, text, n, &end, f->path));
     cJSON *root = f->json;
+    for (size_t i = 0; root && i + 5 < n; i++)
+        if (text[i] == '\\' && text[++i] == 'u' && !memcmp(text + i + 1, "0000", 4))
+            return tl_fail(TL_ERR_FORMAT, "%s: the header holds a NUL character (\\u0000) at "
+                           "byte %zu", f->path, i - 1);
     if (!root)
         return tl_fail(TL_ERR_FORMAT, "%s: the header is not valid JSON (error at byte %zu of "
                        "%zu)", f->path, (size_t)(end - text), n);
@@ -724,10 +728,23 @@ static tl_status read_file(tl_st_file *f, FILE *fp)
         return tl_fail(TL_ERR_IO, "%s: not a regular file", f->path);
     uint64_t size = (uint64_t)sb.st_size;
     unsigned char len[8];
+    size_t head = size < 8 ? (size_t)size : 8;
+    TL_TRY(read_exact(f, fp, len, head, "the header length"));
+    /* Printable text where the length should be would announce petabytes:
+     * a text file given by mistake, not a truncated checkpoint. */
+    bool is_text = head > 0;
+    char shown[9] = "";
+    for (size_t i = 0; i < head; i++) {
+        is_text &= (len[i] >= 0x20 && len[i] < 0x7f) || len[i] == '\t' || len[i] == '\n' ||
+                len[i] == '\r';
+        shown[i] = len[i] >= 0x20 && len[i] < 0x7f ? (char)len[i] : ' ';
+    }
+    if (is_text)
+        return tl_fail(TL_ERR_FORMAT, "%s: not a safetensors file (it begins with the text "
+                       "\"%s\")", f->path, shown);
     if (size < 8)
         return tl_fail(TL_ERR_FORMAT, "%s: the file has %llu bytes, fewer than the 8 of the "
                        "header length (truncated?)", f->path, (unsigned long long)size);
-    TL_TRY(read_exact(f, fp, len, 8, "the header length"));
     uint64_t n = get_le(len, 8);
     if (n > size - 8)
         return tl_fail(TL_ERR_FORMAT, "%s: the header length %llu exceeds the %llu bytes that "

@@ -26,6 +26,27 @@ static tl_status check_shape(int ndim, const int *shape, size_t *size)
     return TL_OK;
 }
 
+tl_status tl_tensor_check(const tl_tensor *t, const char *who, const char *what)
+{
+    size_t n = 1;
+    bool ok = t && t->ndim >= 0 && t->ndim <= TL_MAX_DIMS &&
+              (t->dtype == TL_REAL || t->dtype == TL_INT32);
+    for (int i = 0; ok && i < t->ndim; i++)
+        ok = t->shape[i] >= 0 && tl_mul_ok(n, (size_t)t->shape[i], &n);
+    if (!ok)
+        return tl_fail(TL_ERR_ARG, "%s: %s is NULL or has an invalid dtype or shape", who, what);
+    if (t->ndim == 0 && t->size == 0)
+        return TL_OK;   /* {0}: an empty tensor; the layer says what it expected */
+    if (n != t->size) {
+        char sh[48];
+        return tl_fail(TL_ERR_SHAPE, "%s: %s has shape %s but size %zu: the shape needs %zu",
+                       who, what, tl_tensor_shape_str(t, sh, sizeof sh), t->size, n);
+    }
+    if (n && !t->data)
+        return tl_fail(TL_ERR_ARG, "%s: %s has %zu elements and no data", who, what, n);
+    return TL_OK;
+}
+
 tl_status tl_tensor_resize(tl_tensor *t, tl_dtype dtype, int ndim, const int *shape)
 {
     if (!t)

@@ -19,6 +19,8 @@
 #include "timelayers/batcher.h"
 #include "timelayers/clip.h"
 #include "timelayers/eval.h"
+#include "timelayers/softmax_loss.h"
+#include "layers/output.h"
 #include "train_internal.h"
 
 
@@ -40,11 +42,11 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         cfg->clip_value < 0 || cfg->report_every < 0 || cfg->max_steps < 0 ||
         cfg->save_every < 0 || cfg->eval_every < 0 || !(cfg->max_seconds >= 0) ||
         (cfg->lr_decay != 0 && !(cfg->lr_decay > 1)) || cfg->nmeta < 0 ||
-        (cfg->nmeta && !cfg->meta))
+        (cfg->nmeta && !cfg->meta) || cfg->accumulate < 0)
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: invalid configuration (batch %d, time %d, "
-                       "epochs %d, clip %g, lr_decay %g, eval_every %ld, nmeta %d)", cfg->batch,
-                       cfg->time, cfg->epochs, cfg->clip_norm, cfg->lr_decay, cfg->eval_every,
-                       cfg->nmeta);
+                       "epochs %d, clip %g, lr_decay %g, eval_every %ld, nmeta %d, accumulate %d)",
+                       cfg->batch, cfg->time, cfg->epochs, cfg->clip_norm, cfg->lr_decay,
+                       cfg->eval_every, cfg->nmeta, cfg->accumulate);
     static const char *const own[] = {"optim", "train", "lr_schedule", "vocab", "vocab.level"};
     for (int i = 0; i < cfg->nmeta; i++)
         for (size_t k = 0; k < sizeof own / sizeof *own; k++)
@@ -60,10 +62,10 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (valid && nvalid < 2)
         return tl_fail(TL_ERR_ARG, "tl_trainer_create: a validation set needs at least 2 tokens "
                        "(got %zu)", nvalid);
-    size_t bt;
-    if (!tl_mul_ok((size_t)cfg->batch, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
-        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %d x time %d is too large",
-                       cfg->batch, cfg->time);
+    size_t bt, rows = (size_t)cfg->batch * (size_t)(cfg->accumulate ? cfg->accumulate : 1);
+    if (!tl_mul_ok(rows, (size_t)cfg->time, &bt) || bt > TL_MAX_ELEMENTS)
+        return tl_fail(TL_ERR_NOMEM, "tl_trainer_create: batch %zu x time %d is too large",
+                       rows, cfg->time);
     tl_trainer *t;
     TL_TRY(tl_calloc((void **)&t, 1, sizeof *t, "tl_trainer_create"));
     *t = (tl_trainer){.m = m, .opt = opt, .vocab = vocab, .valid = valid, .nvalid = nvalid,
@@ -73,9 +75,25 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
     if (cfg->lr_decay > 1)
         t->cfg.lr_schedule = (tl_lr_schedule){.kind = TL_LR_PLATEAU, .factor = cfg->lr_decay};
     tl_rng_seed(&t->rng, 0);
-    tl_status st = tl_batcher_init(&t->batcher, train, ntrain, cfg->batch, cfg->time);
+    /* The fingerprint of the training data: a resume checks it (FNV-1a 64). */
+    t->data_hash = 0xcbf29ce484222325u;
+    t->ntrain = ntrain;
+    for (size_t i = 0; i < ntrain; i++)
+        t->data_hash = (t->data_hash ^ (uint32_t)train[i]) * 0x100000001b3u;
+    tl_status st = tl__group_init(t);
+    if (!st)
+        st = tl_batcher_init(&t->batcher, train, ntrain, t->rows, cfg->time);
+    if (!st)
+        st = tl_comm_shard_batcher(cfg->comm, &t->batcher);
     if (!st)
         st = tl_model_flat(m, &t->values, &t->grads, &t->nparams);
+    /* Reports are per token whatever the loss layer's normalisation. */
+    tl_layer *lossl = tl_model_loss_layer(m);
+    tl_layer_config lc;
+    int norm = TL_LOSS_MEAN;
+    if (!st && lossl && tl_is_softmax_loss(lossl) && !tl_layer_get_config(lossl, &lc))
+        st = tl_config_int(&lc, "norm", TL_LOSS_MEAN, &norm);
+    t->token_scale = norm == TL_LOSS_CS231N ? 1.0 / cfg->time : 1.0;
     if (!st && tl_optim_nparams(opt) != t->nparams)
         st = tl_fail(TL_ERR_ARG, "tl_trainer_create: the optimizer was made for %zu parameters, "
                      "the model has %zu", tl_optim_nparams(opt), t->nparams);
@@ -90,8 +108,8 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         tl_trainer_destroy(t);
         return st;
     }
-    t->x = tl_tensor_wrap_ids(t->xs, 2, (int[]){cfg->batch, cfg->time});
-    t->t = tl_tensor_wrap_ids(t->ts, 2, (int[]){cfg->batch, cfg->time});
+    t->x = tl_tensor_wrap_ids(t->xs, 2, (int[]){t->part, cfg->time});
+    t->t = tl_tensor_wrap_ids(t->ts, 2, (int[]){t->part, cfg->time});
     *out = t;
     return TL_OK;
 }
@@ -105,6 +123,7 @@ void tl_trainer_destroy(tl_trainer *t)
     for (int i = 0; t->kept && i < 2 * tl_model_num_layers(t->m); i++)
         tl_tensor_free(&t->kept[i]);
     tl_free(t->kept);
+    tl__group_free(t);
     tl_free(t->xs);
     tl_free(t->ts);
     tl_free(t);
@@ -133,18 +152,47 @@ static tl_status nonfinite_grad(tl_trainer *t, double norm)
     return tl_fail(TL_ERR_NUMERIC, "step %ld: gradient norm is %g", t->step + 1, norm);
 }
 
-static tl_status train_step(tl_trainer *t, double *loss, double *norm)
+/* Forward and backward of part k of the member's rows (k = 0 and all of them unless
+ * accumulating). *loss_sum and *weight add the part's loss times its weight (the targets
+ * it counts) and that weight. */
+static tl_status part_step(tl_trainer *t, int k, double *loss_sum, double *weight)
 {
-    tl_batcher_next(&t->batcher, t->xs, t->ts);
-    tl_model_zero_grad(t->m);
-    tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, loss);
+    size_t off = (size_t)k * t->part * t->cfg.time;
+    t->x.ids = t->xs + off;
+    t->t.ids = t->ts + off;
+    double loss, w = tl__group_weight(t, &t->t);
+    TL_TRY(tl__group_part_in(t, k, w));
+    /* Training mode (validation ran in evaluation mode); dropout masks keyed
+     * by the step count (and the part), which a resumed run restores. */
+    tl_model_set_training(t->m, true);
+    tl_model_set_step(t->m, (uint64_t)t->step * (uint64_t)t->K + (uint64_t)k);
+    tl_status st = tl_model_forward_backward(t->m, &t->x, &t->t, &loss);
     if (st == TL_ERR_NUMERIC) /* non-finite scores: say where training is */
         return tl_fail(st, "step %ld (epoch %d, iteration %ld): %s", t->step + 1, t->epoch + 1,
                        t->iter + 1, tl_last_error());
     TL_TRY(st);
-    if (!isfinite(*loss))
+    if (!isfinite(loss))
         return tl_fail(TL_ERR_NUMERIC, "step %ld (epoch %d, iteration %ld): the loss is %g",
-                       t->step + 1, t->epoch + 1, t->iter + 1, *loss);
+                       t->step + 1, t->epoch + 1, t->iter + 1, loss);
+    TL_TRY(tl__group_part_out(t, k));
+    *loss_sum += loss * w;
+    *weight += w;
+    return TL_OK;
+}
+
+static tl_status train_step(tl_trainer *t, double *loss, double *norm)
+{
+    tl_batcher_next(&t->batcher, t->xs, t->ts);
+    tl_model_zero_grad(t->m);
+    double sum = 0, weight = 0;
+    tl_status st = TL_OK;
+    for (int k = 0; k < t->K && !st; k++)
+        st = part_step(t, k, &sum, &weight);
+    /* The hook: the group's losses and gradients summed, one failure failing every member. */
+    /* In a group the writer's clock and any member's stop request end the run for all. */
+    bool halt = (tl_comm_is_writer(t->cfg.comm) && t->cfg.max_seconds > 0 &&
+                 now() - t->start_t >= t->cfg.max_seconds) || (t->cfg.stop && *t->cfg.stop);
+    TL_TRY(tl__group_reduce(t, st, sum, weight, halt, loss));
     if (tl_clip_grad_norm(t->grads, t->nparams, t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY,
                           norm))
         return nonfinite_grad(t, *norm);
@@ -191,12 +239,12 @@ static tl_status report(tl_trainer *t, tl_train_callback cb, void *ctx, double n
         .valid_loss = log(valid_ppl),
         .lr = tl_optim_lr(t->opt),
         .grad_norm = norm,
-        .tokens_per_sec = steps_per_sec * t->cfg.batch * t->cfg.time,
+        .tokens_per_sec = steps_per_sec * t->rows * t->cfg.time,
         .elapsed_sec = elapsed,
         .eta_sec = eta(t, steps_per_sec, total, elapsed),
         .epoch_end = epoch_end,
     };
-    if (t->log) {
+    if (t->log) { /* the writer's only */
         fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f,%.6g,%.6g\n", p.epoch, p.step,
                 p.iter, p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec,
                 p.elapsed_sec, p.train_loss, p.valid_loss);
@@ -204,7 +252,7 @@ static tl_status report(tl_trainer *t, tl_train_callback cb, void *ctx, double n
             return tl_fail(TL_ERR_IO, "%s: writing the log failed: %s", t->cfg.log_csv,
                            strerror(errno));
     }
-    if (cb)
+    if (cb && tl_comm_is_writer(t->cfg.comm))
         cb(ctx, &p);
     t->report_loss = 0;
     t->report_count = 0;
@@ -259,9 +307,12 @@ static tl_status validate(tl_trainer *t, bool epoch_end, double *ppl, bool *impr
     tl_eval_mode mode = t->nvalid > 350 ? TL_EVAL_REFERENCE : TL_EVAL_STREAM;
     if (!epoch_end)
         TL_TRY(carried_states(t, true));
-    TL_TRY(tl_eval_perplexity(t->m, t->valid, t->nvalid, mode, t->cfg.time, NULL, ppl));
+    TL_TRY(tl_comm_eval_perplexity(t->cfg.comm, t->m, t->valid, t->nvalid, mode, t->cfg.time,
+                                   NULL, ppl));
     if (!epoch_end)
         TL_TRY(carried_states(t, false));
+    else
+        tl__group_reset_states(t); /* as the model's were */
     *improved = *ppl < t->best_ppl;
     if (*improved)
         t->best_ppl = *ppl;
@@ -290,7 +341,7 @@ static tl_status trim_log(tl_trainer *t)
 
 static tl_status open_log(tl_trainer *t)
 {
-    if (!t->cfg.log_csv || t->log)
+    if (!t->cfg.log_csv || t->log || !tl_comm_is_writer(t->cfg.comm))
         return TL_OK;
     t->log = t->step ? fopen(t->cfg.log_csv, "r+") : NULL;
     struct stat sb;
@@ -323,6 +374,7 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
 {
     if (!t)
         return tl_fail(TL_ERR_ARG, "tl_trainer_run: trainer is NULL");
+    TL_TRY(tl__group_start(t));
     /* Whatever makes the save fail (directory, permissions, header size, disk
      * space) fails now rather than after the training it would throw away. */
     if (t->cfg.checkpoint && t->epoch < t->cfg.epochs)
@@ -337,14 +389,15 @@ tl_status tl_trainer_run(tl_trainer *t, tl_train_callback cb, void *ctx)
     while (t->epoch < t->cfg.epochs) {
         while (t->iter < iters) {
             if ((t->cfg.max_steps && t->step >= t->cfg.max_steps) ||
-                (t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds) ||
-                (t->cfg.stop && *t->cfg.stop))
+                (t->cfg.comm ? t->halt
+                             : (t->cfg.max_seconds > 0 && now() - t->start_t >= t->cfg.max_seconds) ||
+                               (t->cfg.stop && *t->cfg.stop)))
                 return checkpoint(t);
             double loss;
             TL_TRY(train_step(t, &loss, &norm));
             t->step++;
             t->iter++;
-            t->report_loss += loss;
+            t->report_loss += loss * t->token_scale;
             t->report_count++;
             double ppl = NAN;
             bool improved = false;

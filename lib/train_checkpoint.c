@@ -43,6 +43,7 @@ static char *optim_json(const tl_optim *o)
         !cJSON_AddNumberToObject(j, "beta1", c.beta1) ||
         !cJSON_AddNumberToObject(j, "beta2", c.beta2) ||
         !cJSON_AddNumberToObject(j, "eps", c.eps) ||
+        (c.eps_inside && !cJSON_AddTrueToObject(j, "eps_inside")) ||
         !cJSON_AddNumberToObject(j, "steps", (double)tl_optim_steps(o))) {
         cJSON_Delete(j);
         return NULL;
@@ -54,7 +55,8 @@ static char *optim_json(const tl_optim *o)
 
 static char *train_json(const tl_trainer *t)
 {
-    char rng[4][17];
+    char rng[4][17], data[17];
+    snprintf(data, sizeof data, "%016" PRIx64, t->data_hash);
     cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateArray();
     bool ok = j && r && cJSON_AddItemToObject(j, "rng", r);
     if (!ok)
@@ -70,11 +72,13 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "step", (double)t->step) &&
          cJSON_AddNumberToObject(j, "iter", (double)t->iter) &&
          cJSON_AddNumberToObject(j, "time_idx", (double)t->batcher.time_idx) &&
-         cJSON_AddNumberToObject(j, "batch", t->cfg.batch) &&
+         cJSON_AddNumberToObject(j, "batch", t->rows) &&
          cJSON_AddNumberToObject(j, "time", t->cfg.time) &&
          cJSON_AddNumberToObject(j, "base_lr", t->base_lr) &&
          cJSON_AddNumberToObject(j, "report_loss", t->report_loss) &&
          cJSON_AddNumberToObject(j, "report_count", t->report_count) &&
+         cJSON_AddStringToObject(j, "data", data) &&
+         cJSON_AddNumberToObject(j, "tokens", (double)t->ntrain) &&
          (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
                                 : cJSON_AddNullToObject(j, "best_ppl") != NULL);
     char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
@@ -86,17 +90,6 @@ static char *train_json(const tl_trainer *t)
 static void state_name(char *buf, size_t n, int layer, char which)
 {
     snprintf(buf, n, "state.layers.%d.%c", layer, which);
-}
-
-/* Only a stateful layer carries its state into the next batch; a
- * non-stateful one starts every forward from zeros, so there is nothing to
- * save (its get_state still reports the last h). */
-static bool carries_state(tl_layer *l)
-{
-    tl_layer_config c;
-    bool stateful = false;
-    return tl_layer_has_state(l) && !tl_layer_get_config(l, &c) &&
-           !tl_config_bool(&c, "stateful", false, &stateful) && stateful;
 }
 
 enum { MAX_EXTRA = 2 * 64 + 8 };
@@ -127,38 +120,10 @@ static tl_status check_finite(tl_trainer *t, const tl_ckpt_tensor *extra, int n)
     return TL_OK;
 }
 
-static tl_status save(tl_trainer *t, const char *path, bool dry)
+/* The writer's part of a save: the file (dry: only the checks that writing it would pass). */
+static tl_status write_checkpoint(tl_trainer *t, const char *path, tl_ckpt_tensor *extra, int n,
+                                  bool dry)
 {
-    if (!t || !path)
-        return tl_fail(TL_ERR_ARG, "tl_trainer_save: trainer or path is NULL");
-    tl_ckpt_tensor extra[MAX_EXTRA];
-    char names[MAX_EXTRA][48];
-    int n = 0;
-    for (int i = 0; i < tl_optim_state_count(t->opt) && n < MAX_EXTRA; i++, n++) {
-        const char *name;
-        tl_real *buf;
-        TL_TRY(tl_optim_state(t->opt, i, &name, &buf, &extra[n].n));
-        snprintf(names[n], sizeof names[n], "optim.%s", name);
-        extra[n].name = names[n];
-        extra[n].data = buf;
-    }
-    for (int i = 0; i < tl_model_num_layers(t->m); i++) {
-        tl_layer *l = tl_model_layer(t->m, i);
-        const tl_tensor *st[2] = {NULL, NULL};
-        if (!carries_state(l))
-            continue;
-        TL_TRY(tl_layer_get_state(l, &st[0], &st[1]));
-        for (int k = 0; k < 2; k++) {
-            if (!st[k] || !st[k]->size)
-                continue;
-            if (n == MAX_EXTRA)
-                return tl_fail(TL_ERR_ARG, "tl_trainer_save: too many recurrent layers");
-            state_name(names[n], sizeof names[n], i, k ? 'c' : 'h');
-            extra[n] = (tl_ckpt_tensor){names[n], st[k]->data, st[k]->size};
-            n++;
-        }
-    }
-    TL_TRY(check_finite(t, extra, n));
     char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
          *train = train_json(t);
     char schedule[64];
@@ -181,12 +146,57 @@ static tl_status save(tl_trainer *t, const char *path, bool dry)
         for (int i = 0; i < t->cfg.nmeta; i++)
             meta[k++] = t->cfg.meta[i];
         st = (dry ? tl_checkpoint_save_check : tl_checkpoint_save)(path, t->m, meta, k, extra, n);
-        t->saved |= !st && !dry;
     }
     tl_free(meta);
     cJSON_free(vocab);
     cJSON_free(optim);
     cJSON_free(train);
+    return st;
+}
+
+static tl_status save(tl_trainer *t, const char *path, bool dry)
+{
+    if (!t || !path)
+        return tl_fail(TL_ERR_ARG, "tl_trainer_save: trainer or path is NULL");
+    tl_ckpt_tensor extra[MAX_EXTRA];
+    char names[MAX_EXTRA][48];
+    int n = 0;
+    for (int i = 0; i < tl_optim_state_count(t->opt) && n < MAX_EXTRA; i++, n++) {
+        const char *name;
+        tl_real *buf;
+        TL_TRY(tl_optim_state(t->opt, i, &name, &buf, &extra[n].n));
+        snprintf(names[n], sizeof names[n], "optim.%s", name);
+        extra[n].name = names[n];
+        extra[n].data = buf;
+    }
+    /* Each recurrent layer's carried state of all the batch's rows, in global order
+     * (gathered from the group: every member takes part). */
+    tl_real *owned[MAX_EXTRA] = {NULL};
+    tl_status st = TL_OK;
+    for (int i = 0; !st && i < tl_model_num_layers(t->m); i++) {
+        for (int k = 0; !st && k < 2; k++) {
+            const tl_real *data;
+            size_t count;
+            if (n == MAX_EXTRA) {
+                st = tl_fail(TL_ERR_ARG, "tl_trainer_save: too many recurrent layers");
+                break;
+            }
+            st = tl__group_state(t, i, k, &data, &count, &owned[n]);
+            if (st || !data)
+                continue;
+            state_name(names[n], sizeof names[n], i, k ? 'c' : 'h');
+            extra[n] = (tl_ckpt_tensor){names[n], data, count};
+            n++;
+        }
+    }
+    if (!st)
+        st = check_finite(t, extra, n);
+    if (!st && tl_comm_is_writer(t->cfg.comm))
+        st = write_checkpoint(t, path, extra, n, dry);
+    for (int i = 0; i < n; i++)
+        tl_free(owned[i]);
+    st = tl__group_saved(t, st, dry);
+    t->saved |= !st && !dry;
     return st;
 }
 
@@ -204,6 +214,14 @@ static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, c
         return tl_fail(TL_ERR_FORMAT, "checkpoint has no \"%s\" metadata (not written by a "
                                       "timelayers trainer?)", key);
     TL_TRY(tl_json_parse(out, text, strlen(text), NULL, key));
+    char what[64];
+    snprintf(what, sizeof what, "checkpoint metadata \"%s\"", key);
+    tl_status st = *out ? tl_json_strict(*out, text, strlen(text), what) : TL_OK;
+    if (st) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return st;
+    }
     if (!*out || !((*out)->type & type)) {
         cJSON_Delete(*out);
         *out = NULL;
@@ -306,6 +324,7 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     cJSON *j;
     TL_TRY(meta_json(ck, "optim", cJSON_Object, &j));
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *inside = cJSON_GetObjectItemCaseSensitive(j, "eps_inside");
     tl_optim_config c = {0};
     double steps = 0;
     size_t nparams = 0;
@@ -321,6 +340,9 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     };
     if (!st)
         st = numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
+    if (!st && inside && !cJSON_IsBool(inside))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"optim\": eps_inside is not a boolean");
+    c.eps_inside = cJSON_IsTrue(inside);
     cJSON_Delete(j);
     for (int i = 0; !st && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info info;
@@ -350,6 +372,7 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
     tl_tensor h = {0}, c = {0};
     tl_status st = TL_OK;
     tl_model_reset_state(t->m);
+    tl__group_reset_states(t);
     for (int i = 0; !st && i < tl_model_num_layers(t->m); i++) {
         tl_tensor *buf[2] = {&h, &c};
         bool have[2] = {false, false};
@@ -361,20 +384,20 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
             if (idx < 0)
                 continue;
             st = tl_checkpoint_tensor_info(ck, idx, &info);
-            if (!st && (info.count % (size_t)t->cfg.batch || info.count / (size_t)t->cfg.batch >
-                                                              (size_t)INT_MAX))
+            if (!st && (info.count % (size_t)t->rows || info.count / (size_t)t->rows >
+                                                        (size_t)INT_MAX))
                 st = tl_fail(TL_ERR_FORMAT, "checkpoint state %s has %zu values, not a multiple "
                              "of batch %d of at most INT_MAX columns", name, info.count,
-                             t->cfg.batch);
+                             t->rows);
             if (!st)
                 st = tl_tensor_resize(buf[k], TL_REAL, 2,
-                                      (int[]){t->cfg.batch, (int)(info.count / t->cfg.batch)});
+                                      (int[]){t->rows, (int)(info.count / t->rows)});
             if (!st)
                 st = tl_checkpoint_tensor(ck, name, buf[k]->data, buf[k]->size);
             have[k] = !st;
         }
         if (!st && have[0])
-            st = tl_layer_set_state(tl_model_layer(t->m, i), &h, have[1] ? &c : NULL);
+            st = tl__group_set_state(t, i, &h, have[1] ? &c : NULL);
     }
     tl_tensor_free(&h);
     tl_tensor_free(&c);
@@ -397,14 +420,22 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         {"batch", 1, 1e9, &batch, true},          {"time", 1, 1e9, &time, true},
     };
     tl_status st = numbers(j, "train", fields, (int)(sizeof fields / sizeof *fields));
-    if (!st && ((int)batch != t->cfg.batch || (int)time != t->cfg.time))
+    if (!st && ((int)batch != t->rows || (int)time != t->cfg.time))
         st = tl_fail(TL_ERR_ARG, "the checkpoint was trained with batch %d x time %d; resume "
-                     "with the same (got %d x %d)", (int)batch, (int)time, t->cfg.batch,
-                     t->cfg.time);
+                     "with the same (batch x accumulate; got %d x %d)", (int)batch, (int)time,
+                     t->rows, t->cfg.time);
     if (!st && (long)iter > (long)tl_batcher_iters_per_epoch(&t->batcher))
         st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but this "
                      "training data has %zu iterations per epoch: not the same data", (long)iter,
                      tl_batcher_iters_per_epoch(&t->batcher));
+    /* The training data's fingerprint (absent in older files). */
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    char mine[17];
+    snprintf(mine, sizeof mine, "%016" PRIx64, t->data_hash);
+    if (!st && data && (!cJSON_IsString(data) || strcmp(data->valuestring, mine)))
+        st = tl_fail(TL_ERR_ARG, "this is not the training data of the checkpoint's run (%zu "
+                     "tokens, fingerprint %s; the checkpoint's: %s): resume with the same data",
+                     t->ntrain, mine, cJSON_IsString(data) ? data->valuestring : "invalid");
     /* The partial sum of the report in progress (absent in older files): the
      * first report after a resume averages as many steps as without it. */
     double report_loss = 0, report_count = 0;
@@ -427,10 +458,12 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     for (int i = 0; !st && i < 4; i++) {
         const cJSON *s = cJSON_GetArrayItem(rng, i);
         char *end = NULL;
-        if (cJSON_IsString(s))
+        /* Exactly what train_json writes: strtoull alone would take " -1". */
+        if (cJSON_IsString(s) && strlen(s->valuestring) == 16 &&
+            strspn(s->valuestring, "0123456789abcdefABCDEF") == 16)
             r.s[i] = strtoull(s->valuestring, &end, 16);
         if (!end || *end || end == s->valuestring)
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not hex", i);
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not 16 hex digits", i);
     }
     if (!st)
         st = load_states(t, ck);
@@ -447,5 +480,22 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         t->report_count = (int)report_count;
     }
     cJSON_Delete(j);
+    return st;
+}
+
+tl_status tl_checkpoint_train_shape(const tl_checkpoint *ck, int *batch, int *time)
+{
+    if (!ck || !batch || !time)
+        return tl_fail(TL_ERR_ARG, "tl_checkpoint_train_shape: NULL argument");
+    cJSON *j;
+    TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
+    double b = 0, tm = 0;
+    const field fields[] = {{"batch", 1, 1 << 30, &b, true}, {"time", 1, 1 << 30, &tm, true}};
+    tl_status st = numbers(j, "train", fields, 2);
+    cJSON_Delete(j);
+    if (!st) {
+        *batch = (int)b;
+        *time = (int)tm;
+    }
     return st;
 }

@@ -26,6 +26,9 @@ struct tl_trainer {
     long iter;          /* steps done in the current epoch */
     double best_ppl;
     double base_lr;     /* the schedule's base rate */
+    uint64_t data_hash; /* FNV-1a of the training ids: a resume must see the same data */
+    size_t ntrain;
+    double token_scale; /* loss -> mean loss per token: 1, or 1/T for the CS231n sum */
     tl_tensor *kept;    /* 2 per layer: carried h, c kept aside while validating mid-epoch */
     tl_rng rng;         /* reserved for stochastic layers (dropout); saved and restored */
 
@@ -36,6 +39,38 @@ struct tl_trainer {
     long start_step;
     FILE *log;
     bool saved;         /* a checkpoint was written by this trainer */
+
+    /* Groups and accumulation (train_group.c). An update covers `rows` = K·B rows of the
+     * batcher; this member computes `local` = rows / P of them, in K parts of `part` rows. */
+    int K, rows, local, part;
+    double c_ref;       /* the weight the gradient buffer is currently divided by */
+    tl_tensor *states;  /* K > 1: per layer h and c of the member's rows, (local, H); else NULL */
+    bool halt;          /* in a group: stop now (max_seconds on the writer's clock, or a stop
+                           request on any member), agreed in each step's reduction */
+    bool started;       /* the group agreed on data and options and holds the same weights */
 };
+
+/* train_group.c: the parts of a step and of a checkpoint that deal with parts of a batch
+ * and with the other members of a group. */
+tl_status tl__group_init(tl_trainer *t);
+void tl__group_free(tl_trainer *t);
+tl_status tl__group_start(tl_trainer *t);
+/* Before part k's forward-backward (its targets weighing `weight`) and after it. */
+tl_status tl__group_part_in(tl_trainer *t, int k, double weight);
+tl_status tl__group_part_out(tl_trainer *t, int k);
+tl_status tl__group_reduce(tl_trainer *t, tl_status st, double loss_sum, double weight,
+                           bool halt, double *loss);
+void tl__group_reset_states(tl_trainer *t);
+double tl__group_weight(const tl_trainer *t, const tl_tensor *targets);
+/* The carried state of layer i (k = 0: h, 1: c) for all `rows` rows in global order,
+ * gathered on the writer: *data NULL when the layer has none. *owned (to tl_free) is set
+ * when the buffer was allocated for the call. Collective. */
+tl_status tl__group_state(tl_trainer *t, int i, int k, const tl_real **data, size_t *count,
+                          tl_real **owned);
+/* Give this member its rows of a state of all `rows` rows (resume). */
+tl_status tl__group_set_state(tl_trainer *t, int i, const tl_tensor *h, const tl_tensor *c);
+/* Agree on the outcome of a checkpoint written (or, dry, checked) by the writer, and,
+ * when written, on the weights. */
+tl_status tl__group_saved(tl_trainer *t, tl_status st, bool dry);
 
 #endif

@@ -24,7 +24,9 @@ done >"$tmp/train.txt"
 head -20 "$tmp/train.txt" >"$tmp/valid.txt"
 
 "$tl" --help | grep -q "Commands:" || fail "--help"
-"$tl" train --help >"$tmp/help"   # (a file: grep -q closing a pipe early makes SIGPIPE)
+# (Through a file: grep -q would close the pipe after its match and the help,
+# longer than a stdio buffer, would die of SIGPIPE under pipefail.)
+"$tl" train --help >"$tmp/help"
 grep -q -- "--max-steps" "$tmp/help" || fail "train --help"
 
 # Word level: perplexity must fall well below the ~16-word uniform level.
@@ -46,6 +48,19 @@ grep -q "^the cat" "$tmp/s1" || fail "sample does not start with the prompt"
 "$tl" sample "$tmp/w.safetensors" --greedy --length 5 --skip '<eos>' >/dev/null
 "$tl" eval "$tmp/w.safetensors" "$tmp/valid.txt" --mode stream | grep -q "perplexity" ||
   fail "eval"
+
+# A GRU learns the same text; its checkpoint names the layer and its bhn.
+"$tl" train --train "$tmp/train.txt" --valid "$tmp/valid.txt" --level word --cell gru --embed 16 \
+  --hidden 32 --batch 4 --time 8 --epochs 8 --optim adam --lr 0.01 --quiet \
+  --out "$tmp/g.safetensors" >"$tmp/gru.out"
+ppl=$("$tl" eval "$tmp/g.safetensors" "$tmp/valid.txt" --mode stream |
+      sed -n 's/.*perplexity \([0-9.]*\).*/\1/p')
+echo "word level GRU: validation perplexity $ppl (bound 3)"
+awk -v p="$ppl" 'BEGIN { exit !(p < 3) }' || fail "GRU validation perplexity $ppl >= 3"
+"$tl" info "$tmp/g.safetensors" --tensors >"$tmp/info"
+grep -q "TimeGRU" "$tmp/info" && grep -q "layers.1.bhn" "$tmp/info" || fail "info (GRU)"
+"$tl" sample "$tmp/g.safetensors" --prompt "the cat" --length 5 --seed 3 | grep -q "^the cat" ||
+  fail "sample (GRU)"
 
 # Resume: 30 steps, then on to the end of 2 epochs, equals 2 epochs straight.
 args=(--train "$tmp/train.txt" --level char --embed 8 --hidden 16 --batch 4 --time 16
@@ -91,6 +106,8 @@ expect_fail 2 "uniform:A" "$tl" train --init uniform
 expect_fail 2 "step:E:F" "$tl" train --lr-schedule step:4
 expect_fail 2 "give one" "$tl" train --lr-schedule step:4:0.5 --lr-decay 4
 expect_fail 2 "needs --cell rnn" "$tl" train --activation sigmoid
+expect_fail 2 "cell gru has none" "$tl" train --cell gru --forget-bias 1
+expect_fail 2 "cell rnn has none" "$tl" train --init pytorch,forget_bias=1 --cell rnn
 expect_fail 2 "another file" "$tl" train --keep-best x.safetensors --out x.safetensors
 expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init pytorch
 "$tl" train --train "$tmp/train.txt" --level word --cell rnn --activation sigmoid \
@@ -99,8 +116,19 @@ expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init
 "$tl" info "$tmp/sig.safetensors" >"$tmp/info"
 grep -q "TimeRNN" "$tmp/info" || fail "sigmoid RNN"
 
+# AdaGrad with the char-RNN seed's epsilon placement: stored and resumed.
+"$tl" train "${args[@]}" --optim adagrad --lr 0.1 --eps 1e-8 --eps-inside --max-steps 5 \
+  --out "$tmp/ada.safetensors" >/dev/null
+"$tl" info "$tmp/ada.safetensors" | grep -q '"eps":1e-08,"eps_inside":true' ||
+  fail "adagrad eps placement not stored: $("$tl" info "$tmp/ada.safetensors" | grep optim)"
+"$tl" train "${args[@]}" --max-steps 8 --resume "$tmp/ada.safetensors" \
+  --out "$tmp/ada.safetensors" >/dev/null
+"$tl" info "$tmp/ada.safetensors" | grep -q '"eps_inside":true' || fail "eps_inside lost on resume"
+expect_fail 2 "adagrad" "$tl" train --optim adam --eps-inside
+
 "$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
 "$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
+"$tl" gradcheck --cell gru | grep -q passed || fail "timelayers gradcheck --cell gru"
 
 # bench: only its options here (a benchmark run takes too long for a test);
 # not built with -Dbenchmarks=disabled.
@@ -114,7 +142,7 @@ fi
 expect_fail 2 "unknown command" "$tl" frobnicate
 expect_fail 2 "batch" "$tl" train --batch 0
 expect_fail 2 "not an integer" "$tl" train --epochs 3x
-expect_fail 2 "expected lstm or rnn" "$tl" train --cell gru
+expect_fail 2 "expected lstm, rnn or gru" "$tl" train --cell lstm2
 expect_fail 2 "greater than 1" "$tl" train --lr-decay 1
 expect_fail 1 "No such file" "$tl" train --train "$tmp/missing.txt"
 expect_fail 1 "too short" "$tl" train --train "$tmp/valid.txt" --batch 64 --time 64 --level word

@@ -49,13 +49,15 @@ void rc_golden(const rc_layer *k, bool stateful)
     TU_OK(k->create(&l, D, H, stateful, NULL));
     int np;
     tl_param *p = tl_layer_params(l, &np);
-    assert_int_equal(np, 3);
+    assert_int_equal(np, 3 + k->extra_biases);
     assert_string_equal(p[0].name, "Wx");
     assert_string_equal(p[1].name, "Wh");
     assert_string_equal(p[2].name, "b");
     tu_golden_tensor(g, "Wx", &p[0].value, 2, (int[]){D, k->gates * H});
     tu_golden_tensor(g, "Wh", &p[1].value, 2, (int[]){H, k->gates * H});
     tu_golden_tensor(g, "b", &p[2].value, 1, (int[]){k->gates * H});
+    for (int i = 3; i < np; i++)
+        tu_golden_tensor(g, p[i].name, &p[i].value, 1, (int[]){H});
 
     tl_tensor x = {0}, s0[MAX_STATE] = {0}, dy = {0};
     tu_golden_tensor(g, "x", &x, 3, (int[]){N, T, D});
@@ -105,18 +107,20 @@ void rc_gradcheck(const rc_layer *k, bool stateful, uint64_t seed)
     tl_rng_seed(&rng, seed);
     tl_layer *l;
     TU_OK(k->create(&l, D, H, stateful, &rng));
-    tl_param *p = tl_layer_params(l, NULL);
-    for (int i = 0; i < k->gates * H; i++)
-        p[2].value.data[i] = (tl_real)(0.5 * tl_rng_normal(&rng));
+    int np;
+    tl_param *p = tl_layer_params(l, &np);
+    for (int i = 2; i < np; i++)  /* every bias nonzero */
+        for (size_t j = 0; j < p[i].value.size; j++)
+            p[i].value.data[j] = (tl_real)(0.5 * tl_rng_normal(&rng));
     tl_tensor x = {0};
     tu_randn(&x, &rng, 1, 3, (int[]){N, T, D});
     tl_gradcheck_entry e[8];
     int n;
     TU_OK(tl_gradcheck_layer(l, &x, NULL, &(tl_gradcheck_opts){.seed = seed + 1}, e, 8, &n));
-    assert_int_equal(n, 4 + k->nstate);
-    const char *names[] = {"Wx", "Wh", "b", "x", "h0", "c0"};
+    assert_int_equal(n, np + 1 + k->nstate);
+    const char *names[] = {"x", "h0", "c0"};
     for (int i = 0; i < n; i++)
-        assert_string_equal(e[i].name, names[i]);
+        assert_string_equal(e[i].name, i < np ? p[i].name : names[i - np]);
     char what[48];
     snprintf(what, sizeof what, "%s%s%s %s", k->type, *k->variant ? " " : "", k->variant,
              stateful ? "stateful" : "stateless");
@@ -195,8 +199,9 @@ void rc_truncated_bptt(const rc_layer *k)
         snprintf(what, sizeof what, "d%s0 of the second chunk", state_name[i]);
         tu_assert_same_tensor(what, &ds0[i], ds[i]);
     }
-    tl_param *p = tl_layer_params(l, NULL), *q = tl_layer_params(ref, NULL);
-    for (int i = 0; i < 3; i++)
+    int np;
+    tl_param *p = tl_layer_params(l, &np), *q = tl_layer_params(ref, NULL);
+    for (int i = 0; i < np; i++)
         tu_assert_same_tensor(p[i].name, &p[i].grad, &q[i].grad);
 
     TU_FREE_ALL(&x1, &x2, &dy, &dx, &s1[0], &s1[1], &ds0[0], &ds0[1]);

@@ -1,8 +1,8 @@
-/* Checks that hold for every recurrent Time layer (TimeRNN, TimeLSTM): the
- * PyTorch goldens, gradient checks and the state semantics of semantics.md.
- * Each rc_* function is the body of one cmocka test; test_rnn.c and
- * test_lstm.c call them with their layer's descriptor, so a failure names
- * the layer. Include after cmocka.h (via testutil.h). */
+/* Checks that hold for every recurrent Time layer (TimeRNN, TimeLSTM,
+ * TimeGRU): the PyTorch goldens, gradient checks and the state semantics of
+ * semantics.md. Each rc_* function is the body of one cmocka test;
+ * test_rnn.c, test_lstm.c and test_gru.c call them with their layer's
+ * descriptor, so a failure names the layer. Include after cmocka.h (via testutil.h). */
 #ifndef TL_RECURRENT_CHECKS_H
 #define TL_RECURRENT_CHECKS_H
 
@@ -19,6 +19,7 @@ typedef struct {
     tl_status (*create)(tl_layer **out, int in_dim, int hidden, bool stateful, tl_rng *rng);
     int nstate;  /* state tensors: 1 (h) or 2 (h, c) */
     int gates;   /* Wx is (D, gates * H) */
+    int extra_biases;  /* (H) parameters after Wx, Wh, b: 1 for TimeGRU's bhn */
     const char *golden_file;    /* in tests/golden */
     const char *golden_prefix;  /* of the variant's outputs and gradients in it */
     /* Refused set_state calls particular to the layer, on a stateful layer

@@ -3,7 +3,8 @@
 # "The user's files"): outputs that name inputs, --resume's default output,
 # what may be replaced, checks before training, rescue of a model whose save
 # failed, SIGINT/SIGTERM, non-finite optimizer state, the output lock, the CSV
-# log after failures and resumes.
+# log after failures and resumes. Then hostile inputs (FIFOs, memory), hand-
+# edited checkpoints, output errors, --resume's consistency, and messages.
 # Usage: tests/reliability_cli.sh BUILD_DIR
 set -euo pipefail
 tl="$(cd "$1" && pwd)/tools/timelayers"
@@ -170,4 +171,113 @@ cut -d, -f1-4 "$tmp/u.csv" >"$tmp/u.cut"
 cut -d, -f1-4 "$tmp/k.csv" >"$tmp/k.cut"
 cmp -s "$tmp/u.cut" "$tmp/k.cut" || fail "log after kill and resume: $(diff "$tmp/u.cut" "$tmp/k.cut" | head)"
 echo "CSV log: $(wc -l <"$tmp/k.cut") lines identical after a kill and resume"
+# ---- hostile inputs: FIFOs are refused, never waited on ----------------------
+"$tl" train "${small[@]}" --max-steps 2 --out "$tmp/ok.st" >/dev/null
+for cmd in "info $tmp/fifo" "sample $tmp/fifo" "eval $tmp/fifo $tmp/valid.txt" \
+           "train ${small[*]} --resume $tmp/fifo --out $tmp/x.st"; do
+  # shellcheck disable=SC2086
+  expect_fail 1 "not a regular file" timeout 20 "$tl" $cmd
+done
+expect_fail 1 "fifo" timeout 20 "$tl" train --train "$tmp/fifo" --max-steps 1 --out "$tmp/x.st"
+echo "FIFOs: refused without waiting"
+
+# ---- memory: estimated, printed, and what cannot fit is refused ---------------
+"$tl" train "${small[@]}" --max-steps 1 --out "$tmp/mem.st" >"$tmp/out"
+grep -q "^memory: about" "$tmp/out" || fail "no memory estimate printed"
+# AddressSanitizer reserves terabytes of address space for its shadow memory,
+# so a process under `ulimit -v` cannot start at all: that check needs a build
+# without it (the release stage of tools/test.sh runs it).
+if ldd "$tl" 2>/dev/null | grep -q libasan; then
+  echo "memory: the ulimit -v refusal is not checked in an AddressSanitizer build"
+else
+  expect_fail 1 "memory: about .* more than" bash -c "ulimit -v 4000000; exec \"$tl\" train \
+    --train \"$tmp/train.txt\" --level word --embed 4096 --hidden 8192 --out \"$tmp/big.st\""
+  echo "memory: $(grep -o 'memory: about.*' "$tmp/err" | head -1)"
+fi
+
+# ---- a checkpoint edited by hand: metadata rewritten, the header re-encoded ----
+set_meta() {  # FILE KEY VALUE: set one metadata string (VALUE - to delete the key)
+  python3 - "$@" <<'PY'
+import json, struct, sys
+path, key, value = sys.argv[1:4]
+b = open(path, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+if value == "-": h["__metadata__"].pop(key, None)
+else: h["__metadata__"][key] = value
+text = json.dumps(h).encode()
+text += b" " * (-len(text) % 8)
+open(path, "wb").write(struct.pack("<Q", len(text)) + text + b[8 + n:])
+PY
+}
+scale_tensor() {  # FILE NAME FACTOR
+  python3 - "$@" <<'PY'
+import json, struct, sys
+path, name, f = sys.argv[1], sys.argv[2], float(sys.argv[3])
+b = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+lo, hi = json.loads(b[8:8 + n])[name]["data_offsets"]
+for o in range(8 + n + lo, 8 + n + hi, 4):
+  b[o:o + 4] = struct.pack("<f", struct.unpack("<f", b[o:o + 4])[0] * f)
+open(path, "wb").write(b)
+PY
+}
+cp "$tmp/ok.st" "$tmp/v5.st"
+set_meta "$tmp/v5.st" vocab '["a","b","c","d","e"]'
+expect_fail 1 "vocabulary has 5 tokens" "$tl" eval "$tmp/v5.st" "$tmp/valid.txt" --mode stream
+expect_fail 1 "vocabulary has 5 tokens" "$tl" info "$tmp/v5.st"
+cp "$tmp/ok.st" "$tmp/dup.st"
+train=$("$tl" info "$tmp/ok.st" | sed -n 's/^train: //p')
+set_meta "$tmp/dup.st" train "{\"epoch\": 7, ${train#\{}"
+expect_fail 1 "\"epoch\" appears twice" "$tl" train "${small[@]}" --resume "$tmp/dup.st"
+cp "$tmp/ok.st" "$tmp/rng.st"
+set_meta "$tmp/rng.st" train "$(echo "$train" | sed 's/"rng":\["[0-9a-f]*"/"rng":[" -1"/')"
+expect_fail 1 "rng\[0\] is not 16 hex digits" "$tl" train "${small[@]}" --resume "$tmp/rng.st"
+cp "$tmp/ok.st" "$tmp/nul.st"
+set_meta "$tmp/nul.st" vocab "$("$tl" info "$tmp/ok.st" >/dev/null; python3 -c '
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+v = json.loads(json.loads(b[8:8 + n])["__metadata__"]["vocab"]); v[0] = "a\u0000b"
+print(json.dumps(v))' "$tmp/ok.st")"
+expect_fail 1 "NUL" "$tl" info "$tmp/nul.st"
+cp "$tmp/ok.st" "$tmp/esc.st"
+set_meta "$tmp/esc.st" note $'\e[31mred\e[0m'
+"$tl" info "$tmp/esc.st" >"$tmp/info"
+grep -q 'note: \\x1b\[31mred' "$tmp/info" || fail "info did not escape: $(grep note "$tmp/info")"
+grep -q $'\e' "$tmp/info" && fail "info printed an escape character"
+echo "hand-edited metadata: refused or escaped"
+
+# ---- output errors and infinite perplexity are failures -----------------------
+expect_fail 1 "writing the output failed" sh -c "exec \"$tl\" sample \"$tmp/ok.st\" >/dev/full"
+expect_fail 1 "writing the output failed" sh -c "exec \"$tl\" info \"$tmp/ok.st\" >/dev/full"
+cp "$tmp/ok.st" "$tmp/inf.st"
+scale_tensor "$tmp/inf.st" layers.2.W 1e30
+expect_fail 1 "perplexity overflows" "$tl" eval "$tmp/inf.st" "$tmp/valid.txt" --mode stream
+echo "stdout errors and infinite perplexity: exit 1"
+
+# ---- --resume keeps the run it resumes ----------------------------------------
+"$tl" train --train "$tmp/train.txt" --embed 8 --hidden 16 --batch 3 --time 5 --quiet \
+  --max-steps 2 --out "$tmp/bt.st" >/dev/null
+"$tl" train --train "$tmp/train.txt" --resume "$tmp/bt.st" --max-steps 4 --quiet >"$tmp/out" ||
+  fail "resume without --batch/--time"
+grep -q "batch 3 x time 5" "$tmp/out" || fail "resume did not take batch and time: $(cat "$tmp/out")"
+expect_fail 2 "--hidden 32 .* 16" "$tl" train "${small[@]}" --resume "$tmp/ok.st" --hidden 32
+expect_fail 2 "--level word .* char" "$tl" train "${small[@]}" --resume "$tmp/ok.st" --level word
+expect_fail 2 "--cell rnn .* lstm" "$tl" train "${small[@]}" --resume "$tmp/ok.st" --cell rnn
+expect_fail 2 "--optim sgd .* adam" "$tl" train "${small[@]}" --resume "$tmp/ok.st" --optim sgd
+sed 's/cat/dog/' "$tmp/train.txt" >"$tmp/other.txt"
+expect_fail 1 "not the training data" "$tl" train --train "$tmp/other.txt" --embed 8 \
+  --hidden 16 --batch 2 --time 8 --resume "$tmp/ok.st" --out "$tmp/o2.st"
+"$tl" train "${small[@]}" --resume "$tmp/ok.st" --hidden 16 --max-steps 3 --out "$tmp/o3.st" \
+  >/dev/null || fail "resume with the same flags"
+echo "--resume: batch and time taken, other models and data refused"
+
+# ---- messages -------------------------------------------------------------------
+expect_fail 1 "missing.st: cannot open" "$tl" info "$tmp/missing.st"
+[ "$(grep -o "missing.st" "$tmp/err" | wc -l)" = 1 ] || fail "the path is printed twice: $(cat "$tmp/err")"
+head -2 "$tmp/valid.txt" >"$tmp/short.txt"
+expect_fail 1 "use --mode stream" "$tl" eval "$tmp/ok.st" "$tmp/short.txt"
+expect_fail 1 "not a safetensors file" "$tl" info "$tmp/train.txt"
+grep -q "truncated" "$tmp/err" && fail "a text file called truncated: $(cat "$tmp/err")"
+echo "messages: checked"
 echo "reliability_cli: all checks passed"

@@ -156,6 +156,41 @@ static void test_resume_from_time_idx(void **state)
     test_free(data);
 }
 
+/* Row ranges: each range of a batcher reads exactly those rows of the full
+ * batches, through wraps and epochs, whatever the split. */
+static void test_row_ranges(void **state)
+{
+    (void)state;
+    int32_t *data = iota(100);
+    int32_t xs[B * T], ts[B * T], ys[B * T], us[B * T];
+    static const int split[][2] = {{0, 1}, {1, 2}, {2, 2}, {0, B}, {3, 1}};
+    for (size_t k = 0; k < sizeof split / sizeof *split; k++) {
+        int first = split[k][0], rows = split[k][1];
+        tl_batcher full, part;
+        TU_OK(tl_batcher_init(&full, data, 100, B, T));
+        TU_OK(tl_batcher_init(&part, data, 100, B, T));
+        TU_OK(tl_batcher_set_rows(&part, first, rows));
+        for (int it = 0; it < 11; it++) {
+            tl_batcher_next(&full, xs, ts);
+            tl_batcher_next(&part, ys, us);
+            assert_memory_equal(ys, xs + first * T, (size_t)rows * T * sizeof *xs);
+            assert_memory_equal(us, ts + first * T, (size_t)rows * T * sizeof *ts);
+            assert_int_equal(part.time_idx, full.time_idx);
+        }
+    }
+    tl_batcher b;
+    TU_OK(tl_batcher_init(&b, data, 100, B, T));
+    assert_int_equal(tl_batcher_set_rows(&b, 0, 0), TL_ERR_ARG);
+    assert_int_equal(tl_batcher_set_rows(&b, -1, 2), TL_ERR_ARG);
+    assert_int_equal(tl_batcher_set_rows(&b, B - 1, 2), TL_ERR_ARG);
+    assert_string_equal(tl_last_error(), "tl_batcher_set_rows: rows [3, 3 + 2) are not within "
+                                         "the 4 rows of the batch");
+    assert_int_equal(tl_batcher_set_rows(NULL, 0, 1), TL_ERR_ARG);
+    assert_int_equal(b.first, 0);
+    assert_int_equal(b.rows, B);
+    test_free(data);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -182,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_documented_example),
         cmocka_unit_test(test_matches_reference_loops),
         cmocka_unit_test(test_resume_from_time_idx),
+        cmocka_unit_test(test_row_ranges),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -429,8 +429,13 @@ static void test_malformed_headers(void **state)
     write_raw(path, 100000001, "{}", 0);
     assert_int_equal(truncate(path, 200000000), 0);
     expect_bad_file(path, "exceeds the limit of 100000000 bytes");
-    write_bytes(path, "abc", 3);
+    write_bytes(path, "\x01\x00\x00", 3);
     expect_bad_file(path, "fewer than the 8");
+    /* Text is not called truncated: it is not a checkpoint at all. */
+    write_bytes(path, "abc", 3);
+    expect_bad_file(path, "not a safetensors file (it begins with the text \"abc\")");
+    write_bytes(path, "hello, world\n", 13);
+    expect_bad_file(path, "not a safetensors file (it begins with the text \"hello, w\")");
 
     /* Valid edge cases: no tensors at all, padding, a zero-size tensor. */
     tl_checkpoint *ck;
@@ -507,6 +512,11 @@ static void test_bad_architecture(void **state)
         {"{\"type\": \"TimeEmbedding\", \"in_dim\": 1000000000, \"out_dim\": 4, "
          "\"stateful\": false, \"variant\": 0}", 0,
          "TimeEmbedding of size (1000000000, 4) is wider than the 165 parameter values"},
+        /* Each width fits the file, the product does not: refused before the
+         * 100 x 100 table is allocated (a 80 KB file once asked for 4.7 GB). */
+        {"{\"type\": \"TimeEmbedding\", \"in_dim\": 100, \"out_dim\": 100, "
+         "\"stateful\": false, \"variant\": 0}", 0,
+         "architecture layer 0: parameter W needs 10000 values, more than the 165 left"},
         /* Dimensions beyond int, and negative ones. */
         {"{\"type\": \"TimeRNN\", \"in_dim\": 4, \"out_dim\": 2147483648, \"stateful\": true, "
          "\"variant\": 0}", 0, "needs integers"},
@@ -514,9 +524,9 @@ static void test_bad_architecture(void **state)
          "\"variant\": 0}", 0, "architecture layer 0:"},
         {"{\"type\": \"TimeRNN\", \"in_dim\": 4, \"out_dim\": 5, \"stateful\": true, "
          "\"variant\": 0}", 0, "architecture layer 1: layer 1 (TimeRNN) expects input width 6"},
-        {"{\"type\": \"TimeRNN\", \"in_dim\": 5, \"out_dim\": 6, \"stateful\": true, "
+        {"{\"type\": \"TimeRNN\", \"in_dim\": 3, \"out_dim\": 6, \"stateful\": true, "
          "\"variant\": 0}", 0,
-         "tensor 'layers.0.Wx' has shape (4, 6), but the model's parameter has shape (5, 6)"},
+         "tensor 'layers.0.Wx' has shape (4, 6), but the model's parameter has shape (3, 6)"},
     };
     /* These descriptions are of format version 1 (fixed members stateful
      * and variant). */
@@ -574,8 +584,10 @@ static void test_bad_architecture(void **state)
     expect_bad_model(bad, "not a timelayers checkpoint");
     rewrite(path, bad, TL_ST_REAL, "format_version", "3", NULL, NULL);
     expect_bad_model(bad, "format_version '3' is not supported");
+    /* A missing tensor leaves fewer values than the architecture needs. */
     rewrite(path, bad, TL_ST_REAL, NULL, NULL, "layers.1.b", NULL);
-    expect_bad_model(bad, "tensor 'layers.1.b' is missing");
+    expect_bad_model(bad, "architecture layer 2: parameter W needs 18 values, more than the 15 "
+                          "left in the file");
     rewrite(path, bad, TL_ST_REAL, NULL, NULL, NULL, "layers.7.W");
     expect_bad_model(bad, "tensor 'layers.7.W' is not a parameter of the model");
     tl_model_destroy(m);

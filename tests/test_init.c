@@ -37,10 +37,9 @@ static const tl_real *values(tl_model *m, const char *name, size_t *n)
 
 /* Values within [-bound, bound]; mean within 5 standard errors of 0; the
  * variance within rel_tol of var. */
-static void check_stats(tl_model *m, const char *name, double bound, double var, double rel_tol)
+static void check_slice(const char *name, const tl_real *v, size_t n, double bound, double var,
+                        double rel_tol)
 {
-    size_t n;
-    const tl_real *v = values(m, name, &n);
     double sum = 0, sq = 0;
     for (size_t i = 0; i < n; i++) {
         if (fabs((double)v[i]) > bound)
@@ -54,6 +53,13 @@ static void check_stats(tl_model *m, const char *name, double bound, double var,
                  sqrt(var / (double)n));
     if (fabs(variance / var - 1) > rel_tol)
         fail_msg("%s: variance %g, expected %g within %.0f%%", name, variance, var, 100 * rel_tol);
+}
+
+static void check_stats(tl_model *m, const char *name, double bound, double var, double rel_tol)
+{
+    size_t n;
+    const tl_real *v = values(m, name, &n);
+    check_slice(name, v, n, bound, var, rel_tol);
 }
 
 static void check_zero(tl_model *m, const char *name)
@@ -99,6 +105,44 @@ static void test_pytorch(void **state)
     /* The LSTM bias is b_ih + b_hh: within ±2k, variance 2k²/3. Only 4H =
      * 192 values: range and a loose variance (8 standard errors). */
     check_stats(m, "layers.1.b", 2 * k, 2 * k * k / 3, 0.5);
+    tl_model_destroy(m);
+}
+
+/* A GRU's b is [b_ir + b_hr, b_iz + b_hz, b_in] and its bhn is b_hn: the r
+ * and z blocks are sums of two U(±k) draws (triangular on ±2k, a quarter of
+ * them beyond ±k), the n block and bhn single draws within ±k. H = 512 gives
+ * 1024 values per check; the variance tolerance of 25% is over 8 standard
+ * errors (sqrt(0.8/1024) = 2.8%; triangular sqrt(1.2/1024) = 3.4%), while a
+ * second draw would double the variance of the n block and bhn. */
+static void test_pytorch_gru(void **state)
+{
+    (void)state;
+    enum { GH = 512 };
+    tl_rng rng;
+    tl_rng_seed(&rng, 4);
+    tl_lm_config c = {.vocab = 50, .embed = 16, .hidden = GH, .layers = 2, .cell = TL_CELL_GRU,
+                      .init = {.kind = TL_INIT_PYTORCH}};
+    tl_model *m;
+    TU_OK(tl_lm_create(&m, &c, &rng));
+    double k = 1 / sqrt((double)GH);
+    for (int l = 1; l <= 2; l++) {
+        char name[32];
+        size_t n;
+        snprintf(name, sizeof name, "layers.%d.b", l);
+        const tl_real *b = values(m, name, &n);
+        assert_int_equal(n, 3 * GH);
+        check_slice("b_r + b_z", b, 2 * GH, 2 * k, 2 * k * k / 3, 0.25);
+        size_t beyond = 0;
+        for (size_t i = 0; i < 2 * GH; i++)
+            beyond += fabs((double)b[i]) > k;
+        if (beyond < GH / 4) /* expected 2GH/4 = 256, standard deviation 14 */
+            fail_msg("%s: only %zu of the r and z biases beyond 1/sqrt(H)", name, beyond);
+        check_slice("b_n", b + 2 * GH, GH, k, k * k / 3, 0.25);
+        snprintf(name, sizeof name, "layers.%d.bhn", l);
+        check_stats(m, name, k, k * k / 3, 0.25);
+        snprintf(name, sizeof name, "layers.%d.Wh", l);
+        check_stats(m, name, k, k * k / 3, 0.06);
+    }
     tl_model_destroy(m);
 }
 
@@ -227,12 +271,29 @@ static void test_bad_args(void **state)
     tl_model_destroy(m);
     c.loss_norm = (tl_loss_norm)5;
     assert_int_equal(tl_lm_create(&m, &c, &rng), TL_ERR_ARG);
+
+    /* A forget-gate bias needs an LSTM: refused for GRU and RNN stacks, by
+     * tl_lm_create and by tl_model_init on a model built without it. */
+    tl_init fb = {.kind = TL_INIT_PYTORCH, .forget_bias_set = true, .forget_bias = 1};
+    tl_cell_kind cells[2] = {TL_CELL_GRU, TL_CELL_RNN};
+    for (int i = 0; i < 2; i++) {
+        c = (tl_lm_config){.vocab = V, .embed = D, .hidden = H, .layers = 1, .cell = cells[i],
+                           .init = fb};
+        assert_int_equal(tl_lm_create(&m, &c, &rng), TL_ERR_ARG);
+        assert_non_null(strstr(tl_last_error(), "forget"));
+        c.init = (tl_init){0};
+        TU_OK(tl_lm_create(&m, &c, &rng));
+        assert_int_equal(tl_model_init(m, &fb, &rng), TL_ERR_ARG);
+        assert_non_null(strstr(tl_last_error(), "TimeLSTM"));
+        tl_model_destroy(m);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uniform),     cmocka_unit_test(test_pytorch),
+        cmocka_unit_test(test_pytorch_gru),
         cmocka_unit_test(test_textbook),    cmocka_unit_test(test_forget_bias),
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_text_form),
         cmocka_unit_test(test_bad_args),

@@ -1,8 +1,8 @@
 /* Internal kernels (lib/kernels): vector sigmoid, tanh and exp against
- * double precision references, their extreme inputs, the LSTM gate loops against
- * the cell's formulas, the packed recurrent products against double
- * references, and TimeLSTM on the packed kernels and threads against its
- * plain BLAS path. Every test runs at each SIMD level the build and the CPU
+ * double precision references, their extreme inputs, the LSTM and GRU gate
+ * loops against the cells' formulas, the packed recurrent products against
+ * double references, and TimeLSTM and TimeGRU on the packed kernels and
+ * threads against their plain BLAS paths. Every test runs at each SIMD level the build and the CPU
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
 #include <math.h>
@@ -262,6 +262,84 @@ static void test_lstm_gates(void **state)
     tl_simd_limit(levels[0]);
 }
 
+/* The GRU gate loops against the formulas of gru_cell.c in double: one row of
+ * H units, all of them or a prefix of n that must leave the others alone;
+ * with and without h_prev; dh_prev written over dh, as TimeGRU does. */
+static void check_gru_gates(int H, int n, bool with_h, tl_rng *rng)
+{
+    double a[3 * 13], hh[3 * 13], hp[13], dh[13];
+    for (int k = 0; k < 3 * H; k++) {
+        a[k] = 3 * tl_rng_normal(rng);
+        hh[k] = 2 * tl_rng_normal(rng);
+    }
+    for (int k = 0; k < H; k++) {
+        hp[k] = with_h ? tl_rng_normal(rng) : 0;
+        dh[k] = tl_rng_normal(rng);
+    }
+    double gate[4 * 13], hn[13], dAh[3 * 13], dAx[3 * 13], dhp[13];
+    for (int j = 0; j < H; j++) {
+        double r = ref_sigmoid(a[j] + hh[j]), z = ref_sigmoid(a[H + j] + hh[H + j]);
+        double nn = tanh(a[2 * H + j] + r * hh[2 * H + j]);
+        gate[j] = r, gate[H + j] = z, gate[2 * H + j] = nn, gate[3 * H + j] = hh[2 * H + j];
+        hn[j] = (1 - z) * nn + z * hp[j];
+        double dn = dh[j] * (1 - z) * (1 - nn * nn);
+        dAh[j] = dAx[j] = dn * hh[2 * H + j] * r * (1 - r);
+        dAh[H + j] = dAx[H + j] = dh[j] * (hp[j] - nn) * z * (1 - z);
+        dAh[2 * H + j] = dn * r;
+        dAx[2 * H + j] = dn;
+        dhp[j] = dh[j] * z;
+    }
+    tl_real ra[4 * 13], rhh[3 * 13], rhp[13], rhn[13], rdh[13], rdAh[3 * 13], rdAx[3 * 13];
+    for (int k = 0; k < 3 * H; k++) {
+        ra[k] = (tl_real)a[k];
+        rhh[k] = (tl_real)hh[k];
+    }
+    for (int k = 0; k < H; k++) {
+        ra[3 * H + k] = -7;
+        rhp[k] = (tl_real)hp[k];
+        rdh[k] = (tl_real)dh[k];
+        rhn[k] = -7;
+    }
+    tl_gru_gates_forward(n, H, ra, rhh, with_h ? rhp : NULL, rhn);
+    for (int q = 0; q < 4; q++) {
+        tu_assert_close("gates", ra + q * H, gate + q * H, (size_t)n, TU_RTOL, TU_ATOL);
+        for (int j = n; j < H; j++)
+            assert_true(ra[q * H + j] == (q < 3 ? (tl_real)a[q * H + j] : -7));
+    }
+    tu_assert_close("h_next", rhn, hn, (size_t)n, TU_RTOL, TU_ATOL);
+    for (int j = n; j < H; j++)
+        assert_true(rhn[j] == -7);
+
+    for (int k = 0; k < 4 * H; k++)
+        ra[k] = (tl_real)gate[k];
+    tl_gru_gates_backward(n, H, ra, with_h ? rhp : NULL, rdh, rdAh, rdAx, rdh);
+    for (int q = 0; q < 3; q++) {
+        tu_assert_close("dAh", rdAh + q * H, dAh + q * H, (size_t)n, TU_RTOL, TU_ATOL);
+        tu_assert_close("dAx", rdAx + q * H, dAx + q * H, (size_t)n, TU_RTOL, TU_ATOL);
+    }
+    tu_assert_close("dh_prev", rdh, dhp, (size_t)n, TU_RTOL, TU_ATOL);
+    for (int j = n; j < H; j++)
+        assert_true(rdh[j] == (tl_real)dh[j]);
+}
+
+static void test_gru_gates(void **state)
+{
+    (void)state;
+    tl_rng rng;
+    tl_rng_seed(&rng, 13);
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int with_h = 0; with_h < 2; with_h++) {
+            check_gru_gates(13, 13, with_h, &rng);
+            check_gru_gates(13, 5, with_h, &rng);
+            check_gru_gates(8, 8, with_h, &rng);
+        }
+    }
+    tl_simd_limit(levels[0]);
+}
+
 /* got = c + Σ_k x[k·xs]·y[k·ys] (only c when !in_range) within the rigorous
  * float bound of a sum of K + 1 terms, (K+1)·eps·(|c| + Σ|x·y|). */
 static void check_dot(const char *what, tl_real got, double c, bool in_range, int K,
@@ -337,22 +415,37 @@ static void test_recurrent_products(void **state)
     tl_simd_limit(levels[0]);
 }
 
-/* TimeLSTM (or TimeRNN, tanh) forward and backward twice (the second
- * forward starts from the carried state) under the current SIMD level and
- * thread setting. */
-typedef struct {
-    tl_tensor y[2], dx[2], dh0, dc0, grads[TL_LSTM_NPARAMS];
-} lstm_run;
+/* A recurrent layer (TimeLSTM, TimeGRU) forward and backward twice (the
+ * second forward starts from the carried state) under the current SIMD level
+ * and thread setting. */
+typedef tl_status (*create_fn)(tl_layer **out, int in_dim, int hidden, bool stateful,
+                               tl_rng *rng);
 
-static void run_lstm(lstm_run *out, bool rnn, int N, int T, int D, int H, int threads)
+enum { MAX_RUN = 12 };
+typedef struct {
+    tl_tensor t[MAX_RUN];
+    const char *name[MAX_RUN];
+    int n;
+} layer_run;
+
+static void keep(layer_run *out, const char *name, const tl_tensor *t)
+{
+    assert_true(out->n < MAX_RUN);
+    out->name[out->n] = name;
+    TU_OK(tl_tensor_copy(&out->t[out->n++], t));
+}
+
+static void run_layer(layer_run *out, create_fn create, int N, int T, int D, int H, int threads)
 {
     tl_rng rng;
     tl_rng_seed(&rng, 21);
     tl_layer *l;
-    if (rnn)
-        TU_OK(tl_time_rnn_create(&l, D, H, true, TL_ACT_TANH, &rng));
-    else
-        TU_OK(tl_time_lstm_create(&l, D, H, true, &rng));
+    TU_OK(create(&l, D, H, true, &rng));
+    int np;
+    tl_param *p = tl_layer_params(l, &np);
+    for (int i = 2; i < np; i++)  /* nonzero biases */
+        for (size_t k = 0; k < p[i].value.size; k++)
+            p[i].value.data[k] = (tl_real)(0.5 * tl_rng_normal(&rng));
     TU_OK(tl_set_num_threads(threads));
     tl_tensor x = {0}, dy = {0};
     for (int pass = 0; pass < 2; pass++) {
@@ -360,47 +453,39 @@ static void run_lstm(lstm_run *out, bool rnn, int N, int T, int D, int H, int th
         tu_randn(&x, &rng, 1, 3, (int[]){N, T, D});
         tu_randn(&dy, &rng, 1, 3, (int[]){N, T, H});
         TU_OK(tl_layer_forward(l, &x, &y));
-        TU_OK(tl_tensor_copy(&out->y[pass], y));
+        keep(out, pass ? "y2" : "y1", y);
         TU_OK(tl_layer_backward(l, &dy, &dx));
-        TU_OK(tl_tensor_copy(&out->dx[pass], dx));
+        keep(out, pass ? "dx2" : "dx1", dx);
     }
     const tl_tensor *dh0, *dc0;
     TU_OK(tl_layer_state_grad(l, &dh0, &dc0));
-    TU_OK(tl_tensor_copy(&out->dh0, dh0));
+    keep(out, "dh0", dh0);
     if (dc0)
-        TU_OK(tl_tensor_copy(&out->dc0, dc0));
-    int np;
-    tl_param *p = tl_layer_params(l, &np);
+        keep(out, "dc0", dc0);
     for (int i = 0; i < np; i++)
-        TU_OK(tl_tensor_copy(&out->grads[i], &p[i].grad));
+        keep(out, p[i].name, &p[i].grad);
     TU_OK(tl_set_num_threads(1));
     tl_tensor_free(&x);
     tl_tensor_free(&dy);
     tl_layer_destroy(l);
 }
 
-static void lstm_run_free(lstm_run *r)
+static void layer_run_free(layer_run *r)
 {
-    tl_tensor *all[] = {&r->y[0], &r->y[1], &r->dx[0], &r->dx[1], &r->dh0, &r->dc0,
-                        &r->grads[0], &r->grads[1], &r->grads[2]};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        tl_tensor_free(all[i]);
+    for (int i = 0; i < r->n; i++)
+        tl_tensor_free(&r->t[i]);
 }
 
 /* exact: bit for bit; otherwise float rounding (TU_RTOL, TU_ATOL). */
-static void compare_runs(const lstm_run *a, const lstm_run *b, bool exact)
+static void compare_runs(const layer_run *a, const layer_run *b, bool exact)
 {
-    const tl_tensor *ta[] = {&a->y[0], &a->y[1], &a->dx[0], &a->dx[1], &a->dh0, &a->dc0,
-                             &a->grads[0], &a->grads[1], &a->grads[2]};
-    const tl_tensor *tb[] = {&b->y[0], &b->y[1], &b->dx[0], &b->dx[1], &b->dh0, &b->dc0,
-                             &b->grads[0], &b->grads[1], &b->grads[2]};
-    const char *names[] = {"y1", "y2", "dx1", "dx2", "dh0", "dc0", "dWx", "dWh", "db"};
-    for (size_t i = 0; i < sizeof ta / sizeof *ta; i++) {
-        assert_int_equal(ta[i]->size, tb[i]->size);
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->t[i].size, b->t[i].size);
         if (exact)
-            assert_memory_equal(ta[i]->data, tb[i]->data, ta[i]->size * sizeof(tl_real));
+            assert_memory_equal(a->t[i].data, b->t[i].data, a->t[i].size * sizeof(tl_real));
         else
-            tu_assert_close_real(names[i], ta[i]->data, tb[i]->data, ta[i]->size, TU_RTOL,
+            tu_assert_close_real(a->name[i], a->t[i].data, b->t[i].data, a->t[i].size, TU_RTOL,
                                  TU_ATOL);
     }
 }
@@ -410,7 +495,7 @@ static void compare_runs(const lstm_run *a, const lstm_run *b, bool exact)
  * thread, but OpenBLAS, which gets the thread count too, need not). Odd H,
  * N = 1 (BLAS in both), H not a multiple of the panel width; the last shapes
  * are large enough to be split (for TimeRNN's one gate block too). */
-static void time_layer_paths(bool rnn)
+static void check_paths(create_fn create)
 {
     const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70},
                              {9, 3, 5, 150}};
@@ -418,34 +503,55 @@ static void time_layer_paths(bool rnn)
     int nl = simd_levels(levels);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const int *s = shapes[i];
-        lstm_run plain = {0};
+        layer_run plain = {0};
         tl_simd_limit(TL_SIMD_NONE);
-        run_lstm(&plain, rnn, s[0], s[1], s[2], s[3], 1);
+        run_layer(&plain, create, s[0], s[1], s[2], s[3], 1);
         for (int l = 0; l < nl; l++) {
-            lstm_run fast = {0}, two = {0};
+            layer_run fast = {0}, two = {0};
             tl_simd_limit(levels[l]);
-            run_lstm(&fast, rnn, s[0], s[1], s[2], s[3], 1);
-            run_lstm(&two, rnn, s[0], s[1], s[2], s[3], 2);
+            run_layer(&fast, create, s[0], s[1], s[2], s[3], 1);
+            run_layer(&two, create, s[0], s[1], s[2], s[3], 2);
             compare_runs(&fast, &plain, levels[l] == TL_SIMD_NONE);
             compare_runs(&two, &fast, false);
-            lstm_run_free(&fast);
-            lstm_run_free(&two);
+            layer_run_free(&fast);
+            layer_run_free(&two);
         }
-        lstm_run_free(&plain);
+        layer_run_free(&plain);
     }
     tl_simd_limit(levels[0]);
+}
+
+static tl_status create_lstm(tl_layer **out, int in_dim, int hidden, bool stateful, tl_rng *rng)
+{
+    return tl_time_lstm_create(out, in_dim, hidden, stateful, rng);
+}
+
+static tl_status create_gru(tl_layer **out, int in_dim, int hidden, bool stateful, tl_rng *rng)
+{
+    return tl_time_gru_create(out, in_dim, hidden, stateful, rng);
 }
 
 static void test_time_lstm_paths(void **state)
 {
     (void)state;
-    time_layer_paths(false);
+    check_paths(create_lstm);
+}
+
+static tl_status create_rnn(tl_layer **out, int in_dim, int hidden, bool stateful, tl_rng *rng)
+{
+    return tl_time_rnn_create(out, in_dim, hidden, stateful, TL_ACT_TANH, rng);
 }
 
 static void test_time_rnn_paths(void **state)
 {
     (void)state;
-    time_layer_paths(true);
+    check_paths(create_rnn);
+}
+
+static void test_time_gru_paths(void **state)
+{
+    (void)state;
+    check_paths(create_gru);
 }
 
 static void test_threads_setting(void **state)
@@ -470,6 +576,8 @@ int main(void)
         cmocka_unit_test(test_lstm_gates),
         cmocka_unit_test(test_recurrent_products),
         cmocka_unit_test(test_time_lstm_paths),
+        cmocka_unit_test(test_gru_gates),
+        cmocka_unit_test(test_time_gru_paths),
         cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
     };

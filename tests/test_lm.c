@@ -16,13 +16,16 @@ static void test_stack(void **state)
 {
     (void)state;
     enum { V = 50, D = 8, H = 12 };
-    for (int cell = 0; cell < 2; cell++) {
+    for (int cell = 0; cell < 3; cell++) {
         tl_model *m;
         tl_lm_config c = {.vocab = V, .embed = D, .hidden = H, .layers = 3,
                           .cell = (tl_cell_kind)cell};
         TU_OK(tl_lm_create(&m, &c, NULL));
-        const char *rec = cell == TL_CELL_LSTM ? "TimeLSTM" : "TimeRNN";
-        int g = cell == TL_CELL_LSTM ? 4 : 1;
+        const char *rec = cell == TL_CELL_LSTM ? "TimeLSTM"
+                          : cell == TL_CELL_GRU ? "TimeGRU"
+                                                : "TimeRNN";
+        int g = cell == TL_CELL_LSTM ? 4 : cell == TL_CELL_GRU ? 3 : 1;
+        size_t bhn = cell == TL_CELL_GRU ? H : 0;  /* TimeGRU's recurrent bias of n */
         assert_int_equal(tl_model_num_layers(m), 5);
         expect_layer(m, 0, "TimeEmbedding", V, D);
         expect_layer(m, 1, rec, D, H);
@@ -41,7 +44,7 @@ static void test_stack(void **state)
         size_t n;
         TU_OK(tl_model_flat(m, NULL, NULL, &n));
         size_t expect = (size_t)V * D + (size_t)g * H * (D + H + 1) +
-                        2 * (size_t)g * H * (H + H + 1) + (size_t)H * V + V;
+                        2 * (size_t)g * H * (H + H + 1) + 3 * bhn + (size_t)H * V + V;
         assert_int_equal(n, expect);
         tl_model_destroy(m);
     }
@@ -99,8 +102,12 @@ static void test_cell_names(void **state)
     assert_int_equal(k, TL_CELL_LSTM);
     TU_OK(tl_cell_kind_from_name("rnn", &k));
     assert_string_equal(tl_cell_kind_name(k), "rnn");
-    assert_int_equal(tl_cell_kind_from_name("gru", &k), TL_ERR_ARG);
-    assert_non_null(strstr(tl_last_error(), "gru"));
+    TU_OK(tl_cell_kind_from_name("gru", &k));
+    assert_int_equal(k, TL_CELL_GRU);
+    assert_string_equal(tl_cell_kind_name(k), "gru");
+    assert_int_equal(tl_cell_kind_from_name("GRU2", &k), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "'GRU2' (expected lstm, rnn or gru)"));
+    assert_string_equal(tl_cell_kind_name((tl_cell_kind)3), "unknown");
     assert_int_equal(tl_cell_kind_from_name(NULL, &k), TL_ERR_ARG);
 }
 

@@ -57,12 +57,12 @@ static void test_defaults(void **state)
 {
     (void)state;
     static const tl_optim_config want[NKINDS] = {
-        {TL_OPTIM_SGD, 0.01, 0, 0, 0, 0, 0},
-        {TL_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0, 0},
-        {TL_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0, 0},
-        {TL_OPTIM_ADAGRAD, 0.01, 0, 0, 0, 0, 1e-7},
-        {TL_OPTIM_RMSPROP, 0.01, 0, 0.99, 0, 0, 1e-7},
-        {TL_OPTIM_ADAM, 0.001, 0, 0, 0.9, 0.999, 1e-8},
+        {TL_OPTIM_SGD, 0.01, 0, 0, 0, 0, 0, false},
+        {TL_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0, 0, false},
+        {TL_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0, 0, false},
+        {TL_OPTIM_ADAGRAD, 0.01, 0, 0, 0, 0, 1e-7, false},
+        {TL_OPTIM_RMSPROP, 0.01, 0, 0.99, 0, 0, 1e-7, false},
+        {TL_OPTIM_ADAM, 0.001, 0, 0, 0.9, 0.999, 1e-8, false},
     };
     for (int k = 0; k < NKINDS; k++) {
         tl_optim_config c = tl_optim_defaults(want[k].kind);
@@ -297,6 +297,44 @@ static void test_step_errors(void **state)
     tl_optim_destroy(NULL);
 }
 
+/* AdaGrad with eps inside the root (the char-RNN seed) and outside (the
+ * default), three steps on two values, against the formulas in double:
+ *   h ← h + g²;   p ← p − lr·g/√(h + eps)   resp.   p ← p − lr·g/(√h + eps).
+ * eps = 0.01 makes the two differ well above rounding. The choice survives
+ * tl_optim_get_config. */
+static void test_adagrad_eps_placement(void **state)
+{
+    (void)state;
+    const double lr = 0.5, eps = 0.01, g[3][2] = {{0.3, -2}, {0.1, 1}, {-0.2, 0.05}};
+    double got[2][2];
+    for (int inside = 0; inside < 2; inside++) {
+        tl_optim_config c = tl_optim_defaults(TL_OPTIM_ADAGRAD);
+        c.lr = lr;
+        c.eps = eps;
+        c.eps_inside = inside;
+        tl_optim *o;
+        TU_OK(tl_optim_create(&o, &c, 2));
+        tl_optim_config back;
+        tl_optim_get_config(o, &back);
+        assert_int_equal(back.eps_inside, inside);
+        tl_real p[2] = {1, -1}, gr[2];
+        double want[2] = {1, -1}, h[2] = {0, 0};
+        for (int s = 0; s < 3; s++) {
+            for (int i = 0; i < 2; i++) {
+                gr[i] = (tl_real)g[s][i];
+                h[i] += (double)gr[i] * gr[i];
+                want[i] -= lr * gr[i] / (inside ? sqrt(h[i] + eps) : sqrt(h[i]) + eps);
+            }
+            TU_OK(tl_optim_step(o, p, gr, 2));
+        }
+        tu_assert_close(inside ? "eps inside" : "eps outside", p, want, 2, TU_RTOL, TU_ATOL);
+        got[inside][0] = p[0];
+        got[inside][1] = p[1];
+        tl_optim_destroy(o);
+    }
+    assert_true(fabs(got[0][0] - got[1][0]) > 1e-3); /* the placements differ */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_set_lr),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_step_errors),
+        cmocka_unit_test(test_adagrad_eps_placement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

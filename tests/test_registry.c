@@ -45,6 +45,10 @@ static void test_roundtrip_every_type(void **state)
     roundtrip(l);
     TU_OK(tl_time_lstm_create(&l, 5, 3, false, NULL));
     roundtrip(l);
+    TU_OK(tl_time_gru_create(&l, 4, 6, true, NULL));
+    roundtrip(l);
+    TU_OK(tl_time_gru_create(&l, 5, 3, false, NULL));
+    roundtrip(l);
 }
 
 static void test_unknown_type_and_bad_sizes(void **state)

@@ -500,7 +500,8 @@ static void test_errors(void **state)
     assert_non_null(strstr(tl_last_error(), "targets"));
     TU_OK(tl_tensor_zeros(&t, TL_INT32, 1, (int[]){N}));
     assert_int_equal(tl_layer_loss(l, &x, &t, &loss), TL_ERR_SHAPE);
-    assert_int_equal(tl_layer_loss(l, &x, &x, &loss), TL_ERR_ARG); /* real targets */
+    /* Real targets of the scores' shape are one-hot rows (test_onehot_targets). */
+    TU_OK(tl_layer_loss(l, &x, &x, &loss));
 
     TU_OK(tl_tensor_zeros(&t, TL_INT32, 2, (int[]){N, T}));
     TU_OK(tl_layer_loss(l, &x, &t, &loss));
@@ -514,6 +515,99 @@ static void test_errors(void **state)
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_layer_destroy(l);
+}
+
+/* ---- one-hot targets ----------------------------------------------------- */
+
+/* Targets given as one-hot rows (and, more generally, as scores: the first
+ * maximum counts) give the loss and gradient of the integer targets, bit for
+ * bit, in both normalisations, through the layer and through a model (whose
+ * loss works in place). */
+static void test_onehot_targets(void **state)
+{
+    (void)state;
+    enum { NB = 3, NT = 4, NV = 7 };
+    tl_rng rng;
+    tl_rng_seed(&rng, 21);
+    tl_tensor x = {0}, hot = {0};
+    tu_randn(&x, &rng, 2.0, 3, (int[]){NB, NT, NV});
+    TU_OK(tl_tensor_zeros(&hot, TL_REAL, 3, (int[]){NB, NT, NV}));
+    int32_t ids[NB * NT];
+    for (int r = 0; r < NB * NT; r++) {
+        ids[r] = (int32_t)tl_rng_below(&rng, NV);
+        if (r % 3 == 1) { /* scores with a tie for the maximum: the first one counts */
+            for (int j = 0; j < NV; j++)
+                hot.data[r * NV + j] = (tl_real)(j == ids[r] || j == NV - 1 ? 0.9 : 0.1 * j / NV);
+        } else {
+            hot.data[r * NV + ids[r]] = 1;
+        }
+    }
+    tl_tensor t = tl_tensor_wrap_ids(ids, 2, (int[]){NB, NT});
+    for (int norm = TL_LOSS_MEAN; norm <= TL_LOSS_CS231N; norm++) {
+        tl_layer *a, *b;
+        TU_OK(tl_time_softmax_loss_create(&a, NV, (tl_loss_norm)norm));
+        TU_OK(tl_time_softmax_loss_create(&b, 0, (tl_loss_norm)norm));
+        double la, lb;
+        const tl_tensor *da, *db;
+        TU_OK(tl_layer_loss(a, &x, &t, &la));
+        TU_OK(tl_layer_loss(b, &x, &hot, &lb));
+        TU_OK(tl_layer_backward(a, NULL, &da));
+        TU_OK(tl_layer_backward(b, NULL, &db));
+        assert_true(la == lb);
+        assert_memory_equal(da->data, db->data, x.size * sizeof *x.data);
+        tl_layer_destroy(a);
+        tl_layer_destroy(b);
+    }
+
+    /* Through a model: Affine(5, NV) then the loss, targets one-hot. */
+    tl_model *m[2];
+    tl_tensor in = {0};
+    tu_randn(&in, &rng, 1.0, 3, (int[]){NB, NT, 5});
+    double loss[2];
+    for (int k = 0; k < 2; k++) {
+        tl_layer *l;
+        tl_rng r2;
+        tl_rng_seed(&r2, 5);
+        TU_OK(tl_model_create(&m[k]));
+        TU_OK(tl_time_affine_create(&l, 5, NV, &r2));
+        TU_OK(tl_model_add(m[k], l));
+        TU_OK(tl_time_softmax_loss_create(&l, NV, TL_LOSS_MEAN));
+        TU_OK(tl_model_set_loss(m[k], l));
+        TU_OK(tl_model_forward(m[k], &in, k ? &hot : &t, &loss[k]));
+        TU_OK(tl_model_backward(m[k]));
+    }
+    assert_true(loss[0] == loss[1]);
+    /* The trainer's combined call: the fused output pass for ids, the plain
+     * one for one-hot rows; the same loss within rounding. */
+    double fb[2];
+    for (int k = 0; k < 2; k++) {
+        tl_model_zero_grad(m[k]);
+        TU_OK(tl_model_forward_backward(m[k], &in, k ? &hot : &t, &fb[k]));
+    }
+    assert_true(fabs(fb[0] - fb[1]) <= 1e-5 * fabs(fb[0]));
+    assert_true(fabs(fb[1] - loss[1]) <= 1e-5 * fabs(fb[0]));
+    tl_real *g0, *g1;
+    size_t n0, n1;
+    TU_OK(tl_model_flat(m[0], NULL, &g0, &n0));
+    TU_OK(tl_model_flat(m[1], NULL, &g1, &n1));
+    assert_memory_equal(g0, g1, n0 * sizeof *g0);
+    tl_model_destroy(m[0]);
+    tl_model_destroy(m[1]);
+    tl_tensor_free(&in);
+
+    /* Wrong shape, NaN: refused with a message. */
+    tl_layer *l;
+    double lv;
+    TU_OK(tl_time_softmax_loss_create(&l, NV, TL_LOSS_MEAN));
+    tl_tensor short_hot = tl_tensor_wrap(hot.data, 3, (int[]){NB, NT - 1, NV});
+    assert_int_equal(tl_layer_loss(l, &x, &short_hot, &lv), TL_ERR_SHAPE);
+    assert_non_null(strstr(tl_last_error(), "one-hot targets"));
+    hot.data[2 * NV + 3] = (tl_real)NAN;
+    assert_int_equal(tl_layer_loss(l, &x, &hot, &lv), TL_ERR_NUMERIC);
+    assert_non_null(strstr(tl_last_error(), "[0, 2]"));
+    tl_layer_destroy(l);
+    tl_tensor_free(&x);
+    tl_tensor_free(&hot);
 }
 
 int main(void)
@@ -534,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_buffer_reuse),
         cmocka_unit_test(test_any_width),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_onehot_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

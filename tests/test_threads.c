@@ -3,7 +3,9 @@
  * after the other; the last-error message is per thread, so a failure on one
  * thread never shows up in another's tl_last_error. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
 
@@ -87,11 +89,83 @@ static void test_distinct_models_in_threads(void **state)
            STEPS);
 }
 
+/* ---- One model, two threads: the second is refused, never corrupts ---- */
+
+/* A pass-through layer whose forward waits until the main thread has tried
+ * the same model, so that the two calls overlap for certain. */
+typedef struct {
+    tl_layer base;
+    pthread_barrier_t *inside, *tried;
+} gate;
+
+static tl_status gate_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
+{
+    gate *g = (gate *)l;
+    pthread_barrier_wait(g->inside);
+    pthread_barrier_wait(g->tried);
+    *y = x;
+    return TL_OK;
+}
+
+static tl_status gate_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
+{
+    (void)l;
+    *dx = dy;
+    return TL_OK;
+}
+
+static void gate_destroy(tl_layer *l) { free(l); }
+
+static const tl_layer_ops gate_ops = {.type = "Gate", .forward = gate_forward,
+                                      .backward = gate_backward, .destroy = gate_destroy};
+
+static void *predict_once(void *arg)
+{
+    tl_model *m = arg;
+    tl_real x[4] = {1, 2, 3, 4};
+    tl_tensor t = tl_tensor_wrap(x, 2, (int[]){2, 2});
+    const tl_tensor *y;
+    return (void *)(intptr_t)tl_model_predict(m, &t, &y);
+}
+
+static void test_one_model_two_threads(void **state)
+{
+    (void)state;
+    pthread_barrier_t inside, tried;
+    pthread_barrier_init(&inside, NULL, 2);
+    pthread_barrier_init(&tried, NULL, 2);
+    gate *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    g->base = (tl_layer){.ops = &gate_ops, .in_dtype = TL_REAL, .in_width = 2, .out_width = 2};
+    g->inside = &inside;
+    g->tried = &tried;
+    tl_model *m;
+    TU_OK(tl_model_create(&m));
+    TU_OK(tl_model_add(m, &g->base));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, predict_once, m), 0);
+    pthread_barrier_wait(&inside);          /* the thread is inside the model now */
+    tl_real x[4] = {0};
+    tl_tensor t = tl_tensor_wrap(x, 2, (int[]){2, 2});
+    const tl_tensor *y;
+    assert_int_equal(tl_model_predict(m, &t, &y), TL_ERR_STATE);
+    assert_non_null(strstr(tl_last_error(), "in use by another thread"));
+    printf("second thread: %s\n", tl_last_error());
+    pthread_barrier_wait(&tried);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_int_equal((intptr_t)rc, TL_OK);   /* the first call was not disturbed */
+    tl_model_destroy(m);
+    pthread_barrier_destroy(&inside);
+    pthread_barrier_destroy(&tried);
+}
+
 int main(void)
 {
     tl_clear_error();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_distinct_models_in_threads),
+        cmocka_unit_test(test_one_model_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -342,7 +342,8 @@ static void test_bad_resume_metadata(void **state)
     tl_trainer *t;
     tl_train_config cfg = config(1);
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
-    const char *rng = "\"best_ppl\": null, \"rng\": [\"1\", \"2\", \"3\", \"4\"]";
+    const char *rng = "\"best_ppl\": null, \"rng\": [\"0000000000000001\", "
+                      "\"0000000000000002\", \"0000000000000003\", \"0000000000000004\"]";
     static const struct {
         const char *train;      /* the "train" metadata after the rng */
         const char *needle;
@@ -670,6 +671,43 @@ static void test_bad_schedule_configs(void **state)
     release(&s);
 }
 
+/* Reports are per token with either loss normalisation: the first step
+ * (before any update) reports the same perplexity for the mean and for the
+ * CS231n sum over time, which is T times larger. */
+static void test_cs231n_reports_per_token(void **state)
+{
+    (void)state;
+    double first[2];
+    for (int k = 0; k < 2; k++) {
+        setup s;
+        TU_OK(tl_vocab_create(&s.vocab, TL_LEVEL_CHAR));
+        TU_OK(tl_corpus_from_text(text, sizeof text - 1, s.vocab, true, &s.train));
+        tl_rng rng;
+        tl_rng_seed(&rng, 3);
+        tl_lm_config lm = {.vocab = tl_vocab_size(s.vocab), .embed = 8, .hidden = 16,
+                           .layers = 1, .loss_norm = k ? TL_LOSS_CS231N : TL_LOSS_MEAN};
+        TU_OK(tl_lm_create(&s.m, &lm, &rng));
+        size_t np;
+        TU_OK(tl_model_flat(s.m, NULL, NULL, &np));
+        tl_optim_config oc = tl_optim_defaults(TL_OPTIM_SGD);
+        TU_OK(tl_optim_create(&s.opt, &oc, np));
+        tl_train_config cfg = config(1);
+        cfg.max_steps = 1;
+        static trace tr;
+        memset(&tr, 0, sizeof tr);
+        tl_trainer *t;
+        TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, NULL, 0, &cfg));
+        TU_OK(tl_trainer_run(t, record, &tr));
+        tl_trainer_destroy(t);
+        assert_int_equal(tr.n, 1);
+        first[k] = tr.ppl[0];
+        release(&s);
+    }
+    printf("first-step perplexity: mean %.6f, cs231n %.6f\n", first[0], first[1]);
+    assert_true(first[0] > 5 && first[0] < 100);
+    assert_true(fabs(first[1] / first[0] - 1) < 1e-5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_eval_every_keeps_training_state),
         cmocka_unit_test(test_keep_best),
         cmocka_unit_test(test_bad_schedule_configs),
+        cmocka_unit_test(test_cs231n_reports_per_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,14 +1,14 @@
 """PyTorch side of tests/torch_interop.sh (run with Debian's /usr/bin/python3).
 
-    make TEXT MODEL.pt --level word|char --layers L --seed S
+    make TEXT MODEL.pt --level word|char --layers L --seed S [--cell lstm|gru]
         write a text with repeating structure and a random nn.Embedding ->
-        nn.LSTM -> nn.Linear model for it (its state dict)
+        nn.LSTM (or nn.GRU) -> nn.Linear model for it (its state dict)
     ppl MODEL.pt TEXT VOCAB.json --level word|char
         perplexity as `timelayers eval --mode stream` computes it: batch 1,
         state carried across chunks of 35 from zeros, every target scored
     compare ORIGINAL.pt ROUNDTRIP.pt
         the round trip reproduces every weight exactly and the bias sum
-        bias_ih + bias_hh to float32 rounding
+        bias_ih + bias_hh to float32 rounding (a GRU's n blocks exactly)
     rename MODEL.pt OUT.pt
         the same state dict with the names of PyTorch's word_language_model
         example (encoder, rnn, decoder), which the converter must detect
@@ -29,14 +29,18 @@ CHUNK = 35                      # timelayers eval's default --time
 
 
 class LM(torch.nn.Module):
-    def __init__(self, V, D, H, layers, **lstm_options):
+    """Embedding -> nn.LSTM or nn.GRU, registered as `lstm` or `gru` -> Linear."""
+
+    def __init__(self, V, D, H, layers, cell="lstm", **rnn_options):
         super().__init__()
         self.embed = torch.nn.Embedding(V, D)
-        self.lstm = torch.nn.LSTM(D, H, num_layers=layers, batch_first=True, **lstm_options)
+        self.cell = cell
+        module = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+        setattr(self, cell, module(D, H, num_layers=layers, batch_first=True, **rnn_options))
         self.fc = torch.nn.Linear(H, V)
 
     def forward(self, x, state=None):
-        y, state = self.lstm(self.embed(x), state)
+        y, state = getattr(self, self.cell)(self.embed(x), state)
         return self.fc(y), state
 
 
@@ -66,23 +70,25 @@ def cmd_make(a):
         f.write(text)
     V = len(set(tokens(text, a.level)))
     torch.manual_seed(a.seed)
-    model = LM(V, 12, 20, a.layers)
+    model = LM(V, 12, 20, a.layers, a.cell)
     # Weights large enough that the gates saturate differently: a gate-order
     # or transpose mistake changes the perplexity by far more than 1e-4.
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-1, 1)
     torch.save(model.state_dict(), a.model)
-    print("made %s: V=%d, %d LSTM layers, %d tokens of text" % (a.model, V, a.layers,
-                                                               len(tokens(text, a.level))))
+    print("made %s: V=%d, %d %s layers, %d tokens of text" % (a.model, V, a.layers,
+                                                             a.cell.upper(),
+                                                             len(tokens(text, a.level))))
 
 
 def cmd_ppl(a):
     sd = torch.load(a.model)
     V, D = sd["embed.weight"].shape
-    H = sd["lstm.weight_hh_l0"].shape[1]
-    layers = sum(k.startswith("lstm.weight_ih_l") for k in sd)
-    model = LM(V, D, H, layers).double()
+    cell = "gru" if "gru.weight_hh_l0" in sd else "lstm"
+    H = sd[cell + ".weight_hh_l0"].shape[1]
+    layers = sum(k.startswith(cell + ".weight_ih_l") for k in sd)
+    model = LM(V, D, H, layers, cell).double()
     model.load_state_dict(sd)
     with open(a.vocab, encoding="utf-8") as f:
         ids = {w: i for i, w in enumerate(json.load(f))}
@@ -111,8 +117,14 @@ def cmd_compare(a):
             hh = name.replace(".bias_ih_", ".bias_hh_")
             want = (orig[name].double() + orig[hh].double()).float()
             got = back[name] + back[hh]
-            if back[hh].abs().max() != 0:
+            # A GRU keeps its n blocks apart (r multiplies b_hn): both exact.
+            folded = len(orig[name]) // 3 * 2 if name.startswith("gru.") else len(orig[name])
+            if back[hh][:folded].abs().max() != 0:
                 sys.exit("FAIL: %s is not zero after the round trip" % hh)
+            if not (torch.equal(back[hh][folded:], orig[hh][folded:])
+                    and torch.equal(back[name][folded:], orig[name][folded:])):
+                sys.exit("FAIL: the n blocks of %s and %s differ after the round trip"
+                         % (name, hh))
             worst = max(worst, ((got - want).abs() / want.abs().clamp(min=1e-30)).max().item())
             if not torch.equal(got, want):
                 sys.exit("FAIL: %s + bias_hh differs from the float32 sum of the originals"
@@ -125,7 +137,7 @@ def cmd_compare(a):
 
 
 def cmd_rename(a):
-    names = {"embed": "encoder", "lstm": "rnn", "fc": "decoder"}
+    names = {"embed": "encoder", "lstm": "rnn", "gru": "rnn", "fc": "decoder"}
     sd = torch.load(a.model)
     torch.save({names[k.split(".")[0]] + k[k.index("."):]: v for k, v in sd.items()}, a.out)
 
@@ -146,6 +158,7 @@ def main():
     q.add_argument("--level", choices=("word", "char"), default="word")
     q.add_argument("--layers", type=int, default=2)
     q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     q.set_defaults(run=cmd_make)
     q = sub.add_parser("ppl")
     q.add_argument("model")

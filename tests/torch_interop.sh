@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# PyTorch interop end to end: random nn.Embedding -> nn.LSTM -> nn.Linear
-# models (2 layers word level, 1 layer char level) go through
+# PyTorch interop end to end: random nn.Embedding -> nn.LSTM (or nn.GRU) ->
+# nn.Linear models (2 layers word level, 1 layer char level; a 2-layer word
+# level GRU) go through
 # tools/torch_convert.py to timelayers checkpoints, whose stream perplexity
 # from `timelayers eval` must match PyTorch's to 1e-4 relative, and back to
 # state dicts equal to the originals. Skips (exit 77) without python3-torch.
@@ -27,20 +28,23 @@ expect_fail() {
 
 "$py" "$convert" --help | grep -q "to-timelayers" || fail "--help"
 
-# check LEVEL LAYERS: convert a random model, compare perplexities, convert back.
+# check LEVEL LAYERS [CELL]: convert a random model, compare perplexities, convert back.
 check() {
-  local level=$1 layers=$2 d="$tmp/$1$2"
+  local level=$1 layers=$2 cell=${3:-lstm} d="$tmp/$1$2${3:-}"
+  local kind=TimeLSTM
+  [ "$cell" = gru ] && kind=TimeGRU
   mkdir "$d"
-  "$py" "$helper" make "$d/text.txt" "$d/model.pt" --level "$level" --layers "$layers" --seed "$layers"
+  "$py" "$helper" make "$d/text.txt" "$d/model.pt" --level "$level" --layers "$layers" \
+    --seed "$layers" --cell "$cell"
   "$py" "$convert" to-timelayers "$d/model.pt" "$d/model.safetensors" --vocab-from "$d/text.txt" \
     --level "$level"
   "$tl" info "$d/model.safetensors" >"$d/info"
-  [ "$(grep -c TimeLSTM "$d/info")" = "$layers" ] && grep -q "$level level" "$d/info" ||
+  [ "$(grep -c "$kind" "$d/info")" = "$layers" ] && grep -q "$level level" "$d/info" ||
     fail "info: $(cat "$d/info")"
   "$tl" sample "$d/model.safetensors" --length 10 --seed 1 >/dev/null || fail "sample"
 
   # The vocabulary is the one `timelayers train` builds from the same text.
-  "$tl" train --train "$d/text.txt" --level "$level" --embed 4 --hidden 4 --batch 1 --time 4 \
+  "$tl" train --train "$d/text.txt" --level "$level" --cell "$cell" --embed 4 --hidden 4 --batch 1 --time 4 \
     --max-steps 1 --quiet --out "$d/trained.safetensors" >/dev/null
   "$py" "$convert" to-torch "$d/trained.safetensors" "$d/trained.pt" --vocab-out "$d/train-vocab.json" \
     >/dev/null
@@ -53,7 +57,7 @@ check() {
   ours=$("$tl" eval "$d/model.safetensors" "$d/text.txt" --mode stream |
          sed -n 's/.*perplexity \([0-9.]*\) (\([0-9.]*\) nats.*/\1 \2/p')
   theirs=$("$py" "$helper" ppl "$d/model.pt" "$d/text.txt" "$d/vocab.json" --level "$level")
-  echo "$theirs $ours" | awk -v what="$level level, $layers layers" '{
+  echo "$theirs $ours" | awk -v what="$cell, $level level, $layers layers" '{
     r = exp($4 - $2) - 1; r = r < 0 ? -r : r
     printf "%s: perplexity PyTorch %.6f, timelayers %s; relative difference %.2g (bound 1e-4)\n",
            what, $1, $3, r
@@ -63,6 +67,7 @@ check() {
 }
 check word 2
 check char 1
+check word 2 gru
 
 # Other module names are detected: the same checkpoint, byte for byte.
 mkdir "$tmp/renamed"
@@ -74,7 +79,7 @@ cmp -s "$tmp/word2/model.safetensors" "$tmp/renamed/model.safetensors" ||
 
 # Refusals, each with a message naming the problem.
 "$py" "$helper" bad bidirectional "$tmp/bi.pt"
-expect_fail "bidirectional LSTMs are not supported" \
+expect_fail "bidirectional LSTMs and GRUs are not supported" \
   "$py" "$convert" to-timelayers "$tmp/bi.pt" "$tmp/x.safetensors" --vocab-from "$tmp/word2/text.txt"
 "$py" "$helper" bad proj "$tmp/proj.pt"
 expect_fail "proj_size are not supported" \
@@ -87,7 +92,7 @@ expect_fail "cannot load a state dict" \
   --vocab-from "$tmp/word2/text.txt"
 "$tl" train --train "$tmp/word2/text.txt" --cell rnn --embed 4 --hidden 4 --batch 1 --time 4 \
   --max-steps 1 --quiet --out "$tmp/rnn.safetensors" >/dev/null
-expect_fail "only TimeEmbedding -> TimeLSTM" \
+expect_fail "only TimeEmbedding -> TimeLSTM or TimeGRU" \
   "$py" "$convert" to-torch "$tmp/rnn.safetensors" "$tmp/x.pt"
 [ ! -e "$tmp/x.safetensors" ] && [ ! -e "$tmp/x.pt" ] || fail "a refused conversion wrote a file"
 echo "torch interop: all checks passed"

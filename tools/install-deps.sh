@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages timelayers needs, if missing.
-# Usage: tools/install-deps.sh [--test] [--with-torch]
+# Usage: tools/install-deps.sh [--test] [--with-torch] [--with-mpi]
 #   (none)        what building the library and the CLI needs
 #   --test        also what the test suite needs: cmocka, valgrind, clang and
 #                 its libFuzzer runtime (tools/test.sh)
@@ -13,7 +13,8 @@ for arg in "$@"; do
   case $arg in
     --test) pkgs+=(libcmocka-dev valgrind clang libclang-rt-14-dev) ;;
     --with-torch) pkgs+=(python3 python3-numpy python3-torch) ;;
-    *) echo "usage: $0 [--test] [--with-torch]" >&2; exit 2 ;;
+    --with-mpi) pkgs+=(libopenmpi-dev openmpi-bin) ;;
+    *) echo "usage: $0 [--test] [--with-torch] [--with-mpi]" >&2; exit 2 ;;
   esac
 done
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/install-deps.sh --test --with-torch
+tools/install-deps.sh --test --with-torch --with-mpi
 
 run_suite() {  # build-dir, meson setup options... [-- meson test options...]
   local dir=$1; shift

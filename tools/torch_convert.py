@@ -1,20 +1,27 @@
 #!/usr/bin/python3
-"""Convert LSTM language models between PyTorch and timelayers.
+"""Convert LSTM and GRU language models between PyTorch and timelayers.
 
 The model is  nn.Embedding(V, D) -> nn.LSTM(D, H, num_layers=L) -> nn.Linear(H, V),
-whose state dict is, by default,
+or the same with nn.GRU, whose state dict is, by default,
 
     embed.weight (V, D)
     lstm.weight_ih_l{k} (4H, D or H)   lstm.weight_hh_l{k} (4H, H)
     lstm.bias_ih_l{k} (4H)             lstm.bias_hh_l{k} (4H)
     fc.weight (V, H)                   fc.bias (V)
 
-and the timelayers model is TimeEmbedding -> TimeLSTM x L -> TimeAffine ->
-TimeSoftmaxWithLoss (docs/checkpoint-format.md). timelayers acts on row
-vectors (W is (in, out), the transpose of PyTorch's) and orders the LSTM
-gates f, g, i, o where PyTorch orders them i, f, g, o: block j of ours is
-block [1, 2, 0, 3][j] of PyTorch's, and our one bias is bias_ih + bias_hh
-(docs/semantics.md). Going back, bias_hh is zero.
+(gru.* with 3H rows for a GRU), and the timelayers model is TimeEmbedding ->
+TimeLSTM (or TimeGRU) x L -> TimeAffine -> TimeSoftmaxWithLoss
+(docs/checkpoint-format.md). timelayers acts on row vectors (W is (in, out),
+the transpose of PyTorch's).
+
+LSTM: timelayers orders the gates f, g, i, o where PyTorch orders them
+i, f, g, o: block j of ours is block [1, 2, 0, 3][j] of PyTorch's, and our one
+bias is bias_ih + bias_hh (docs/semantics.md). Going back, bias_hh is zero.
+
+GRU: the same gate order r, z, n on both sides; b = bias_ih + bias_hh in the
+r and z blocks and bias_ih in the n block, bhn = the n block of bias_hh (r
+multiplies it, so it stays apart). Going back, bias_ih = b and bias_hh =
+[0, 0, bhn]. Both directions are exact.
 
 Checkpoints are safetensors files, read and written here with json and
 struct only. Needs Debian's python3-torch and nothing else.
@@ -215,24 +222,25 @@ def load_state_dict(path):
 
 
 def find_modules(sd, args):
-    """The names of the embedding, the LSTM and the linear layer in the state
-    dict: --embed/--lstm/--fc when given, else embed/lstm/fc when present,
-    else detected: the LSTM is the module with weight_ih_l0, and of the two
-    other modules the first in the state dict is the embedding and the second
-    the linear layer (registration order)."""
-    given = [args.embed, args.lstm, args.fc]
+    """The names of the embedding, the recurrent module and the linear layer in
+    the state dict: --embed/--rnn/--fc when given, else embed/lstm or gru/fc
+    when present, else detected: the recurrent module is the one with
+    weight_ih_l0, and of the two other modules the first in the state dict is
+    the embedding and the second the linear layer (registration order)."""
+    given = [args.embed, args.rnn, args.fc]
     modules = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in sd))
-    for i, default in enumerate(("embed", "lstm", "fc")):
-        if given[i] is None and default in modules:
-            given[i] = default
-    embed, lstm, fc = given
-    if lstm is None:
+    for i, defaults in enumerate((("embed",), ("lstm", "gru"), ("fc",))):
+        present = [d for d in defaults if d in modules]
+        if given[i] is None and len(present) == 1:
+            given[i] = present[0]
+    embed, rnn, fc = given
+    if rnn is None:
         found = [m for m in modules if m + ".weight_ih_l0" in sd]
         if len(found) != 1:
-            raise ConvertError("expected one nn.LSTM (a tensor named <name>.weight_ih_l0), "
-                               "found %d; name it with --lstm" % len(found))
-        lstm = found[0]
-    rest = [m for m in modules if m not in (embed, lstm, fc)]
+            raise ConvertError("expected one nn.LSTM or nn.GRU (a tensor named "
+                               "<name>.weight_ih_l0), found %d; name it with --rnn" % len(found))
+        rnn = found[0]
+    rest = [m for m in modules if m not in (embed, rnn, fc)]
     if len(rest) != (embed is None) + (fc is None):
         raise ConvertError("cannot tell the embedding and the linear layer among the modules "
                            "%s; name them with --embed and --fc" % modules)
@@ -240,7 +248,7 @@ def find_modules(sd, args):
         embed = rest.pop(0)
     if fc is None:
         fc = rest.pop(0)
-    return embed, lstm, fc
+    return embed, rnn, fc
 
 
 def take(sd, name, ndim, used, optional=False):
@@ -262,39 +270,52 @@ def expect_shape(name, t, shape):
                                                                     tuple(shape)))
 
 
-def lstm_layers(sd, prefix, D, used):
-    """[(Wx, Wh, b)] in timelayers' layout for each layer k of the nn.LSTM."""
+# The recurrent kinds: PyTorch's gate blocks per layer and timelayers' type.
+KINDS = {4: ("LSTM", "TimeLSTM"), 3: ("GRU", "TimeGRU")}
+
+
+def recurrent_layers(sd, prefix, D, used):
+    """(kind, [[(suffix, tensor)]], H): timelayers' parameters for each layer
+    k of the nn.LSTM (Wx, Wh, b) or nn.GRU (Wx, Wh, b, bhn); kind is the
+    number of gate blocks, 4 or 3, told by weight_hh_l0's shape."""
     for name in sd:
         if name.startswith(prefix + ".") and name.endswith("_reverse"):
-            raise ConvertError("'%s': bidirectional LSTMs are not supported" % name)
+            raise ConvertError("'%s': bidirectional LSTMs and GRUs are not supported" % name)
         if name.startswith(prefix + ".weight_hr_l"):
             raise ConvertError("'%s': LSTMs with proj_size are not supported" % name)
-    layers, k, H = [], 0, None
+    layers, k, H, G = [], 0, None, None
     while "%s.weight_ih_l%d" % (prefix, k) in sd:
         names = ["%s.%s_l%d" % (prefix, w, k)
                  for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         w_ih, w_hh = (take(sd, n, 2, used) for n in names[:2])
         b_ih, b_hh = (take(sd, n, 1, used, optional=True) for n in names[2:])
         if H is None:
-            if w_hh.shape[0] != 4 * w_hh.shape[1]:
-                raise ConvertError("'%s' has shape %s: not an LSTM's (4H, H)"
-                                   % (names[1], tuple(w_hh.shape)))
             H = w_hh.shape[1]
-        expect_shape(names[0], w_ih, (4 * H, H if k else D))
-        expect_shape(names[1], w_hh, (4 * H, H))
+            G = w_hh.shape[0] // H if H and w_hh.shape[0] % H == 0 else 0
+            if G not in KINDS:
+                raise ConvertError("'%s' has shape %s: neither an LSTM's (4H, H) nor a GRU's "
+                                   "(3H, H)" % (names[1], tuple(w_hh.shape)))
+        expect_shape(names[0], w_ih, (G * H, H if k else D))
+        expect_shape(names[1], w_hh, (G * H, H))
         if (b_ih is None) != (b_hh is None):
             raise ConvertError("layer %d of '%s' has only one of bias_ih and bias_hh" % (k, prefix))
-        if b_ih is None:        # nn.LSTM(bias=False)
-            b_ih = b_hh = torch.zeros(4 * H, dtype=torch.float64)
-        expect_shape(names[2], b_ih, (4 * H,))
-        expect_shape(names[3], b_hh, (4 * H,))
-        layers.append((permute_gates(w_ih, TORCH_TO_TL).t(), permute_gates(w_hh, TORCH_TO_TL).t(),
-                       permute_gates(b_ih + b_hh, TORCH_TO_TL)))
+        if b_ih is None:        # bias=False
+            b_ih = b_hh = torch.zeros(G * H, dtype=torch.float64)
+        expect_shape(names[2], b_ih, (G * H,))
+        expect_shape(names[3], b_hh, (G * H,))
+        if G == 4:
+            layers.append([("Wx", permute_gates(w_ih, TORCH_TO_TL).t()),
+                           ("Wh", permute_gates(w_hh, TORCH_TO_TL).t()),
+                           ("b", permute_gates(b_ih + b_hh, TORCH_TO_TL))])
+        else:
+            b = b_ih.clone()
+            b[:2 * H] += b_hh[:2 * H]
+            layers.append([("Wx", w_ih.t()), ("Wh", w_hh.t()), ("b", b), ("bhn", b_hh[2 * H:])])
         k += 1
     if not layers:
-        raise ConvertError("no tensor '%s.weight_ih_l0': not an nn.LSTM named '%s'"
+        raise ConvertError("no tensor '%s.weight_ih_l0': not an nn.LSTM or nn.GRU named '%s'"
                            % (prefix, prefix))
-    return layers, H
+    return G, layers, H
 
 
 def layer_config(kind, in_dim, out_dim, **fields):
@@ -306,11 +327,12 @@ def layer_config(kind, in_dim, out_dim, **fields):
 
 def to_timelayers(args):
     sd = load_state_dict(args.input)
-    embed, lstm, fc = find_modules(sd, args)
+    embed, rnn, fc = find_modules(sd, args)
     used = set()
     W_embed = take(sd, embed + ".weight", 2, used)
     V, D = W_embed.shape
-    layers, H = lstm_layers(sd, lstm, D, used)
+    G, layers, H = recurrent_layers(sd, rnn, D, used)
+    torch_kind, tl_kind = KINDS[G]
     W_fc = take(sd, fc + ".weight", 2, used)
     expect_shape(fc + ".weight", W_fc, (V, H))
     b_fc = take(sd, fc + ".bias", 1, used, optional=True)
@@ -319,8 +341,8 @@ def to_timelayers(args):
     expect_shape(fc + ".bias", b_fc, (V,))
     unused = [k for k in sd if k not in used]
     if unused:
-        raise ConvertError("tensors %s are not part of an Embedding -> LSTM -> Linear model"
-                           % unused)
+        raise ConvertError("tensors %s are not part of an Embedding -> %s -> Linear model"
+                           % (unused, torch_kind))
 
     if args.vocab_from:
         vocab = vocab_from_text(args.vocab_from, args.level)
@@ -332,10 +354,9 @@ def to_timelayers(args):
 
     tensors = [("layers.0.W", W_embed)]
     arch = [layer_config("TimeEmbedding", V, D)]
-    for k, (Wx, Wh, b) in enumerate(layers):
-        tensors += [("layers.%d.Wx" % (k + 1), Wx), ("layers.%d.Wh" % (k + 1), Wh),
-                    ("layers.%d.b" % (k + 1), b)]
-        arch.append(layer_config("TimeLSTM", H if k else D, H, stateful=True))
+    for k, params in enumerate(layers):
+        tensors += [("layers.%d.%s" % (k + 1, name), t) for name, t in params]
+        arch.append(layer_config(tl_kind, H if k else D, H, stateful=True))
     n = len(layers) + 1
     tensors += [("layers.%d.W" % n, W_fc.t()), ("layers.%d.b" % n, b_fc)]
     arch += [layer_config("TimeAffine", H, V), layer_config("TimeSoftmaxWithLoss", V, 0, norm=0)]
@@ -347,8 +368,8 @@ def to_timelayers(args):
         ("vocab", json.dumps(vocab, separators=(",", ":"), ensure_ascii=False)),
     ])
     write_safetensors(args.output, metadata, tensors)
-    print("wrote %s: Embedding(%d, %d) -> LSTM(%d, %d) x %d -> Linear(%d, %d), vocabulary %d "
-          "(%s level)" % (args.output, V, D, D, H, len(layers), H, V, V, args.level))
+    print("wrote %s: Embedding(%d, %d) -> %s(%d, %d) x %d -> Linear(%d, %d), vocabulary %d "
+          "(%s level)" % (args.output, V, D, torch_kind, D, H, len(layers), H, V, V, args.level))
 
 
 # ---- timelayers -> PyTorch --------------------------------------------------------------
@@ -365,18 +386,20 @@ def to_torch(args):
     except (KeyError, TypeError, ValueError):
         raise ConvertError("%s: missing or malformed \"architecture\" metadata"
                            % args.input) from None
+    tl_kind = kinds[1] if len(kinds) > 1 else None
     if (len(kinds) < 4 or kinds[0] != "TimeEmbedding" or kinds[-2:] != ["TimeAffine",
                                                                        "TimeSoftmaxWithLoss"]
-            or any(k != "TimeLSTM" for k in kinds[1:-2])):
-        raise ConvertError("%s: the model is %s; only TimeEmbedding -> TimeLSTM (one or more) -> "
-                           "TimeAffine -> TimeSoftmaxWithLoss converts to PyTorch"
-                           % (args.input, " -> ".join(kinds)))
+            or tl_kind not in ("TimeLSTM", "TimeGRU") or any(k != tl_kind for k in kinds[1:-2])):
+        raise ConvertError("%s: the model is %s; only TimeEmbedding -> TimeLSTM or TimeGRU (one "
+                           "or more, all of one kind) -> TimeAffine -> TimeSoftmaxWithLoss "
+                           "converts to PyTorch" % (args.input, " -> ".join(kinds)))
+    torch_kind = "LSTM" if tl_kind == "TimeLSTM" else "GRU"
     if len(widths) != 1:
-        raise ConvertError("%s: the LSTM layers have widths %s; nn.LSTM needs one hidden size"
-                           % (args.input, sorted(widths)))
+        raise ConvertError("%s: the %s layers have widths %s; nn.%s needs one hidden size"
+                           % (args.input, torch_kind, sorted(widths), torch_kind))
     if args.vocab_out and "vocab" not in metadata:
         raise ConvertError("%s: no \"vocab\" metadata to write" % args.input)
-    embed, lstm, fc = args.embed or "embed", args.lstm or "lstm", args.fc or "fc"
+    embed, rnn, fc = args.embed or "embed", args.rnn or torch_kind.lower(), args.fc or "fc"
     n = len(arch) - 2
 
     def get(name):
@@ -387,17 +410,23 @@ def to_torch(args):
     sd = collections.OrderedDict([(embed + ".weight", get("layers.0.W"))])
     for k in range(n - 1):
         Wx, Wh, b = (get("layers.%d.%s" % (k + 1, w)) for w in ("Wx", "Wh", "b"))
-        sd["%s.weight_ih_l%d" % (lstm, k)] = permute_gates(Wx.t(), TL_TO_TORCH).contiguous()
-        sd["%s.weight_hh_l%d" % (lstm, k)] = permute_gates(Wh.t(), TL_TO_TORCH).contiguous()
-        sd["%s.bias_ih_l%d" % (lstm, k)] = permute_gates(b, TL_TO_TORCH).contiguous()
-        sd["%s.bias_hh_l%d" % (lstm, k)] = torch.zeros_like(b)
+        if tl_kind == "TimeLSTM":
+            w_ih, w_hh = permute_gates(Wx.t(), TL_TO_TORCH), permute_gates(Wh.t(), TL_TO_TORCH)
+            b_ih, b_hh = permute_gates(b, TL_TO_TORCH), torch.zeros_like(b)
+        else:
+            bhn = get("layers.%d.bhn" % (k + 1))
+            w_ih, w_hh, b_ih = Wx.t(), Wh.t(), b
+            b_hh = torch.cat([torch.zeros_like(b[:2 * len(bhn)]), bhn])
+        for name, t in (("weight_ih", w_ih), ("weight_hh", w_hh), ("bias_ih", b_ih),
+                        ("bias_hh", b_hh)):
+            sd["%s.%s_l%d" % (rnn, name, k)] = t.contiguous()
     sd[fc + ".weight"] = get("layers.%d.W" % n).t().contiguous()
     sd[fc + ".bias"] = get("layers.%d.b" % n)
     torch.save(sd, args.output)
     V, D = sd[embed + ".weight"].shape
     H = widths.pop()
-    print("wrote %s: nn.Embedding(%d, %d) -> nn.LSTM(%d, %d, num_layers=%d) -> nn.Linear(%d, %d)"
-          % (args.output, V, D, D, H, n - 1, H, V))
+    print("wrote %s: nn.Embedding(%d, %d) -> nn.%s(%d, %d, num_layers=%d) -> nn.Linear(%d, %d)"
+          % (args.output, V, D, torch_kind, D, H, n - 1, H, V))
     if args.vocab_out:
         with open(args.vocab_out, "w", encoding="utf-8") as f:
             f.write(metadata["vocab"] + "\n")
@@ -408,24 +437,26 @@ def to_torch(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(
-        description="Convert an Embedding -> LSTM -> Linear language model between a PyTorch "
+        description="Convert an Embedding -> LSTM or GRU -> Linear language model between a PyTorch "
         "state dict (.pt) and a timelayers checkpoint (.safetensors).",
         epilog="See docs/checkpoint-format.md, section \"PyTorch interop\".")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def module_options(q, detect):
-        how = ("Defaults: embed, lstm, fc when the state dict has them; otherwise the module "
-               "with weight_ih_l0 is the LSTM, and of the two others the first is the "
-               "embedding and the second the linear layer." if detect else
-               "Defaults: embed, lstm, fc.")
+        how = ("Defaults: embed, lstm or gru, fc when the state dict has them; otherwise the "
+               "module with weight_ih_l0 is the LSTM or GRU, and of the two others the first is "
+               "the embedding and the second the linear layer." if detect else
+               "Defaults: embed, lstm or gru (after the model's cell), fc.")
         g = q.add_argument_group("module names in the state dict", how)
         g.add_argument("--embed", metavar="NAME", help="the nn.Embedding")
-        g.add_argument("--lstm", metavar="NAME", help="the nn.LSTM")
+        g.add_argument("--rnn", "--lstm", "--gru", dest="rnn", metavar="NAME",
+                       help="the nn.LSTM or nn.GRU")
         g.add_argument("--fc", metavar="NAME", help="the nn.Linear")
 
     q = sub.add_parser("to-timelayers", help="PyTorch state dict -> timelayers checkpoint",
                        description="Convert torch.save(model.state_dict()) of nn.Embedding -> "
-                       "nn.LSTM (one or more layers, unidirectional, no projection) -> nn.Linear "
+                       "nn.LSTM or nn.GRU (one or more layers, unidirectional, no projection) -> "
+                       "nn.Linear "
                        "into a timelayers checkpoint that `timelayers info/eval/sample` open.")
     q.add_argument("input", help="the .pt state dict")
     q.add_argument("output", help="the .safetensors checkpoint to write")
@@ -441,8 +472,9 @@ def main(argv=None):
 
     q = sub.add_parser("to-torch", help="timelayers checkpoint -> PyTorch state dict",
                        description="Convert a timelayers checkpoint of TimeEmbedding -> TimeLSTM "
-                       "(one or more) -> TimeAffine into a state dict for nn.Embedding -> "
-                       "nn.LSTM -> nn.Linear (bias_hh is zero; bias_ih holds the whole bias).")
+                       "or TimeGRU (one or more) -> TimeAffine into a state dict for nn.Embedding "
+                       "-> nn.LSTM or nn.GRU -> nn.Linear (LSTM: bias_hh is zero, bias_ih holds "
+                       "the whole bias; GRU: bias_hh is zero but for the n block, b_hn).")
     q.add_argument("input", help="the .safetensors checkpoint")
     q.add_argument("output", help="the .pt state dict to write")
     q.add_argument("--vocab-out", metavar="JSON", help="also write the vocabulary, a JSON list")

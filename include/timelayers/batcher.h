@@ -20,6 +20,11 @@
  * of a fresh batcher, because no position of that epoch reaches L and the
  * modulus never applies. So evaluation is tl_batcher_init followed by
  * tl_batcher_iters_per_epoch calls of tl_batcher_next.
+ *
+ * Row ranges: tl_batcher_set_rows makes a batcher fill only rows [first,
+ * first + count) of each batch, unchanged in content. Members of a
+ * data-parallel group (comm.h) each read their share of one batcher this way,
+ * and gradient accumulation reads a batch in parts.
  */
 #ifndef TIMELAYERS_BATCHER_H
 #define TIMELAYERS_BATCHER_H
@@ -38,6 +43,7 @@ typedef struct tl_batcher {
     int batch, time;      /* B, T */
     size_t jump;          /* L / B */
     size_t time_idx;      /* steps read per row so far; save and restore it to resume */
+    int first, rows;      /* the rows tl_batcher_next fills: all B unless set_rows */
 } tl_batcher;
 
 /* Set up batches of `batch` rows of `time` steps over data[0 .. len-1], with
@@ -49,9 +55,15 @@ tl_status tl_batcher_init(tl_batcher *b, const int32_t *data, size_t len, int ba
 /* L / (B·T): the batches in one epoch (at least 1 after a successful init; 0 for NULL). */
 size_t tl_batcher_iters_per_epoch(const tl_batcher *b);
 
-/* Fill xs and ts (B·T ids each, row-major (B, T)) with the next batch and
- * advance time_idx by T. b must have been set up by tl_batcher_init; of its
- * fields only time_idx may be changed afterwards (any value is valid). */
+/* Read only rows [first, first + count) of every batch from now on:
+ * tl_batcher_next then writes count·T ids, row first of the batch first.
+ * TL_ERR_ARG unless 0 <= first, 1 <= count and first + count <= B. */
+tl_status tl_batcher_set_rows(tl_batcher *b, int first, int count);
+
+/* Fill xs and ts (rows·T ids each, row-major (rows, T); rows = B unless
+ * tl_batcher_set_rows) with the next batch and advance time_idx by T. b must
+ * have been set up by tl_batcher_init; of its fields only time_idx may be
+ * changed afterwards (any value is valid). */
 void tl_batcher_next(tl_batcher *b, int32_t *xs, int32_t *ts);
 
 #ifdef __cplusplus

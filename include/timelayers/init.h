@@ -13,13 +13,17 @@
  *   TL_INIT_UNIFORM   every value, biases and embedding included, U(−a, a):
  *                     Zaremba et al. 2014 (a = 0.1 small, 0.05 medium).
  *   TL_INIT_PYTORCH   PyTorch's defaults: embedding N(0, 1); recurrent
- *                     weights U(±1/√H) and the bias the sum of two such
- *                     draws (PyTorch has b_ih and b_hh, timelayers one b);
- *                     linear weight and bias U(±1/√fan_in).
+ *                     weights U(±1/√H) and each bias value the sum of as
+ *                     many such draws as PyTorch biases fold into it: two
+ *                     (b_ih + b_hh) in an RNN's or LSTM's b and in the r
+ *                     and z blocks of a GRU's b; one in the GRU's n block
+ *                     of b (b_in) and in its bhn (b_hn); linear weight and
+ *                     bias U(±1/√fan_in).
  *
  * With forget_bias_set, the forget-gate block (the first H values, gates are
  * f, g, i, o) of every LSTM bias is then set to forget_bias (1 is the usual
- * choice: Gers et al. 2000, Jozefowicz et al. 2015).
+ * choice: Gers et al. 2000, Jozefowicz et al. 2015); a model without a
+ * TimeLSTM is refused (TL_ERR_ARG): RNN and GRU cells have no forget gate.
  */
 #ifndef TIMELAYERS_INIT_H
 #define TIMELAYERS_INIT_H
@@ -44,7 +48,8 @@ typedef struct tl_init {
 } tl_init;
 
 /* Draw every parameter of m again. TL_ERR_ARG for an unknown kind, a scale
- * that is not a finite positive number (uniform) or a non-finite forget bias. */
+ * that is not a finite positive number (uniform), a non-finite forget bias
+ * or a forget bias for a model without a TimeLSTM; nothing is drawn then. */
 tl_status tl_model_init(tl_model *m, const tl_init *init, tl_rng *rng);
 
 /* The scheme as text and back: "textbook", "uniform:A" or "pytorch",

@@ -15,8 +15,10 @@
  *
  * Gradients accumulate: backward ADDS into each parameter's grad tensor.
  * Clear them with tl_layer_zero_grad (or tl_model_zero_grad) before a step.
- * This makes gradient accumulation and weight tying work without special
- * cases. (The textbook reference overwrites gradients instead.)
+ * This makes gradient accumulation work without special cases (the textbook
+ * reference overwrites gradients instead), and a parameter shared by two
+ * layers (weight tying: a layer borrows another's tl_param and does not list
+ * it in its own params) receives the sum of both uses.
  *
  * Loss layers have a `loss` operation instead of `forward`: they take scores
  * and targets and produce a scalar. Their backward takes dy = NULL (meaning
@@ -29,6 +31,7 @@
 #define TIMELAYERS_LAYER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "timelayers/tensor.h"
 #include "timelayers/rng.h"
 #include "timelayers/layer_config.h"
@@ -45,6 +48,17 @@ typedef struct tl_param {
     tl_tensor value;
     tl_tensor grad;
 } tl_param;
+
+/* How a layer runs (tl_layer_set_mode; a model sets it on all its layers).
+ * Random masks (dropout) are a pure function of (seed, step, index, element):
+ * the same for any thread count, the same again when a run resumes at the
+ * same step, and the same in every evaluation of a gradient check. */
+typedef struct tl_layer_mode {
+    bool training;    /* false: evaluation (dropout is the identity) */
+    uint64_t seed;    /* the model's seed for layer randomness */
+    uint64_t step;    /* the training step the next forward belongs to */
+    int index;        /* the layer's position in its model (0 on its own) */
+} tl_layer_mode;
 
 typedef struct tl_layer_ops {
     const char *type;  /* "TimeLSTM", ... */
@@ -69,6 +83,10 @@ typedef struct tl_layer_ops {
     tl_status (*set_state)(tl_layer *l, const tl_tensor *h, const tl_tensor *c);
     /* Gradient of the last backward w.r.t. the state the forward started from. */
     tl_status (*state_grad)(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0);
+
+    /* Optional: layers whose forward depends on the mode keep a copy. A
+     * layer without it behaves the same in training and evaluation. */
+    void (*set_mode)(tl_layer *l, const tl_layer_mode *mode);
 
     /* Fill cfg (type, widths and fields: layer_config.h) so that
      * tl_layer_create_from_config rebuilds this layer. */
@@ -106,6 +124,11 @@ void tl_layer_reset_state(tl_layer *l);
 tl_status tl_layer_get_state(tl_layer *l, const tl_tensor **h, const tl_tensor **c);
 tl_status tl_layer_set_state(tl_layer *l, const tl_tensor *h, const tl_tensor *c);
 tl_status tl_layer_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0);
+
+/* Set the mode of a layer (no effect on layers without a set_mode entry). A
+ * layer created on its own is in training mode with seed 0, step 0 and
+ * index 0; it does not advance the step itself (a model does). */
+void tl_layer_set_mode(tl_layer *l, const tl_layer_mode *mode);
 
 /* The layer's configuration (TL_ERR_STATE for layers that have none). */
 tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg);

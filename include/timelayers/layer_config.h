@@ -9,7 +9,9 @@
  * Fields per type:
  *   TimeEmbedding        in_dim = vocabulary, out_dim = width
  *   TimeRNN              stateful (bool), activation (int, tl_activation)
- *   TimeLSTM             stateful (bool)
+ *   TimeLSTM             stateful (bool), rec_dropout (real, absent = 0)
+ *   TimeAffine           tied (layer: the TimeEmbedding whose table it uses transposed)
+ *   TimeDropout          p (real), locked (bool)
  *   TimeSoftmaxWithLoss  in_dim = vocabulary or 0, norm (int, tl_loss_norm)
  */
 #ifndef TIMELAYERS_LAYER_CONFIG_H
@@ -74,8 +76,8 @@ tl_status tl_config_bool(const tl_layer_config *c, const char *name, bool def, b
 tl_status tl_config_layer(const tl_layer_config *c, const char *name,
                           struct tl_layer *const *built, int nbuilt, struct tl_layer **out);
 
-/* Same type, widths and fields (in any order; references compare as layers
- * when both are known, else as indices). */
+/* Same type, widths and fields (in any order; references compare as
+ * indices when both are resolved, else as layers). */
 bool tl_config_equal(const tl_layer_config *a, const tl_layer_config *b);
 
 /* TL_ERR_FORMAT naming the first field of c not in the NULL-terminated list

@@ -1,7 +1,7 @@
 /* timelayers: the standard language-model stack in one call, and a language
  * model saved and loaded together with its vocabulary.
  *
- *     ids (N, T) -> TimeEmbedding(V, D) -> [TimeLSTM | TimeRNN] x L -> TimeAffine(H, V)
+ *     ids (N, T) -> TimeEmbedding(V, D) -> [TimeLSTM | TimeRNN | TimeGRU] x L -> TimeAffine(H, V)
  *               -> TimeSoftmaxWithLoss(V)
  *
  * The first recurrent layer maps D to H, the others H to H. Every recurrent
@@ -14,6 +14,8 @@
 #define TIMELAYERS_LM_H
 
 #include "timelayers/checkpoint.h"
+#include <stdbool.h>
+#include "timelayers/dropout.h"
 #include "timelayers/init.h"
 #include "timelayers/model.h"
 #include "timelayers/rng.h"
@@ -25,7 +27,7 @@
 extern "C" {
 #endif
 
-typedef enum tl_cell_kind { TL_CELL_LSTM = 0, TL_CELL_RNN = 1 } tl_cell_kind;
+typedef enum tl_cell_kind { TL_CELL_LSTM = 0, TL_CELL_RNN = 1, TL_CELL_GRU = 2 } tl_cell_kind;
 
 typedef struct tl_lm_config {
     int vocab;          /* V */
@@ -36,6 +38,16 @@ typedef struct tl_lm_config {
     tl_activation activation; /* TL_CELL_RNN only: tanh (0, default) or sigmoid */
     tl_loss_norm loss_norm;   /* TL_LOSS_MEAN (0, default) or TL_LOSS_CS231N */
     tl_init init;             /* zeroed: the textbook's */
+    /* Regularisation (all off when zeroed). dropout > 0 puts a TimeDropout
+     * of that rate after the embedding, after every recurrent layer (so
+     * between them) and thus before the affine: the placement of Zaremba et
+     * al. 2014 and the textbook's BetterRnnlm. rec_dropout > 0 (LSTM only)
+     * is recurrent variational dropout inside every TimeLSTM. tie makes the
+     * affine use the embedding's table transposed (needs embed == hidden). */
+    double dropout;
+    tl_dropout_kind dropout_kind;
+    double rec_dropout;
+    bool tie;
 } tl_lm_config;
 
 /* Most parameters tl_lm_create builds: 2^30 values, i.e. 4 GiB in float
@@ -45,8 +57,10 @@ typedef struct tl_lm_config {
 /* Build the stack above. Sizes must be positive and L at most 64, and the
  * model at most TL_LM_MAX_PARAMS parameters; both are checked before anything
  * is allocated (TL_ERR_ARG, naming the limit), as are the activation (sigmoid
- * only with the RNN cell), the loss normalisation and the init scheme. The caller owns *out
- * (tl_model_destroy). */
+ * only with the RNN cell), the loss normalisation, the init scheme, the
+ * dropout rates (in [0, 1); rec_dropout only with the LSTM cell) and tying
+ * (TL_ERR_SHAPE naming both layers when the embedding's width is not the
+ * last recurrent layer's). The caller owns *out (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);
 
 /* Save a language model with its vocabulary in one checkpoint: what
@@ -68,8 +82,14 @@ tl_status tl_lm_save(const char *path, tl_model *m, const tl_vocab *v, const tl_
  * when the vocabulary does not fit the model. */
 tl_status tl_lm_load(const char *path, tl_model **m, tl_vocab **v);
 
-/* "lstm" / "rnn" and back; unknown names are TL_ERR_ARG. */
+/* "lstm" / "rnn" / "gru" and back; unknown names are TL_ERR_ARG. */
 tl_status tl_cell_kind_from_name(const char *name, tl_cell_kind *out);
+
+/* Whether vocabulary v fits model m: the ids its first layer takes (when it
+ * is a TimeEmbedding) and the classes its loss layer scores must both number
+ * tl_vocab_size(v). TL_ERR_SHAPE naming the sizes otherwise: a vocabulary of
+ * another model would evaluate to a meaningless perplexity. */
+tl_status tl_lm_check_vocab(tl_model *m, const tl_vocab *v);
 const char *tl_cell_kind_name(tl_cell_kind k);
 
 #ifdef __cplusplus

@@ -165,6 +165,15 @@ void tl_lstm_cell_backward(tl_lstm_cell *cell, int N, const tl_real *x, int ldx,
 tl_status tl_time_lstm_create(tl_layer **out, int in_dim, int hidden, bool stateful,
                               tl_rng *rng);
 
+/* Recurrent (hidden-to-hidden) variational dropout: in training mode each
+ * forward draws one mask M (N, H), M = m/(1 − p) with m ~ Bernoulli(1 − p),
+ * and every step uses h_{t-1}⊙M in its product with Wh (Gal and Ghahramani
+ * 2016). Evaluation mode and p = 0 leave the layer as it is. The mask is a
+ * pure function of the layer's mode (layer.h) like TimeDropout's, from a
+ * stream of its own. Its description carries the field "rec_dropout" when
+ * p > 0. TL_ERR_ARG when l is not a TimeLSTM or p is outside [0, 1). */
+tl_status tl_time_lstm_set_recurrent_dropout(tl_layer *l, double p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,9 @@
 #ifndef TIMELAYERS_MODEL_H
 #define TIMELAYERS_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "timelayers/layer.h"
 
 #ifdef __cplusplus
@@ -61,10 +63,27 @@ tl_status tl_model_backward(tl_model *m);
 tl_status tl_model_forward_backward(tl_model *m, const tl_tensor *xs, const tl_tensor *ts,
                                     double *loss);
 
-/* Forward through the layers only (no loss). *scores points to the last
- * layer's output, valid until the next forward or predict. Stateful layers
- * advance their state exactly as in tl_model_forward. */
+/* Forward through the layers only (no loss), in evaluation mode. *scores
+ * points to the last layer's output, valid until the next forward or
+ * predict. Stateful layers advance their state exactly as in
+ * tl_model_forward. */
 tl_status tl_model_predict(tl_model *m, const tl_tensor *xs, const tl_tensor **scores);
+
+/* Training or evaluation mode, model-wide (tl_layer_mode reaches every
+ * layer). A new model is in training mode. tl_model_forward and
+ * tl_model_forward_backward run in the model's mode; tl_model_predict always runs in evaluation mode (and so do
+ * evaluation, generation and the trainer's validation, which use it) without
+ * changing the model's mode. */
+void tl_model_set_training(tl_model *m, bool training);
+bool tl_model_is_training(const tl_model *m);
+
+/* The key of the layers' random masks: a seed (0 for a new model) and the
+ * step, which each tl_model_forward (or tl_model_forward_backward) in
+ * training mode uses and then advances by one. The trainer sets the step to its own step count before each
+ * forward, so a resumed run draws exactly the masks of an uninterrupted one. */
+void tl_model_set_seed(tl_model *m, uint64_t seed);
+void tl_model_set_step(tl_model *m, uint64_t step);
+uint64_t tl_model_step(const tl_model *m);
 
 /* Reset the recurrent state of every stateful layer to zeros. */
 void tl_model_reset_state(tl_model *m);

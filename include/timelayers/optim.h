@@ -8,7 +8,7 @@
  *   sgd       p ← p − lr·g
  *   momentum  v ← μ·v − lr·g;  p ← p + v                    (the reference)
  *   nesterov  b ← μ·b + g;     p ← p − lr·(g + μ·b)         (torch.optim.SGD, nesterov=True)
- *   adagrad   h ← h + g²;      p ← p − lr·g / (√h + eps)
+ *   adagrad   h ← h + g²;      p ← p − lr·g / (√h + eps)   (eps_inside: / √(h + eps))
  *   rmsprop   h ← ρ·h + (1−ρ)·g²;  p ← p − lr·g / (√h + eps)
  *   adam      m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;     (torch.optim.Adam)
  *             p ← p − lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps)
@@ -60,6 +60,8 @@ typedef struct tl_optim_config {
     double beta1;     /* in [0, 1) */
     double beta2;     /* in [0, 1) */
     double eps;       /* > 0 */
+    bool eps_inside;  /* adagrad: p ← p − lr·g / √(h + eps) (the char-RNN seed,
+                         min-char-rnn) instead of / (√h + eps) */
 } tl_optim_config;
 
 typedef struct tl_optim tl_optim;

@@ -4,7 +4,10 @@
  * tl_layer_backward(l, NULL, &dscores). Scores are (N, T, V) with int32
  * targets (N, T), or (N, V) with targets (N,). A target equal to
  * TL_IGNORE_INDEX (-1) does not count and gets a zero gradient; it is never
- * used as an index. With p = softmax(scores row) (the row maximum subtracted
+ * used as an index. Targets may also be given as real scores of the shape of
+ * the scores, one-hot rows as the textbook's loss accepts them: each row's
+ * target is the index of its maximum (the first on ties, NumPy's argmax), so
+ * every row counts. With p = softmax(scores row) (the row maximum subtracted
  * first) and the sum over counted tokens,
  *
  *   TL_LOSS_MEAN     loss = Σ −log p[target] / count    (PyTorch
@@ -42,7 +45,9 @@ typedef enum tl_loss_norm { TL_LOSS_MEAN = 0, TL_LOSS_CS231N = 1 } tl_loss_norm;
  * Errors of loss: TL_ERR_SHAPE unless scores are (N, T, V) or (N, V) with
  * N, T, V >= 1 (V = vocab when vocab > 0) and targets have the leading shape
  * (N, T) or (N,); TL_ERR_RANGE for a target outside [0, V) other than -1,
- * naming its position and value, found before any score is read;
+ * naming its position and value, found before any score is read; real
+ * targets: TL_ERR_SHAPE unless they have the scores' shape, TL_ERR_NUMERIC
+ * naming the row when one holds a NaN;
  * TL_ERR_NUMERIC naming the row when a counted row holds a NaN or an infinity.
  * Backward reads neither scores nor targets: both may change once loss returns.
  * Errors of backward: TL_ERR_STATE before a successful loss; TL_ERR_SHAPE

@@ -13,6 +13,8 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/dropout.h"
+#include "timelayers/gru.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
@@ -27,6 +29,7 @@
 #include "timelayers/lm.h"
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
+#include "timelayers/comm.h"      /* data parallelism; the MPI transport: timelayers/mpi.h */
 #include "timelayers/threads.h"
 #include "timelayers/version.h"
 

@@ -22,6 +22,14 @@
  * step, learning rate, best validation perplexity and the RNG. A resumed run produces the
  * same losses as one that never stopped.
  *
+ * Groups (cfg.comm, docs/distributed.md): every member runs the same calls with the same
+ * data and options (checked by hash when training starts) and holds its rows' recurrent
+ * state. Losses and gradients are summed over the members after backward and before
+ * clipping, so every member applies the update of the whole batch and the replicas stay
+ * identical; member 0 (the writer) alone calls the callback, logs and writes checkpoints,
+ * which hold the state of all rows in global order and so resume with any group size
+ * that divides the batch. tl_trainer_run and tl_trainer_save are then collective.
+ *
  * Ownership: the trainer borrows the model, optimizer, vocabulary and token arrays; they
  * must outlive it. tl_trainer_destroy frees only the trainer's own buffers.
  */
@@ -33,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "timelayers/checkpoint.h"
+#include "timelayers/comm.h"
 #include "timelayers/model.h"
 #include "timelayers/optim.h"
 #include "timelayers/rng.h"
@@ -44,7 +53,7 @@ extern "C" {
 #endif
 
 typedef struct tl_train_config {
-    int batch, time;        /* B, T of the TBPTT batches */
+    int batch, time;        /* B, T of the TBPTT batches (B: rows of the whole group, below) */
     int epochs;             /* train until this many epochs are complete */
     double clip_norm;       /* global L2 norm threshold; 0 = no clipping */
     double clip_value;      /* element-wise clip to [-c, c]; 0 = none */
@@ -66,6 +75,11 @@ typedef struct tl_train_config {
                                continues it, cut after the checkpoint's step */
     volatile sig_atomic_t *stop; /* when non-NULL and set non-zero (by a signal handler, say):
                                stop after the current step and checkpoint; NULL = none */
+    int accumulate;         /* K > 1: one update from K batches of B rows, the same update as
+                               one batch of K·B rows (the batcher makes K·B rows); 0 = 1 */
+    tl_comm *comm;          /* data-parallel group (comm.h), borrowed; NULL = this process
+                               alone. Each member computes rows [r·K·B/P, (r+1)·K·B/P) of
+                               every update, B divisible by P; see "Groups" below */
 } tl_train_config;
 
 /* What a progress callback receives. */
@@ -133,6 +147,10 @@ void tl_trainer_destroy(tl_trainer *t);
  * best_ppl, base_lr, rng), "lr_schedule" (tl_lr_schedule_describe), the
  * config's extra metadata; tensors "optim.<state>" and "state.layers.<i>.h" / ".c" (the
  * carried state of each stateful recurrent layer, absent when it is zero). */
+
+/* The batch and time of the run a checkpoint was written by (its "train"
+ * metadata): a resume must use the same. TL_ERR_FORMAT when absent. */
+tl_status tl_checkpoint_train_shape(const tl_checkpoint *ck, int *batch, int *time);
 
 /* Rebuild the vocabulary stored in a checkpoint. The caller owns *out.
  * TL_ERR_FORMAT when it is missing or malformed. */

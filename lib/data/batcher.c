@@ -17,13 +17,26 @@ tl_status tl_batcher_init(tl_batcher *b, const int32_t *data, size_t len, int ba
         return tl_fail(TL_ERR_ARG, "corpus of %zu tokens is too short for batch %d x time %d",
                        len, batch, time);
     *b = (tl_batcher){.data = data, .len = len, .batch = batch, .time = time,
-                      .jump = (len - 1) / (size_t)batch, .time_idx = 0};
+                      .jump = (len - 1) / (size_t)batch, .time_idx = 0, .first = 0,
+                      .rows = batch};
     return TL_OK;
 }
 
 size_t tl_batcher_iters_per_epoch(const tl_batcher *b)
 {
     return b ? (b->len - 1) / ((size_t)b->batch * (size_t)b->time) : 0;
+}
+
+tl_status tl_batcher_set_rows(tl_batcher *b, int first, int count)
+{
+    if (!b)
+        return tl_fail(TL_ERR_ARG, "tl_batcher_set_rows: batcher is NULL");
+    if (first < 0 || count < 1 || first > b->batch - count)
+        return tl_fail(TL_ERR_ARG, "tl_batcher_set_rows: rows [%d, %d + %d) are not within the "
+                       "%d rows of the batch", first, first, count, b->batch);
+    b->first = first;
+    b->rows = count;
+    return TL_OK;
 }
 
 /* dst[t] = src[(start + t) mod L] for t < T, with start < L and T <= L. */
@@ -37,8 +50,8 @@ static void copy_wrapped(int32_t *dst, const int32_t *src, size_t L, size_t star
 void tl_batcher_next(tl_batcher *b, int32_t *xs, int32_t *ts)
 {
     size_t L = b->len - 1, T = (size_t)b->time, shift = b->time_idx % L;
-    for (size_t i = 0; i < (size_t)b->batch; i++) {
-        size_t start = (i * b->jump + shift) % L;
+    for (size_t i = 0; i < (size_t)b->rows; i++) {
+        size_t start = ((b->first + i) * b->jump + shift) % L;
         copy_wrapped(xs + i * T, b->data, L, start, T);
         copy_wrapped(ts + i * T, b->data + 1, L, start, T);
     }

@@ -40,6 +40,11 @@ void tl_copy_rows(int M, int N, const tl_real *A, int lda, tl_real *C, int ldc);
 void tl_add_rows(int M, int N, const tl_real *A, int lda, const tl_real *B, int ldb, tl_real *C,
                  int ldc);
 
+/* Inverted-dropout mask: m[i] = 1/(1−p) with probability 1 − p, else 0, for
+ * i = 0 .. n-1, a pure function of (key, i) (tl_rng_key, tl_rng_at);
+ * 0 <= p < 1. */
+void tl_dropout_mask(tl_real *m, size_t n, uint64_t key, double p);
+
 /* Logistic function in a form that never overflows: exp() only ever sees a
  * non-positive argument. */
 static inline tl_real tl_sigmoid(tl_real x)
@@ -100,6 +105,21 @@ void tl_lstm_gates_forward(int n, int H, tl_real *a, const tl_real *c_prev, tl_r
 void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c_prev,
                             const tl_real *c_next, const tl_real *dh, const tl_real *dc,
                             tl_real *dA, tl_real *dc_prev);
+
+/* The GRU gate loops (gru_cell.c has the math) for units [0, n) of one row.
+ * a holds the pre-activations A_r, A_z, A_n (x·Wx + b) at a, a+H, a+2H; hh
+ * holds h·Wh + [0, 0, bhn] likewise. a becomes r, z, n, and a+3H receives hn;
+ * h_prev NULL means zeros; h_next may be h_prev. */
+void tl_gru_gates_forward(int n, int H, tl_real *a, const tl_real *hh, const tl_real *h_prev,
+                          tl_real *h_next);
+/* From the gates (r, z, n, hn), h_prev (NULL: zeros) and dh: dAh = [dr̃, dz̃,
+ * dhn] and dAx = [dr̃, dz̃, dñ] (blocks H apart), and dh_prev = z⊙dh unless
+ * NULL (it may be dh). */
+void tl_gru_gates_backward(int n, int H, const tl_real *gates, const tl_real *h_prev,
+                           const tl_real *dh, tl_real *dAh, tl_real *dAx, tl_real *dh_prev);
+/* Units [u0, u1) of the N rows of hh (N, 3H): [0, 0, bhn], the start of a
+ * step's recurrent product. */
+void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int u0, int u1);
 
 /* The per-step recurrent products of a time layer with G gate blocks of H
  * units, Wh (H, G·H) row-major (recurrent.c):

@@ -1,4 +1,4 @@
-/* Element-wise math over arrays: sigmoid, tanh, the LSTM gate loops and the
+/* Element-wise math over arrays: sigmoid, tanh, the LSTM and GRU gate loops and the
  * shifted exponential with its sum (the softmax loss, sampling): the
  * library's one float exponential.
  *
@@ -112,6 +112,39 @@ static void lstm_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *c
         dout[j] = dh[j] * tc * oj * (1 - oj);
         if (dc_prev)
             dc_prev[j] = ds * fj;
+    }
+}
+
+static void gru_fwd_scalar(int n, int H, tl_real *a, const tl_real *hh, const tl_real *h_prev,
+                           tl_real *h_next)
+{
+    tl_real *r = a, *z = r + H, *nn = z + H, *hn = nn + H;
+    for (int j = 0; j < n; j++) {
+        tl_real rj = tl_sigmoid(r[j] + hh[j]), zj = tl_sigmoid(z[j] + hh[H + j]);
+        tl_real hnj = hh[2 * H + j], nj = tl_tanh(nn[j] + rj * hnj);
+        tl_real h = h_prev ? h_prev[j] : 0;
+        r[j] = rj;
+        z[j] = zj;
+        nn[j] = nj;
+        hn[j] = hnj;
+        h_next[j] = nj + zj * (h - nj);
+    }
+}
+
+static void gru_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *h_prev,
+                           const tl_real *dh, tl_real *dAh, tl_real *dAx, tl_real *dh_prev)
+{
+    const tl_real *r = gates, *z = r + H, *nn = z + H, *hn = nn + H;
+    for (int j = 0; j < n; j++) {
+        tl_real rj = r[j], zj = z[j], nj = nn[j], d = dh[j], h = h_prev ? h_prev[j] : 0;
+        tl_real dn = d * (1 - zj) * (1 - nj * nj);
+        tl_real dr = dn * hn[j] * rj * (1 - rj), dz = d * (h - nj) * zj * (1 - zj);
+        dAh[j] = dAx[j] = dr;
+        dAh[H + j] = dAx[H + j] = dz;
+        dAh[2 * H + j] = dn * rj;
+        dAx[2 * H + j] = dn;
+        if (dh_prev)
+            dh_prev[j] = d * zj;
     }
 }
 
@@ -316,6 +349,71 @@ static AVX2 void lstm_bwd_avx2(int n, int H, const float *gates, const float *c_
     if (j < n)
         lstm_bwd8(j, tail_mask(n - j), H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
 }
+/* Eight units of the GRU gate loops at offset j under mask m. */
+static inline AVX2 void gru_fwd8(int j, __m256i m, int H, float *a, const float *hh,
+                                 const float *h_prev, float *h_next)
+{
+    float *pr = a + j, *pz = pr + H, *pn = pz + H;
+    const float *q = hh + j;
+    __m256 r = sigmoid8(_mm256_add_ps(_mm256_maskload_ps(pr, m), _mm256_maskload_ps(q, m)));
+    __m256 z = sigmoid8(_mm256_add_ps(_mm256_maskload_ps(pz, m), _mm256_maskload_ps(q + H, m)));
+    __m256 hn = _mm256_maskload_ps(q + 2 * H, m);
+    __m256 nn = tanh8(_mm256_fmadd_ps(r, hn, _mm256_maskload_ps(pn, m)));
+    __m256 h = h_prev ? _mm256_maskload_ps(h_prev + j, m) : _mm256_setzero_ps();
+    _mm256_maskstore_ps(pr, m, r);
+    _mm256_maskstore_ps(pz, m, z);
+    _mm256_maskstore_ps(pn, m, nn);
+    _mm256_maskstore_ps(pn + H, m, hn);
+    _mm256_maskstore_ps(h_next + j, m, _mm256_fmadd_ps(z, _mm256_sub_ps(h, nn), nn));
+}
+
+static AVX2 void gru_fwd_avx2(int n, int H, float *a, const float *hh, const float *h_prev,
+                              float *h_next)
+{
+    const __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        gru_fwd8(j, all, H, a, hh, h_prev, h_next);
+    if (j < n)
+        gru_fwd8(j, tail_mask(n - j), H, a, hh, h_prev, h_next);
+}
+
+static inline AVX2 void gru_bwd8(int j, __m256i m, int H, const float *gates,
+                                 const float *h_prev, const float *dh, float *dAh, float *dAx,
+                                 float *dh_prev)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const float *p = gates + j;
+    __m256 r = _mm256_maskload_ps(p, m), z = _mm256_maskload_ps(p + H, m);
+    __m256 nn = _mm256_maskload_ps(p + 2 * H, m), hn = _mm256_maskload_ps(p + 3 * H, m);
+    __m256 d = _mm256_maskload_ps(dh + j, m);
+    __m256 h = h_prev ? _mm256_maskload_ps(h_prev + j, m) : _mm256_setzero_ps();
+    /* dñ = dh·(1 − z)·(1 − n²) */
+    __m256 dn = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_sub_ps(one, z)),
+                              _mm256_fnmadd_ps(nn, nn, one));
+    __m256 dr = _mm256_mul_ps(_mm256_mul_ps(dn, hn), _mm256_mul_ps(r, _mm256_sub_ps(one, r)));
+    __m256 dz = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_sub_ps(h, nn)),
+                              _mm256_mul_ps(z, _mm256_sub_ps(one, z)));
+    _mm256_maskstore_ps(dAh + j, m, dr);
+    _mm256_maskstore_ps(dAh + H + j, m, dz);
+    _mm256_maskstore_ps(dAh + 2 * H + j, m, _mm256_mul_ps(dn, r));
+    _mm256_maskstore_ps(dAx + j, m, dr);
+    _mm256_maskstore_ps(dAx + H + j, m, dz);
+    _mm256_maskstore_ps(dAx + 2 * H + j, m, dn);
+    if (dh_prev)
+        _mm256_maskstore_ps(dh_prev + j, m, _mm256_mul_ps(d, z));
+}
+
+static AVX2 void gru_bwd_avx2(int n, int H, const float *gates, const float *h_prev,
+                              const float *dh, float *dAh, float *dAx, float *dh_prev)
+{
+    const __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        gru_bwd8(j, all, H, gates, h_prev, dh, dAh, dAx, dh_prev);
+    if (j < n)
+        gru_bwd8(j, tail_mask(n - j), H, gates, h_prev, dh, dAh, dAx, dh_prev);
+}
 #endif
 
 void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
@@ -372,4 +470,39 @@ void tl_lstm_gates_backward(int n, int H, const tl_real *gates, const tl_real *c
     }
 #endif
     lstm_bwd_scalar(n, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+}
+
+void tl_gru_gates_forward(int n, int H, tl_real *a, const tl_real *hh, const tl_real *h_prev,
+                          tl_real *h_next)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() >= TL_SIMD_AVX2) {
+        gru_fwd_avx2(n, H, a, hh, h_prev, h_next);
+        return;
+    }
+#endif
+    gru_fwd_scalar(n, H, a, hh, h_prev, h_next);
+}
+
+void tl_gru_gates_backward(int n, int H, const tl_real *gates, const tl_real *h_prev,
+                           const tl_real *dh, tl_real *dAh, tl_real *dAx, tl_real *dh_prev)
+{
+#ifdef TL_HAVE_AVX2
+    if (tl_simd_active() >= TL_SIMD_AVX2) {
+        gru_bwd_avx2(n, H, gates, h_prev, dh, dAh, dAx, dh_prev);
+        return;
+    }
+#endif
+    gru_bwd_scalar(n, H, gates, h_prev, dh, dAh, dAx, dh_prev);
+}
+
+void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int u0, int u1)
+{
+    size_t w = (size_t)(u1 - u0) * sizeof(tl_real);
+    for (int n = 0; n < N; n++) {
+        tl_real *row = hh + (size_t)n * ldhh;
+        memset(row + u0, 0, w);
+        memset(row + H + u0, 0, w);
+        memcpy(row + 2 * H + u0, bhn + u0, w);
+    }
 }

@@ -23,6 +23,11 @@
  * backward of step t-1 on those units. Wh (and Whᵀ) are packed once per pass
  * (tl_rec_prepare).
  *
+ * Recurrent dropout (rec_p > 0, training mode): one mask M (N, H) per
+ * forward, scaled by 1/(1 − rec_p), multiplies h_{t-1} before its product
+ * with Wh at every step: G[:,t] += (h_{t-1}⊙M)·Wh. Backward: the carried
+ * gradient becomes dh = dY[:,s] + (dA[:,s+1]·Whᵀ)⊙M, and dWh += (Hprev⊙M)ᵀ·dA.
+ *
  * State: the shared recurrent mechanism (recurrent.h); see lstm.h for the rules.
  */
 #include <stdlib.h>
@@ -42,6 +47,11 @@ typedef struct {
 
     tl_tensor dx, dA, hprev, dh, dc;
     tl_rec rec;           /* Wh prepared for the per-step products */
+
+    double rec_p;         /* recurrent dropout rate, 0 = none */
+    tl_layer_mode mode;
+    bool masked;          /* the last forward used the mask */
+    tl_tensor mask, hm;   /* (N, H): the scaled mask, and h_{t-1}⊙M of the current step */
 } time_lstm;
 
 /* One forward step: G (pre-activations, becoming gates), C and Y are the
@@ -81,6 +91,7 @@ typedef struct {
     int ldcp;
     const tl_real *dc;
     tl_real *dA_s, *dc_out;
+    const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
 } bwd_step;
 
 static void backward_part(void *ctx, int part, int parts)
@@ -88,15 +99,23 @@ static void backward_part(void *ctx, int part, int parts)
     const bwd_step *s = ctx;
     int u0, u1, N = s->N, H = s->H;
     tl_rec_split(s->rec, part, parts, &u0, &u1);
+    bool masked = s->mask && s->dA_next;
     for (int n = 0; n < N; n++) {
         tl_real *dh = s->dh + (size_t)n * H + u0;
-        if (s->dy_s)
+        if (s->dy_s && !masked)
             memcpy(dh, s->dy_s + (size_t)n * s->ld + u0, (size_t)(u1 - u0) * sizeof *dh);
         else
             memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
     }
     if (s->dA_next)
         tl_rec_backward(s->rec, N, s->dA_next, s->ldg, u0, u1, s->dh, H);
+    for (int n = 0; masked && n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H;
+        const tl_real *m = s->mask + (size_t)n * H;
+        const tl_real *dy = s->dy_s ? s->dy_s + (size_t)n * s->ld : NULL;
+        for (int u = u0; u < u1; u++)
+            dh[u] = (dy ? dy[u] : 0) + m[u] * dh[u];
+    }
     if (!s->G_s)
         return;
     for (int n = 0; n < N; n++)
@@ -105,6 +124,15 @@ static void backward_part(void *ctx, int part, int parts)
                                s->C_s + (size_t)n * s->ld + u0, s->dh + (size_t)n * H + u0,
                                s->dc + (size_t)n * H + u0, s->dA_s + (size_t)n * s->ldg + u0,
                                s->dc_out + (size_t)n * H + u0);
+}
+
+/* out = a ⊙ M row by row over N rows of H (row strides lda, ldo; M (N, H)). */
+static void mask_rows(int N, int H, const tl_real *a, int lda, const tl_real *M, tl_real *out,
+                      int ldo)
+{
+    for (int n = 0; n < N; n++)
+        for (int u = 0; u < H; u++)
+            out[(size_t)n * ldo + u] = a[(size_t)n * lda + u] * M[(size_t)n * H + u];
 }
 
 static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
@@ -119,6 +147,15 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
     TL_TRY(tl_tensor_resize(&r->cs, TL_REAL, 3, (int[]){N, T, H}));
     TL_TRY(tl_tensor_resize(&r->gates, TL_REAL, 3, (int[]){N, T, 4 * H}));
 
+    r->masked = r->mode.training && r->rec_p > 0;
+    if (r->masked) {
+        TL_TRY(tl_tensor_resize(&r->mask, TL_REAL, 2, (int[]){N, H}));
+        TL_TRY(tl_tensor_resize(&r->hm, TL_REAL, 2, (int[]){N, H}));
+        tl_dropout_mask(r->mask.data, r->mask.size,
+                        tl_rng_key(r->mode.seed, r->mode.step, (uint64_t)r->mode.index, 1),
+                        r->rec_p);
+    }
+
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = r->y.data, *C = r->cs.data, *G = r->gates.data;
     tl_lstm_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
@@ -132,6 +169,11 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
             s.h_prev = Y + (size_t)(t - 1) * H;
             s.c_prev = C + (size_t)(t - 1) * H;
             s.ldh = s.ldcp = ld;
+        }
+        if (r->masked && s.h_prev) {
+            mask_rows(N, H, s.h_prev, s.ldh, r->mask.data, r->hm.data, H);
+            s.h_prev = r->hm.data;
+            s.ldh = H;
         }
         s.G = G + (size_t)t * 4 * H;
         s.C = C + (size_t)t * H;
@@ -170,7 +212,8 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     /* Step s = T-1 .. 0 gets dh = dY[:,s] + dA[:,s+1]·Whᵀ (truncated BPTT:
      * nothing flows in from later chunks), then its cell backward; dc is
      * updated in place, step 0 writes dc0. Finally dh0 = dA[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &r->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .dc = r->dc.data};
+    bwd_step b = {.rec = &r->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .dc = r->dc.data,
+                  .mask = r->masked ? r->mask.data : NULL};
     for (int s = T - 1; s >= -1; s--) {
         b.dA_next = s + 1 < T ? dA + (size_t)(s + 1) * 4 * H : NULL;
         b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
@@ -188,6 +231,8 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     tl_real *Hp = r->hprev.data;
     tl_copy_rows(N, H, r->base.h0.data, H, Hp, ld);
     tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
+    for (int t = 0; r->masked && t < T; t++)
+        mask_rows(N, H, Hp + (size_t)t * H, ld, r->mask.data, Hp + (size_t)t * H, ld);
     tl_lstm_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dA, 4 * H, r->dx.data, D);
     *dx = &r->dx;
     return TL_OK;
@@ -204,7 +249,13 @@ static tl_status lstm_config(const tl_layer *l, tl_layer_config *cfg)
     const time_lstm *r = (const time_lstm *)l;
     cfg->in_dim = r->cell.in_dim;
     cfg->out_dim = r->cell.hidden;
-    return tl_config_set_bool(cfg, "stateful", r->base.stateful);
+    TL_TRY(tl_config_set_bool(cfg, "stateful", r->base.stateful));
+    return r->rec_p > 0 ? tl_config_set_real(cfg, "rec_dropout", r->rec_p) : TL_OK;
+}
+
+static void lstm_set_mode(tl_layer *l, const tl_layer_mode *mode)
+{
+    ((time_lstm *)l)->mode = *mode;
 }
 
 static void lstm_destroy(tl_layer *l)
@@ -213,7 +264,8 @@ static void lstm_destroy(tl_layer *l)
     tl_lstm_cell_free(&r->cell);
     tl_rec_free(&r->rec);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->y, &r->cs, &r->gates, &r->dx, &r->dA, &r->hprev, &r->dh, &r->dc};
+    tl_tensor *owned[] = {&r->y,     &r->cs, &r->gates, &r->dx,   &r->dA,
+                          &r->hprev, &r->dh, &r->dc,    &r->mask, &r->hm};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);
@@ -228,6 +280,7 @@ static const tl_layer_ops lstm_ops = {
     .get_state = tl_recurrent_get_state,
     .set_state = tl_recurrent_set_state,
     .state_grad = tl_recurrent_state_grad,
+    .set_mode = lstm_set_mode,
     .config = lstm_config,
     .destroy = lstm_destroy,
 };
@@ -246,6 +299,19 @@ tl_status tl_time_lstm_create(tl_layer **out, int in_dim, int hidden, bool state
         return st;
     }
     tl_recurrent_init(&r->base, &lstm_ops, in_dim, hidden, 4, true, stateful);
+    r->mode = (tl_layer_mode){.training = true};
     *out = &r->base.layer;
+    return TL_OK;
+}
+
+tl_status tl_time_lstm_set_recurrent_dropout(tl_layer *l, double p)
+{
+    if (!l || l->ops != &lstm_ops)
+        return tl_fail(TL_ERR_ARG, "tl_time_lstm_set_recurrent_dropout: %s is not a TimeLSTM",
+                       tl_layer_type(l));
+    if (!(p >= 0 && p < 1))
+        return tl_fail(TL_ERR_ARG, "TimeLSTM: the recurrent dropout rate must be in [0, 1) "
+                       "(got %g)", p);
+    ((time_lstm *)l)->rec_p = p;
     return TL_OK;
 }

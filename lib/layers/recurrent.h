@@ -18,7 +18,7 @@
 typedef struct tl_recurrent {
     tl_layer layer;       /* must be first: the ops receive a tl_layer * */
     int hidden;           /* H */
-    int blocks;           /* gate blocks of the pre-activations: 1 RNN, 4 LSTM, 3 GRU */
+    int blocks;           /* H-wide blocks of the gate buffer: 1 RNN, 4 LSTM, 4 GRU (r, z, n, hn) */
     bool with_c;          /* a cell state c next to h (LSTM) */
     bool stateful;
 

@@ -9,6 +9,8 @@
 #include "timelayers/embedding.h"
 #include "timelayers/softmax_loss.h"
 #include "timelayers/lstm.h"
+#include "timelayers/dropout.h"
+#include "timelayers/gru.h"
 
 /* Build a layer from c; built[0 .. nbuilt-1] are the model's earlier layers. */
 typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
@@ -17,7 +19,19 @@ typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
 static tl_status affine_from_config(tl_layer **out, const tl_layer_config *c,
                                     tl_layer *const *built, int nbuilt, tl_rng *rng)
 {
-    return tl_time_affine_create(out, c->in_dim, c->out_dim, rng);
+    tl_layer *tied;
+    TL_TRY(tl_config_layer(c, "tied", built, nbuilt, &tied));
+    if (!tied)
+        return tl_time_affine_create(out, c->in_dim, c->out_dim, rng);
+    TL_TRY(tl_time_affine_create_tied(out, tied));
+    if ((*out)->in_width != c->in_dim || (*out)->out_width != c->out_dim) {
+        tl_layer_destroy(*out);
+        *out = NULL;
+        return tl_fail(TL_ERR_ARG, "TimeAffine (%d, %d) tied to a TimeEmbedding of width %d "
+                       "and vocabulary %d: the sizes differ", c->in_dim, c->out_dim,
+                       tied->out_width, tl_layer_params(tied, NULL)[0].value.shape[0]);
+    }
+    return TL_OK;
 }
 
 static tl_status rnn_from_config(tl_layer **out, const tl_layer_config *c,
@@ -48,8 +62,38 @@ static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c,
                                   tl_layer *const *built, int nbuilt, tl_rng *rng)
 {
     bool stateful;
+    double rec_p;
     TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
-    return tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng);
+    TL_TRY(tl_config_real(c, "rec_dropout", 0, &rec_p));
+    TL_TRY(tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng));
+    tl_status st = tl_time_lstm_set_recurrent_dropout(*out, rec_p);
+    if (st) {
+        tl_layer_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static tl_status dropout_from_config(tl_layer **out, const tl_layer_config *c,
+                                     tl_layer *const *built, int nbuilt, tl_rng *rng)
+{
+    double p;
+    bool locked;
+    TL_TRY(tl_config_real(c, "p", 0, &p));
+    TL_TRY(tl_config_bool(c, "locked", false, &locked));
+    if (c->out_dim != c->in_dim)
+        return tl_fail(TL_ERR_ARG, "TimeDropout: in_dim %d and out_dim %d differ", c->in_dim,
+                       c->out_dim);
+    return tl_time_dropout_create(out, c->in_dim, p,
+                                  locked ? TL_DROPOUT_LOCKED : TL_DROPOUT_STANDARD);
+}
+
+static tl_status gru_from_config(tl_layer **out, const tl_layer_config *c,
+                                 tl_layer *const *built, int nbuilt, tl_rng *rng)
+{
+    bool stateful;
+    TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
+    return tl_time_gru_create(out, c->in_dim, c->out_dim, stateful, rng);
 }
 
 #define FIELDS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -59,11 +103,13 @@ static const struct {
     const char *const *fields;   /* the names its description may carry, NULL-terminated */
     from_config_fn create;
 } types[] = {
-    {"TimeAffine", FIELDS(NULL), affine_from_config},
+    {"TimeAffine", FIELDS("tied"), affine_from_config},
     {"TimeRNN", FIELDS("stateful", "activation"), rnn_from_config},
     {"TimeEmbedding", FIELDS(NULL), embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
-    {"TimeLSTM", FIELDS("stateful"), lstm_from_config},
+    {"TimeLSTM", FIELDS("stateful", "rec_dropout"), lstm_from_config},
+    {"TimeGRU", FIELDS("stateful"), gru_from_config},
+    {"TimeDropout", FIELDS("p", "locked"), dropout_from_config},
 };
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg,

@@ -38,6 +38,7 @@ typedef struct {
     tl_tensor grad;      /* scores' shape: dscores for dloss = 1 (owned, or the
                             scores themselves after tl_loss_in_place) */
     tl_tensor dx;        /* dscores for another dloss (made on demand) */
+    tl_tensor onehot_ids; /* the ids of one-hot targets (made on demand) */
 } softmax_loss;
 
 enum { LANES = 16 };
@@ -148,6 +149,40 @@ static void loss_rows(void *ctx, int part, int parts)
     j->part_nll[part] = total;
 }
 
+/* Real targets of the scores' shape (one-hot rows): *ids becomes the index
+ * of each row's first maximum, NumPy's argmax, as in the textbook's loss. */
+static tl_status onehot_to_ids(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
+                               const tl_tensor **ids)
+{
+    bool same = t->ndim == x->ndim;
+    for (int d = 0; same && d < x->ndim; d++)
+        same = t->shape[d] == x->shape[d];
+    if (!same || x->ndim < 2) {
+        char got[48], expected[80];
+        snprintf(expected, sizeof expected, "the shape of scores %s",
+                 tl_tensor_shape_str(x, got, sizeof got));
+        return tl_fail_shape("TimeSoftmaxWithLoss", "one-hot targets", t, expected);
+    }
+    int V = x->shape[x->ndim - 1];
+    TL_TRY(tl_tensor_resize(&s->onehot_ids, TL_INT32, x->ndim - 1, x->shape));
+    for (size_t r = 0; r < s->onehot_ids.size; r++) {
+        const tl_real *row = t->data + r * (size_t)V;
+        int best = 0;
+        for (int j = 0; j < V; j++) {
+            if (isnan(row[j])) {
+                char at[80];
+                return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: one-hot target row %s "
+                               "holds a NaN", tl_index_str(&s->onehot_ids, r, at, sizeof at));
+            }
+            if (row[j] > row[best])
+                best = j;
+        }
+        s->onehot_ids.ids[r] = best;
+    }
+    *ids = &s->onehot_ids;
+    return TL_OK;
+}
+
 static double loss_scale(const softmax_loss *s, const tl_tensor *t, int N)
 {
     size_t count = 0;
@@ -197,6 +232,8 @@ tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V,
 static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor *t,
                             tl_real *out, double *loss)
 {
+    if (t->dtype == TL_REAL)
+        TL_TRY(onehot_to_ids(s, x, t, &t));
     TL_TRY(check_shapes(s, x, t));
     int V = x->shape[x->ndim - 1], rows = (int)t->size;
     TL_TRY(tl_check_ids("TimeSoftmaxWithLoss", "target", t, V, true));
@@ -255,6 +292,7 @@ static void softmax_loss_destroy(tl_layer *l)
     softmax_loss *s = (softmax_loss *)l;
     tl_tensor_free(&s->grad);
     tl_tensor_free(&s->dx);
+    tl_tensor_free(&s->onehot_ids);
     tl_free(s);
 }
 
@@ -268,7 +306,8 @@ static const tl_layer_ops softmax_loss_ops = {
 
 tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *t, double *loss)
 {
-    if (!l || l->ops != &softmax_loss_ops || !scores || scores->dtype != TL_REAL)
+    if (!l || l->ops != &softmax_loss_ops || !scores || scores->dtype != TL_REAL || !t ||
+        (t->dtype != TL_INT32 && t->dtype != TL_REAL) || (t->size && !t->ids))
         return tl_layer_loss(l, scores, t, loss);
     return fused_loss((softmax_loss *)l, scores, t, scores->data, loss);
 }

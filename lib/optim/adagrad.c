@@ -1,7 +1,8 @@
 /* AdaGrad:  h ← h + g²;  p ← p − lr·g / (√h + eps).
  *
  * The reference's formula with eps = 1e-7; equal to torch.optim.Adagrad with
- * lr_decay 0 and initial_accumulator_value 0. */
+ * lr_decay 0 and initial_accumulator_value 0. With eps_inside the char-RNN
+ * seed's (Karpathy's min-char-rnn): p ← p − lr·g / √(h + eps). */
 #include "optim_impl.h"
 
 static void adagrad_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g,
@@ -9,6 +10,13 @@ static void adagrad_step(const tl_optim *o, tl_real *restrict p, const tl_real *
 {
     const tl_real lr = (tl_real)o->cfg.lr, eps = (tl_real)o->cfg.eps;
     tl_real *restrict h = o->state[0];
+    if (o->cfg.eps_inside) {
+        for (size_t i = 0; i < n; i++) {
+            h[i] += g[i] * g[i];
+            p[i] -= lr * g[i] / TL_SQRT(h[i] + eps);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         h[i] += g[i] * g[i];
         p[i] -= lr * g[i] / (TL_SQRT(h[i]) + eps);

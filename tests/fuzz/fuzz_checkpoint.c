@@ -5,8 +5,12 @@
  * "architecture", the vocabulary, the optimizer and its state, a few
  * generated tokens turned into text (as `timelayers sample`), and the
  * trainer's loop position and recurrent state (batch 2, time 4, as the
- * seeds were trained). Any outcome is fine except a crash, a sanitizer
- * report, a leak, or an error without a message.
+ * seeds were trained); then, as after `--resume`, two training steps (where
+ * a NaN in the optimizer state shows) and the checkpoint writer, whose file
+ * must open again. Sampling takes its temperature, top-k and skip list from
+ * the input's last bytes. Any outcome is fine except a crash, a sanitizer
+ * report, a leak, an error without a message, or a written checkpoint that
+ * does not open.
  *
  * Built twice. fuzz_checkpoint takes the input as the file. Mutations that
  * insert or erase header bytes then break the 8-byte header length, so they
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "fuzz.h"
 #include "timelayers/timelayers.h"
 
@@ -46,19 +51,57 @@ static void read_tensors(const tl_checkpoint *ck)
 /* What `timelayers sample` does: generate from the rebuilt model and turn
  * the ids into text with the file's vocabulary (which may disagree with the
  * model's width: an error then, never a read out of bounds). */
-static void sample(tl_model *m, const tl_vocab *v)
+static void sample(tl_model *m, const tl_vocab *v, const uint8_t *data, size_t size)
 {
     enum { COUNT = 4 };
-    int32_t prompt = 0, out[COUNT];
+    int32_t prompt = 0, out[COUNT], skip[2];
     tl_rng rng;
     tl_rng_seed(&rng, 1);
-    tl_sample_opts opts = {.greedy = true};
+    uint8_t k = size ? data[size - 1] : 0, s = size > 1 ? data[size - 2] : 0;
+    tl_sample_opts opts = {.greedy = !(k & 1), .temperature = 0.05 + (k >> 1) / 16.0,
+                           .top_k = s & 7, .skip = skip, .nskip = (s >> 3) & 1};
+    skip[0] = s >> 4;
+    skip[1] = 0;
     tl_status st = tl_generate(m, &prompt, 1, COUNT, &opts, &rng, out);
     check_message(st);
     char text[COUNT * (TL_VOCAB_MAX_TOKEN + 1) + 1];
     size_t len;
     if (!st)
         check_message(tl_vocab_detokenize(v, out, COUNT, text, sizeof text, &len));
+}
+
+/* A directory for the checkpoints the writer produces: tmpfs when there is one. */
+static const char *out_dir(void)
+{
+    static char dir[64];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/dev/shm/tl-fuzz-XXXXXX");
+        if (!mkdtemp(dir)) {
+            snprintf(dir, sizeof dir, "/tmp/tl-fuzz-XXXXXX");
+            if (!mkdtemp(dir))
+                abort();
+        }
+    }
+    return dir;
+}
+
+/* Two steps of training after the resume, saved; the file must open again. */
+static void train_and_save(tl_trainer *t)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/ck.safetensors", out_dir());
+    tl_status st = tl_trainer_run(t, NULL, NULL);
+    check_message(st);
+    if (st || !tl_trainer_saved(t))
+        return;
+    tl_checkpoint *back;
+    st = tl_checkpoint_open(path, &back);
+    if (st) {
+        fprintf(stderr, "a written checkpoint does not open: %s\n", tl_last_error());
+        abort();
+    }
+    tl_checkpoint_close(back);
+    unlink(path);
 }
 
 /* Resume a trainer from ck with a small corpus of the vocabulary's ids. */
@@ -68,13 +111,26 @@ static void resume(tl_checkpoint *ck, tl_model *m, tl_optim *o, tl_vocab *v)
     int32_t ids[N];
     for (int i = 0; i < N; i++)
         ids[i] = i % tl_vocab_size(v);
-    tl_train_config cfg = {.batch = 2, .time = 4, .epochs = 1};
+    char path[96];
+    snprintf(path, sizeof path, "%s/ck.safetensors", out_dir());
+    tl_train_config cfg = {.batch = 2, .time = 4, .epochs = 1, .checkpoint = path};
     tl_trainer *t;
     tl_status st = tl_trainer_create(&t, m, o, v, ids, N, NULL, 0, &cfg);
     check_message(st);
     if (st)
         return;
-    check_message(tl_trainer_resume(t, ck));
+    st = tl_trainer_resume(t, ck);
+    check_message(st);
+    long step = tl_trainer_step(t);
+    int epoch = tl_trainer_epoch(t);
+    tl_trainer_destroy(t);
+    if (st || step > 1000000000L || epoch > 1000000)
+        return;
+    /* Again, two steps on (create copies the config). */
+    cfg.max_steps = step + 2;
+    cfg.epochs = epoch + 1;
+    if (!tl_trainer_create(&t, m, o, v, ids, N, NULL, 0, &cfg) && !tl_trainer_resume(t, ck))
+        train_and_save(t);
     tl_trainer_destroy(t);
 }
 
@@ -115,7 +171,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_message(tl_checkpoint_optim(ck, &o));
     check_message(tl_checkpoint_vocab(ck, &v));
     if (m && v)
-        sample(m, v);
+        check_message(tl_lm_check_vocab(m, v));
+    if (m && v)
+        sample(m, v, data, size);
     if (m && o && v)
         resume(ck, m, o, v);
     tl_vocab_destroy(v);

@@ -89,6 +89,18 @@ typedef struct cli_lock {
 int cli_lock_output(const char *path, cli_lock *lk);
 void cli_unlock_output(cli_lock *lk);
 
+/* Bytes a training run needs (tools/cli/memory.c): parameters with gradients
+ * and optim_states optimizer buffers (in *param_bytes), one batch's
+ * activations, and 4 bytes per token of data. An estimate from the layers'
+ * configs, made before anything large is allocated. */
+double cli_train_memory(const tl_layer_config *layers, int n, int optim_states, int batch,
+                        int time, size_t tokens, double *param_bytes);
+
+/* The memory this process may use: the smallest of the address-space limit,
+ * the cgroup's limit and MemAvailable, with *source naming it; -1 if none is
+ * known. */
+double cli_memory_limit(const char **source);
+
 /* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */
 void cli_set_threads(int n);
 

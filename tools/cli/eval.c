@@ -1,5 +1,6 @@
 /* timelayers eval: perplexity of a checkpoint on a text file. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -18,6 +19,9 @@ static const char help[] =
     "  --json                   print the result as one JSON object\n"
     "  --time T                 chunk length in stream mode (default 35)\n"
     "  --threads N              threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n";
+
+/* Reference mode's batch 10 x time 35 needs one batch of inputs and targets. */
+enum { REFERENCE_MIN_TOKENS = 10 * 35 };
 
 /* {"file":..., "mode":..., "tokens":..., "loss":..., "perplexity":...}: loss
  * in nats per token; a non-finite number is null. */
@@ -83,13 +87,22 @@ int cmd_eval(int argc, char **argv)
     const char *mname = mode == TL_EVAL_REFERENCE ? "reference" : "stream";
     if (!cli_corpus_load(file, cm.vocab, false, &corpus))
         rc = 1;
-    else if (tl_eval_perplexity(cm.model, corpus.ids, corpus.len, mode, time, &loss, &ppl))
+    else if (tl_eval_perplexity(cm.model, corpus.ids, corpus.len, mode, time, &loss, &ppl)) {
         rc = cli_fail("evaluation");
-    else if (json)
+        if (mode == TL_EVAL_REFERENCE && corpus.len <= REFERENCE_MIN_TOKENS)
+            fprintf(stderr, "timelayers: reference mode needs more than %d tokens (%s has %zu); "
+                    "use --mode stream for a short text\n", REFERENCE_MIN_TOKENS, file,
+                    corpus.len);
+    } else if (!isfinite(ppl)) {
+        fprintf(stderr, "timelayers: %s: the perplexity overflows (mean loss %.5g nats/token): "
+                "the model gives some tokens a probability of about 0\n", file, loss);
+        rc = 1;
+    } else if (json) {
         rc = print_json(file, mname, corpus.len, loss, ppl) ? 0 : 1;
-    else
+    } else {
         printf("%s: perplexity %.3f (%.5f nats/token; %zu tokens, %s mode)\n", file, ppl, loss,
                corpus.len, mname);
+    }
     tl_corpus_free(&corpus);
     cli_model_close(&cm);
     return rc;

@@ -18,7 +18,7 @@ static const char help[] =
     "so small gradients meet the ~1e-11 rounding noise of the difference quotient:\n"
     "their relative error can pass 1e-6 while the absolute error stays at the noise.)\n"
     "\n"
-    "  --cell lstm|rnn   (default lstm)      --layers N   (default 2)\n"
+    "  --cell lstm|rnn|gru (default lstm)    --layers N   (default 2)\n"
     "  --vocab V         (default 11)        --embed D    (default 5)\n"
     "  --hidden H        (default 6)         --batch N    (default 3)\n"
     "  --time T          (default 4)         --seed S     (default 1)\n"

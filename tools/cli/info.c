@@ -41,6 +41,17 @@ static void print_fields(const tl_layer_config *cfg)
     }
 }
 
+/* Metadata is the file's to choose: control characters (a terminal's escape
+ * sequences) are printed as \xNN, never as themselves. */
+static void print_escaped(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+}
+
 /* The fields as a JSON object: numbers, booleans, {"layer": i}; an RNN's
  * activation by name. */
 static bool json_fields(cJSON *o, const tl_layer_config *cfg)
@@ -92,13 +103,20 @@ static void print_text(const char *path, tl_checkpoint *ck, tl_model *m, const t
         const char *k, *val;
         if (!tl_checkpoint_meta_at(ck, i, &k, &val) && strcmp(k, "vocab") &&
             strcmp(k, "architecture"))
-            printf("%s: %s\n", k, val);
+        {
+            print_escaped(k);
+            fputs(": ", stdout);
+            print_escaped(val);
+            putchar('\n');
+        }
     }
     for (int i = 0; tensors && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info t;
         if (tl_checkpoint_tensor_info(ck, i, &t))
             continue;
-        printf("  %-28s %s (", t.name, t.dtype);
+        fputs("  ", stdout);
+        print_escaped(t.name);
+        printf("%*s %s (", strlen(t.name) < 28 ? (int)(28 - strlen(t.name)) : 0, "", t.dtype);
         for (int d = 0; d < t.ndim; d++)
             printf("%s%lld", d ? ", " : "", (long long)t.shape[d]);
         printf(")\n");
@@ -200,9 +218,9 @@ int cmd_info(int argc, char **argv)
         cli_fail(path);
         goto out;
     }
-    /* The vocabulary is optional here; when present it must be valid. */
+    /* The vocabulary is optional here; when present it must be valid and fit. */
     if (tl_checkpoint_meta(ck, "vocab") || tl_checkpoint_meta(ck, "vocab.level")) {
-        if (tl_checkpoint_vocab(ck, &v)) {
+        if (tl_checkpoint_vocab(ck, &v) || tl_lm_check_vocab(m, v)) {
             cli_fail(path);
             goto out;
         }

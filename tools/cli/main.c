@@ -24,7 +24,13 @@ static const char usage[] =
 
 int cli_fail(const char *context)
 {
-    fprintf(stderr, "timelayers: %s: %s\n", context, tl_last_error());
+    /* Library messages about a file begin with its path: say it once. */
+    const char *msg = tl_last_error();
+    size_t n = strlen(context);
+    if (strncmp(msg, context, n) == 0 && msg[n] == ':')
+        fprintf(stderr, "timelayers: %s\n", msg);
+    else
+        fprintf(stderr, "timelayers: %s: %s\n", context, msg);
     return 1;
 }
 
@@ -61,7 +67,7 @@ bool cli_model_open(const char *path, cli_model *cm)
 {
     *cm = (cli_model){0};
     if (tl_checkpoint_open(path, &cm->ck) || tl_checkpoint_model(cm->ck, &cm->model) ||
-        tl_checkpoint_vocab(cm->ck, &cm->vocab)) {
+        tl_checkpoint_vocab(cm->ck, &cm->vocab) || tl_lm_check_vocab(cm->model, cm->vocab)) {
         cli_fail(path);
         cli_model_close(cm);
         return false;
@@ -119,8 +125,17 @@ int main(int argc, char **argv)
         return run_sibling("timelayers-bench", argv + 1);
     cli_fix_openblas_env(argv);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Output lost on a full disk or a closed pipe is a failure. */
+            errno = 0;
+            if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+                fprintf(stderr, "timelayers: writing the output failed: %s\n",
+                        errno ? strerror(errno) : "error on standard output");
+                rc = 1;
+            }
+            return rc;
+        }
     fprintf(stderr, "timelayers: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -1,5 +1,6 @@
 /* timelayers train: corpus -> model -> trainer -> checkpoint. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "group.h"
 
 static const char help[] =
     "usage: timelayers train [options]\n"
@@ -26,7 +28,7 @@ static const char help[] =
     "  --level word|char   tokens: white-space separated words with newline as\n"
     "                      <eos>, or UTF-8 characters (default: char)\n"
     "Model (with --resume the checkpoint's model and optimizer are used; --lr still applies):\n"
-    "  --cell lstm|rnn     recurrent cell (default lstm)\n"
+    "  --cell lstm|rnn|gru recurrent cell (default lstm)\n"
     "  --layers N          recurrent layers (default 1)\n"
     "  --embed D           embedding width (default 64)\n"
     "  --hidden H          hidden width (default 256)\n"
@@ -37,11 +39,19 @@ static const char help[] =
     "                      N(0, 1/fan_in), biases 0), uniform:A (every value U(-A, A),\n"
     "                      Zaremba et al.), or pytorch (PyTorch's default init)\n"
     "  --forget-bias B     set the LSTM forget-gate biases to B after --init\n"
+    "  --dropout P         dropout after the embedding and each recurrent layer\n"
+    "  --dropout-kind K    standard (default) or locked (one mask for all T steps)\n"
+    "  --rec-dropout P     recurrent variational dropout inside each LSTM\n"
+    "  --tie               output affine = embedding transposed (--embed = --hidden)\n"
     "Training:\n"
-    "  --batch B           rows per batch (default 32)\n"
+    "  --batch B           rows per batch, of all processes (default 32)\n"
+    "  --accumulate K      one update per K batches (as a batch of K x B rows)\n"
     "  --time T            time steps per batch (default 64)\n"
     "  --optim NAME        sgd, momentum, nesterov, adagrad, rmsprop, adam (default adam)\n"
     "  --lr X              learning rate (default: the optimizer's: sgd 0.01, adam 0.001, ...)\n"
+    "  --eps X             adagrad, rmsprop, adam: the epsilon (default the optimizer's)\n"
+    "  --eps-inside        adagrad: lr*g/sqrt(h + eps) (the char-RNN seed) instead of\n"
+    "                      lr*g/(sqrt(h) + eps)\n"
     "  --clip X            clip the global gradient norm at X (default 1; 0 = off)\n"
     "  --clip-value X      also clip each gradient element to [-X, X] (default off)\n"
     "  --lr-schedule S     constant (default); plateau:F (divide by F after an epoch\n"
@@ -54,7 +64,7 @@ static const char help[] =
     "  --eval-every N      also measure validation perplexity every N steps\n"
     "  --max-steps N       stop after N steps in total (default: no limit)\n"
     "  --max-seconds S     stop after S seconds of training (default: no limit)\n"
-    "  --seed N            random seed for the initial weights (default 1)\n"
+    "  --seed N            seed of the initial weights and dropout masks (default 1)\n"
     "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
     "Output:\n"
     "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
@@ -77,7 +87,8 @@ static const char help[] =
     "  --quiet             no progress lines\n"
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM: the step in progress finishes, the checkpoint is\n"
-    "written and the exit status is 130 (143); a second signal aborts at once.\n";
+    "written and the exit status is 130 (143); a second signal aborts at once.\n"
+    "Several processes: docs/distributed.md.\n";
 
 typedef struct {
     const char *train, *valid, *test, *out, *resume, *log, *init_from, *plot;
@@ -87,17 +98,22 @@ typedef struct {
     tl_level level;
     tl_lm_config lm;
     tl_optim_config optim;
-    bool lr_given;
+    bool lr_given, eps_given, eps_inside;
+    double eps;
     tl_train_config tc;
     uint64_t seed;
     int threads;
     bool quiet;
+    /* Options given on the command line: a resumed run keeps its own. */
+    const char *level_arg, *cell_arg, *layers_arg, *embed_arg, *hidden_arg, *optim_arg;
+    bool batch_given, time_given;
 } train_args;
 
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
        O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP,
        O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM,
+       O_EPS, O_EPS_INSIDE, O_ACCUM, O_DROPOUT, O_DROPOUT_KIND, O_REC_DROPOUT, O_TIE,
        O_INIT_FROM, O_PLOT };
 
 static const struct option options[] = {
@@ -113,8 +129,11 @@ static const struct option options[] = {
     {"help", 0, 0, O_HELP},      {"init", 1, 0, O_INIT},         {"forget-bias", 1, 0, O_FORGET},
     {"lr-schedule", 1, 0, O_SCHEDULE}, {"eval-every", 1, 0, O_EVAL_EVERY},
     {"keep-best", 1, 0, O_KEEP_BEST}, {"activation", 1, 0, O_ACTIVATION},
-    {"loss-norm", 1, 0, O_LOSS_NORM}, {"init-from", 1, 0, O_INIT_FROM},
-    {"plot", 1, 0, O_PLOT},      CLI_VERSION_OPTION,             {0, 0, 0, 0},
+    {"loss-norm", 1, 0, O_LOSS_NORM}, {"eps", 1, 0, O_EPS}, {"eps-inside", 0, 0, O_EPS_INSIDE},
+    {"accumulate", 1, 0, O_ACCUM}, {"dropout", 1, 0, O_DROPOUT},
+    {"dropout-kind", 1, 0, O_DROPOUT_KIND}, {"rec-dropout", 1, 0, O_REC_DROPOUT},
+    {"tie", 0, 0, O_TIE},        {"init-from", 1, 0, O_INIT_FROM}, {"plot", 1, 0, O_PLOT},
+    CLI_VERSION_OPTION,          {0, 0, 0, 0},
 };
 
 static int is_stdin(const char *file) { return file && !strcmp(file, "-"); }
@@ -143,21 +162,25 @@ static int parse(int argc, char **argv, train_args *a)
         case O_TEST: a->test = optarg; break;
         case O_SPLIT: ok = cli_parse_double("valid-split", optarg, 0, 0.9, &a->valid_split); break;
         case O_LEVEL:
+            a->level_arg = optarg;
             if (!strcmp(optarg, "word") || !strcmp(optarg, "char"))
                 a->level = optarg[0] == 'w' ? TL_LEVEL_WORD : TL_LEVEL_CHAR;
             else
                 return cli_usage_error("train", "--level must be word or char, not '%s'", optarg);
             break;
         case O_CELL:
+            a->cell_arg = optarg;
             if (tl_cell_kind_from_name(optarg, &a->lm.cell))
                 return cli_usage_error("train", "%s", tl_last_error());
             break;
-        case O_LAYERS: ok = cli_parse_int("layers", optarg, 1, 64, &a->lm.layers); break;
-        case O_EMBED: ok = cli_parse_int("embed", optarg, 1, 1 << 16, &a->lm.embed); break;
-        case O_HIDDEN: ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
-        case O_BATCH: ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
-        case O_TIME: ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
+        case O_LAYERS: a->layers_arg = optarg; ok = cli_parse_int("layers", optarg, 1, 64, &a->lm.layers); break;
+        case O_EMBED: a->embed_arg = optarg; ok = cli_parse_int("embed", optarg, 1, 1 << 16, &a->lm.embed); break;
+        case O_HIDDEN: a->hidden_arg = optarg; ok = cli_parse_int("hidden", optarg, 1, 1 << 16, &a->lm.hidden); break;
+        case O_BATCH: a->batch_given = true; ok = cli_parse_int("batch", optarg, 1, 1 << 16, &a->tc.batch); break;
+        case O_TIME: a->time_given = true; ok = cli_parse_int("time", optarg, 1, 1 << 16, &a->tc.time); break;
+        case O_ACCUM: ok = cli_parse_int("accumulate", optarg, 1, 1 << 12, &a->tc.accumulate); break;
         case O_OPTIM: {
+            a->optim_arg = optarg;
             tl_optim_kind k;
             if (tl_optim_kind_from_name(optarg, &k))
                 return cli_usage_error("train", "%s", tl_last_error());
@@ -182,6 +205,15 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case O_SECONDS: ok = cli_parse_double("max-seconds", optarg, 0, 1e9, &a->tc.max_seconds); break;
         case O_SEED: ok = cli_parse_u64("seed", optarg, &a->seed); break;
+        case O_DROPOUT: ok = cli_parse_double("dropout", optarg, 0, 0.99, &a->lm.dropout); break;
+        case O_DROPOUT_KIND:
+            if (tl_dropout_kind_from_name(optarg, &a->lm.dropout_kind))
+                return cli_usage_error("train", "--dropout-kind: %s", tl_last_error());
+            break;
+        case O_REC_DROPOUT:
+            ok = cli_parse_double("rec-dropout", optarg, 0, 0.99, &a->lm.rec_dropout);
+            break;
+        case O_TIE: a->lm.tie = true; break;
         case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 64, &a->threads); break;
         case O_OUT: a->out = optarg; break;
         case O_SAVE:
@@ -196,8 +228,10 @@ static int parse(int argc, char **argv, train_args *a)
             tl_init in;
             if (tl_init_parse(optarg, &in))
                 return cli_usage_error("train", "--init: %s", tl_last_error());
-            in.forget_bias_set = a->lm.init.forget_bias_set;
-            in.forget_bias = a->lm.init.forget_bias;
+            if (!in.forget_bias_set) { /* keep an earlier --forget-bias */
+                in.forget_bias_set = a->lm.init.forget_bias_set;
+                in.forget_bias = a->lm.init.forget_bias;
+            }
             a->lm.init = in;
             a->init_given = true;
             break;
@@ -218,6 +252,8 @@ static int parse(int argc, char **argv, train_args *a)
             a->tc.eval_every = eval_every;
             break;
         case O_KEEP_BEST: a->tc.keep_best = optarg; break;
+        case O_EPS: ok = cli_parse_double("eps", optarg, 1e-300, 1, &a->eps); a->eps_given = true; break;
+        case O_EPS_INSIDE: a->eps_inside = true; break;
         case O_ACTIVATION:
             if (strcmp(optarg, "tanh") && strcmp(optarg, "sigmoid"))
                 return cli_usage_error("train", "--activation must be tanh or sigmoid, not '%s'",
@@ -233,7 +269,11 @@ static int parse(int argc, char **argv, train_args *a)
         case O_INIT_FROM: a->init_from = optarg; break;
         case O_PLOT: a->plot = optarg; break;
         case 'h':
-        case O_HELP: fputs(help, stdout); return 0;
+        case O_HELP:
+            /* One write (longer than stdio's buffer): a reader that stops
+             * early (grep -q) then cannot cut it with SIGPIPE. */
+            fflush(stdout);
+            return write(STDOUT_FILENO, help, sizeof help - 1) == (ssize_t)(sizeof help - 1) ? 0 : 1;
         case CLI_OPT_VERSION: return cli_version();
         default: return cli_bad_option("train", c, argv);
         }
@@ -248,6 +288,9 @@ static int parse(int argc, char **argv, train_args *a)
         return cli_usage_error("train", "--lr-decay F is --lr-schedule plateau:F: give one");
     if (a->lm.activation == TL_ACT_SIGMOID && a->lm.cell != TL_CELL_RNN)
         return cli_usage_error("train", "--activation sigmoid needs --cell rnn");
+    if (a->lm.init.forget_bias_set && a->lm.cell != TL_CELL_LSTM)
+        return cli_usage_error("train", "--forget-bias (or forget_bias= in --init) sets the LSTM "
+                               "forget gate; --cell %s has none", tl_cell_kind_name(a->lm.cell));
     if (a->resume && a->init_given)
         return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
                                "--resume");
@@ -265,8 +308,18 @@ static int parse(int argc, char **argv, train_args *a)
         a->valid_split = 0;
     if (a->lr_given)
         a->optim.lr = lr;
+    if (a->eps_given)
+        a->optim.eps = a->eps;
+    if (a->eps_inside && a->optim.kind != TL_OPTIM_ADAGRAD)
+        return cli_usage_error("train", "--eps-inside is an option of --optim adagrad");
+    a->optim.eps_inside = a->eps_inside;
+    if (a->resume && (a->eps_given || a->eps_inside))
+        return cli_usage_error("train", "--eps and --eps-inside apply to a new optimizer, not to "
+                               "--resume");
     if (!a->out)
         a->out = a->resume ? a->resume : "model.safetensors";
+    if (a->tc.keep_best && a->out && strcmp(a->tc.keep_best, a->out) == 0)
+        return cli_usage_error("train", "--keep-best must be another file than --out");
     a->tc.checkpoint = a->out;
     a->tc.log_csv = a->log;
     return -1;
@@ -374,6 +427,108 @@ static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
     return true;
 }
 
+/* A resumed run keeps its model, optimizer, tokens, batch and time: an option
+ * asking for others would be ignored without a word, so it is refused (an
+ * option equal to the checkpoint's is fine). Returns 0 or exit status 2. */
+static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
+                                const tl_vocab *v, const tl_optim *opt)
+{
+    const char *level = tl_vocab_level(v) == TL_LEVEL_WORD ? "word" : "char";
+    if (a->level_arg && strcmp(a->level_arg, level))
+        return cli_usage_error("train", "--level %s differs from the checkpoint's %s level; a "
+                               "resumed run keeps its vocabulary", a->level_arg, level);
+    int layers = 0, embed = 0, hidden = 0;
+    char cell[32] = "";
+    for (int i = 0; i < tl_model_num_layers(m); i++) {
+        tl_layer_config c;
+        tl_layer *l = tl_model_layer(m, i);
+        if (tl_layer_get_config(l, &c))
+            continue;
+        if (!strcmp(c.type, "TimeEmbedding"))
+            embed = c.out_dim;
+        else if (tl_layer_has_state(l) && layers++ == 0) {
+            hidden = c.out_dim;
+            for (size_t k = 0; c.type[4 + k] && k < sizeof cell - 1; k++)
+                cell[k] = (char)(c.type[4 + k] | 0x20);   /* "TimeLSTM" -> "lstm" */
+        }
+    }
+    struct { const char *arg, *name; int have; } sizes[] = {
+        {a->layers_arg, "layers", layers}, {a->embed_arg, "embed", embed},
+        {a->hidden_arg, "hidden", hidden},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i].arg && atoi(sizes[i].arg) != sizes[i].have)
+            return cli_usage_error("train", "--%s %s differs from the checkpoint's %d; a resumed "
+                                   "run keeps its model (leave --%s out)", sizes[i].name,
+                                   sizes[i].arg, sizes[i].have, sizes[i].name);
+    if (a->cell_arg && strcmp(a->cell_arg, cell))
+        return cli_usage_error("train", "--cell %s differs from the checkpoint's %s; a resumed "
+                               "run keeps its model", a->cell_arg, cell);
+    tl_optim_config oc;
+    tl_optim_get_config(opt, &oc);
+    if (a->optim_arg && oc.kind != a->optim.kind)
+        return cli_usage_error("train", "--optim %s differs from the checkpoint's %s; a resumed "
+                               "run keeps its optimizer", a->optim_arg, tl_optim_name(oc.kind));
+    int batch, time;
+    if (tl_checkpoint_train_shape(ck, &batch, &time))
+        return cli_fail(a->resume);
+    if (!a->batch_given)
+        a->tc.batch = batch;
+    if (!a->time_given)
+        a->tc.time = time;
+    return 0;
+}
+
+/* Estimate the run's memory, print it, and refuse (1) what cannot fit. */
+static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, int V,
+                        size_t tokens)
+{
+    static tl_layer_config cfg[2 * 64 + 4];   /* large: a config holds its fields */
+    int n = 0;
+    if (m) {
+        for (int i = 0; i < tl_model_num_layers(m) && n < 2 * 64 + 3; i++)
+            if (!tl_layer_get_config(tl_model_layer(m, i), &cfg[n]))
+                n++;
+        if (tl_model_loss_layer(m) && !tl_layer_get_config(tl_model_loss_layer(m), &cfg[n]))
+            n++;
+    } else {    /* the stack tl_lm_create will build (lm.h) */
+        const char *cell = a->lm.cell == TL_CELL_RNN ? "TimeRNN" : "TimeLSTM";
+        cfg[n++] = (tl_layer_config){.type = "TimeEmbedding", .in_dim = V,
+                                     .out_dim = a->lm.embed};
+        for (int i = 0; i < a->lm.layers; i++) {
+            cfg[n] = (tl_layer_config){.in_dim = i ? a->lm.hidden : a->lm.embed,
+                                       .out_dim = a->lm.hidden};
+            snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
+        }
+        cfg[n++] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        cfg[n++] = (tl_layer_config){.type = "TimeSoftmaxWithLoss", .in_dim = V, .out_dim = V};
+    }
+    int states = 0;
+    tl_optim *probe = NULL;
+    if (opt)
+        states = tl_optim_state_count(opt);
+    else if (!tl_optim_create(&probe, &a->optim, 1))
+        states = tl_optim_state_count(probe);
+    tl_optim_destroy(probe);
+    double pbytes, need = cli_train_memory(cfg, n, states, a->tc.batch, a->tc.time, tokens,
+                                           &pbytes);
+    /* A model over the library's limit is refused by tl_lm_create, by name. */
+    if (!m && pbytes / ((2 + states) * sizeof(tl_real)) > (double)TL_LM_MAX_PARAMS)
+        return 0;
+    const char *source;
+    double limit = cli_memory_limit(&source);
+    printf("memory: about %.1f MB (parameters with gradients and optimizer state %.1f MB, "
+           "batch activations and data %.1f MB)\n", need / 1e6, pbytes / 1e6,
+           (need - pbytes) / 1e6);
+    if (limit > 0 && need > limit) {
+        fprintf(stderr, "timelayers: memory: about %.0f MB needed, more than the %.0f MB %s "
+                "allows; use a smaller model, --batch or --time\n", need / 1e6, limit / 1e6,
+                source);
+        return 1;
+    }
+    return 0;
+}
+
 /* The first SIGINT or SIGTERM asks the trainer to stop after its step and
  * save; a second one is fatal at once (the atomic save leaves the previous
  * checkpoint intact). */
@@ -420,12 +575,25 @@ static void rescue(tl_trainer *tr, const char *out)
     }
 }
 
+static int train(train_args *a, tl_comm *comm);
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    tl_comm *comm;
+    if (!cli_group_join(&comm))
+        return 1;
+    a.tc.comm = comm;
+    return cli_group_leave(comm, train(&a, comm));
+}
+
+static int train(train_args *args, tl_comm *comm)
+{
+    train_args a = *args;
+    int rc;
     const cli_path inputs[] = {
         {a.train, "training file", false, false},   /* NULL: the default corpus */
         {a.valid, "validation file", false, false},
@@ -441,7 +609,7 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc;
     cli_lock lock = {.fd = -1};
-    if (cli_lock_output(a.out, &lock))
+    if (tl_comm_is_writer(comm) && cli_lock_output(a.out, &lock)) /* the writer's file */
         return 1;
     cli_set_threads(a.threads);
 
@@ -454,10 +622,14 @@ int cmd_train(int argc, char **argv)
     rc = 1;
     if (a.resume) {
         if (tl_checkpoint_open(a.resume, &ck) || tl_checkpoint_model(ck, &m) ||
-            tl_checkpoint_vocab(ck, &vocab) || tl_checkpoint_optim(ck, &opt)) {
+            tl_checkpoint_vocab(ck, &vocab) || tl_checkpoint_optim(ck, &opt) ||
+            tl_lm_check_vocab(m, vocab)) {
             cli_fail(a.resume);
             goto out;
         }
+        if ((rc = check_resume_options(&a, ck, m, vocab, opt)))
+            goto out;
+        rc = 1;
         a.level = tl_vocab_level(vocab);
         /* The run continues its schedule unless told otherwise, and keeps
          * saying how its model was initialised. */
@@ -468,6 +640,9 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         snprintf(a.init, sizeof a.init, "%s", init ? init : "");
+        const char *seed = tl_checkpoint_meta(ck, "seed");
+        if (seed && !cli_parse_u64("seed (checkpoint metadata)", seed, &a.seed))
+            goto out;
         /* The optimizer comes from the checkpoint; a given --lr overrides its rate. */
         if (a.lr_given && tl_optim_set_lr(opt, a.optim.lr)) {
             cli_fail("--lr");
@@ -490,6 +665,9 @@ int cmd_train(int argc, char **argv)
     vocab = NULL; /* owned by d now, loaded or not */
     if (!loaded)
         goto out;
+    if (check_memory(&a, m, opt, (int)tl_vocab_size(d.vocab), d.train.len + d.valid.len +
+                     d.test.len))
+        goto out;
     if (!m) {
         tl_rng rng;
         tl_rng_seed(&rng, a.seed);
@@ -500,11 +678,13 @@ int cmd_train(int argc, char **argv)
         }
         tl_init_describe(&a.lm.init, a.init, sizeof a.init);
     }
-    tl_ckpt_meta init_meta = {"init", a.init};
-    if (a.init[0]) {
-        a.tc.meta = &init_meta;
-        a.tc.nmeta = 1;
-    }
+    /* The seed keys the dropout masks too: a resumed run keeps it. */
+    char seed_text[24];
+    snprintf(seed_text, sizeof seed_text, "%" PRIu64, a.seed);
+    tl_model_set_seed(m, a.seed);
+    tl_ckpt_meta meta[2] = {{"seed", seed_text}, {"init", a.init}};
+    a.tc.meta = meta;
+    a.tc.nmeta = a.init[0] ? 2 : 1;
     size_t nparams;
     if (tl_model_flat(m, NULL, NULL, &nparams) || (!opt && tl_optim_create(&opt, &a.optim, nparams))) {
         cli_fail("optimizer");
@@ -525,6 +705,12 @@ int cmd_train(int argc, char **argv)
            nparams, a.init[0] ? ", init " : "", a.init, tl_optim_name(oc.kind), tl_optim_lr(opt),
            schedule, a.tc.batch, a.tc.time,
            a.resume ? "resuming" : a.init_from ? "fine-tuning" : "starting");
+    if (a.tc.accumulate > 1)
+        printf("accumulate: %d batches per update (%d rows)\n", a.tc.accumulate,
+               a.tc.accumulate * a.tc.batch);
+    if (comm)
+        printf("data parallel: %d processes, %d rows each per batch\n", tl_comm_size(comm),
+               a.tc.batch / tl_comm_size(comm));
     fflush(stdout);
     long start_step = tl_trainer_step(tr);
     run r = {.quiet = a.quiet, .plot = a.plot, .title = a.out};
@@ -540,7 +726,8 @@ int cmd_train(int argc, char **argv)
     cli_series_free(&r.valid);
     if (st) {
         cli_fail("training stopped");
-        if (st == TL_ERR_IO && tl_trainer_step(tr) > start_step)
+        /* Alone only: a group's save is collective, and the others may have failed. */
+        if (st == TL_ERR_IO && !comm && tl_trainer_step(tr) > start_step)
             rescue(tr, a.out);
         goto out;
     }
@@ -558,7 +745,8 @@ int cmd_train(int argc, char **argv)
                tl_trainer_epoch(tr), a.tc.epochs);
     if (a.test) {
         double loss, ppl;
-        if (tl_eval_perplexity(m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss, &ppl)) {
+        if (tl_comm_eval_perplexity(comm, m, d.test.ids, d.test.len, TL_EVAL_REFERENCE, 0, &loss,
+                                    &ppl)) {
             cli_fail(a.test);
             goto out;
         }

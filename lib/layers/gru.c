@@ -1,0 +1,245 @@
+/* TimeGRU: the GRU cell along time, batch-major (N, T, D) -> (N, T, H).
+ *
+ *   forward:   G[:, :, 0:3H] = X·Wx + b                       one GEMM over all R = N·T rows
+ *              for t = 0 .. T-1:  hh = h_{t-1}·Wh + [0, 0, bhn];
+ *                                 G[:,t] -> r, z, n, hn;  Y[:,t] = n + z⊙(h_{t-1} − n)
+ *              with h_{-1} = h0, h_t = Y[:,t]
+ *   backward:  dh = 0
+ *              for t = T-1 .. 0:  dh += dY[:,t];
+ *                                 dAh[:,t], dAx[:,t] = cell backward (G[:,t], h_{t-1}, dh);
+ *                                 dh = z_t⊙dh + dAh[:,t]·Whᵀ
+ *              dh0 = dh;  dWx += Xᵀ·dAx;  dWh += Hprevᵀ·dAh;  db += Σ dAx;
+ *              dbhn += Σ dAh_n;  dX = dAx·Wxᵀ
+ *
+ * As in TimeLSTM, only the recurrent halves run per step, fused per part of
+ * the hidden units: a part gets its columns of h·Wh (in each of the three
+ * gate blocks, into the (N, 3H) scratch hh) and then at once its gate math;
+ * backward, a part's dh is dY[:,t-1] + z_t⊙dh + dAh[:,t]·Whᵀ on its units,
+ * followed by the cell backward of step t-1 on them. Parts own disjoint units
+ * (tl_rec_split) and meet only at the step's end. Wh (and Whᵀ) are packed
+ * once per pass (tl_rec_prepare). Hprev is Y shifted one step later with h0
+ * in front, so that dWh is a single GEMM.
+ *
+ * State: the shared recurrent mechanism (recurrent.h); see gru.h for the rules.
+ */
+#include "../internal.h"
+#include "../kernels/kernels.h"
+#include "recurrent.h"
+#include "timelayers/gru.h"
+
+typedef struct {
+    tl_recurrent base;    /* layer header and state h: must be first */
+    tl_gru_cell cell;
+
+    const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
+    tl_tensor y;          /* (N, T, H) hidden states */
+    tl_tensor gates;      /* (N, T, 4H) r, z, n, hn */
+    tl_tensor hh;         /* (N, 3H) the step's h·Wh + [0, 0, bhn] */
+
+    tl_tensor dx, dAh, dAx, hprev, dh;
+    tl_rec rec;           /* Wh prepared for the per-step products */
+} time_gru;
+
+/* One forward step on the step's slices; h_prev NULL is the zero state. */
+typedef struct {
+    const tl_rec *rec;
+    int N, H, ld, ldg;
+    const tl_real *bhn;
+    const tl_real *h_prev;
+    int ldh;
+    tl_real *G, *hh, *Y;
+} fwd_step;
+
+static void forward_part(void *ctx, int part, int parts)
+{
+    const fwd_step *s = ctx;
+    int u0, u1, H = s->H;
+    tl_rec_split(s->rec, part, parts, &u0, &u1);
+    tl_gru_hh_init(s->N, H, s->bhn, s->hh, 3 * H, u0, u1);
+    if (s->h_prev)
+        tl_rec_forward(s->rec, s->N, s->h_prev, s->ldh, u0, u1, s->hh, 3 * H);
+    for (int n = 0; n < s->N; n++)
+        tl_gru_gates_forward(u1 - u0, H, s->G + (size_t)n * s->ldg + u0,
+                             s->hh + (size_t)n * 3 * H + u0,
+                             s->h_prev ? s->h_prev + (size_t)n * s->ldh + u0 : NULL,
+                             s->Y + (size_t)n * s->ld + u0);
+}
+
+/* One backward region: dh = dy_s + dh (already z-scaled by the later step;
+ * fresh = true: nothing from later steps) + dAh_next·Whᵀ, then, when G_s is
+ * set, the cell backward of step s, which leaves z_s⊙dh in dh. */
+typedef struct {
+    const tl_rec *rec;
+    int N, H, ld, ldg, lda;
+    const tl_real *dAh_next, *dy_s;
+    const tl_real *dh_in;  /* the z-scaled dh of the later step (NULL: zeros) */
+    tl_real *dh;
+    const tl_real *G_s, *h_prev;
+    int ldh;
+    tl_real *dAh_s, *dAx_s;
+} bwd_step;
+
+static void backward_part(void *ctx, int part, int parts)
+{
+    const bwd_step *s = ctx;
+    int u0, u1, N = s->N, H = s->H;
+    tl_rec_split(s->rec, part, parts, &u0, &u1);
+    for (int n = 0; n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H;
+        const tl_real *in = s->dh_in ? s->dh_in + (size_t)n * H : NULL;
+        const tl_real *dy = s->dy_s ? s->dy_s + (size_t)n * s->ld : NULL;
+        for (int u = u0; u < u1; u++)
+            dh[u] = (in ? in[u] : 0) + (dy ? dy[u] : 0);
+    }
+    if (s->dAh_next)
+        tl_rec_backward(s->rec, N, s->dAh_next, s->lda, u0, u1, s->dh, H);
+    if (!s->G_s)
+        return;
+    for (int n = 0; n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H + u0;
+        tl_gru_gates_backward(u1 - u0, H, s->G_s + (size_t)n * s->ldg + u0,
+                              s->h_prev ? s->h_prev + (size_t)n * s->ldh + u0 : NULL, dh,
+                              s->dAh_s + (size_t)n * s->lda + u0,
+                              s->dAx_s + (size_t)n * s->lda + u0, dh);
+    }
+}
+
+static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
+{
+    time_gru *r = (time_gru *)l;
+    TL_TRY(tl_recurrent_check_input(&r->base, x));
+    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
+    bool from_state;
+    TL_TRY(tl_recurrent_begin(&r->base, N, &from_state));
+    r->x = NULL;
+    TL_TRY(tl_tensor_resize(&r->y, TL_REAL, 3, (int[]){N, T, H}));
+    TL_TRY(tl_tensor_resize(&r->gates, TL_REAL, 3, (int[]){N, T, 4 * H}));
+    TL_TRY(tl_tensor_resize(&r->hh, TL_REAL, 2, (int[]){N, 3 * H}));
+
+    int ld = T * H, ldg = 4 * T * H;
+    tl_real *Y = r->y.data, *G = r->gates.data;
+    tl_gru_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
+    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, false, N));
+    int parts = tl_rec_parts(&r->rec, N);
+    fwd_step s = {&r->rec, N, H, ld, ldg, r->cell.params[TL_GRU_BHN].value.data,
+                  from_state ? r->base.h0.data : NULL, H, G, r->hh.data, Y};
+    for (int t = 0; t < T; t++) {
+        if (t) {
+            s.h_prev = Y + (size_t)(t - 1) * H;
+            s.ldh = ld;
+        }
+        s.G = G + (size_t)t * 4 * H;
+        s.Y = Y + (size_t)t * H;
+        tl_parallel_run(parts, forward_part, &s);
+    }
+
+    tl_recurrent_end(&r->base, N, Y + (size_t)(T - 1) * H, NULL, ld);
+    r->x = x;
+    *y = &r->y;
+    return TL_OK;
+}
+
+static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
+{
+    time_gru *r = (time_gru *)l;
+    if (!r->x)
+        return tl_fail(TL_ERR_STATE, "TimeGRU: backward called before a successful forward");
+    if (!tl_tensor_same_shape(dy, &r->y))
+        return tl_fail_shape("TimeGRU backward", "dy", dy, "the shape of the last output");
+    const tl_tensor *x = r->x;
+    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
+    TL_TRY(tl_tensor_resize(&r->dAh, TL_REAL, 3, (int[]){N, T, 3 * H}));
+    TL_TRY(tl_tensor_resize(&r->dAx, TL_REAL, 3, (int[]){N, T, 3 * H}));
+    TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, (int[]){N, T, H}));
+    TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, x->shape));
+    TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
+    TL_TRY(tl_recurrent_begin_backward(&r->base, N));
+
+    int ld = T * H, ldg = 4 * T * H, lda = 3 * T * H;
+    const tl_real *Y = r->y.data, *G = r->gates.data;
+    tl_real *dAh = r->dAh.data, *dAx = r->dAx.data;
+    const tl_real *h0 = r->base.h0.data;
+    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, true, N));
+    int parts = tl_rec_parts(&r->rec, N);
+    /* Step s = T-1 .. 0 gets dh = dY[:,s] + z_{s+1}⊙dh + dAh[:,s+1]·Whᵀ
+     * (truncated BPTT: nothing flows in from later chunks), then its cell
+     * backward. Finally dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
+    bwd_step b = {.rec = &r->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .lda = lda};
+    for (int s = T - 1; s >= -1; s--) {
+        b.dAh_next = s + 1 < T ? dAh + (size_t)(s + 1) * 3 * H : NULL;
+        b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
+        b.dh_in = s + 1 < T ? r->dh.data : NULL;
+        b.dh = s >= 0 ? r->dh.data : r->base.dh0.data;
+        b.G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
+        b.h_prev = s > 0 ? Y + (size_t)(s - 1) * H : h0;
+        b.ldh = s > 0 ? ld : H;
+        b.dAh_s = dAh + (size_t)(s >= 0 ? s : 0) * 3 * H;
+        b.dAx_s = dAx + (size_t)(s >= 0 ? s : 0) * 3 * H;
+        tl_parallel_run(parts, backward_part, &b);
+    }
+
+    /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
+    tl_real *Hp = r->hprev.data;
+    tl_copy_rows(N, H, h0, H, Hp, ld);
+    tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
+    tl_gru_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dAh, 3 * H, dAx, 3 * H,
+                                r->dx.data, D);
+    *dx = &r->dx;
+    return TL_OK;
+}
+
+static tl_param *gru_params(tl_layer *l, int *count)
+{
+    *count = TL_GRU_NPARAMS;
+    return ((time_gru *)l)->cell.params;
+}
+
+static tl_status gru_config(const tl_layer *l, tl_layer_config *cfg)
+{
+    const time_gru *r = (const time_gru *)l;
+    cfg->in_dim = r->cell.in_dim;
+    cfg->out_dim = r->cell.hidden;
+    return tl_config_set_bool(cfg, "stateful", r->base.stateful);
+}
+
+static void gru_destroy(tl_layer *l)
+{
+    time_gru *r = (time_gru *)l;
+    tl_gru_cell_free(&r->cell);
+    tl_rec_free(&r->rec);
+    tl_recurrent_free(&r->base);
+    tl_tensor *owned[] = {&r->y, &r->gates, &r->hh, &r->dx, &r->dAh, &r->dAx, &r->hprev, &r->dh};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        tl_tensor_free(owned[i]);
+    tl_free(r);
+}
+
+static const tl_layer_ops gru_ops = {
+    .type = "TimeGRU",
+    .forward = gru_forward,
+    .backward = gru_backward,
+    .params = gru_params,
+    .reset_state = tl_recurrent_reset_state,
+    .get_state = tl_recurrent_get_state,
+    .set_state = tl_recurrent_set_state,
+    .state_grad = tl_recurrent_state_grad,
+    .config = gru_config,
+    .destroy = gru_destroy,
+};
+
+tl_status tl_time_gru_create(tl_layer **out, int in_dim, int hidden, bool stateful, tl_rng *rng)
+{
+    if (!out)
+        return tl_fail(TL_ERR_ARG, "tl_time_gru_create: out is NULL");
+    *out = NULL;
+    time_gru *r;
+    TL_TRY(tl_calloc((void **)&r, 1, sizeof *r, "TimeGRU"));
+    tl_status st = tl_gru_cell_init(&r->cell, in_dim, hidden, rng);
+    if (st) {
+        tl_free(r);
+        return st;
+    }
+    tl_recurrent_init(&r->base, &gru_ops, in_dim, hidden, 4, false, stateful);
+    *out = &r->base.layer;
+    return TL_OK;
+}
