@@ -276,6 +276,8 @@ void tl_model_set_step(tl_model *m, uint64_t step)
         m->step = step;
 }
 
+uint64_t tl_model_seed(const tl_model *m) { return m ? m->seed : 0; }
+
 uint64_t tl_model_step(const tl_model *m) { return m ? m->step : 0; }
 
 void tl_model_reset_state(tl_model *m)

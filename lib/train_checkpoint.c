@@ -55,8 +55,9 @@ static char *optim_json(const tl_optim *o)
 
 static char *train_json(const tl_trainer *t)
 {
-    char rng[4][17], data[17];
+    char rng[4][17], data[17], mask_seed[17];
     snprintf(data, sizeof data, "%016" PRIx64, t->data_hash);
+    snprintf(mask_seed, sizeof mask_seed, "%016" PRIx64, tl_model_seed(t->m));
     cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateArray();
     bool ok = j && r && cJSON_AddItemToObject(j, "rng", r);
     if (!ok)
@@ -78,6 +79,7 @@ static char *train_json(const tl_trainer *t)
          cJSON_AddNumberToObject(j, "report_loss", t->report_loss) &&
          cJSON_AddNumberToObject(j, "report_count", t->report_count) &&
          cJSON_AddStringToObject(j, "data", data) &&
+         cJSON_AddStringToObject(j, "mask_seed", mask_seed) &&
          cJSON_AddNumberToObject(j, "tokens", (double)t->ntrain) &&
          (isfinite(t->best_ppl) ? cJSON_AddNumberToObject(j, "best_ppl", t->best_ppl) != NULL
                                 : cJSON_AddNullToObject(j, "best_ppl") != NULL);
@@ -404,6 +406,17 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
     return st;
 }
 
+/* A 64-bit value written as 16 hex digits, exactly what train_json writes
+ * (strtoull alone would take " -1"). */
+static bool hex64(const cJSON *s, uint64_t *out)
+{
+    if (!cJSON_IsString(s) || strlen(s->valuestring) != 16 ||
+        strspn(s->valuestring, "0123456789abcdefABCDEF") != 16)
+        return false;
+    *out = strtoull(s->valuestring, NULL, 16);
+    return true;
+}
+
 tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
 {
     if (!t || !ck)
@@ -455,16 +468,14 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     if (!st && !(cJSON_IsArray(rng) && cJSON_GetArraySize(rng) == 4))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng must be 4 hex strings");
     tl_rng r = {{0}};
-    for (int i = 0; !st && i < 4; i++) {
-        const cJSON *s = cJSON_GetArrayItem(rng, i);
-        char *end = NULL;
-        /* Exactly what train_json writes: strtoull alone would take " -1". */
-        if (cJSON_IsString(s) && strlen(s->valuestring) == 16 &&
-            strspn(s->valuestring, "0123456789abcdefABCDEF") == 16)
-            r.s[i] = strtoull(s->valuestring, &end, 16);
-        if (!end || *end || end == s->valuestring)
+    for (int i = 0; !st && i < 4; i++)
+        if (!hex64(cJSON_GetArrayItem(rng, i), &r.s[i]))
             st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not 16 hex digits", i);
-    }
+    /* The seed of the dropout masks (absent in older files: the model's own). */
+    const cJSON *mask_seed = cJSON_GetObjectItemCaseSensitive(j, "mask_seed");
+    uint64_t seed = tl_model_seed(t->m);
+    if (!st && mask_seed && !hex64(mask_seed, &seed))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": mask_seed is not 16 hex digits");
     if (!st)
         st = load_states(t, ck);
     if (!st) {
@@ -476,6 +487,7 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         if (base_lr)
             t->base_lr = base_lr->valuedouble;
         t->rng = r;
+        tl_model_set_seed(t->m, seed);
         t->report_loss = report_loss;
         t->report_count = (int)report_count;
     }

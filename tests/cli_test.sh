@@ -74,6 +74,35 @@ cut -d, -f1-4 "$tmp/b.csv" >"$tmp/b.cut"
 cmp -s "$tmp/a.cut" "$tmp/b.cut" || fail "resumed run differs: $(diff "$tmp/a.cut" "$tmp/b.cut" | head -5)"
 echo "resume: $(wc -l <"$tmp/a.cut") log lines identical"
 
+# The same with dropout of both kinds, recurrent dropout and tying, validation
+# every 9 steps: the masks (keyed by the seed and step the checkpoint holds)
+# repeat exactly; and they are on (the losses are not the plain run's).
+for kind in standard locked; do
+  dargs=("${args[@]}" --embed 16 --layers 2 --dropout 0.3 --dropout-kind $kind --rec-dropout 0.2
+         --tie --seed 5 --valid "$tmp/valid.txt" --eval-every 9)
+  "$tl" train "${dargs[@]}" --out "$tmp/e.safetensors" --log "$tmp/e.csv" >/dev/null
+  "$tl" train "${dargs[@]}" --max-steps 23 --out "$tmp/f.safetensors" --log "$tmp/f.csv" >/dev/null
+  "$tl" train "${dargs[@]}" --resume "$tmp/f.safetensors" --out "$tmp/f.safetensors" \
+    --log "$tmp/f.csv" >/dev/null
+  cut -d, -f1-5 "$tmp/e.csv" >"$tmp/e.cut"
+  cut -d, -f1-5 "$tmp/f.csv" >"$tmp/f.cut"
+  cmp -s "$tmp/e.cut" "$tmp/f.cut" ||
+    fail "resumed $kind dropout run differs: $(diff "$tmp/e.cut" "$tmp/f.cut" | head -5)"
+  "$tl" train "${dargs[@]}" --dropout 0 --rec-dropout 0 --out "$tmp/g.safetensors" \
+    --log "$tmp/g.csv" >/dev/null
+  [ "$(cut -d, -f4 "$tmp/e.csv" | sed -n 2p)" != "$(cut -d, -f4 "$tmp/g.csv" | sed -n 2p)" ] ||
+    fail "$kind dropout changes nothing"
+  echo "resume with $kind dropout: $(wc -l <"$tmp/e.cut") log lines identical"
+done
+# Options that would change the resumed model are refused, not ignored.
+expect_fail 2 "differs from the checkpoint's 0.3" "$tl" train --resume "$tmp/f.safetensors" \
+  --dropout 0.5
+expect_fail 2 "differs from the checkpoint's 0.2" "$tl" train --resume "$tmp/f.safetensors" \
+  --rec-dropout 0
+expect_fail 2 "differs from the checkpoint's locked" "$tl" train --resume "$tmp/f.safetensors" \
+  --dropout-kind standard
+expect_fail 2 "not tied" "$tl" train --resume "$tmp/b.safetensors" --tie
+
 # Schedules, initialisation, validation every N steps and the best checkpoint:
 # a run stopped mid-way and resumed (without repeating --lr-schedule: the
 # checkpoint's applies) repeats the straight run, rates included.
@@ -129,6 +158,28 @@ expect_fail 2 "adagrad" "$tl" train --optim adam --eps-inside
 "$1/tools/timelayers-gradcheck" --layers 2 >"$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
 "$tl" gradcheck --cell rnn | grep -q passed || fail "timelayers gradcheck"
 "$tl" gradcheck --cell gru | grep -q passed || fail "timelayers gradcheck --cell gru"
+# With dropout (fixed masks: training-mode loss differs from evaluation mode's)
+# and tying (one W, the embedding's, and its gradient is checked); without
+# dropout the two losses are the same. Impossible bounds make the check fail.
+losses() { sed -n 's/.*loss \([0-9.]*\) (training.*, \([0-9.]*\) (evaluation.*/\1 \2/p' "$1"; }
+for kind in standard locked; do
+  "$tl" gradcheck --dropout 0.3 --dropout-kind $kind --rec-dropout 0.2 --tie >"$tmp/gc" ||
+    fail "gradcheck with $kind dropout and tying: $(cat "$tmp/gc")"
+  grep -q "passed" "$tmp/gc" && grep -q "layers.0.W .* ok" "$tmp/gc" || fail "gradcheck: $(cat "$tmp/gc")"
+  [ "$(grep -c '\.W ' "$tmp/gc")" = 1 ] || fail "a tied gradcheck has more than one W: $(cat "$tmp/gc")"
+  losses "$tmp/gc" | awk 'NF == 2 && $1 != $2 { on = 1 } END { exit !on }' || fail "gradcheck: $kind dropout is off: $(cat "$tmp/gc")"
+  echo "gradcheck, $kind dropout, tied: $(tail -1 "$tmp/gc")"
+done
+"$tl" gradcheck --cell gru --dropout 0.4 --tie | grep -q passed || fail "gradcheck --cell gru --tie"
+"$tl" gradcheck >"$tmp/gc"
+losses "$tmp/gc" | awk 'NF == 2 { exit !($1 == $2) } END { exit NR != 1 }' ||
+  fail "gradcheck without dropout: the two losses differ: $(cat "$tmp/gc")"
+rc=0
+"$tl" gradcheck --dropout 0.3 --bound 1e-30 --abs-bound 1e-30 >"$tmp/gc" || rc=$?
+[ "$rc" = 1 ] && grep -q FAILED "$tmp/gc" || fail "gradcheck with impossible bounds exited $rc"
+expect_fail 2 "dropout kind 'x'" "$tl" gradcheck --dropout-kind x
+expect_fail 1 "layer 0 (TimeEmbedding, D=4)" "$tl" gradcheck --tie --embed 4
+expect_fail 1 "an option of the LSTM cell" "$tl" gradcheck --cell gru --rec-dropout 0.2
 
 # bench: only its options here (a benchmark run takes too long for a test);
 # not built with -Dbenchmarks=disabled.

@@ -21,7 +21,13 @@ typedef struct {
     tl_optim *opt;
 } setup;
 
-static void make(setup *s, tl_optim_kind kind, double lr)
+/* The seed of the dropout masks of every model here: not the default 0, so
+ * that a resumed run has to get it back from the checkpoint. */
+#define MASK_SEED 42
+
+/* lm: the model's widths and regularisation (its vocab is filled in here);
+ * NULL: one LSTM layer, embed 8, hidden 24, no dropout. */
+static void make_lm(setup *s, tl_optim_kind kind, double lr, const tl_lm_config *lm)
 {
     TU_OK(tl_vocab_create(&s->vocab, TL_LEVEL_CHAR));
     /* Repeat the text so an epoch has several batches. */
@@ -34,14 +40,18 @@ static void make(setup *s, tl_optim_kind kind, double lr)
     free(big);
     tl_rng rng;
     tl_rng_seed(&rng, 7);
-    tl_lm_config lm = {.vocab = tl_vocab_size(s->vocab), .embed = 8, .hidden = 24, .layers = 1};
-    TU_OK(tl_lm_create(&s->m, &lm, &rng));
+    tl_lm_config c = lm ? *lm : (tl_lm_config){.embed = 8, .hidden = 24, .layers = 1};
+    c.vocab = tl_vocab_size(s->vocab);
+    TU_OK(tl_lm_create(&s->m, &c, &rng));
+    tl_model_set_seed(s->m, MASK_SEED);
     size_t np;
     TU_OK(tl_model_flat(s->m, NULL, NULL, &np));
     tl_optim_config oc = tl_optim_defaults(kind);
     oc.lr = lr;
     TU_OK(tl_optim_create(&s->opt, &oc, np));
 }
+
+static void make(setup *s, tl_optim_kind kind, double lr) { make_lm(s, kind, lr, NULL); }
 
 static void release(setup *s)
 {
@@ -358,6 +368,10 @@ static void test_bad_resume_metadata(void **state)
          "\"iter\" is missing or not an integer"},
         {"\"epoch\": 0, \"step\": 0, \"iter\": 0, \"time_idx\": 1e300, \"batch\": 4, \"time\": 8",
          "\"time_idx\" is missing"},
+        {"\"epoch\": 0, \"step\": 0, \"iter\": 0, \"time_idx\": 0, \"batch\": 4, \"time\": 8, "
+         "\"mask_seed\": \" -1\"", "mask_seed is not 16 hex digits"},
+        {"\"epoch\": 0, \"step\": 0, \"iter\": 0, \"time_idx\": 0, \"batch\": 4, \"time\": 8, "
+         "\"mask_seed\": 42", "mask_seed is not 16 hex digits"},
     };
     char json[512];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -394,8 +408,9 @@ static void test_bad_resume_metadata(void **state)
  * checkpoint (model, optimizer, loop) with the same cfg; every report of the
  * two must be bit-identical. valid: the first nvalid tokens of the training
  * text serve as a validation set (0 = none). */
-static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double lr, long stop,
-                               size_t nvalid, trace *straight, trace *split)
+static void straight_and_split_lm(tl_train_config cfg, const tl_lm_config *lm,
+                                  tl_optim_kind kind, double lr, long stop, size_t nvalid,
+                                  trace *straight, trace *split)
 {
     char path[] = "/tmp/tl_test_splitXXXXXX";
     int fd = mkstemp(path);
@@ -405,7 +420,7 @@ static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double l
     memset(split, 0, sizeof *split);
     setup s;
     tl_trainer *t;
-    make(&s, kind, lr);
+    make_lm(&s, kind, lr, lm);
     const int32_t *valid = nvalid ? s.train.ids : NULL;
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, valid, nvalid,
                             &cfg));
@@ -413,7 +428,7 @@ static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double l
     tl_trainer_destroy(t);
     release(&s);
 
-    make(&s, kind, lr);
+    make_lm(&s, kind, lr, lm);
     valid = nvalid ? s.train.ids : NULL;
     tl_train_config first = cfg;
     first.max_steps = stop;
@@ -430,7 +445,9 @@ static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double l
     TU_OK(tl_checkpoint_optim(ck, &s.opt));
     TU_OK(tl_trainer_create(&t, s.m, s.opt, s.vocab, s.train.ids, s.train.len, valid, nvalid,
                             &cfg)); /* s.train is still the same corpus */
+    assert_true(tl_model_seed(s.m) == 0);      /* a loaded model: the trainer's part holds it */
     TU_OK(tl_trainer_resume(t, ck));
+    assert_true(tl_model_seed(s.m) == MASK_SEED);
     tl_checkpoint_close(ck);
     TU_OK(tl_trainer_run(t, record, split));
     tl_trainer_destroy(t);
@@ -446,6 +463,12 @@ static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double l
     assert_int_equal(split->nvalid, straight->nvalid);
     for (int i = 0; i < straight->nvalid; i++)
         assert_true(split->valid[i] == straight->valid[i]);
+}
+
+static void straight_and_split(tl_train_config cfg, tl_optim_kind kind, double lr, long stop,
+                               size_t nvalid, trace *straight, trace *split)
+{
+    straight_and_split_lm(cfg, NULL, kind, lr, stop, nvalid, straight, split);
 }
 
 static int iters_per_epoch(void)
@@ -516,6 +539,43 @@ static void test_eval_every_keeps_training_state(void **state)
         expect += s % iters != 0;
     assert_int_equal(with_eval.nvalid, expect);
     assert_int_equal(plain.nvalid, 2);
+}
+
+/* Dropout of both kinds after the embedding and between two LSTM layers,
+ * recurrent dropout inside them, tying in one of the two: a run stopped in
+ * the middle of an epoch and resumed (the masks' seed and step come from the
+ * checkpoint) repeats every training and validation perplexity of the
+ * uninterrupted run, bit for bit, with validation (evaluation mode) every 5
+ * steps. And the masks are on: the losses are not those without dropout. */
+static void test_resume_with_dropout_is_exact(void **state)
+{
+    (void)state;
+    static trace straight, split, plain;
+    int iters = iters_per_epoch();
+    tl_train_config cfg = config(2);
+    cfg.eval_every = 5;
+    const tl_lm_config models[] = {
+        {.embed = 16, .hidden = 16, .layers = 2, .dropout = 0.3,
+         .dropout_kind = TL_DROPOUT_STANDARD, .rec_dropout = 0.2, .tie = true},
+        {.embed = 8, .hidden = 24, .layers = 2, .dropout = 0.4,
+         .dropout_kind = TL_DROPOUT_LOCKED, .rec_dropout = 0.25},
+    };
+    for (int k = 0; k < 2; k++) {
+        tl_lm_config off = models[k];
+        off.dropout = off.rec_dropout = 0;
+        straight_and_split_lm(cfg, &models[k], TL_OPTIM_ADAM, 0.01, iters + iters / 3, 200,
+                              &straight, &split);
+        straight_and_split_lm(cfg, &off, TL_OPTIM_ADAM, 0.01, 3, 200, &plain, &split);
+        assert_int_equal(straight.n, plain.n);
+        int same = 0;
+        for (int i = 0; i < plain.n; i++)
+            same += straight.ppl[i] == plain.ppl[i];
+        print_message("%s dropout %.2g, recurrent %.2g%s: %d steps identical after a resume; "
+                      "%d of them equal without dropout\n",
+                      tl_dropout_kind_name(models[k].dropout_kind), models[k].dropout,
+                      models[k].rec_dropout, models[k].tie ? ", tied" : "", straight.n, same);
+        assert_int_equal(same, 0);
+    }
 }
 
 /* The checkpoint's best_ppl and step from its "train" metadata. */
@@ -713,6 +773,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loss_falls),
         cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_resume_with_dropout_is_exact),
         cmocka_unit_test(test_nonfinite_loss_stops_and_keeps_checkpoint),
         cmocka_unit_test(test_csv_log_and_lr_decay),
         cmocka_unit_test(test_bad_configs),

@@ -80,9 +80,11 @@ bool tl_model_is_training(const tl_model *m);
 /* The key of the layers' random masks: a seed (0 for a new model) and the
  * step, which each tl_model_forward (or tl_model_forward_backward) in
  * training mode uses and then advances by one. The trainer sets the step to its own step count before each
- * forward, so a resumed run draws exactly the masks of an uninterrupted one. */
+ * forward and keeps the seed in its checkpoints (tl_trainer_resume sets it
+ * back), so a resumed run draws exactly the masks of an uninterrupted one. */
 void tl_model_set_seed(tl_model *m, uint64_t seed);
 void tl_model_set_step(tl_model *m, uint64_t step);
+uint64_t tl_model_seed(const tl_model *m);
 uint64_t tl_model_step(const tl_model *m);
 
 /* Reset the recurrent state of every stateful layer to zeros. */

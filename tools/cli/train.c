@@ -106,7 +106,8 @@ typedef struct {
     bool quiet;
     /* Options given on the command line: a resumed run keeps its own. */
     const char *level_arg, *cell_arg, *layers_arg, *embed_arg, *hidden_arg, *optim_arg;
-    bool batch_given, time_given;
+    const char *dropout_arg, *kind_arg, *rec_arg;
+    bool batch_given, time_given, tie_given;
 } train_args;
 
 enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMBED, O_HIDDEN,
@@ -205,15 +206,20 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case O_SECONDS: ok = cli_parse_double("max-seconds", optarg, 0, 1e9, &a->tc.max_seconds); break;
         case O_SEED: ok = cli_parse_u64("seed", optarg, &a->seed); break;
-        case O_DROPOUT: ok = cli_parse_double("dropout", optarg, 0, 0.99, &a->lm.dropout); break;
+        case O_DROPOUT:
+            a->dropout_arg = optarg;
+            ok = cli_parse_double("dropout", optarg, 0, 0.99, &a->lm.dropout);
+            break;
         case O_DROPOUT_KIND:
+            a->kind_arg = optarg;
             if (tl_dropout_kind_from_name(optarg, &a->lm.dropout_kind))
                 return cli_usage_error("train", "--dropout-kind: %s", tl_last_error());
             break;
         case O_REC_DROPOUT:
+            a->rec_arg = optarg;
             ok = cli_parse_double("rec-dropout", optarg, 0, 0.99, &a->lm.rec_dropout);
             break;
-        case O_TIE: a->lm.tie = true; break;
+        case O_TIE: a->lm.tie = a->tie_given = true; break;
         case O_THREADS: ok = cli_parse_int("threads", optarg, 1, 64, &a->threads); break;
         case O_OUT: a->out = optarg; break;
         case O_SAVE:
@@ -439,6 +445,8 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
                                "resumed run keeps its vocabulary", a->level_arg, level);
     int layers = 0, embed = 0, hidden = 0;
     char cell[32] = "";
+    double dropout = 0, rec_dropout = 0;
+    bool locked = false, tied = false;
     for (int i = 0; i < tl_model_num_layers(m); i++) {
         tl_layer_config c;
         tl_layer *l = tl_model_layer(m, i);
@@ -446,8 +454,14 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
             continue;
         if (!strcmp(c.type, "TimeEmbedding"))
             embed = c.out_dim;
+        else if (!strcmp(c.type, "TimeDropout") && dropout == 0) {
+            tl_config_real(&c, "p", 0, &dropout);
+            tl_config_bool(&c, "locked", false, &locked);
+        } else if (!strcmp(c.type, "TimeAffine"))
+            tied = tl_config_find(&c, "tied") != NULL;
         else if (tl_layer_has_state(l) && layers++ == 0) {
             hidden = c.out_dim;
+            tl_config_real(&c, "rec_dropout", 0, &rec_dropout);
             for (size_t k = 0; c.type[4 + k] && k < sizeof cell - 1; k++)
                 cell[k] = (char)(c.type[4 + k] | 0x20);   /* "TimeLSTM" -> "lstm" */
         }
@@ -464,6 +478,22 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
     if (a->cell_arg && strcmp(a->cell_arg, cell))
         return cli_usage_error("train", "--cell %s differs from the checkpoint's %s; a resumed "
                                "run keeps its model", a->cell_arg, cell);
+    struct { const char *arg, *name; double want, have; } rates[] = {
+        {a->dropout_arg, "dropout", a->lm.dropout, dropout},
+        {a->rec_arg, "rec-dropout", a->lm.rec_dropout, rec_dropout},
+    };
+    for (size_t i = 0; i < sizeof rates / sizeof *rates; i++)
+        if (rates[i].arg && rates[i].want != rates[i].have)
+            return cli_usage_error("train", "--%s %s differs from the checkpoint's %g; a resumed "
+                                   "run keeps its model", rates[i].name, rates[i].arg,
+                                   rates[i].have);
+    if (a->kind_arg && dropout > 0 && (a->lm.dropout_kind == TL_DROPOUT_LOCKED) != locked)
+        return cli_usage_error("train", "--dropout-kind %s differs from the checkpoint's %s; a "
+                               "resumed run keeps its model", a->kind_arg,
+                               locked ? "locked" : "standard");
+    if (a->tie_given && !tied)
+        return cli_usage_error("train", "--tie: the checkpoint's model is not tied; a resumed "
+                               "run keeps its model");
     tl_optim_config oc;
     tl_optim_get_config(opt, &oc);
     if (a->optim_arg && oc.kind != a->optim.kind)
