@@ -14,12 +14,13 @@
 
 static tl_status recurrent(tl_layer **l, const tl_lm_config *c, int in, tl_rng *rng)
 {
-    if (c->cell == TL_CELL_GRU)
-        return tl_time_gru_create(l, in, c->hidden, true, rng);
-    if (c->cell != TL_CELL_LSTM)
+    if (c->cell == TL_CELL_RNN)
         return tl_time_rnn_create(l, in, c->hidden, true, c->activation, rng);
-    TL_TRY(tl_time_lstm_create(l, in, c->hidden, true, rng));
-    tl_status st = tl_time_lstm_set_recurrent_dropout(*l, c->rec_dropout);
+    bool gru = c->cell == TL_CELL_GRU;
+    TL_TRY(gru ? tl_time_gru_create(l, in, c->hidden, true, rng)
+               : tl_time_lstm_create(l, in, c->hidden, true, rng));
+    tl_status st = gru ? tl_time_gru_set_recurrent_dropout(*l, c->rec_dropout)
+                       : tl_time_lstm_set_recurrent_dropout(*l, c->rec_dropout);
     if (st)
         tl_layer_destroy(*l);
     return st;
@@ -87,9 +88,9 @@ tl_status tl_lm_create(tl_model **out, const tl_lm_config *c, tl_rng *rng)
     if (c->init.forget_bias_set && c->cell != TL_CELL_LSTM)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: the forget-gate bias is an option of the LSTM "
                        "cell (the %s cell has no forget gate)", tl_cell_kind_name(c->cell));
-    if (c->rec_dropout > 0 && c->cell != TL_CELL_LSTM)
+    if (c->rec_dropout > 0 && c->cell == TL_CELL_RNN)
         return tl_fail(TL_ERR_ARG, "tl_lm_create: recurrent dropout is an option of the LSTM "
-                       "cell");
+                       "and GRU cells");
     if (c->tie && c->embed != c->hidden)
         return tl_fail(TL_ERR_SHAPE, "tl_lm_create: weight tying needs the width of layer 0 "
                        "(TimeEmbedding, D=%d) to equal the width of the last recurrent layer "

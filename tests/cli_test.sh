@@ -61,6 +61,10 @@ awk -v p="$ppl" 'BEGIN { exit !(p < 3) }' || fail "GRU validation perplexity $pp
 grep -q "TimeGRU" "$tmp/info" && grep -q "layers.1.bhn" "$tmp/info" || fail "info (GRU)"
 "$tl" sample "$tmp/g.safetensors" --prompt "the cat" --length 5 --seed 3 | grep -q "^the cat" ||
   fail "sample (GRU)"
+# Recurrent dropout in a GRU: trains, and the checkpoint keeps the rate.
+"$tl" train --train "$tmp/train.txt" --level word --cell gru --embed 8 --hidden 8 --batch 4 \
+  --time 8 --max-steps 3 --rec-dropout 0.25 --quiet --out "$tmp/gd.safetensors" >/dev/null
+"$tl" info "$tmp/gd.safetensors" | grep -q "rec_dropout.*0.25" || fail "info (GRU rec_dropout)"
 
 # Resume: 30 steps, then on to the end of 2 epochs, equals 2 epochs straight.
 args=(--train "$tmp/train.txt" --level char --embed 8 --hidden 16 --batch 4 --time 16
@@ -136,6 +140,7 @@ expect_fail 2 "step:E:F" "$tl" train --lr-schedule step:4
 expect_fail 2 "give one" "$tl" train --lr-schedule step:4:0.5 --lr-decay 4
 expect_fail 2 "needs --cell rnn" "$tl" train --activation sigmoid
 expect_fail 2 "cell gru has none" "$tl" train --cell gru --forget-bias 1
+expect_fail 2 "lstm and gru, not rnn" "$tl" train --cell rnn --rec-dropout 0.2
 expect_fail 2 "cell rnn has none" "$tl" train --init pytorch,forget_bias=1 --cell rnn
 expect_fail 2 "another file" "$tl" train --keep-best x.safetensors --out x.safetensors
 expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init pytorch
@@ -179,7 +184,11 @@ rc=0
 [ "$rc" = 1 ] && grep -q FAILED "$tmp/gc" || fail "gradcheck with impossible bounds exited $rc"
 expect_fail 2 "dropout kind 'x'" "$tl" gradcheck --dropout-kind x
 expect_fail 1 "layer 0 (TimeEmbedding, D=4)" "$tl" gradcheck --tie --embed 4
-expect_fail 1 "an option of the LSTM cell" "$tl" gradcheck --cell gru --rec-dropout 0.2
+"$tl" gradcheck --cell gru --rec-dropout 0.2 >"$tmp/gc" || fail "gradcheck, GRU rec_dropout: $(cat "$tmp/gc")"
+losses "$tmp/gc" | awk 'NF == 2 && $1 != $2 { on = 1 } END { exit !on }' ||
+  fail "gradcheck: the GRU's recurrent dropout is off: $(cat "$tmp/gc")"
+echo "gradcheck, GRU rec_dropout 0.2: $(tail -1 "$tmp/gc")"
+expect_fail 1 "an option of the LSTM and GRU cells" "$tl" gradcheck --cell rnn --rec-dropout 0.2
 
 # bench: only its options here (a benchmark run takes too long for a test);
 # not built with -Dbenchmarks=disabled.

@@ -1,9 +1,11 @@
 /* TimeGRU: PyTorch goldens (stateful and not, nonzero biases), gradient checks
- * in both modes (every parameter, x and h0), the shared state semantics
- * (recurrent_checks.c), saturation, errors. */
+ * in both modes (every parameter, x and h0) and with recurrent dropout, the
+ * forward under dropout against a direct evaluation of the formulas, the
+ * shared state semantics (recurrent_checks.c), saturation, errors. */
 #include <math.h>
 #include <string.h>
 #include "recurrent_checks.h"
+#include "../lib/kernels/kernels.h"
 
 enum { N = RC_N, T = RC_T, D = RC_D, H = RC_H };
 
@@ -28,10 +30,31 @@ static const rc_layer gru = {
     .extra_biases = 1, .golden_file = "gru.txt", .golden_prefix = "", .bad_states = bad_states,
 };
 
+/* Recurrent dropout REC_P in training mode, one fixed mask (seed 7, step 1,
+ * layer index 0). */
+#define REC_P 0.3
+static const tl_layer_mode rec_mode = {.training = true, .seed = 7, .step = 1};
+
+static tl_status create_rec_dropout(tl_layer **out, int in_dim, int hidden, bool stateful,
+                                    tl_rng *rng)
+{
+    tl_status st = tl_time_gru_create(out, in_dim, hidden, stateful, rng);
+    if (st)
+        return st;
+    tl_layer_set_mode(*out, &rec_mode);
+    return tl_time_gru_set_recurrent_dropout(*out, REC_P);
+}
+
+static const rc_layer gru_rec_dropout = {
+    .type = "TimeGRU", .variant = "rec_dropout 0.3", .create = create_rec_dropout, .nstate = 1,
+    .gates = 3, .extra_biases = 1,
+};
+
 RC_TEST(test_golden_stateful, rc_golden(&gru, true))
 RC_TEST(test_golden_stateless, rc_golden(&gru, false))
 RC_TEST(test_gradcheck_stateful, rc_gradcheck(&gru, true, 31))
 RC_TEST(test_gradcheck_stateless, rc_gradcheck(&gru, false, 41))
+RC_TEST(test_gradcheck_rec_dropout, rc_gradcheck(&gru_rec_dropout, true, 51))
 RC_STATE_TESTS(&gru)
 RC_TEST(test_create_errors, rc_create_errors(&gru))
 
@@ -69,6 +92,97 @@ static void test_extreme_inputs(void **state)
     tl_layer_destroy(l);
 }
 
+/* The GRU's forward from h0 over x written out in double: the mask M (NULL:
+ * ones) multiplies h_{t-1} in h·Wh alone, not in the carry z⊙h. */
+static void reference_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *h0,
+                              const tl_real *M, double *y)
+{
+    const tl_param *p = tl_layer_params(l, NULL);
+    const tl_real *Wx = p[0].value.data, *Wh = p[1].value.data, *b = p[2].value.data,
+                  *bhn = p[3].value.data;
+    for (int n = 0; n < N; n++) {
+        double h[H], a[3 * H], hh[3 * H];
+        for (int u = 0; u < H; u++)
+            h[u] = h0->data[n * H + u];
+        for (int t = 0; t < T; t++) {
+            const tl_real *xt = x->data + (size_t)(n * T + t) * D;
+            for (int j = 0; j < 3 * H; j++) {
+                a[j] = b[j];
+                hh[j] = j >= 2 * H ? bhn[j - 2 * H] : 0;
+                for (int k = 0; k < D; k++)
+                    a[j] += xt[k] * Wx[k * 3 * H + j];
+                for (int k = 0; k < H; k++)
+                    hh[j] += h[k] * (M ? M[n * H + k] : 1) * Wh[k * 3 * H + j];
+            }
+            for (int u = 0; u < H; u++) {
+                double r = 1 / (1 + exp(-(a[u] + hh[u])));
+                double z = 1 / (1 + exp(-(a[H + u] + hh[H + u])));
+                double nn = tanh(a[2 * H + u] + r * hh[2 * H + u]);
+                h[u] = (1 - z) * nn + z * h[u];
+                y[(n * T + t) * H + u] = h[u];
+            }
+        }
+    }
+}
+
+/* Training mode uses the mask of tl_dropout_mask under the layer's key
+ * (stream 1), where reference_forward puts it; evaluation mode none; and the
+ * description carries the rate. */
+static void test_rec_dropout_forward(void **state)
+{
+    (void)state;
+    tl_rng rng;
+    tl_rng_seed(&rng, 61);
+    tl_layer *l, *m;
+    TU_OK(create_rec_dropout(&l, D, H, false, &rng));
+    tl_param *p = tl_layer_params(l, NULL);
+    for (int i = 2; i < 4; i++)
+        for (size_t j = 0; j < p[i].value.size; j++)
+            p[i].value.data[j] = (tl_real)(0.5 * tl_rng_normal(&rng));
+    tl_tensor x = {0}, h0 = {0};
+    tu_randn(&x, &rng, 1, 3, (int[]){N, T, D});
+    tu_randn(&h0, &rng, 1, 2, (int[]){N, H});
+    tl_real M[N * H];
+    tl_dropout_mask(M, N * H, tl_rng_key(rec_mode.seed, rec_mode.step, 0, 1), REC_P);
+    int zeros = 0;
+    for (int i = 0; i < N * H; i++)
+        zeros += M[i] == 0;
+    assert_true(zeros > 0 && zeros < N * H); /* the mask does something */
+    double ref[N * T * H];
+    const tl_tensor *y;
+    for (int training = 1; training >= 0; training--) {
+        tl_layer_mode mode = rec_mode;
+        mode.training = training;
+        tl_layer_set_mode(l, &mode);
+        TU_OK(tl_layer_set_state(l, &h0, NULL));
+        TU_OK(tl_layer_forward(l, &x, &y));
+        reference_forward(l, &x, &h0, training ? M : NULL, ref);
+        tu_assert_close(training ? "y, training" : "y, evaluation", y->data, ref, y->size,
+                        TU_RTOL, TU_ATOL);
+    }
+    tl_layer_config cfg;
+    double rate = 0;
+    TU_OK(tl_layer_get_config(l, &cfg));
+    TU_OK(tl_config_real(&cfg, "rec_dropout", 0, &rate));
+    assert_true(rate == REC_P);
+    TU_OK(tl_layer_create_from_config(&m, &cfg, NULL, 0, NULL));
+    TU_OK(tl_layer_get_config(m, &cfg));
+    TU_OK(tl_config_real(&cfg, "rec_dropout", 0, &rate));
+    assert_true(rate == REC_P);
+    /* Rates outside [0, 1) and layers of another type are refused. */
+    assert_int_equal(tl_time_gru_set_recurrent_dropout(l, 1), TL_ERR_ARG);
+    assert_int_equal(tl_time_gru_set_recurrent_dropout(l, -0.1), TL_ERR_ARG);
+    assert_int_equal(tl_time_gru_set_recurrent_dropout(l, NAN), TL_ERR_ARG);
+    tl_layer *lstm;
+    TU_OK(tl_time_lstm_create(&lstm, D, H, false, NULL));
+    assert_int_equal(tl_time_gru_set_recurrent_dropout(lstm, 0.1), TL_ERR_ARG);
+    assert_non_null(strstr(tl_last_error(), "not a TimeGRU"));
+    tl_layer_destroy(lstm);
+    tl_layer_destroy(m);
+    tl_layer_destroy(l);
+    TU_FREE_ALL(&x, &h0);
+}
+
 /* The configuration rebuilds the layer (checkpoints). */
 static void test_config(void **state)
 {
@@ -101,6 +215,8 @@ int main(void)
         cmocka_unit_test(test_golden_stateless),
         cmocka_unit_test(test_gradcheck_stateful),
         cmocka_unit_test(test_gradcheck_stateless),
+        cmocka_unit_test(test_gradcheck_rec_dropout),
+        cmocka_unit_test(test_rec_dropout_forward),
         RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_extreme_inputs),
         cmocka_unit_test(test_config),

@@ -1,14 +1,19 @@
 """PyTorch side of tests/torch_interop.sh (run with Debian's /usr/bin/python3).
 
     make TEXT MODEL.pt --level word|char --layers L --seed S [--cell lstm|gru]
+                       [--tie] [--dropout P]
         write a text with repeating structure and a random nn.Embedding ->
-        nn.LSTM (or nn.GRU) -> nn.Linear model for it (its state dict)
+        nn.LSTM (or nn.GRU) -> nn.Linear model for it (its state dict); --tie:
+        fc.weight = embed.weight (D = H); --dropout: nn.Dropout after the
+        embedding and the recurrent module (no weights)
     ppl MODEL.pt TEXT VOCAB.json --level word|char
         perplexity as `timelayers eval --mode stream` computes it: batch 1,
-        state carried across chunks of 35 from zeros, every target scored
+        state carried across chunks of 35 from zeros, every target scored, in
+        evaluation mode; tied when fc.weight shares embed.weight's storage
     compare ORIGINAL.pt ROUNDTRIP.pt
         the round trip reproduces every weight exactly and the bias sum
-        bias_ih + bias_hh to float32 rounding (a GRU's n blocks exactly)
+        bias_ih + bias_hh to float32 rounding (a GRU's n blocks exactly), and
+        a tied table stays one tensor
     rename MODEL.pt OUT.pt
         the same state dict with the names of PyTorch's word_language_model
         example (encoder, rnn, decoder), which the converter must detect
@@ -29,19 +34,31 @@ CHUNK = 35                      # timelayers eval's default --time
 
 
 class LM(torch.nn.Module):
-    """Embedding -> nn.LSTM or nn.GRU, registered as `lstm` or `gru` -> Linear."""
+    """Embedding -> [Dropout] -> nn.LSTM or nn.GRU, registered as `lstm` or
+    `gru` -> [Dropout] -> Linear, whose weight is the embedding's when tied
+    (BetterRnnlm, PyTorch's word_language_model --tied)."""
 
-    def __init__(self, V, D, H, layers, cell="lstm", **rnn_options):
+    def __init__(self, V, D, H, layers, cell="lstm", tie=False, dropout=0.0, **rnn_options):
         super().__init__()
         self.embed = torch.nn.Embedding(V, D)
         self.cell = cell
         module = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
         setattr(self, cell, module(D, H, num_layers=layers, batch_first=True, **rnn_options))
         self.fc = torch.nn.Linear(H, V)
+        if tie:
+            self.fc.weight = self.embed.weight
+        self.drop = torch.nn.Dropout(dropout)
 
     def forward(self, x, state=None):
-        y, state = getattr(self, self.cell)(self.embed(x), state)
-        return self.fc(y), state
+        y, state = getattr(self, self.cell)(self.drop(self.embed(x)), state)
+        return self.fc(self.drop(y)), state
+
+
+def shares(sd, a, b):
+    """Whether state-dict entries a and b are one tensor (tying survives torch.save)."""
+    def ptr(t):     # untyped_storage since torch 2.0, storage before
+        return (t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()).data_ptr()
+    return ptr(sd[a]) == ptr(sd[b])
 
 
 def make_text(rng, level):
@@ -70,16 +87,16 @@ def cmd_make(a):
         f.write(text)
     V = len(set(tokens(text, a.level)))
     torch.manual_seed(a.seed)
-    model = LM(V, 12, 20, a.layers, a.cell)
+    model = LM(V, 20 if a.tie else 12, 20, a.layers, a.cell, a.tie, a.dropout)
     # Weights large enough that the gates saturate differently: a gate-order
     # or transpose mistake changes the perplexity by far more than 1e-4.
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-1, 1)
     torch.save(model.state_dict(), a.model)
-    print("made %s: V=%d, %d %s layers, %d tokens of text" % (a.model, V, a.layers,
-                                                             a.cell.upper(),
-                                                             len(tokens(text, a.level))))
+    print("made %s: V=%d, %d %s layers%s, %d tokens of text"
+          % (a.model, V, a.layers, a.cell.upper(), ", tied" if a.tie else "",
+             len(tokens(text, a.level))))
 
 
 def cmd_ppl(a):
@@ -88,8 +105,9 @@ def cmd_ppl(a):
     cell = "gru" if "gru.weight_hh_l0" in sd else "lstm"
     H = sd[cell + ".weight_hh_l0"].shape[1]
     layers = sum(k.startswith(cell + ".weight_ih_l") for k in sd)
-    model = LM(V, D, H, layers, cell).double()
+    model = LM(V, D, H, layers, cell, shares(sd, "embed.weight", "fc.weight"), 0.5).double()
     model.load_state_dict(sd)
+    model.eval()
     with open(a.vocab, encoding="utf-8") as f:
         ids = {w: i for i, w in enumerate(json.load(f))}
     with open(a.text, encoding="utf-8") as f:
@@ -109,6 +127,10 @@ def cmd_compare(a):
     orig, back = torch.load(a.original), torch.load(a.roundtrip)
     if list(orig) != list(back):
         sys.exit("FAIL: the round trip has tensors %s, expected %s" % (list(back), list(orig)))
+    tied = shares(orig, "embed.weight", "fc.weight")
+    if shares(back, "embed.weight", "fc.weight") != tied:
+        sys.exit("FAIL: the round trip %s the tying of fc.weight and embed.weight"
+                 % ("lost" if tied else "added"))
     worst = 0.0
     for name in orig:
         if ".bias_hh_" in name:
@@ -132,8 +154,8 @@ def cmd_compare(a):
         elif not torch.equal(orig[name], back[name]):
             sys.exit("FAIL: %s differs after the round trip (max abs diff %g)"
                      % (name, (orig[name] - back[name]).abs().max().item()))
-    print("round trip: %d tensors equal; bias sums equal to float32 rounding (max rel diff %g)"
-          % (len(orig), worst))
+    print("round trip: %d tensors equal%s; bias sums equal to float32 rounding (max rel diff %g)"
+          % (len(orig), ", fc.weight is embed.weight" if tied else "", worst))
 
 
 def cmd_rename(a):
@@ -159,6 +181,8 @@ def main():
     q.add_argument("--layers", type=int, default=2)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    q.add_argument("--tie", action="store_true")
+    q.add_argument("--dropout", type=float, default=0.0)
     q.set_defaults(run=cmd_make)
     q = sub.add_parser("ppl")
     q.add_argument("model")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # PyTorch interop end to end: random nn.Embedding -> nn.LSTM (or nn.GRU) ->
 # nn.Linear models (2 layers word level, 1 layer char level; a 2-layer word
-# level GRU) go through
+# level GRU; a tied 2-layer word level LSTM with dropout) go through
 # tools/torch_convert.py to timelayers checkpoints, whose stream perplexity
 # from `timelayers eval` must match PyTorch's to 1e-4 relative, and back to
-# state dicts equal to the originals. Skips (exit 77) without python3-torch.
+# state dicts equal to the originals; a tied model with dropout trained by
+# timelayers goes to PyTorch and back. Skips (exit 77) without python3-torch.
 # Usage: tests/torch_interop.sh BUILD_DIR
 set -euo pipefail
 py=/usr/bin/python3
@@ -27,6 +28,20 @@ expect_fail() {
 }
 
 "$py" "$convert" --help | grep -q "to-timelayers" || fail "--help"
+
+# same_ppl WHAT CHECKPOINT MODEL.pt TEXT VOCAB.json LEVEL: timelayers' stream
+# perplexity and PyTorch's agree. Compared through the mean loss, which eval
+# prints to 5 decimals (a resolution of 5e-6 relative in the perplexity).
+same_ppl() {
+  local ours theirs
+  ours=$("$tl" eval "$2" "$4" --mode stream | sed -n 's/.*perplexity \([0-9.]*\) (\([0-9.]*\) nats.*/\1 \2/p')
+  theirs=$("$py" "$helper" ppl "$3" "$4" "$5" --level "$6")
+  echo "$theirs $ours" | awk -v what="$1" '{
+    r = exp($4 - $2) - 1; r = r < 0 ? -r : r
+    printf "%s: perplexity PyTorch %.6f, timelayers %s; relative difference %.2g (bound 1e-4)\n",
+           what, $1, $3, r
+    exit !(NF == 4 && r < 1e-4) }' || fail "$1: perplexities differ"
+}
 
 # check LEVEL LAYERS [CELL]: convert a random model, compare perplexities, convert back.
 check() {
@@ -51,23 +66,53 @@ check() {
   "$py" "$convert" to-torch "$d/model.safetensors" "$d/back.pt" --vocab-out "$d/vocab.json"
   cmp -s "$d/vocab.json" "$d/train-vocab.json" || fail "$level vocabulary differs from the trainer's"
 
-  # Compared through the mean loss, which eval prints to 5 decimals (a
-  # resolution of 5e-6 relative in the perplexity).
-  local ours theirs
-  ours=$("$tl" eval "$d/model.safetensors" "$d/text.txt" --mode stream |
-         sed -n 's/.*perplexity \([0-9.]*\) (\([0-9.]*\) nats.*/\1 \2/p')
-  theirs=$("$py" "$helper" ppl "$d/model.pt" "$d/text.txt" "$d/vocab.json" --level "$level")
-  echo "$theirs $ours" | awk -v what="$cell, $level level, $layers layers" '{
-    r = exp($4 - $2) - 1; r = r < 0 ? -r : r
-    printf "%s: perplexity PyTorch %.6f, timelayers %s; relative difference %.2g (bound 1e-4)\n",
-           what, $1, $3, r
-    exit !(NF == 4 && r < 1e-4) }' || fail "perplexities differ"
+  same_ppl "$cell, $level level, $layers layers" "$d/model.safetensors" "$d/model.pt" \
+    "$d/text.txt" "$d/vocab.json" "$level"
 
   "$py" "$helper" compare "$d/model.pt" "$d/back.pt"
 }
 check word 2
 check char 1
 check word 2 gru
+
+# Tying and dropout. PyTorch -> timelayers: fc.weight = embed.weight (shared
+# storage in the state dict) becomes a TimeAffine using the embedding (no W of
+# its own), --dropout/--rec-dropout add the weightless TimeDropout layers and
+# the LSTM's rate; evaluation (dropout off) agrees; back, one shared table.
+d="$tmp/tied"
+mkdir "$d"
+"$py" "$helper" make "$d/text.txt" "$d/model.pt" --level word --layers 2 --seed 3 --tie --dropout 0.5
+"$py" "$convert" to-timelayers "$d/model.pt" "$d/model.safetensors" --vocab-from "$d/text.txt" \
+  --dropout 0.5 --dropout-kind locked --rec-dropout 0.25 | grep -q "tied, dropout 0.5 (locked)" ||
+  fail "to-timelayers did not see the tying"
+"$tl" info "$d/model.safetensors" --tensors >"$d/info"
+[ "$(grep -c "TimeDropout" "$d/info")" = 3 ] && grep -q "tied=layer 0" "$d/info" &&
+  [ "$(grep -c "rec_dropout=0.25" "$d/info")" = 2 ] && [ "$(grep -c "layers\.[0-9]*\.W " "$d/info")" = 1 ] ||
+  fail "tied model with dropout: $(cat "$d/info")"
+"$py" "$convert" to-torch "$d/model.safetensors" "$d/back.pt" --vocab-out "$d/vocab.json" >"$d/out"
+grep -q "(tied: fc.weight = embed.weight)" "$d/out" && [ "$(grep -c "left out" "$d/out")" = 4 ] ||
+  fail "to-torch of a tied model with dropout: $(cat "$d/out")"
+same_ppl "tied LSTM with dropout, PyTorch -> timelayers" "$d/model.safetensors" "$d/model.pt" \
+  "$d/text.txt" "$d/vocab.json" word
+"$py" "$helper" compare "$d/model.pt" "$d/back.pt"
+# timelayers -> PyTorch: a tied model trained with both dropouts, then back to
+# a checkpoint that evaluates to the same perplexity.
+"$tl" train --train "$d/text.txt" --level word --embed 8 --hidden 8 --layers 2 --tie --dropout 0.3 \
+  --dropout-kind locked --rec-dropout 0.2 --batch 2 --time 8 --max-steps 30 --optim adam \
+  --lr 0.01 --quiet --out "$d/trained.safetensors" >/dev/null
+"$py" "$convert" to-torch "$d/trained.safetensors" "$d/trained.pt" --vocab-out "$d/tvocab.json" \
+  >/dev/null
+same_ppl "tied LSTM with dropout trained by timelayers, timelayers -> PyTorch" \
+  "$d/trained.safetensors" "$d/trained.pt" "$d/text.txt" "$d/tvocab.json" word
+"$py" "$convert" to-timelayers "$d/trained.pt" "$d/again.safetensors" --vocab "$d/tvocab.json" \
+  --dropout 0.3 --dropout-kind locked --rec-dropout 0.2 >/dev/null
+a=$("$tl" eval "$d/trained.safetensors" "$d/text.txt" --mode stream)
+b=$("$tl" eval "$d/again.safetensors" "$d/text.txt" --mode stream)
+[ "$a" = "$b" ] || fail "timelayers -> PyTorch -> timelayers changed the evaluation: $a / $b"
+diff <("$tl" info "$d/trained.safetensors" | grep "^  layer\|^  loss") \
+     <("$tl" info "$d/again.safetensors" | grep "^  layer\|^  loss") >/dev/null ||
+  fail "the round trip changed the architecture"
+echo "tied model with dropout: both ways, $a"
 
 # Other module names are detected: the same checkpoint, byte for byte.
 mkdir "$tmp/renamed"
@@ -87,6 +132,15 @@ expect_fail "proj_size are not supported" \
 expect_fail "the vocabulary has .* tokens but the model's embedding has .* rows" \
   "$py" "$convert" to-timelayers "$tmp/word2/model.pt" "$tmp/x.safetensors" \
   --vocab-from "$tmp/char1/text.txt"
+expect_fail "'fc.weight' differs from 'embed.weight'" \
+  "$py" "$convert" to-timelayers "$tmp/word2/model.pt" "$tmp/x.safetensors" --tie \
+  --vocab-from "$tmp/word2/text.txt"
+expect_fail "recurrent dropout is an option of the LSTM" \
+  "$py" "$convert" to-timelayers "$tmp/word2gru/model.pt" "$tmp/x.safetensors" --rec-dropout 0.2 \
+  --vocab-from "$tmp/word2gru/text.txt"
+expect_fail "is not a rate in" \
+  "$py" "$convert" to-timelayers "$tmp/word2/model.pt" "$tmp/x.safetensors" --dropout 1 \
+  --vocab-from "$tmp/word2/text.txt"
 expect_fail "cannot load a state dict" \
   "$py" "$convert" to-timelayers "$tmp/word2/text.txt" "$tmp/x.safetensors" \
   --vocab-from "$tmp/word2/text.txt"

@@ -23,6 +23,15 @@ r and z blocks and bias_ih in the n block, bhn = the n block of bias_hh (r
 multiplies it, so it stays apart). Going back, bias_ih = b and bias_hh =
 [0, 0, bhn]. Both directions are exact.
 
+Tying (fc.weight is embed.weight, D = H): a state dict whose two tensors
+share storage (torch.save keeps the sharing of `fc.weight = embed.weight`), or
+any with --tie, becomes a TimeAffine that uses the embedding's table; going
+back, fc.weight is embed.weight again. Dropout has no weights: to-timelayers
+--dropout P [--dropout-kind K] [--rec-dropout P] puts TimeDropout layers
+where `timelayers train --dropout` does (after the embedding and each
+recurrent layer) and the rate into each TimeLSTM; to-torch reports the
+dropout it leaves out (nn.Dropout modules carry nothing in a state dict).
+
 Checkpoints are safetensors files, read and written here with json and
 struct only. Needs Debian's python3-torch and nothing else.
 
@@ -205,7 +214,13 @@ def permute_gates(t, order):
     return torch.cat([blocks[j] for j in order], dim=0)
 
 
+def storage_ptr(t):
+    """Where t's storage starts (untyped_storage since torch 2.0, storage before)."""
+    return (t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()).data_ptr()
+
+
 def load_state_dict(path):
+    """(the tensors as float64, {name: first name of the same storage and view})."""
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds; all mean "not a state dict we can read"
@@ -214,11 +229,15 @@ def load_state_dict(path):
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ConvertError("%s: not a state dict of tensors; save it with "
                            "torch.save(model.state_dict(), path)" % path)
+    views, aliases = {}, {}
     for name, t in sd.items():
         if not t.is_floating_point():
             raise ConvertError("%s: tensor '%s' has dtype %s, not floating point"
                                % (path, name, t.dtype))
-    return collections.OrderedDict((k, v.detach().to(torch.float64)) for k, v in sd.items())
+        view = (storage_ptr(t), t.storage_offset(), tuple(t.shape), t.stride())
+        aliases[name] = views.setdefault(view, name)
+    return (collections.OrderedDict((k, v.detach().to(torch.float64)) for k, v in sd.items()),
+            aliases)
 
 
 def find_modules(sd, args):
@@ -326,15 +345,22 @@ def layer_config(kind, in_dim, out_dim, **fields):
 
 
 def to_timelayers(args):
-    sd = load_state_dict(args.input)
+    sd, aliases = load_state_dict(args.input)
     embed, rnn, fc = find_modules(sd, args)
     used = set()
     W_embed = take(sd, embed + ".weight", 2, used)
     V, D = W_embed.shape
     G, layers, H = recurrent_layers(sd, rnn, D, used)
     torch_kind, tl_kind = KINDS[G]
+    if args.rec_dropout and G != 4:
+        raise ConvertError("--rec-dropout: recurrent dropout is an option of the LSTM, not of "
+                           "the GRU")
     W_fc = take(sd, fc + ".weight", 2, used)
     expect_shape(fc + ".weight", W_fc, (V, H))
+    tied = args.tie or aliases[fc + ".weight"] == aliases[embed + ".weight"]
+    if tied and not torch.equal(W_fc, W_embed):
+        raise ConvertError("--tie: '%s.weight' differs from '%s.weight'; a tied model has one "
+                           "table" % (fc, embed))
     b_fc = take(sd, fc + ".bias", 1, used, optional=True)
     if b_fc is None:            # nn.Linear(bias=False)
         b_fc = torch.zeros(V, dtype=torch.float64)
@@ -352,14 +378,26 @@ def to_timelayers(args):
         raise ConvertError("the vocabulary has %d tokens but the model's embedding has %d rows"
                            % (len(vocab), V))
 
+    # The stack tl_lm_create builds (include/timelayers/lm.h), dropout included.
     tensors = [("layers.0.W", W_embed)]
     arch = [layer_config("TimeEmbedding", V, D)]
+    dropout = {"p": args.dropout, "locked": args.dropout_kind == "locked"}
+    rec = {"rec_dropout": args.rec_dropout} if args.rec_dropout else {}
+    if args.dropout:
+        arch.append(layer_config("TimeDropout", D, D, **dropout))
     for k, params in enumerate(layers):
-        tensors += [("layers.%d.%s" % (k + 1, name), t) for name, t in params]
-        arch.append(layer_config(tl_kind, H if k else D, H, stateful=True))
-    n = len(layers) + 1
-    tensors += [("layers.%d.W" % n, W_fc.t()), ("layers.%d.b" % n, b_fc)]
-    arch += [layer_config("TimeAffine", H, V), layer_config("TimeSoftmaxWithLoss", V, 0, norm=0)]
+        tensors += [("layers.%d.%s" % (len(arch), name), t) for name, t in params]
+        arch.append(layer_config(tl_kind, H if k else D, H, stateful=True, **rec))
+        if args.dropout:
+            arch.append(layer_config("TimeDropout", H, H, **dropout))
+    n = len(arch)
+    if tied:
+        arch.append(layer_config("TimeAffine", H, V, tied={"layer": 0}))
+    else:
+        tensors.append(("layers.%d.W" % n, W_fc.t()))
+        arch.append(layer_config("TimeAffine", H, V))
+    tensors.append(("layers.%d.b" % n, b_fc))
+    arch.append(layer_config("TimeSoftmaxWithLoss", V, 0, norm=0))
     metadata = collections.OrderedDict([
         ("format", "timelayers"), ("format_version", "2"), ("dtype", "F32"),
         ("architecture", json.dumps(arch, separators=(",", ":"))),
@@ -368,8 +406,12 @@ def to_timelayers(args):
         ("vocab", json.dumps(vocab, separators=(",", ":"), ensure_ascii=False)),
     ])
     write_safetensors(args.output, metadata, tensors)
-    print("wrote %s: Embedding(%d, %d) -> %s(%d, %d) x %d -> Linear(%d, %d), vocabulary %d "
-          "(%s level)" % (args.output, V, D, torch_kind, D, H, len(layers), H, V, V, args.level))
+    extras = (["tied"] if tied else []) + (["dropout %g (%s)" % (args.dropout, args.dropout_kind)]
+                                           if args.dropout else []) \
+        + (["recurrent dropout %g" % args.rec_dropout] if args.rec_dropout else [])
+    print("wrote %s: Embedding(%d, %d) -> %s(%d, %d) x %d -> Linear(%d, %d)%s, vocabulary %d "
+          "(%s level)" % (args.output, V, D, torch_kind, D, H, len(layers), H, V,
+                          "".join(", " + e for e in extras), V, args.level))
 
 
 # ---- timelayers -> PyTorch --------------------------------------------------------------
@@ -382,8 +424,17 @@ def to_torch(args):
     try:
         arch = json.loads(metadata["architecture"])
         kinds = [layer["type"] for layer in arch]
-        widths = {layer["out_dim"] for layer in arch[1:-2]}
-    except (KeyError, TypeError, ValueError):
+        # Dropout has no weights: the layers around it are what PyTorch gets.
+        index = [i for i, k in enumerate(kinds) if k != "TimeDropout"]
+        dropout = [(i, float(arch[i]["p"]), bool(arch[i].get("locked", False)))
+                   for i, k in enumerate(kinds) if k == "TimeDropout"]
+        rec_dropout = {float(layer.get("rec_dropout", 0)) for layer in arch}
+        kinds = [kinds[i] for i in index]
+        widths = {arch[i]["out_dim"] for i in index[1:-2]}
+        tied = arch[index[-2]].get("tied") if len(index) > 2 else None
+        if tied is not None and tied != {"layer": 0}:
+            raise ValueError
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise ConvertError("%s: missing or malformed \"architecture\" metadata"
                            % args.input) from None
     tl_kind = kinds[1] if len(kinds) > 1 else None
@@ -391,8 +442,9 @@ def to_torch(args):
                                                                        "TimeSoftmaxWithLoss"]
             or tl_kind not in ("TimeLSTM", "TimeGRU") or any(k != tl_kind for k in kinds[1:-2])):
         raise ConvertError("%s: the model is %s; only TimeEmbedding -> TimeLSTM or TimeGRU (one "
-                           "or more, all of one kind) -> TimeAffine -> TimeSoftmaxWithLoss "
-                           "converts to PyTorch" % (args.input, " -> ".join(kinds)))
+                           "or more, all of one kind) -> TimeAffine -> TimeSoftmaxWithLoss, "
+                           "with TimeDropout anywhere between, converts to PyTorch"
+                           % (args.input, " -> ".join(kinds)))
     torch_kind = "LSTM" if tl_kind == "TimeLSTM" else "GRU"
     if len(widths) != 1:
         raise ConvertError("%s: the %s layers have widths %s; nn.%s needs one hidden size"
@@ -400,7 +452,7 @@ def to_torch(args):
     if args.vocab_out and "vocab" not in metadata:
         raise ConvertError("%s: no \"vocab\" metadata to write" % args.input)
     embed, rnn, fc = args.embed or "embed", args.rnn or torch_kind.lower(), args.fc or "fc"
-    n = len(arch) - 2
+    n = len(kinds) - 2
 
     def get(name):
         if name not in tensors:
@@ -409,24 +461,36 @@ def to_torch(args):
 
     sd = collections.OrderedDict([(embed + ".weight", get("layers.0.W"))])
     for k in range(n - 1):
-        Wx, Wh, b = (get("layers.%d.%s" % (k + 1, w)) for w in ("Wx", "Wh", "b"))
+        i = index[k + 1]
+        Wx, Wh, b = (get("layers.%d.%s" % (i, w)) for w in ("Wx", "Wh", "b"))
         if tl_kind == "TimeLSTM":
             w_ih, w_hh = permute_gates(Wx.t(), TL_TO_TORCH), permute_gates(Wh.t(), TL_TO_TORCH)
             b_ih, b_hh = permute_gates(b, TL_TO_TORCH), torch.zeros_like(b)
         else:
-            bhn = get("layers.%d.bhn" % (k + 1))
+            bhn = get("layers.%d.bhn" % i)
             w_ih, w_hh, b_ih = Wx.t(), Wh.t(), b
             b_hh = torch.cat([torch.zeros_like(b[:2 * len(bhn)]), bhn])
         for name, t in (("weight_ih", w_ih), ("weight_hh", w_hh), ("bias_ih", b_ih),
                         ("bias_hh", b_hh)):
             sd["%s.%s_l%d" % (rnn, name, k)] = t.contiguous()
-    sd[fc + ".weight"] = get("layers.%d.W" % n).t().contiguous()
-    sd[fc + ".bias"] = get("layers.%d.b" % n)
+    # Tied: the embedding's tensor itself, so that torch.save stores one table.
+    affine = index[n]
+    sd[fc + ".weight"] = sd[embed + ".weight"] if tied else get("layers.%d.W" % affine).t().contiguous()
+    sd[fc + ".bias"] = get("layers.%d.b" % affine)
     torch.save(sd, args.output)
     V, D = sd[embed + ".weight"].shape
     H = widths.pop()
-    print("wrote %s: nn.Embedding(%d, %d) -> nn.%s(%d, %d, num_layers=%d) -> nn.Linear(%d, %d)"
-          % (args.output, V, D, torch_kind, D, H, n - 1, H, V))
+    print("wrote %s: nn.Embedding(%d, %d) -> nn.%s(%d, %d, num_layers=%d) -> nn.Linear(%d, %d)%s"
+          % (args.output, V, D, torch_kind, D, H, n - 1, H, V,
+             " (tied: fc.weight = embed.weight)" if tied else ""))
+    for i, p, locked in dropout:
+        print("left out (no weights): layer %d, dropout %g after %s%s" % (
+            i, p, arch[i - 1]["type"], " (locked: one mask per row and feature over the steps "
+            "of a call; nn.Dropout draws per element)" if locked else ""))
+    rec_dropout.discard(0.0)
+    if rec_dropout:
+        print("left out: recurrent dropout %s inside the LSTM layers (nn.LSTM has none)"
+              % ", ".join("%g" % r for r in sorted(rec_dropout)))
     if args.vocab_out:
         with open(args.vocab_out, "w", encoding="utf-8") as f:
             f.write(metadata["vocab"] + "\n")
@@ -434,6 +498,17 @@ def to_torch(args):
 
 
 # ---- command line -----------------------------------------------------------------------
+
+def rate(text):
+    """A dropout rate in [0, 1)."""
+    try:
+        p = float(text)
+    except ValueError:
+        p = -1.0
+    if not 0 <= p < 1:
+        raise argparse.ArgumentTypeError("%r is not a rate in [0, 1)" % text)
+    return p
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(
@@ -467,6 +542,16 @@ def main(argv=None):
     v.add_argument("--vocab", metavar="JSON", help="the vocabulary as a JSON list in id order")
     q.add_argument("--level", choices=("word", "char"), default="word",
                    help="tokenization level (default word)")
+    q.add_argument("--tie", action="store_true",
+                   help="the linear layer uses the embedding's table (its weight must equal "
+                   "it; detected without this option when the two share storage)")
+    q.add_argument("--dropout", type=rate, default=0.0, metavar="P",
+                   help="TimeDropout of rate P after the embedding and each recurrent layer, "
+                   "as `timelayers train --dropout` (default 0: none)")
+    q.add_argument("--dropout-kind", choices=("standard", "locked"), default="standard",
+                   help="the masks of --dropout (default standard)")
+    q.add_argument("--rec-dropout", type=rate, default=0.0, metavar="P",
+                   help="recurrent dropout of rate P inside each TimeLSTM (default 0)")
     module_options(q, True)
     q.set_defaults(run=to_timelayers)
 

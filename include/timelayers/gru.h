@@ -124,6 +124,17 @@ void tl_gru_cell_backward(tl_gru_cell *cell, int N, const tl_real *x, int ldx,
 tl_status tl_time_gru_create(tl_layer **out, int in_dim, int hidden, bool stateful,
                              tl_rng *rng);
 
+/* Recurrent (hidden-to-hidden) variational dropout, as TimeLSTM's
+ * (tl_time_lstm_set_recurrent_dropout: one mask M (N, H) per forward in
+ * training mode, M = m/(1 − p), m ~ Bernoulli(1 − p), from the layer's mode).
+ * M multiplies h_{t-1} where it enters the product with Wh, for all three
+ * gate blocks: hh = (h_{t-1}⊙M)·Wh + [0, 0, bhn]; the carry z⊙h_{t-1} in
+ * h' = (1 − z)⊙n + z⊙h_{t-1} keeps h_{t-1} unmasked (Gal and Ghahramani 2016
+ * drop the recurrent connections; the carry is the state itself). The
+ * description carries "rec_dropout" when p > 0. TL_ERR_ARG when l is not a
+ * TimeGRU or p is outside [0, 1). */
+tl_status tl_time_gru_set_recurrent_dropout(tl_layer *l, double p);
+
 #ifdef __cplusplus
 }
 #endif

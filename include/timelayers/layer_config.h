@@ -10,6 +10,7 @@
  *   TimeEmbedding        in_dim = vocabulary, out_dim = width
  *   TimeRNN              stateful (bool), activation (int, tl_activation)
  *   TimeLSTM             stateful (bool), rec_dropout (real, absent = 0)
+ *   TimeGRU              stateful (bool), rec_dropout (real, absent = 0)
  *   TimeAffine           tied (layer: the TimeEmbedding whose table it uses transposed)
  *   TimeDropout          p (real), locked (bool)
  *   TimeSoftmaxWithLoss  in_dim = vocabulary or 0, norm (int, tl_loss_norm)

@@ -41,8 +41,8 @@ typedef struct tl_lm_config {
     /* Regularisation (all off when zeroed). dropout > 0 puts a TimeDropout
      * of that rate after the embedding, after every recurrent layer (so
      * between them) and thus before the affine: the placement of Zaremba et
-     * al. 2014 and the textbook's BetterRnnlm. rec_dropout > 0 (LSTM only)
-     * is recurrent variational dropout inside every TimeLSTM. tie makes the
+     * al. 2014 and the textbook's BetterRnnlm. rec_dropout > 0 (LSTM and GRU)
+     * is recurrent variational dropout inside every TimeLSTM or TimeGRU. tie makes the
      * affine use the embedding's table transposed (needs embed == hidden). */
     double dropout;
     tl_dropout_kind dropout_kind;
@@ -58,7 +58,7 @@ typedef struct tl_lm_config {
  * model at most TL_LM_MAX_PARAMS parameters; both are checked before anything
  * is allocated (TL_ERR_ARG, naming the limit), as are the activation (sigmoid
  * only with the RNN cell), the loss normalisation, the init scheme, the
- * dropout rates (in [0, 1); rec_dropout only with the LSTM cell) and tying
+ * dropout rates (in [0, 1); rec_dropout not with the RNN cell) and tying
  * (TL_ERR_SHAPE naming both layers when the embedding's width is not the
  * last recurrent layer's). The caller owns *out (tl_model_destroy). */
 tl_status tl_lm_create(tl_model **out, const tl_lm_config *cfg, tl_rng *rng);

@@ -20,33 +20,37 @@
  * once per pass (tl_rec_prepare). Hprev is Y shifted one step later with h0
  * in front, so that dWh is a single GEMM.
  *
- * State: the shared recurrent mechanism (recurrent.h); see gru.h for the rules.
+ * Recurrent dropout (rec_p > 0, training mode): one mask M (N, H) per
+ * forward, scaled by 1/(1 − rec_p), multiplies h_{t-1} in its product with
+ * Wh only: hh = (h_{t-1}⊙M)·Wh + [0, 0, bhn], while the carry z⊙h_{t-1}
+ * keeps h_{t-1} itself. Backward: dh = dY[:,s] + z_{s+1}⊙dh +
+ * (dAh[:,s+1]·Whᵀ)⊙M, the product going through the scratch hm first, and
+ * dWh += (Hprev⊙M)ᵀ·dAh.
+ *
+ * State, the common buffers and the mask: recurrent.h; see gru.h for the rules.
  */
+#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "recurrent.h"
 #include "timelayers/gru.h"
 
 typedef struct {
-    tl_recurrent base;    /* layer header and state h: must be first */
+    tl_recurrent base;    /* layer header, state, common buffers: must be first */
     tl_gru_cell cell;
-
-    const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
-    tl_tensor y;          /* (N, T, H) hidden states */
     tl_tensor gates;      /* (N, T, 4H) r, z, n, hn */
     tl_tensor hh;         /* (N, 3H) the step's h·Wh + [0, 0, bhn] */
-
-    tl_tensor dx, dAh, dAx, hprev, dh;
-    tl_rec rec;           /* Wh prepared for the per-step products */
+    tl_tensor dAh, dAx;   /* (N, T, 3H) */
 } time_gru;
 
-/* One forward step on the step's slices; h_prev NULL is the zero state. */
+/* One forward step on the step's slices; h_prev NULL is the zero state.
+ * h_rec is what the product reads: h_prev, or h_prev⊙M under dropout. */
 typedef struct {
     const tl_rec *rec;
     int N, H, ld, ldg;
     const tl_real *bhn;
-    const tl_real *h_prev;
-    int ldh;
+    const tl_real *h_prev, *h_rec;
+    int ldh, ldr;
     tl_real *G, *hh, *Y;
 } fwd_step;
 
@@ -57,7 +61,7 @@ static void forward_part(void *ctx, int part, int parts)
     tl_rec_split(s->rec, part, parts, &u0, &u1);
     tl_gru_hh_init(s->N, H, s->bhn, s->hh, 3 * H, u0, u1);
     if (s->h_prev)
-        tl_rec_forward(s->rec, s->N, s->h_prev, s->ldh, u0, u1, s->hh, 3 * H);
+        tl_rec_forward(s->rec, s->N, s->h_rec, s->ldr, u0, u1, s->hh, 3 * H);
     for (int n = 0; n < s->N; n++)
         tl_gru_gates_forward(u1 - u0, H, s->G + (size_t)n * s->ldg + u0,
                              s->hh + (size_t)n * 3 * H + u0,
@@ -77,6 +81,8 @@ typedef struct {
     const tl_real *G_s, *h_prev;
     int ldh;
     tl_real *dAh_s, *dAx_s;
+    const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
+    tl_real *prod;        /* (N, H) scratch for the masked product */
 } bwd_step;
 
 static void backward_part(void *ctx, int part, int parts)
@@ -84,15 +90,24 @@ static void backward_part(void *ctx, int part, int parts)
     const bwd_step *s = ctx;
     int u0, u1, N = s->N, H = s->H;
     tl_rec_split(s->rec, part, parts, &u0, &u1);
+    bool masked = s->mask && s->dAh_next;
     for (int n = 0; n < N; n++) {
         tl_real *dh = s->dh + (size_t)n * H;
         const tl_real *in = s->dh_in ? s->dh_in + (size_t)n * H : NULL;
         const tl_real *dy = s->dy_s ? s->dy_s + (size_t)n * s->ld : NULL;
         for (int u = u0; u < u1; u++)
             dh[u] = (in ? in[u] : 0) + (dy ? dy[u] : 0);
+        if (masked)
+            memset(s->prod + (size_t)n * H + u0, 0, (size_t)(u1 - u0) * sizeof *dh);
     }
     if (s->dAh_next)
-        tl_rec_backward(s->rec, N, s->dAh_next, s->lda, u0, u1, s->dh, H);
+        tl_rec_backward(s->rec, N, s->dAh_next, s->lda, u0, u1, masked ? s->prod : s->dh, H);
+    for (int n = 0; masked && n < N; n++) {
+        tl_real *dh = s->dh + (size_t)n * H;
+        const tl_real *m = s->mask + (size_t)n * H, *pr = s->prod + (size_t)n * H;
+        for (int u = u0; u < u1; u++)
+            dh[u] += m[u] * pr[u];
+    }
     if (!s->G_s)
         return;
     for (int n = 0; n < N; n++) {
@@ -107,69 +122,65 @@ static void backward_part(void *ctx, int part, int parts)
 static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
 {
     time_gru *r = (time_gru *)l;
-    TL_TRY(tl_recurrent_check_input(&r->base, x));
-    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
+    tl_recurrent *b = &r->base;
     bool from_state;
-    TL_TRY(tl_recurrent_begin(&r->base, N, &from_state));
-    r->x = NULL;
-    TL_TRY(tl_tensor_resize(&r->y, TL_REAL, 3, (int[]){N, T, H}));
+    TL_TRY(tl_recurrent_begin(b, x, &from_state));
+    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
     TL_TRY(tl_tensor_resize(&r->gates, TL_REAL, 3, (int[]){N, T, 4 * H}));
     TL_TRY(tl_tensor_resize(&r->hh, TL_REAL, 2, (int[]){N, 3 * H}));
 
     int ld = T * H, ldg = 4 * T * H;
-    tl_real *Y = r->y.data, *G = r->gates.data;
+    tl_real *Y = b->y.data, *G = r->gates.data;
     tl_gru_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
-    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, false, N));
-    int parts = tl_rec_parts(&r->rec, N);
-    fwd_step s = {&r->rec, N, H, ld, ldg, r->cell.params[TL_GRU_BHN].value.data,
-                  from_state ? r->base.h0.data : NULL, H, G, r->hh.data, Y};
+    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, false, N));
+    int parts = tl_rec_parts(&b->rec, N);
+    fwd_step s = {.rec = &b->rec, .N = N, .H = H, .ld = ld, .ldg = ldg,
+                  .bhn = r->cell.params[TL_GRU_BHN].value.data,
+                  .h_prev = from_state ? b->h0.data : NULL, .ldh = H, .G = G, .hh = r->hh.data,
+                  .Y = Y};
     for (int t = 0; t < T; t++) {
         if (t) {
             s.h_prev = Y + (size_t)(t - 1) * H;
             s.ldh = ld;
         }
+        s.ldr = s.ldh;
+        s.h_rec = tl_recurrent_h_in(b, N, s.h_prev, &s.ldr);
         s.G = G + (size_t)t * 4 * H;
         s.Y = Y + (size_t)t * H;
         tl_parallel_run(parts, forward_part, &s);
     }
 
-    tl_recurrent_end(&r->base, N, Y + (size_t)(T - 1) * H, NULL, ld);
-    r->x = x;
-    *y = &r->y;
+    tl_recurrent_end(b, x, NULL);
+    *y = &b->y;
     return TL_OK;
 }
 
 static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
 {
     time_gru *r = (time_gru *)l;
-    if (!r->x)
-        return tl_fail(TL_ERR_STATE, "TimeGRU: backward called before a successful forward");
-    if (!tl_tensor_same_shape(dy, &r->y))
-        return tl_fail_shape("TimeGRU backward", "dy", dy, "the shape of the last output");
-    const tl_tensor *x = r->x;
+    tl_recurrent *base = &r->base;
+    TL_TRY(tl_recurrent_begin_backward(base, dy));
+    const tl_tensor *x = base->x;
     int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
     TL_TRY(tl_tensor_resize(&r->dAh, TL_REAL, 3, (int[]){N, T, 3 * H}));
     TL_TRY(tl_tensor_resize(&r->dAx, TL_REAL, 3, (int[]){N, T, 3 * H}));
-    TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, (int[]){N, T, H}));
-    TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, x->shape));
-    TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
-    TL_TRY(tl_recurrent_begin_backward(&r->base, N));
 
     int ld = T * H, ldg = 4 * T * H, lda = 3 * T * H;
-    const tl_real *Y = r->y.data, *G = r->gates.data;
+    const tl_real *Y = base->y.data, *G = r->gates.data;
     tl_real *dAh = r->dAh.data, *dAx = r->dAx.data;
-    const tl_real *h0 = r->base.h0.data;
-    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, true, N));
-    int parts = tl_rec_parts(&r->rec, N);
+    const tl_real *h0 = base->h0.data;
+    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, true, N));
+    int parts = tl_rec_parts(&base->rec, N);
     /* Step s = T-1 .. 0 gets dh = dY[:,s] + z_{s+1}⊙dh + dAh[:,s+1]·Whᵀ
      * (truncated BPTT: nothing flows in from later chunks), then its cell
      * backward. Finally dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &r->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .lda = lda};
+    bwd_step b = {.rec = &base->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .lda = lda,
+                  .mask = base->masked ? base->mask.data : NULL, .prod = base->hm.data};
     for (int s = T - 1; s >= -1; s--) {
         b.dAh_next = s + 1 < T ? dAh + (size_t)(s + 1) * 3 * H : NULL;
         b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
-        b.dh_in = s + 1 < T ? r->dh.data : NULL;
-        b.dh = s >= 0 ? r->dh.data : r->base.dh0.data;
+        b.dh_in = s + 1 < T ? base->dh.data : NULL;
+        b.dh = s >= 0 ? base->dh.data : base->dh0.data;
         b.G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
         b.h_prev = s > 0 ? Y + (size_t)(s - 1) * H : h0;
         b.ldh = s > 0 ? ld : H;
@@ -178,37 +189,18 @@ static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
         tl_parallel_run(parts, backward_part, &b);
     }
 
-    /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
-    tl_real *Hp = r->hprev.data;
-    tl_copy_rows(N, H, h0, H, Hp, ld);
-    tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
-    tl_gru_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dAh, 3 * H, dAx, 3 * H,
-                                r->dx.data, D);
-    *dx = &r->dx;
+    tl_gru_cell_backward_params(&r->cell, N * T, x->data, D, tl_recurrent_hprev(base), H, dAh,
+                                3 * H, dAx, 3 * H, base->dx.data, D);
+    *dx = &base->dx;
     return TL_OK;
-}
-
-static tl_param *gru_params(tl_layer *l, int *count)
-{
-    *count = TL_GRU_NPARAMS;
-    return ((time_gru *)l)->cell.params;
-}
-
-static tl_status gru_config(const tl_layer *l, tl_layer_config *cfg)
-{
-    const time_gru *r = (const time_gru *)l;
-    cfg->in_dim = r->cell.in_dim;
-    cfg->out_dim = r->cell.hidden;
-    return tl_config_set_bool(cfg, "stateful", r->base.stateful);
 }
 
 static void gru_destroy(tl_layer *l)
 {
     time_gru *r = (time_gru *)l;
     tl_gru_cell_free(&r->cell);
-    tl_rec_free(&r->rec);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->y, &r->gates, &r->hh, &r->dx, &r->dAh, &r->dAx, &r->hprev, &r->dh};
+    tl_tensor *owned[] = {&r->gates, &r->hh, &r->dAh, &r->dAx};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);
@@ -218,12 +210,8 @@ static const tl_layer_ops gru_ops = {
     .type = "TimeGRU",
     .forward = gru_forward,
     .backward = gru_backward,
-    .params = gru_params,
-    .reset_state = tl_recurrent_reset_state,
-    .get_state = tl_recurrent_get_state,
-    .set_state = tl_recurrent_set_state,
-    .state_grad = tl_recurrent_state_grad,
-    .config = gru_config,
+    TL_RECURRENT_OPS,
+    .config = tl_recurrent_config,
     .destroy = gru_destroy,
 };
 
@@ -239,7 +227,16 @@ tl_status tl_time_gru_create(tl_layer **out, int in_dim, int hidden, bool statef
         tl_free(r);
         return st;
     }
-    tl_recurrent_init(&r->base, &gru_ops, in_dim, hidden, 4, false, stateful);
+    tl_recurrent_init(&r->base, &gru_ops, in_dim, hidden, 4, false, stateful, r->cell.params,
+                      TL_GRU_NPARAMS);
     *out = &r->base.layer;
     return TL_OK;
+}
+
+tl_status tl_time_gru_set_recurrent_dropout(tl_layer *l, double p)
+{
+    if (!l || l->ops != &gru_ops)
+        return tl_fail(TL_ERR_ARG, "tl_time_gru_set_recurrent_dropout: %s is not a TimeGRU",
+                       tl_layer_type(l));
+    return tl_recurrent_set_dropout((tl_recurrent *)l, p);
 }

@@ -1,4 +1,4 @@
-/* The recurrent-state mechanism shared by the recurrent layers (recurrent.h). */
+/* What the recurrent layers share (recurrent.h). */
 #include <limits.h>
 #include <stdio.h>
 #include "../internal.h"
@@ -8,7 +8,7 @@
 static const char *who(const tl_recurrent *r) { return r->layer.ops->type; }
 
 void tl_recurrent_init(tl_recurrent *r, const tl_layer_ops *ops, int in_dim, int hidden,
-                       int blocks, bool with_c, bool stateful)
+                       int blocks, bool with_c, bool stateful, tl_param *params, int nparams)
 {
     r->layer = (tl_layer){.ops = ops, .in_dtype = TL_REAL, .in_width = in_dim,
                           .out_width = hidden};
@@ -16,9 +16,12 @@ void tl_recurrent_init(tl_recurrent *r, const tl_layer_ops *ops, int in_dim, int
     r->blocks = blocks;
     r->with_c = with_c;
     r->stateful = stateful;
+    r->params = params;
+    r->nparams = nparams;
+    r->mode = (tl_layer_mode){.training = true};
 }
 
-tl_status tl_recurrent_check_input(const tl_recurrent *r, const tl_tensor *x)
+static tl_status check_input(const tl_recurrent *r, const tl_tensor *x)
 {
     int D = r->layer.in_width, H = r->hidden;
     if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] != D) {
@@ -34,9 +37,10 @@ tl_status tl_recurrent_check_input(const tl_recurrent *r, const tl_tensor *x)
     return TL_OK;
 }
 
-tl_status tl_recurrent_begin(tl_recurrent *r, int N, bool *from_state)
+tl_status tl_recurrent_begin(tl_recurrent *r, const tl_tensor *x, bool *from_state)
 {
-    int H = r->hidden;
+    TL_TRY(check_input(r, x));
+    int N = x->shape[0], T = x->shape[1], H = r->hidden;
     *from_state = r->has_h && (r->stateful || r->pending);
     if (*from_state && r->h.shape[0] != N)
         return tl_fail(TL_ERR_STATE,
@@ -44,6 +48,7 @@ tl_status tl_recurrent_begin(tl_recurrent *r, int N, bool *from_state)
                        "%d; call reset_state (or set_state with %d rows) first",
                        who(r), r->pending ? "state set by set_state" : "carried",
                        r->h.shape[0], N, N);
+    r->x = NULL;
     TL_TRY(*from_state ? tl_tensor_copy(&r->h0, &r->h) : tl_tensor_zeros2(&r->h0, N, H));
     TL_TRY(tl_tensor_resize(&r->h, TL_REAL, 2, (int[]){N, H}));
     if (r->with_c) {
@@ -51,26 +56,109 @@ tl_status tl_recurrent_begin(tl_recurrent *r, int N, bool *from_state)
                                        : tl_tensor_zeros2(&r->c0, N, H));
         TL_TRY(tl_tensor_resize(&r->c, TL_REAL, 2, (int[]){N, H}));
     }
+    TL_TRY(tl_tensor_resize(&r->y, TL_REAL, 3, (int[]){N, T, H}));
+    r->masked = r->mode.training && r->rec_p > 0;
+    if (r->masked) {
+        TL_TRY(tl_tensor_resize(&r->mask, TL_REAL, 2, (int[]){N, H}));
+        TL_TRY(tl_tensor_resize(&r->hm, TL_REAL, 2, (int[]){N, H}));
+        tl_dropout_mask(r->mask.data, r->mask.size,
+                        tl_rng_key(r->mode.seed, r->mode.step, (uint64_t)r->mode.index, 1),
+                        r->rec_p);
+    }
     return TL_OK;
 }
 
-void tl_recurrent_end(tl_recurrent *r, int N, const tl_real *Y, const tl_real *C, int ld)
+/* out = a ⊙ M row by row over N rows of H (row strides lda, ldo; M (N, H)). */
+static void mask_rows(int N, int H, const tl_real *a, int lda, const tl_real *M, tl_real *out,
+                      int ldo)
 {
-    tl_copy_rows(N, r->hidden, Y, ld, r->h.data, r->hidden);
+    for (int n = 0; n < N; n++)
+        for (int u = 0; u < H; u++)
+            out[(size_t)n * ldo + u] = a[(size_t)n * lda + u] * M[(size_t)n * H + u];
+}
+
+const tl_real *tl_recurrent_h_in(tl_recurrent *r, int N, const tl_real *h_prev, int *ldh)
+{
+    if (!r->masked || !h_prev)
+        return h_prev;
+    mask_rows(N, r->hidden, h_prev, *ldh, r->mask.data, r->hm.data, r->hidden);
+    *ldh = r->hidden;
+    return r->hm.data;
+}
+
+void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C)
+{
+    int N = x->shape[0], T = x->shape[1], H = r->hidden, ld = T * H;
+    size_t last = (size_t)(T - 1) * H;
+    tl_copy_rows(N, H, r->y.data + last, ld, r->h.data, H);
     if (C)
-        tl_copy_rows(N, r->hidden, C, ld, r->c.data, r->hidden);
+        tl_copy_rows(N, H, C + last, ld, r->c.data, H);
     r->has_h = true;
     r->has_c = C != NULL;
     r->pending = false;
+    r->x = x;
 }
 
-tl_status tl_recurrent_begin_backward(tl_recurrent *r, int N)
+tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy)
 {
-    TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, r->hidden}));
+    if (!r->x)
+        return tl_fail(TL_ERR_STATE, "%s: backward called before a successful forward", who(r));
+    if (!tl_tensor_same_shape(dy, &r->y)) {
+        char what[48];
+        snprintf(what, sizeof what, "%s backward", who(r));
+        return tl_fail_shape(what, "dy", dy, "the shape of the last output");
+    }
+    int N = r->x->shape[0], H = r->hidden;
+    TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, r->x->shape));
+    TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, r->y.shape));
+    TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
+    TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
     if (r->with_c)
-        TL_TRY(tl_tensor_resize(&r->dc0, TL_REAL, 2, (int[]){N, r->hidden}));
+        TL_TRY(tl_tensor_resize(&r->dc0, TL_REAL, 2, (int[]){N, H}));
     r->has_dh0 = true;
     return TL_OK;
+}
+
+const tl_real *tl_recurrent_hprev(tl_recurrent *r)
+{
+    int N = r->y.shape[0], T = r->y.shape[1], H = r->hidden, ld = T * H;
+    tl_real *Hp = r->hprev.data;
+    /* Per batch row: h0, then one block of T-1 steps. */
+    tl_copy_rows(N, H, r->h0.data, H, Hp, ld);
+    tl_copy_rows(N, (T - 1) * H, r->y.data, ld, Hp + H, ld);
+    for (int t = 0; r->masked && t < T; t++)
+        mask_rows(N, H, Hp + (size_t)t * H, ld, r->mask.data, Hp + (size_t)t * H, ld);
+    return Hp;
+}
+
+tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p)
+{
+    if (!(p >= 0 && p < 1))
+        return tl_fail(TL_ERR_ARG, "%s: the recurrent dropout rate must be in [0, 1) (got %g)",
+                       who(r), p);
+    r->rec_p = p;
+    return TL_OK;
+}
+
+tl_param *tl_recurrent_params(tl_layer *l, int *count)
+{
+    tl_recurrent *r = (tl_recurrent *)l;
+    *count = r->nparams;
+    return r->params;
+}
+
+void tl_recurrent_set_mode(tl_layer *l, const tl_layer_mode *mode)
+{
+    ((tl_recurrent *)l)->mode = *mode;
+}
+
+tl_status tl_recurrent_config(const tl_layer *l, tl_layer_config *cfg)
+{
+    const tl_recurrent *r = (const tl_recurrent *)l;
+    cfg->in_dim = l->in_width;
+    cfg->out_dim = r->hidden;
+    TL_TRY(tl_config_set_bool(cfg, "stateful", r->stateful));
+    return r->rec_p > 0 ? tl_config_set_real(cfg, "rec_dropout", r->rec_p) : TL_OK;
 }
 
 void tl_recurrent_reset_state(tl_layer *l)
@@ -133,7 +221,9 @@ tl_status tl_recurrent_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_t
 
 void tl_recurrent_free(tl_recurrent *r)
 {
-    tl_tensor *owned[] = {&r->h, &r->c, &r->h0, &r->c0, &r->dh0, &r->dc0};
+    tl_tensor *owned[] = {&r->h,  &r->c,  &r->h0,    &r->c0, &r->dh0,  &r->dc0,
+                          &r->y,  &r->dx, &r->hprev, &r->dh, &r->mask, &r->hm};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
+    tl_rec_free(&r->rec);
 }

@@ -1,19 +1,24 @@
-/* The recurrent-state mechanism shared by TimeRNN, TimeLSTM (and TimeGRU).
- * Internal: not installed.
+/* What TimeRNN, TimeLSTM and TimeGRU share: the state mechanism, the
+ * buffers and checks of a pass, recurrent dropout and the common ops
+ * entries. Internal: not installed.
  *
  * A recurrent layer struct starts with a tl_recurrent (its tl_layer header
- * followed by the state), so that the ops entries reset_state, get_state,
- * set_state and state_grad below serve every recurrent layer as they are.
- * The layer calls tl_recurrent_begin at the start of forward (which decides
- * where the pass starts and copies that into h0, c0), tl_recurrent_end after
- * it (the last step becomes the held state), and tl_recurrent_begin_backward
- * before writing dh0, dc0. The rules are those of rnn.h ("State").
+ * followed by the rest), so that the ops entries below serve every
+ * recurrent layer as they are (TL_RECURRENT_OPS in its table). Its forward
+ * calls tl_recurrent_begin (checks x, decides where the pass starts and
+ * copies that into h0, c0, sizes y, draws the dropout mask) and
+ * tl_recurrent_end (the last step becomes the held state); its backward
+ * calls tl_recurrent_begin_backward (checks dy, sizes dx, dh, hprev, dh0,
+ * dc0) and reads Hprev from tl_recurrent_hprev. The state rules are those of
+ * rnn.h ("State"); the dropout those of lstm.h.
  */
 #ifndef TL_LAYERS_RECURRENT_H
 #define TL_LAYERS_RECURRENT_H
 
 #include <stdbool.h>
 #include "timelayers/layer.h"
+#include "timelayers/layer_config.h"
+#include "../kernels/kernels.h"
 
 typedef struct tl_recurrent {
     tl_layer layer;       /* must be first: the ops receive a tl_layer * */
@@ -21,6 +26,8 @@ typedef struct tl_recurrent {
     int blocks;           /* H-wide blocks of the gate buffer: 1 RNN, 4 LSTM, 4 GRU (r, z, n, hn) */
     bool with_c;          /* a cell state c next to h (LSTM) */
     bool stateful;
+    tl_param *params;     /* the cell's parameters, what the params entry lists */
+    int nparams;
 
     tl_tensor h, c;       /* current state (N, H) */
     bool has_h, has_c;    /* false: zeros (has_c implies has_h) */
@@ -30,38 +37,72 @@ typedef struct tl_recurrent {
     tl_tensor h0, c0;     /* (N, H) the state the last forward started from (zeros included) */
     tl_tensor dh0, dc0;   /* (N, H) its gradient after backward */
     bool has_dh0;
+
+    const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
+    tl_tensor y;          /* (N, T, H) hidden states */
+    tl_tensor dx;         /* (N, T, D) */
+    tl_tensor hprev;      /* (N, T, H) h_{t-1} of every step (masked under dropout) */
+    tl_tensor dh;         /* (N, H) the gradient carried between steps */
+    tl_rec rec;           /* Wh prepared for the per-step products */
+
+    double rec_p;         /* recurrent dropout rate, 0 = none */
+    tl_layer_mode mode;
+    bool masked;          /* the last forward used the mask */
+    tl_tensor mask, hm;   /* (N, H): the scaled mask, and h_{t-1}⊙M of the current step */
 } tl_recurrent;
 
-/* Fill the header and the state description (the tensors start empty). */
+/* Fill the header and the state description (the tensors start empty); the
+ * layer starts in training mode. params: the cell's nparams parameters. */
 void tl_recurrent_init(tl_recurrent *r, const tl_layer_ops *ops, int in_dim, int hidden,
-                       int blocks, bool with_c, bool stateful);
+                       int blocks, bool with_c, bool stateful, tl_param *params, int nparams);
 
-/* TL_ERR_SHAPE unless x is (N, T, in_dim) with N, T >= 1; TL_ERR_NOMEM when
- * N·T or T·blocks·H leave the int range of BLAS. */
-tl_status tl_recurrent_check_input(const tl_recurrent *r, const tl_tensor *x);
+/* Start of a forward on x: TL_ERR_SHAPE unless x is (N, T, in_dim) with N,
+ * T >= 1; TL_ERR_NOMEM when N·T or T·blocks·H leave the int range of BLAS;
+ * TL_ERR_STATE for a held state of another batch size. Then h0 (and c0)
+ * receive the start state (zeros when the pass starts from the zero state),
+ * h (and c) and y are sized, and in training mode with rec_p > 0 the mask
+ * is drawn (masked). *from_state is false for the zero state, so the layer
+ * may skip the first recurrent product. */
+tl_status tl_recurrent_begin(tl_recurrent *r, const tl_tensor *x, bool *from_state);
 
-/* Start of a forward with batch size N: h0 (and c0) receive the start state
- * (zeros when the pass starts from the zero state), h (and c) are sized
- * (N, H) for tl_recurrent_end. *from_state is false for the zero state, so
- * the layer may skip the first recurrent product. TL_ERR_STATE for a held
- * state of another batch size. */
-tl_status tl_recurrent_begin(tl_recurrent *r, int N, bool *from_state);
+/* The step's h_{t-1} as the recurrent product must see it: h_prev itself,
+ * or under dropout h_prev⊙M copied into hm (*ldh becomes H). NULL stays NULL
+ * (the zero state). */
+const tl_real *tl_recurrent_h_in(tl_recurrent *r, int N, const tl_real *h_prev, int *ldh);
 
-/* End of a successful forward: the last step's rows, at Y and C (the last
- * time slices of (N, T, H) buffers, row stride ld; C NULL without a cell
- * state), become the held state. */
-void tl_recurrent_end(tl_recurrent *r, int N, const tl_real *Y, const tl_real *C, int ld);
+/* End of a successful forward on x: the last time step of y (and of C, the
+ * layer's (N, T, H) cell states, NULL without a cell state) becomes the held
+ * state, and x is kept for backward. */
+void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C);
 
-/* Size dh0 (and dc0) for a backward with batch size N; marks them readable. */
-tl_status tl_recurrent_begin_backward(tl_recurrent *r, int N);
+/* Start of a backward: TL_ERR_STATE without a successful forward,
+ * TL_ERR_SHAPE unless dy has the shape of y; then dx, hprev, dh, dh0 (and
+ * dc0) are sized for it and dh0 is marked readable. */
+tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy);
 
-/* The ops entries, shared by every recurrent layer. */
+/* Hprev of the last forward: Hprev[:,0] = h0, Hprev[:,t] = Y[:,t-1], times
+ * the mask when the forward used one, so that dWh is one GEMM. */
+const tl_real *tl_recurrent_hprev(tl_recurrent *r);
+
+/* Set the recurrent dropout rate: TL_ERR_ARG unless p is in [0, 1). */
+tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p);
+
+/* The ops entries, shared by every recurrent layer. tl_recurrent_config
+ * writes the widths, "stateful" and "rec_dropout" (when > 0). */
+tl_param *tl_recurrent_params(tl_layer *l, int *count);
 void tl_recurrent_reset_state(tl_layer *l);
 tl_status tl_recurrent_get_state(tl_layer *l, const tl_tensor **h, const tl_tensor **c);
 tl_status tl_recurrent_set_state(tl_layer *l, const tl_tensor *h, const tl_tensor *c);
 tl_status tl_recurrent_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_tensor **dc0);
+void tl_recurrent_set_mode(tl_layer *l, const tl_layer_mode *mode);
+tl_status tl_recurrent_config(const tl_layer *l, tl_layer_config *cfg);
 
-/* Release the state's tensors (not the struct). */
+#define TL_RECURRENT_OPS                                                                     \
+    .params = tl_recurrent_params, .reset_state = tl_recurrent_reset_state,                  \
+    .get_state = tl_recurrent_get_state, .set_state = tl_recurrent_set_state,                \
+    .state_grad = tl_recurrent_state_grad, .set_mode = tl_recurrent_set_mode
+
+/* Release what the tl_recurrent owns (not the struct). */
 void tl_recurrent_free(tl_recurrent *r);
 
 #endif

@@ -56,20 +56,29 @@ static tl_status softmax_loss_from_config(tl_layer **out, const tl_layer_config 
     return tl_time_softmax_loss_create(out, c->in_dim, (tl_loss_norm)norm);
 }
 
-static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c,
-                                  tl_layer *const *built, int nbuilt, tl_rng *rng)
+/* TimeLSTM and TimeGRU: "stateful" and "rec_dropout". */
+static tl_status gated_from_config(tl_layer **out, const tl_layer_config *c, tl_rng *rng,
+                                   tl_status (*create)(tl_layer **, int, int, bool, tl_rng *),
+                                   tl_status (*set_dropout)(tl_layer *, double))
 {
     bool stateful;
     double rec_p;
     TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
     TL_TRY(tl_config_real(c, "rec_dropout", 0, &rec_p));
-    TL_TRY(tl_time_lstm_create(out, c->in_dim, c->out_dim, stateful, rng));
-    tl_status st = tl_time_lstm_set_recurrent_dropout(*out, rec_p);
+    TL_TRY(create(out, c->in_dim, c->out_dim, stateful, rng));
+    tl_status st = set_dropout(*out, rec_p);
     if (st) {
         tl_layer_destroy(*out);
         *out = NULL;
     }
     return st;
+}
+
+static tl_status lstm_from_config(tl_layer **out, const tl_layer_config *c,
+                                  tl_layer *const *built, int nbuilt, tl_rng *rng)
+{
+    return gated_from_config(out, c, rng, tl_time_lstm_create,
+                             tl_time_lstm_set_recurrent_dropout);
 }
 
 static tl_status dropout_from_config(tl_layer **out, const tl_layer_config *c,
@@ -89,9 +98,7 @@ static tl_status dropout_from_config(tl_layer **out, const tl_layer_config *c,
 static tl_status gru_from_config(tl_layer **out, const tl_layer_config *c,
                                  tl_layer *const *built, int nbuilt, tl_rng *rng)
 {
-    bool stateful;
-    TL_TRY(tl_config_bool(c, "stateful", false, &stateful));
-    return tl_time_gru_create(out, c->in_dim, c->out_dim, stateful, rng);
+    return gated_from_config(out, c, rng, tl_time_gru_create, tl_time_gru_set_recurrent_dropout);
 }
 
 #define FIELDS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -102,7 +109,7 @@ static const tl_layer_class builtin[] = {
     {"TimeEmbedding", NULL, embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
     {"TimeLSTM", FIELDS("stateful", "rec_dropout"), lstm_from_config},
-    {"TimeGRU", FIELDS("stateful"), gru_from_config},
+    {"TimeGRU", FIELDS("stateful", "rec_dropout"), gru_from_config},
     {"TimeDropout", FIELDS("p", "locked"), dropout_from_config},
 };
 

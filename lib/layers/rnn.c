@@ -18,7 +18,7 @@
  * Parts run on the library's threads; the split never changes a unit's
  * arithmetic, so results are the same bits for any thread count.
  *
- * State: the shared recurrent mechanism (recurrent.h); see rnn.h for the rules.
+ * State and the common buffers: recurrent.h; see rnn.h for the rules.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +28,9 @@
 #include "timelayers/rnn.h"
 
 typedef struct {
-    tl_recurrent base;    /* layer header and state: must be first */
+    tl_recurrent base;    /* layer header, state, common buffers: must be first */
     tl_rnn_cell cell;
-
-    const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
-    tl_tensor y;          /* (N, T, H) */
-    tl_tensor dx, dT, hprev, dh;
-    tl_rec rec;           /* Wh prepared for the per-step products */
+    tl_tensor dT;         /* (N, T, H) */
 } time_rnn;
 
 /* One forward step for a part of the units: Y_t += h_prev·Wh (h_prev NULL:
@@ -97,19 +93,17 @@ static void backward_part(void *ctx, int part, int parts)
 static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
 {
     time_rnn *r = (time_rnn *)l;
-    TL_TRY(tl_recurrent_check_input(&r->base, x));
-    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
+    tl_recurrent *b = &r->base;
     bool from_state;
-    TL_TRY(tl_recurrent_begin(&r->base, N, &from_state));
-    r->x = NULL;
-    TL_TRY(tl_tensor_resize(&r->y, TL_REAL, 3, (int[]){N, T, H}));
+    TL_TRY(tl_recurrent_begin(b, x, &from_state));
+    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
 
     int ld = T * H;
-    tl_real *Y = r->y.data;
+    tl_real *Y = b->y.data;
     tl_rnn_cell_project(&r->cell, N * T, x->data, D, Y, H);
-    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, false, N));
-    int parts = tl_rec_parts(&r->rec, N);
-    fwd_step s = {&r->rec, r->cell.act, N, ld, H, from_state ? r->base.h0.data : NULL, Y};
+    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, false, N));
+    int parts = tl_rec_parts(&b->rec, N);
+    fwd_step s = {&b->rec, r->cell.act, N, ld, H, from_state ? b->h0.data : NULL, Y};
     for (int t = 0; t < T; t++) {
         if (t) {
             s.h_prev = Y + (size_t)(t - 1) * H;
@@ -119,78 +113,56 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
         tl_parallel_run(parts, forward_part, &s);
     }
 
-    tl_recurrent_end(&r->base, N, Y + (size_t)(T - 1) * H, NULL, ld);
-    r->x = x;
-    *y = &r->y;
+    tl_recurrent_end(b, x, NULL);
+    *y = &b->y;
     return TL_OK;
 }
 
 static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
 {
     time_rnn *r = (time_rnn *)l;
-    if (!r->x)
-        return tl_fail(TL_ERR_STATE, "TimeRNN: backward called before a successful forward");
-    if (!tl_tensor_same_shape(dy, &r->y))
-        return tl_fail_shape("TimeRNN backward", "dy", dy, "the shape of the last output");
-    const tl_tensor *x = r->x;
+    tl_recurrent *base = &r->base;
+    TL_TRY(tl_recurrent_begin_backward(base, dy));
+    const tl_tensor *x = base->x;
     int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
     TL_TRY(tl_tensor_resize(&r->dT, TL_REAL, 3, (int[]){N, T, H}));
-    TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, (int[]){N, T, H}));
-    TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, x->shape));
-    TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
-    TL_TRY(tl_recurrent_begin_backward(&r->base, N));
 
     int ld = T * H;
-    const tl_real *Y = r->y.data;
+    const tl_real *Y = base->y.data;
     tl_real *dT = r->dT.data;
-    TL_TRY(tl_rec_prepare(&r->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, true, N));
-    int parts = tl_rec_parts(&r->rec, N);
+    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, true, N));
+    int parts = tl_rec_parts(&base->rec, N);
     /* Step s = T-1 .. 0: dh = dY[:,s] + dT[:,s+1]·Whᵀ (truncated BPTT: nothing
      * flows in from later chunks), dT[:,s] = dh ⊙ act'(Y[:,s]); finally
      * dh0 = dT[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &r->rec, .act = r->cell.act, .N = N, .H = H, .ld = ld};
+    bwd_step b = {.rec = &base->rec, .act = r->cell.act, .N = N, .H = H, .ld = ld};
     for (int s = T - 1; s >= -1; s--) {
         b.dT_next = s + 1 < T ? dT + (size_t)(s + 1) * H : NULL;
         b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
         b.Y_s = s >= 0 ? Y + (size_t)s * H : NULL;
-        b.dh = s >= 0 ? r->dh.data : r->base.dh0.data;
+        b.dh = s >= 0 ? base->dh.data : base->dh0.data;
         b.dT_s = dT + (size_t)(s >= 0 ? s : 0) * H;
         tl_parallel_run(parts, backward_part, &b);
     }
 
-    /* Hprev[:,0] = h0 and Hprev[:,t] = Y[:,t-1]: per batch row, one block of T-1 steps. */
-    tl_real *Hp = r->hprev.data;
-    tl_copy_rows(N, H, r->base.h0.data, H, Hp, ld);
-    tl_copy_rows(N, (T - 1) * H, Y, ld, Hp + H, ld);
-    tl_rnn_cell_backward_params(&r->cell, N * T, x->data, D, Hp, H, dT, H, r->dx.data, D);
-    *dx = &r->dx;
+    tl_rnn_cell_backward_params(&r->cell, N * T, x->data, D, tl_recurrent_hprev(base), H, dT, H,
+                                base->dx.data, D);
+    *dx = &base->dx;
     return TL_OK;
-}
-
-static tl_param *rnn_params(tl_layer *l, int *count)
-{
-    *count = TL_RNN_NPARAMS;
-    return ((time_rnn *)l)->cell.params;
 }
 
 static tl_status rnn_config(const tl_layer *l, tl_layer_config *cfg)
 {
-    const time_rnn *r = (const time_rnn *)l;
-    cfg->in_dim = r->cell.in_dim;
-    cfg->out_dim = r->cell.hidden;
-    TL_TRY(tl_config_set_bool(cfg, "stateful", r->base.stateful));
-    return tl_config_set_int(cfg, "activation", (int)r->cell.act);
+    TL_TRY(tl_recurrent_config(l, cfg));
+    return tl_config_set_int(cfg, "activation", (int)((const time_rnn *)l)->cell.act);
 }
 
 static void rnn_destroy(tl_layer *l)
 {
     time_rnn *r = (time_rnn *)l;
     tl_rnn_cell_free(&r->cell);
-    tl_rec_free(&r->rec);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->y, &r->dx, &r->dT, &r->hprev, &r->dh};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        tl_tensor_free(owned[i]);
+    tl_tensor_free(&r->dT);
     tl_free(r);
 }
 
@@ -198,11 +170,7 @@ static const tl_layer_ops rnn_ops = {
     .type = "TimeRNN",
     .forward = rnn_forward,
     .backward = rnn_backward,
-    .params = rnn_params,
-    .reset_state = tl_recurrent_reset_state,
-    .get_state = tl_recurrent_get_state,
-    .set_state = tl_recurrent_set_state,
-    .state_grad = tl_recurrent_state_grad,
+    TL_RECURRENT_OPS,
     .config = rnn_config,
     .destroy = rnn_destroy,
 };
@@ -220,7 +188,8 @@ tl_status tl_time_rnn_create(tl_layer **out, int in_dim, int hidden, bool statef
         tl_free(r);
         return st;
     }
-    tl_recurrent_init(&r->base, &rnn_ops, in_dim, hidden, 1, false, stateful);
+    tl_recurrent_init(&r->base, &rnn_ops, in_dim, hidden, 1, false, stateful, r->cell.params,
+                      TL_RNN_NPARAMS);
     *out = &r->base.layer;
     return TL_OK;
 }

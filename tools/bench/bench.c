@@ -6,7 +6,14 @@
  *   C  large word level                V=10000 D=H=650   N=20 T=35
  *
  * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy;
- * A-RNN and B-RNN are A and B with a tanh RNN in place of the LSTM.
+ * A-RNN and B-RNN are A and B with a tanh RNN in place of the LSTM. The
+ * regularised variants of A and C (not run by default): -drop and -locked
+ * add TimeDropout 0.5 (standard, locked) after the embedding and the LSTM,
+ * -rec recurrent dropout 0.5 inside it, -tied ties the affine to the
+ * embedding. A variant's child also builds its base model and alternates
+ * training steps between the two (the order flipped every step), so the
+ * ratio of their step times is measured over the same seconds of a shared,
+ * noisy machine: the median of the per-pair ratios.
  * A training step is zero_grad + forward + backward + global-norm clip +
  * SGD step on random token ids (speed does not depend on the data).
  *
@@ -52,8 +59,15 @@ static const char usage[] =
     "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
     "\n"
     "  A-RNN, B-RNN     A and B with a tanh RNN instead of the LSTM\n"
+    "  A-drop, C-drop   A and C with dropout 0.5 after the embedding and the LSTM\n"
+    "  A-locked, ...    the same with locked (variational) dropout\n"
+    "  A-rec, C-rec     A and C with recurrent dropout 0.5 inside the LSTM\n"
+    "  A-tied, C-tied   A and C with the affine tied to the embedding\n"
+    "                   (a variant alternates its steps with its base's and prints\n"
+    "                   the median of the per-pair step-time ratios; its memory\n"
+    "                   figures then include the base model)\n"
     "\n"
-    "  --config LIST    configurations to run, e.g. A,C (default: all five)\n"
+    "  --config LIST    configurations to run, e.g. A,C (default: A, B, C, A-RNN, B-RNN)\n"
     "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
     "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
@@ -64,6 +78,8 @@ static const char usage[] =
     "  --profile        also time each layer's forward and backward, clip and SGD\n"
     "  --unfused        train with tl_model_forward + tl_model_backward instead of\n"
     "                   tl_model_forward_backward (output layer and loss unfused)\n"
+    "  --rounds N       run the configurations N times in turn (default 1) and print\n"
+    "                   each variant's N ratios and their median\n"
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
@@ -84,19 +100,33 @@ typedef struct {
     const char *name;
     int V, D, H, N, T;
     tl_cell_kind cell;
+    int base;                   /* a variant: the index of its base configuration, else -1 */
+    double dropout, rec_dropout;
+    tl_dropout_kind kind;
+    bool tie;
 } bench_config;
 
+enum { NBASE = 5 };             /* the configurations run by default */
+
 static const bench_config configs[] = {
-    {"A", 10000, 100, 100, 20, 35, TL_CELL_LSTM},
-    {"B", 65, 64, 512, 32, 64, TL_CELL_LSTM},
-    {"C", 10000, 650, 650, 20, 35, TL_CELL_LSTM},
-    {"A-RNN", 10000, 100, 100, 20, 35, TL_CELL_RNN},
-    {"B-RNN", 65, 64, 512, 32, 64, TL_CELL_RNN},
+    {"A", 10000, 100, 100, 20, 35, TL_CELL_LSTM, -1, 0, 0, 0, false},
+    {"B", 65, 64, 512, 32, 64, TL_CELL_LSTM, -1, 0, 0, 0, false},
+    {"C", 10000, 650, 650, 20, 35, TL_CELL_LSTM, -1, 0, 0, 0, false},
+    {"A-RNN", 10000, 100, 100, 20, 35, TL_CELL_RNN, -1, 0, 0, 0, false},
+    {"B-RNN", 65, 64, 512, 32, 64, TL_CELL_RNN, -1, 0, 0, 0, false},
+    {"A-drop", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0.5, 0, TL_DROPOUT_STANDARD, false},
+    {"A-locked", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0.5, 0, TL_DROPOUT_LOCKED, false},
+    {"A-rec", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0, 0.5, 0, false},
+    {"A-tied", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0, 0, 0, true},
+    {"C-drop", 10000, 650, 650, 20, 35, TL_CELL_LSTM, 2, 0.5, 0, TL_DROPOUT_STANDARD, false},
+    {"C-locked", 10000, 650, 650, 20, 35, TL_CELL_LSTM, 2, 0.5, 0, TL_DROPOUT_LOCKED, false},
+    {"C-rec", 10000, 650, 650, 20, 35, TL_CELL_LSTM, 2, 0, 0.5, 0, false},
+    {"C-tied", 10000, 650, 650, 20, 35, TL_CELL_LSTM, 2, 0, 0, 0, true},
 };
 #define NCONFIGS ((int)(sizeof configs / sizeof *configs))
 
 typedef struct {
-    int threads, warmup, steps, repeat, gen_tokens;
+    int threads, warmup, steps, repeat, gen_tokens, rounds;
     int train, gen, profile, json, unfused;
 } bench_opts;
 
@@ -106,6 +136,7 @@ enum { PROF_MAX_LAYERS = 8, PROF_PHASES = 2 * PROF_MAX_LAYERS + 5 };
 
 typedef struct {
     double step_s, step_cpu_s, gen_tok_s, sgemm_peak, sgemm_peak_cpu, fma_peak, rss_mb, baseline_mb;
+    double ratio[2];        /* a variant: median of step time / its base's, wall and CPU */
     double params_mb, grads_mb, optim_mb, act_mb;
     double prof[PROF_PHASES];
     int nlayers;
@@ -298,30 +329,60 @@ static tl_status train_step(tl_model *m, tl_optim *opt, const tl_tensor *xs, con
     return tl_optim_step(opt, values, grads, n);
 }
 
+/* One timed training step: wall and CPU seconds into t[0], t[1]. */
+static tl_status timed_step(tl_model *m, tl_optim *opt, const tl_tensor *xs, const tl_tensor *ts,
+                            int unfused, double t[2])
+{
+    tl_real *values, *grads;
+    size_t n;
+    TRY(tl_model_flat(m, &values, &grads, &n));
+    double t0 = now(), c0 = cpu_now();
+    TRY(train_step(m, opt, xs, ts, values, grads, n, unfused));
+    t[0] = now() - t0;
+    t[1] = cpu_now() - c0;
+    return TL_OK;
+}
+
+/* Timed steps of m; with a base model (a variant's), each step of m is
+ * paired with one of base on the same batch, in alternating order, and
+ * r->ratio is the median of the pairs' time ratios. */
 static tl_status run_training(const bench_config *c, const bench_opts *o, tl_model *m,
-                              tl_optim *opt, tl_rng *rng, bench_result *r)
+                              tl_optim *opt, tl_model *base, tl_optim *base_opt, tl_rng *rng,
+                              bench_result *r)
 {
     tl_real *values, *grads;
     size_t n;
     TRY(tl_model_flat(m, &values, &grads, &n));
     size_t ntok = (size_t)c->N * c->T;
     int32_t *ids = malloc(2 * ntok * sizeof *ids);
-    double *times = malloc(2 * (size_t)o->steps * sizeof *times), *cpu = times + o->steps;
+    double *times = malloc(4 * (size_t)o->steps * sizeof *times), *cpu = times + o->steps;
+    double *wall_ratio = cpu + o->steps, *cpu_ratio = wall_ratio + o->steps;
     tl_status st = ids && times ? TL_OK : nomem();
     tl_tensor xs = tl_tensor_wrap_ids(ids, 2, (int[]){c->N, c->T});
     tl_tensor ts = tl_tensor_wrap_ids(ids + ntok, 2, (int[]){c->N, c->T});
     for (int s = 0; !st && s < o->warmup + o->steps; s++) {
         random_ids(rng, ids, 2 * ntok, c->V);
-        double t0 = now(), c0 = cpu_now();
-        st = train_step(m, opt, &xs, &ts, values, grads, n, o->unfused);
-        if (s >= o->warmup) {
-            times[s - o->warmup] = now() - t0;
-            cpu[s - o->warmup] = cpu_now() - c0;
+        double t[2], tb[2];
+        if (base && s % 2)
+            st = timed_step(base, base_opt, &xs, &ts, o->unfused, tb);
+        if (!st)
+            st = timed_step(m, opt, &xs, &ts, o->unfused, t);
+        if (!st && base && s % 2 == 0)
+            st = timed_step(base, base_opt, &xs, &ts, o->unfused, tb);
+        if (!st && s >= o->warmup) {
+            times[s - o->warmup] = t[0];
+            cpu[s - o->warmup] = t[1];
+            if (base) {
+                wall_ratio[s - o->warmup] = t[0] / tb[0];
+                cpu_ratio[s - o->warmup] = t[1] / tb[1];
+            }
         }
     }
     if (!st) {
         r->step_s = median(times, o->steps);
         r->step_cpu_s = median(cpu, o->steps);
+        r->ratio[0] = base ? median(wall_ratio, o->steps) : NAN;
+        r->ratio[1] = base ? median(cpu_ratio, o->steps) : NAN;
     }
     /* Profiled steps call the loss layer directly, which then uses a
      * gradient buffer of its own: they run after the memory is read. */
@@ -356,33 +417,54 @@ static tl_status run_generation(const bench_opts *o, tl_model *m, tl_rng *rng, b
     return st;
 }
 
-static tl_status run_config(const bench_config *c, const bench_opts *o, bench_result *r)
+/* The configuration's model, with SGD at lr 1 and the same initial weights
+ * for the same (V, D, H, cell). */
+static tl_status build(const bench_config *c, tl_model **m, tl_optim **opt)
 {
     tl_rng rng;
     tl_rng_seed(&rng, 1234);
-    tl_model *m;
-    tl_optim *opt = NULL;
     tl_lm_config lc = {.vocab = c->V, .embed = c->D, .hidden = c->H, .layers = 1,
-                       .cell = c->cell};
-    TRY(tl_lm_create(&m, &lc, &rng));
+                       .cell = c->cell, .dropout = c->dropout, .dropout_kind = c->kind,
+                       .rec_dropout = c->rec_dropout, .tie = c->tie};
+    *opt = NULL;
+    TRY(tl_lm_create(m, &lc, &rng));
+    size_t n;
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_SGD);
+    oc.lr = 1.0;
+    tl_status st = tl_model_flat(*m, NULL, NULL, &n);
+    if (!st)
+        st = tl_optim_create(opt, &oc, n);
+    if (st) {
+        tl_model_destroy(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+static tl_status run_config(const bench_config *c, const bench_opts *o, bench_result *r)
+{
+    tl_rng rng;
+    tl_rng_seed(&rng, 4321);
+    tl_model *m, *base = NULL;
+    tl_optim *opt, *base_opt = NULL;
+    TRY(build(c, &m, &opt));
     r->nlayers = tl_model_num_layers(m) < PROF_MAX_LAYERS ? tl_model_num_layers(m)
                                                           : PROF_MAX_LAYERS;
     for (int i = 0; i < r->nlayers; i++)
         snprintf(r->layer_names[i], sizeof r->layer_names[i], "%s",
                  tl_layer_type(tl_model_layer(m, i)));
-    tl_real *values, *grads;
-    size_t n;
-    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_SGD);
-    oc.lr = 1.0;
-    tl_status st = tl_model_flat(m, &values, &grads, &n);
-    if (!st)
-        st = tl_optim_create(&opt, &oc, n);
-    if (!st && o->train)
-        st = run_training(c, o, m, opt, &rng, r);   /* reads the memory after the timed steps */
+    r->ratio[0] = r->ratio[1] = NAN;
+    tl_status st = TL_OK;
+    if (c->base >= 0 && o->train)
+        st = build(&configs[c->base], &base, &base_opt);
+    if (!st && o->train)   /* reads the memory after the timed steps */
+        st = run_training(c, o, m, opt, base, base_opt, &rng, r);
     else if (!st)
         fill_memory(c, m, opt, r);
     if (!st && o->gen)
         st = run_generation(o, m, &rng, r);
+    tl_optim_destroy(base_opt);
+    tl_model_destroy(base);
     tl_optim_destroy(opt);
     tl_model_destroy(m);
     return st;
@@ -412,6 +494,9 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
             printf(",\"gen_tokens\":%d,\"gen_tok_s\":%.1f,\"gen_gflops\":%.3f", o->gen_tokens,
                    r->gen_tok_s, r->gen_tok_s * flop_per_token(c) * 1e-9);
         printf(",\"peak_rss_mb\":%.1f,\"baseline_mb\":%.1f", r->rss_mb, r->baseline_mb);
+        if (!isnan(r->ratio[0]))
+            printf(",\"base\":\"%s\",\"step_ratio\":%.4f,\"step_cpu_ratio\":%.4f",
+                   configs[c->base].name, r->ratio[0], r->ratio[1]);
         for (int i = 0; o->profile && o->train && i < r->nlayers; i++)
             printf(",\"prof_fwd_%d_ms\":%.3f,\"prof_bwd_%d_ms\":%.3f", i, r->prof[i] * 1e3, i,
                    r->prof[PROF_MAX_LAYERS + i] * 1e3);
@@ -424,9 +509,18 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         fflush(stdout);
         return;
     }
-    printf("config %s: V=%d D=%d H=%d N=%d T=%d, 1-layer %s, %d OpenBLAS thread%s, %d library "
+    char extra[96] = "";
+    if (c->dropout > 0)
+        snprintf(extra, sizeof extra, ", dropout %g (%s)", c->dropout,
+                 tl_dropout_kind_name(c->kind));
+    if (c->rec_dropout > 0)
+        snprintf(extra, sizeof extra, ", recurrent dropout %g", c->rec_dropout);
+    if (c->tie)
+        snprintf(extra, sizeof extra, ", tied");
+    printf("config %s: V=%d D=%d H=%d N=%d T=%d, 1-layer %s%s, %d OpenBLAS thread%s, %d library "
            "thread%s (core %s), sgemm peak %.1f GFLOP/s (%.1f per CPU time)\n", c->name, c->V,
-           c->D, c->H, c->N, c->T, c->cell == TL_CELL_LSTM ? "LSTM" : "RNN (tanh)", threads, threads == 1 ? "" : "s", tl_get_num_threads(),
+           c->D, c->H, c->N, c->T, c->cell == TL_CELL_LSTM ? "LSTM" : "RNN (tanh)", extra,
+           threads, threads == 1 ? "" : "s", tl_get_num_threads(),
            tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak,
            r->sgemm_peak_cpu);
     if (o->train)
@@ -437,13 +531,17 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         printf("  FMA bound:  %9.0f tokens/s (%.1f GFLOP/s): %.0f%% reached (%.0f%% per CPU "
                "second, %.2f ms CPU/step)\n", bound, r->fma_peak, 100 * tok / r->step_s / bound,
                100 * cpu_tok_s / bound, r->step_cpu_s * 1e3);
+    if (!isnan(r->ratio[0]))
+        printf("  vs %s:       step time ratio %.3f (wall), %.3f (CPU time): median of %d "
+               "pairs of steps, alternated\n", configs[c->base].name, r->ratio[0], r->ratio[1],
+               o->steps);
     if (o->gen)
         printf("  generation: %9.0f tokens/s at batch 1 (median of %d runs of %d tokens, "
                "%.2f GFLOP/s)\n", r->gen_tok_s, o->repeat, o->gen_tokens,
                r->gen_tok_s * flop_per_token(c) * 1e-9);
     printf("  memory:     peak RSS %.1f MB%s; baseline %.1f MB = params %.1f + grads %.1f + "
            "optimizer %.1f + activations %.1f (ratio %.2f)\n", r->rss_mb,
-           o->train ? " after training" : "", r->baseline_mb, r->params_mb, r->grads_mb,
+           !o->train ? "" : c->base >= 0 ? " after training, with the base model" : " after training", r->baseline_mb, r->params_mb, r->grads_mb,
            r->optim_mb, r->act_mb, r->rss_mb / r->baseline_mb);
     if (o->profile && o->train) {
         printf("  profile (ms/step, mean of %d):", o->steps);
@@ -458,17 +556,27 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
 }
 
 /* Run one configuration in a child process (its own peak RSS); returns the
- * child's exit status. */
+ * child's exit status, and a variant's step-time ratios to its base (wall,
+ * CPU) in ratio[] (else NAN). */
 static int run_child(const bench_config *c, const bench_opts *o, const double peak[2],
-                     double fma)
+                     double fma, double ratio[2])
 {
+    int fd[2];
+    ratio[0] = ratio[1] = NAN;
+    if (pipe(fd) < 0) {
+        perror("timelayers-bench: pipe");
+        return 1;
+    }
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
         perror("timelayers-bench: fork");
+        close(fd[0]);
+        close(fd[1]);
         return 1;
     }
     if (pid == 0) {
+        close(fd[0]);
         bench_result r = {.sgemm_peak = peak[0], .sgemm_peak_cpu = peak[1], .fma_peak = fma};
         if (run_config(c, o, &r)) {
             fprintf(stderr, "timelayers-bench: config %s: %s\n", c->name,
@@ -476,14 +584,37 @@ static int run_child(const bench_config *c, const bench_opts *o, const double pe
             _exit(1);
         }
         print_result(c, o, &r);
-        _exit(0);
+        _exit(write(fd[1], r.ratio, sizeof r.ratio) == (ssize_t)sizeof r.ratio ? 0 : 1);
     }
+    close(fd[1]);
+    double t[2];
+    if (read(fd[0], t, sizeof t) == (ssize_t)sizeof t)
+        ratio[0] = t[0], ratio[1] = t[1];
+    close(fd[0]);
     int status;
     if (waitpid(pid, &status, 0) < 0) {
         perror("timelayers-bench: waitpid");
         return 1;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* --rounds: every round's ratio of a variant to its base, and their median. */
+static void print_ratios(const bench_opts *o, const bench_config *c, double (*ratio)[2],
+                         int rounds)
+{
+    double wall[1000], cpu[1000];
+    printf(o->json ? "{\"ratios\":\"%s/%s\",\"rounds\":[" : "%s / %s, step time per round:",
+           c->name, configs[c->base].name);
+    for (int k = 0; k < rounds; k++) {
+        printf(o->json ? "%s[%.4f,%.4f]" : "%s %.3f (CPU %.3f)", k && o->json ? "," : "",
+               ratio[k][0], ratio[k][1]);
+        wall[k] = ratio[k][0];
+        cpu[k] = ratio[k][1];
+    }
+    double mw = median(wall, rounds), mc = median(cpu, rounds);
+    printf(o->json ? "],\"median\":[%.4f,%.4f]}\n" : "; median %.3f (CPU %.3f)\n", mw, mc);
+    fflush(stdout);
 }
 
 /* The FMA peaks of every instruction set the CPU runs, on 1 and 2 threads
@@ -531,7 +662,9 @@ static int parse_configs(const char *s, int *which)
                 break;
         if (len && k == NCONFIGS) {
             fprintf(stderr, "timelayers bench: --config: unknown configuration in '%s' "
-                            "(expected a comma-separated list of A, B, C, A-RNN, B-RNN)\n", s);
+                            "(expected a comma-separated list of A, B, C, A-RNN, B-RNN, "
+                            "A-drop, A-locked, A-rec, A-tied, C-drop, C-locked, C-rec, "
+                            "C-tied)\n", s);
             return 0;
         }
         if (len)
@@ -543,21 +676,22 @@ static int parse_configs(const char *s, int *which)
 
 int main(int argc, char **argv)
 {
-    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED };
+    enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED,
+           O_ROUNDS };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
         {"warmup", 1, 0, O_WARMUP},     {"gen-tokens", 1, 0, O_GEN_TOKENS},
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
-        {"unfused", 0, 0, O_UNFUSED},
+        {"unfused", 0, 0, O_UNFUSED},   {"rounds", 1, 0, O_ROUNDS},
         {"help", 0, 0, 'h'},            CLI_VERSION_OPTION, {0, 0, 0, 0},
     };
-    bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .train = 1,
-                    .gen = 1};
+    bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .rounds = 1,
+                    .train = 1, .gen = 1};
     int which[NCONFIGS], c;
     for (int k = 0; k < NCONFIGS; k++)
-        which[k] = 1;
+        which[k] = k < NBASE;
     cli_fix_openblas_env(argv);
     opterr = 0;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING, longopts, NULL)) != -1) {
@@ -576,6 +710,7 @@ int main(int argc, char **argv)
         case O_PROFILE: o.profile = 1; break;
         case O_JSON: o.json = 1; break;
         case O_UNFUSED: o.unfused = 1; break;
+        case O_ROUNDS: ok = cli_parse_int("rounds", optarg, 1, 1000, &o.rounds); break;
         case 'h': fputs(usage, stdout); return 0;
         case CLI_OPT_VERSION: return cli_version();
         default: return cli_bad_option("bench", c, argv);
@@ -598,8 +733,18 @@ int main(int argc, char **argv)
     sgemm_peak_in_child(peak);
     double fma = measure_fma(&o);
     int rc = 0;
-    for (int k = 0; k < NCONFIGS; k++)
-        if (which[k] && run_child(&configs[k], &o, peak, fma))
-            rc = 1;
+    double (*ratio)[1000][2] = calloc(NCONFIGS, sizeof *ratio);   /* [config][round] */
+    if (!ratio) {
+        fprintf(stderr, "timelayers bench: out of memory\n");
+        return 1;
+    }
+    for (int round = 0; round < o.rounds; round++)
+        for (int k = 0; k < NCONFIGS; k++)
+            if (which[k] && run_child(&configs[k], &o, peak, fma, ratio[k][round]))
+                rc = 1;
+    for (int k = 0; !rc && o.train && o.rounds > 1 && k < NCONFIGS; k++)
+        if (which[k] && configs[k].base >= 0)
+            print_ratios(&o, &configs[k], ratio[k], o.rounds);
+    free(ratio);
     return rc;
 }

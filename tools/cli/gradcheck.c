@@ -28,7 +28,7 @@ static const char help[] =
     "  --time T          (default 4)         --seed S     (weights, data, masks; default 1)\n"
     "  --dropout P       dropout after the embedding and each recurrent layer (default 0)\n"
     "  --dropout-kind K  standard (default) or locked\n"
-    "  --rec-dropout P   recurrent dropout inside each LSTM (default 0)\n"
+    "  --rec-dropout P   recurrent dropout inside each LSTM or GRU (default 0)\n"
     "  --tie             the output affine uses the embedding transposed\n"
     "  --bound X         relative-error bound (default 1e-6)\n"
     "  --abs-bound X     absolute-error bound (default 1e-9)\n"

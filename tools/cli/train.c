@@ -41,7 +41,7 @@ static const char help[] =
     "  --forget-bias B     set the LSTM forget-gate biases to B after --init\n"
     "  --dropout P         dropout after the embedding and each recurrent layer\n"
     "  --dropout-kind K    standard (default) or locked (one mask for all T steps)\n"
-    "  --rec-dropout P     recurrent variational dropout inside each LSTM\n"
+    "  --rec-dropout P     recurrent variational dropout inside each LSTM or GRU\n"
     "  --tie               output affine = embedding transposed (--embed = --hidden)\n"
     "Training:\n"
     "  --batch B           rows per batch, of all processes (default 32)\n"
@@ -297,6 +297,8 @@ static int parse(int argc, char **argv, train_args *a)
     if (a->lm.init.forget_bias_set && a->lm.cell != TL_CELL_LSTM)
         return cli_usage_error("train", "--forget-bias (or forget_bias= in --init) sets the LSTM "
                                "forget gate; --cell %s has none", tl_cell_kind_name(a->lm.cell));
+    if (a->lm.rec_dropout > 0 && a->lm.cell == TL_CELL_RNN)
+        return cli_usage_error("train", "--rec-dropout applies to --cell lstm and gru, not rnn");
     if (a->resume && a->init_given)
         return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
                                "--resume");
