@@ -58,7 +58,8 @@ static tl_status add_config(cJSON *arr, const tl_layer_config *c)
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddItemToArray(arr, o)) {
         cJSON_Delete(o);
-        return tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the architecture");
+        return tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the architecture "
+                                     "JSON");
     }
     bool ok = cJSON_AddStringToObject(o, "type", c->type) &&
               cJSON_AddNumberToObject(o, "in_dim", c->in_dim) &&
@@ -70,7 +71,7 @@ static tl_status add_config(cJSON *arr, const tl_layer_config *c)
             cJSON_Delete(v);
     }
     return ok ? TL_OK : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the "
-                                              "architecture");
+                                              "architecture JSON");
 }
 
 /* The "architecture" value: every layer's config, the loss layer last.
@@ -80,7 +81,9 @@ static tl_status architecture_json(const tl_model *m, char **out)
     int n = tl_model_num_layers(m);
     const tl_layer *loss = tl_model_loss_layer(m);
     cJSON *arr = cJSON_CreateArray();
-    tl_status st = arr ? TL_OK : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory");
+    tl_status st = arr ? TL_OK
+                       : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory building the "
+                                               "architecture JSON");
     for (int i = 0; !st && i < n + (loss != NULL); i++) {
         tl_layer_config c;
         st = tl_model_layer_config(m, i, &c);
@@ -88,7 +91,7 @@ static tl_status architecture_json(const tl_model *m, char **out)
             st = add_config(arr, &c);
     }
     if (!st && !(*out = cJSON_PrintUnformatted(arr)))
-        st = tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory printing the architecture");
+        st = tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory printing the architecture JSON");
     cJSON_Delete(arr);
     return st;
 }

@@ -462,7 +462,7 @@ static tl_status write_file(const char *path, const tl_ckpt_meta *meta, int nmet
     sink s = {.path = path};
     tl_status st = check_output(path, meta, nmeta, tensors, ntensors, counts);
     if (!st && !(header = make_header(meta, nmeta, tensors, ntensors, counts)))
-        st = tl_fail(TL_ERR_NOMEM, "%s: out of memory building the header", path);
+        st = tl_fail(TL_ERR_NOMEM, "%s: out of memory building the header JSON", path);
     size_t padded;
     if (!st)
         st = padded_header(path, header, &padded);

@@ -59,8 +59,15 @@ tl_status tl_tensor_resize(tl_tensor *t, tl_dtype dtype, int ndim, const int *sh
     size_t need = n * dtype_size(dtype);
     size_t have = t->owned ? t->capacity * dtype_size(t->dtype) : 0;
     if (need > have || !t->owned) {
+        /* Out of memory names the shape: "tensor (64, 35, 1024)". */
         void *p;
-        TL_TRY(tl_calloc(&p, n, dtype_size(dtype), "tensor"));
+        char what[16 + TL_MAX_DIMS * 13] = "tensor (";
+        for (int i = 0; i < ndim; i++)
+            snprintf(what + strlen(what), sizeof what - strlen(what), "%s%d%s", i ? ", " : "",
+                     shape[i], i == ndim - 1 ? ")" : "");
+        if (ndim == 0)
+            strcat(what, ")");
+        TL_TRY(tl_calloc(&p, n, dtype_size(dtype), what));
         if (t->owned)
             tl_free(t->data);
         t->data = p;

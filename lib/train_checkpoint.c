@@ -133,7 +133,7 @@ static tl_status write_checkpoint(tl_trainer *t, const char *path, tl_ckpt_tenso
     tl_ckpt_meta *meta = NULL;
     tl_status st;
     if ((t->vocab && !vocab) || !optim || !train) {
-        st = tl_fail(TL_ERR_NOMEM, "tl_trainer_save: out of memory encoding metadata");
+        st = tl_fail(TL_ERR_NOMEM, "tl_trainer_save: out of memory encoding the metadata JSON");
     } else if (!(st = tl_alloc((void **)&meta, 5 + (size_t)t->cfg.nmeta, sizeof *meta,
                                "checkpoint metadata"))) {
         int k = 0;

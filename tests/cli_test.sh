@@ -197,6 +197,9 @@ if [ -x "$1/tools/timelayers-bench" ]; then
   expect_fail 2 "unknown configuration" "$tl" bench --config A,X
   expect_fail 2 "threads" "$tl" bench --threads 0
 fi
+# --threads is 1-64 wherever --help says so.
+expect_fail 2 "threads: 65 is outside \[1, 64\]" "$tl" train --threads 65
+expect_fail 2 "threads: 0 is outside \[1, 64\]" "$tl" eval --threads 0 a.st b.txt
 
 # Bad input: clear message, non-zero exit, no crash.
 expect_fail 2 "unknown command" "$tl" frobnicate

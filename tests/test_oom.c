@@ -77,6 +77,13 @@ static long fail_each_allocation(const char *name, op_fn op, fixture *fx, bool s
         if (st != TL_ERR_NOMEM || !tl_last_error()[0])
             fail_msg("%s, allocation %ld failing: status %s, message '%s'", name, k,
                      tl_status_name(st), tl_last_error());
+        /* The message says what and how much: "layers.1.Wx: out of memory
+         * allocating 96 bytes", "tensor (2, 4, 6): ...", not "tensor" alone
+         * (issue 16); cJSON does not say how much it wanted: "... JSON". */
+        const char *msg = tl_last_error();
+        if ((!strstr(msg, " bytes") && !strstr(msg, "JSON")) || !strncmp(msg, "tensor:", 7))
+            fail_msg("%s, allocation %ld failing: the message '%s' does not say what and how "
+                     "much", name, k, msg);
         if (saves)
             check_old_file(fx);
     }

@@ -16,6 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * Aborts when the file cannot be made (a broken harness, not a finding). */
 const char *fuzz_as_file(const uint8_t *data, size_t size);
 
+/* A directory of this process's own for the files a target writes: made on
+ * the first call under /dev/shm (a tmpfs, so fuzzing does not touch the
+ * disk) or else /tmp, and removed with its files when the process exits. */
+const char *fuzz_private_dir(void);
+
 /* A property of the target: abort (a finding) when it does not hold. */
 #define CHECK(cond)                                                          \
     do {                                                                     \

@@ -70,26 +70,11 @@ static void sample(tl_model *m, const tl_vocab *v, const uint8_t *data, size_t s
         check_message(tl_vocab_detokenize(v, out, COUNT, text, sizeof text, &len));
 }
 
-/* A directory for the checkpoints the writer produces: tmpfs when there is one. */
-static const char *out_dir(void)
-{
-    static char dir[64];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/dev/shm/tl-fuzz-XXXXXX");
-        if (!mkdtemp(dir)) {
-            snprintf(dir, sizeof dir, "/tmp/tl-fuzz-XXXXXX");
-            if (!mkdtemp(dir))
-                abort();
-        }
-    }
-    return dir;
-}
-
 /* Two steps of training after the resume, saved; the file must open again. */
 static void train_and_save(tl_trainer *t)
 {
     char path[96];
-    snprintf(path, sizeof path, "%s/ck.safetensors", out_dir());
+    snprintf(path, sizeof path, "%s/ck.safetensors", fuzz_private_dir());
     tl_status st = tl_trainer_run(t, NULL, NULL);
     check_message(st);
     if (st || !tl_trainer_saved(t))
@@ -112,7 +97,7 @@ static void resume(tl_checkpoint *ck, tl_model *m, tl_optim *o, tl_vocab *v)
     for (int i = 0; i < N; i++)
         ids[i] = i % tl_vocab_size(v);
     char path[96];
-    snprintf(path, sizeof path, "%s/ck.safetensors", out_dir());
+    snprintf(path, sizeof path, "%s/ck.safetensors", fuzz_private_dir());
     tl_train_config cfg = {.batch = 2, .time = 4, .epochs = 1, .checkpoint = path};
     tl_trainer *t;
     tl_status st = tl_trainer_create(&t, m, o, v, ids, N, NULL, 0, &cfg);

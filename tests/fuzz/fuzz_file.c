@@ -1,6 +1,9 @@
-/* The in-memory file behind fuzz_as_file: one memfd per process, rewritten
- * for every input, so fuzzing does not touch the disk. */
+/* The files of the fuzz targets: fuzz_as_file's in-memory file (one memfd
+ * per process, rewritten for every input) and fuzz_private_dir, so fuzzing
+ * does not touch the disk. */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -24,4 +27,34 @@ const char *fuzz_as_file(const uint8_t *data, size_t size)
         abort();
     }
     return path;
+}
+
+static char private_dir[64];
+
+static void remove_private_dir(void)
+{
+    int fd = open(private_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.' || (e->d_name[1] && (e->d_name[1] != '.' || e->d_name[2])))
+            unlinkat(fd, e->d_name, 0);
+    if (d)
+        closedir(d);
+    rmdir(private_dir);
+}
+
+const char *fuzz_private_dir(void)
+{
+    if (!private_dir[0]) {
+        snprintf(private_dir, sizeof private_dir, "/dev/shm/tl-fuzz-XXXXXX");
+        if (!mkdtemp(private_dir)) {
+            snprintf(private_dir, sizeof private_dir, "/tmp/tl-fuzz-XXXXXX");
+            if (!mkdtemp(private_dir)) {
+                perror("fuzz_private_dir");
+                abort();
+            }
+        }
+        atexit(remove_private_dir);
+    }
+    return private_dir;
 }
