@@ -247,6 +247,42 @@ tl_status tl_gradcheck_model(tl_model *m, const tl_tensor *xs, const tl_tensor *
     return st;
 }
 
+/* ---- any computation ---------------------------------------------------- */
+
+typedef struct {
+    objective base;
+    tl_gradcheck_loss_fn fn;
+    void *ctx;
+} fn_objective;
+
+static tl_status fn_eval(objective *o, double *L)
+{
+    fn_objective *fo = (fn_objective *)o;
+    return fo->fn(fo->ctx, L);
+}
+
+tl_status tl_gradcheck_buffers(tl_gradcheck_loss_fn fn, void *ctx, const tl_gradcheck_buffer *b,
+                               int nb, const tl_gradcheck_opts *opts, tl_gradcheck_entry *out,
+                               int cap, int *n)
+{
+    report r;
+    uint64_t seed = 0;
+    TL_TRY(prepare_report(&r, opts, out, cap, n, &seed));
+    if (!fn || nb < 0 || (nb && !b))
+        return tl_fail(TL_ERR_ARG, "tl_gradcheck_buffers: NULL function or buffers");
+    fn_objective fo = {.base.eval = fn_eval, .fn = fn, .ctx = ctx};
+    tl_status st = TL_OK;
+    for (int i = 0; !st && i < nb; i++) {
+        if (b[i].n && (!b[i].value || !b[i].grad))
+            st = tl_fail(TL_ERR_ARG, "tl_gradcheck_buffers: buffer %d is NULL", i);
+        else
+            st = check_buffer(&fo.base, &r, b[i].name ? b[i].name : "", b[i].value, b[i].grad,
+                              b[i].n);
+    }
+    *n = r.n < cap ? r.n : cap;
+    return st;
+}
+
 double tl_gradcheck_worst(const tl_gradcheck_entry *e, int n)
 {
     double w = 0;

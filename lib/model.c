@@ -103,52 +103,38 @@ static tl_status build(tl_model *m)
         return TL_OK;
     if (m->nlayers == 0)
         return tl_fail(TL_ERR_STATE, "model has no layers");
-    size_t total = 0;
     int count = 0;
     for (int i = 0; i < m->nlayers; i++) {
         int np;
-        tl_param *p = tl_layer_params(m->layers[i], &np);
-        for (int k = 0; k < np; k++)
-            total += p[k].value.size;
+        tl_layer_params(m->layers[i], &np);
         count += np;
     }
-    tl_status st = tl_alloc((void **)&m->values, total, sizeof(tl_real), "model parameters");
+    tl_param **ps = NULL;
+    tl_status st = tl_calloc((void **)&m->params, (size_t)count + 1, sizeof *m->params,
+                             "model params");
     if (!st)
-        st = tl_alloc((void **)&m->grads, total, sizeof(tl_real), "model gradients");
-    if (!st)
-        st = tl_calloc((void **)&m->params, (size_t)count, sizeof *m->params, "model params");
-    if (st) {
-        tl_free(m->values);
-        tl_free(m->grads);
-        m->values = m->grads = NULL;
-        return st;
-    }
-    size_t off = 0;
+        st = tl_calloc((void **)&ps, (size_t)count + 1, sizeof *ps, "model params");
     int idx = 0;
-    for (int i = 0; i < m->nlayers; i++) {
+    for (int i = 0; !st && i < m->nlayers; i++) {
         int np;
         tl_param *p = tl_layer_params(m->layers[i], &np);
         for (int k = 0; k < np; k++, idx++) {
-            tl_tensor v = p[k].value;
-            memcpy(m->values + off, v.data, v.size * sizeof(tl_real));
-            tl_tensor_free(&p[k].value);
-            tl_tensor_free(&p[k].grad);
-            /* The layer's tensors now borrow the flat storage. */
-            p[k].value = tl_tensor_wrap(m->values + off, v.ndim, v.shape);
-            p[k].grad = tl_tensor_wrap(m->grads + off, v.ndim, v.shape);
             tl_named_param *mp = &m->params[idx];
+            ps[idx] = mp->param = &p[k];
             mp->layer = i;
-            mp->param = &p[k];
-            mp->offset = off;
             snprintf(mp->name, sizeof mp->name, "layers.%d.%s", i, p[k].name);
-            off += v.size;
         }
     }
-    /* Zeroed only now: fresh pages are not resident until written, so the
-     * peak memory of this move is one copy of the parameters plus the largest
-     * tensor, not parameters and gradients twice over. */
-    memset(m->grads, 0, total * sizeof(tl_real));
-    m->nflat = total;
+    if (!st)
+        st = tl_params_flatten(ps, count, &m->values, &m->grads, &m->nflat);
+    tl_free(ps);
+    if (st) {
+        tl_free(m->params);
+        m->params = NULL;
+        return st;
+    }
+    for (int i = 0; i < count; i++)
+        m->params[i].offset = (size_t)(m->params[i].param->value.data - m->values);
     m->nparams = count;
     m->built = true;
     return TL_OK;

@@ -2,6 +2,7 @@
 #include "internal.h"
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include "param.h"
 
 /* While a checkpoint's architecture is rebuilt: the parameter values its
@@ -81,5 +82,40 @@ tl_status tl_check_ids(const char *who, const char *what, const tl_tensor *ids, 
                        tl_index_str(ids, i, at, sizeof at), V,
                        allow_ignore ? " and is not the ignore label -1" : "");
     }
+    return TL_OK;
+}
+
+tl_status tl_params_flatten(tl_param *const *ps, int n, tl_real **values, tl_real **grads,
+                            size_t *total)
+{
+    size_t count = 0;
+    for (int i = 0; i < n; i++)
+        count += ps[i]->value.size;
+    tl_real *v = NULL, *g = NULL;
+    tl_status st = tl_alloc((void **)&v, count, sizeof(tl_real), "parameters");
+    if (!st)
+        st = tl_alloc((void **)&g, count, sizeof(tl_real), "gradients");
+    if (st) {
+        tl_free(v);
+        return st;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        tl_param *p = ps[i];
+        tl_tensor old = p->value;
+        memcpy(v + off, old.data, old.size * sizeof(tl_real));
+        tl_tensor_free(&p->value);
+        tl_tensor_free(&p->grad);
+        p->value = tl_tensor_wrap(v + off, old.ndim, old.shape);
+        p->grad = tl_tensor_wrap(g + off, old.ndim, old.shape);
+        off += old.size;
+    }
+    /* Zeroed only now: fresh pages are not resident until written, so the
+     * peak memory of this move is one copy of the parameters plus the largest
+     * tensor, not parameters and gradients twice over. */
+    memset(g, 0, count * sizeof(tl_real));
+    *values = v;
+    *grads = g;
+    *total = count;
     return TL_OK;
 }

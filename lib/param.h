@@ -36,4 +36,11 @@ tl_status tl_check_ids(const char *who, const char *what, const tl_tensor *ids, 
 tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *targets,
                            double *loss);
 
+/* Move the values of the n parameters ps[0 .. n) into one new buffer and
+ * their gradients into another, in this order, and make each parameter's
+ * tensors borrow its slice; the gradients are zeroed. The caller frees both
+ * buffers with tl_free. On failure nothing has moved. */
+tl_status tl_params_flatten(tl_param *const *ps, int n, tl_real **values, tl_real **grads,
+                            size_t *total);
+
 #endif

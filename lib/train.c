@@ -316,45 +316,12 @@ static tl_status validate(tl_trainer *t, bool epoch_end, double *ppl, bool *impr
     return TL_OK;
 }
 
-/* A resumed run continues the log of the run it resumes, cut after the
- * checkpoint's step: rows logged after that checkpoint by a run that was then
- * killed are logged again by this one. */
-static tl_status trim_log(tl_trainer *t)
-{
-    char line[1024];
-    long off = 0;
-    while (fgets(line, sizeof line, t->log)) {
-        const char *comma = strchr(line, ',');
-        if (line[0] >= '0' && line[0] <= '9' && comma && strtol(comma + 1, NULL, 10) > t->step)
-            break;
-        off = ftell(t->log);
-    }
-    if (ferror(t->log) || off < 0 || fflush(t->log) != 0 || ftruncate(fileno(t->log), off) != 0 ||
-        fseek(t->log, 0, SEEK_END) != 0)
-        return tl_fail(TL_ERR_IO, "%s: cannot continue the log: %s", t->cfg.log_csv,
-                       strerror(errno));
-    return TL_OK;
-}
-
 static tl_status open_log(tl_trainer *t)
 {
     if (!t->cfg.log_csv || t->log || !tl_comm_is_writer(t->cfg.comm))
         return TL_OK;
-    t->log = t->step ? fopen(t->cfg.log_csv, "r+") : NULL;
-    struct stat sb;
-    if (t->log && fstat(fileno(t->log), &sb) == 0 && S_ISREG(sb.st_mode))
-        TL_TRY(trim_log(t));    /* not a terminal, a pipe or a device */
-    if (!t->log)
-        t->log = fopen(t->cfg.log_csv, "w");
-    if (!t->log)
-        return tl_fail(TL_ERR_IO, "%s: cannot open the log: %s", t->cfg.log_csv,
-                       strerror(errno));
-    if (ftell(t->log) <= 0 &&
-        (fprintf(t->log, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
-                         "elapsed_sec\n") < 0 || fflush(t->log) != 0))
-        return tl_fail(TL_ERR_IO, "%s: writing the log failed: %s", t->cfg.log_csv,
-                       strerror(errno));
-    return TL_OK;
+    return tl__log_open(t->cfg.log_csv, t->step, "epoch,step,iter,train_ppl,valid_ppl,lr,"
+                        "grad_norm,tokens_per_sec,elapsed_sec\n", &t->log);
 }
 
 static tl_status checkpoint(tl_trainer *t)

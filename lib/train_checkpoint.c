@@ -31,7 +31,7 @@ char *tl_vocab_json(const tl_vocab *v)
     return text;
 }
 
-static char *optim_json(const tl_optim *o)
+char *tl__optim_json(const tl_optim *o)
 {
     tl_optim_config c;
     tl_optim_get_config(o, &c);
@@ -126,7 +126,7 @@ static tl_status check_finite(tl_trainer *t, const tl_ckpt_tensor *extra, int n)
 static tl_status write_checkpoint(tl_trainer *t, const char *path, tl_ckpt_tensor *extra, int n,
                                   bool dry)
 {
-    char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = optim_json(t->opt),
+    char *vocab = t->vocab ? tl_vocab_json(t->vocab) : NULL, *optim = tl__optim_json(t->opt),
          *train = train_json(t);
     char schedule[64];
     tl_lr_schedule_describe(&t->cfg.lr_schedule, schedule, sizeof schedule);
@@ -320,6 +320,11 @@ static tl_status load_optim_state(const tl_checkpoint *ck, tl_optim *o)
 
 tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
 {
+    return tl__checkpoint_optim_n(ck, 0, out);
+}
+
+tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_optim **out)
+{
     if (!ck || !out)
         return tl_fail(TL_ERR_ARG, "tl_checkpoint_optim: NULL argument");
     *out = NULL;
@@ -329,7 +334,7 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     const cJSON *inside = cJSON_GetObjectItemCaseSensitive(j, "eps_inside");
     tl_optim_config c = {0};
     double steps = 0;
-    size_t nparams = 0;
+    bool count = nparams == 0;
     tl_status st = cJSON_IsString(kind) ? tl_optim_kind_from_name(kind->valuestring, &c.kind)
                                         : tl_fail(TL_ERR_FORMAT, "optim: \"kind\" is missing");
     if (!st)
@@ -349,7 +354,7 @@ tl_status tl_checkpoint_optim(const tl_checkpoint *ck, tl_optim **out)
     for (int i = 0; !st && i < tl_checkpoint_tensor_count(ck); i++) {
         tl_ckpt_tensor_info info;
         st = tl_checkpoint_tensor_info(ck, i, &info);
-        if (!st && strncmp(info.name, "layers.", 7) == 0)
+        if (!st && count && strncmp(info.name, "layers.", 7) == 0)
             nparams += info.count;
     }
     tl_optim *o = NULL;

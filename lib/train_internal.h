@@ -73,4 +73,18 @@ tl_status tl__group_set_state(tl_trainer *t, int i, const tl_tensor *h, const tl
  * when written, on the weights. */
 tl_status tl__group_saved(tl_trainer *t, tl_status st, bool dry);
 
+/* Shared with the sequence-to-sequence trainer (seq2seq_train.c), beside
+ * tl_vocab_json (internal.h): the checkpoint metadata of an optimizer
+ * ("optim"), freed with cJSON_free (NULL when out of memory), and the
+ * optimizer of a checkpoint for nparams parameters (0: as many as the
+ * "layers.*" tensors hold). */
+char *tl__optim_json(const tl_optim *o);
+tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_optim **out);
+
+/* train_log.c: open a trainer's CSV log (second column: the step) at `step`.
+ * A resumed run (step > 0) continues the log of the run it resumes, cut after
+ * that step: rows logged after the checkpoint by a run that was then killed are
+ * logged again by this one. A new or empty log gets header. */
+tl_status tl__log_open(const char *path, long step, const char *header, FILE **log);
+
 #endif

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run a representative subset under valgrind's memcheck with full leak
 # checking: the CLI training a tiny model (build, train, save), resuming it
-# (load), sampling, evaluating and describing it, and the OOM, API-error and
-# checkpoint tests. Any memory error or leak fails. Needs a built tree.
+# (load), sampling, evaluating and describing it, the same for a tiny attention
+# sequence-to-sequence model, and the OOM, API-error and checkpoint tests. Any memory error or leak fails. Needs a built tree.
 # Usage: tools/valgrind.sh [BUILD_DIR]   (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,13 @@ run "$tl" train "${opts[@]}" --max-steps 12 --resume "$ck"
 run "$tl" sample "$ck" --prompt "the cat" --length 10 --seed 1
 run "$tl" eval "$ck" "$tmp/t.txt" --mode stream
 run "$tl" info "$ck" --tensors
+tools/examples/make-addition.sh 100 9 1 >"$tmp/pairs.txt"
+s2s=(--train "$tmp/pairs.txt" --test "$tmp/pairs.txt" --model attention --reverse --wordvec 4
+     --hidden 8 --batch 16 --quiet --out "$tmp/s.safetensors")
+run "$tl" seq2seq train "${s2s[@]}" --epochs 1
+run "$tl" seq2seq train "${s2s[@]}" --epochs 2 --resume
+run "$tl" seq2seq eval "$tmp/s.safetensors" "$tmp/pairs.txt"
+run "$tl" seq2seq generate "$tmp/s.safetensors" "$tmp/pairs.txt" --attention-csv "$tmp/w.csv"
 for t in oom api_errors checkpoint numeric; do
   run "$build/tests/test_${t}_f32"
 done

@@ -54,6 +54,23 @@ tl_status tl_gradcheck_model(tl_model *m, const tl_tensor *xs, const tl_tensor *
                              const tl_gradcheck_opts *opts, tl_gradcheck_entry *out, int cap,
                              int *n);
 
+/* Check any computation: fn(ctx, &loss) evaluates the scalar, and each of
+ * the nb buffers names values it depends on (perturbed in place, restored)
+ * with their analytic gradient, which the caller computed beforehand and
+ * which fn must not overwrite. One entry per buffer, as above. This is how
+ * containers other than tl_model (seq2seq.h) and layers with side inputs
+ * (attention.h, concat.h) are checked. */
+typedef tl_status (*tl_gradcheck_loss_fn)(void *ctx, double *loss);
+typedef struct tl_gradcheck_buffer {
+    const char *name;
+    tl_real *value;
+    const tl_real *grad;
+    size_t n;
+} tl_gradcheck_buffer;
+tl_status tl_gradcheck_buffers(tl_gradcheck_loss_fn fn, void *ctx, const tl_gradcheck_buffer *b,
+                               int nb, const tl_gradcheck_opts *opts, tl_gradcheck_entry *out,
+                               int cap, int *n);
+
 /* The largest max_rel_error among n entries (0 when n is 0). */
 double tl_gradcheck_worst(const tl_gradcheck_entry *e, int n);
 

@@ -15,6 +15,8 @@
 #include "timelayers/lstm.h"
 #include "timelayers/dropout.h"
 #include "timelayers/gru.h"
+#include "timelayers/attention.h"
+#include "timelayers/concat.h"
 #include "timelayers/model.h"
 #include "timelayers/gradcheck.h"
 #include "timelayers/generate.h"
@@ -29,6 +31,9 @@
 #include "timelayers/lm.h"
 #include "timelayers/eval.h"
 #include "timelayers/train.h"
+#include "timelayers/seq2seq.h"
+#include "timelayers/pairs.h"
+#include "timelayers/seq2seq_train.h"
 #include "timelayers/comm.h"      /* data parallelism; the MPI transport: timelayers/mpi.h */
 #include "timelayers/threads.h"
 

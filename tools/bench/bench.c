@@ -6,7 +6,8 @@
  *   C  large word level                V=10000 D=H=650   N=20 T=35
  *
  * All are Embedding -> 1-layer LSTM -> Affine -> softmax cross-entropy;
- * A-RNN and B-RNN are A and B with a tanh RNN in place of the LSTM. The
+ * A-RNN and B-RNN are A and B with a tanh RNN in place of the LSTM; A-GRU,
+ * B-GRU and C-GRU are A, B and C with a GRU. The
  * regularised variants of A and C (not run by default): -drop and -locked
  * add TimeDropout 0.5 (standard, locked) after the embedding and the LSTM,
  * -rec recurrent dropout 0.5 inside it, -tied ties the affine to the
@@ -18,7 +19,7 @@
  * SGD step on random token ids (speed does not depend on the data).
  *
  * FLOP counts (multiply-add = 2 FLOP; backward = 2x forward for the GEMMs):
- *   per token forward  F = 2*G*H*(D+H) + 2*H*V   (G = 4 gate blocks LSTM, 1 RNN)
+ *   per token forward  F = 2*G*H*(D+H) + 2*H*V   (G = 4 gate blocks LSTM, 3 GRU, 1 RNN)
  *   training step      3 * N*T * F
  *   generation         F per token
  * which gives the issue's 4.54, 14.9 and 41.5 GFLOP per step.
@@ -58,6 +59,7 @@ static const char usage[] =
     "  C  V=10000 D=H=650    N=20 T=35   (large word level)\n"
     "\n"
     "  A-RNN, B-RNN     A and B with a tanh RNN instead of the LSTM\n"
+    "  A-GRU, B-GRU, C-GRU  A, B and C with a GRU (PyTorch's nn.GRU) instead\n"
     "  A-drop, C-drop   A and C with dropout 0.5 after the embedding and the LSTM\n"
     "  A-locked, ...    the same with locked (variational) dropout\n"
     "  A-rec, C-rec     A and C with recurrent dropout 0.5 inside the LSTM\n"
@@ -66,7 +68,8 @@ static const char usage[] =
     "                   the median of the per-pair step-time ratios; its memory\n"
     "                   figures then include the base model)\n"
     "\n"
-    "  --config LIST    configurations to run, e.g. A,C (default: A, B, C, A-RNN, B-RNN)\n"
+    "  --config LIST    configurations to run, e.g. A,C (default: A, B, C, A-RNN, B-RNN,\n"
+    "                   A-GRU, B-GRU, C-GRU)\n"
     "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
     "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
@@ -82,7 +85,7 @@ static const char usage[] =
     "  --json           print one JSON object per configuration instead of text\n"
     "  --help           this text\n"
     "\n"
-    "FLOP per training step = 3*N*T*(2*G*H*(D+H) + 2*H*V), G = 4 (LSTM) or 1 (RNN);\n"
+    "FLOP per training step = 3*N*T*(2*G*H*(D+H) + 2*H*V), G = 4 (LSTM), 3 (GRU), 1 (RNN);\n"
     "per generated token 2*G*H*(D+H) + 2*H*V. '% peak' is relative to a 1024^3 sgemm timed here with\n"
     "the same thread count. The FMA peak is a hand-written multiply-add loop per\n"
     "instruction set (portable C, AVX2+FMA, AVX-512), timed in each thread's CPU time\n"
@@ -105,7 +108,7 @@ typedef struct {
     bool tie;
 } bench_config;
 
-enum { NBASE = 5 };             /* the configurations run by default */
+enum { NBASE = 8 };             /* the configurations run by default: the first NBASE */
 
 static const bench_config configs[] = {
     {"A", 10000, 100, 100, 20, 35, TL_CELL_LSTM, -1, 0, 0, 0, false},
@@ -113,6 +116,9 @@ static const bench_config configs[] = {
     {"C", 10000, 650, 650, 20, 35, TL_CELL_LSTM, -1, 0, 0, 0, false},
     {"A-RNN", 10000, 100, 100, 20, 35, TL_CELL_RNN, -1, 0, 0, 0, false},
     {"B-RNN", 65, 64, 512, 32, 64, TL_CELL_RNN, -1, 0, 0, 0, false},
+    {"A-GRU", 10000, 100, 100, 20, 35, TL_CELL_GRU, -1, 0, 0, 0, false},
+    {"B-GRU", 65, 64, 512, 32, 64, TL_CELL_GRU, -1, 0, 0, 0, false},
+    {"C-GRU", 10000, 650, 650, 20, 35, TL_CELL_GRU, -1, 0, 0, 0, false},
     {"A-drop", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0.5, 0, TL_DROPOUT_STANDARD, false},
     {"A-locked", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0.5, 0, TL_DROPOUT_LOCKED, false},
     {"A-rec", 10000, 100, 100, 20, 35, TL_CELL_LSTM, 0, 0, 0.5, 0, false},
@@ -186,7 +192,10 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int gate_blocks(const bench_config *c) { return c->cell == TL_CELL_LSTM ? 4 : 1; }
+static int gate_blocks(const bench_config *c)
+{
+    return c->cell == TL_CELL_LSTM ? 4 : c->cell == TL_CELL_GRU ? 3 : 1;
+}
 
 static double flop_per_token(const bench_config *c)
 {
@@ -268,8 +277,10 @@ static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench
         }
     }
     /* Kept per token: the embedding output, the LSTM's gates, cell and
-     * hidden states (6H) or the RNN's hidden state (H), the dscores. */
-    double act = (double)c->N * c->T * (c->D + (c->cell == TL_CELL_LSTM ? 6.0 : 1.0) * c->H + c->V);
+     * hidden states (6H), the GRU's r, z, n, hn and hidden state (5H) or the
+     * RNN's hidden state (H), the dscores. */
+    double per_h = c->cell == TL_CELL_LSTM ? 6.0 : c->cell == TL_CELL_GRU ? 5.0 : 1.0;
+    double act = (double)c->N * c->T * (c->D + per_h * c->H + c->V);
     r->params_mb = (double)n * sizeof(tl_real) * MB;
     r->grads_mb = r->params_mb;
     r->optim_mb = (double)state * sizeof(tl_real) * MB;
@@ -518,7 +529,8 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         snprintf(extra, sizeof extra, ", tied");
     printf("config %s: V=%d D=%d H=%d N=%d T=%d, 1-layer %s%s, %d OpenBLAS thread%s, %d library "
            "thread%s (core %s), sgemm peak %.1f GFLOP/s (%.1f per CPU time)\n", c->name, c->V,
-           c->D, c->H, c->N, c->T, c->cell == TL_CELL_LSTM ? "LSTM" : "RNN (tanh)", extra,
+           c->D, c->H, c->N, c->T,
+           c->cell == TL_CELL_LSTM ? "LSTM" : c->cell == TL_CELL_GRU ? "GRU" : "RNN (tanh)", extra,
            threads, threads == 1 ? "" : "s", tl_get_num_threads(),
            tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak,
            r->sgemm_peak_cpu);
@@ -662,8 +674,8 @@ static int parse_configs(const char *s, int *which)
         if (len && k == NCONFIGS) {
             fprintf(stderr, "timelayers bench: --config: unknown configuration in '%s' "
                             "(expected a comma-separated list of A, B, C, A-RNN, B-RNN, "
-                            "A-drop, A-locked, A-rec, A-tied, C-drop, C-locked, C-rec, "
-                            "C-tied)\n", s);
+                            "A-GRU, B-GRU, C-GRU, A-drop, A-locked, A-rec, A-tied, C-drop, "
+                            "C-locked, C-rec, C-tied)\n", s);
             return 0;
         }
         if (len)

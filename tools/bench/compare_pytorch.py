@@ -2,7 +2,8 @@
 """timelayers against PyTorch on the reference configurations (see timelayers-bench --help).
 
 The PyTorch side is the same model and loop: nn.Embedding -> nn.LSTM (1 layer, batch_first,
-state carried across steps as in truncated BPTT; nn.RNN with tanh for A-RNN and B-RNN) -> nn.Linear, cross-entropy (mean), zero_grad,
+state carried across steps as in truncated BPTT; nn.RNN with tanh for A-RNN and B-RNN, nn.GRU
+for A-GRU, B-GRU and C-GRU) -> nn.Linear, cross-entropy (mean), zero_grad,
 backward, clip_grad_norm_(0.25), SGD step; generation at batch 1 feeds one token at a time and
 draws the next with torch.multinomial(softmax(logits)).
 
@@ -11,7 +12,7 @@ per configuration; the medians and the ratio timelayers / PyTorch (tokens/s, so 
 timelayers is faster) are printed at the end. Needs Debian's python3-torch (/usr/bin/python3).
 
 Usage: tools/bench/compare_pytorch.py [--bench build/tools/timelayers-bench] [--configs A,B,C]
-           (also A-RNN, B-RNN)
+           (also A-RNN, B-RNN, A-GRU, B-GRU, C-GRU)
            [--reps 3] [--steps 10] [--warmup 2] [--gen-tokens 1000] [--threads 2]
            [--torch-threads 1] [--json]
 """
@@ -30,6 +31,9 @@ CONFIGS = {  # V, D, H, N, T
     'C': (10000, 650, 650, 20, 35),
     'A-RNN': (10000, 100, 100, 20, 35),
     'B-RNN': (65, 64, 512, 32, 64),
+    'A-GRU': (10000, 100, 100, 20, 35),
+    'B-GRU': (65, 64, 512, 32, 64),
+    'C-GRU': (10000, 650, 650, 20, 35),
 }
 
 
@@ -46,12 +50,14 @@ def torch_worker(args):
     torch.manual_seed(1234)
     V, D, H, N, T = CONFIGS[args.worker]
     rnn = args.worker.endswith('-RNN')
+    gru = args.worker.endswith('-GRU')
 
     class LM(nn.Module):
         def __init__(self):
             super().__init__()
             self.embed = nn.Embedding(V, D)
             self.lstm = (nn.RNN(D, H, batch_first=True, nonlinearity='tanh') if rnn
+                         else nn.GRU(D, H, batch_first=True) if gru
                          else nn.LSTM(D, H, batch_first=True))
             self.affine = nn.Linear(H, V)
 
@@ -71,7 +77,7 @@ def torch_worker(args):
             t = torch.randint(V, (N, T))
             t0 = time.perf_counter()
             if state is not None:
-                state = state.detach() if rnn else tuple(h.detach() for h in state)
+                state = state.detach() if rnn or gru else tuple(h.detach() for h in state)
             opt.zero_grad()
             logits, state = model(x, state)
             loss = F.cross_entropy(logits.reshape(-1, V), t.reshape(-1))
@@ -162,7 +168,7 @@ def main():
     configs = [c.strip().upper() for c in args.configs.split(',') if c.strip()]
     for c in configs:
         if c not in CONFIGS:
-            ap.error(f"unknown configuration '{c}' (expected A, B, C, A-RNN or B-RNN)")
+            ap.error(f"unknown configuration '{c}' (expected {', '.join(CONFIGS)})")
     if not os.access(args.bench, os.X_OK):
         sys.exit(f"compare_pytorch: {args.bench} is not an executable; build it first "
                  "(ninja -C build) or pass --bench")

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Data-parallel scaling of `timelayers train` on this machine (docs/distributed.md):
-# tokens/s of 1 process x 1 thread, 2 processes x 1 thread and 1 process x 2
-# threads on the reference configurations A, B and C (tools/bench/bench.c), on
-# random tokens (speed does not depend on the data), SGD, clipping at 1.
-# Each configuration runs its three layouts back to back, REPEAT times, so
-# that ratios come from the same moments of a shared machine; tokens/s is
-# measured between the first and the last report (start-up excluded).
+# tokens/s of 1 process x 1 thread (1x1); 2 processes x 1 thread splitting the
+# global batch (2x1: each process B/2 rows, the same model and loss curve as 1x1);
+# 2 processes x 1 thread with B rows each (2x1w: weak scaling, a global batch
+# of 2B); 1 process x 2 threads (1x2); and two independent 1x1 runs at the same
+# time (alone: what the two cores give without any communication). Reference
+# configurations A, B and C (tools/bench/bench.c), random tokens (speed does not
+# depend on the data), SGD, clipping at 1. Efficiency = tokens/s over twice 1x1's.
+# Each configuration runs its layouts back to back, REPEAT times, so that ratios
+# come from the same moments of a shared machine; tokens/s is measured between
+# the first and the last report (start-up excluded).
 # Usage: tools/bench/mpi_scaling.sh BUILD_DIR [STEPS] [REPEAT] [CONFIGS]
 #   defaults: 12 steps, 3 repeats, "A B C"
 set -euo pipefail
@@ -37,26 +41,34 @@ rate() {
                       END { printf "%.0f", (s1 - s0) * bt / (t1 - t0) }' "$1"
 }
 
-run() {  # config layout
+run() {  # config layout [suffix]
   local a; a=$(args_of "$1")
+  [ "$2" = 2x1w ] && a=$(echo "$a" | awk '{ for (i = 1; i <= NF; i++) { if ($(i-1) == "--batch") $i *= 2 } print }')
   local common=(train $a --optim sgd --lr 0.1 --clip 1 --max-steps "$steps" --report 2 --quiet
-                --out "$tmp/ck.safetensors" --log "$tmp/log.csv")
+                --out "$tmp/ck${3:-}.safetensors" --log "$tmp/log${3:-}.csv")
   case $2 in
+    alone)  # two 1x1 runs at once; the sum of their rates
+      run "$1" 1x1 a >"$tmp/rate-a" & run "$1" 1x1 b >"$tmp/rate-b"; wait
+      echo $(($(cat "$tmp/rate-a") + $(cat "$tmp/rate-b"))); return ;;
     1x1) TL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$tl" "${common[@]}" --threads 1 >/dev/null ;;
     1x2) "$tl" "${common[@]}" --threads 2 >/dev/null ;;
-    2x1) mpirun --oversubscribe --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS=1 \
+    2x1|2x1w) mpirun --oversubscribe --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS=1 \
            "$tl" "${common[@]}" --threads 1 >/dev/null ;;
   esac
   local bt; bt=$(echo "$a" | awk '{ for (i = 1; i <= NF; i++) { if ($i == "--batch") b = $(i+1); if ($i == "--time") t = $(i+1) } print b * t }')
-  rate "$tmp/log.csv" "$bt"
+  rate "$tmp/log${3:-}.csv" "$bt"
 }
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $steps steps per run"
-printf "%-6s %-3s %10s %10s %10s %9s %9s\n" config rep "1x1 tok/s" "2x1 tok/s" "1x2 tok/s" "eff 2x1" "eff 1x2"
+printf "%-6s %-3s %8s %8s %8s %8s %8s | %7s %7s %7s %7s\n" config rep 1x1 2x1 2x1w 1x2 alone \
+  "eff2x1" "eff2x1w" "eff1x2" "alone"
+pct() { echo "$1 / $2 * 100" | bc -l; }
 for c in $configs; do
   for r in $(seq "$repeat"); do
-    one=$(run "$c" 1x1); two=$(run "$c" 2x1); thr=$(run "$c" 1x2)
-    printf "%-6s %-3s %10s %10s %10s %8.1f%% %8.1f%%\n" "$c" "$r" "$one" "$two" "$thr" \
-      "$(echo "$two / (2 * $one) * 100" | bc -l)" "$(echo "$thr / (2 * $one) * 100" | bc -l)"
+    one=$(run "$c" 1x1); two=$(run "$c" 2x1); weak=$(run "$c" 2x1w); thr=$(run "$c" 1x2)
+    alone=$(run "$c" alone)
+    printf "%-6s %-3s %8s %8s %8s %8s %8s | %6.1f%% %6.1f%% %6.1f%% %6.1f%%\n" "$c" "$r" "$one" "$two" \
+      "$weak" "$thr" "$alone" "$(pct "$two" $((2 * one)))" "$(pct "$weak" $((2 * one)))" \
+      "$(pct "$thr" $((2 * one)))" "$(pct "$alone" $((2 * one)))"
   done
 done

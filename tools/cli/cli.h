@@ -4,6 +4,7 @@
 #ifndef TL_CLI_H
 #define TL_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include "timelayers/timelayers.h"
 #include "args.h"
@@ -14,6 +15,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_seq2seq(int argc, char **argv);
 
 /* Print "timelayers: <context>: <library message>" to stderr; returns 1. */
 int cli_fail(const char *context);
@@ -62,6 +64,20 @@ typedef struct cli_lock {
 } cli_lock;
 int cli_lock_output(const char *path, cli_lock *lk);
 void cli_unlock_output(cli_lock *lk);
+
+/* A save that failed (directory gone, disk full) must not lose the training:
+ * save(obj, path) is tried in $TMPDIR (else /tmp), then the current directory,
+ * as "timelayers-rescue-<pid>-step<step>.safetensors"; the message says how
+ * to continue: resume_fmt with the rescued path and out ("--resume %s --out %s"). */
+void cli_rescue(tl_status (*save)(void *obj, const char *path), void *obj, long step,
+                const char *resume_fmt, const char *out);
+
+/* SIGINT and SIGTERM while training (tools/cli/signals.c): the first sets
+ * cli_stop_signal (the trainer's stop flag: it finishes the step and saves
+ * its checkpoint), a second aborts at once. Release restores the defaults. */
+extern volatile sig_atomic_t cli_stop_signal;
+void cli_catch_stop_signals(void);
+void cli_release_stop_signals(void);
 
 /* Bytes a training run needs (tools/cli/memory.c): parameters with gradients
  * and optim_states optimizer buffers (in *param_bytes), one batch's

@@ -17,6 +17,7 @@ static const char usage[] =
     "  eval       perplexity of a checkpoint on a text file\n"
     "  sample     generate text from a checkpoint\n"
     "  info       describe a checkpoint: architecture, vocabulary, training state\n"
+    "  seq2seq    train, evaluate and run sequence-to-sequence models (question -> answer)\n"
     "  gradcheck  check every gradient of a model by central differences\n"
     "  bench      training and generation speed of the reference configurations\n"
     "\n"
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
         int (*run)(int, char **);
     } commands[] = {
         {"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample},
-        {"info", cmd_info},
+        {"info", cmd_info}, {"seq2seq", cmd_seq2seq},
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {

@@ -1,5 +1,5 @@
 /* The files a training run writes: checked against what it reads before any
- * work is done, and locked while it runs. */
+ * work is done, locked while it runs, and rescued elsewhere when saving fails. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -170,4 +170,26 @@ void cli_unlock_output(cli_lock *lk)
         close(lk->fd);
     }
     lk->fd = -1;
+}
+
+/* $TMPDIR (else /tmp), else the current directory: the places most likely to
+ * be writable when the output's own directory is gone or its disk full. */
+void cli_rescue(tl_status (*save)(void *obj, const char *path), void *obj, long step,
+                const char *resume_fmt, const char *out)
+{
+    const char *tmp = getenv("TMPDIR");
+    const char *dirs[] = {tmp && *tmp ? tmp : "/tmp", "."};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/timelayers-rescue-%ld-step%ld.safetensors", dirs[i],
+                 (long)getpid(), step);
+        if (!save(obj, path)) {
+            fprintf(stderr, "timelayers: rescued: model saved to %s (step %ld); continue with ",
+                    path, step);
+            fprintf(stderr, resume_fmt, path, out);
+            fputc('\n', stderr);
+            return;
+        }
+        fprintf(stderr, "timelayers: rescue to %s failed: %s\n", path, tl_last_error());
+    }
 }

@@ -515,48 +515,8 @@ static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, i
 /* The first SIGINT or SIGTERM asks the trainer to stop after its step and
  * save; a second one is fatal at once (the atomic save leaves the previous
  * checkpoint intact). */
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    static const char msg[] = "\ntimelayers: interrupted: finishing the step and saving the "
-                              "checkpoint (signal again to abort at once)\n";
-    if (stop_signal) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_signal = sig;
-    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)ignored;
-}
-
-static void catch_signals(void)
-{
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-/* A save that failed (directory gone, disk full) must not lose the training:
- * the model goes to $TMPDIR (else /tmp), else the current directory. */
-static void rescue(tl_trainer *tr, const char *out)
-{
-    const char *tmp = getenv("TMPDIR");
-    const char *dirs[] = {tmp && *tmp ? tmp : "/tmp", "."};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/timelayers-rescue-%ld-step%ld.safetensors", dirs[i],
-                 (long)getpid(), tl_trainer_step(tr));
-        if (!tl_trainer_save(tr, path)) {
-            fprintf(stderr, "timelayers: rescued: model saved to %s (step %ld); continue with "
-                    "--resume %s --out %s\n", path, tl_trainer_step(tr), path, out);
-            return;
-        }
-        fprintf(stderr, "timelayers: rescue to %s failed: %s\n", path, tl_last_error());
-    }
-}
+/* A save that failed must not lose the training (cli_rescue). */
+static tl_status save_trainer(void *tr, const char *path) { return tl_trainer_save(tr, path); }
 
 static int train(train_args *a, tl_comm *comm);
 
@@ -661,7 +621,7 @@ static int train(train_args *args, tl_comm *comm)
         cli_fail("optimizer");
         goto out;
     }
-    a.tc.stop = &stop_signal;
+    a.tc.stop = &cli_stop_signal;
     if (tl_trainer_create(&tr, m, opt, d.vocab, d.train.ids, d.ntrain, d.valid_ids, d.nvalid,
                           &a.tc) ||
         (ck && tl_trainer_resume(tr, ck))) {
@@ -683,21 +643,20 @@ static int train(train_args *args, tl_comm *comm)
                a.tc.batch / tl_comm_size(comm));
     fflush(stdout);
     long start_step = tl_trainer_step(tr);
-    catch_signals();
+    cli_catch_stop_signals();
     tl_status st = tl_trainer_run(tr, a.quiet ? NULL : progress, NULL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    cli_release_stop_signals();
     if (st) {
         cli_fail("training stopped");
         /* Alone only: a group's save is collective, and the others may have failed. */
         if (st == TL_ERR_IO && !comm && tl_trainer_step(tr) > start_step)
-            rescue(tr, a.out);
+            cli_rescue(save_trainer, tr, tl_trainer_step(tr), "--resume %s --out %s", a.out);
         goto out;
     }
-    if (stop_signal) {
+    if (cli_stop_signal) {
         fprintf(stderr, "timelayers: interrupted at step %ld: checkpoint written to %s\n",
                 tl_trainer_step(tr), a.out);
-        rc = 128 + stop_signal;
+        rc = 128 + cli_stop_signal;
         goto out;
     }
     if (tl_trainer_saved(tr))

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# End-to-end checks of `timelayers seq2seq` on addition pairs the project makes
+# itself (tools/examples/make-addition.sh): a small model learns one-digit sums,
+# resuming gives the very same checkpoint as an uninterrupted run, generation is
+# deterministic, attention weights are written, and bad files are refused with
+# a clear message and a non-zero exit. The output safety of `timelayers train`
+# holds here too: outputs naming inputs are refused, the output is locked while
+# a run writes it, SIGINT/SIGTERM stop with a checkpoint that resumes exactly
+# (also mid-epoch), and a failed save is rescued.
+# Usage: tests/seq2seq_cli_test.sh BUILD_DIR
+set -euo pipefail
+tl="$1/tools/timelayers"
+make_addition="$(dirname "$0")/../tools/examples/make-addition.sh"
+tmp=$(mktemp -d)
+export TMPDIR="$tmp"   # where a failed save rescues the model
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_fail() {  # CODE PATTERN CMD...
+  local code=$1 pattern=$2; shift 2
+  local rc=0
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+  [ "$rc" = "$code" ] || fail "$* exited $rc, expected $code"
+  grep -q -- "$pattern" "$tmp/err" || fail "$*: stderr lacks '$pattern': $(cat "$tmp/err")"
+}
+
+"$make_addition" 2000 9 1 >"$tmp/train.txt"
+"$make_addition" 200 9 2 >"$tmp/test.txt"
+"$tl" seq2seq --help | grep -q -- "--attention-csv" || fail "seq2seq --help"
+
+# One-digit sums: a peeky model with reversed input must get nearly all right.
+"$tl" seq2seq train --train "$tmp/train.txt" --test "$tmp/test.txt" --model peeky --reverse \
+  --hidden 64 --batch 32 --epochs 12 --lr 0.01 --out "$tmp/p.st" --log-csv "$tmp/p.csv" \
+  --quiet --threads 1
+acc=$("$tl" seq2seq eval "$tmp/p.st" "$tmp/test.txt" | sed 's/.*accuracy \([0-9.]*\)%.*/\1/')
+echo "peeky reversed, one-digit sums: test accuracy $acc% (bound 90%)"
+awk -v a="$acc" 'BEGIN { exit !(a >= 90) }' || fail "accuracy $acc% < 90%"
+[ "$(wc -l <"$tmp/p.csv")" -gt 6 ] || fail "CSV log"
+head -1 "$tmp/p.csv" | grep -q "^epoch,step,loss" || fail "CSV header"
+
+# Resume: 2 epochs, then 1 more from the checkpoint, equals 3 epochs at once.
+for m in plain attention; do
+  "$tl" seq2seq train --train "$tmp/train.txt" --model $m --hidden 16 --batch 64 --epochs 3 \
+    --out "$tmp/full.st" --quiet --threads 1
+  "$tl" seq2seq train --train "$tmp/train.txt" --model $m --hidden 16 --batch 64 --epochs 2 \
+    --out "$tmp/part.st" --quiet --threads 1
+  "$tl" seq2seq train --train "$tmp/train.txt" --model $m --hidden 16 --batch 64 --epochs 3 \
+    --out "$tmp/part.st" --resume --quiet --threads 1
+  cmp -s "$tmp/full.st" "$tmp/part.st" || fail "$m: the resumed run differs"
+done
+
+# Generation: questions from a file or standard input, deterministic.
+cut -c1-7 "$tmp/test.txt" | head -20 >"$tmp/q.txt"
+"$tl" seq2seq generate "$tmp/p.st" "$tmp/q.txt" >"$tmp/g1"
+"$tl" seq2seq generate "$tmp/p.st" <"$tmp/q.txt" >"$tmp/g2"
+cmp -s "$tmp/g1" "$tmp/g2" || fail "generate from a file and from stdin differ"
+[ "$(wc -l <"$tmp/g1")" = 20 ] || fail "generate: 20 answers expected"
+echo "3+4" | "$tl" seq2seq generate "$tmp/p.st" | grep -q "^3+4    _7 " || fail "3+4 (padded)"
+
+# Attention weights of the first question: a header and 4 rows of 7 weights.
+"$tl" seq2seq generate "$tmp/full.st" "$tmp/q.txt" --attention-csv "$tmp/w.csv" >/dev/null
+[ "$(wc -l <"$tmp/w.csv")" = 5 ] || fail "attention CSV rows"
+awk -F, 'NR > 1 { s = 0; for (i = 2; i <= NF; i++) s += $i; if (NF != 8 || s < 0.999 || s > 1.001) exit 1 }' \
+  "$tmp/w.csv" || fail "attention CSV: rows must hold 7 weights summing to 1"
+
+# Bad input.
+printf '1+2    _3   \n1+2     3   \n' >"$tmp/nosep.txt"
+expect_fail 1 "nosep.txt:2: no separator" "$tl" seq2seq train --train "$tmp/nosep.txt"
+printf '1+2    _3   \n1+22   _23  \n1+2  _3   \n' >"$tmp/len.txt"
+expect_fail 1 "len.txt:3: the question has 5 characters, expected 7" \
+  "$tl" seq2seq train --train "$tmp/len.txt"
+printf '1+2    _3   \n1+2    _3 \n' >"$tmp/alen.txt"
+expect_fail 1 "alen.txt:2: the answer has 3 characters" "$tl" seq2seq train --train "$tmp/alen.txt"
+printf '1+2    _3    \n' >"$tmp/long.txt"
+expect_fail 1 "longer than the model can generate" "$tl" seq2seq eval "$tmp/p.st" "$tmp/long.txt"
+printf '1*2    _2   \n' >"$tmp/unknown.txt"
+expect_fail 1 "'\*' is not in the vocabulary" "$tl" seq2seq eval "$tmp/p.st" "$tmp/unknown.txt"
+echo "123+4567" >"$tmp/qlong.txt"
+expect_fail 1 "longer than the model's 7" "$tl" seq2seq generate "$tmp/p.st" "$tmp/qlong.txt"
+expect_fail 2 "needs an attention model" "$tl" seq2seq generate "$tmp/p.st" "$tmp/q.txt" \
+  --attention-csv "$tmp/x.csv"
+expect_fail 2 "plain, peeky or attention" "$tl" seq2seq train --train "$tmp/train.txt" --model gru
+expect_fail 2 "needs --train" "$tl" seq2seq train
+expect_fail 2 "unknown subcommand" "$tl" seq2seq fit
+expect_fail 1 "not a safetensors file" "$tl" seq2seq eval "$tmp/q.txt" "$tmp/test.txt"
+
+# Outputs: never an input, never a non-regular file.
+expect_fail 2 "is the training file" "$tl" seq2seq train --train "$tmp/train.txt" \
+  --out "$tmp/train.txt"
+expect_fail 2 "is the test file" "$tl" seq2seq train --train "$tmp/train.txt" \
+  --test "$tmp/test.txt" --log-csv "$tmp/test.txt"
+expect_fail 2 "not a regular file" "$tl" seq2seq train --train "$tmp/train.txt" --out "$tmp"
+expect_fail 2 "directory" "$tl" seq2seq train --train "$tmp/train.txt" --out "$tmp/nodir/s.st"
+
+# A run long enough to be signalled, locked and have its directory taken away.
+long=(seq2seq train --train "$tmp/train.txt" --model attention --hidden 96 --batch 16
+      --epochs 2 --report 1 --threads 1)
+wait_line() { for _ in $(seq 600); do grep -q "$2" "$1" && return 0; sleep 0.1; done; fail "no '$2' in $1"; }
+cols() { cut -d, -f1-5 "$1"; }   # the log without its timings
+"$tl" "${long[@]}" --out "$tmp/full.st" --log-csv "$tmp/full.csv" --quiet
+"$tl" "${long[@]}" --out "$tmp/sig.st" --log-csv "$tmp/sig.csv" >"$tmp/sig.out" \
+  2>"$tmp/sig.err" &
+pid=$!; pids+=("$pid")
+wait_line "$tmp/sig.out" "iter 3/"
+expect_fail 1 "process $pid" "$tl" "${long[@]}" --out "$tmp/sig.st"
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 143 ] || fail "SIGTERM: exit $rc, expected 143: $(cat "$tmp/sig.err")"
+grep -q "interrupted at step .*checkpoint written to $tmp/sig.st" "$tmp/sig.err" ||
+  fail "SIGTERM message: $(cat "$tmp/sig.err")"
+[ -e "$tmp/sig.st.lock" ] && fail "the lock outlived its run"
+"$tl" "${long[@]}" --out "$tmp/sig.st" --log-csv "$tmp/sig.csv" --resume --quiet
+cmp -s "$tmp/full.st" "$tmp/sig.st" || fail "resumed after SIGTERM mid-epoch: checkpoints differ"
+[ "$(cols "$tmp/full.csv")" = "$(cols "$tmp/sig.csv")" ] || fail "resumed after SIGTERM: logs differ"
+echo "SIGTERM: $(grep -o 'interrupted at step [0-9]*' "$tmp/sig.err"), exact resume, lock refused a second run"
+
+# A failed save (at the end of epoch 2): the model goes to TMPDIR, as the
+# uninterrupted run saved it, and the hint's command takes it up.
+mkdir "$tmp/vanish"
+"$tl" "${long[@]}" --out "$tmp/vanish/v.st" >"$tmp/v.out" 2>"$tmp/v.err" &
+pid=$!; pids+=("$pid")
+for _ in $(seq 600); do [ -e "$tmp/vanish/v.st" ] && break; sleep 0.1; done
+mv "$tmp/vanish" "$tmp/gone"   # the next epoch's save finds no directory
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 1 ] || fail "a failed save exited $rc: $(cat "$tmp/v.err")"
+rescued=$(sed -n "s|.*model saved to \($tmp/timelayers-rescue-[^ ]*\.safetensors\).*|\1|p" "$tmp/v.err")
+[ -n "$rescued" ] || fail "rescue message: $(cat "$tmp/v.err")"
+grep -q "mv $rescued $tmp/vanish/v.st and the same command with --resume" "$tmp/v.err" ||
+  fail "rescue hint: $(cat "$tmp/v.err")"
+mkdir "$tmp/vanish" && mv "$rescued" "$tmp/vanish/v.st"
+"$tl" "${long[@]}" --out "$tmp/vanish/v.st" --resume --quiet
+cmp -s "$tmp/full.st" "$tmp/vanish/v.st" || fail "the rescued model differs"
+echo "failed save: rescued, the same model as the uninterrupted run's"
+
+# Killed after the epoch-1 checkpoint with rows logged beyond it: the resumed
+# run's log is the uninterrupted run's, without the killed run's extra rows.
+"$tl" "${long[@]}" --out "$tmp/k.st" --log-csv "$tmp/k.csv" >"$tmp/k.out" 2>&1 &
+pid=$!; pids+=("$pid")
+wait_line "$tmp/k.out" "epoch 2/2  iter 5/"
+kill -9 "$pid"; wait "$pid" || true
+"$tl" "${long[@]}" --out "$tmp/k.st" --log-csv "$tmp/k.csv" --resume --quiet
+cmp -s "$tmp/full.st" "$tmp/k.st" || fail "resumed after kill -9: checkpoints differ"
+[ "$(cols "$tmp/full.csv")" = "$(cols "$tmp/k.csv")" ] || fail "resumed after kill -9: logs differ"
+echo "kill -9 mid-epoch: resumed from the epoch checkpoint, log continued without duplicates"
+echo "seq2seq CLI: all checks passed"
