@@ -1,4 +1,4 @@
-/* Sampling from a language model: temperature, top-k, greedy, skip list. */
+/* Sampling from a language model: temperature, top-k, top-p, greedy, skip list. */
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
@@ -30,17 +30,35 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* The k-th largest of the allowed logits (a threshold for top-k). */
-static double kth_largest(const double *logit, int V, int k, double *work)
+/* The smallest logit that takes part in the draw: with top_k the k-th
+ * largest allowed one; with top_p, of those (largest first), the one at which
+ * their softmax mass first reaches top_p of the mass of all of them (top-k
+ * first, then top-p, as Hugging Face's samplers). best is the largest logit;
+ * work holds V doubles. */
+static double cutoff(const double *logit, int V, int top_k, double top_p, double best,
+                     double *work)
 {
+    bool nucleus = top_p > 0 && top_p < 1;
+    if (!top_k && !nucleus)
+        return -INFINITY;
     int n = 0;
     for (int i = 0; i < V; i++)
         if (logit[i] > -INFINITY)
             work[n++] = logit[i];
-    if (k >= n)
-        return -INFINITY;
     qsort(work, (size_t)n, sizeof *work, cmp_desc);
-    return work[k - 1];
+    if (top_k && top_k < n)
+        n = top_k;
+    if (!nucleus)
+        return work[n - 1];
+    double total = 0, mass = 0;
+    for (int i = 0; i < n; i++)
+        total += exp(work[i] - best);
+    for (int i = 0; i < n - 1; i++) {
+        mass += exp(work[i] - best);
+        if (mass >= top_p * total)
+            return work[i];
+    }
+    return work[n - 1];
 }
 
 /* w[i] = exp(logit[i] − best) where logit[i] >= cut, else 0; returns Σ w.
@@ -61,8 +79,9 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
     if (!scores || V <= 0 || !out || (!rng && !o->greedy))
         return tl_fail(TL_ERR_ARG, "tl_sample: scores, V, rng or out invalid");
     if (o->temperature < 0 || !isfinite(o->temperature) || o->top_k < 0 || o->nskip < 0 ||
-        (o->nskip && !o->skip))
-        return tl_fail(TL_ERR_ARG, "tl_sample: temperature must be >= 0, top_k and nskip >= 0");
+        (o->nskip && !o->skip) || !(o->top_p >= 0 && o->top_p <= 1))
+        return tl_fail(TL_ERR_ARG, "tl_sample: temperature must be >= 0, top_k and nskip >= 0, "
+                                   "top_p in [0, 1]");
     double *own = NULL;
     if (!work) {
         TL_TRY(tl_alloc((void **)&own, 2 * (size_t)V, sizeof(double), "tl_sample"));
@@ -99,7 +118,7 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         *out = argmax;
         goto done;
     }
-    double cut = o->top_k ? kth_largest(logit, V, o->top_k, work + V) : -INFINITY;
+    double cut = cutoff(logit, V, o->top_k, o->top_p, best, work + V);
     tl_real *w = (tl_real *)(work + V);   /* top-k is done with this half */
     double total = weights(logit, V, best, cut, w);
     double u = tl_rng_uniform(rng) * total;

@@ -15,10 +15,6 @@
 #define TL_PRINTF(a, b)
 #endif
 
-/* Record a formatted message for the calling thread and return st, so that
- * error paths read `return tl_fail(TL_ERR_SHAPE, "...", ...);`. */
-tl_status tl_fail(tl_status st, const char *fmt, ...) TL_PRINTF(2, 3);
-
 /* snprintf(buf, n, "%s%g", prefix, x) with the fewest digits (15, else 17)
  * that read back as x: "0.1" rather than "0.10000000000000001". */
 int tl_print_double(char *buf, size_t n, const char *prefix, double x);

@@ -235,6 +235,8 @@ static tl_status report(tl_trainer *t, tl_train_callback cb, void *ctx, double n
         .iters_per_epoch = iters,
         .train_ppl = t->report_count ? exp(t->report_loss / t->report_count) : NAN,
         .valid_ppl = valid_ppl,
+        .train_loss = t->report_count ? t->report_loss / t->report_count : NAN,
+        .valid_loss = log(valid_ppl),
         .lr = tl_optim_lr(t->opt),
         .grad_norm = norm,
         .tokens_per_sec = steps_per_sec * t->rows * t->cfg.time,
@@ -243,8 +245,9 @@ static tl_status report(tl_trainer *t, tl_train_callback cb, void *ctx, double n
         .epoch_end = epoch_end,
     };
     if (t->log) { /* the writer's only */
-        fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f\n", p.epoch, p.step, p.iter,
-                p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec, p.elapsed_sec);
+        fprintf(t->log, "%d,%ld,%ld,%.6g,%.6g,%.6g,%.6g,%.1f,%.3f,%.6g,%.6g\n", p.epoch, p.step,
+                p.iter, p.train_ppl, p.valid_ppl, p.lr, p.grad_norm, p.tokens_per_sec,
+                p.elapsed_sec, p.train_loss, p.valid_loss);
         if (fflush(t->log) != 0 || ferror(t->log))
             return tl_fail(TL_ERR_IO, "%s: writing the log failed: %s", t->cfg.log_csv,
                            strerror(errno));
@@ -321,7 +324,7 @@ static tl_status open_log(tl_trainer *t)
     if (!t->cfg.log_csv || t->log || !tl_comm_is_writer(t->cfg.comm))
         return TL_OK;
     return tl__log_open(t->cfg.log_csv, t->step, "epoch,step,iter,train_ppl,valid_ppl,lr,"
-                        "grad_norm,tokens_per_sec,elapsed_sec\n", &t->log);
+                        "grad_norm,tokens_per_sec,elapsed_sec,train_loss,valid_loss\n", &t->log);
 }
 
 static tl_status checkpoint(tl_trainer *t)

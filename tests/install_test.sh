@@ -5,13 +5,15 @@
 # checked: soname, precision, a falling loss. SANITIZE is the build's
 # b_sanitize, so that the program links an instrumented library.
 # LIBRARIES is the build's default_library (both, shared or static): the
-# kinds not built are not checked.
-# Usage: tests/install_test.sh SOURCE_DIR BUILD_DIR [SANITIZE [LIBRARIES]]
+# kinds not built are not checked. BLAS is the build's -Dblas: the static link
+# line must name it.
+# Usage: tests/install_test.sh SOURCE_DIR BUILD_DIR [SANITIZE [LIBRARIES [BLAS]]]
 set -euo pipefail
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
 sanitize=${3:-none}
 libraries=${4:-both}
+blas=${5:-openblas}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -39,7 +41,12 @@ soname=$(objdump -p "$libdir/libtimelayers.so.0" | sed -n 's/^ *SONAME *//p')
 [ -f "$tmp/dest$prefix/include/timelayers/timelayers.h" ] || fail "headers not installed"
 # (Outputs go through files: with pipefail, grep -q ending a pipe early fails it.)
 pkg-config --print-requires-private timelayers >"$tmp/requires"
-grep -q openblas "$tmp/requires" || fail "openblas not in Requires.private: $(cat "$tmp/requires")"
+pkg-config --static --libs timelayers >>"$tmp/requires"
+case $blas in
+  openblas) grep -q openblas "$tmp/requires" || fail "openblas not in Requires.private: $(cat "$tmp/requires")" ;;
+  blis) grep -q blis "$tmp/requires" || fail "BLIS not in the static link line: $(cat "$tmp/requires")" ;;
+  *) grep -q blas "$tmp/requires" || fail "no BLAS in the static link line: $(cat "$tmp/requires")" ;;
+esac
 
 extra=()
 [ "$sanitize" = none ] || extra=(-fsanitize="$sanitize")

@@ -30,13 +30,14 @@ static void test_greedy_and_skip(void **state)
     }
 }
 
-/* Frequencies over many draws match softmax(s / T) restricted to the top k. */
-static void frequencies(double temperature, int top_k, const double *expect)
+/* Frequencies over many draws match softmax(s / T) restricted to the top k
+ * (and top p). */
+static void frequencies(double temperature, int top_k, double top_p, const double *expect)
 {
     tl_real s[V] = {0.5f, 1.0f, -0.5f, 0.0f, 2.0f, -1.0f};
     tl_rng rng;
     tl_rng_seed(&rng, 9);
-    tl_sample_opts o = {.temperature = temperature, .top_k = top_k};
+    tl_sample_opts o = {.temperature = temperature, .top_k = top_k, .top_p = top_p};
     double work[2 * V];
     int count[V] = {0}, n = 200000;
     for (int i = 0; i < n; i++) {
@@ -47,8 +48,8 @@ static void frequencies(double temperature, int top_k, const double *expect)
     for (int i = 0; i < V; i++) {
         double f = (double)count[i] / n, sd = sqrt(expect[i] * (1 - expect[i]) / n);
         if (fabs(f - expect[i]) > 5 * sd + 1e-12)
-            fail_msg("T=%g k=%d: id %d drawn %.4f of the time, expected %.4f", temperature, top_k,
-                     i, f, expect[i]);
+            fail_msg("T=%g k=%d p=%g: id %d drawn %.4f of the time, expected %.4f", temperature,
+                     top_k, top_p, i, f, expect[i]);
     }
 }
 
@@ -77,11 +78,39 @@ static void test_temperature_and_top_k(void **state)
     const double s[V] = {0.5, 1.0, -0.5, 0.0, 2.0, -1.0};
     double p[V];
     softmax(s, 1.0, 0, p);
-    frequencies(1.0, 0, p);
+    frequencies(1.0, 0, 0, p);
     softmax(s, 0.5, 0, p);
-    frequencies(0.5, 0, p);
+    frequencies(0.5, 0, 0, p);
     softmax(s, 2.0, 3, p);
-    frequencies(2.0, 3, p);
+    frequencies(2.0, 3, 0, p);
+}
+
+/* Nucleus sampling. At T = 1 the probabilities of ids 4, 1, 0, 3, 2, 5 are
+ * 0.538, 0.198, 0.120, 0.073, 0.044, 0.027 (cumulative 0.538, 0.736, 0.856):
+ * top_p 0.8 keeps ids 4, 1, 0 (the same draw as top_k 3), 0.5 keeps id 4
+ * alone. With top_k 2 first, top_p 0.7 is taken of the mass 0.736 of ids 4
+ * and 1: 0.538 >= 0.7 * 0.736, so id 4 alone again. */
+static void test_top_p(void **state)
+{
+    (void)state;
+    const double s[V] = {0.5, 1.0, -0.5, 0.0, 2.0, -1.0}, only4[V] = {0, 0, 0, 0, 1, 0};
+    double p[V];
+    softmax(s, 1.0, 3, p);
+    frequencies(1.0, 0, 0.8, p);
+    frequencies(1.0, 0, 0.5, only4);
+    frequencies(1.0, 2, 0.7, only4);
+    softmax(s, 1.0, 2, p);
+    frequencies(1.0, 2, 0.75, p);
+    softmax(s, 1.0, 0, p);
+    frequencies(1.0, 0, 1.0, p);
+    tl_real z[V] = {0};
+    int32_t id;
+    tl_rng rng;
+    tl_rng_seed(&rng, 1);
+    assert_int_equal(tl_sample(z, V, &(tl_sample_opts){.top_p = 1.5}, &rng, NULL, &id),
+                     TL_ERR_ARG);
+    assert_int_equal(tl_sample(z, V, &(tl_sample_opts){.top_p = NAN}, &rng, NULL, &id),
+                     TL_ERR_ARG);
 }
 
 static tl_model *small_lm(void)
@@ -171,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_and_skip),
         cmocka_unit_test(test_temperature_and_top_k),
+        cmocka_unit_test(test_top_p),
         cmocka_unit_test(test_generate_is_reproducible_and_stateful),
         cmocka_unit_test(test_errors),
     };

@@ -77,6 +77,12 @@ typedef struct {
 static void record(void *ctx, const tl_train_progress *p)
 {
     trace *t = ctx;
+    /* The losses are the logs of the perplexities (the losses stay finite
+     * where the perplexities overflow). */
+    if (isfinite(p->train_ppl))
+        assert_true(fabs(p->train_loss - log(p->train_ppl)) <= 1e-9 * (1 + fabs(p->train_loss)));
+    assert_true(isnan(p->valid_ppl) ? isnan(p->valid_loss)
+                                    : p->valid_loss == log(p->valid_ppl));
     if (!isnan(p->valid_ppl)) {
         assert_true(t->nvalid < 4096);
         t->valid_step[t->nvalid] = p->step;
@@ -289,7 +295,7 @@ static void test_csv_log_and_lr_decay(void **state)
     char line[256];
     assert_non_null(fgets(line, sizeof line, f));
     assert_string_equal(line, "epoch,step,iter,train_ppl,valid_ppl,lr,grad_norm,tokens_per_sec,"
-                              "elapsed_sec\n");
+                              "elapsed_sec,train_loss,valid_loss\n");
     int rows = 0;
     while (fgets(line, sizeof line, f))
         rows++;

@@ -20,6 +20,8 @@ extern "C" {
 typedef struct tl_sample_opts {
     double temperature;     /* > 0; 0 means 1.0 */
     int top_k;              /* keep the k most likely ids; 0 = all */
+    double top_p;           /* then keep the most likely ids whose probabilities first
+                               reach top_p of their total (nucleus sampling); 0 or 1 = all */
     bool greedy;            /* argmax instead of sampling */
     const int32_t *skip;    /* ids never produced (e.g. <unk>); may be NULL */
     int nskip;

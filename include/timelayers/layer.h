@@ -136,10 +136,33 @@ tl_status tl_layer_get_config(const tl_layer *l, tl_layer_config *cfg);
 /* Create a layer from a configuration; parameters are initialised as by the
  * layer's constructor with rng (zeros when NULL). built[0 .. nbuilt-1] are
  * the layers of the model built so far, which fields referring to layers
- * index (NULL and 0 for a layer on its own). Unknown types and fields are
- * TL_ERR_FORMAT, invalid sizes TL_ERR_ARG. */
+ * index (NULL and 0 for a layer on its own). The type is a built-in one or
+ * one of tl_layer_register's. Unknown types and fields are TL_ERR_FORMAT,
+ * invalid sizes TL_ERR_ARG. */
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg,
                                       tl_layer *const *built, int nbuilt, tl_rng *rng);
+
+/* A layer type defined outside the library. Registered, it is rebuilt from
+ * its descriptions like the built-in types, so models that use it load from
+ * checkpoints (tl_checkpoint_model, tl_lm_load). Its layers' ops->type and
+ * the descriptions their `config` entry writes carry `name`. */
+typedef tl_status (*tl_layer_from_config_fn)(tl_layer **out, const tl_layer_config *cfg,
+                                             tl_layer *const *built, int nbuilt, tl_rng *rng);
+typedef struct tl_layer_class {
+    const char *name;               /* 1 to 31 characters, as tl_layer_config.type */
+    const char *const *fields;      /* names a description may carry, NULL-terminated;
+                                     * NULL: none. Others are refused (TL_ERR_FORMAT). */
+    tl_layer_from_config_fn create; /* builds the layer from a checked description */
+} tl_layer_class;
+
+enum { TL_MAX_LAYER_CLASSES = 64 };
+
+/* Register a layer type for the whole process; safe from any thread. The
+ * library keeps the pointer: *type and what it points to must live until
+ * the process ends (a static const object). There is no unregistering.
+ * TL_ERR_ARG for NULL, a missing create, an empty or too long name, a name
+ * already taken (built-in or registered), or TL_MAX_LAYER_CLASSES registered. */
+tl_status tl_layer_register(const tl_layer_class *type);
 
 const char *tl_layer_type(const tl_layer *l);
 bool tl_layer_is_loss(const tl_layer *l);

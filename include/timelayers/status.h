@@ -35,6 +35,16 @@ const char *tl_last_error(void);
 /* Forget the calling thread's last message. */
 void tl_clear_error(void);
 
+/* Record a printf-formatted message as the calling thread's last error and
+ * return st, so that an error path reads `return tl_fail(TL_ERR_SHAPE, ...);`.
+ * The library's own failures go through it; so can the code of a layer
+ * defined outside the library (layer.h: tl_layer_register). */
+tl_status tl_fail(tl_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,5 +36,6 @@
 #include "timelayers/seq2seq_train.h"
 #include "timelayers/comm.h"      /* data parallelism; the MPI transport: timelayers/mpi.h */
 #include "timelayers/threads.h"
+#include "timelayers/version.h"
 
 #endif

@@ -88,9 +88,12 @@ typedef struct tl_train_progress {
     int epochs;
     long step;                      /* iterations done in total */
     long iter, iters_per_epoch;     /* position within the epoch */
-    double train_ppl;               /* exp(mean loss) since the last report */
+    double train_ppl;               /* exp(mean loss) since the last report (infinite when
+                                       that mean exceeds ~709 nats: print train_loss too) */
     double valid_ppl;               /* NAN except in the reports that follow a validation
                                        (epoch ends and every eval_every steps) */
+    double train_loss, valid_loss;  /* the same in nats per token: the mean loss, and the
+                                       log of valid_ppl (NAN when valid_ppl is) */
     double lr, grad_norm;           /* current learning rate, last norm before clipping */
     double tokens_per_sec, elapsed_sec, eta_sec;
     bool epoch_end;

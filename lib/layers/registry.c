@@ -1,7 +1,9 @@
 /* Layer types by name: rebuilds a layer from its tl_layer_config (the
  * inverse of tl_layer_get_config), for checkpoints and model descriptions.
- * Adding a layer type means adding one row to `types`: its name, the fields
- * its description may carry, and the function that builds it. */
+ * A built-in layer type is one row of `builtin`: its name, the fields its
+ * description may carry, and the function that builds it. Types defined
+ * outside the library join through tl_layer_register. */
+#include <pthread.h>
 #include <string.h>
 #include "../internal.h"
 #include "timelayers/affine.h"
@@ -11,10 +13,6 @@
 #include "timelayers/lstm.h"
 #include "timelayers/dropout.h"
 #include "timelayers/gru.h"
-
-/* Build a layer from c; built[0 .. nbuilt-1] are the model's earlier layers. */
-typedef tl_status (*from_config_fn)(tl_layer **out, const tl_layer_config *c,
-                                    tl_layer *const *built, int nbuilt, tl_rng *rng);
 
 static tl_status affine_from_config(tl_layer **out, const tl_layer_config *c,
                                     tl_layer *const *built, int nbuilt, tl_rng *rng)
@@ -105,19 +103,63 @@ static tl_status gru_from_config(tl_layer **out, const tl_layer_config *c,
 
 #define FIELDS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static const struct {
-    const char *type;
-    const char *const *fields;   /* the names its description may carry, NULL-terminated */
-    from_config_fn create;
-} types[] = {
+static const tl_layer_class builtin[] = {
     {"TimeAffine", FIELDS("tied"), affine_from_config},
     {"TimeRNN", FIELDS("stateful", "activation"), rnn_from_config},
-    {"TimeEmbedding", FIELDS(NULL), embedding_from_config},
+    {"TimeEmbedding", NULL, embedding_from_config},
     {"TimeSoftmaxWithLoss", FIELDS("norm"), softmax_loss_from_config},
     {"TimeLSTM", FIELDS("stateful", "rec_dropout"), lstm_from_config},
     {"TimeGRU", FIELDS("stateful", "rec_dropout"), gru_from_config},
     {"TimeDropout", FIELDS("p", "locked"), dropout_from_config},
 };
+
+/* Entries are only ever appended: a pointer read under the lock stays valid. */
+static struct {
+    pthread_mutex_t lock;
+    const tl_layer_class *types[TL_MAX_LAYER_CLASSES];
+    int n;
+} registered = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const tl_layer_class *find_builtin(const char *name, size_t max)
+{
+    for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++)
+        if (strncmp(name, builtin[i].name, max) == 0)
+            return &builtin[i];
+    return NULL;
+}
+
+/* Call with the lock held. */
+static const tl_layer_class *find_registered(const char *name, size_t max)
+{
+    for (int i = 0; i < registered.n; i++)
+        if (strncmp(name, registered.types[i]->name, max) == 0)
+            return registered.types[i];
+    return NULL;
+}
+
+tl_status tl_layer_register(const tl_layer_class *type)
+{
+    if (!type || !type->name || !type->create)
+        return tl_fail(TL_ERR_ARG, "tl_layer_register: type, its name or its create is NULL");
+    size_t len = strlen(type->name);
+    if (len == 0 || len >= sizeof ((tl_layer_config *)0)->type)
+        return tl_fail(TL_ERR_ARG, "tl_layer_register: the name '%s' must have 1 to %zu "
+                       "characters", type->name, sizeof ((tl_layer_config *)0)->type - 1);
+    if (find_builtin(type->name, len + 1))
+        return tl_fail(TL_ERR_ARG, "tl_layer_register: '%s' is a built-in layer type",
+                       type->name);
+    tl_status st = TL_OK;
+    pthread_mutex_lock(&registered.lock);
+    if (find_registered(type->name, len + 1))
+        st = tl_fail(TL_ERR_ARG, "tl_layer_register: '%s' is registered already", type->name);
+    else if (registered.n == TL_MAX_LAYER_CLASSES)
+        st = tl_fail(TL_ERR_ARG, "tl_layer_register: %d types are registered, the most there "
+                     "can be ('%s' is not)", TL_MAX_LAYER_CLASSES, type->name);
+    else
+        registered.types[registered.n++] = type;
+    pthread_mutex_unlock(&registered.lock);
+    return st;
+}
 
 tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg,
                                       tl_layer *const *built, int nbuilt, tl_rng *rng)
@@ -129,10 +171,16 @@ tl_status tl_layer_create_from_config(tl_layer **out, const tl_layer_config *cfg
     if (cfg->nfields < 0 || cfg->nfields > TL_CONFIG_MAX_FIELDS)
         return tl_fail(TL_ERR_ARG, "tl_layer_create_from_config: %d fields (at most %d)",
                        cfg->nfields, TL_CONFIG_MAX_FIELDS);
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        if (strncmp(cfg->type, types[i].type, sizeof cfg->type) == 0) {
-            TL_TRY(tl_config_check_fields(cfg, types[i].fields));
-            return types[i].create(out, cfg, built, nbuilt, rng);
-        }
-    return tl_fail(TL_ERR_FORMAT, "unknown layer type '%.*s'", (int)sizeof cfg->type, cfg->type);
+    const tl_layer_class *type = find_builtin(cfg->type, sizeof cfg->type);
+    if (!type) {
+        pthread_mutex_lock(&registered.lock);
+        type = find_registered(cfg->type, sizeof cfg->type);
+        pthread_mutex_unlock(&registered.lock);
+    }
+    if (!type)
+        return tl_fail(TL_ERR_FORMAT, "unknown layer type '%.*s' (a type defined outside the "
+                       "library must be registered first: tl_layer_register)",
+                       (int)sizeof cfg->type, cfg->type);
+    TL_TRY(tl_config_check_fields(cfg, type->fields));
+    return type->create(out, cfg, built, nbuilt, rng);
 }

@@ -44,6 +44,7 @@
 #include "fma_peak.h"
 #include "../cli/blas_core.h"
 #include "../cli/args.h"
+#include "../cli/options.h"
 #include "timelayers/clip.h"
 #include "timelayers/generate.h"
 #include "timelayers/threads.h"
@@ -696,7 +697,7 @@ int main(int argc, char **argv)
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
         {"unfused", 0, 0, O_UNFUSED},   {"rounds", 1, 0, O_ROUNDS},
-        {"help", 0, 0, 'h'},            {0, 0, 0, 0},
+        {"help", 0, 0, 'h'},            CLI_VERSION_OPTION, {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .rounds = 1,
                     .train = 1, .gen = 1};
@@ -704,7 +705,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < NCONFIGS; k++)
         which[k] = k < NBASE;
     cli_fix_openblas_env(argv);
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING, longopts, NULL)) != -1) {
         int ok = 1;
         switch (c) {
         case 'c': ok = parse_configs(optarg, which); break;
@@ -722,7 +724,8 @@ int main(int argc, char **argv)
         case O_UNFUSED: o.unfused = 1; break;
         case O_ROUNDS: ok = cli_parse_int("rounds", optarg, 1, 1000, &o.rounds); break;
         case 'h': fputs(usage, stdout); return 0;
-        default: ok = 0;
+        case CLI_OPT_VERSION: return cli_version();
+        default: return cli_bad_option("bench", c, argv);
         }
         if (!ok) {
             fprintf(stderr, "Run 'timelayers bench --help' for usage.\n");

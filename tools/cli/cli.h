@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include "timelayers/timelayers.h"
 #include "args.h"
+#include "options.h"
 
 /* Each subcommand: argv[0] is the subcommand name; returns the exit status
  * (0 success, 1 failure, 2 usage error). */
@@ -38,6 +39,31 @@ void cli_model_close(cli_model *cm);
 /* The path of the default corpus (Tiny Shakespeare), or NULL after printing
  * where it was looked for. */
 const char *cli_default_corpus(void);
+
+/* The whole of path, or of standard input when path is "-", into a malloc'd
+ * buffer (*text, *len bytes; free it). Prints why and returns false on error. */
+bool cli_read_all(const char *path, char **text, size_t *len);
+
+/* tl_corpus_load, or tl_corpus_from_text on standard input when path is "-".
+ * Prints the error (naming the file) and returns false on failure. */
+bool cli_corpus_load(const char *path, tl_vocab *v, bool grow, tl_corpus *out);
+
+/* A curve for --plot: points (x[i], y[i]), y a loss in nats. */
+typedef struct cli_series {
+    long *x;
+    double *y;
+    int n, cap;
+} cli_series;
+
+/* Append a point (a non-finite y is skipped); false when out of memory. */
+bool cli_series_add(cli_series *s, long x, double y);
+void cli_series_free(cli_series *s);
+
+/* Write the SVG of the training and validation curves (perplexity, log
+ * scale, against the step) to path through a temporary renamed over it;
+ * prints why and returns false on failure. Nothing is written without points. */
+bool cli_plot_svg(const char *path, const char *title, const cli_series *train,
+                  const cli_series *valid);
 
 /* A file a run reads or writes (tools/cli/output.c): path (NULL: none), what
  * it is for messages ("--out", "training file"). An input and an output that

@@ -8,6 +8,7 @@
 #include "timelayers/timelayers.h"
 #include "blas_core.h"
 #include "args.h"
+#include "options.h"
 
 static const char help[] =
     "usage: timelayers gradcheck [options]\n"
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
         {"time", 1, 0, 't'},  {"seed", 1, 0, 's'},   {"bound", 1, 0, 'b'},
         {"max-per-tensor", 1, 0, 'k'}, {"abs-bound", 1, 0, 'a'}, {"help", 0, 0, 'h'},
         {"dropout", 1, 0, 'p'}, {"dropout-kind", 1, 0, 'K'}, {"rec-dropout", 1, 0, 'r'},
-        {"tie", 0, 0, 'T'}, {0, 0, 0, 0},
+        {"tie", 0, 0, 'T'}, CLI_VERSION_OPTION, {0, 0, 0, 0},
     };
     tl_lm_config lm = {.vocab = 11, .embed = 5, .hidden = 6, .layers = 2, .cell = TL_CELL_LSTM};
     int N = 3, T = 4, max_per = 0, c;
@@ -49,7 +50,8 @@ int main(int argc, char **argv)
     uint64_t seed = 1;
     double bound = 1e-6, abs_bound = 1e-9;
     cli_fix_openblas_env(argv);
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING, options, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'c':
@@ -78,9 +80,8 @@ int main(int argc, char **argv)
             break;
         case 'T': lm.tie = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            fprintf(stderr, "Run 'timelayers gradcheck --help' for usage.\n");
-            return 2;
+        case CLI_OPT_VERSION: return cli_version();
+        default: return cli_bad_option("gradcheck", c, argv);
         }
         if (!ok)
             return 2;

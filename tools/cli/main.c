@@ -57,10 +57,8 @@ int main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("timelayers %s\n", TL_VERSION);
-        return 0;
-    }
+    if (!strcmp(argv[1], "--version"))
+        return cli_version();
     if (!strcmp(argv[1], "gradcheck"))
         return run_sibling("timelayers-gradcheck", argv + 1);
     if (!strcmp(argv[1], "bench"))

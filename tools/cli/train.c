@@ -16,10 +16,10 @@ static const char help[] =
     "\n"
     "Train a recurrent language model with truncated backpropagation through time.\n"
     "With no --train, trains on the bundled default corpus, Tiny Shakespeare\n"
-    "(character level, last 5%% held out for validation).\n"
+    "(character level, last 5% held out for validation).\n"
     "\n"
     "Data:\n"
-    "  --train FILE        training text\n"
+    "  --train FILE        training text (FILE, --valid and --test: - is standard input)\n"
     "  --valid FILE        validation text (perplexity after every epoch)\n"
     "  --test FILE         test text (perplexity at the end, reference mode)\n"
     "  --valid-split F     hold out the last fraction F of the training text for\n"
@@ -74,10 +74,15 @@ static const char help[] =
     "  --save-every N      also write it every N steps\n"
     "  --keep-best FILE    also write a checkpoint to FILE (atomically) whenever\n"
     "                      validation perplexity is the best so far\n"
+    "  --init-from FILE    start from the weights of the model in FILE (its architecture\n"
+    "                      and vocabulary; the model options above are ignored) with a\n"
+    "                      fresh optimizer and schedule: fine-tuning, on new data or not\n"
     "  --resume FILE       continue the run saved in FILE exactly where it stopped\n"
     "                      (give the same data, --batch and --time)\n"
     "  --log FILE          CSV of the training curve (a resumed run continues it\n"
     "                      from the checkpoint's step)\n"
+    "  --plot FILE         SVG of this run's curve (training and validation perplexity\n"
+    "                      per step), written at every epoch end and at the end\n"
     "  --report N          iterations between progress lines (default 20)\n"
     "  --quiet             no progress lines\n"
     "\n"
@@ -86,7 +91,7 @@ static const char help[] =
     "Several processes: docs/distributed.md.\n";
 
 typedef struct {
-    const char *train, *valid, *test, *out, *resume, *log;
+    const char *train, *valid, *test, *out, *resume, *log, *init_from, *plot;
     char init[96];          /* the "init" metadata: tl_init_describe of the model's scheme */
     bool init_given, schedule_given;
     double valid_split;
@@ -109,7 +114,8 @@ enum { O_TRAIN = 256, O_VALID, O_TEST, O_SPLIT, O_LEVEL, O_CELL, O_LAYERS, O_EMB
        O_BATCH, O_TIME, O_OPTIM, O_LR, O_CLIP, O_CLIPV, O_DECAY, O_EPOCHS, O_STEPS, O_SECONDS,
        O_SEED, O_THREADS, O_OUT, O_SAVE, O_RESUME, O_LOG, O_REPORT, O_QUIET, O_HELP,
        O_INIT, O_FORGET, O_SCHEDULE, O_EVAL_EVERY, O_KEEP_BEST, O_ACTIVATION, O_LOSS_NORM,
-       O_EPS, O_EPS_INSIDE, O_ACCUM, O_DROPOUT, O_DROPOUT_KIND, O_REC_DROPOUT, O_TIE };
+       O_EPS, O_EPS_INSIDE, O_ACCUM, O_DROPOUT, O_DROPOUT_KIND, O_REC_DROPOUT, O_TIE,
+       O_INIT_FROM, O_PLOT };
 
 static const struct option options[] = {
     {"train", 1, 0, O_TRAIN},    {"valid", 1, 0, O_VALID},       {"test", 1, 0, O_TEST},
@@ -127,8 +133,11 @@ static const struct option options[] = {
     {"loss-norm", 1, 0, O_LOSS_NORM}, {"eps", 1, 0, O_EPS}, {"eps-inside", 0, 0, O_EPS_INSIDE},
     {"accumulate", 1, 0, O_ACCUM}, {"dropout", 1, 0, O_DROPOUT},
     {"dropout-kind", 1, 0, O_DROPOUT_KIND}, {"rec-dropout", 1, 0, O_REC_DROPOUT},
-    {"tie", 0, 0, O_TIE}, {0, 0, 0, 0},
+    {"tie", 0, 0, O_TIE},        {"init-from", 1, 0, O_INIT_FROM}, {"plot", 1, 0, O_PLOT},
+    CLI_VERSION_OPTION,          {0, 0, 0, 0},
 };
+
+static int is_stdin(const char *file) { return file && !strcmp(file, "-"); }
 
 /* Returns -1 to go on, else the exit status. */
 static int parse(int argc, char **argv, train_args *a)
@@ -146,7 +155,8 @@ static int parse(int argc, char **argv, train_args *a)
     int c;
     bool ok = true;
     optind = 1;
-    while (ok && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    opterr = 0;
+    while (ok && (c = getopt_long(argc, argv, CLI_OPTSTRING, options, NULL)) != -1) {
         switch (c) {
         case O_TRAIN: a->train = optarg; break;
         case O_VALID: a->valid = optarg; break;
@@ -262,13 +272,16 @@ static int parse(int argc, char **argv, train_args *a)
                                        optarg);
             a->lm.loss_norm = optarg[0] == 'c' ? TL_LOSS_CS231N : TL_LOSS_MEAN;
             break;
+        case O_INIT_FROM: a->init_from = optarg; break;
+        case O_PLOT: a->plot = optarg; break;
         case 'h':
         case O_HELP:
             /* One write (longer than stdio's buffer): a reader that stops
              * early (grep -q) then cannot cut it with SIGPIPE. */
             fflush(stdout);
             return write(STDOUT_FILENO, help, sizeof help - 1) == (ssize_t)(sizeof help - 1) ? 0 : 1;
-        default: return cli_usage_error("train", "unknown or incomplete option");
+        case CLI_OPT_VERSION: return cli_version();
+        default: return cli_bad_option("train", c, argv);
         }
     }
     if (!ok)
@@ -289,6 +302,14 @@ static int parse(int argc, char **argv, train_args *a)
     if (a->resume && a->init_given)
         return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
                                "--resume");
+    if (a->init_from && (a->resume || a->init_given))
+        return cli_usage_error("train", "--init-from takes the weights of a model: not with "
+                               "--resume, --init or --forget-bias");
+    if (is_stdin(a->train) + is_stdin(a->valid) + is_stdin(a->test) > 1)
+        return cli_usage_error("train", "only one of --train, --valid and --test can be - "
+                               "(standard input)");
+    if (a->tc.keep_best && a->out && strcmp(a->tc.keep_best, a->out) == 0)
+        return cli_usage_error("train", "--keep-best must be another file than --out");
     if (!a->train && a->valid_split < 0)
         a->valid_split = 0.05;
     if (a->valid_split < 0)
@@ -312,23 +333,53 @@ static int parse(int argc, char **argv, train_args *a)
     return -1;
 }
 
-/* Progress lines on stderr-free stdout, one per report. */
+/* What the progress callback keeps: the curve for --plot. */
+typedef struct {
+    bool quiet;
+    const char *plot, *title;
+    cli_series train, valid;
+    bool plot_failed;
+} run;
+
+/* A perplexity as "123.45", or "e^812.3" when it overflows a double while the
+ * loss (nats) is finite. */
+static const char *ppl_text(double ppl, double loss, char *buf, size_t n)
+{
+    if (isfinite(ppl) || !isfinite(loss))
+        snprintf(buf, n, "%.2f", ppl);
+    else
+        snprintf(buf, n, "e^%.1f", loss);
+    return buf;
+}
+
+/* Progress lines on stdout, one per report; the plot at every epoch end. */
 static void progress(void *ctx, const tl_train_progress *p)
 {
-    (void)ctx;
-    char eta[32], el[32];
+    run *r = ctx;
+    char eta[32], el[32], tp[32], vp[32];
+    if (r->plot && !r->plot_failed &&
+        !(cli_series_add(&r->train, p->step, p->train_loss) &&
+          cli_series_add(&r->valid, p->step, p->valid_loss) &&
+          (!p->epoch_end || cli_plot_svg(r->plot, r->title, &r->train, &r->valid)))) {
+        fprintf(stderr, "timelayers: --plot %s: not written\n", r->plot);
+        r->plot_failed = true;
+    }
+    if (r->quiet)
+        return;
     if (p->epoch_end) {
         printf("epoch %d/%d done | step %ld | %s elapsed", p->epoch, p->epochs, p->step,
                cli_duration(p->elapsed_sec, el, sizeof el));
         if (!isnan(p->valid_ppl))
-            printf(" | valid ppl %.2f", p->valid_ppl);
+            printf(" | valid loss %.4f | valid ppl %s", p->valid_loss,
+                   ppl_text(p->valid_ppl, p->valid_loss, vp, sizeof vp));
         printf(" | lr %.4g\n", p->lr);
     } else {
-        printf("epoch %d/%d | iter %ld/%ld | ppl %9.2f | lr %.4g | grad norm %7.3f | %.0f tok/s "
-               "| ETA %s", p->epoch, p->epochs, p->iter, p->iters_per_epoch, p->train_ppl, p->lr,
+        printf("epoch %d/%d | iter %ld/%ld | loss %7.4f | ppl %9s | lr %.4g | grad norm %7.3f | "
+               "%.0f tok/s | ETA %s", p->epoch, p->epochs, p->iter, p->iters_per_epoch,
+               p->train_loss, ppl_text(p->train_ppl, p->train_loss, tp, sizeof tp), p->lr,
                p->grad_norm, p->tokens_per_sec, cli_duration(p->eta_sec, eta, sizeof eta));
         if (!isnan(p->valid_ppl))
-            printf(" | valid ppl %.2f", p->valid_ppl);
+            printf(" | valid ppl %s", ppl_text(p->valid_ppl, p->valid_loss, vp, sizeof vp));
         printf("\n");
     }
     fflush(stdout);
@@ -359,12 +410,10 @@ static bool load_data(const train_args *a, tl_vocab *vocab, data *d)
     *d = (data){.vocab = vocab};
     if (!d->vocab && tl_vocab_create(&d->vocab, a->level))
         return cli_fail("vocabulary"), false;
-    if (tl_corpus_load(train, d->vocab, grow, &d->train))
-        return cli_fail(train), false;
-    if (a->valid && tl_corpus_load(a->valid, d->vocab, false, &d->valid))
-        return cli_fail(a->valid), false;
-    if (a->test && tl_corpus_load(a->test, d->vocab, false, &d->test))
-        return cli_fail(a->test), false;
+    if (!cli_corpus_load(train, d->vocab, grow, &d->train) ||
+        (a->valid && !cli_corpus_load(a->valid, d->vocab, false, &d->valid)) ||
+        (a->test && !cli_corpus_load(a->test, d->vocab, false, &d->test)))
+        return false;
     d->ntrain = d->train.len;
     d->valid_ids = d->valid.ids;
     d->nvalid = d->valid.len;
@@ -592,6 +641,18 @@ static int train(train_args *args, tl_comm *comm)
             goto out;
         }
     }
+    if (a.init_from) {
+        /* Fine-tuning: the model (architecture and weights) and its
+         * vocabulary come from the file; optimizer, schedule and counters
+         * start afresh, on the data given (new tokens map to <unk> or are
+         * refused). */
+        if (tl_lm_load(a.init_from, &m, &vocab)) {
+            cli_fail(a.init_from);
+            goto out;
+        }
+        a.level = tl_vocab_level(vocab);
+        snprintf(a.init, sizeof a.init, "from %s", a.init_from);
+    }
     bool loaded = load_data(&a, vocab, &d);
     vocab = NULL; /* owned by d now, loaded or not */
     if (!loaded)
@@ -634,7 +695,8 @@ static int train(train_args *args, tl_comm *comm)
     tl_lr_schedule_describe(&a.tc.lr_schedule, schedule, sizeof schedule);
     printf("model: %zu parameters%s%s; optimizer %s, lr %g, schedule %s; batch %d x time %d; %s\n",
            nparams, a.init[0] ? ", init " : "", a.init, tl_optim_name(oc.kind), tl_optim_lr(opt),
-           schedule, a.tc.batch, a.tc.time, a.resume ? "resuming" : "starting");
+           schedule, a.tc.batch, a.tc.time,
+           a.resume ? "resuming" : a.init_from ? "fine-tuning" : "starting");
     if (a.tc.accumulate > 1)
         printf("accumulate: %d batches per update (%d rows)\n", a.tc.accumulate,
                a.tc.accumulate * a.tc.batch);
@@ -643,9 +705,16 @@ static int train(train_args *args, tl_comm *comm)
                a.tc.batch / tl_comm_size(comm));
     fflush(stdout);
     long start_step = tl_trainer_step(tr);
+    run r = {.quiet = a.quiet, .plot = a.plot, .title = a.out};
     cli_catch_stop_signals();
-    tl_status st = tl_trainer_run(tr, a.quiet ? NULL : progress, NULL);
+    tl_status st = tl_trainer_run(tr, progress, &r);
     cli_release_stop_signals();
+    /* The curve so far, also when training stopped on an error. */
+    if (a.plot && !r.plot_failed && cli_plot_svg(a.plot, a.out, &r.train, &r.valid) &&
+        r.train.n + r.valid.n)
+        printf("plot: %s\n", a.plot);
+    cli_series_free(&r.train);
+    cli_series_free(&r.valid);
     if (st) {
         cli_fail("training stopped");
         /* Alone only: a group's save is collective, and the others may have failed. */
