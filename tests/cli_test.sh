@@ -116,7 +116,7 @@ sargs=("${args[@]}" --valid "$tmp/valid.txt" --optim sgd --lr 0.5 --epochs 3)
   --log "$tmp/c.csv" >/dev/null
 "$tl" train "${sargs[@]}" --lr-schedule step:1:0.5 --init uniform:0.08 --forget-bias 1 \
   --eval-every 7 --max-steps 40 --out "$tmp/d.safetensors" --log "$tmp/d.csv" >/dev/null
-"$tl" train "${sargs[@]}" --eval-every 7 --resume "$tmp/d.safetensors" \
+"$tl" train "${sargs[@]}" --init uniform:0.08 --forget-bias 1 --eval-every 7 --resume "$tmp/d.safetensors" \
   --out "$tmp/d.safetensors" --log "$tmp/d.csv" >/dev/null
 cut -d, -f1-6 "$tmp/c.csv" >"$tmp/c.cut"
 cut -d, -f1-6 "$tmp/d.csv" >"$tmp/d.cut"
@@ -143,7 +143,10 @@ expect_fail 2 "cell gru has none" "$tl" train --cell gru --forget-bias 1
 expect_fail 2 "lstm and gru, not rnn" "$tl" train --cell rnn --rec-dropout 0.2
 expect_fail 2 "cell rnn has none" "$tl" train --init pytorch,forget_bias=1 --cell rnn
 expect_fail 2 "another file" "$tl" train --keep-best x.safetensors --out x.safetensors
-expect_fail 2 "not to --resume" "$tl" train --resume "$tmp/d.safetensors" --init pytorch
+expect_fail 2 "pytorch differs from the checkpoint's uniform:0.08,forget_bias=1" \
+  "$tl" train --resume "$tmp/d.safetensors" --init pytorch
+expect_fail 2 "forget_bias=2 differs" "$tl" train --resume "$tmp/d.safetensors" \
+  --init uniform:0.08 --forget-bias 2
 "$tl" train --train "$tmp/train.txt" --level word --cell rnn --activation sigmoid \
   --loss-norm cs231n --embed 8 --hidden 8 --batch 4 --time 8 --max-steps 3 --quiet \
   --out "$tmp/sig.safetensors" >/dev/null

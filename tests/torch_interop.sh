@@ -174,9 +174,11 @@ expect_fail "the vocabulary has .* tokens but the model's embedding has .* rows"
 expect_fail "'fc.weight' differs from 'embed.weight'" \
   "$py" "$convert" to-timelayers "$tmp/word2/model.pt" "$tmp/x.safetensors" --tie \
   --vocab-from "$tmp/word2/text.txt"
-expect_fail "recurrent dropout is an option of the LSTM" \
-  "$py" "$convert" to-timelayers "$tmp/word2gru/model.pt" "$tmp/x.safetensors" --rec-dropout 0.2 \
-  --vocab-from "$tmp/word2gru/text.txt"
+# A GRU takes recurrent dropout too: the rate lands in each TimeGRU.
+"$py" "$convert" to-timelayers "$tmp/word2gru/model.pt" "$tmp/gd.safetensors" --rec-dropout 0.2 \
+  --vocab-from "$tmp/word2gru/text.txt" >/dev/null
+[ "$("$tl" info "$tmp/gd.safetensors" | grep -c "TimeGRU.*rec_dropout=0.2")" = 2 ] ||
+  fail "to-timelayers --rec-dropout: $("$tl" info "$tmp/gd.safetensors")"
 expect_fail "is not a rate in" \
   "$py" "$convert" to-timelayers "$tmp/word2/model.pt" "$tmp/x.safetensors" --dropout 1 \
   --vocab-from "$tmp/word2/text.txt"

@@ -42,7 +42,7 @@ any with --tie, becomes a TimeAffine that uses the embedding's table; going
 back, fc.weight is embed.weight again. Dropout has no weights: to-timelayers
 --dropout P [--dropout-kind K] [--rec-dropout P] puts TimeDropout layers
 where `timelayers train --dropout` does (after the embedding and each
-recurrent layer) and the rate into each TimeLSTM; to-torch reports the
+recurrent layer) and the rate into each TimeLSTM or TimeGRU; to-torch reports the
 dropout it leaves out (nn.Dropout modules carry nothing in a state dict).
 
 Vocabulary: to-torch --vocab-out writes {"level": "word" or "char",
@@ -412,9 +412,9 @@ def to_timelayers(args):
     G, layers = recurrent_layers(sd, rnns, D, used)
     H = layers[-1][1]
     torch_kind, tl_kind = KINDS[G]
-    if args.rec_dropout and G != 4:
-        raise ConvertError("--rec-dropout: recurrent dropout is an option of the LSTM, not of "
-                           "the %s" % torch_kind)
+    if args.rec_dropout and G == 1:
+        raise ConvertError("--rec-dropout: recurrent dropout is an option of the LSTM and the "
+                           "GRU, not of the RNN")
     W_fc = take(sd, fc + ".weight", 2, used)
     expect_shape(fc + ".weight", W_fc, (V, H))
     tied = args.tie or aliases[fc + ".weight"] == aliases[embed + ".weight"]
@@ -650,7 +650,8 @@ def main(argv=None):
     q.add_argument("--dropout-kind", choices=("standard", "locked"), default="standard",
                    help="the masks of --dropout (default standard)")
     q.add_argument("--rec-dropout", type=rate, default=0.0, metavar="P",
-                   help="recurrent dropout of rate P inside each TimeLSTM (default 0)")
+                   help="recurrent dropout of rate P inside each TimeLSTM or TimeGRU "
+                   "(default 0)")
     module_options(q, True)
     q.set_defaults(run=to_timelayers)
 

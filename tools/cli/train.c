@@ -299,9 +299,6 @@ static int parse(int argc, char **argv, train_args *a)
                                "forget gate; --cell %s has none", tl_cell_kind_name(a->lm.cell));
     if (a->lm.rec_dropout > 0 && a->lm.cell == TL_CELL_RNN)
         return cli_usage_error("train", "--rec-dropout applies to --cell lstm and gru, not rnn");
-    if (a->resume && a->init_given)
-        return cli_usage_error("train", "--init and --forget-bias apply to a new model, not to "
-                               "--resume");
     if (a->init_from && (a->resume || a->init_given))
         return cli_usage_error("train", "--init-from takes the weights of a model: not with "
                                "--resume, --init or --forget-bias");
@@ -496,6 +493,15 @@ static int check_resume_options(train_args *a, tl_checkpoint *ck, tl_model *m,
     if (a->tie_given && !tied)
         return cli_usage_error("train", "--tie: the checkpoint's model is not tied; a resumed "
                                "run keeps its model");
+    /* The checkpoint records its scheme ("init"): the same one may be repeated
+     * (a recipe rerun to resume), another is refused. */
+    const char *init = tl_checkpoint_meta(ck, "init");
+    char want[96];
+    tl_init_describe(&a->lm.init, want, sizeof want);
+    if (a->init_given && (!init || strcmp(init, want)))
+        return cli_usage_error("train", "--init/--forget-bias %s differs from the checkpoint's "
+                               "%s; a resumed run keeps its model", want,
+                               init ? init : "scheme (not recorded)");
     tl_optim_config oc;
     tl_optim_get_config(opt, &oc);
     if (a->optim_arg && oc.kind != a->optim.kind)

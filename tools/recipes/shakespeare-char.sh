@@ -30,5 +30,7 @@ recipe_wall_time "$out/shakespeare-char.log"
 echo "validation loss (nats/char):"
 awk -F, 'NR > 1 && $5 != "nan" { printf "  epoch %s step %s: %.4f (perplexity %s)\n", $1, $2, log($5), $5 }' \
   "$out/shakespeare-char.csv" | tee -a "$out/shakespeare-char.log"
-"$tl" sample "$out/shakespeare-char.best.safetensors" --prompt "ROMEO:" \
-  --length 400 --temperature 0.8 | tee -a "$out/shakespeare-char.log"
+best="$out/shakespeare-char.best.safetensors"
+[ -f "$best" ] || best=$ckpt     # stopped before its first validation
+"$tl" sample "$best" --prompt "ROMEO:" --length 400 --temperature 0.8 |
+  tee -a "$out/shakespeare-char.log"
