@@ -530,15 +530,26 @@ static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, i
         if (tl_model_loss_layer(m) && !tl_layer_get_config(tl_model_loss_layer(m), &cfg[n]))
             n++;
     } else {    /* the stack tl_lm_create will build (lm.h) */
-        const char *cell = a->lm.cell == TL_CELL_RNN ? "TimeRNN" : "TimeLSTM";
+        const char *cell = a->lm.cell == TL_CELL_RNN   ? "TimeRNN"
+                           : a->lm.cell == TL_CELL_GRU ? "TimeGRU"
+                                                       : "TimeLSTM";
         cfg[n++] = (tl_layer_config){.type = "TimeEmbedding", .in_dim = V,
                                      .out_dim = a->lm.embed};
-        for (int i = 0; i < a->lm.layers; i++) {
-            cfg[n] = (tl_layer_config){.in_dim = i ? a->lm.hidden : a->lm.embed,
-                                       .out_dim = a->lm.hidden};
-            snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
+        for (int i = 0; i <= a->lm.layers; i++) {
+            int w = i ? a->lm.hidden : a->lm.embed;
+            if (a->lm.dropout > 0) {
+                cfg[n] = (tl_layer_config){.type = "TimeDropout", .in_dim = w, .out_dim = w};
+                tl_config_set_bool(&cfg[n++], "locked", a->lm.dropout_kind == TL_DROPOUT_LOCKED);
+            }
+            if (i < a->lm.layers) {
+                cfg[n] = (tl_layer_config){.in_dim = w, .out_dim = a->lm.hidden};
+                snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
+            }
         }
-        cfg[n++] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        cfg[n] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        if (a->lm.tie)
+            tl_config_set_layer_index(&cfg[n], "tied", 0);
+        n++;
         cfg[n++] = (tl_layer_config){.type = "TimeSoftmaxWithLoss", .in_dim = V, .out_dim = V};
     }
     int states = 0;
