@@ -351,6 +351,38 @@ static void test_checkpoint(void **state)
     tu_remove_dir(dir);
 }
 
+/* A "seq2seq" metadata asking for a model far larger than the file's four
+ * values is refused before its tables are allocated (4 GB here). */
+static void test_checkpoint_absurd_sizes(void **state)
+{
+    (void)state;
+    char dir[80], path[128];
+    tu_make_dir(dir);
+    snprintf(path, sizeof path, "%s/big.safetensors", dir);
+    const char *header =
+        "{\"__metadata__\": {\"format\": \"timelayers-seq2seq\", \"format_version\": \"1\", "
+        "\"dtype\": \"F32\", \"seq2seq\": \"{\\\"kind\\\": \\\"plain\\\", \\\"vocab\\\": "
+        "1000000, \\\"wordvec\\\": 1000, \\\"hidden\\\": 8}\"}, \"encoder.embed.W\": "
+        "{\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}";
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint64_t n = strlen(header);
+    for (int i = 0; i < 8; i++)
+        fputc((int)(n >> (8 * i)) & 0xff, f);
+    fputs(header, f);
+    for (int i = 0; i < 16; i++)
+        fputc(0, f);
+    assert_int_equal(fclose(f), 0);
+    tl_checkpoint *ck;
+    tl_seq2seq *s = (tl_seq2seq *)&s;
+    TU_OK(tl_checkpoint_open(path, &ck));
+    assert_int_equal(tl_seq2seq_from_checkpoint(ck, &s), TL_ERR_FORMAT);
+    assert_null(s);
+    assert_non_null(strstr(tl_last_error(), "more than the 4 left in the file"));
+    tl_checkpoint_close(ck);
+    tu_remove_dir(dir);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -395,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_checkpoint_absurd_sizes),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
