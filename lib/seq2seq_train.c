@@ -31,12 +31,13 @@ static tl_status gather(tl_tensor *t, const int32_t *ids, int len, const size_t 
     return TL_OK;
 }
 
-tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *correct)
+tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *exact,
+                              size_t *symbols)
 {
-    if (!s || !p || !correct || batch < 1 || !p->n)
+    if (!s || !p || !exact || batch < 1 || !p->n)
         return tl_fail(TL_ERR_ARG, "tl_seq2seq_accuracy: NULL argument, batch < 1 or no pairs");
     tl_tensor q = {0};
-    size_t *idx = NULL, ok = 0;
+    size_t *idx = NULL, ok = 0, sym = 0, T = (size_t)p->alen - 1;
     tl_status st = tl_alloc((void **)&idx, (size_t)batch, sizeof *idx, "accuracy");
     for (size_t b = 0; !st && b < p->n; b += (size_t)batch) {
         size_t n = p->n - b < (size_t)batch ? p->n - b : (size_t)batch;
@@ -46,13 +47,20 @@ tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_
         st = gather(&q, p->q, p->qlen, idx, n);
         if (!st)
             st = tl_seq2seq_generate(s, &q, p->a[b * (size_t)p->alen], p->alen - 1, &gen);
-        for (size_t i = 0; !st && i < n; i++)
-            ok += memcmp(gen->ids + i * (size_t)(p->alen - 1), p->a + (b + i) * (size_t)p->alen + 1,
-                         (size_t)(p->alen - 1) * sizeof(int32_t)) == 0;
+        for (size_t i = 0; !st && i < n; i++) {
+            const int32_t *g = gen->ids + i * T, *a = p->a + (b + i) * (size_t)p->alen + 1;
+            size_t same = 0;
+            for (size_t t = 0; t < T; t++)
+                same += g[t] == a[t];
+            ok += same == T;
+            sym += same;
+        }
     }
     tl_free(idx);
     tl_tensor_free(&q);
-    *correct = ok;
+    *exact = ok;
+    if (symbols)
+        *symbols = sym;
     return st;
 }
 
@@ -278,7 +286,7 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
                     t->epoch++;
                     t->iter = 0;
                     t->epoch_rng = t->rng;
-                    if (t->test && !(st = tl_seq2seq_accuracy(t->s, t->test, 256, &ok)))
+                    if (t->test && !(st = tl_seq2seq_accuracy(t->s, t->test, 256, &ok, NULL)))
                         p.accuracy = (double)ok / (double)t->test->n;
                     if (!st)
                         st = checkpoint(t);

@@ -45,7 +45,8 @@ static const char help[] =
     "  --report N          steps between progress lines (default 50)\n"
     "  --quiet             no progress lines\n"
     "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
-    "eval: the exact-match accuracy of the model's greedy answers on FILE.\n"
+    "eval: the accuracy of the model's greedy answers on FILE: exact answers and\n"
+    "  symbols right at their position.\n"
     "generate: answers to the questions of FILE (one a line; standard input for - or no\n"
     "  FILE), printed as question<sep>answer. A question shorter than the model's is\n"
     "  padded with spaces; text from a <sep> on is ignored.\n"
@@ -383,15 +384,18 @@ static int eval(int argc, char **argv)
     if (!load(argv[optind], &m))
         return 1;
     tl_pairs p = {0};
-    size_t ok;
+    size_t ok, sym, nsym;
     int rc = 0;
     if (!load_pairs_for(&m, argv[optind + 1], &p))
         rc = 1;
-    else if (tl_seq2seq_accuracy(m.s, &p, 256, &ok))
+    else if (tl_seq2seq_accuracy(m.s, &p, 256, &ok, &sym))
         rc = cli_fail("evaluation");
-    else
-        printf("%s: accuracy %.2f%% (%zu of %zu answers exact)\n", argv[optind + 1],
-               100.0 * (double)ok / (double)p.n, ok, p.n);
+    else {
+        nsym = p.n * (size_t)(p.alen - 1);
+        printf("%s: accuracy %.2f%% (%zu of %zu answers exact); %.2f%% of the symbols right "
+               "(%zu of %zu)\n", argv[optind + 1], 100.0 * (double)ok / (double)p.n, ok, p.n,
+               100.0 * (double)sym / (double)nsym, sym, nsym);
+    }
     tl_pairs_free(&p);
     loaded_close(&m);
     return rc;
