@@ -11,7 +11,8 @@
  *   c[j] = c[j] + Σ_{i<8} (alpha·a[k+i])·B[k+i, j]
  *
  * as two interleaved partial sums (rows 0,2,4,6 on c, rows 1,3,5,7 on a
- * second register) joined at the end of the block; the first block starts
+ * second register) joined at the end of the block, one chunk of columns at a
+ * time (all of B's rows for a chunk, then the next); the first block starts
  * from beta·c (from 0 when beta = 0, without reading c); leftover rows one
  * at a time. Every column goes through the same operations in the same
  * order whatever range it is computed in, so splitting the columns over
@@ -31,7 +32,7 @@
 #include <immintrin.h>
 #endif
 
-enum { ROWS = 8, ALIGN = 16, PART_COLS = 512, MIN_SPLIT = 1 << 17 };
+enum { ROWS = 8, ALIGN = 16, CHUNK = 1024, PART_COLS = 512, MIN_SPLIT = 1 << 17 };
 
 typedef struct {
     int n, K;
@@ -224,13 +225,22 @@ typedef struct {
     gemv_fn fn;
 } gemv_split;
 
+/* Columns [j0, j1) in chunks of CHUNK columns, all rows of B per chunk: the
+ * chunk of c (4 KB) stays in L1 while B streams (100 x 10000: 51 -> 45 us
+ * alone). */
+static void gemv_range(const gemv_split *s, int j0, int j1)
+{
+    for (int j = j0; j < j1; j += CHUNK)
+        s->fn(&s->g, j, j1 - j > CHUNK ? j + CHUNK : j1);
+}
+
 static void gemv_part(void *ctx, int part, int parts)
 {
     const gemv_split *s = ctx;
     int blocks = (s->g.n + ALIGN - 1) / ALIGN;
     int j0 = (int)((long long)blocks * part / parts) * ALIGN;
     int j1 = (int)((long long)blocks * (part + 1) / parts) * ALIGN;
-    s->fn(&s->g, j0, j1 < s->g.n ? j1 : s->g.n);
+    gemv_range(s, j0, j1 < s->g.n ? j1 : s->g.n);
 }
 
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
@@ -250,7 +260,7 @@ void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const floa
             parts = 2;
     }
     if (parts == 1)
-        s.fn(&s.g, 0, n);
+        gemv_range(&s, 0, n);
     else
         tl_parallel_run(parts, gemv_part, &s);
 }
