@@ -50,6 +50,7 @@ typedef struct tl_seq2seq_train_config {
     int nmeta;
     volatile sig_atomic_t *stop; /* when non-NULL and set non-zero (by a signal handler,
                                say): stop before the next step and checkpoint; NULL = none */
+    long max_steps;         /* stop (and checkpoint) after this many steps in total; 0 = off */
 } tl_seq2seq_train_config;
 
 typedef struct tl_seq2seq_progress {
