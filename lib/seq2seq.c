@@ -522,9 +522,22 @@ tl_status tl_seq2seq_from_checkpoint(const tl_checkpoint *ck, tl_seq2seq **out)
     *out = NULL;
     tl_seq2seq_config c;
     TL_TRY(read_config(ck, &c));
+    /* The layers may together hold no more values than the file's encoder and
+     * decoder tensors: a corrupt "seq2seq" cannot make us allocate a model of
+     * its sizes before the shapes are compared. */
+    size_t nvalues = 0;
+    for (int k = 0; k < tl_checkpoint_tensor_count(ck); k++) {
+        tl_ckpt_tensor_info info;
+        if (!tl_checkpoint_tensor_info(ck, k, &info) &&
+            (strncmp(info.name, "encoder.", 8) == 0 || strncmp(info.name, "decoder.", 8) == 0))
+            nvalues += info.count;
+    }
     tl_seq2seq *s;
-    TL_TRY(tl_seq2seq_create(&s, &c, NULL));
-    tl_status st = TL_OK;
+    tl__param_budget(&nvalues);
+    tl_status st = tl_seq2seq_create(&s, &c, NULL);
+    tl__param_budget(NULL);
+    if (st)
+        return st == TL_ERR_NOMEM ? st : TL_ERR_FORMAT;
     for (int i = 0; !st && i < s->nparams; i++) {
         const tl_tensor *v = &s->params[i].param->value;
         int k = tl_checkpoint_find(ck, s->params[i].name);

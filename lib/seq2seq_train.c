@@ -31,12 +31,13 @@ static tl_status gather(tl_tensor *t, const int32_t *ids, int len, const size_t 
     return TL_OK;
 }
 
-tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *correct)
+tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *exact,
+                              size_t *symbols)
 {
-    if (!s || !p || !correct || batch < 1 || !p->n)
+    if (!s || !p || !exact || batch < 1 || !p->n)
         return tl_fail(TL_ERR_ARG, "tl_seq2seq_accuracy: NULL argument, batch < 1 or no pairs");
     tl_tensor q = {0};
-    size_t *idx = NULL, ok = 0;
+    size_t *idx = NULL, ok = 0, sym = 0, T = (size_t)p->alen - 1;
     tl_status st = tl_alloc((void **)&idx, (size_t)batch, sizeof *idx, "accuracy");
     for (size_t b = 0; !st && b < p->n; b += (size_t)batch) {
         size_t n = p->n - b < (size_t)batch ? p->n - b : (size_t)batch;
@@ -46,13 +47,20 @@ tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_
         st = gather(&q, p->q, p->qlen, idx, n);
         if (!st)
             st = tl_seq2seq_generate(s, &q, p->a[b * (size_t)p->alen], p->alen - 1, &gen);
-        for (size_t i = 0; !st && i < n; i++)
-            ok += memcmp(gen->ids + i * (size_t)(p->alen - 1), p->a + (b + i) * (size_t)p->alen + 1,
-                         (size_t)(p->alen - 1) * sizeof(int32_t)) == 0;
+        for (size_t i = 0; !st && i < n; i++) {
+            const int32_t *g = gen->ids + i * T, *a = p->a + (b + i) * (size_t)p->alen + 1;
+            size_t same = 0;
+            for (size_t t = 0; t < T; t++)
+                same += g[t] == a[t];
+            ok += same == T;
+            sym += same;
+        }
     }
     tl_free(idx);
     tl_tensor_free(&q);
-    *correct = ok;
+    *exact = ok;
+    if (symbols)
+        *symbols = sym;
     return st;
 }
 
@@ -74,6 +82,8 @@ struct tl_seq2seq_trainer {
     tl_rng rng, epoch_rng;
     int epoch;
     long iter, step;
+    double report_loss; /* the report in progress: sum of losses, steps */
+    long report_n;
     size_t *perm;
     FILE *log;
 };
@@ -82,12 +92,12 @@ static tl_status save(const tl_seq2seq_trainer *t, const char *path, bool dry)
 {
     if (!t || !path)
         return tl_fail(TL_ERR_ARG, "tl_seq2seq_trainer_save: NULL argument");
-    char rng[4][17], train[256];
+    char rng[4][17], train[384];
     for (int i = 0; i < 4; i++)
         snprintf(rng[i], sizeof rng[i], "%016" PRIx64, t->epoch_rng.s[i]);
     snprintf(train, sizeof train, "{\"epoch\":%d,\"iter\":%ld,\"step\":%ld,\"rng\":[\"%s\","
-             "\"%s\",\"%s\",\"%s\"]}", t->epoch, t->iter, t->step, rng[0], rng[1], rng[2],
-             rng[3]);
+             "\"%s\",\"%s\",\"%s\"],\"report_loss\":%.17g,\"report_count\":%ld}", t->epoch,
+             t->iter, t->step, rng[0], rng[1], rng[2], rng[3], t->report_loss, t->report_n);
     enum { MAX_STATE = 8 };
     tl_ckpt_tensor extra[MAX_STATE];
     char names[MAX_STATE][48];
@@ -131,35 +141,48 @@ tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path)
 }
 
 /* "iter" may be absent: checkpoints written at epoch ends only (before stops
- * mid-epoch existed) hold the next epoch's generator, which is the same thing. */
+ * mid-epoch existed) hold the next epoch's generator, which is the same thing.
+ * The report in progress ("report_loss", "report_count") may be absent too
+ * (older files): it restarts. The metadata is read as strictly as the LM
+ * trainer's (a key twice, an rng word that is not 16 hex digits: refused). */
 static tl_status restore(tl_seq2seq_trainer *t, const tl_checkpoint *ck)
 {
-    const char *text = tl_checkpoint_meta(ck, "train");
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iter");
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "step");
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");
+    cJSON *j;
+    TL_TRY(tl__meta_json(ck, "train", cJSON_Object, &j));
     long iters = (long)((t->train->n + (size_t)t->cfg.batch - 1) / (size_t)t->cfg.batch);
-    bool ok = cJSON_IsNumber(e) && cJSON_IsNumber(s) && cJSON_GetArraySize(r) == 4 &&
-              e->valuedouble >= 0 && e->valuedouble < 1e9 && s->valuedouble >= 0 &&
-              s->valuedouble < 1e15 &&
-              (!it || (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < iters));
-    for (int i = 0; ok && i < 4; i++) {
-        const cJSON *x = cJSON_GetArrayItem(r, i);
-        char *end;
-        ok = cJSON_IsString(x) && strlen(x->valuestring) == 16;
-        if (ok)
-            t->rng.s[i] = strtoull(x->valuestring, &end, 16), ok = *end == '\0';
-    }
-    if (ok) {
-        t->epoch = e->valueint;
-        t->iter = it ? (long)it->valuedouble : 0;
-        t->step = (long)s->valuedouble;
+    double epoch = 0, step = 0, iter = 0, report_loss = 0, report_count = 0;
+    const tl__field fields[] = {
+        {"epoch", 0, 1e9, &epoch, true},
+        {"step", 0, 9e15, &step, true},
+    };
+    const tl__field opt_iter = {"iter", 0, (double)iters - 1, &iter, true};
+    const tl__field report[] = {
+        {"report_loss", -1e300, 1e300, &report_loss, false},
+        {"report_count", 0, 1e9, &report_count, true},
+    };
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");
+    tl_status st = tl__numbers(j, "train", fields, 2);
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "iter"))
+        st = tl__numbers(j, "train", &opt_iter, 1);
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "report_count"))
+        st = tl__numbers(j, "train", report, 2);
+    if (!st && !(cJSON_IsArray(r) && cJSON_GetArraySize(r) == 4))
+        st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng must be 4 hex strings");
+    tl_rng rng = {{0}};
+    for (int i = 0; !st && i < 4; i++)
+        if (!tl__hex64(cJSON_GetArrayItem(r, i), &rng.s[i]))
+            st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not 16 hex "
+                         "digits", i);
+    if (!st) {
+        t->epoch = (int)epoch;
+        t->iter = (long)iter;
+        t->step = (long)step;
+        t->rng = rng;
+        t->report_loss = report_loss;
+        t->report_n = (long)report_count;
     }
     cJSON_Delete(j);
-    return ok ? TL_OK : tl_fail(TL_ERR_FORMAT, "checkpoint has no valid \"train\" metadata "
-                                "(not written by the sequence-to-sequence trainer?)");
+    return st;
 }
 
 static tl_status log_row(tl_seq2seq_trainer *t, const tl_seq2seq_progress *p)
@@ -198,8 +221,8 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
     if (t->cfg.checkpoint && t->epoch < t->cfg.epochs)
         TL_TRY(save(t, t->cfg.checkpoint, true));
     tl_tensor q = {0}, a = {0};
-    double t0 = now(), report_t0 = t0, loss_sum = 0, norm = 0;
-    long report_n = 0, start_step = t->step, report_tokens = 0;
+    double t0 = now(), report_t0 = t0, norm = 0;
+    long start_step = t->step, report_tokens = 0;
     tl_status st = TL_OK;
     bool stopped = false;
     while (!st && !stopped && t->epoch < t->cfg.epochs) {
@@ -212,7 +235,8 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
             perm[k] = x;
         }
         for (long it = t->iter; !st && it < iters; it++) {
-            if (t->cfg.stop && *t->cfg.stop) {
+            if ((t->cfg.stop && *t->cfg.stop) ||
+                (t->cfg.max_steps && t->step >= t->cfg.max_steps)) {
                 stopped = true;
                 st = checkpoint(t);
                 break;
@@ -237,26 +261,32 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
                 break;
             t->step++;
             t->iter = it + 1;
-            loss_sum += loss;
-            report_n++;
+            t->report_loss += loss;
+            t->report_n++;
             report_tokens += (long)n * (tr->qlen + tr->alen - 1);
             bool end = it == iters - 1;
-            if (report_n == every || end) {
+            /* Reports fall at fixed iterations of an epoch, and the sums of
+             * the one in progress are checkpointed: a resumed run logs the
+             * rows of a run that never stopped. */
+            if ((it + 1) % every == 0 || end) {
                 double tn = now(), el = tn - t0;
                 double rate = (double)(t->step - start_step) / (el > 0 ? el : 1e-9);
                 long left = (long)(t->cfg.epochs - t->epoch - 1) * iters + (iters - it - 1);
                 tl_seq2seq_progress p = {
                     .epoch = t->epoch + 1, .epochs = t->cfg.epochs, .step = t->step,
-                    .iter = it + 1, .iters_per_epoch = iters, .loss = loss_sum / report_n,
+                    .iter = it + 1, .iters_per_epoch = iters,
+                    .loss = t->report_loss / (double)t->report_n,
                     .grad_norm = norm, .accuracy = NAN,
                     .tokens_per_sec = (double)report_tokens / (tn - report_t0 > 0 ? tn - report_t0 : 1e-9),
                     .elapsed_sec = el, .eta_sec = (double)left / rate};
+                t->report_loss = 0;
+                t->report_n = 0;
                 if (end) {
                     size_t ok;
                     t->epoch++;
                     t->iter = 0;
                     t->epoch_rng = t->rng;
-                    if (t->test && !(st = tl_seq2seq_accuracy(t->s, t->test, 256, &ok)))
+                    if (t->test && !(st = tl_seq2seq_accuracy(t->s, t->test, 256, &ok, NULL)))
                         p.accuracy = (double)ok / (double)t->test->n;
                     if (!st)
                         st = checkpoint(t);
@@ -267,8 +297,6 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
                     st = log_row(t, &p);
                 if (!st && cb)
                     cb(&p, ctx);
-                loss_sum = 0;
-                report_n = 0;
                 report_tokens = 0;
                 report_t0 = now();
             }

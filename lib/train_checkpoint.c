@@ -208,8 +208,7 @@ tl_status tl_trainer_check_save(tl_trainer *t, const char *path) { return save(t
 
 /* ---- decoding -------------------------------------------------------------- */
 
-/* Parse the JSON metadata value of key; TL_ERR_FORMAT when absent or invalid. */
-static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, cJSON **out)
+tl_status tl__meta_json(const tl_checkpoint *ck, const char *key, int type, cJSON **out)
 {
     const char *text = tl_checkpoint_meta(ck, key);
     if (!text)
@@ -233,16 +232,7 @@ static tl_status meta_json(const tl_checkpoint *ck, const char *key, int type, c
     return TL_OK;
 }
 
-/* A number field of a JSON object within [lo, hi]; whole when integral (a
- * count or position: 2.5 would be truncated silently by the casts). */
-typedef struct {
-    const char *key;
-    double lo, hi;
-    double *out;
-    bool integral;
-} field;
-
-static tl_status number(const cJSON *j, const char *what, const field *f)
+static tl_status number(const cJSON *j, const char *what, const tl__field *f)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->key);
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= f->lo && v->valuedouble <= f->hi) ||
@@ -254,8 +244,7 @@ static tl_status number(const cJSON *j, const char *what, const field *f)
     return TL_OK;
 }
 
-/* Several number fields at once, stopping at the first bad one. */
-static tl_status numbers(const cJSON *j, const char *what, const field *f, int n)
+tl_status tl__numbers(const cJSON *j, const char *what, const tl__field *f, int n)
 {
     for (int i = 0; i < n; i++)
         TL_TRY(number(j, what, &f[i]));
@@ -272,7 +261,7 @@ tl_status tl_checkpoint_vocab(const tl_checkpoint *ck, tl_vocab **out)
         return tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"vocab.level\" is missing or not "
                                       "\"word\"/\"char\"");
     cJSON *a;
-    TL_TRY(meta_json(ck, "vocab", cJSON_Array, &a));
+    TL_TRY(tl__meta_json(ck, "vocab", cJSON_Array, &a));
     tl_vocab *v;
     tl_status st = tl_vocab_create(&v, level[0] == 'w' ? TL_LEVEL_WORD : TL_LEVEL_CHAR);
     int32_t expect = 0, id;
@@ -329,7 +318,7 @@ tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_opt
         return tl_fail(TL_ERR_ARG, "tl_checkpoint_optim: NULL argument");
     *out = NULL;
     cJSON *j;
-    TL_TRY(meta_json(ck, "optim", cJSON_Object, &j));
+    TL_TRY(tl__meta_json(ck, "optim", cJSON_Object, &j));
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
     const cJSON *inside = cJSON_GetObjectItemCaseSensitive(j, "eps_inside");
     tl_optim_config c = {0};
@@ -339,14 +328,14 @@ tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_opt
                                         : tl_fail(TL_ERR_FORMAT, "optim: \"kind\" is missing");
     if (!st)
         c = tl_optim_defaults(c.kind);
-    const field fields[] = {
+    const tl__field fields[] = {
         {"lr", 0, 1e12, &c.lr, false},          {"momentum", 0, 1, &c.momentum, false},
         {"rho", 0, 1, &c.rho, false},           {"beta1", 0, 1, &c.beta1, false},
         {"beta2", 0, 1, &c.beta2, false},       {"eps", 0, 1, &c.eps, false},
         {"steps", 0, 9007199254740992.0, &steps, true},
     };
     if (!st)
-        st = numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
+        st = tl__numbers(j, "optim", fields, (int)(sizeof fields / sizeof *fields));
     if (!st && inside && !cJSON_IsBool(inside))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"optim\": eps_inside is not a boolean");
     c.eps_inside = cJSON_IsTrue(inside);
@@ -411,9 +400,7 @@ static tl_status load_states(tl_trainer *t, const tl_checkpoint *ck)
     return st;
 }
 
-/* A 64-bit value written as 16 hex digits, exactly what train_json writes
- * (strtoull alone would take " -1"). */
-static bool hex64(const cJSON *s, uint64_t *out)
+bool tl__hex64(const cJSON *s, uint64_t *out)
 {
     if (!cJSON_IsString(s) || strlen(s->valuestring) != 16 ||
         strspn(s->valuestring, "0123456789abcdefABCDEF") != 16)
@@ -427,17 +414,17 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     if (!t || !ck)
         return tl_fail(TL_ERR_ARG, "tl_trainer_resume: trainer or checkpoint is NULL");
     cJSON *j;
-    TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
+    TL_TRY(tl__meta_json(ck, "train", cJSON_Object, &j));
     double epoch = 0, step = 0, iter = 0, time_idx = 0, batch = 0, time = 0;
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best_ppl");
     const cJSON *base_lr = cJSON_GetObjectItemCaseSensitive(j, "base_lr");
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng");
-    const field fields[] = {
+    const tl__field fields[] = {
         {"epoch", 0, 1e9, &epoch, true},          {"step", 0, 9e15, &step, true},
         {"iter", 0, 9e15, &iter, true},           {"time_idx", 0, 9e15, &time_idx, true},
         {"batch", 1, 1e9, &batch, true},          {"time", 1, 1e9, &time, true},
     };
-    tl_status st = numbers(j, "train", fields, (int)(sizeof fields / sizeof *fields));
+    tl_status st = tl__numbers(j, "train", fields, (int)(sizeof fields / sizeof *fields));
     if (!st && ((int)batch != t->rows || (int)time != t->cfg.time))
         st = tl_fail(TL_ERR_ARG, "the checkpoint was trained with batch %d x time %d; resume "
                      "with the same (batch x accumulate; got %d x %d)", (int)batch, (int)time,
@@ -457,12 +444,12 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
     /* The partial sum of the report in progress (absent in older files): the
      * first report after a resume averages as many steps as without it. */
     double report_loss = 0, report_count = 0;
-    const field report[] = {
+    const tl__field report[] = {
         {"report_loss", -1e300, 1e300, &report_loss, false},
         {"report_count", 0, 1e9, &report_count, true},
     };
     if (!st && cJSON_GetObjectItemCaseSensitive(j, "report_count"))
-        st = numbers(j, "train", report, 2);
+        st = tl__numbers(j, "train", report, 2);
     if (!st && !(cJSON_IsNull(best) || cJSON_IsNumber(best)))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": bad best_ppl");
     /* Checkpoints from before the schedules have no base rate: the
@@ -474,12 +461,12 @@ tl_status tl_trainer_resume(tl_trainer *t, tl_checkpoint *ck)
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng must be 4 hex strings");
     tl_rng r = {{0}};
     for (int i = 0; !st && i < 4; i++)
-        if (!hex64(cJSON_GetArrayItem(rng, i), &r.s[i]))
+        if (!tl__hex64(cJSON_GetArrayItem(rng, i), &r.s[i]))
             st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": rng[%d] is not 16 hex digits", i);
     /* The seed of the dropout masks (absent in older files: the model's own). */
     const cJSON *mask_seed = cJSON_GetObjectItemCaseSensitive(j, "mask_seed");
     uint64_t seed = tl_model_seed(t->m);
-    if (!st && mask_seed && !hex64(mask_seed, &seed))
+    if (!st && mask_seed && !tl__hex64(mask_seed, &seed))
         st = tl_fail(TL_ERR_FORMAT, "checkpoint metadata \"train\": mask_seed is not 16 hex digits");
     if (!st)
         st = load_states(t, ck);
@@ -505,10 +492,10 @@ tl_status tl_checkpoint_train_shape(const tl_checkpoint *ck, int *batch, int *ti
     if (!ck || !batch || !time)
         return tl_fail(TL_ERR_ARG, "tl_checkpoint_train_shape: NULL argument");
     cJSON *j;
-    TL_TRY(meta_json(ck, "train", cJSON_Object, &j));
+    TL_TRY(tl__meta_json(ck, "train", cJSON_Object, &j));
     double b = 0, tm = 0;
-    const field fields[] = {{"batch", 1, 1 << 30, &b, true}, {"time", 1, 1 << 30, &tm, true}};
-    tl_status st = numbers(j, "train", fields, 2);
+    const tl__field fields[] = {{"batch", 1, 1 << 30, &b, true}, {"time", 1, 1 << 30, &tm, true}};
+    tl_status st = tl__numbers(j, "train", fields, 2);
     cJSON_Delete(j);
     if (!st) {
         *batch = (int)b;

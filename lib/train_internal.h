@@ -87,4 +87,23 @@ tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_opt
  * logged again by this one. A new or empty log gets header. */
 tl_status tl__log_open(const char *path, long step, const char *header, FILE **log);
 
+/* train_checkpoint.c, shared with seq2seq_train.c: the trainers' metadata read
+ * as strictly as the header (tl_json_strict). tl__meta_json parses the value
+ * of key (a cJSON_Object or cJSON_Array, per type; TL_ERR_FORMAT when absent
+ * or invalid), to cJSON_Delete. tl__numbers reads number fields within
+ * [lo, hi], whole when integral (a count or position: 2.5 would be truncated
+ * silently by the casts), stopping at the first bad one. tl__hex64 reads a
+ * 64-bit value written as exactly 16 hex digits (strtoull alone would take
+ * " -1"). */
+tl_status tl__meta_json(const tl_checkpoint *ck, const char *key, int type,
+                        struct cJSON **out);
+typedef struct {
+    const char *key;
+    double lo, hi;
+    double *out;
+    bool integral;
+} tl__field;
+tl_status tl__numbers(const struct cJSON *j, const char *what, const tl__field *f, int n);
+bool tl__hex64(const struct cJSON *s, uint64_t *out);
+
 #endif

@@ -36,7 +36,12 @@ expect_fail() {  # CODE PATTERN CMD...
 "$tl" seq2seq train --train "$tmp/train.txt" --test "$tmp/test.txt" --model peeky --reverse \
   --hidden 64 --batch 32 --epochs 12 --lr 0.01 --out "$tmp/p.st" --log-csv "$tmp/p.csv" \
   --quiet --threads 1
-acc=$("$tl" seq2seq eval "$tmp/p.st" "$tmp/test.txt" | sed 's/.*accuracy \([0-9.]*\)%.*/\1/')
+"$tl" seq2seq eval "$tmp/p.st" "$tmp/test.txt" >"$tmp/eval"
+acc=$(sed 's/.*accuracy \([0-9.]*\)%.*/\1/' "$tmp/eval")
+sym=$(sed 's/.*; \([0-9.]*\)% of the symbols right.*/\1/' "$tmp/eval")
+# Every exact answer has all its symbols right: the symbol accuracy is at least as high.
+awk -v a="$acc" -v s="$sym" 'BEGIN { exit !(s >= a && s <= 100) }' ||
+  fail "symbol accuracy '$sym' against exact $acc%: $(cat "$tmp/eval")"
 echo "peeky reversed, one-digit sums: test accuracy $acc% (bound 90%)"
 awk -v a="$acc" 'BEGIN { exit !(a >= 90) }' || fail "accuracy $acc% < 90%"
 [ "$(wc -l <"$tmp/p.csv")" -gt 6 ] || fail "CSV log"
@@ -52,6 +57,53 @@ for m in plain attention; do
     --out "$tmp/part.st" --resume --quiet --threads 1
   cmp -s "$tmp/full.st" "$tmp/part.st" || fail "$m: the resumed run differs"
 done
+
+# --max-steps stops in the middle of a report window (40 = 5 x 7 + 5) with a
+# checkpoint; the resumed run logs the uninterrupted run's rows: the same
+# steps, and the first row after the resume averages the 7 steps of its
+# window, 5 of them from before the stop (the report's sums are checkpointed).
+train_meta() {  # FILE: the "train" metadata of a checkpoint
+  python3 -c 'import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+print(json.loads(b[8:8 + n])["__metadata__"]["train"])' "$1"
+}
+mid=(seq2seq train --train "$tmp/train.txt" --model attention --hidden 16 --batch 16 --epochs 2
+     --report 7 --quiet --threads 1)
+"$tl" "${mid[@]}" --out "$tmp/mfull.st" --log-csv "$tmp/mfull.csv"
+"$tl" "${mid[@]}" --out "$tmp/mpart.st" --log-csv "$tmp/mpart.csv" --max-steps 40
+[ "$(train_meta "$tmp/mpart.st" | grep -o '"step":[0-9]*')" = '"step":40' ] ||
+  fail "--max-steps 40: the checkpoint is at $(train_meta "$tmp/mpart.st")"
+"$tl" "${mid[@]}" --out "$tmp/mpart.st" --log-csv "$tmp/mpart.csv" --resume
+cmp -s "$tmp/mfull.st" "$tmp/mpart.st" || fail "resumed after --max-steps 40: checkpoints differ"
+[ "$(cut -d, -f1-5 "$tmp/mfull.csv")" = "$(cut -d, -f1-5 "$tmp/mpart.csv")" ] ||
+  fail "resumed mid-window: logs differ: $(diff <(cut -d, -f1-5 "$tmp/mfull.csv") <(cut -d, -f1-5 "$tmp/mpart.csv") | head -6)"
+echo "--max-steps 40 (mid-window, report 7) then --resume: $(wc -l <"$tmp/mpart.csv") log lines and the checkpoint equal an uninterrupted run's"
+
+# The "train" metadata is read strictly: a key twice, an rng word that is not
+# 16 hex digits (" -1" was read as 2^64 - 1).
+set_train() {  # IN OUT dup|rng: a key twice, or rng[0] "-000000000000001"
+  python3 - "$@" <<'PY'
+import json, re, struct, sys
+src, dst, how = sys.argv[1:4]
+b = open(src, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+text = h["__metadata__"]["train"]
+if how == "dup":
+    text = '{"epoch":0,' + text[1:]
+else:
+    text = re.sub(r'"rng":\["[0-9a-f]{16}"', '"rng":["-000000000000001"', text)
+h["__metadata__"]["train"] = text
+out = json.dumps(h).encode()
+out += b" " * (-len(out) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(out)) + out + b[8 + n:])
+PY
+}
+set_train "$tmp/mfull.st" "$tmp/dup.st" dup
+expect_fail 1 '"epoch" appears twice' "$tl" "${mid[@]}" --out "$tmp/dup.st" --resume
+set_train "$tmp/mfull.st" "$tmp/rng.st" rng
+expect_fail 1 'rng\[0\] is not 16 hex digits' "$tl" "${mid[@]}" --out "$tmp/rng.st" --resume
+echo "seq2seq train metadata: duplicate keys and a signed rng word refused"
 
 # Generation: questions from a file or standard input, deterministic.
 cut -c1-7 "$tmp/test.txt" | head -20 >"$tmp/q.txt"

@@ -1,6 +1,6 @@
 /* TimeAttention, TimeConcat and the sequence-to-sequence container:
  * gradient checks (double build, bound TU_GRADCHECK_BOUND = 1e-6), PyTorch
- * golden values for attention, generation, checkpoints and errors. */
+ * golden values for attention, generation, accuracy, checkpoints and errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +278,42 @@ static void test_generate(void **state)
     }
 }
 
+/* Accuracy against answers made from the model's own greedy output: one
+ * copied, one with two symbols changed, one with all changed; batches of 2
+ * so that the last is smaller. */
+static void test_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 3, S = 5, T = 6 };
+    tl_seq2seq *s = make(TL_SEQ2SEQ_PLAIN, 9, 4, 6, 21);
+    tl_rng rng;
+    tl_rng_seed(&rng, 5);
+    tl_tensor xs = {0};
+    tu_randint(&xs, &rng, 9, 2, (int[]){N, S});
+    const tl_tensor *out;
+    TU_OK(tl_seq2seq_generate(s, &xs, 2, T, &out));
+    int32_t q[N * S], a[N * (T + 1)];
+    memcpy(q, xs.ids, sizeof q);
+    for (int n = 0; n < N; n++) {
+        a[n * (T + 1)] = 2;
+        for (int t = 0; t < T; t++) {
+            int32_t g = out->ids[n * T + t];
+            bool change = (n == 1 && (t == 0 || t == 4)) || n == 2;
+            a[n * (T + 1) + 1 + t] = change ? (g + 1) % 9 : g;
+        }
+    }
+    tl_pairs p = {N, S, T + 1, q, a};
+    size_t exact = 99, symbols = 99;
+    TU_OK(tl_seq2seq_accuracy(s, &p, 2, &exact, &symbols));
+    assert_int_equal(exact, 1);
+    assert_int_equal(symbols, T + (T - 2));
+    TU_OK(tl_seq2seq_accuracy(s, &p, 256, &exact, NULL));
+    assert_int_equal(exact, 1);
+    assert_int_equal(tl_seq2seq_accuracy(s, &p, 0, &exact, NULL), TL_ERR_ARG);
+    tl_seq2seq_destroy(s);
+    tl_tensor_free(&xs);
+}
+
 static void test_checkpoint(void **state)
 {
     (void)state;
@@ -312,6 +348,38 @@ static void test_checkpoint(void **state)
     tl_seq2seq_destroy(p);
     tl_seq2seq_destroy(s);
     tl_seq2seq_destroy(r);
+    tu_remove_dir(dir);
+}
+
+/* A "seq2seq" metadata asking for a model far larger than the file's four
+ * values is refused before its tables are allocated (4 GB here). */
+static void test_checkpoint_absurd_sizes(void **state)
+{
+    (void)state;
+    char dir[80], path[128];
+    tu_make_dir(dir);
+    snprintf(path, sizeof path, "%s/big.safetensors", dir);
+    const char *header =
+        "{\"__metadata__\": {\"format\": \"timelayers-seq2seq\", \"format_version\": \"1\", "
+        "\"dtype\": \"F32\", \"seq2seq\": \"{\\\"kind\\\": \\\"plain\\\", \\\"vocab\\\": "
+        "1000000, \\\"wordvec\\\": 1000, \\\"hidden\\\": 8}\"}, \"encoder.embed.W\": "
+        "{\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}";
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint64_t n = strlen(header);
+    for (int i = 0; i < 8; i++)
+        fputc((int)(n >> (8 * i)) & 0xff, f);
+    fputs(header, f);
+    for (int i = 0; i < 16; i++)
+        fputc(0, f);
+    assert_int_equal(fclose(f), 0);
+    tl_checkpoint *ck;
+    tl_seq2seq *s = (tl_seq2seq *)&s;
+    TU_OK(tl_checkpoint_open(path, &ck));
+    assert_int_equal(tl_seq2seq_from_checkpoint(ck, &s), TL_ERR_FORMAT);
+    assert_null(s);
+    assert_non_null(strstr(tl_last_error(), "more than the 4 left in the file"));
+    tl_checkpoint_close(ck);
     tu_remove_dir(dir);
 }
 
@@ -357,7 +425,9 @@ int main(void)
         cmocka_unit_test(test_attention_errors),
         cmocka_unit_test(test_model_gradcheck),
         cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_checkpoint_absurd_sizes),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,7 +40,7 @@ run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef
 # fails the run and leaves its input in build-fuzz/crash-TARGET-*.
 echo "== fuzzing (30 s per target) =="
 mkdir -p build-fuzz-logs
-for target in checkpoint checkpoint_header corpus args; do
+for target in checkpoint checkpoint_header corpus seq2seq args; do
   if tools/fuzz.sh "$target" 30 >"build-fuzz-logs/$target.log" 2>&1; then
     echo "fuzz $target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "build-fuzz-logs/$target.log")"
   else

@@ -130,8 +130,10 @@ tl_status tl_seq2seq_save_check(const char *path, tl_seq2seq *s, const tl_ckpt_m
 
 /* Build the model a checkpoint describes and load its parameters (every one
  * present with its exact shape). Errors: TL_ERR_FORMAT naming what is wrong
- * (another format, a missing or malformed "seq2seq", a missing tensor or a
- * shape that differs); TL_ERR_NOMEM. */
+ * (another format, a missing or malformed "seq2seq", sizes needing more
+ * values than the file's encoder.* and decoder.* tensors hold, refused before
+ * anything of those sizes is allocated, a missing tensor or a shape that
+ * differs); TL_ERR_NOMEM. */
 tl_status tl_seq2seq_from_checkpoint(const tl_checkpoint *ck, tl_seq2seq **out);
 
 /* Free the model. NULL is a no-op. */

@@ -50,6 +50,7 @@ typedef struct tl_seq2seq_train_config {
     int nmeta;
     volatile sig_atomic_t *stop; /* when non-NULL and set non-zero (by a signal handler,
                                say): stop before the next step and checkpoint; NULL = none */
+    long max_steps;         /* stop (and checkpoint) after this many steps in total; 0 = off */
 } tl_seq2seq_train_config;
 
 typedef struct tl_seq2seq_progress {
@@ -99,10 +100,13 @@ void tl_seq2seq_trainer_destroy(tl_seq2seq_trainer *t);      /* NULL is fine */
 /* The optimizer saved in a trainer's checkpoint, sized for s. */
 tl_status tl_seq2seq_checkpoint_optim(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim **out);
 
-/* Exact-match accuracy of greedy answers: *correct of p->n pairs have all
- * alen − 1 generated symbols equal to the answer's; batches of `batch`.
+/* Accuracy of greedy answers, generated in batches of `batch`: *exact of
+ * p->n pairs have all alen − 1 generated symbols equal to the answer's;
+ * *symbols (may be NULL) of the p->n·(alen − 1) generated symbols equal the
+ * answer's symbol at their position (how close the wrong answers come).
  * TL_ERR_ARG for batch < 1 or an empty set. */
-tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *correct);
+tl_status tl_seq2seq_accuracy(tl_seq2seq *s, const tl_pairs *p, int batch, size_t *exact,
+                              size_t *symbols);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,10 @@
 # tokens/s of 1 process x 1 thread (1x1); 2 processes x 1 thread splitting the
 # global batch (2x1: each process B/2 rows, the same model and loss curve as 1x1);
 # 2 processes x 1 thread with B rows each (2x1w: weak scaling, a global batch
-# of 2B); 1 process x 2 threads (1x2); and two independent 1x1 runs at the same
-# time (alone: what the two cores give without any communication). Reference
+# of 2B); 1 process x 2 threads (1x2); two independent 1x1 runs at the same
+# time (alone: what the two cores give without any communication); and 1 process
+# x 1 thread with B/2 rows (1x1h: the compute of one 2x1 rank alone, so that
+# 2x1 / (2 x 1x1h) is what communication and synchronisation leave). Reference
 # configurations A, B and C (tools/bench/bench.c), random tokens (speed does not
 # depend on the data), SGD, clipping at 1. Efficiency = tokens/s over twice 1x1's.
 # Each configuration runs its layouts back to back, REPEAT times, so that ratios
@@ -44,13 +46,14 @@ rate() {
 run() {  # config layout [suffix]
   local a; a=$(args_of "$1")
   [ "$2" = 2x1w ] && a=$(echo "$a" | awk '{ for (i = 1; i <= NF; i++) { if ($(i-1) == "--batch") $i *= 2 } print }')
+  [ "$2" = 1x1h ] && a=$(echo "$a" | awk '{ for (i = 1; i <= NF; i++) { if ($(i-1) == "--batch") $i /= 2 } print }')
   local common=(train $a --optim sgd --lr 0.1 --clip 1 --max-steps "$steps" --report 2 --quiet
                 --out "$tmp/ck${3:-}.safetensors" --log "$tmp/log${3:-}.csv")
   case $2 in
     alone)  # two 1x1 runs at once; the sum of their rates
       run "$1" 1x1 a >"$tmp/rate-a" & run "$1" 1x1 b >"$tmp/rate-b"; wait
       echo $(($(cat "$tmp/rate-a") + $(cat "$tmp/rate-b"))); return ;;
-    1x1) TL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$tl" "${common[@]}" --threads 1 >/dev/null ;;
+    1x1|1x1h) TL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$tl" "${common[@]}" --threads 1 >/dev/null ;;
     1x2) "$tl" "${common[@]}" --threads 2 >/dev/null ;;
     2x1|2x1w) mpirun --oversubscribe --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS=1 \
            "$tl" "${common[@]}" --threads 1 >/dev/null ;;
@@ -60,15 +63,15 @@ run() {  # config layout [suffix]
 }
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $steps steps per run"
-printf "%-6s %-3s %8s %8s %8s %8s %8s | %7s %7s %7s %7s\n" config rep 1x1 2x1 2x1w 1x2 alone \
-  "eff2x1" "eff2x1w" "eff1x2" "alone"
+printf "%-6s %-3s %8s %8s %8s %8s %8s %8s | %7s %7s %7s %7s %7s\n" config rep 1x1 2x1 2x1w 1x2 alone 1x1h \
+  "eff2x1" "eff2x1w" "eff1x2" "alone" "2x1/1x1h"
 pct() { echo "$1 / $2 * 100" | bc -l; }
 for c in $configs; do
   for r in $(seq "$repeat"); do
     one=$(run "$c" 1x1); two=$(run "$c" 2x1); weak=$(run "$c" 2x1w); thr=$(run "$c" 1x2)
-    alone=$(run "$c" alone)
-    printf "%-6s %-3s %8s %8s %8s %8s %8s | %6.1f%% %6.1f%% %6.1f%% %6.1f%%\n" "$c" "$r" "$one" "$two" \
-      "$weak" "$thr" "$alone" "$(pct "$two" $((2 * one)))" "$(pct "$weak" $((2 * one)))" \
-      "$(pct "$thr" $((2 * one)))" "$(pct "$alone" $((2 * one)))"
+    alone=$(run "$c" alone); half=$(run "$c" 1x1h)
+    printf "%-6s %-3s %8s %8s %8s %8s %8s %8s | %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%%\n" "$c" "$r" "$one" "$two" \
+      "$weak" "$thr" "$alone" "$half" "$(pct "$two" $((2 * one)))" "$(pct "$weak" $((2 * one)))" \
+      "$(pct "$thr" $((2 * one)))" "$(pct "$alone" $((2 * one)))" "$(pct "$two" $((2 * half)))"
   done
 done

@@ -113,8 +113,10 @@ double cli_train_memory(const tl_layer_config *layers, int n, int optim_states, 
                         int time, size_t tokens, double *param_bytes);
 
 /* The memory this process may use: the smallest of the address-space limit,
- * the cgroup's limit and MemAvailable, with *source naming it; -1 if none is
- * known. */
+ * the limit of the process's memory cgroup or an ancestor's (v2 or v1) and
+ * MemAvailable, with *source naming it; -1 if none is known. The environment
+ * variable TIMELAYERS_TEST_SYSROOT, a test hook, reads /proc and /sys from a
+ * fake tree. */
 double cli_memory_limit(const char **source);
 
 /* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */

@@ -1,6 +1,7 @@
 /* timelayers seq2seq: train, evaluate and run sequence-to-sequence models on
  * files of question<sep>answer lines (include/timelayers/seq2seq.h, pairs.h). */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ static const char help[] =
     "  --hidden H          LSTM width (default 128)\n"
     "  --batch B           pairs per step (default 128)\n"
     "  --epochs N          epochs (default 25)\n"
+    "  --max-steps N       stop after N steps in total, with a checkpoint (default: no\n"
+    "                      limit); --resume continues\n"
     "  --lr X              Adam's learning rate (default 0.001)\n"
     "  --clip X            clip the global gradient norm at X (default 5; 0 = off)\n"
     "  --seed N            seed of the initial weights and the shuffling (default 1)\n"
@@ -42,7 +45,8 @@ static const char help[] =
     "  --report N          steps between progress lines (default 50)\n"
     "  --quiet             no progress lines\n"
     "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
-    "eval: the exact-match accuracy of the model's greedy answers on FILE.\n"
+    "eval: the accuracy of the model's greedy answers on FILE: exact answers and\n"
+    "  symbols right at their position.\n"
     "generate: answers to the questions of FILE (one a line; standard input for - or no\n"
     "  FILE), printed as question<sep>answer. A question shorter than the model's is\n"
     "  padded with spaces; text from a <sep> on is ignored.\n"
@@ -187,7 +191,7 @@ static int train(int argc, char **argv)
         {"lr", 1, 0, 'l'},      {"clip", 1, 0, 'c'},    {"seed", 1, 0, 's'},
         {"out", 1, 0, 'o'},     {"resume", 0, 0, 'R'},  {"log-csv", 1, 0, 'L'},
         {"report", 1, 0, 'p'},  {"quiet", 0, 0, 'q'},   {"threads", 1, 0, 'j'},
-        {"help", 0, 0, 'h'},    {0, 0, 0, 0},
+        {"max-steps", 1, 0, 'M'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0},
     };
     const char *train_file = NULL, *test_file = NULL, *out = "seq2seq.safetensors", *log = NULL;
     layout l = {.sep = "_"};
@@ -217,6 +221,7 @@ static int train(int argc, char **argv)
         case 'H': if (!cli_parse_int("hidden", optarg, 1, 1 << 16, &mc.hidden)) return 2; break;
         case 'b': if (!cli_parse_int("batch", optarg, 1, 1 << 20, &tc.batch)) return 2; break;
         case 'e': if (!cli_parse_int("epochs", optarg, 0, 1 << 20, &tc.epochs)) return 2; break;
+        case 'M': if (!cli_parse_long("max-steps", optarg, 1, LONG_MAX, &tc.max_steps)) return 2; break;
         case 'l': if (!cli_parse_double("lr", optarg, 1e-12, 1e6, &lr)) return 2; break;
         case 'c': if (!cli_parse_double("clip", optarg, 0, 1e12, &tc.clip_norm)) return 2; break;
         case 's': if (!cli_parse_u64("seed", optarg, &tc.seed)) return 2; break;
@@ -379,15 +384,18 @@ static int eval(int argc, char **argv)
     if (!load(argv[optind], &m))
         return 1;
     tl_pairs p = {0};
-    size_t ok;
+    size_t ok, sym, nsym;
     int rc = 0;
     if (!load_pairs_for(&m, argv[optind + 1], &p))
         rc = 1;
-    else if (tl_seq2seq_accuracy(m.s, &p, 256, &ok))
+    else if (tl_seq2seq_accuracy(m.s, &p, 256, &ok, &sym))
         rc = cli_fail("evaluation");
-    else
-        printf("%s: accuracy %.2f%% (%zu of %zu answers exact)\n", argv[optind + 1],
-               100.0 * (double)ok / (double)p.n, ok, p.n);
+    else {
+        nsym = p.n * (size_t)(p.alen - 1);
+        printf("%s: accuracy %.2f%% (%zu of %zu answers exact); %.2f%% of the symbols right "
+               "(%zu of %zu)\n", argv[optind + 1], 100.0 * (double)ok / (double)p.n, ok, p.n,
+               100.0 * (double)sym / (double)nsym, sym, nsym);
+    }
     tl_pairs_free(&p);
     loaded_close(&m);
     return rc;
