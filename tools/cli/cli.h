@@ -119,6 +119,11 @@ double cli_train_memory(const tl_layer_config *layers, int n, int optim_states, 
  * fake tree. */
 double cli_memory_limit(const char **source);
 
+/* Print (when print) the estimate need, param_bytes of it for the parameters,
+ * with the limit of cli_memory_limit; refuse (1, with both numbers and "use
+ * <hint>" on stderr) a run that cannot fit, else 0. */
+int cli_check_memory(double need, double param_bytes, bool print, const char *hint);
+
 /* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */
 void cli_set_threads(int n);
 

@@ -171,3 +171,24 @@ double cli_memory_limit(const char **source)
         best = v, *source = "the available memory (MemAvailable)";
     return best;
 }
+
+int cli_check_memory(double need, double param_bytes, bool print, const char *hint)
+{
+    const char *source;
+    double limit = cli_memory_limit(&source);
+    if (print) {
+        printf("memory: about %.1f MB (parameters with gradients and optimizer state %.1f MB, "
+               "batch activations and data %.1f MB); ", need / 1e6, param_bytes / 1e6,
+               (need - param_bytes) / 1e6);
+        if (limit > 0)
+            printf("limit %.1f MB, %s\n", limit / 1e6, source);
+        else
+            printf("no limit found\n");
+    }
+    if (limit > 0 && need > limit) {
+        fprintf(stderr, "timelayers: memory: about %.0f MB needed, more than the %.0f MB %s "
+                "allows; use %s\n", need / 1e6, limit / 1e6, source, hint);
+        return 1;
+    }
+    return 0;
+}
