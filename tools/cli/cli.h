@@ -112,7 +112,7 @@ void cli_release_stop_signals(void);
 double cli_train_memory(const tl_layer_config *layers, int n, int optim_states, int batch,
                         int time, size_t tokens, double *param_bytes);
 
-/* The memory this process may use: the smallest of the address-space limit,
+/* The memory this process may use (tools/cli/memlimit.c): the smallest of the address-space limit,
  * the limit of the process's memory cgroup or an ancestor's (v2 or v1) and
  * MemAvailable, with *source naming it; -1 if none is known. The environment
  * variable TIMELAYERS_TEST_SYSROOT, a test hook, reads /proc and /sys from a
