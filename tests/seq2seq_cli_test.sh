@@ -104,6 +104,16 @@ expect_fail 1 '"epoch" appears twice' "$tl" "${mid[@]}" --out "$tmp/dup.st" --re
 set_train "$tmp/mfull.st" "$tmp/rng.st" rng
 expect_fail 1 'rng\[0\] is not 16 hex digits' "$tl" "${mid[@]}" --out "$tmp/rng.st" --resume
 echo "seq2seq train metadata: duplicate keys and a signed rng word refused"
+# --resume with another batch or other training pairs (same vocabulary and
+# lengths: the lines in another order) is refused, not trained silently.
+cp "$tmp/mfull.st" "$tmp/other.st"
+expect_fail 1 "trained with batch 16; resume with the same (got 8)" \
+  "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --batch 8
+tac "$tmp/train.txt" >"$tmp/reordered.txt"
+expect_fail 1 "not the training pairs of the checkpoint's run" \
+  "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --train "$tmp/reordered.txt"
+cmp -s "$tmp/mfull.st" "$tmp/other.st" || fail "a refused resume changed the checkpoint"
+echo "seq2seq --resume: another batch or other pairs refused"
 
 # Generation: questions from a file or standard input, deterministic.
 cut -c1-7 "$tmp/test.txt" | head -20 >"$tmp/q.txt"
