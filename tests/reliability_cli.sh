@@ -194,6 +194,45 @@ else
     --train \"$tmp/train.txt\" --level word --embed 4096 --hidden 8192 --out \"$tmp/big.st\""
   echo "memory: $(grep -o 'memory: about.*' "$tmp/err" | head -1)"
 fi
+# The estimate counts what the model holds: a tied table once (new and resumed
+# runs), a GRU's three gates, and the dropout layers' buffers (y, dx and the
+# mask per token: 3 widths; locked: 2, its mask is per row).
+mem_of() {  # train options: prints "PARAM_MB PARAMS ACTIVATION_MB" of the run
+  "$tl" train "$@" --optim sgd --max-steps 1 >"$tmp/out" 2>&1 || fail "train $*: $(cat "$tmp/out")"
+  local m p
+  m=$(sed -n 's/^memory: .*optimizer state \([0-9.]*\) MB, batch activations and data \([0-9.]*\) MB.*/\1 \2/p' "$tmp/out")
+  p=$(sed -n 's/^model: \([0-9]*\) parameters.*/\1/p' "$tmp/out")
+  [ -n "$m" ] && [ -n "$p" ] || fail "train $*: no memory or model line: $(cat "$tmp/out")"
+  set -- $m
+  echo "$1 $p $2"
+}
+seq 1 20000 | sed 's/^/w/' | paste -d' ' - - - - - >"$tmp/words.txt"
+words=(--train "$tmp/words.txt" --level word --embed 128 --hidden 128 --batch 2 --time 4 --quiet)
+read -r base_mb base_n _ <<<"$(mem_of "${words[@]}" --out "$tmp/m0.st")"
+# Values and gradients (SGD: no state), 4 or 8 bytes each: per parameter 8e-6
+# or 16e-6 MB; the printed MB have one decimal (0.1% of these sizes).
+real=$(awk -v m="$base_mb" -v n="$base_n" 'BEGIN { r = m * 1e6 / n / 2
+  if (r > 3.99 && r < 4.01) print 4; else if (r > 7.98 && r < 8.02) print 8 }')
+[ -n "$real" ] || fail "memory: $base_mb MB for $base_n parameters is not 2 x 4 or 2 x 8 bytes each"
+for case in "tie:--tie" "gru:--cell gru" "tie-resumed:--tie --resume $tmp/m-tie.st"; do
+  name=${case%%:*}
+  # shellcheck disable=SC2086 # the options are words
+  read -r mb n _ <<<"$(mem_of "${words[@]}" ${case#*:} --out "$tmp/m-$name.st")"
+  awk -v m="$mb" -v n="$n" -v r="$real" 'BEGIN { d = m * 1e6 / (2 * r * n) - 1; exit !(d < 0.002 && d > -0.002) }' ||
+    fail "memory ($name): $mb MB estimated for the parameters, the model has $n ($real bytes each)"
+done
+for line in $(seq 5000); do echo "a b c d"; done >"$tmp/abcd.txt"
+wide=(--train "$tmp/abcd.txt" --level word --embed 512 --hidden 512 --layers 2 --batch 16 --time 64
+      --quiet --out "$tmp/m2.st")
+read -r _ _ act0 <<<"$(mem_of "${wide[@]}")"
+for kind in standard:3 locked:2; do
+  read -r _ _ act <<<"$(mem_of "${wide[@]}" --dropout 0.5 --dropout-kind "${kind%:*}")"
+  # Three dropout layers of width 512 over 16 x 64 tokens.
+  awk -v a="$act" -v b="$act0" -v k="${kind#*:}" -v r="$real" \
+    'BEGIN { want = 3 * k * 512 * 16 * 64 * r / 1e6; d = a - b - want; exit !(d < 0.15 && d > -0.15) }' ||
+    fail "memory (dropout ${kind%:*}): activations $act MB, without dropout $act0 MB"
+done
+echo "memory: the estimate counts a tied table once (new and resumed), the GRU, dropout ($act0 -> $act MB locked)"
 
 # The cgroup's limit, from fake /proc and /sys trees (TIMELAYERS_TEST_SYSROOT,
 # the test hook of tools/cli/memory.c): the process's cgroup and every

@@ -68,7 +68,10 @@ static tl_status parse(parser *p, const char *text, size_t len, const char *sep,
         TL_TRY(tokenize(p, s, (size_t)(at - s), line_ids, line_cap, &nq));
         if (!qlen)
             qlen = (int)nq;
-        if (nq != (size_t)qlen || nq == 0)
+        if (nq == 0)
+            return tl_fail(TL_ERR_FORMAT, "%s:%zu: the question is empty (the line starts with "
+                           "'%s')", p->what, p->line, sep);
+        if (nq != (size_t)qlen)
             return tl_fail(TL_ERR_FORMAT, "%s:%zu: the question has %zu characters, expected %d "
                            "(all questions of a set have one length)", p->what, p->line, nq,
                            qlen);
@@ -78,10 +81,13 @@ static tl_status parse(parser *p, const char *text, size_t len, const char *sep,
         TL_TRY(tokenize(p, at, (size_t)(s + n - at), line_ids, line_cap, &na));
         if (!alen)
             alen = (int)na;
-        if (na != (size_t)alen || na < 2)
+        if (na < 2)
+            return tl_fail(TL_ERR_FORMAT, "%s:%zu: the answer has nothing after '%s'", p->what,
+                           p->line, sep);
+        if (na != (size_t)alen)
             return tl_fail(TL_ERR_FORMAT, "%s:%zu: the answer has %zu characters with '%s', "
-                           "expected %d%s", p->what, p->line, na, sep, alen < 2 ? 2 : alen,
-                           na < 2 ? " or more" : " (all answers of a set have one length)");
+                           "expected %d (all answers of a set have one length)", p->what, p->line,
+                           na, sep, alen);
         TL_TRY(tl_grow((void **)&out->a, &acap, (off + 1) * (size_t)alen, sizeof *out->a,
                        p->what));
         memcpy(out->a + off * (size_t)alen, *line_ids, na * sizeof **line_ids);

@@ -23,14 +23,19 @@ static void layer_cost(const tl_layer_config *c, double *params, double *per_tok
         *params = 4 * out * (in + out + 1);
         *per_token = 12 * out + in;     /* y, c, gates, dA (4H each), h_prev, dx */
     } else if (!strcmp(c->type, "TimeGRU")) {
-        *params = 3 * out * (in + out + 1);
+        *params = 3 * out * (in + out + 1) + out;   /* + bhn */
         *per_token = 10 * out + in;
     } else if (!strcmp(c->type, "TimeRNN")) {
         *params = out * (in + out + 1);
         *per_token = 4 * out + in;      /* y, dT, h_prev, dx */
     } else if (!strcmp(c->type, "TimeAffine")) {
-        *params = in * out + out;
+        /* Tied: the table is the embedding's, counted there. */
+        *params = (tl_config_find(c, "tied") ? 0 : in * out) + out;
         *per_token = out + in;
+    } else if (!strcmp(c->type, "TimeDropout")) {
+        bool locked = false;
+        tl_config_bool(c, "locked", false, &locked);
+        *per_token = (locked ? 2 : 3) * out;   /* y, dx, the mask (locked: one per row) */
     } else {                             /* the loss's gradient, other layers' outputs */
         *per_token = out > in ? out : in;
     }

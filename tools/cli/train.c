@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "cli.h"
 #include "group.h"
 
-static const char help[] =
+/* In parts: C99 guarantees string literals only up to 4095 characters. */
+static const char *const help[] = {
     "usage: timelayers train [options]\n"
     "\n"
     "Train a recurrent language model with truncated backpropagation through time.\n"
@@ -43,6 +45,7 @@ static const char help[] =
     "  --dropout-kind K    standard (default) or locked (one mask for all T steps)\n"
     "  --rec-dropout P     recurrent variational dropout inside each LSTM or GRU\n"
     "  --tie               output affine = embedding transposed (--embed = --hidden)\n"
+    ,
     "Training:\n"
     "  --batch B           rows per batch, of all processes (default 32)\n"
     "  --accumulate K      one update per K batches (as a batch of K x B rows)\n"
@@ -66,6 +69,7 @@ static const char help[] =
     "  --max-seconds S     stop after S seconds of training (default: no limit)\n"
     "  --seed N            seed of the initial weights and dropout masks (default 1)\n"
     "  --threads N         threads, 1-64 (default: TL_NUM_THREADS, else OpenBLAS's, at most 4)\n"
+    ,
     "Output:\n"
     "  --out FILE          checkpoint, written atomically at every epoch end and when\n"
     "                      training stops (default: the --resume file, else\n"
@@ -88,7 +92,20 @@ static const char help[] =
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM: the step in progress finishes, the checkpoint is\n"
     "written and the exit status is 130 (143); a second signal aborts at once.\n"
-    "Several processes: docs/distributed.md.\n";
+    "Several processes: docs/distributed.md.\n",
+};
+_Static_assert(sizeof help / sizeof *help <= 4, "write_all_parts takes up to 4 parts");
+
+static bool write_all_parts(const char *const *part, size_t n)
+{
+    struct iovec iov[4];
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        iov[i] = (struct iovec){(void *)part[i], strlen(part[i])};
+        total += iov[i].iov_len;
+    }
+    return writev(STDOUT_FILENO, iov, (int)n) == (ssize_t)total;
+}
 
 typedef struct {
     const char *train, *valid, *test, *out, *resume, *log, *init_from, *plot;
@@ -276,10 +293,10 @@ static int parse(int argc, char **argv, train_args *a)
         case O_PLOT: a->plot = optarg; break;
         case 'h':
         case O_HELP:
-            /* One write (longer than stdio's buffer): a reader that stops
-             * early (grep -q) then cannot cut it with SIGPIPE. */
+            /* One system call (longer than stdio's buffer): a reader that
+             * stops early (grep -q) then cannot cut it with SIGPIPE. */
             fflush(stdout);
-            return write(STDOUT_FILENO, help, sizeof help - 1) == (ssize_t)(sizeof help - 1) ? 0 : 1;
+            return write_all_parts(help, sizeof help / sizeof *help) ? 0 : 1;
         case CLI_OPT_VERSION: return cli_version();
         default: return cli_bad_option("train", c, argv);
         }
@@ -535,12 +552,21 @@ static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, i
                                                        : "TimeLSTM";
         cfg[n++] = (tl_layer_config){.type = "TimeEmbedding", .in_dim = V,
                                      .out_dim = a->lm.embed};
-        for (int i = 0; i < a->lm.layers; i++) {
-            cfg[n] = (tl_layer_config){.in_dim = i ? a->lm.hidden : a->lm.embed,
-                                       .out_dim = a->lm.hidden};
-            snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
+        for (int i = 0; i <= a->lm.layers; i++) {
+            int w = i ? a->lm.hidden : a->lm.embed;
+            if (a->lm.dropout > 0) {
+                cfg[n] = (tl_layer_config){.type = "TimeDropout", .in_dim = w, .out_dim = w};
+                tl_config_set_bool(&cfg[n++], "locked", a->lm.dropout_kind == TL_DROPOUT_LOCKED);
+            }
+            if (i < a->lm.layers) {
+                cfg[n] = (tl_layer_config){.in_dim = w, .out_dim = a->lm.hidden};
+                snprintf(cfg[n++].type, sizeof cfg->type, "%s", cell);
+            }
         }
-        cfg[n++] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        cfg[n] = (tl_layer_config){.type = "TimeAffine", .in_dim = a->lm.hidden, .out_dim = V};
+        if (a->lm.tie)
+            tl_config_set_layer_index(&cfg[n], "tied", 0);
+        n++;
         cfg[n++] = (tl_layer_config){.type = "TimeSoftmaxWithLoss", .in_dim = V, .out_dim = V};
     }
     int states = 0;
