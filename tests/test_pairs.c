@@ -1,7 +1,9 @@
 /* Paired sequences (pairs.h): ids and vocabulary order, separators, the
  * reversal, and every refusal with its message and line. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "testutil.h"
 
 static tl_status parse(const char *text, const char *sep, tl_vocab *v, bool grow, int qlen,
@@ -126,11 +128,38 @@ static void test_arguments(void **state)
     assert_int_equal(tl_pairs_parse(NULL, 3, "t", "_", v, true, 0, 0, &p), TL_ERR_ARG);
     assert_int_equal(tl_pairs_load("/nonexistent/pairs.txt", "_", v, true, 0, 0, &p),
                      TL_ERR_IO);
-    assert_non_null(strstr(tl_last_error(), "cannot open /nonexistent/pairs.txt"));
+    assert_non_null(strstr(tl_last_error(), "/nonexistent/pairs.txt"));
+    assert_int_equal(tl_pairs_load("/tmp", "_", v, true, 0, 0, &p), TL_ERR_IO);
+    assert_int_equal(p.n, 0);
     tl_pairs_free(NULL);
     tl_pairs_reverse_questions(NULL);
     tl_vocab_destroy(v);
     tl_vocab_destroy(w);
+}
+
+/* A file over TL_CORPUS_MAX_BYTES (sparse) is refused from its size, before
+ * anything is read; a readable file loads like its text. */
+static void test_load(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_test_pairs_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "ab_xy\nba_yx\n", 12), 12);
+    tl_vocab *v = char_vocab();
+    tl_pairs p;
+    TU_OK(tl_pairs_load(path, "_", v, true, 0, 0, &p));
+    assert_int_equal(p.n, 2);
+    assert_memory_equal(p.a, ((int32_t[]){2, 3, 4, 2, 4, 3}), 6 * sizeof(int32_t));
+    tl_pairs_free(&p);
+    assert_int_equal(ftruncate(fd, (off_t)TL_CORPUS_MAX_BYTES + 1), 0);
+    close(fd);
+    assert_int_equal(tl_pairs_load(path, "_", v, true, 0, 0, &p), TL_ERR_NOMEM);
+    assert_non_null(strstr(tl_last_error(), "2147483649 bytes is larger than the maximum "
+                                            "2147483648 (TL_CORPUS_MAX_BYTES)"));
+    assert_null(p.q);
+    tl_vocab_destroy(v);
+    unlink(path);
 }
 
 int main(void)
@@ -139,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,6 @@
 /* Paired sequences "question<sep>answer", one per line (pairs.h). One pass
  * tokenises every line with the vocabulary and appends its ids; the lengths
  * of the first line bind the rest. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,23 +132,11 @@ tl_status tl_pairs_load(const char *path, const char *sep, tl_vocab *v, bool gro
     if (!path || !out)
         return tl_fail(TL_ERR_ARG, "tl_pairs_load: NULL argument");
     *out = (tl_pairs){0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tl_fail(TL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    FILE *f;
+    TL_TRY(tl_fopen_read(path, false, &f));
     char *buf = NULL;
-    size_t cap = 0, len = 0;
-    tl_status st = TL_OK;
-    for (;;) {
-        if ((st = tl_grow((void **)&buf, &cap, len + 65536, 1, path)))
-            break;
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = tl_fail(TL_ERR_IO, "cannot read %s", path);
-            break;
-        }
-    }
+    size_t len = 0;
+    tl_status st = tl_read_all(path, f, &buf, &len);
     fclose(f);
     if (!st)
         st = tl_pairs_parse(buf, len, path, sep, v, grow, qlen, alen, out);
