@@ -117,7 +117,8 @@ static tl_status save(const tl_seq2seq_trainer *t, const char *path, bool dry)
     tl_status st = optim && (vocab || !t->cfg.vocab)
                        ? tl_alloc((void **)&meta, 4 + (size_t)t->cfg.nmeta, sizeof *meta,
                                   "checkpoint metadata")
-                       : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory");
+                       : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory writing the \"optim\" "
+                                          "or \"vocab\" JSON");
     if (!st) {
         int k = 0;
         meta[k++] = (tl_ckpt_meta){"optim", optim};
