@@ -8,6 +8,7 @@
 enum { LANES = 8 };
 
 /* The largest of v[0..n) (n >= 1), over LANES lanes so that it vectorises. */
+TL_MULTIVERSION
 static double max_of(const double *v, int n)
 {
     double m[LANES];
@@ -22,6 +23,25 @@ static double max_of(const double *v, int n)
     for (int k = 1; k < LANES; k++)
         m[0] = m[k] > m[0] ? m[k] : m[0];
     return m[0];
+}
+
+/* logit[i] = scores[i] / t over n elements (t = 1 divides by nothing: x/1
+ * is x); whether all scores are finite. */
+TL_MULTIVERSION
+static int scale_scores(const tl_real *scores, int n, double t, double *logit)
+{
+    int finite = 1;
+    if (t == 1)
+        for (int i = 0; i < n; i++) {
+            finite &= isfinite(scores[i]);
+            logit[i] = scores[i];
+        }
+    else
+        for (int i = 0; i < n; i++) {
+            finite &= isfinite(scores[i]);
+            logit[i] = scores[i] / t;
+        }
+    return finite;
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -64,6 +84,7 @@ static double cutoff(const double *logit, int V, int top_k, double top_p, double
 /* w[i] = exp(logit[i] − best) where logit[i] >= cut, else 0; returns Σ w.
  * In tl_real precision (a float rounding in a weight is nothing for
  * a draw); −inf gives the exact 0. */
+TL_MULTIVERSION
 static double weights(const double *logit, int V, double best, double cut, tl_real *w)
 {
     for (int i = 0; i < V; i++)
@@ -91,12 +112,7 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
     tl_status st = TL_OK;
     /* Loops without early exits or calls, so that they vectorise: V is
      * 10,000 for a word model and this runs once per generated token. */
-    int finite = 1;
-    for (int i = 0; i < V; i++) {
-        finite &= isfinite(scores[i]);
-        logit[i] = scores[i] / t;
-    }
-    if (!finite) {
+    if (!scale_scores(scores, V, t, logit)) {
         int i = 0;
         while (isfinite(scores[i]))
             i++;
@@ -107,14 +123,14 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         if (o->skip[i] >= 0 && o->skip[i] < V)
             logit[o->skip[i]] = -INFINITY;
     double best = max_of(logit, V);
-    int argmax = 0;
-    while (argmax < V && logit[argmax] != best)
-        argmax++;
     if (best == -INFINITY) {
         st = tl_fail(TL_ERR_ARG, "tl_sample: all %d ids are in the skip list", V);
         goto done;
     }
+    int argmax = 0;  /* the first largest; a draw needs it only as a fallback */
     if (o->greedy) {
+        while (logit[argmax] != best)
+            argmax++;
         *out = argmax;
         goto done;
     }
@@ -122,13 +138,13 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
     tl_real *w = (tl_real *)(work + V);   /* top-k is done with this half */
     double total = weights(logit, V, best, cut, w);
     double u = tl_rng_uniform(rng) * total;
-    *out = argmax;  /* guards against u landing past the last bucket by rounding */
-    for (int j = 0; j < V; j++) {
-        if (w[j] > 0 && (u -= w[j]) < 0) {
-            *out = j;
-            break;
-        }
-    }
+    int j = 0;
+    while (j < V && !(w[j] > 0 && (u -= w[j]) < 0))
+        j++;
+    if (j == V)  /* u landed past the last bucket by rounding */
+        while (logit[argmax] != best)
+            argmax++;
+    *out = j < V ? j : argmax;
 done:
     tl_free(own);
     return st;

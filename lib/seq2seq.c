@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "param.h"
 #include "safetensors.h"
+#include "train_internal.h"
 #include "timelayers/affine.h"
 #include "timelayers/attention.h"
 #include "timelayers/concat.h"
@@ -441,7 +442,8 @@ static tl_status save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta,
                                meta[i].key);
     char *cfg = config_json(&s->cfg);
     if (!cfg)
-        return tl_fail(TL_ERR_NOMEM, "tl_seq2seq_save: out of memory");
+        return tl_fail(TL_ERR_NOMEM, "tl_seq2seq_save: out of memory writing the \"seq2seq\" "
+                       "JSON");
     tl_ckpt_meta *all = NULL;
     tl_st_out *out = NULL;
     tl_status st = tl_calloc((void **)&all, (size_t)NRESERVED + (size_t)nmeta, sizeof *all, path);
@@ -495,14 +497,14 @@ static tl_status read_config(const tl_checkpoint *ck, tl_seq2seq_config *c)
         return tl_fail(TL_ERR_FORMAT, "not a sequence-to-sequence checkpoint (format \"%s\" "
                        "version \"%s\"; expected \"" FORMAT_NAME "\" version " FORMAT_VERSION ")",
                        format ? format : "", version ? version : "");
-    const char *text = tl_checkpoint_meta(ck, "seq2seq");
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    cJSON *j;
+    TL_TRY(tl__meta_json(ck, "seq2seq", cJSON_Object, &j));
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
     const char *keys[3] = {"vocab", "wordvec", "hidden"};
     int *dst[3] = {&c->vocab, &c->wordvec, &c->hidden};
     tl_status st = cJSON_IsString(kind) ? tl_seq2seq_kind_from_name(kind->valuestring, &c->kind)
                                         : tl_fail(TL_ERR_FORMAT, "checkpoint: \"seq2seq\" "
-                                                  "metadata is missing or has no kind");
+                                                  "has no kind");
     for (int k = 0; !st && k < 3; k++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
         if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > (1 << 24) ||

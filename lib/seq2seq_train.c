@@ -82,6 +82,7 @@ struct tl_seq2seq_trainer {
     tl_rng rng, epoch_rng;
     int epoch;
     long iter, step;
+    uint64_t data_hash; /* the training pairs' fingerprint (tl__fnv1a) */
     double report_loss; /* the report in progress: sum of losses, steps */
     long report_n;
     size_t *perm;
@@ -96,8 +97,9 @@ static tl_status save(const tl_seq2seq_trainer *t, const char *path, bool dry)
     for (int i = 0; i < 4; i++)
         snprintf(rng[i], sizeof rng[i], "%016" PRIx64, t->epoch_rng.s[i]);
     snprintf(train, sizeof train, "{\"epoch\":%d,\"iter\":%ld,\"step\":%ld,\"rng\":[\"%s\","
-             "\"%s\",\"%s\",\"%s\"],\"report_loss\":%.17g,\"report_count\":%ld}", t->epoch,
-             t->iter, t->step, rng[0], rng[1], rng[2], rng[3], t->report_loss, t->report_n);
+             "\"%s\",\"%s\",\"%s\"],\"report_loss\":%.17g,\"report_count\":%ld,"
+             "\"batch\":%d,\"data\":\"%016" PRIx64 "\"}", t->epoch, t->iter, t->step, rng[0],
+             rng[1], rng[2], rng[3], t->report_loss, t->report_n, t->cfg.batch, t->data_hash);
     enum { MAX_STATE = 8 };
     tl_ckpt_tensor extra[MAX_STATE];
     char names[MAX_STATE][48];
@@ -115,7 +117,8 @@ static tl_status save(const tl_seq2seq_trainer *t, const char *path, bool dry)
     tl_status st = optim && (vocab || !t->cfg.vocab)
                        ? tl_alloc((void **)&meta, 4 + (size_t)t->cfg.nmeta, sizeof *meta,
                                   "checkpoint metadata")
-                       : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory");
+                       : tl_fail(TL_ERR_NOMEM, "checkpoint: out of memory writing the \"optim\" "
+                                          "or \"vocab\" JSON");
     if (!st) {
         int k = 0;
         meta[k++] = (tl_ckpt_meta){"optim", optim};
@@ -142,28 +145,45 @@ tl_status tl_seq2seq_trainer_save(const tl_seq2seq_trainer *t, const char *path)
 
 /* "iter" may be absent: checkpoints written at epoch ends only (before stops
  * mid-epoch existed) hold the next epoch's generator, which is the same thing.
- * The report in progress ("report_loss", "report_count") may be absent too
- * (older files): it restarts. The metadata is read as strictly as the LM
- * trainer's (a key twice, an rng word that is not 16 hex digits: refused). */
+ * The report in progress ("report_loss", "report_count"), the batch and the
+ * data's fingerprint may be absent too (older files): the report restarts,
+ * the batch and the data are not checked. The metadata is read as strictly
+ * as the LM trainer's (a key twice, an rng word that is not 16 hex digits:
+ * refused). */
 static tl_status restore(tl_seq2seq_trainer *t, const tl_checkpoint *ck)
 {
     cJSON *j;
     TL_TRY(tl__meta_json(ck, "train", cJSON_Object, &j));
     long iters = (long)((t->train->n + (size_t)t->cfg.batch - 1) / (size_t)t->cfg.batch);
-    double epoch = 0, step = 0, iter = 0, report_loss = 0, report_count = 0;
+    double epoch = 0, step = 0, iter = 0, batch = 0, report_loss = 0, report_count = 0;
     const tl__field fields[] = {
         {"epoch", 0, 1e9, &epoch, true},
         {"step", 0, 9e15, &step, true},
     };
-    const tl__field opt_iter = {"iter", 0, (double)iters - 1, &iter, true};
+    const tl__field opt_batch = {"batch", 1, 1e9, &batch, true};
+    const tl__field opt_iter = {"iter", 0, 9e15, &iter, true};
     const tl__field report[] = {
         {"report_loss", -1e300, 1e300, &report_loss, false},
         {"report_count", 0, 1e9, &report_count, true},
     };
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    char mine[17];
+    snprintf(mine, sizeof mine, "%016" PRIx64, t->data_hash);
     tl_status st = tl__numbers(j, "train", fields, 2);
-    if (!st && cJSON_GetObjectItemCaseSensitive(j, "iter"))
-        st = tl__numbers(j, "train", &opt_iter, 1);
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "batch") &&
+        !(st = tl__numbers(j, "train", &opt_batch, 1)) && (int)batch != t->cfg.batch)
+        st = tl_fail(TL_ERR_ARG, "the checkpoint was trained with batch %d; resume with the "
+                     "same (got %d)", (int)batch, t->cfg.batch);
+    if (!st && data && (!cJSON_IsString(data) || strcmp(data->valuestring, mine)))
+        st = tl_fail(TL_ERR_ARG, "these are not the training pairs of the checkpoint's run (%zu "
+                     "pairs, fingerprint %s; the checkpoint's: %s): resume with the same data",
+                     t->train->n, mine, cJSON_IsString(data) ? data->valuestring : "invalid");
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "iter") &&
+        !(st = tl__numbers(j, "train", &opt_iter, 1)) && (long)iter >= iters)
+        st = tl_fail(TL_ERR_ARG, "the checkpoint stopped at iteration %ld of an epoch, but these "
+                     "training pairs make %ld iterations per epoch: not the same data or batch",
+                     (long)iter, iters);
     if (!st && cJSON_GetObjectItemCaseSensitive(j, "report_count"))
         st = tl__numbers(j, "train", report, 2);
     if (!st && !(cJSON_IsArray(r) && cJSON_GetArraySize(r) == 4))
@@ -340,6 +360,8 @@ tl_status tl_seq2seq_trainer_create(tl_seq2seq_trainer **out, tl_seq2seq *s, tl_
     *t = (tl_seq2seq_trainer){.s = s, .o = o, .train = train,
                               .test = test && test->n ? test : NULL, .cfg = *cfg};
     tl_rng_seed(&t->rng, cfg->seed);
+    t->data_hash = tl__fnv1a(tl__fnv1a(TL__FNV1A_START, train->q, train->n * (size_t)train->qlen),
+                             train->a, train->n * (size_t)train->alen);
     tl_status st = tl_alloc((void **)&t->perm, train->n, sizeof *t->perm, "training order");
     if (!st && resume)
         st = restore(t, resume);

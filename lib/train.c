@@ -76,10 +76,8 @@ tl_status tl_trainer_create(tl_trainer **out, tl_model *m, tl_optim *opt, const 
         t->cfg.lr_schedule = (tl_lr_schedule){.kind = TL_LR_PLATEAU, .factor = cfg->lr_decay};
     tl_rng_seed(&t->rng, 0);
     /* The fingerprint of the training data: a resume checks it (FNV-1a 64). */
-    t->data_hash = 0xcbf29ce484222325u;
+    t->data_hash = tl__fnv1a(TL__FNV1A_START, train, ntrain);
     t->ntrain = ntrain;
-    for (size_t i = 0; i < ntrain; i++)
-        t->data_hash = (t->data_hash ^ (uint32_t)train[i]) * 0x100000001b3u;
     tl_status st = tl__group_init(t);
     if (!st)
         st = tl_batcher_init(&t->batcher, train, ntrain, t->rows, cfg->time);

@@ -87,6 +87,16 @@ tl_status tl__checkpoint_optim_n(const tl_checkpoint *ck, size_t nparams, tl_opt
  * logged again by this one. A new or empty log gets header. */
 tl_status tl__log_open(const char *path, long step, const char *header, FILE **log);
 
+/* The fingerprint of a run's training ids (FNV-1a 64, from TL__FNV1A_START),
+ * stored in checkpoints as "data": a resume must see the same data. */
+#define TL__FNV1A_START 0xcbf29ce484222325u
+static inline uint64_t tl__fnv1a(uint64_t h, const int32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint32_t)ids[i]) * 0x100000001b3u;
+    return h;
+}
+
 /* train_checkpoint.c, shared with seq2seq_train.c: the trainers' metadata read
  * as strictly as the header (tl_json_strict). tl__meta_json parses the value
  * of key (a cJSON_Object or cJSON_Array, per type; TL_ERR_FORMAT when absent

@@ -104,6 +104,16 @@ expect_fail 1 '"epoch" appears twice' "$tl" "${mid[@]}" --out "$tmp/dup.st" --re
 set_train "$tmp/mfull.st" "$tmp/rng.st" rng
 expect_fail 1 'rng\[0\] is not 16 hex digits' "$tl" "${mid[@]}" --out "$tmp/rng.st" --resume
 echo "seq2seq train metadata: duplicate keys and a signed rng word refused"
+# --resume with another batch or other training pairs (same vocabulary and
+# lengths: the lines in another order) is refused, not trained silently.
+cp "$tmp/mfull.st" "$tmp/other.st"
+expect_fail 1 "trained with batch 16; resume with the same (got 8)" \
+  "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --batch 8
+tac "$tmp/train.txt" >"$tmp/reordered.txt"
+expect_fail 1 "not the training pairs of the checkpoint's run" \
+  "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --train "$tmp/reordered.txt"
+cmp -s "$tmp/mfull.st" "$tmp/other.st" || fail "a refused resume changed the checkpoint"
+echo "seq2seq --resume: another batch or other pairs refused"
 
 # Generation: questions from a file or standard input, deterministic.
 cut -c1-7 "$tmp/test.txt" | head -20 >"$tmp/q.txt"
@@ -139,6 +149,21 @@ expect_fail 2 "plain, peeky or attention" "$tl" seq2seq train --train "$tmp/trai
 expect_fail 2 "needs --train" "$tl" seq2seq train
 expect_fail 2 "unknown subcommand" "$tl" seq2seq fit
 expect_fail 1 "not a safetensors file" "$tl" seq2seq eval "$tmp/q.txt" "$tmp/test.txt"
+
+# Memory: estimated and refused with the numbers before the model is built
+# (a fake cgroup of 100 MB through TIMELAYERS_TEST_SYSROOT, tools/cli/memory.c).
+mkdir -p "$tmp/sys/proc/self" "$tmp/sys/sys/fs/cgroup"
+echo "0::/" >"$tmp/sys/proc/self/cgroup"
+echo 100000000 >"$tmp/sys/sys/fs/cgroup/memory.max"
+expect_fail 1 "memory: about [0-9]* MB needed, more than the 100 MB the cgroup's memory limit allows" \
+  env TIMELAYERS_TEST_SYSROOT="$tmp/sys" "$tl" seq2seq train --train "$tmp/train.txt" \
+  --hidden 2048 --out "$tmp/big.st"
+[ ! -e "$tmp/big.st" ] || fail "a refused run wrote its checkpoint"
+TIMELAYERS_TEST_SYSROOT="$tmp/sys" "$tl" seq2seq train --train "$tmp/train.txt" --hidden 8 \
+  --epochs 1 --out "$tmp/small.st" --threads 1 >"$tmp/out"
+grep -q "^memory: about .*; limit 100.0 MB, the cgroup's memory limit" "$tmp/out" ||
+  fail "memory line: $(grep memory "$tmp/out")"
+echo "memory: $(grep -o 'about.*allows' "$tmp/err")"
 
 # Outputs: never an input, never a non-regular file.
 expect_fail 2 "is the training file" "$tl" seq2seq train --train "$tmp/train.txt" \

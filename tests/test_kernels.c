@@ -1,7 +1,7 @@
 /* Internal kernels (lib/kernels): vector sigmoid, tanh and exp against
  * double precision references, their extreme inputs, the LSTM and GRU gate
- * loops against the cells' formulas, the packed recurrent products against
- * double references, and TimeLSTM and TimeGRU on the packed kernels and
+ * loops against the cells' formulas, the packed recurrent products and the
+ * one-row products (tl_gemm with M = 1) against double references, and TimeLSTM and TimeGRU on the packed kernels and
  * threads against their plain BLAS paths. Every test runs at each SIMD level the build and the CPU
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
@@ -415,6 +415,83 @@ static void test_recurrent_products(void **state)
     tl_simd_limit(levels[0]);
 }
 
+/* c = alpha·a·B + beta·c0 for one row (tl_gemm with M = 1, the batch-1
+ * products): every column against a double reference within the rigorous
+ * bound (K + 3)·eps·(|alpha|·Σ|a·b| + |beta·c0|) (alpha is folded into a, one
+ * rounding more); c0 is NaN where beta = 0, which must not be read. a is a
+ * row, or with trans_a a column of stride 3. Returns c (caller frees). */
+static tl_real *check_gemv(int n, int K, tl_real alpha, tl_real beta, bool trans_a, tl_rng *rng)
+{
+    tl_tensor a = {0}, b = {0}, c0 = {0};
+    int lda = trans_a ? 3 : K;
+    tu_randn(&a, rng, 1, 2, (int[]){trans_a ? K : 1, trans_a ? 3 : K > 0 ? K : 1});
+    tu_randn(&b, rng, 1, 2, (int[]){K > 0 ? K : 1, n});
+    tu_randn(&c0, rng, 1, 1, (int[]){n});
+    tl_real *c = malloc((size_t)n * sizeof *c);
+    assert_non_null(c);
+    for (int j = 0; j < n; j++) {
+        if (beta == 0)
+            c0.data[j] = (tl_real)NAN;
+        c[j] = c0.data[j];
+    }
+    tl_gemm(trans_a, false, 1, n, K, alpha, a.data, lda, b.data, n, beta, c, n);
+    for (int j = 0; j < n; j++) {
+        double want = beta == 0 ? 0 : (double)beta * c0.data[j], bound = fabs(want);
+        for (int k = 0; k < K; k++) {
+            double term = (double)alpha * a.data[trans_a ? k * 3 : k] * b.data[(size_t)k * n + j];
+            want += term;
+            bound += fabs(term);
+        }
+        if (!(fabs(c[j] - want) <= (K + 3) * EPS * bound))
+            fail_msg("gemv n = %d K = %d alpha %g beta %g column %d: %.9g, expected %.9g", n, K,
+                     (double)alpha, (double)beta, j, (double)c[j], want);
+    }
+    tl_tensor_free(&a);
+    tl_tensor_free(&b);
+    tl_tensor_free(&c0);
+    return c;
+}
+
+/* One-row products at every SIMD level: columns around the 8- and 16-lane
+ * vectors and K around the 8-row blocks, alpha and beta cases, a strided a;
+ * large ones (several 1,024-column chunks, a partial last one) give the same
+ * bits with one and two threads set (float build: the library's kernel). */
+static void test_gemv(void **state)
+{
+    (void)state;
+    const int ns[] = {1, 7, 8, 15, 16, 17, 33, 100}, Ks[] = {1, 7, 8, 9, 17, 64};
+    const tl_real ab[][2] = {{1, 1}, {1, 0}, {(tl_real)-0.5, (tl_real)0.25}};
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        tl_rng_seed(&rng, 31);
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+            for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++)
+                for (size_t p = 0; p < sizeof ab / sizeof *ab; p++)
+                    for (int t = 0; t < 2; t++)
+                        free(check_gemv(ns[i], Ks[k], ab[p][0], ab[p][1], t, &rng));
+        /* n not a multiple of 16. */
+        const int big[][2] = {{1029, 130}, {10000, 23}, {2600, 65}};
+        for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+            tl_rng r1 = rng, r2 = rng;
+            TU_OK(tl_set_num_threads(1));
+            tl_real *one = check_gemv(big[i][0], big[i][1], 1, 1, false, &r1);
+            TU_OK(tl_set_num_threads(2));
+            tl_real *two = check_gemv(big[i][0], big[i][1], 1, 1, false, &r2);
+            TU_OK(tl_set_num_threads(1));
+#ifndef TL_REAL_DOUBLE /* the double build calls dgemv, whose threads may round otherwise */
+            assert_memory_equal(one, two, (size_t)big[i][0] * sizeof *one);
+#endif
+            free(one);
+            free(two);
+            rng = r1;
+        }
+    }
+    tl_simd_limit(levels[0]);
+}
+
 /* A recurrent layer (TimeLSTM, TimeGRU) forward and backward twice (the
  * second forward starts from the carried state) under the current SIMD level
  * and thread setting. */
@@ -575,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_exp_sum),
         cmocka_unit_test(test_lstm_gates),
         cmocka_unit_test(test_recurrent_products),
+        cmocka_unit_test(test_gemv),
         cmocka_unit_test(test_time_lstm_paths),
         cmocka_unit_test(test_gru_gates),
         cmocka_unit_test(test_time_gru_paths),

@@ -6,7 +6,8 @@
  * byte and no temporary file. The sanitizer build also checks that no failing
  * run touches memory it must not. Operations: building a model and training
  * two steps, loading a corpus file, saving a trainer checkpoint, and loading
- * it back into a resumed trainer that generates text. */
+ * it back into a resumed trainer that generates text; for an attention
+ * sequence-to-sequence model, the same from a file of pairs to generation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,72 @@ static tl_status load_and_generate(fixture *fx)
     return st;
 }
 
+/* Pairs, vocabulary, an attention seq2seq model, Adam, a trainer that runs
+ * an epoch (two steps), scores the test pairs and saves; then the checkpoint
+ * opened, the model, vocabulary and optimizer rebuilt, a trainer resumed
+ * from it and answers generated. */
+static tl_status seq2seq_round_trip(fixture *fx)
+{
+    static const char pairs[] = "1+2  _3  \n3+4  _7  \n5+9  _14 \n9+9  _18 \n";
+    tl_vocab *v = NULL, *v2 = NULL;
+    tl_pairs p = {0};
+    tl_seq2seq *s = NULL, *s2 = NULL;
+    tl_optim *o = NULL, *o2 = NULL;
+    tl_seq2seq_trainer *t = NULL, *t2 = NULL;
+    tl_checkpoint *ck = NULL;
+    tl_rng rng;
+    tl_rng_seed(&rng, 1);
+    tl_seq2seq_config mc = {TL_SEQ2SEQ_ATTENTION, 0, 3, 4};
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
+    tl_seq2seq_train_config tc = {.batch = 2, .epochs = 1, .clip_norm = 5, .seed = 2,
+                                  .checkpoint = fx->path};
+    size_t n = 0;
+    tl_status st = tl_vocab_create(&v, TL_LEVEL_CHAR);
+    if (!st)
+        st = tl_pairs_parse(pairs, sizeof pairs - 1, "pairs", "_", v, true, 0, 0, &p);
+    mc.vocab = v ? tl_vocab_size(v) : 0;
+    tc.vocab = v;
+    if (!st)
+        st = tl_seq2seq_create(&s, &mc, &rng);
+    if (!st)
+        st = tl_seq2seq_flat(s, NULL, NULL, &n);
+    if (!st)
+        st = tl_optim_create(&o, &oc, n);
+    if (!st)
+        st = tl_seq2seq_trainer_create(&t, s, o, &p, &p, &tc, NULL);
+    if (!st)
+        st = tl_seq2seq_trainer_run(t, NULL, NULL);
+    if (!st)
+        st = tl_checkpoint_open(fx->path, &ck);
+    if (!st)
+        st = tl_seq2seq_from_checkpoint(ck, &s2);
+    if (!st)
+        st = tl_checkpoint_vocab(ck, &v2);
+    if (!st)
+        st = tl_seq2seq_checkpoint_optim(ck, s2, &o2);
+    tc.epochs = 2;
+    if (!st)
+        st = tl_seq2seq_trainer_create(&t2, s2, o2, &p, NULL, &tc, ck);
+    tl_tensor q = {0};
+    const tl_tensor *out;
+    if (!st)
+        st = tl_tensor_zeros(&q, TL_INT32, 2, (int[]){1, p.qlen});
+    if (!st)
+        st = tl_seq2seq_generate(s2, &q, p.a[0], p.alen - 1, &out);
+    tl_tensor_free(&q);
+    tl_seq2seq_trainer_destroy(t2);
+    tl_seq2seq_trainer_destroy(t);
+    tl_checkpoint_close(ck);
+    tl_optim_destroy(o2);
+    tl_optim_destroy(o);
+    tl_seq2seq_destroy(s2);
+    tl_seq2seq_destroy(s);
+    tl_pairs_free(&p);
+    tl_vocab_destroy(v2);
+    tl_vocab_destroy(v);
+    return st;
+}
+
 /* ---- Tests ---- */
 
 static void test_build_and_train(void **state)
@@ -234,6 +301,17 @@ static void test_load(void **state)
     free_trainer(&fx);
 }
 
+static void test_seq2seq(void **state)
+{
+    (void)state;
+    fixture fx = {0};
+    tu_make_dir(fx.dir);
+    snprintf(fx.path, sizeof fx.path, "%s/s2s.safetensors", fx.dir);
+    assert_true(fail_each_allocation("seq2seq pairs, train, save, load, resume, generate",
+                                     seq2seq_round_trip, &fx, false) > 40);
+    tu_remove_dir(fx.dir);
+}
+
 int main(void)
 {
     /* Before any cJSON object exists, so that cJSON's blocks are counted. */
@@ -243,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_load_corpus),
         cmocka_unit_test(test_save),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_seq2seq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets (clang, separate build dir build-fuzz) and run
 # one of them. Usage: tools/fuzz.sh TARGET SECONDS [extra libFuzzer options]
-#   TARGET: checkpoint, checkpoint_header, corpus, args or argv (tests/fuzz/meson.build)
+#   TARGET: checkpoint, checkpoint_header, corpus, seq2seq, args or argv (tests/fuzz/meson.build)
 # The run starts from the committed seeds (tests/fuzz/corpus/TARGET, read only)
 # and every known regression; new interesting inputs go to
 # build-fuzz/corpus-TARGET (kept between runs), a crash to

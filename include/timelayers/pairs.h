@@ -44,7 +44,9 @@ typedef struct tl_pairs {
 tl_status tl_pairs_parse(const char *text, size_t len, const char *what, const char *sep,
                          tl_vocab *v, bool grow, int qlen, int alen, tl_pairs *out);
 
-/* tl_pairs_parse of a whole file; TL_ERR_IO when it cannot be read. */
+/* tl_pairs_parse of a whole file (also a pipe). TL_ERR_IO when it cannot be
+ * opened or read, or is a directory; TL_ERR_NOMEM when it is larger than
+ * TL_CORPUS_MAX_BYTES (corpus.h), for a regular file before anything is read. */
 tl_status tl_pairs_load(const char *path, const char *sep, tl_vocab *v, bool grow, int qlen,
                         int alen, tl_pairs *out);
 

@@ -3,11 +3,9 @@
  * tokens, so the id array is allocated once at its exact size; the second
  * maps every token to its id through the vocabulary's hash table. Tokens are
  * (pointer, length) views into the text: nothing is allocated per token. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "text.h"
 #include "timelayers/corpus.h"
 
@@ -150,41 +148,6 @@ tl_status tl_corpus_from_text(const char *text, size_t n, tl_vocab *v, bool grow
     return tokenize("<text>", text, n, v, grow, out);
 }
 
-/* Read the whole file into *text (tl_realloc-managed). The size of a regular
- * file is known up front, so the buffer is allocated once and the limit
- * checked before reading; other files (pipes) grow the buffer as they go. */
-static tl_status read_all(const char *path, FILE *f, char **text, size_t *n)
-{
-    struct stat sb;
-    size_t cap = 0, len = 0, want = (size_t)1 << 16;
-    *text = NULL;
-    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode)) {
-        if ((uintmax_t)sb.st_size > TL_CORPUS_MAX_BYTES)
-            return tl_fail(TL_ERR_NOMEM, "%s: %jd bytes is larger than the maximum %zu "
-                           "(TL_CORPUS_MAX_BYTES)", path, (intmax_t)sb.st_size,
-                           TL_CORPUS_MAX_BYTES);
-        want = (size_t)sb.st_size + 1;      /* one byte more to see the end in one read */
-    }
-    for (;;) {
-        TL_TRY(tl_grow((void **)text, &cap, len + want, 1, "tl_corpus_load"));
-        size_t ask = cap - len;
-        if (ask > TL_CORPUS_MAX_BYTES + 1 - len)
-            ask = TL_CORPUS_MAX_BYTES + 1 - len;
-        size_t got = fread(*text + len, 1, ask, f);
-        len += got;
-        if (len > TL_CORPUS_MAX_BYTES)
-            return tl_fail(TL_ERR_NOMEM, "%s: larger than the maximum %zu bytes "
-                           "(TL_CORPUS_MAX_BYTES)", path, TL_CORPUS_MAX_BYTES);
-        if (got < ask) {
-            if (ferror(f))
-                return tl_fail(TL_ERR_IO, "%s: read error: %s", path, strerror(errno));
-            *n = len;
-            return TL_OK;
-        }
-        want = 1;
-    }
-}
-
 tl_status tl_corpus_load(const char *path, tl_vocab *v, bool grow, tl_corpus *out)
 {
     if (!out)
@@ -196,7 +159,7 @@ tl_status tl_corpus_load(const char *path, tl_vocab *v, bool grow, tl_corpus *ou
     TL_TRY(tl_fopen_read(path, false, &f));
     char *text = NULL;
     size_t n = 0;
-    tl_status st = read_all(path, f, &text, &n);
+    tl_status st = tl_read_all(path, f, &text, &n);
     fclose(f);
     if (!st)
         st = tokenize(path, text, n, v, grow, out);

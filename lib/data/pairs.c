@@ -1,7 +1,6 @@
 /* Paired sequences "question<sep>answer", one per line (pairs.h). One pass
  * tokenises every line with the vocabulary and appends its ids; the lengths
  * of the first line bind the rest. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +67,10 @@ static tl_status parse(parser *p, const char *text, size_t len, const char *sep,
         TL_TRY(tokenize(p, s, (size_t)(at - s), line_ids, line_cap, &nq));
         if (!qlen)
             qlen = (int)nq;
-        if (nq != (size_t)qlen || nq == 0)
+        if (nq == 0)
+            return tl_fail(TL_ERR_FORMAT, "%s:%zu: the question is empty (the line starts with "
+                           "'%s')", p->what, p->line, sep);
+        if (nq != (size_t)qlen)
             return tl_fail(TL_ERR_FORMAT, "%s:%zu: the question has %zu characters, expected %d "
                            "(all questions of a set have one length)", p->what, p->line, nq,
                            qlen);
@@ -78,10 +80,13 @@ static tl_status parse(parser *p, const char *text, size_t len, const char *sep,
         TL_TRY(tokenize(p, at, (size_t)(s + n - at), line_ids, line_cap, &na));
         if (!alen)
             alen = (int)na;
-        if (na != (size_t)alen || na < 2)
+        if (na < 2)
+            return tl_fail(TL_ERR_FORMAT, "%s:%zu: the answer has nothing after '%s'", p->what,
+                           p->line, sep);
+        if (na != (size_t)alen)
             return tl_fail(TL_ERR_FORMAT, "%s:%zu: the answer has %zu characters with '%s', "
-                           "expected %d%s", p->what, p->line, na, sep, alen < 2 ? 2 : alen,
-                           na < 2 ? " or more" : " (all answers of a set have one length)");
+                           "expected %d (all answers of a set have one length)", p->what, p->line,
+                           na, sep, alen);
         TL_TRY(tl_grow((void **)&out->a, &acap, (off + 1) * (size_t)alen, sizeof *out->a,
                        p->what));
         memcpy(out->a + off * (size_t)alen, *line_ids, na * sizeof **line_ids);
@@ -127,23 +132,11 @@ tl_status tl_pairs_load(const char *path, const char *sep, tl_vocab *v, bool gro
     if (!path || !out)
         return tl_fail(TL_ERR_ARG, "tl_pairs_load: NULL argument");
     *out = (tl_pairs){0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tl_fail(TL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    FILE *f;
+    TL_TRY(tl_fopen_read(path, false, &f));
     char *buf = NULL;
-    size_t cap = 0, len = 0;
-    tl_status st = TL_OK;
-    for (;;) {
-        if ((st = tl_grow((void **)&buf, &cap, len + 65536, 1, path)))
-            break;
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = tl_fail(TL_ERR_IO, "cannot read %s", path);
-            break;
-        }
-    }
+    size_t len = 0;
+    tl_status st = tl_read_all(path, f, &buf, &len);
     fclose(f);
     if (!st)
         st = tl_pairs_parse(buf, len, path, sep, v, grow, qlen, alen, out);

@@ -1,6 +1,11 @@
-/* UTF-8 decoding (RFC 3629) and growable arrays for the text loaders. */
+/* UTF-8 decoding (RFC 3629), growable arrays and whole-file reads for the
+ * text loaders. */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include "text.h"
+#include "timelayers/corpus.h"
 
 size_t tl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp, const char **why)
 {
@@ -71,4 +76,39 @@ tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const ch
     TL_TRY(tl_realloc(p, n, elem_size, what));
     *cap = n;
     return TL_OK;
+}
+
+/* The size of a regular file is known up front, so the buffer is allocated
+ * once and the limit checked before reading; other files (pipes) grow the
+ * buffer as they go. */
+tl_status tl_read_all(const char *path, FILE *f, char **text, size_t *n)
+{
+    struct stat sb;
+    size_t cap = 0, len = 0, want = (size_t)1 << 16;
+    *text = NULL;
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if ((uintmax_t)sb.st_size > TL_CORPUS_MAX_BYTES)
+            return tl_fail(TL_ERR_NOMEM, "%s: %jd bytes is larger than the maximum %zu "
+                           "(TL_CORPUS_MAX_BYTES)", path, (intmax_t)sb.st_size,
+                           TL_CORPUS_MAX_BYTES);
+        want = (size_t)sb.st_size + 1;      /* one byte more to see the end in one read */
+    }
+    for (;;) {
+        TL_TRY(tl_grow((void **)text, &cap, len + want, 1, path));
+        size_t ask = cap - len;
+        if (ask > TL_CORPUS_MAX_BYTES + 1 - len)
+            ask = TL_CORPUS_MAX_BYTES + 1 - len;
+        size_t got = fread(*text + len, 1, ask, f);
+        len += got;
+        if (len > TL_CORPUS_MAX_BYTES)
+            return tl_fail(TL_ERR_NOMEM, "%s: larger than the maximum %zu bytes "
+                           "(TL_CORPUS_MAX_BYTES)", path, TL_CORPUS_MAX_BYTES);
+        if (got < ask) {
+            if (ferror(f))
+                return tl_fail(TL_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            *n = len;
+            return TL_OK;
+        }
+        want = 1;
+    }
 }

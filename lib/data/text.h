@@ -1,10 +1,12 @@
-/* Text helpers shared by the vocabulary and the corpus loader. Not installed. */
+/* Text helpers shared by the vocabulary, the corpus and the pair loaders. Not
+ * installed. */
 #ifndef TL_DATA_TEXT_H
 #define TL_DATA_TEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "../internal.h"
 
 /* White space that separates words: space, \t, \n, \v, \f, \r (the C locale's
@@ -25,5 +27,12 @@ size_t tl_utf8_valid_prefix(const unsigned char *s, size_t n, const char **why);
  * tl_realloc-managed array *p of *cap elements, at least doubling it. On failure
  * *p and *cap are unchanged and a message naming `what` is recorded. */
 tl_status tl_grow(void **p, size_t *cap, size_t need, size_t elem_size, const char *what);
+
+/* Read the rest of f (opened on path) into *text (tl_alloc'd, not
+ * NUL-terminated, *n bytes). More than TL_CORPUS_MAX_BYTES is refused, for a
+ * regular file from its size before anything is read. Errors: TL_ERR_NOMEM
+ * (too large or out of memory), TL_ERR_IO naming path; *text is then NULL or
+ * for the caller to free. */
+tl_status tl_read_all(const char *path, FILE *f, char **text, size_t *n);
 
 #endif

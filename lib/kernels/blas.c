@@ -38,7 +38,8 @@ void tl_blas_set_threads(int n)
 /* One output row (batch-1 generation): C = alpha · a·op(B) + beta · C with
  * the row a = op(A) of K values, as the matrix-vector product op(B)ᵀ·a.
  * OpenBLAS's GEMM spends most of such a call packing B for a kernel made for
- * many rows; GEMV streams B once. */
+ * many rows; GEMV streams B once. B as stored (K x N) goes to the library's
+ * own kernel (gemv.c) in the float build. */
 static void tl_gemv_row(bool trans_a, bool trans_b, int N, int K, tl_real alpha,
                         const tl_real *A, int lda, const tl_real *B, int ldb, tl_real beta,
                         tl_real *C)
@@ -56,7 +57,7 @@ static void tl_gemv_row(bool trans_a, bool trans_b, int N, int K, tl_real alpha,
     if (trans_b)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc, beta, C, 1);
     else
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc, beta, C, 1);
+        tl_gemv_rows(N, K, alpha, A, inc, B, ldb, beta, C);
 #endif
 }
 

@@ -22,10 +22,19 @@ int tl_blas_get_threads(void);
 void tl_blas_set_threads(int n);
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
- * inner dimension is K. One call to the BLAS (sgemm or dgemm; sgemv or dgemv
- * when M = 1). */
+ * inner dimension is K. One call to the BLAS (sgemm or dgemm), except for
+ * M = 1: tl_gemv_rows in the float build when op(B) = B, else BLAS gemv. */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc);
+
+/* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)
+ * row-major with row stride ldb; beta = 0 does not read c (float build,
+ * gemv.c: AVX-512, AVX2 or portable by tl_simd_active, on the calling
+ * thread). tl_gemm sends its one-row products here. */
+#ifndef TL_REAL_DOUBLE
+void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
+                  float beta, float *c);
+#endif
 
 /* C[i, :] += b for each of the M rows. */
 void tl_add_row_vector(int M, int N, const tl_real *b, tl_real *C, int ldc);

@@ -1,4 +1,5 @@
-/* Fuzz target: the command line of `timelayers train|eval|sample|info`, run
+/* Fuzz target: the command line of `timelayers train|eval|sample|info` and
+ * `timelayers seq2seq train|eval|generate`, run
  * through the CLI's own subcommand functions (tools/cli/, everything but
  * main), so that every option parser, every check of option combinations
  * (--resume against model options, outputs against inputs, exclusive
@@ -15,8 +16,9 @@
  * nothing outside the directory is read or written (the CLI's default --out
  * is model.safetensors in the current directory).
  *
- * Bounded work: the harness appends "--max-steps 3 --threads 1" to train,
- * "--threads 1" to eval and "--length 12" to sample (the last occurrence of
+ * Bounded work: the harness appends "--max-steps 3 --threads 1" to train and
+ * seq2seq train, "--threads 1" to eval, seq2seq eval and seq2seq generate
+ * (whose standard input is /dev/null) and "--length 12" to sample (the last occurrence of
  * an option wins; the fuzzer's own values are still parsed and checked),
  * and the machine has 1 MiB of memory for the CLI's estimate
  * (cli_memory_limit, replaced at link time with -Wl,--wrap), so a larger
@@ -25,9 +27,9 @@
  * Properties, besides no crash, sanitizer report or leak: the exit status is
  * 0, 1 or 2; the read-only files "t" and "v" are never changed; the command
  * leaves no file that the arguments do not name (a lock, a temporary
- * checkpoint) but the default checkpoint model.safetensors and a rescued
- * model ($TMPDIR is the directory), and those open with a vocabulary that
- * fits their model. */
+ * checkpoint) but the default checkpoints model.safetensors and
+ * seq2seq.safetensors and a rescued model ($TMPDIR is the directory), and
+ * those open with a vocabulary that fits their model. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -57,15 +59,21 @@ const char *cli_default_corpus(void)
     return "t";
 }
 
+/* A command (with a subcommand when sub is not NULL; the first entry that
+ * matches runs) and the arguments appended to bound its work. */
 static const struct {
-    const char *name;
+    const char *name, *sub;
     int (*run)(int, char **);
     const char *bounds[4];
 } commands[] = {
-    {"train", cmd_train, {"--max-steps", "3", "--threads", "1"}},
-    {"eval", cmd_eval, {"--threads", "1"}},
-    {"sample", cmd_sample, {"--length", "12"}},
-    {"info", cmd_info, {0}},
+    {"train", NULL, cmd_train, {"--max-steps", "3", "--threads", "1"}},
+    {"eval", NULL, cmd_eval, {"--threads", "1"}},
+    {"sample", NULL, cmd_sample, {"--length", "12"}},
+    {"info", NULL, cmd_info, {0}},
+    {"seq2seq", "train", cmd_seq2seq, {"--max-steps", "3", "--threads", "1"}},
+    {"seq2seq", "eval", cmd_seq2seq, {"--threads", "1"}},
+    {"seq2seq", "generate", cmd_seq2seq, {"--threads", "1"}},
+    {"seq2seq", NULL, cmd_seq2seq, {0}},   /* --help, an unknown subcommand */
 };
 
 static void put_file(const char *name, const uint8_t *data, size_t size, mode_t mode)
@@ -91,21 +99,29 @@ static void check_unchanged(const char *name, const uint8_t *data, size_t size)
     free(back);
 }
 
-/* A checkpoint the command wrote opens, and its vocabulary fits its model. */
+/* A checkpoint the command wrote opens, and its vocabulary fits its model
+ * (a language model's or a sequence-to-sequence model's). */
 static void check_checkpoint(const char *name)
 {
     tl_checkpoint *ck;
     tl_model *m = NULL;
+    tl_seq2seq *s = NULL;
     tl_vocab *v = NULL;
     tl_status st = tl_checkpoint_open(name, &ck);
     if (!st) {
-        st = tl_checkpoint_model(ck, &m);
+        const char *format = tl_checkpoint_meta(ck, "format");
+        bool seq2seq = format && !strcmp(format, "timelayers-seq2seq");
+        st = seq2seq ? tl_seq2seq_from_checkpoint(ck, &s) : tl_checkpoint_model(ck, &m);
         if (!st)
             st = tl_checkpoint_vocab(ck, &v);
-        if (!st)
+        if (!st && seq2seq && tl_vocab_size(v) != tl_seq2seq_get_config(s).vocab)
+            st = tl_fail(TL_ERR_FORMAT, "the vocabulary has %d symbols, the model %d",
+                         tl_vocab_size(v), tl_seq2seq_get_config(s).vocab);
+        if (!st && !seq2seq)
             st = tl_lm_check_vocab(m, v);
         tl_vocab_destroy(v);
         tl_model_destroy(m);
+        tl_seq2seq_destroy(s);
         tl_checkpoint_close(ck);
     }
     if (st) {
@@ -138,8 +154,8 @@ static void check_and_clean_dir(char **argv, int argc)
         if (!strcmp(f, ".") || !strcmp(f, ".."))
             continue;
         bool input = !strcmp(f, "t") || !strcmp(f, "v") || !strcmp(f, "ck");
-        if (!strncmp(f, "timelayers-rescue-", 18) ||
-            (!strcmp(f, "model.safetensors") && !named(argv, argc, f)))
+        bool by_default = !strcmp(f, "model.safetensors") || !strcmp(f, "seq2seq.safetensors");
+        if (!strncmp(f, "timelayers-rescue-", 18) || (by_default && !named(argv, argc, f)))
             check_checkpoint(f);
         else if (!input && !named(argv, argc, f)) {
             fprintf(stderr, "left behind: %s\n", f);
@@ -198,8 +214,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             argv[argc++] = line;
     }
     int cmd = -1;
-    for (size_t i = 0; argc < MAX_ARGS && i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[0], commands[i].name))
+    for (size_t i = 0; cmd < 0 && argc < MAX_ARGS && i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[0], commands[i].name) &&
+            (!commands[i].sub || (argc > 1 && !strcmp(argv[1], commands[i].sub))))
             cmd = (int)i;
     if (cmd < 0) {
         free(copy);
@@ -221,12 +238,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int devnull = -1;
     if (devnull < 0 && (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
         abort();
+    static int nothing = -1;   /* standard input: `seq2seq generate` may read it */
+    if (nothing < 0 && (nothing = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+        abort();
     fflush(stdout);
-    int saved_stdout = dup(STDOUT_FILENO);
+    int saved_stdout = dup(STDOUT_FILENO), saved_stdin = dup(STDIN_FILENO);
     struct sigaction sigint, sigterm;
     sigaction(SIGINT, NULL, &sigint);
     sigaction(SIGTERM, NULL, &sigterm);
-    if (saved_stdout < 0 || dup2(devnull, STDOUT_FILENO) < 0)
+    if (saved_stdout < 0 || saved_stdin < 0 || dup2(devnull, STDOUT_FILENO) < 0 ||
+        dup2(nothing, STDIN_FILENO) < 0)
         abort();
 
     reset_getopt();
@@ -234,9 +255,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fflush(stdout);
     clearerr(stdout);
-    if (dup2(saved_stdout, STDOUT_FILENO) < 0)
+    clearerr(stdin);
+    if (dup2(saved_stdout, STDOUT_FILENO) < 0 || dup2(saved_stdin, STDIN_FILENO) < 0)
         abort();
     close(saved_stdout);
+    close(saved_stdin);
     sigaction(SIGINT, &sigint, NULL);
     sigaction(SIGTERM, &sigterm, NULL);
 

@@ -112,12 +112,17 @@ void cli_release_stop_signals(void);
 double cli_train_memory(const tl_layer_config *layers, int n, int optim_states, int batch,
                         int time, size_t tokens, double *param_bytes);
 
-/* The memory this process may use: the smallest of the address-space limit,
+/* The memory this process may use (tools/cli/memlimit.c): the smallest of the address-space limit,
  * the limit of the process's memory cgroup or an ancestor's (v2 or v1) and
  * MemAvailable, with *source naming it; -1 if none is known. The environment
  * variable TIMELAYERS_TEST_SYSROOT, a test hook, reads /proc and /sys from a
  * fake tree. */
 double cli_memory_limit(const char **source);
+
+/* Print (when print) the estimate need, param_bytes of it for the parameters,
+ * with the limit of cli_memory_limit; refuse (1, with both numbers and "use
+ * <hint>" on stderr) a run that cannot fit, else 0. */
+int cli_check_memory(double need, double param_bytes, bool print, const char *hint);
 
 /* Set the number of OpenBLAS threads (0 = leave OpenBLAS's choice). */
 void cli_set_threads(int n);

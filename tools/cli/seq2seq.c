@@ -177,6 +177,35 @@ static void progress(const tl_seq2seq_progress *p, void *ctx)
     fflush(stdout);
 }
 
+/* The run's memory (cli_check_memory), from the layers tl_seq2seq builds: the
+ * encoder over the questions, the decoder over the answers, Adam's two
+ * buffers per parameter. */
+static int check_memory(const tl_seq2seq_config *c, int batch, const tl_pairs *tr,
+                        const tl_pairs *te, bool print)
+{
+    int V = c->vocab, D = c->wordvec, H = c->hidden;
+    bool peeky = c->kind == TL_SEQ2SEQ_PEEKY, attn = c->kind == TL_SEQ2SEQ_ATTENTION;
+    tl_layer_config enc[2] = {
+        {.type = "TimeEmbedding", .in_dim = V, .out_dim = D},
+        {.type = "TimeLSTM", .in_dim = D, .out_dim = H},
+    };
+    tl_layer_config dec[5] = {
+        {.type = "TimeEmbedding", .in_dim = V, .out_dim = D},
+        {.type = "TimeLSTM", .in_dim = peeky ? D + H : D, .out_dim = H},
+        {.type = "TimeAffine", .in_dim = peeky || attn ? 2 * H : H, .out_dim = V},
+        {.type = "TimeSoftmaxWithLoss", .in_dim = V, .out_dim = V},
+        /* peeky: the two concatenations; attention: the weights over the
+         * question, the context and the concatenation */
+        {.type = "other", .in_dim = attn ? tr->qlen + 3 * H : D + 3 * H},
+    };
+    int rows = tr->n < (size_t)batch ? (int)tr->n : batch;
+    size_t tokens = (tr->n + te->n) * (size_t)(tr->qlen + tr->alen);
+    double pe, pd;
+    double need = cli_train_memory(enc, 2, 2, rows, tr->qlen, tokens, &pe) +
+                  cli_train_memory(dec, peeky || attn ? 5 : 4, 2, rows, tr->alen - 1, 0, &pd);
+    return cli_check_memory(need, pe + pd, print, "a smaller --hidden, --wordvec or --batch");
+}
+
 static tl_status save_trainer(void *t, const char *path)
 {
     return tl_seq2seq_trainer_save(t, path);
@@ -297,6 +326,9 @@ static int train(int argc, char **argv)
             rc = 1;
             goto done;
         }
+        tl_seq2seq_config saved_mc = tl_seq2seq_get_config(s);
+        if ((rc = check_memory(&saved_mc, tc.batch, &tr, &te, !ui.quiet)))
+            goto done;
         tl_optim_set_lr(o, lr);
     } else {
         tl_rng rng;
@@ -304,6 +336,8 @@ static int train(int argc, char **argv)
         tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
         size_t n;
         oc.lr = lr;
+        if ((rc = check_memory(&mc, tc.batch, &tr, &te, !ui.quiet)))
+            goto done;
         if (tl_seq2seq_create(&s, &mc, &rng) || tl_seq2seq_flat(s, NULL, NULL, &n) ||
             tl_optim_create(&o, &oc, n)) {
             rc = cli_fail("model");

@@ -581,22 +581,7 @@ static int check_memory(const train_args *a, tl_model *m, const tl_optim *opt, i
     /* A model over the library's limit is refused by tl_lm_create, by name. */
     if (!m && pbytes / ((2 + states) * sizeof(tl_real)) > (double)TL_LM_MAX_PARAMS)
         return 0;
-    const char *source;
-    double limit = cli_memory_limit(&source);
-    printf("memory: about %.1f MB (parameters with gradients and optimizer state %.1f MB, "
-           "batch activations and data %.1f MB); ", need / 1e6, pbytes / 1e6,
-           (need - pbytes) / 1e6);
-    if (limit > 0)
-        printf("limit %.1f MB, %s\n", limit / 1e6, source);
-    else
-        printf("no limit found\n");
-    if (limit > 0 && need > limit) {
-        fprintf(stderr, "timelayers: memory: about %.0f MB needed, more than the %.0f MB %s "
-                "allows; use a smaller model, --batch or --time\n", need / 1e6, limit / 1e6,
-                source);
-        return 1;
-    }
-    return 0;
+    return cli_check_memory(need, pbytes, true, "a smaller model, --batch or --time");
 }
 
 /* The first SIGINT or SIGTERM asks the trainer to stop after its step and
