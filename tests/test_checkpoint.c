@@ -691,6 +691,24 @@ static void test_atomic_save(void **state)
         assert_int_equal(tu_count_files(dir), 1);
     }
 
+    /* The check before training (tl_checkpoint_save_check) reserves the
+     * file's size next to the target: a full disk fails it with the path,
+     * the old file untouched and no temporary left; with room it passes,
+     * also leaving nothing behind. */
+    fail_step = "write";
+    fail_after = 0;
+    tl__set_write_hook(failing_hook);
+    tl_status st = tl_checkpoint_save_check(path, m2, NULL, 0, NULL, 0);
+    tl__set_write_hook(NULL);
+    expect_status(st, TL_ERR_IO, "no room for the file");
+    assert_non_null(strstr(tl_last_error(), path));
+    TU_OK(tl_checkpoint_save_check(path, m2, NULL, 0, NULL, 0));
+    unsigned char *now = tu_read_bytes(path, &n2);
+    assert_int_equal(n2, n);
+    assert_memory_equal(now, old, n);
+    free(now);
+    assert_int_equal(tu_count_files(dir), 1);
+
     /* A replaced file keeps its mode. */
     assert_int_equal(chmod(path, 0600), 0);
     TU_OK(tl_checkpoint_save(path, m2, NULL, 0, NULL, 0));
@@ -702,10 +720,10 @@ static void test_atomic_save(void **state)
     fail_step = "fsync-dir";
     fail_after = 0;
     tl__set_write_hook(failing_hook);
-    tl_status st = tl_checkpoint_save(path, m, NULL, 0, NULL, 0);
+    st = tl_checkpoint_save(path, m, NULL, 0, NULL, 0);
     tl__set_write_hook(NULL);
     expect_status(st, TL_ERR_IO, "syncing the directory");
-    unsigned char *now = tu_read_bytes(path, &n2);
+    now = tu_read_bytes(path, &n2);
     assert_int_equal(n2, n);
     assert_memory_equal(now, old, n);
     free(now);
