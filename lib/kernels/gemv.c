@@ -15,16 +15,12 @@
  * time (all of B's rows for a chunk, then the next); the first block starts
  * from beta·c (from 0 when beta = 0, without reading c); leftover rows one
  * at a time. Every column goes through the same operations in the same
- * order whatever range it is computed in, so splitting the columns over
- * threads (parts of PART_COLS and more, on 16-column boundaries) gives the
- * same bits for any thread count. The AVX-512 (16 lanes) and AVX2 (8 lanes)
+ * order whatever chunk it is in. The AVX-512 (16 lanes) and AVX2 (8 lanes)
  * versions use fused multiply-adds and masked loads for the last columns;
  * the portable one is the same loop in C. OpenBLAS's sgemv did the same
  * work about 20 % slower here (measured on Zen 5, 650 x 10000).
  */
-#include "../internal.h"
 #include "kernels.h"
-#include "timelayers/threads.h"
 
 #ifndef TL_REAL_DOUBLE
 
@@ -32,7 +28,7 @@
 #include <immintrin.h>
 #endif
 
-enum { ROWS = 8, ALIGN = 16, CHUNK = 1024, PART_COLS = 512, MIN_SPLIT = 1 << 17 };
+enum { ROWS = 8, CHUNK = 1024 };
 
 typedef struct {
     int n, K;
@@ -220,48 +216,17 @@ static gemv_fn kernel(void)
     return gemv_portable;
 }
 
-typedef struct {
-    gemv_job g;
-    gemv_fn fn;
-} gemv_split;
-
-/* Columns [j0, j1) in chunks of CHUNK columns, all rows of B per chunk: the
+/* Columns [0, n) in chunks of CHUNK columns, all rows of B per chunk: the
  * chunk of c (4 KB) stays in L1 while B streams (100 x 10000: 51 -> 45 us
- * alone). */
-static void gemv_range(const gemv_split *s, int j0, int j1)
-{
-    for (int j = j0; j < j1; j += CHUNK)
-        s->fn(&s->g, j, j1 - j > CHUNK ? j + CHUNK : j1);
-}
-
-static void gemv_part(void *ctx, int part, int parts)
-{
-    const gemv_split *s = ctx;
-    int blocks = (s->g.n + ALIGN - 1) / ALIGN;
-    int j0 = (int)((long long)blocks * part / parts) * ALIGN;
-    int j1 = (int)((long long)blocks * (part + 1) / parts) * ALIGN;
-    gemv_range(s, j0, j1 < s->g.n ? j1 : s->g.n);
-}
-
+ * alone). One thread: splitting the columns over the pool made generation
+ * slower on the shared 2-core machine it was measured on (docs/performance.md,
+ * "What did not pay"). */
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c)
 {
-    gemv_split s = {{n, K, alpha, beta, a, inc, B, ldb, c}, kernel()};
-    /* Below ~2^17 multiply-adds (a few microseconds) the hand-over to the
-     * pool costs more than it saves. Up to four parts per thread, claimed
-     * as they come (threads.c), so that a thread held up by a busy machine
-     * delays the product by one part, not by half of it. */
-    int threads = tl_get_num_threads(), parts = 1;
-    if (threads > 1 && (double)n * K >= MIN_SPLIT) {
-        parts = n / PART_COLS;
-        if (parts > 4 * threads)
-            parts = 4 * threads;
-        if (parts < 2)
-            parts = 2;
-    }
-    if (parts == 1)
-        gemv_range(&s, 0, n);
-    else
-        tl_parallel_run(parts, gemv_part, &s);
+    gemv_job g = {n, K, alpha, beta, a, inc, B, ldb, c};
+    gemv_fn fn = kernel();
+    for (int j = 0; j < n; j += CHUNK)
+        fn(&g, j, n - j > CHUNK ? j + CHUNK : n);
 }
 #endif
