@@ -112,8 +112,12 @@ expect_fail 1 "trained with batch 16; resume with the same (got 8)" \
 tac "$tmp/train.txt" >"$tmp/reordered.txt"
 expect_fail 1 "not the training pairs of the checkpoint's run" \
   "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --train "$tmp/reordered.txt"
+expect_fail 2 "--hidden differs from the model in $tmp/other.st (attention, wordvec 16, hidden 16)" \
+  "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --hidden 32
+expect_fail 2 "--model differs" "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --model peeky
+expect_fail 2 "--wordvec differs" "$tl" "${mid[@]}" --out "$tmp/other.st" --resume --wordvec 8
 cmp -s "$tmp/mfull.st" "$tmp/other.st" || fail "a refused resume changed the checkpoint"
-echo "seq2seq --resume: another batch or other pairs refused"
+echo "seq2seq --resume: another batch, other pairs, another --model, --wordvec or --hidden refused"
 
 # Generation: questions from a file or standard input, deterministic.
 cut -c1-7 "$tmp/test.txt" | head -20 >"$tmp/q.txt"

@@ -229,6 +229,8 @@ static int train(int argc, char **argv)
                                   .report_every = 50};
     double lr = 0.001;
     bool resume = false;
+    enum { GIVEN_MODEL = 1, GIVEN_WORDVEC = 2, GIVEN_HIDDEN = 4 };
+    unsigned given = 0;   /* model options on the command line: --resume checks them */
     train_ui ui = {false};
     int threads = 0, c;
     optind = 1;
@@ -244,10 +246,17 @@ static int train(int argc, char **argv)
         case 'm':
             if (tl_seq2seq_kind_from_name(optarg, &mc.kind))
                 return cli_usage_error("seq2seq", "%s", tl_last_error());
+            given |= GIVEN_MODEL;
             break;
         case 'r': l.reverse = true; break;
-        case 'd': if (!cli_parse_int("wordvec", optarg, 1, 1 << 16, &mc.wordvec)) return 2; break;
-        case 'H': if (!cli_parse_int("hidden", optarg, 1, 1 << 16, &mc.hidden)) return 2; break;
+        case 'd':
+            if (!cli_parse_int("wordvec", optarg, 1, 1 << 16, &mc.wordvec)) return 2;
+            given |= GIVEN_WORDVEC;
+            break;
+        case 'H':
+            if (!cli_parse_int("hidden", optarg, 1, 1 << 16, &mc.hidden)) return 2;
+            given |= GIVEN_HIDDEN;
+            break;
         case 'b': if (!cli_parse_int("batch", optarg, 1, 1 << 20, &tc.batch)) return 2; break;
         case 'e': if (!cli_parse_int("epochs", optarg, 0, 1 << 20, &tc.epochs)) return 2; break;
         case 'M': if (!cli_parse_long("max-steps", optarg, 1, LONG_MAX, &tc.max_steps)) return 2; break;
@@ -326,7 +335,21 @@ static int train(int argc, char **argv)
             rc = 1;
             goto done;
         }
+        /* The model is the checkpoint's: another --model, --wordvec or
+         * --hidden would be ignored without a word. */
         tl_seq2seq_config saved_mc = tl_seq2seq_get_config(s);
+        const char *differs = (given & GIVEN_MODEL) && mc.kind != saved_mc.kind ? "--model"
+                              : (given & GIVEN_WORDVEC) && mc.wordvec != saved_mc.wordvec
+                                  ? "--wordvec"
+                              : (given & GIVEN_HIDDEN) && mc.hidden != saved_mc.hidden ? "--hidden"
+                                                                                       : NULL;
+        if (differs) {
+            fprintf(stderr, "timelayers: --resume: %s differs from the model in %s (%s, wordvec "
+                    "%d, hidden %d); leave it out or give the same\n", differs, out,
+                    tl_seq2seq_kind_name(saved_mc.kind), saved_mc.wordvec, saved_mc.hidden);
+            rc = 2;
+            goto done;
+        }
         if ((rc = check_memory(&saved_mc, tc.batch, &tr, &te, !ui.quiet)))
             goto done;
         tl_optim_set_lr(o, lr);
