@@ -376,22 +376,33 @@ static void run_part(void *ctx, int part, int parts)
         run_block(g, lo, hi, 0, g->N);
 }
 
-/* TL_GEMM=blas: tl_gemm never comes here; TL_GEMM=own: always, at any SIMD
- * level; otherwise where this kernel was measured at least as fast as
- * OpenBLAS (docs/performance.md, "The library's own GEMM"): nowhere yet. */
-static bool chosen;
+/* TL_GEMM=own: tl_gemm always comes here, at any SIMD level (the portable
+ * kernel too); TL_GEMM=blas: never. Otherwise where this kernel was measured
+ * at least as fast as the BLAS on the layers' products (docs/performance.md,
+ * "The library's own GEMM"; Zen 5, one thread): at the AVX-512 level when
+ * OpenBLAS runs its AVX2 kernels (1.1-3.0x its Haswell sgemm on every
+ * product of configs A, B, C). Against OpenBLAS's own AVX-512 kernels
+ * (Cooperlake) it reached 0.63-0.99x on all but one product, and on an AVX2
+ * CPU it was not measured against them: the BLAS stays there. */
+typedef enum { GEMM_AUTO, GEMM_OWN, GEMM_BLAS } gemm_choice;
+static gemm_choice choice;
+static bool blas_avx512;
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
 
 static void read_choice(void)
 {
     const char *env = getenv("TL_GEMM");
-    chosen = env && strcmp(env, "own") == 0;
+    choice = !env ? GEMM_AUTO : !strcmp(env, "own") ? GEMM_OWN : !strcmp(env, "blas") ? GEMM_BLAS
+                                                                                     : GEMM_AUTO;
+    blas_avx512 = tl_blas_runs_avx512();
 }
 
 bool tl_sgemm_chosen(void)
 {
     pthread_once(&choice_once, read_choice);
-    return chosen;
+    if (choice != GEMM_AUTO)
+        return choice == GEMM_OWN;
+    return tl_simd_active() == TL_SIMD_AVX512 && !blas_avx512;
 }
 
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
