@@ -1,7 +1,9 @@
 /* Internal kernels (lib/kernels): vector sigmoid, tanh and exp against
  * double precision references, their extreme inputs, the LSTM and GRU gate
  * loops against the cells' formulas, the packed recurrent products and the
- * one-row products (tl_gemm with M = 1) against double references, and TimeLSTM and TimeGRU on the packed kernels and
+ * one-row products (tl_gemm with M = 1, float and bf16 weights; the bf16
+ * rounding exactly) and the library's own GEMM (tl_sgemm)
+ * against double references, and TimeLSTM and TimeGRU on the packed kernels and
  * threads against their plain BLAS paths. Every test runs at each SIMD level the build and the CPU
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
@@ -700,6 +702,115 @@ static void test_bf16_set(void **state)
 }
 #endif
 
+/* The general product: the library's own GEMM in the float build (whatever
+ * tl_gemm would choose), tl_gemm (dgemm) in the double build. */
+#ifdef TL_REAL_DOUBLE
+#define GEMM tl_gemm
+#else
+#define GEMM tl_sgemm
+#endif
+
+/* C = alpha·op(A)·op(B) + beta·C0 for M x N x K with every leading dimension
+ * pad larger than needed: each element against a double reference within
+ * the rigorous bound (K + 3)·eps·(Σ|alpha·a·b| + |beta·c0|) (alpha is folded
+ * into A, one rounding; every partial sum, within a K slice and where slices
+ * join, one more: at most K + K/256 + 2 roundings of u = eps/2). C0 is NaN
+ * where beta = 0 (it must not be read); the padding of C keeps its value.
+ * Returns C (M x ldc, caller frees). */
+static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_real alpha,
+                           tl_real beta, tl_rng *rng)
+{
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    tl_tensor a = {0}, b = {0}, c0 = {0};
+    tu_randn(&a, rng, 1, 2, (int[]){ta ? (K ? K : 1) : M, lda});
+    tu_randn(&b, rng, 1, 2, (int[]){tb ? N : (K ? K : 1), ldb});
+    tu_randn(&c0, rng, 1, 2, (int[]){M, ldc});
+    tl_real *c = malloc((size_t)M * ldc * sizeof *c);
+    assert_non_null(c);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            if (beta == 0)
+                c0.data[(size_t)i * ldc + j] = (tl_real)NAN;
+    memcpy(c, c0.data, (size_t)M * ldc * sizeof *c);
+    GEMM(ta, tb, M, N, K, alpha, a.data, lda, b.data, ldb, beta, c, ldc);
+    for (int i = 0; i < M; i++) {
+        for (int j = N; j < ldc; j++)
+            if (memcmp(&c[(size_t)i * ldc + j], &c0.data[(size_t)i * ldc + j], sizeof *c))
+                fail_msg("gemm %d x %d x %d: padding of row %d changed", M, N, K, i);
+        for (int j = 0; j < N; j++) {
+            double want = beta == 0 ? 0 : (double)beta * c0.data[(size_t)i * ldc + j];
+            double bound = fabs(want);
+            for (int k = 0; k < K; k++) {
+                double x = ta ? a.data[(size_t)k * lda + i] : a.data[(size_t)i * lda + k];
+                double y = tb ? b.data[(size_t)j * ldb + k] : b.data[(size_t)k * ldb + j];
+                want += alpha * x * y;
+                bound += fabs(alpha * x * y);
+            }
+            double got = c[(size_t)i * ldc + j];
+            if (!(fabs(got - want) <= (K + 3) * EPS * bound))
+                fail_msg("gemm%s%s %d x %d x %d pad %d alpha %g beta %g, C[%d, %d] = %.9g, "
+                         "expected %.9g (bound %.3g)", ta ? " Aᵀ" : "", tb ? " Bᵀ" : "", M, N, K,
+                         pad, (double)alpha, (double)beta, i, j, got, want,
+                         (K + 3) * EPS * bound);
+        }
+    }
+    tl_tensor_free(&a);
+    tl_tensor_free(&b);
+    tl_tensor_free(&c0);
+    return c;
+}
+
+/* The general product at every SIMD level, all four transpose cases: every
+ * combination of small sizes around the register tiles (12 x 32 on AVX-512,
+ * 6 x 16 otherwise), leading dimensions 0-2 larger, alpha and beta cases
+ * (beta = 0 over NaN, 1, others); K = 0; then products larger than one block
+ * in each direction (M > 192 rows, N > 1024 columns, K > 256: several K
+ * slices), each with one and with two threads set: the same bits. */
+static void test_gemm(void **state)
+{
+    (void)state;
+    const int dims[] = {1, 2, 3, 13, 17, 31, 33};
+    const tl_real ab[][2] = {{1, 0}, {1, 1}, {(tl_real)-0.5, (tl_real)0.25}, {2, -1}};
+    const int big[][3] = {{100, 1300, 17}, {257, 33, 700}, {700, 129, 100}, {13, 100, 2049},
+                          {129, 257, 257}};
+    enum { ND = sizeof dims / sizeof *dims };
+    tl_simd levels[3];
+    int nl = simd_levels(levels), n = 0;
+    tl_rng rng;
+    tl_rng_seed(&rng, 41);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            for (int i = 0; i < ND * ND * ND; i++, n++) {
+                const tl_real *p = ab[n % 4];
+                free(check_gemm(ta, tb, dims[i % ND], dims[i / ND % ND], dims[i / ND / ND],
+                                n % 3, p[0], p[1], &rng));
+            }
+            free(check_gemm(ta, tb, 5, 7, 0, 1, 1, 0, &rng));
+            free(check_gemm(ta, tb, 5, 7, 0, 1, 1, (tl_real)0.5, &rng));
+            for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+                tl_rng r1 = rng, r2 = rng;
+                const tl_real *p = ab[i % 2];
+                TU_OK(tl_set_num_threads(1));
+                tl_real *one = check_gemm(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1],
+                                          &r1);
+                TU_OK(tl_set_num_threads(2));
+                tl_real *two = check_gemm(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1],
+                                          &r2);
+                TU_OK(tl_set_num_threads(1));
+#ifndef TL_REAL_DOUBLE /* dgemm's threads may round otherwise */
+                assert_memory_equal(one, two, (size_t)big[i][0] * (big[i][1] + 3) * sizeof *one);
+#endif
+                free(one);
+                free(two);
+                rng = r1;
+            }
+        }
+    }
+    tl_simd_limit(levels[0]);
+}
+
 /* A recurrent layer (TimeLSTM, TimeGRU) forward and backward twice (the
  * second forward starts from the carried state) under the current SIMD level
  * and thread setting. */
@@ -866,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_gemv_bf16),
         cmocka_unit_test(test_bf16_set),
 #endif
+        cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_time_lstm_paths),
         cmocka_unit_test(test_gru_gates),
         cmocka_unit_test(test_time_gru_paths),

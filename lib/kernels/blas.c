@@ -1,5 +1,6 @@
-/* GEMM through CBLAS (OpenBLAS by default, -Dblas) and the small row/column
- * helpers around it; the BLAS's thread count. */
+/* tl_gemm: the library's own GEMM (gemm.c, gemv.c) or CBLAS (OpenBLAS by
+ * default, -Dblas), and the small row/column helpers around it; the BLAS's
+ * thread count. */
 #include <cblas.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +79,10 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
+    if (tl_sgemm_chosen()) {
+        tl_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

@@ -22,11 +22,25 @@ int tl_blas_get_threads(void);
 void tl_blas_set_threads(int n);
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
- * inner dimension is K. One call to the BLAS (sgemm or dgemm), except for
- * M = 1: tl_gemv_rows in the float build when op(B) = B, tl_gemv_rows_bf16
- * when B has a bf16 copy in use (tl_bf16_use), else BLAS gemv. */
+ * inner dimension is K. M = 1: tl_gemv_rows in the float build when
+ * op(B) = B, tl_gemv_rows_bf16 when B has a bf16 copy in use
+ * (tl_bf16_use), else BLAS gemv; otherwise tl_sgemm in the float build when
+ * tl_sgemm_chosen(), else the BLAS (sgemm or dgemm). */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc);
+
+/* The library's own GEMM (float build, gemm.c): the contract of tl_gemm for
+ * any M, N, K >= 0; beta = 0 does not read C. Packed blocks and a
+ * register-blocked micro-kernel at tl_simd_active()'s level (AVX-512, AVX2
+ * or portable C); large products are split over the pool by blocks of C,
+ * and the result has the same bits for any thread count. tl_sgemm_chosen:
+ * whether tl_gemm uses it (the environment variable TL_GEMM, else where it
+ * was measured faster than the BLAS). */
+#ifndef TL_REAL_DOUBLE
+void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+              int lda, const float *B, int ldb, float beta, float *C, int ldc);
+bool tl_sgemm_chosen(void);
+#endif
 
 /* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)
  * row-major with row stride ldb; beta = 0 does not read c (float build,
