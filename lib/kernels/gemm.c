@@ -53,42 +53,53 @@ enum { KC = 256, MC_PANELS = 16, NC = 1024, MAX_MR = 12, MAX_NR = 32 };
 /* Below this many multiply-adds a product stays on the calling thread. */
 #define SMALL_PRODUCT 65536.0
 
-/* acc(h x w) = Σ_k a[k·h + r]·b[k·w + j]; C = acc + beta·C (acc when
- * beta = 0); row r of C at c + r·ldc. */
-typedef void (*tile_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
-                        float beta);
+/* acc(h x w) = Σ_k A(r, k)·b[k·w + j]; C = acc + beta·C (acc when beta =
+ * 0); row r of C at c + r·ldc. A(r, k) is a[k·h + r] in a packed panel and
+ * a[r·lda + k] read in place (the "direct" kernels). */
+typedef void (*tile_fn)(int kc, const float *a, size_t lda, const float *b, float *c,
+                        size_t ldc, float beta);
 
 /* The full tile is mr x nr. An edge tile uses the smallest of the smaller
  * kernels that covers it: h rows, a multiple of the row quantum rq, and w =
  * nr or nr/2 columns (tiles[h/rq - 1][w/(nr/2) - 1]); config A's N = 100 is
- * three full panels and a half one (112 columns computed, not 128). */
+ * three full panels and a half one (112 columns computed, not 128). The
+ * last index: packed A (0) or A read in place (1). */
 typedef struct {
     int mr, nr, rq;
-    tile_fn tiles[3][2];
+    tile_fn tiles[3][2][2];
 } gemm_isa;
 
-#define DEFINE_PORTABLE(name, MR, NR)                                                        \
-    static void name(int kc, const float *a, const float *b, float *c, size_t ldc, float beta) \
+#define DEFINE_PORTABLE(name, MR, NR, DIRECT)                                                \
+    static void name(int kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, \
+                     float beta)                                                             \
     {                                                                                        \
         float acc[MR][NR] = {{0}};                                                           \
-        for (int k = 0; k < kc; k++, a += MR, b += NR)                                       \
+        for (int k = 0; k < kc; k++, b += NR)                                                \
             for (int r = 0; r < MR; r++)                                                     \
                 for (int j = 0; j < NR; j++)                                                 \
-                    acc[r][j] += a[r] * b[j];                                                \
+                    acc[r][j] += (DIRECT ? a[r * lda + k] : a[k * MR + r]) * b[j];           \
         for (int r = 0; r < MR; r++)                                                         \
             for (int j = 0; j < NR; j++)                                                     \
                 c[r * ldc + j] = beta == 0 ? acc[r][j] : acc[r][j] + beta * c[r * ldc + j];  \
     }
+#define DEFINE_PORTABLE2(name, MR, NR)                                                       \
+    DEFINE_PORTABLE(name##p, MR, NR, 0)                                                      \
+    DEFINE_PORTABLE(name##d, MR, NR, 1)
 
-DEFINE_PORTABLE(tile_p2x8, 2, 8)
-DEFINE_PORTABLE(tile_p4x8, 4, 8)
-DEFINE_PORTABLE(tile_p6x8, 6, 8)
-DEFINE_PORTABLE(tile_p2x16, 2, 16)
-DEFINE_PORTABLE(tile_p4x16, 4, 16)
-DEFINE_PORTABLE(tile_p6x16, 6, 16)
+DEFINE_PORTABLE2(tile_p2x8, 2, 8)
+DEFINE_PORTABLE2(tile_p4x8, 4, 8)
+DEFINE_PORTABLE2(tile_p6x8, 6, 8)
+DEFINE_PORTABLE2(tile_p2x16, 2, 16)
+DEFINE_PORTABLE2(tile_p4x16, 4, 16)
+DEFINE_PORTABLE2(tile_p6x16, 6, 16)
 
-static const gemm_isa isa_portable = {
-    6, 16, 2, {{tile_p2x8, tile_p2x16}, {tile_p4x8, tile_p4x16}, {tile_p6x8, tile_p6x16}}};
+/* The table of an ISA whose kernels are named prefix<h>x<w>{p,d}. */
+#define TILES(pre, r1, r2, r3, w1, w2)                                                      \
+    {{{pre##r1##x##w1##p, pre##r1##x##w1##d}, {pre##r1##x##w2##p, pre##r1##x##w2##d}},      \
+     {{pre##r2##x##w1##p, pre##r2##x##w1##d}, {pre##r2##x##w2##p, pre##r2##x##w2##d}},      \
+     {{pre##r3##x##w1##p, pre##r3##x##w1##d}, {pre##r3##x##w2##p, pre##r3##x##w2##d}}}
+
+static const gemm_isa isa_portable = {6, 16, 2, TILES(tile_p, 2, 4, 6, 8, 16)};
 
 #ifdef TL_HAVE_AVX2
 typedef float v8 __attribute__((vector_size(32)));
@@ -97,9 +108,9 @@ typedef float v16 __attribute__((vector_size(64)));
 /* One source for both ISAs: an MR x NV·L tile as MR·NV vectors of L lanes.
  * The tile's lines of C are prefetched first: with K of about 100 (config
  * A) they would otherwise be waited for at the end of every tile. */
-#define DEFINE_TILE(name, target, V, L, MR, NV)                                              \
-    static target void name(int kc, const float *a, const float *b, float *c, size_t ldc,    \
-                            float beta)                                                      \
+#define DEFINE_TILE(name, target, V, L, MR, NV, DIRECT)                                      \
+    static target void name(int kc, const float *a, size_t lda, const float *b, float *c,    \
+                            size_t ldc, float beta)                                          \
     {                                                                                        \
         V acc0[MR], acc1[MR];                                                                \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
@@ -109,13 +120,14 @@ typedef float v16 __attribute__((vector_size(64)));
             if (NV == 2)                                                                     \
                 __builtin_prefetch(c + r * ldc + L, 1);                                      \
         }                                                                                    \
-        for (int k = 0; k < kc; k++, a += MR, b += NV * L) {                                 \
+        for (int k = 0; k < kc; k++, b += NV * L) {                                          \
             V b0 = *(const V *)b, b1 = NV == 2 ? *(const V *)(b + L) : b0;                   \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                            \
             {                                                                                \
-                acc0[r] += a[r] * b0;                                                        \
+                float x = DIRECT ? a[r * lda + k] : a[k * MR + r];                           \
+                acc0[r] += x * b0;                                                           \
                 if (NV == 2)                                                                 \
-                    acc1[r] += a[r] * b1;                                                    \
+                    acc1[r] += x * b1;                                                       \
             }                                                                                \
         }                                                                                    \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
@@ -135,26 +147,27 @@ typedef float v16 __attribute__((vector_size(64)));
                 memcpy(cr + L, &acc1[r], sizeof acc1[r]);                                    \
         }                                                                                    \
     }
+#define DEFINE_TILE2(name, target, V, L, MR, NV)                                            \
+    DEFINE_TILE(name##p, target, V, L, MR, NV, 0)                                            \
+    DEFINE_TILE(name##d, target, V, L, MR, NV, 1)
 
 #define AVX2_T __attribute__((target("avx2,fma")))
 #define AVX512_T __attribute__((target("avx512f,avx512vl,fma")))
-DEFINE_TILE(tile_a2x8, AVX2_T, v8, 8, 2, 1)
-DEFINE_TILE(tile_a4x8, AVX2_T, v8, 8, 4, 1)
-DEFINE_TILE(tile_a6x8, AVX2_T, v8, 8, 6, 1)
-DEFINE_TILE(tile_a2x16, AVX2_T, v8, 8, 2, 2)
-DEFINE_TILE(tile_a4x16, AVX2_T, v8, 8, 4, 2)
-DEFINE_TILE(tile_a6x16, AVX2_T, v8, 8, 6, 2)
-DEFINE_TILE(tile_z4x16, AVX512_T, v16, 16, 4, 1)
-DEFINE_TILE(tile_z8x16, AVX512_T, v16, 16, 8, 1)
-DEFINE_TILE(tile_z12x16, AVX512_T, v16, 16, 12, 1)
-DEFINE_TILE(tile_z4x32, AVX512_T, v16, 16, 4, 2)
-DEFINE_TILE(tile_z8x32, AVX512_T, v16, 16, 8, 2)
-DEFINE_TILE(tile_z12x32, AVX512_T, v16, 16, 12, 2)
+DEFINE_TILE2(tile_a2x8, AVX2_T, v8, 8, 2, 1)
+DEFINE_TILE2(tile_a4x8, AVX2_T, v8, 8, 4, 1)
+DEFINE_TILE2(tile_a6x8, AVX2_T, v8, 8, 6, 1)
+DEFINE_TILE2(tile_a2x16, AVX2_T, v8, 8, 2, 2)
+DEFINE_TILE2(tile_a4x16, AVX2_T, v8, 8, 4, 2)
+DEFINE_TILE2(tile_a6x16, AVX2_T, v8, 8, 6, 2)
+DEFINE_TILE2(tile_z4x16, AVX512_T, v16, 16, 4, 1)
+DEFINE_TILE2(tile_z8x16, AVX512_T, v16, 16, 8, 1)
+DEFINE_TILE2(tile_z12x16, AVX512_T, v16, 16, 12, 1)
+DEFINE_TILE2(tile_z4x32, AVX512_T, v16, 16, 4, 2)
+DEFINE_TILE2(tile_z8x32, AVX512_T, v16, 16, 8, 2)
+DEFINE_TILE2(tile_z12x32, AVX512_T, v16, 16, 12, 2)
 
-static const gemm_isa isa_avx2 = {
-    6, 16, 2, {{tile_a2x8, tile_a2x16}, {tile_a4x8, tile_a4x16}, {tile_a6x8, tile_a6x16}}};
-static const gemm_isa isa_avx512 = {
-    12, 32, 4, {{tile_z4x16, tile_z4x32}, {tile_z8x16, tile_z8x32}, {tile_z12x16, tile_z12x32}}};
+static const gemm_isa isa_avx2 = {6, 16, 2, TILES(tile_a, 2, 4, 6, 8, 16)};
+static const gemm_isa isa_avx512 = {12, 32, 4, TILES(tile_z, 4, 8, 12, 16, 32)};
 #endif
 
 static const gemm_isa *active_isa(void)
@@ -280,8 +293,14 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
             for (int q = 0; q < nc; q += nr) {
                 int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols);
                 float *d = dst + (size_t)q * kc + (size_t)k * w;
-                memcpy(d, s + q, (size_t)cols * sizeof *d);
-                memset(d + cols, 0, (size_t)(w - cols) * sizeof *d);
+                if (cols == 32)   /* copies of a known size, inlined */
+                    memcpy(d, s + q, 32 * sizeof *d);
+                else if (cols == 16)
+                    memcpy(d, s + q, 16 * sizeof *d);
+                else {
+                    memcpy(d, s + q, (size_t)cols * sizeof *d);
+                    memset(d + cols, 0, (size_t)(w - cols) * sizeof *d);
+                }
             }
         }
         return;
@@ -301,35 +320,41 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
 
 /* ---- The loops around the micro-kernel ---- */
 
-/* One tile at C (rows x cols valid) on the panels a and b; a tile smaller
- * than its kernel goes through a scratch tile. */
-static void run_tile(const gemm_isa *isa, int kc, const float *a, const float *b, float *c,
-                     size_t ldc, int rows, int cols, float beta)
+/* One tile at C (rows x cols valid) from the panel b and the rows of A at a:
+ * a packed panel (lda = 0) or lda apart in place; a tile smaller than its
+ * kernel goes through a scratch tile. */
+static void run_tile(const gemm_isa *isa, int kc, const float *a, size_t lda, const float *b,
+                     float *c, size_t ldc, int rows, int cols, float beta)
 {
     int h = panel_h(isa, rows), w = panel_w(isa, cols);
-    tile_fn tile = isa->tiles[h / isa->rq - 1][w / (isa->nr / 2) - 1];
+    tile_fn tile = isa->tiles[h / isa->rq - 1][w / (isa->nr / 2) - 1][lda != 0];
     if (rows == h && cols == w) {
-        tile(kc, a, b, c, ldc, beta);
+        tile(kc, a, lda, b, c, ldc, beta);
         return;
     }
     _Alignas(64) float t[MAX_MR * MAX_NR] = {0};
     if (beta != 0)
         for (int r = 0; r < rows; r++)
             memcpy(t + r * w, c + r * ldc, (size_t)cols * sizeof *t);
-    tile(kc, a, b, t, (size_t)w, beta);
+    tile(kc, a, lda, b, t, (size_t)w, beta);
     for (int r = 0; r < rows; r++)
         memcpy(c + r * ldc, t + r * w, (size_t)cols * sizeof *t);
 }
 
 static int k_slices(int K) { return (K + KC - 1) / KC; }
 
-/* C[m0:m1, n0:n1] of the job, on this thread. */
+/* C[m0:m1, n0:n1] of the job, on this thread. op(A) = A with alpha = 1 (all
+ * the layers' forward and dx products) is read in place, rows lda apart,
+ * except in a last panel whose rows no kernel height fits: packing it would
+ * cost a transposition per element (as many floats as multiply-adds per k
+ * for a narrow C) and the kernel's broadcasts read A's rows as they are. */
 static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
 {
     const gemm_isa *isa = g->isa;
     int mr = isa->mr, nr = isa->nr, mcmax = mr * MC_PANELS, nk = k_slices(g->K);
     int kcmax = (g->K + nk - 1) / nk;
     int mspan = m1 - m0 < mcmax ? m1 - m0 : mcmax, nspan = n1 - n0 < NC ? n1 - n0 : NC;
+    bool direct = !g->ta && g->alpha == 1;
     size_t na = (size_t)((mspan + mr - 1) / mr * mr) * kcmax;
     size_t nb = (size_t)((nspan + nr - 1) / nr * nr) * kcmax;
     pack_bufs *w = get_bufs(na, nb);
@@ -348,13 +373,21 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
             float beta = q == 0 ? g->beta : 1;
             pack_b(g, jc, nc, k0, kc, w->b);
             for (int ic = m0; ic < m1; ic += mcmax) {
-                int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
-                pack_a(g, ic, mc, k0, kc, w->a);
+                int mc = m1 - ic < mcmax ? m1 - ic : mcmax, tail = mc % mr;
+                /* In place: only a last panel of a height no kernel has. */
+                int packed_from = !direct ? 0 : tail % isa->rq ? mc - tail : mc;
+                if (packed_from < mc)
+                    pack_a(g, ic + packed_from, mc - packed_from, k0, kc, w->a);
                 for (int jr = 0; jr < nc; jr += nr)
-                    for (int ir = 0; ir < mc; ir += mr)
-                        run_tile(isa, kc, w->a + (size_t)ir * kc, w->b + (size_t)jr * kc,
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        bool in_place = ir < packed_from;
+                        const float *a = in_place ? g->A + (size_t)(ic + ir) * g->lda + k0
+                                                  : w->a + (size_t)(ir - packed_from) * kc;
+                        run_tile(isa, kc, a, in_place ? (size_t)g->lda : 0,
+                                 w->b + (size_t)jr * kc,
                                  g->C + (size_t)(ic + ir) * g->ldc + jc + jr, (size_t)g->ldc,
                                  mc - ir < mr ? mc - ir : mr, nc - jr < nr ? nc - jr : nr, beta);
+                    }
             }
         }
     }
