@@ -79,7 +79,8 @@ static const char usage[] =
     "  --gen-tokens N   tokens sampled per generation run at batch 1 (default 1000)\n"
     "  --no-train       generation only      --no-gen   training only\n"
     "  --gen-bf16       also time generation with bf16 weights (tl_generate_bf16),\n"
-    "                   its runs alternated with the float ones\n"
+    "                   its runs alternated with the float ones (after two untimed\n"
+    "                   runs of 8 tokens of each kind, as for float alone)\n"
     "  --profile        also time each layer's forward and backward, clip and SGD\n"
     "  --unfused        train with tl_model_forward + tl_model_backward instead of\n"
     "                   tl_model_forward_backward (output layer and loss unfused)\n"
@@ -412,34 +413,45 @@ static tl_status run_training(const bench_config *c, const bench_opts *o, tl_mod
     return st;
 }
 
-/* Tokens per second of one generation run (float or bf16 weights). */
-static tl_status time_generation(const bench_opts *o, tl_model *m, tl_rng *rng, bool bf16,
-                                 int32_t *out, double *rate)
+/* Tokens per second of one generation run of n tokens (float or bf16
+ * weights). */
+static tl_status time_generation(int n, tl_model *m, tl_rng *rng, bool bf16, int32_t *out,
+                                 double *rate)
 {
     int32_t prompt = 0;
     tl_sample_opts so = {.temperature = 1.0};
     double t0 = now();
-    tl_status st = (bf16 ? tl_generate_bf16 : tl_generate)(m, &prompt, 1, o->gen_tokens, &so,
-                                                           rng, out);
-    *rate = o->gen_tokens / (now() - t0);
+    tl_status st = (bf16 ? tl_generate_bf16 : tl_generate)(m, &prompt, 1, n, &so, rng, out);
+    *rate = n / (now() - t0);
     return st;
 }
 
 /* --repeat runs with float weights and, with --gen-bf16, as many with bf16
  * weights, the two kinds alternated (the order flips every pair) so that
- * their ratio is the median of back-to-back pairs. */
+ * their ratio is the median of back-to-back pairs. Two untimed runs of 8
+ * tokens of each kind first: a process's first tl_generate_bf16 calls get
+ * fresh memory for the copies from the system (on the VM of
+ * docs/performance.md its page faults cost about 75 ms per 13 MB), later
+ * calls reuse the C library's; the timed calls still make their copies. */
 static tl_status run_generation(const bench_opts *o, tl_model *m, tl_rng *rng, bench_result *r)
 {
-    int32_t *out = malloc((size_t)o->gen_tokens * sizeof *out);
+    int32_t *out = malloc((size_t)(o->gen_tokens > 8 ? o->gen_tokens : 8) * sizeof *out);
     double *rates = malloc(3 * (size_t)o->repeat * sizeof *rates);
-    double *bf16 = rates + o->repeat, *pair = bf16 + o->repeat;
     tl_status st = out && rates ? TL_OK : nomem();
+    double *bf16 = st ? NULL : rates + o->repeat, *pair = st ? NULL : bf16 + o->repeat;
+    for (int k = 0; !st && k < 2; k++) {
+        st = time_generation(8, m, rng, false, out, &rates[0]);
+        if (!st && o->gen_bf16)
+            st = time_generation(8, m, rng, true, out, &bf16[0]);
+    }
     for (int k = 0; !st && k < o->repeat; k++) {
         bool flip = o->gen_bf16 && k % 2;
-        st = time_generation(o, m, rng, flip, out, flip ? &bf16[k] : &rates[k]);
+        int n = o->gen_tokens;
+        st = time_generation(n, m, rng, flip, out, flip ? &bf16[k] : &rates[k]);
         if (!st && o->gen_bf16)
-            st = time_generation(o, m, rng, !flip, out, flip ? &rates[k] : &bf16[k]);
-        pair[k] = bf16[k] / rates[k];
+            st = time_generation(n, m, rng, !flip, out, flip ? &rates[k] : &bf16[k]);
+        if (!st && o->gen_bf16)
+            pair[k] = bf16[k] / rates[k];
     }
     if (!st) {
         r->gen_tok_s = median(rates, o->repeat);
