@@ -11,7 +11,8 @@
  * NR-column panels (row k of a panel: NR consecutive floats) and an MC x KC
  * block of alpha·op(A) into MR-row panels (column k: MR consecutive floats);
  * packing is where the transposes and the edges (zero padding) are handled, so
- * one micro-kernel serves every case. The micro-kernel keeps an MR x NR tile
+ * one micro-kernel serves every case. (op(A) = A with alpha = 1 is read in
+ * place instead, see run_block.) The micro-kernel keeps an MR x NR tile
  * of C in registers: per k it loads one row of the B panel (NR floats) and
  * broadcasts MR values of the A panel into MR·NR/L fused multiply-adds (L
  * lanes). The A block (MC x KC) stays in L2; a B panel (KC x NR, 32 KB at
@@ -280,6 +281,46 @@ static void pack_a(const gemm_job *g, int i0, int mc, int k0, int kc, float *dst
     }
 }
 
+#ifdef TL_HAVE_AVX2
+/* Columns [0, cols) of a panel of op(B) = Bᵀ, B's rows ldb apart at s, 8
+ * rows (columns of the panel) at a time: 8 x 8 blocks transposed in
+ * registers (unpack, shuffle, swap of halves) instead of one float at a
+ * time. Returns the columns done, a multiple of 8. */
+static AVX2_T int pack_t8(const float *s, size_t ldb, int cols, int kc, float *d, int w)
+{
+    int c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        const float *r = s + (size_t)c * ldb;
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 x[8], t[8];
+            for (int i = 0; i < 8; i++)
+                x[i] = _mm256_loadu_ps(r + i * ldb + k);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                x[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                x[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                x[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                x[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(d + (size_t)(k + i) * w + c,
+                                 _mm256_permute2f128_ps(x[i], x[i + 4], 0x20));
+                _mm256_storeu_ps(d + (size_t)(k + i + 4) * w + c,
+                                 _mm256_permute2f128_ps(x[i], x[i + 4], 0x31));
+            }
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++)
+                d[(size_t)k * w + c + i] = r[i * ldb + k];
+    }
+    return c;
+}
+#endif
+
 /* Rows [k0, k0 + kc) and columns [j0, j0 + nc) of op(B) into panels of nr
  * columns (the last one w = panel_w columns): panel q at dst + q·kc (q a
  * multiple of nr), element (k, c) at k·w + c. */
@@ -306,9 +347,13 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
         return;
     }
     for (int q = 0; q < nc; q += nr) {
-        int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols);
+        int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols), c = 0;
         float *d = dst + (size_t)q * kc;
-        for (int c = 0; c < cols; c++) {
+#ifdef TL_HAVE_AVX2
+        if (g->isa != &isa_portable)
+            c = pack_t8(g->B + (size_t)(j0 + q) * g->ldb + k0, (size_t)g->ldb, cols, kc, d, w);
+#endif
+        for (; c < cols; c++) {
             const float *s = g->B + (size_t)(j0 + q + c) * g->ldb + k0;
             for (int k = 0; k < kc; k++)
                 d[(size_t)k * w + c] = s[k];
