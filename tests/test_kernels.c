@@ -1,7 +1,9 @@
 /* Internal kernels (lib/kernels): vector sigmoid, tanh and exp against
  * double precision references, their extreme inputs, the LSTM and GRU gate
  * loops against the cells' formulas, the packed recurrent products and the
- * one-row products (tl_gemm with M = 1) against double references, and TimeLSTM and TimeGRU on the packed kernels and
+ * one-row products (tl_gemm with M = 1, float and bf16 weights; the bf16
+ * rounding exactly) and the library's own GEMM (tl_sgemm)
+ * against double references, and TimeLSTM and TimeGRU on the packed kernels and
  * threads against their plain BLAS paths. Every test runs at each SIMD level the build and the CPU
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
@@ -492,6 +494,323 @@ static void test_gemv(void **state)
     tl_simd_limit(levels[0]);
 }
 
+#ifndef TL_REAL_DOUBLE
+static uint32_t bits_of(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static float float_of(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* The bf16 rounding by definition: of the two bf16 values around a finite
+ * x (its upper half truncated toward zero, and the next one away from
+ * zero), the nearer in exact (double) arithmetic, the even one on a tie; a
+ * NaN gives some NaN of the same sign. */
+static bool bf16_rounding_ok(uint32_t u, uint16_t got)
+{
+    float x = float_of(u);
+    if (isnan(x))
+        return isnan(tl_bf16_to_float(got)) && (got >> 15) == (u >> 31);
+    uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1);
+    double dlo = fabs((double)x - tl_bf16_to_float(lo));
+    /* Past the largest bf16 the next value is the infinity, at the
+     * distance of a unit above it for the purpose of rounding. */
+    double dhi = (hi & 0x7fff) == 0x7f80 ? ldexp(1, 128) - fabs((double)x)
+                                         : fabs((double)x - tl_bf16_to_float(hi));
+    if ((u & 0x7fffffffu) == 0x7f800000u)
+        return got == lo;
+    uint16_t want = dlo < dhi ? lo : dhi < dlo ? hi : (lo & 1) ? hi : lo;
+    return got == want;
+}
+
+/* tl_bf16_from_float: chosen cases exactly (ties both ways, around the
+ * largest value, infinities, NaNs, subnormals, signed zeros), then the
+ * definition above on every upper half with several lower halves and on
+ * random bit patterns; tl_bf16_to_float is exact and its inverse. */
+static void test_bf16_round(void **state)
+{
+    (void)state;
+    static const uint32_t cases[][2] = {
+        {0x3f800000u, 0x3f80}, {0x3f808000u, 0x3f80}, {0x3f818000u, 0x3f82},
+        {0x3f808001u, 0x3f81}, {0x3f807fffu, 0x3f80}, {0xbf808000u, 0xbf80},
+        {0xbf818000u, 0xbf82}, {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80},
+        {0x7f7fffffu, 0x7f80}, {0x7f7f7fffu, 0x7f7f}, {0x7f7f8000u, 0x7f80},
+        {0xff7fffffu, 0xff80}, {0x7fc00000u, 0x7fc0}, {0x7f800001u, 0x7fc0},
+        {0xff800001u, 0xffc0}, {0x7fffffffu, 0x7fff}, {0x00000000u, 0x0000},
+        {0x80000000u, 0x8000}, {0x00000001u, 0x0000}, {0x00008000u, 0x0000},
+        {0x00018000u, 0x0002}, {0x00008001u, 0x0001}, {0x007fffffu, 0x0080},
+        {0x807fffffu, 0x8080}, {0x00800000u, 0x0080},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint16_t got = tl_bf16_from_float(float_of(cases[i][0]));
+        if (got != cases[i][1])
+            fail_msg("bf16 of 0x%08x: 0x%04x, expected 0x%04x", (unsigned)cases[i][0],
+                     (unsigned)got, (unsigned)cases[i][1]);
+    }
+    static const uint32_t lows[] = {0, 1, 0x7fff, 0x8000, 0x8001, 0xffff, 0x4000, 0xc000};
+    for (uint32_t h = 0; h < 0x10000u; h++) {
+        float f = tl_bf16_to_float((uint16_t)h);
+        assert_int_equal(bits_of(f), h << 16);
+        if (!isnan(f))
+            assert_int_equal(tl_bf16_from_float(f), h);
+        for (size_t l = 0; l < sizeof lows / sizeof *lows; l++) {
+            uint32_t u = h << 16 | lows[l];
+            if (!bf16_rounding_ok(u, tl_bf16_from_float(float_of(u))))
+                fail_msg("bf16 of 0x%08x: 0x%04x", (unsigned)u,
+                         (unsigned)tl_bf16_from_float(float_of(u)));
+        }
+    }
+    tl_rng rng;
+    tl_rng_seed(&rng, 5);
+    for (int i = 0; i < 1000000; i++) {
+        uint32_t u = (uint32_t)tl_rng_next(&rng);
+        if (!bf16_rounding_ok(u, tl_bf16_from_float(float_of(u))))
+            fail_msg("bf16 of 0x%08x: 0x%04x", (unsigned)u,
+                     (unsigned)tl_bf16_from_float(float_of(u)));
+    }
+}
+
+/* tl_gemv_rows_bf16: B random, rounded to bf16; every column against the
+ * double reference of the same bf16 weights within the bound of the float
+ * kernel, (K + 3)·eps·(|alpha|·Σ|a·b| + |beta·c0|) (widening a bf16 is
+ * exact, so the arithmetic is the float kernel's); c0 NaN where beta = 0.
+ * Returns c (caller frees). */
+static float *check_gemv_bf16(int n, int K, float alpha, float beta, int inc, tl_rng *rng)
+{
+    tl_tensor a = {0}, b = {0};
+    tu_randn(&a, rng, 1, 1, (int[]){K * inc});
+    tu_randn(&b, rng, 1, 2, (int[]){K, n});
+    uint16_t *b16 = malloc((size_t)K * n * sizeof *b16);
+    float *c = malloc((size_t)n * sizeof *c), *c0 = malloc((size_t)n * sizeof *c0);
+    assert_true(b16 && c && c0);
+    for (size_t i = 0; i < (size_t)K * n; i++) {
+        b16[i] = tl_bf16_from_float(b.data[i]);
+        b.data[i] = tl_bf16_to_float(b16[i]);
+    }
+    for (int j = 0; j < n; j++)
+        c[j] = c0[j] = beta == 0 ? NAN : (float)tl_rng_normal(rng);
+    tl_gemv_rows_bf16(n, K, alpha, a.data, inc, b16, n, beta, c);
+    for (int j = 0; j < n; j++) {
+        double want = beta == 0 ? 0 : (double)beta * c0[j], bound = fabs(want);
+        for (int k = 0; k < K; k++) {
+            double term = (double)alpha * a.data[k * inc] * b.data[(size_t)k * n + j];
+            want += term;
+            bound += fabs(term);
+        }
+        if (!(fabs(c[j] - want) <= (K + 3) * EPS * bound))
+            fail_msg("bf16 gemv n = %d K = %d alpha %g beta %g column %d: %.9g, expected %.9g",
+                     n, K, (double)alpha, (double)beta, j, (double)c[j], want);
+    }
+    tl_tensor_free(&a);
+    tl_tensor_free(&b);
+    free(b16);
+    free(c0);
+    return c;
+}
+
+/* The bf16 kernel at every SIMD level, over the sizes of test_gemv and a
+ * strided a; large ones give the same bits with one and two threads set. */
+static void test_gemv_bf16(void **state)
+{
+    (void)state;
+    const int ns[] = {1, 7, 8, 15, 16, 17, 33, 100}, Ks[] = {1, 7, 8, 9, 17, 64};
+    const float ab[][2] = {{1, 1}, {1, 0}, {-0.5f, 0.25f}};
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        tl_rng_seed(&rng, 32);
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+            for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++)
+                for (size_t p = 0; p < sizeof ab / sizeof *ab; p++)
+                    for (int inc = 1; inc <= 3; inc += 2)
+                        free(check_gemv_bf16(ns[i], Ks[k], ab[p][0], ab[p][1], inc, &rng));
+        const int big[][2] = {{1029, 130}, {10000, 23}, {2600, 65}};
+        for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+            tl_rng r1 = rng, r2 = rng;
+            TU_OK(tl_set_num_threads(1));
+            float *one = check_gemv_bf16(big[i][0], big[i][1], 1, 1, 1, &r1);
+            TU_OK(tl_set_num_threads(2));
+            float *two = check_gemv_bf16(big[i][0], big[i][1], 1, 1, 1, &r2);
+            TU_OK(tl_set_num_threads(1));
+            assert_memory_equal(one, two, (size_t)big[i][0] * sizeof *one);
+            free(one);
+            free(two);
+            rng = r1;
+        }
+    }
+    tl_simd_limit(levels[0]);
+}
+
+/* A bf16 set in use: tl_gemm's one-row products on its weights (as stored
+ * and transposed) give exactly tl_gemv_rows_bf16 on the copies; a product
+ * on another view of the same memory (other ldb), of more than one row, or
+ * after tl_bf16_use(NULL) is the float one. */
+static void test_bf16_set(void **state)
+{
+    (void)state;
+    enum { K = 19, N = 37 };
+    tl_rng rng;
+    tl_rng_seed(&rng, 8);
+    tl_tensor W = {0}, E = {0}, x = {0};
+    tu_randn(&W, &rng, 1, 2, (int[]){K, N});   /* used as stored: K x N */
+    tu_randn(&E, &rng, 1, 2, (int[]){N, K});   /* used transposed: Eᵀ is K x N */
+    tu_randn(&x, &rng, 1, 2, (int[]){2, K});
+    tl_bf16_set set = {0};
+    TU_OK(tl_bf16_set_add(&set, W.data, false, K, N, N));
+    TU_OK(tl_bf16_set_add(&set, E.data, true, K, N, K));
+    assert_int_equal(set.n, 2);
+    uint16_t w16[K * N], e16[K * N];
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) {
+            w16[k * N + j] = tl_bf16_from_float(W.data[k * N + j]);
+            e16[k * N + j] = tl_bf16_from_float(E.data[j * K + k]);
+        }
+    assert_memory_equal(set.w[0].copy, w16, sizeof w16);
+    assert_memory_equal(set.w[1].copy, e16, sizeof e16);
+    float want[N], got[N], plain[N], two[2 * N], two_plain[2 * N];
+    tl_gemm(false, false, 1, N, K, 1, x.data, K, W.data, N, 0, plain, N);
+    tl_gemm(false, false, 2, N, K, 1, x.data, K, W.data, N, 0, two_plain, N);
+    tl_bf16_use(&set);
+    tl_gemv_rows_bf16(N, K, 1, x.data, 1, w16, N, 0, want);
+    tl_gemm(false, false, 1, N, K, 1, x.data, K, W.data, N, 0, got, N);
+    assert_memory_equal(got, want, sizeof want);
+    tl_gemv_rows_bf16(N, K, 0.5f, x.data, 1, e16, N, 0, want);
+    tl_gemm(false, true, 1, N, K, 0.5f, x.data, K, E.data, K, 0, got, N);
+    assert_memory_equal(got, want, sizeof want);
+    tl_gemm(false, false, 2, N, K, 1, x.data, K, W.data, N, 0, two, N);
+    assert_memory_equal(two, two_plain, sizeof two);
+    /* The first N - 1 columns of W: another matrix for the lookup. */
+    tl_gemm(false, false, 1, N - 1, K, 1, x.data, K, W.data, N, 0, got, N - 1);
+    assert_memory_equal(got, plain, (N - 1) * sizeof *got);
+    tl_bf16_use(NULL);
+    tl_gemm(false, false, 1, N, K, 1, x.data, K, W.data, N, 0, got, N);
+    assert_memory_equal(got, plain, sizeof plain);
+    tl_bf16_set_free(&set);
+    assert_int_equal(set.n, 0);
+    tl_tensor_free(&W);
+    tl_tensor_free(&E);
+    tl_tensor_free(&x);
+}
+#endif
+
+/* The general product: the library's own GEMM in the float build (whatever
+ * tl_gemm would choose), tl_gemm (dgemm) in the double build. */
+#ifdef TL_REAL_DOUBLE
+#define GEMM tl_gemm
+#else
+#define GEMM tl_sgemm
+#endif
+
+/* C = alpha·op(A)·op(B) + beta·C0 for M x N x K with every leading dimension
+ * pad larger than needed: each element against a double reference within
+ * the rigorous bound (K + 3)·eps·(Σ|alpha·a·b| + |beta·c0|) (alpha is folded
+ * into A, one rounding; every partial sum, within a K slice and where slices
+ * join, one more: at most K + K/256 + 2 roundings of u = eps/2). C0 is NaN
+ * where beta = 0 (it must not be read); the padding of C keeps its value.
+ * Returns C (M x ldc, caller frees). */
+static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_real alpha,
+                           tl_real beta, tl_rng *rng)
+{
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    tl_tensor a = {0}, b = {0}, c0 = {0};
+    tu_randn(&a, rng, 1, 2, (int[]){ta ? (K ? K : 1) : M, lda});
+    tu_randn(&b, rng, 1, 2, (int[]){tb ? N : (K ? K : 1), ldb});
+    tu_randn(&c0, rng, 1, 2, (int[]){M, ldc});
+    tl_real *c = malloc((size_t)M * ldc * sizeof *c);
+    assert_non_null(c);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            if (beta == 0)
+                c0.data[(size_t)i * ldc + j] = (tl_real)NAN;
+    memcpy(c, c0.data, (size_t)M * ldc * sizeof *c);
+    GEMM(ta, tb, M, N, K, alpha, a.data, lda, b.data, ldb, beta, c, ldc);
+    for (int i = 0; i < M; i++) {
+        for (int j = N; j < ldc; j++)
+            if (memcmp(&c[(size_t)i * ldc + j], &c0.data[(size_t)i * ldc + j], sizeof *c))
+                fail_msg("gemm %d x %d x %d: padding of row %d changed", M, N, K, i);
+        for (int j = 0; j < N; j++) {
+            double want = beta == 0 ? 0 : (double)beta * c0.data[(size_t)i * ldc + j];
+            double bound = fabs(want);
+            for (int k = 0; k < K; k++) {
+                double x = ta ? a.data[(size_t)k * lda + i] : a.data[(size_t)i * lda + k];
+                double y = tb ? b.data[(size_t)j * ldb + k] : b.data[(size_t)k * ldb + j];
+                want += alpha * x * y;
+                bound += fabs(alpha * x * y);
+            }
+            double got = c[(size_t)i * ldc + j];
+            if (!(fabs(got - want) <= (K + 3) * EPS * bound))
+                fail_msg("gemm%s%s %d x %d x %d pad %d alpha %g beta %g, C[%d, %d] = %.9g, "
+                         "expected %.9g (bound %.3g)", ta ? " Aᵀ" : "", tb ? " Bᵀ" : "", M, N, K,
+                         pad, (double)alpha, (double)beta, i, j, got, want,
+                         (K + 3) * EPS * bound);
+        }
+    }
+    tl_tensor_free(&a);
+    tl_tensor_free(&b);
+    tl_tensor_free(&c0);
+    return c;
+}
+
+/* The general product at every SIMD level, all four transpose cases: every
+ * combination of small sizes around the register tiles (12 x 32 on AVX-512,
+ * 6 x 16 otherwise), leading dimensions 0-2 larger, alpha and beta cases
+ * (beta = 0 over NaN, 1, others); K = 0; then products larger than one block
+ * in each direction (M > 192 rows, N > 1024 columns, K > 256: several K
+ * slices), each with one and with two threads set: the same bits. */
+static void test_gemm(void **state)
+{
+    (void)state;
+    const int dims[] = {1, 2, 3, 13, 17, 31, 33};
+    const tl_real ab[][2] = {{1, 0}, {1, 1}, {(tl_real)-0.5, (tl_real)0.25}, {2, -1}};
+    const int big[][3] = {{100, 1300, 17}, {257, 33, 700}, {700, 129, 100}, {13, 100, 2049},
+                          {129, 257, 257}};
+    enum { ND = sizeof dims / sizeof *dims };
+    tl_simd levels[3];
+    int nl = simd_levels(levels), n = 0;
+    tl_rng rng;
+    tl_rng_seed(&rng, 41);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            for (int i = 0; i < ND * ND * ND; i++, n++) {
+                const tl_real *p = ab[n % 4];
+                free(check_gemm(ta, tb, dims[i % ND], dims[i / ND % ND], dims[i / ND / ND],
+                                n % 3, p[0], p[1], &rng));
+            }
+            free(check_gemm(ta, tb, 5, 7, 0, 1, 1, 0, &rng));
+            free(check_gemm(ta, tb, 5, 7, 0, 1, 1, (tl_real)0.5, &rng));
+            for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+                tl_rng r1 = rng, r2 = rng;
+                const tl_real *p = ab[i % 2];
+                TU_OK(tl_set_num_threads(1));
+                tl_real *one = check_gemm(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1],
+                                          &r1);
+                TU_OK(tl_set_num_threads(2));
+                tl_real *two = check_gemm(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1],
+                                          &r2);
+                TU_OK(tl_set_num_threads(1));
+#ifndef TL_REAL_DOUBLE /* dgemm's threads may round otherwise */
+                assert_memory_equal(one, two, (size_t)big[i][0] * (big[i][1] + 3) * sizeof *one);
+#endif
+                free(one);
+                free(two);
+                rng = r1;
+            }
+        }
+    }
+    tl_simd_limit(levels[0]);
+}
+
 /* A recurrent layer (TimeLSTM, TimeGRU) forward and backward twice (the
  * second forward starts from the carried state) under the current SIMD level
  * and thread setting. */
@@ -653,6 +972,12 @@ int main(void)
         cmocka_unit_test(test_lstm_gates),
         cmocka_unit_test(test_recurrent_products),
         cmocka_unit_test(test_gemv),
+#ifndef TL_REAL_DOUBLE
+        cmocka_unit_test(test_bf16_round),
+        cmocka_unit_test(test_gemv_bf16),
+        cmocka_unit_test(test_bf16_set),
+#endif
+        cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_time_lstm_paths),
         cmocka_unit_test(test_gru_gates),
         cmocka_unit_test(test_time_gru_paths),

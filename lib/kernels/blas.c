@@ -1,5 +1,6 @@
-/* GEMM through CBLAS (OpenBLAS by default, -Dblas) and the small row/column
- * helpers around it; the BLAS's thread count. */
+/* tl_gemm: the library's own GEMM (gemm.c, gemv.c) or CBLAS (OpenBLAS by
+ * default, -Dblas), and the small row/column helpers around it; the BLAS's
+ * thread count. */
 #include <cblas.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,7 +40,8 @@ void tl_blas_set_threads(int n)
  * the row a = op(A) of K values, as the matrix-vector product op(B)ᵀ·a.
  * OpenBLAS's GEMM spends most of such a call packing B for a kernel made for
  * many rows; GEMV streams B once. B as stored (K x N) goes to the library's
- * own kernel (gemv.c) in the float build. */
+ * own kernel (gemv.c) in the float build, and so does a B with a bf16 copy
+ * in use (generation with bf16 weights, bf16.c). */
 static void tl_gemv_row(bool trans_a, bool trans_b, int N, int K, tl_real alpha,
                         const tl_real *A, int lda, const tl_real *B, int ldb, tl_real beta,
                         tl_real *C)
@@ -54,7 +56,10 @@ static void tl_gemv_row(bool trans_a, bool trans_b, int N, int K, tl_real alpha,
     else
         cblas_dgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc, beta, C, 1);
 #else
-    if (trans_b)
+    const uint16_t *w16 = tl_bf16_find(B, trans_b, K, N, ldb);
+    if (w16)
+        tl_gemv_rows_bf16(N, K, alpha, A, inc, w16, N, beta, C);
+    else if (trans_b)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc, beta, C, 1);
     else
         tl_gemv_rows(N, K, alpha, A, inc, B, ldb, beta, C);
@@ -74,6 +79,10 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
+    if (tl_sgemm_chosen()) {
+        tl_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

@@ -19,6 +19,13 @@
  * versions use fused multiply-adds and masked loads for the last columns;
  * the portable one is the same loop in C. OpenBLAS's sgemv did the same
  * work about 20 % slower here (measured on Zen 5, 650 x 10000).
+ *
+ * B is float (tl_gemv_rows) or bf16 (tl_gemv_rows_bf16: half the bytes to
+ * stream, for generation with bf16 weights). The kernels are written once
+ * (DEFINE_* below) over how a vector of B is loaded: a bf16 value is the
+ * upper half of a float, so widening it to 32 bits and shifting it left by
+ * 16 gives that float exactly, and everything after the load is the float
+ * kernel's arithmetic.
  */
 #include "kernels.h"
 
@@ -35,7 +42,7 @@ typedef struct {
     float alpha, beta;
     const float *a;
     int inc;
-    const float *B;
+    const void *B;  /* float or uint16_t (bf16), as the kernel expects */
     int ldb;
     float *c;
 } gemv_job;
@@ -43,44 +50,51 @@ typedef struct {
 /* Columns [j0, j1) of the job. */
 typedef void (*gemv_fn)(const gemv_job *g, int j0, int j1);
 
-static void gemv_portable(const gemv_job *g, int j0, int j1)
-{
-    int K = g->K, ldb = g->ldb;
-    float *c = g->c;
-    if (g->beta == 0)
-        for (int j = j0; j < j1; j++)
-            c[j] = 0;
-    else if (g->beta != 1)
-        for (int j = j0; j < j1; j++)
-            c[j] *= g->beta;
-    int k = 0;
-    for (; k + ROWS <= K; k += ROWS) {
-        float x[ROWS];
-        for (int i = 0; i < ROWS; i++)
-            x[i] = g->alpha * g->a[(size_t)(k + i) * g->inc];
-        const float *w = g->B + (size_t)k * ldb;
-        for (int j = j0; j < j1; j++) {
-            float s = c[j] + x[0] * w[j], t = x[1] * w[ldb + j];
-            s += x[2] * w[2 * ldb + j];
-            t += x[3] * w[3 * ldb + j];
-            s += x[4] * w[4 * ldb + j];
-            t += x[5] * w[5 * ldb + j];
-            s += x[6] * w[6 * ldb + j];
-            t += x[7] * w[7 * ldb + j];
-            c[j] = s + t;
-        }
+#define GET_F32(p) (*(p))
+#define GET_BF16(p) tl_bf16_to_float(*(p))
+
+#define DEFINE_PORTABLE(NAME, BT, GET)                                                     \
+    static void NAME(const gemv_job *g, int j0, int j1)                                    \
+    {                                                                                      \
+        int K = g->K, ldb = g->ldb;                                                        \
+        float *c = g->c;                                                                   \
+        if (g->beta == 0)                                                                  \
+            for (int j = j0; j < j1; j++)                                                  \
+                c[j] = 0;                                                                  \
+        else if (g->beta != 1)                                                             \
+            for (int j = j0; j < j1; j++)                                                  \
+                c[j] *= g->beta;                                                           \
+        int k = 0;                                                                         \
+        for (; k + ROWS <= K; k += ROWS) {                                                 \
+            float x[ROWS];                                                                 \
+            for (int i = 0; i < ROWS; i++)                                                 \
+                x[i] = g->alpha * g->a[(size_t)(k + i) * g->inc];                          \
+            const BT *w = (const BT *)g->B + (size_t)k * ldb;                              \
+            for (int j = j0; j < j1; j++) {                                                \
+                float s = c[j] + x[0] * GET(w + j), t = x[1] * GET(w + ldb + j);           \
+                s += x[2] * GET(w + 2 * ldb + j);                                          \
+                t += x[3] * GET(w + 3 * ldb + j);                                          \
+                s += x[4] * GET(w + 4 * ldb + j);                                          \
+                t += x[5] * GET(w + 5 * ldb + j);                                          \
+                s += x[6] * GET(w + 6 * ldb + j);                                          \
+                t += x[7] * GET(w + 7 * ldb + j);                                          \
+                c[j] = s + t;                                                              \
+            }                                                                              \
+        }                                                                                  \
+        for (; k < K; k++) {                                                               \
+            float x = g->alpha * g->a[(size_t)k * g->inc];                                 \
+            const BT *w = (const BT *)g->B + (size_t)k * ldb;                              \
+            for (int j = j0; j < j1; j++)                                                  \
+                c[j] += x * GET(w + j);                                                    \
+        }                                                                                  \
     }
-    for (; k < K; k++) {
-        float x = g->alpha * g->a[(size_t)k * g->inc];
-        const float *w = g->B + (size_t)k * ldb;
-        for (int j = j0; j < j1; j++)
-            c[j] += x * w[j];
-    }
-}
+
+DEFINE_PORTABLE(gemv_portable, float, GET_F32)
+DEFINE_PORTABLE(gemv_bf16_portable, uint16_t, GET_BF16)
 
 #ifdef TL_HAVE_AVX2
 #define AVX2_T __attribute__((target("avx2,fma")))
-#define AVX512_T __attribute__((target("avx512f,avx512vl,fma")))
+#define AVX512_T __attribute__((target("avx512f,avx512vl,avx512bw,fma")))
 
 /* One vector of columns [j, j + lanes) under mask m: the block's update. */
 #define BLOCK_BODY(V, LOAD, FMA, MUL, ADD, STORE)                                  \
@@ -96,124 +110,157 @@ static void gemv_portable(const gemv_job *g, int j0, int j1)
         STORE(c + j, ADD(s, t));                                                   \
     } while (0)
 
-static AVX512_T void gemv_avx512(const gemv_job *g, int j0, int j1)
+/* Loads of 16 (AVX-512) or 8 (AVX2) columns of B, and of the first `tail`
+ * of them (mask m); the others are 0. */
+#define F32_512(p) _mm512_loadu_ps(p)
+#define F32_512_TAIL(p) _mm512_maskz_loadu_ps(m, p)
+#define BF16_WIDEN_512(v) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16))
+#define BF16_512(p) BF16_WIDEN_512(_mm256_loadu_si256((const __m256i *)(p)))
+#define BF16_512_TAIL(p) BF16_WIDEN_512(_mm256_maskz_loadu_epi16(m, p))
+#define F32_256(p) _mm256_loadu_ps(p)
+#define F32_256_TAIL(p) _mm256_maskload_ps(p, m)
+#define BF16_WIDEN_256(v) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16))
+#define BF16_256(p) BF16_WIDEN_256(_mm_loadu_si128((const __m128i *)(p)))
+#define BF16_256_TAIL(p) BF16_WIDEN_256(bf16_tail_128(p, tail))
+
+/* AVX2 has no 16-bit masked load: the last columns go through a copy. */
+static AVX2_T __m128i bf16_tail_128(const uint16_t *p, int tail)
 {
-    int K = g->K, ldb = g->ldb;
-    float *c = g->c;
-    __m512 beta = _mm512_set1_ps(g->beta);
-    int tail = (j1 - j0) % 16, jend = j1 - tail;
-    __mmask16 m = (__mmask16)((1u << tail) - 1);
-    if (g->beta != 1) {
-        for (int j = j0; j < jend; j += 16)
-            _mm512_storeu_ps(c + j, g->beta == 0 ? _mm512_setzero_ps()
-                                                 : _mm512_mul_ps(beta, _mm512_loadu_ps(c + j)));
-        if (tail)
-            _mm512_mask_storeu_ps(c + jend, m, g->beta == 0 ? _mm512_setzero_ps()
-                                  : _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m, c + jend)));
-    }
-    int k = 0;
-    for (; k + ROWS <= K; k += ROWS) {
-        const float *a = g->a + (size_t)k * g->inc;
-        size_t inc = (size_t)g->inc;
-        float al = g->alpha;
-        __m512 x0 = _mm512_set1_ps(al * a[0]), x1 = _mm512_set1_ps(al * a[inc]);
-        __m512 x2 = _mm512_set1_ps(al * a[2 * inc]), x3 = _mm512_set1_ps(al * a[3 * inc]);
-        __m512 x4 = _mm512_set1_ps(al * a[4 * inc]), x5 = _mm512_set1_ps(al * a[5 * inc]);
-        __m512 x6 = _mm512_set1_ps(al * a[6 * inc]), x7 = _mm512_set1_ps(al * a[7 * inc]);
-        const float *w = g->B + (size_t)k * ldb;
-        int j = j0;
-        for (; j < jend; j += 16) {
-            __m512 cj = _mm512_loadu_ps(c + j);
-#define L(p) _mm512_loadu_ps(p)
-            BLOCK_BODY(__m512, L, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps);
-#undef L
-        }
-        if (tail) {
-            __m512 cj = _mm512_maskz_loadu_ps(m, c + j);
-#define L(p) _mm512_maskz_loadu_ps(m, p)
-#define S(p, v) _mm512_mask_storeu_ps(p, m, v)
-            BLOCK_BODY(__m512, L, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_add_ps, S);
-#undef L
-#undef S
-        }
-    }
-    for (; k < K; k++) {
-        __m512 x = _mm512_set1_ps(g->alpha * g->a[(size_t)k * g->inc]);
-        const float *w = g->B + (size_t)k * ldb;
-        int j = j0;
-        for (; j < jend; j += 16)
-            _mm512_storeu_ps(c + j, _mm512_fmadd_ps(x, _mm512_loadu_ps(w + j),
-                                                    _mm512_loadu_ps(c + j)));
-        if (tail)
-            _mm512_mask_storeu_ps(c + j, m, _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, w + j),
-                                                            _mm512_maskz_loadu_ps(m, c + j)));
-    }
+    uint16_t v[8] = {0};
+    memcpy(v, p, (size_t)tail * sizeof *v);
+    return _mm_loadu_si128((const __m128i *)v);
 }
 
-static AVX2_T void gemv_avx2(const gemv_job *g, int j0, int j1)
-{
-    int K = g->K, ldb = g->ldb;
-    float *c = g->c;
-    __m256 beta = _mm256_set1_ps(g->beta);
-    int tail = (j1 - j0) % 8, jend = j1 - tail;
-    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    if (g->beta != 1) {
-        for (int j = j0; j < jend; j += 8)
-            _mm256_storeu_ps(c + j, g->beta == 0 ? _mm256_setzero_ps()
-                                                 : _mm256_mul_ps(beta, _mm256_loadu_ps(c + j)));
-        if (tail)
-            _mm256_maskstore_ps(c + jend, m, g->beta == 0 ? _mm256_setzero_ps()
-                                : _mm256_mul_ps(beta, _mm256_maskload_ps(c + jend, m)));
+#define DEFINE_AVX512(NAME, BT, LOAD, LOAD_TAIL)                                           \
+    static AVX512_T void NAME(const gemv_job *g, int j0, int j1)                           \
+    {                                                                                      \
+        int K = g->K, ldb = g->ldb;                                                        \
+        float *c = g->c;                                                                   \
+        __m512 beta = _mm512_set1_ps(g->beta);                                             \
+        int tail = (j1 - j0) % 16, jend = j1 - tail;                                       \
+        __mmask16 m = (__mmask16)((1u << tail) - 1);                                       \
+        if (g->beta != 1) {                                                                \
+            for (int j = j0; j < jend; j += 16)                                            \
+                _mm512_storeu_ps(c + j, g->beta == 0 ? _mm512_setzero_ps()                 \
+                                 : _mm512_mul_ps(beta, _mm512_loadu_ps(c + j)));           \
+            if (tail)                                                                      \
+                _mm512_mask_storeu_ps(c + jend, m, g->beta == 0 ? _mm512_setzero_ps()      \
+                                      : _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m,       \
+                                                                                c + jend))); \
+        }                                                                                  \
+        int k = 0;                                                                         \
+        for (; k + ROWS <= K; k += ROWS) {                                                 \
+            const float *a = g->a + (size_t)k * g->inc;                                    \
+            size_t inc = (size_t)g->inc;                                                   \
+            float al = g->alpha;                                                           \
+            __m512 x0 = _mm512_set1_ps(al * a[0]), x1 = _mm512_set1_ps(al * a[inc]);       \
+            __m512 x2 = _mm512_set1_ps(al * a[2 * inc]), x3 = _mm512_set1_ps(al * a[3 * inc]); \
+            __m512 x4 = _mm512_set1_ps(al * a[4 * inc]), x5 = _mm512_set1_ps(al * a[5 * inc]); \
+            __m512 x6 = _mm512_set1_ps(al * a[6 * inc]), x7 = _mm512_set1_ps(al * a[7 * inc]); \
+            const BT *w = (const BT *)g->B + (size_t)k * ldb;                              \
+            int j = j0;                                                                    \
+            for (; j < jend; j += 16) {                                                    \
+                __m512 cj = _mm512_loadu_ps(c + j);                                        \
+                BLOCK_BODY(__m512, LOAD, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_add_ps,    \
+                           _mm512_storeu_ps);                                              \
+            }                                                                              \
+            if (tail) {                                                                    \
+                __m512 cj = _mm512_maskz_loadu_ps(m, c + j);                               \
+                BLOCK_BODY(__m512, LOAD_TAIL, _mm512_fmadd_ps, _mm512_mul_ps,              \
+                           _mm512_add_ps, STORE_512_TAIL);                                 \
+            }                                                                              \
+        }                                                                                  \
+        for (; k < K; k++) {                                                               \
+            __m512 x = _mm512_set1_ps(g->alpha * g->a[(size_t)k * g->inc]);                \
+            const BT *w = (const BT *)g->B + (size_t)k * ldb;                              \
+            int j = j0;                                                                    \
+            for (; j < jend; j += 16)                                                      \
+                _mm512_storeu_ps(c + j, _mm512_fmadd_ps(x, LOAD(w + j),                    \
+                                                        _mm512_loadu_ps(c + j)));          \
+            if (tail)                                                                      \
+                _mm512_mask_storeu_ps(c + j, m, _mm512_fmadd_ps(x, LOAD_TAIL(w + j),       \
+                                                                _mm512_maskz_loadu_ps(m, c + j))); \
+        }                                                                                  \
     }
-    int k = 0;
-    for (; k + ROWS <= K; k += ROWS) {
-        const float *a = g->a + (size_t)k * g->inc;
-        size_t inc = (size_t)g->inc;
-        float al = g->alpha;
-        __m256 x0 = _mm256_set1_ps(al * a[0]), x1 = _mm256_set1_ps(al * a[inc]);
-        __m256 x2 = _mm256_set1_ps(al * a[2 * inc]), x3 = _mm256_set1_ps(al * a[3 * inc]);
-        __m256 x4 = _mm256_set1_ps(al * a[4 * inc]), x5 = _mm256_set1_ps(al * a[5 * inc]);
-        __m256 x6 = _mm256_set1_ps(al * a[6 * inc]), x7 = _mm256_set1_ps(al * a[7 * inc]);
-        const float *w = g->B + (size_t)k * ldb;
-        int j = j0;
-        for (; j < jend; j += 8) {
-            __m256 cj = _mm256_loadu_ps(c + j);
-            BLOCK_BODY(__m256, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps,
-                       _mm256_storeu_ps);
-        }
-        if (tail) {
-            __m256 cj = _mm256_maskload_ps(c + j, m);
-#define L(p) _mm256_maskload_ps(p, m)
-#define S(p, v) _mm256_maskstore_ps(p, m, v)
-            BLOCK_BODY(__m256, L, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, S);
-#undef L
-#undef S
-        }
+#define STORE_512_TAIL(p, v) _mm512_mask_storeu_ps(p, m, v)
+
+#define DEFINE_AVX2(NAME, BT, LOAD, LOAD_TAIL)                                             \
+    static AVX2_T void NAME(const gemv_job *g, int j0, int j1)                             \
+    {                                                                                      \
+        int K = g->K, ldb = g->ldb;                                                        \
+        float *c = g->c;                                                                   \
+        __m256 beta = _mm256_set1_ps(g->beta);                                             \
+        int tail = (j1 - j0) % 8, jend = j1 - tail;                                        \
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail),                            \
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));         \
+        if (g->beta != 1) {                                                                \
+            for (int j = j0; j < jend; j += 8)                                             \
+                _mm256_storeu_ps(c + j, g->beta == 0 ? _mm256_setzero_ps()                 \
+                                 : _mm256_mul_ps(beta, _mm256_loadu_ps(c + j)));           \
+            if (tail)                                                                      \
+                _mm256_maskstore_ps(c + jend, m, g->beta == 0 ? _mm256_setzero_ps()        \
+                                    : _mm256_mul_ps(beta, _mm256_maskload_ps(c + jend, m))); \
+        }                                                                                  \
+        int k = 0;                                                                         \
+        for (; k + ROWS <= K; k += ROWS) {                                                 \
+            const float *a = g->a + (size_t)k * g->inc;                                    \
+            size_t inc = (size_t)g->inc;                                                   \
+            float al = g->alpha;                                                           \
+            __m256 x0 = _mm256_set1_ps(al * a[0]), x1 = _mm256_set1_ps(al * a[inc]);       \
+            __m256 x2 = _mm256_set1_ps(al * a[2 * inc]), x3 = _mm256_set1_ps(al * a[3 * inc]); \
+            __m256 x4 = _mm256_set1_ps(al * a[4 * inc]), x5 = _mm256_set1_ps(al * a[5 * inc]); \
+            __m256 x6 = _mm256_set1_ps(al * a[6 * inc]), x7 = _mm256_set1_ps(al * a[7 * inc]); \
+            const BT *w = (const BT *)g->B + (size_t)k * ldb;                              \
+            int j = j0;                                                                    \
+            for (; j < jend; j += 8) {                                                     \
+                __m256 cj = _mm256_loadu_ps(c + j);                                        \
+                BLOCK_BODY(__m256, LOAD, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps,    \
+                           _mm256_storeu_ps);                                              \
+            }                                                                              \
+            if (tail) {                                                                    \
+                __m256 cj = _mm256_maskload_ps(c + j, m);                                  \
+                BLOCK_BODY(__m256, LOAD_TAIL, _mm256_fmadd_ps, _mm256_mul_ps,              \
+                           _mm256_add_ps, STORE_256_TAIL);                                 \
+            }                                                                              \
+        }                                                                                  \
+        for (; k < K; k++) {                                                               \
+            __m256 x = _mm256_set1_ps(g->alpha * g->a[(size_t)k * g->inc]);                \
+            const BT *w = (const BT *)g->B + (size_t)k * ldb;                              \
+            int j = j0;                                                                    \
+            for (; j < jend; j += 8)                                                       \
+                _mm256_storeu_ps(c + j, _mm256_fmadd_ps(x, LOAD(w + j),                    \
+                                                        _mm256_loadu_ps(c + j)));          \
+            if (tail)                                                                      \
+                _mm256_maskstore_ps(c + j, m, _mm256_fmadd_ps(x, LOAD_TAIL(w + j),         \
+                                                              _mm256_maskload_ps(c + j, m))); \
+        }                                                                                  \
     }
-    for (; k < K; k++) {
-        __m256 x = _mm256_set1_ps(g->alpha * g->a[(size_t)k * g->inc]);
-        const float *w = g->B + (size_t)k * ldb;
-        int j = j0;
-        for (; j < jend; j += 8)
-            _mm256_storeu_ps(c + j, _mm256_fmadd_ps(x, _mm256_loadu_ps(w + j),
-                                                    _mm256_loadu_ps(c + j)));
-        if (tail)
-            _mm256_maskstore_ps(c + j, m, _mm256_fmadd_ps(x, _mm256_maskload_ps(w + j, m),
-                                                          _mm256_maskload_ps(c + j, m)));
-    }
-}
+#define STORE_256_TAIL(p, v) _mm256_maskstore_ps(p, m, v)
+
+DEFINE_AVX512(gemv_avx512, float, F32_512, F32_512_TAIL)
+DEFINE_AVX512(gemv_bf16_avx512, uint16_t, BF16_512, BF16_512_TAIL)
+DEFINE_AVX2(gemv_avx2, float, F32_256, F32_256_TAIL)
+DEFINE_AVX2(gemv_bf16_avx2, uint16_t, BF16_256, BF16_256_TAIL)
 #endif
 
-static gemv_fn kernel(void)
+/* The kernel of the active SIMD level for float (bf16 = false) or bf16 B.
+ * The bf16 AVX-512 kernel's masked 16-bit loads need AVX-512 BW as well
+ * (every AVX-512 CPU since Skylake-SP has it); without it the AVX2 one runs. */
+static gemv_fn kernel(bool bf16)
 {
 #ifdef TL_HAVE_AVX2
     switch (tl_simd_active()) {
-    case TL_SIMD_AVX512: return gemv_avx512;
-    case TL_SIMD_AVX2: return gemv_avx2;
+    case TL_SIMD_AVX512:
+        if (!bf16)
+            return gemv_avx512;
+        if (__builtin_cpu_supports("avx512bw"))
+            return gemv_bf16_avx512;
+        return gemv_bf16_avx2;
+    case TL_SIMD_AVX2: return bf16 ? gemv_bf16_avx2 : gemv_avx2;
     default: break;
     }
 #endif
-    return gemv_portable;
+    return bf16 ? gemv_bf16_portable : gemv_portable;
 }
 
 /* Columns [0, n) in chunks of CHUNK columns, all rows of B per chunk: the
@@ -221,12 +268,22 @@ static gemv_fn kernel(void)
  * alone). One thread: splitting the columns over the pool made generation
  * slower on the shared 2-core machine it was measured on (docs/performance.md,
  * "What did not pay"). */
+static void run(gemv_job g, bool bf16)
+{
+    gemv_fn fn = kernel(bf16);
+    for (int j = 0; j < g.n; j += CHUNK)
+        fn(&g, j, g.n - j > CHUNK ? j + CHUNK : g.n);
+}
+
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c)
 {
-    gemv_job g = {n, K, alpha, beta, a, inc, B, ldb, c};
-    gemv_fn fn = kernel();
-    for (int j = 0; j < n; j += CHUNK)
-        fn(&g, j, n - j > CHUNK ? j + CHUNK : n);
+    run((gemv_job){n, K, alpha, beta, a, inc, B, ldb, c}, false);
+}
+
+void tl_gemv_rows_bf16(int n, int K, float alpha, const float *a, int inc, const uint16_t *B,
+                       int ldb, float beta, float *c)
+{
+    run((gemv_job){n, K, alpha, beta, a, inc, B, ldb, c}, true);
 }
 #endif

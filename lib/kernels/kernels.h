@@ -22,10 +22,25 @@ int tl_blas_get_threads(void);
 void tl_blas_set_threads(int n);
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
- * inner dimension is K. One call to the BLAS (sgemm or dgemm), except for
- * M = 1: tl_gemv_rows in the float build when op(B) = B, else BLAS gemv. */
+ * inner dimension is K. M = 1: tl_gemv_rows in the float build when
+ * op(B) = B, tl_gemv_rows_bf16 when B has a bf16 copy in use
+ * (tl_bf16_use), else BLAS gemv; otherwise tl_sgemm in the float build when
+ * tl_sgemm_chosen(), else the BLAS (sgemm or dgemm). */
 void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, const tl_real *A,
              int lda, const tl_real *B, int ldb, tl_real beta, tl_real *C, int ldc);
+
+/* The library's own GEMM (float build, gemm.c): the contract of tl_gemm for
+ * any M, N, K >= 0; beta = 0 does not read C. Packed blocks and a
+ * register-blocked micro-kernel at tl_simd_active()'s level (AVX-512, AVX2
+ * or portable C); large products are split over the pool by blocks of C,
+ * and the result has the same bits for any thread count. tl_sgemm_chosen:
+ * whether tl_gemm uses it (the environment variable TL_GEMM, else where it
+ * was measured faster than the BLAS). */
+#ifndef TL_REAL_DOUBLE
+void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+              int lda, const float *B, int ldb, float beta, float *C, int ldc);
+bool tl_sgemm_chosen(void);
+#endif
 
 /* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)
  * row-major with row stride ldb; beta = 0 does not read c (float build,
@@ -34,6 +49,58 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
 #ifndef TL_REAL_DOUBLE
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c);
+
+/* bf16 ("brain float"): the upper 16 bits of an IEEE float, i.e. a float
+ * with an 8-bit significand (7 bits stored) and the full exponent range.
+ * tl_bf16_from_float rounds to nearest, ties to even; infinities stay
+ * infinite, values beyond the largest bf16 round to infinity, subnormals
+ * round like any other value, a NaN stays a NaN of the same sign (made
+ * quiet, never rounded into an infinity). tl_bf16_to_float is exact. */
+uint16_t tl_bf16_from_float(float x);
+static inline float tl_bf16_to_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* tl_gemv_rows with B in bf16: each weight widened to float (exactly),
+ * products and sums in float as in tl_gemv_rows (same order, same bound).
+ * Half the bytes of B to stream: generation with bf16 weights (bf16.c). */
+void tl_gemv_rows_bf16(int n, int K, float alpha, const float *a, int inc, const uint16_t *B,
+                       int ldb, float beta, float *c);
+
+/* bf16 copies of weight matrices that stand in for them in one-row products
+ * (generation with bf16 weights, tl_generate_bf16). A copy holds op(W), the
+ * K x N matrix a product reads (Wᵀ for a weight used transposed: a tied
+ * affine layer), row-major, rounded by tl_bf16_from_float. While a set is
+ * in use on a thread (tl_bf16_use), every tl_gemm of one row on that thread
+ * whose B, transposition, K, N and ldb are those of a copy's W reads the
+ * copy through tl_gemv_rows_bf16 instead; all other products are untouched.
+ * The set does not own the float weights, which must neither move nor
+ * change while it is in use; it owns the copies (tl_bf16_set_free). A
+ * zeroed struct is empty. */
+typedef struct tl_bf16_weight {
+    const float *W;
+    bool trans;
+    int K, N, ld;
+    uint16_t *copy;
+} tl_bf16_weight;
+
+typedef struct tl_bf16_set {
+    tl_bf16_weight *w;
+    int n, cap;
+} tl_bf16_set;
+
+/* Add a copy of op(W) (W is K x N with row stride ld, or N x K when trans).
+ * TL_ERR_NOMEM when the copy cannot be allocated. */
+tl_status tl_bf16_set_add(tl_bf16_set *s, const float *W, bool trans, int K, int N, int ld);
+void tl_bf16_set_free(tl_bf16_set *s);
+/* Use s on the calling thread until tl_bf16_use(NULL). */
+void tl_bf16_use(const tl_bf16_set *s);
+/* The copy standing in for B in this product, or NULL. */
+const uint16_t *tl_bf16_find(const float *B, bool trans, int K, int N, int ldb);
 #endif
 
 /* C[i, :] += b for each of the M rows. */
