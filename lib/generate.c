@@ -1,8 +1,10 @@
 /* Sampling from a language model: temperature, top-k, top-p, greedy, skip list. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "timelayers/affine.h"
 #include "timelayers/generate.h"
 
 enum { LANES = 8 };
@@ -150,30 +152,54 @@ done:
     return st;
 }
 
-tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count,
-                      const tl_sample_opts *opts, tl_rng *rng, int32_t *out)
+#ifndef TL_REAL_DOUBLE
+/* bf16 copies of the weights a generated token streams, in the shapes of
+ * their one-row products: the input and recurrent weights Wx (D, G·H) and Wh
+ * (H, G·H) of the recurrent layers, and TimeAffine's W (D, V), or for an
+ * affine tied to an embedding's table E (V, D) the copy of Eᵀ (the
+ * embedding's own lookups keep reading E). The model must be built: its
+ * parameters sit where they will stay. */
+static tl_status streamed_weights_bf16(tl_model *m, tl_bf16_set *s)
 {
-    if (!m || !prompt || nprompt < 1 || count < 0 || (count && !out))
-        return tl_fail(TL_ERR_ARG, "tl_generate: needs a model, a prompt of at least one id, "
-                                   "count >= 0 and an output array");
-    /* A non-stateful recurrent layer would restart from zeros at every
-     * token: every prediction after the prompt would ignore the context. */
     for (int i = 0; i < tl_model_num_layers(m); i++) {
         tl_layer *l = tl_model_layer(m, i);
-        tl_layer_config c;
-        bool stateful = false;
-        if (tl_layer_has_state(l) && (tl_layer_get_config(l, &c) ||
-                                      tl_config_bool(&c, "stateful", false, &stateful) ||
-                                      !stateful))
-            return tl_fail(TL_ERR_STATE, "tl_generate: layer %d (%s) is not stateful; generation "
-                           "feeds one token at a time and needs the state carried", i,
-                           tl_layer_type(l));
+        const char *type = tl_layer_type(l);
+        if (!strcmp(type, "TimeAffine")) {
+            const tl_tensor *w;
+            bool tr;
+            TL_TRY(tl_time_affine_weight(l, &w, &tr, NULL));
+            int rows = w->shape[0], cols = w->shape[1];
+            TL_TRY(tr ? tl_bf16_set_add(s, w->data, true, cols, rows, cols)
+                      : tl_bf16_set_add(s, w->data, false, rows, cols, cols));
+        } else if (!strcmp(type, "TimeRNN") || !strcmp(type, "TimeLSTM") ||
+                   !strcmp(type, "TimeGRU")) {
+            int n;
+            tl_param *p = tl_layer_params(l, &n);
+            for (int k = 0; k < n; k++)
+                if (!strcmp(p[k].name, "Wx") || !strcmp(p[k].name, "Wh"))
+                    TL_TRY(tl_bf16_set_add(s, p[k].value.data, false, p[k].value.shape[0],
+                                           p[k].value.shape[1], p[k].value.shape[1]));
+        }
     }
+    return TL_OK;
+}
+#endif
+
+/* Feed the prompt, then draw and feed back count tokens. With bf16 the
+ * prompt goes in one token at a time, so that every product of the call is
+ * a one-row product and reads the bf16 copies: the result is then that of
+ * the float model with those weights rounded, whatever the prompt's length. */
+static tl_status run(tl_model *m, const int32_t *prompt, int nprompt, int count,
+                     const tl_sample_opts *opts, tl_rng *rng, int32_t *out, bool bf16)
+{
     const tl_tensor *scores;
     int32_t last;
     tl_model_reset_state(m);
-    tl_tensor x = tl_tensor_wrap_ids((int32_t *)prompt, 2, (int[]){1, nprompt});
-    TL_TRY(tl_model_predict(m, &x, &scores));
+    for (int i = 0; i < (bf16 ? nprompt : 1); i++) {
+        tl_tensor x = tl_tensor_wrap_ids((int32_t *)prompt + i, 2,
+                                         (int[]){1, bf16 ? 1 : nprompt});
+        TL_TRY(tl_model_predict(m, &x, &scores));
+    }
     int V = scores->shape[scores->ndim - 1];
     double *work;
     TL_TRY(tl_alloc((void **)&work, 2 * (size_t)V, sizeof(double), "tl_generate"));
@@ -184,9 +210,62 @@ tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count
         if (st)
             break;
         out[k] = last;
-        x = tl_tensor_wrap_ids(&last, 2, (int[]){1, 1});
+        tl_tensor x = tl_tensor_wrap_ids(&last, 2, (int[]){1, 1});
         st = tl_model_predict(m, &x, &scores);
     }
     tl_free(work);
     return st;
+}
+
+static tl_status generate(const char *fn, tl_model *m, const int32_t *prompt, int nprompt,
+                          int count, const tl_sample_opts *opts, tl_rng *rng, int32_t *out,
+                          bool bf16)
+{
+    if (!m || !prompt || nprompt < 1 || count < 0 || (count && !out))
+        return tl_fail(TL_ERR_ARG, "%s: needs a model, a prompt of at least one id, count >= 0 "
+                                   "and an output array", fn);
+    /* A non-stateful recurrent layer would restart from zeros at every
+     * token: every prediction after the prompt would ignore the context. */
+    for (int i = 0; i < tl_model_num_layers(m); i++) {
+        tl_layer *l = tl_model_layer(m, i);
+        tl_layer_config c;
+        bool stateful = false;
+        if (tl_layer_has_state(l) && (tl_layer_get_config(l, &c) ||
+                                      tl_config_bool(&c, "stateful", false, &stateful) ||
+                                      !stateful))
+            return tl_fail(TL_ERR_STATE, "%s: layer %d (%s) is not stateful; generation feeds "
+                           "one token at a time and needs the state carried", fn, i,
+                           tl_layer_type(l));
+    }
+    if (!bf16)
+        return run(m, prompt, nprompt, count, opts, rng, out, false);
+#ifdef TL_REAL_DOUBLE
+    return tl_fail(TL_ERR_ARG, "%s: bf16 weights need the float build of the library (this is "
+                               "the double build, libtimelayers_f64)", fn);
+#else
+    int nparams;
+    tl_bf16_set set = {0};
+    tl_status st = tl_model_param_count(m, &nparams);  /* builds the model */
+    if (!st)
+        st = streamed_weights_bf16(m, &set);
+    if (!st) {
+        tl_bf16_use(&set);
+        st = run(m, prompt, nprompt, count, opts, rng, out, true);
+        tl_bf16_use(NULL);
+    }
+    tl_bf16_set_free(&set);
+    return st;
+#endif
+}
+
+tl_status tl_generate(tl_model *m, const int32_t *prompt, int nprompt, int count,
+                      const tl_sample_opts *opts, tl_rng *rng, int32_t *out)
+{
+    return generate("tl_generate", m, prompt, nprompt, count, opts, rng, out, false);
+}
+
+tl_status tl_generate_bf16(tl_model *m, const int32_t *prompt, int nprompt, int count,
+                           const tl_sample_opts *opts, tl_rng *rng, int32_t *out)
+{
+    return generate("tl_generate_bf16", m, prompt, nprompt, count, opts, rng, out, true);
 }

@@ -61,6 +61,12 @@ awk -v p="$ppl" 'BEGIN { exit !(p < 3) }' || fail "GRU validation perplexity $pp
 grep -q "TimeGRU" "$tmp/info" && grep -q "layers.1.bhn" "$tmp/info" || fail "info (GRU)"
 "$tl" sample "$tmp/g.safetensors" --prompt "the cat" --length 5 --seed 3 | grep -q "^the cat" ||
   fail "sample (GRU)"
+# bf16 weights: reproducible, the prompt first, every token from the vocabulary.
+"$tl" sample "$tmp/g.safetensors" --prompt "the cat" --length 30 --seed 3 --bf16 >"$tmp/b1"
+"$tl" sample "$tmp/g.safetensors" --prompt "the cat" --length 30 --seed 3 --bf16 >"$tmp/b2"
+cmp -s "$tmp/b1" "$tmp/b2" && grep -q "^the cat" "$tmp/b1" || fail "sample --bf16"
+tr ' ' '\n' <"$tmp/b1" | grep -v '^$' | grep -vxq -e the -e cat -e sat -e on -e mat -e and \
+  -e dog -e log -e a -e saw -e '<eos>' && fail "sample --bf16: a token not in the vocabulary"
 # Recurrent dropout in a GRU: trains, and the checkpoint keeps the rate.
 "$tl" train --train "$tmp/train.txt" --level word --cell gru --embed 8 --hidden 8 --batch 4 \
   --time 8 --max-steps 3 --rec-dropout 0.25 --quiet --out "$tmp/gd.safetensors" >/dev/null

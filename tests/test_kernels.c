@@ -762,17 +762,18 @@ static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_re
 
 /* The general product at every SIMD level, all four transpose cases: every
  * combination of small sizes around the register tiles (12 x 32 on AVX-512,
- * 6 x 16 otherwise), leading dimensions 0-2 larger, alpha and beta cases
+ * 6 x 16 otherwise, and the edge tiles of 4 or 8 rows, 2 or 4, and half
+ * width: exact and partial fits), leading dimensions 0-2 larger, alpha and beta cases
  * (beta = 0 over NaN, 1, others); K = 0; then products larger than one block
  * in each direction (M > 192 rows, N > 1024 columns, K > 256: several K
- * slices), each with one and with two threads set: the same bits. */
+ * slices), split by rows and by columns, each with one and with two threads
+ * set: the same bits. */
 static void test_gemm(void **state)
 {
     (void)state;
-    const int dims[] = {1, 2, 3, 13, 17, 31, 33};
+    const int dims[] = {1, 2, 4, 8, 13, 16, 17, 33, 48};
     const tl_real ab[][2] = {{1, 0}, {1, 1}, {(tl_real)-0.5, (tl_real)0.25}, {2, -1}};
-    const int big[][3] = {{100, 1300, 17}, {257, 33, 700}, {700, 129, 100}, {13, 100, 2049},
-                          {129, 257, 257}};
+    const int big[][3] = {{100, 1100, 9}, {200, 33, 520}, {197, 129, 60}, {13, 40, 1030}};
     enum { ND = sizeof dims / sizeof *dims };
     tl_simd levels[3];
     int nl = simd_levels(levels), n = 0;

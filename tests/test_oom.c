@@ -131,7 +131,8 @@ static tl_status load_corpus(fixture *fx)
 
 static tl_status save(fixture *fx) { return tl_trainer_save(fx->lm.t, fx->path); }
 
-/* Open, rebuild model, vocabulary and optimizer, resume a trainer, generate. */
+/* Open, rebuild model, vocabulary and optimizer, resume a trainer, generate
+ * (float weights, and in the float build bf16 weights). */
 static tl_status load_and_generate(fixture *fx)
 {
     tl_checkpoint *ck = NULL;
@@ -157,6 +158,10 @@ static tl_status load_and_generate(fixture *fx)
     tl_rng_seed(&rng, 5);
     if (!st)
         st = tl_generate(m, prompt, 2, 4, &so, &rng, out);
+#ifndef TL_REAL_DOUBLE
+    if (!st)
+        st = tl_generate_bf16(m, prompt, 2, 4, &so, &rng, out);
+#endif
     tl_trainer_destroy(t);
     tl_optim_destroy(opt);
     tl_vocab_destroy(v);

@@ -16,19 +16,37 @@
 
 #ifndef TL_REAL_DOUBLE
 
+/* The rounding on the bits, without branches, so that the copying loops
+ * below vectorise (a weight matrix is millions of values, converted at
+ * every tl_generate_bf16 call). */
+static inline uint16_t round_bits(uint32_t u)
+{
+    /* Round to nearest, ties to even: add just under half a unit of the
+     * kept part, plus one when the kept part is odd. A carry into the
+     * exponent is the correct rounding (up to infinity past the largest). */
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    /* A NaN keeps its sign and upper payload with the quiet bit set, so
+     * that neither truncation nor the carry can make it an infinity. */
+    uint32_t nan = (u >> 16) | 0x0040u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+
 uint16_t tl_bf16_from_float(float x)
 {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    /* A NaN: keep the sign and the upper payload, set the quiet bit, so that
-     * truncation can never turn it into an infinity. */
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x0040u);
-    /* Round to nearest, ties to even: add just under half a unit of the
-     * kept part, plus one when the kept part is odd. A carry into the
-     * exponent is the correct rounding (up to infinity past the largest). */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    return round_bits(u);
+}
+
+/* dst[j] = bf16 of src[j·stride] for j < n. */
+TL_MULTIVERSION
+static void round_run(const float *src, size_t stride, int n, uint16_t *dst)
+{
+    for (int j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, src + (size_t)j * stride, sizeof u);
+        dst[j] = round_bits(u);
+    }
 }
 
 /* dst (K x N row-major) = bf16 of op(W). Transposed, in blocks of TILE
@@ -40,15 +58,13 @@ static void round_copy(const float *W, bool trans, int K, int N, int ld, uint16_
 {
     if (!trans) {
         for (int k = 0; k < K; k++)
-            for (int j = 0; j < N; j++)
-                dst[(size_t)k * N + j] = tl_bf16_from_float(W[(size_t)k * ld + j]);
+            round_run(W + (size_t)k * ld, 1, N, dst + (size_t)k * N);
         return;
     }
     for (int j0 = 0; j0 < N; j0 += TILE) {
         int j1 = N - j0 < TILE ? N : j0 + TILE;
         for (int k = 0; k < K; k++)
-            for (int j = j0; j < j1; j++)
-                dst[(size_t)k * N + j] = tl_bf16_from_float(W[(size_t)j * ld + k]);
+            round_run(W + (size_t)j0 * ld + k, (size_t)ld, j1 - j0, dst + (size_t)k * N + j0);
     }
 }
 

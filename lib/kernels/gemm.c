@@ -11,7 +11,8 @@
  * NR-column panels (row k of a panel: NR consecutive floats) and an MC x KC
  * block of alpha·op(A) into MR-row panels (column k: MR consecutive floats);
  * packing is where the transposes and the edges (zero padding) are handled, so
- * one micro-kernel serves every case. The micro-kernel keeps an MR x NR tile
+ * one micro-kernel serves every case. (op(A) = A with alpha = 1 is read in
+ * place instead, see run_block.) The micro-kernel keeps an MR x NR tile
  * of C in registers: per k it loads one row of the B panel (NR floats) and
  * broadcasts MR values of the A panel into MR·NR/L fused multiply-adds (L
  * lanes). The A block (MC x KC) stays in L2; a B panel (KC x NR, 32 KB at
@@ -53,71 +54,121 @@ enum { KC = 256, MC_PANELS = 16, NC = 1024, MAX_MR = 12, MAX_NR = 32 };
 /* Below this many multiply-adds a product stays on the calling thread. */
 #define SMALL_PRODUCT 65536.0
 
-/* acc(MR x NR) = Σ_k a[k·MR + r]·b[k·NR + j]; C = acc + beta·C (acc when
- * beta = 0); row r of C at c + r·ldc. */
-typedef void (*tile_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
-                        float beta);
+/* acc(h x w) = Σ_k A(r, k)·b[k·w + j]; C = acc + beta·C (acc when beta =
+ * 0); row r of C at c + r·ldc. A(r, k) is a[k·h + r] in a packed panel and
+ * a[r·lda + k] read in place (the "direct" kernels). */
+typedef void (*tile_fn)(int kc, const float *a, size_t lda, const float *b, float *c,
+                        size_t ldc, float beta);
 
+/* The full tile is mr x nr. An edge tile uses the smallest of the smaller
+ * kernels that covers it: h rows, a multiple of the row quantum rq, and w =
+ * nr or nr/2 columns (tiles[h/rq - 1][w/(nr/2) - 1]); config A's N = 100 is
+ * three full panels and a half one (112 columns computed, not 128). The
+ * last index: packed A (0) or A read in place (1). */
 typedef struct {
-    int mr, nr;
-    tile_fn tile;
+    int mr, nr, rq;
+    tile_fn tiles[3][2][2];
 } gemm_isa;
 
-static void tile_portable(int kc, const float *a, const float *b, float *c, size_t ldc,
-                          float beta)
-{
-    enum { MR = 6, NR = 16 };
-    float acc[MR][NR] = {{0}};
-    for (int k = 0; k < kc; k++, a += MR, b += NR)
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++)
-                acc[r][j] += a[r] * b[j];
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < NR; j++)
-            c[r * ldc + j] = beta == 0 ? acc[r][j] : acc[r][j] + beta * c[r * ldc + j];
-}
+#define DEFINE_PORTABLE(name, MR, NR, DIRECT)                                                \
+    static void name(int kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, \
+                     float beta)                                                             \
+    {                                                                                        \
+        float acc[MR][NR] = {{0}};                                                           \
+        for (int k = 0; k < kc; k++, b += NR)                                                \
+            for (int r = 0; r < MR; r++)                                                     \
+                for (int j = 0; j < NR; j++)                                                 \
+                    acc[r][j] += (DIRECT ? a[r * lda + k] : a[k * MR + r]) * b[j];           \
+        for (int r = 0; r < MR; r++)                                                         \
+            for (int j = 0; j < NR; j++)                                                     \
+                c[r * ldc + j] = beta == 0 ? acc[r][j] : acc[r][j] + beta * c[r * ldc + j];  \
+    }
+#define DEFINE_PORTABLE2(name, MR, NR)                                                       \
+    DEFINE_PORTABLE(name##p, MR, NR, 0)                                                      \
+    DEFINE_PORTABLE(name##d, MR, NR, 1)
 
-static const gemm_isa isa_portable = {6, 16, tile_portable};
+DEFINE_PORTABLE2(tile_p2x8, 2, 8)
+DEFINE_PORTABLE2(tile_p4x8, 4, 8)
+DEFINE_PORTABLE2(tile_p6x8, 6, 8)
+DEFINE_PORTABLE2(tile_p2x16, 2, 16)
+DEFINE_PORTABLE2(tile_p4x16, 4, 16)
+DEFINE_PORTABLE2(tile_p6x16, 6, 16)
+
+/* The table of an ISA whose kernels are named prefix<h>x<w>{p,d}. */
+#define TILES(pre, r1, r2, r3, w1, w2)                                                      \
+    {{{pre##r1##x##w1##p, pre##r1##x##w1##d}, {pre##r1##x##w2##p, pre##r1##x##w2##d}},      \
+     {{pre##r2##x##w1##p, pre##r2##x##w1##d}, {pre##r2##x##w2##p, pre##r2##x##w2##d}},      \
+     {{pre##r3##x##w1##p, pre##r3##x##w1##d}, {pre##r3##x##w2##p, pre##r3##x##w2##d}}}
+
+static const gemm_isa isa_portable = {6, 16, 2, TILES(tile_p, 2, 4, 6, 8, 16)};
 
 #ifdef TL_HAVE_AVX2
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
-/* One source for both ISAs: an MR x 2L tile as 2·MR vectors of L lanes. */
-#define DEFINE_TILE(name, target, V, L, MR)                                                  \
-    static target void name(int kc, const float *a, const float *b, float *c, size_t ldc,    \
-                            float beta)                                                      \
+/* One source for both ISAs: an MR x NV·L tile as MR·NV vectors of L lanes.
+ * The tile's lines of C are prefetched first: with K of about 100 (config
+ * A) they would otherwise be waited for at the end of every tile. */
+#define DEFINE_TILE(name, target, V, L, MR, NV, DIRECT)                                      \
+    static target void name(int kc, const float *a, size_t lda, const float *b, float *c,    \
+                            size_t ldc, float beta)                                          \
     {                                                                                        \
         V acc0[MR], acc1[MR];                                                                \
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = (V){0};    \
-        for (int k = 0; k < kc; k++, a += MR, b += 2 * L) {                                  \
-            V b0 = *(const V *)b, b1 = *(const V *)(b + L);                                  \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
+        {                                                                                    \
+            acc0[r] = acc1[r] = (V){0};                                                      \
+            __builtin_prefetch(c + r * ldc, 1);                                              \
+            if (NV == 2)                                                                     \
+                __builtin_prefetch(c + r * ldc + L, 1);                                      \
+        }                                                                                    \
+        for (int k = 0; k < kc; k++, b += NV * L) {                                          \
+            V b0 = *(const V *)b, b1 = NV == 2 ? *(const V *)(b + L) : b0;                   \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                            \
             {                                                                                \
-                acc0[r] += a[r] * b0;                                                        \
-                acc1[r] += a[r] * b1;                                                        \
+                float x = DIRECT ? a[r * lda + k] : a[k * MR + r];                           \
+                acc0[r] += x * b0;                                                           \
+                if (NV == 2)                                                                 \
+                    acc1[r] += x * b1;                                                       \
             }                                                                                \
         }                                                                                    \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
         {                                                                                    \
             float *cr = c + r * ldc;                                                         \
             if (beta != 0) {                                                                 \
-                V o0, o1;                                                                    \
-                memcpy(&o0, cr, sizeof o0);                                                  \
-                memcpy(&o1, cr + L, sizeof o1);                                              \
-                acc0[r] += beta * o0;                                                        \
-                acc1[r] += beta * o1;                                                        \
+                V o;                                                                         \
+                memcpy(&o, cr, sizeof o);                                                    \
+                acc0[r] += beta * o;                                                         \
+                if (NV == 2) {                                                               \
+                    memcpy(&o, cr + L, sizeof o);                                            \
+                    acc1[r] += beta * o;                                                     \
+                }                                                                            \
             }                                                                                \
             memcpy(cr, &acc0[r], sizeof acc0[r]);                                            \
-            memcpy(cr + L, &acc1[r], sizeof acc1[r]);                                        \
+            if (NV == 2)                                                                     \
+                memcpy(cr + L, &acc1[r], sizeof acc1[r]);                                    \
         }                                                                                    \
     }
+#define DEFINE_TILE2(name, target, V, L, MR, NV)                                            \
+    DEFINE_TILE(name##p, target, V, L, MR, NV, 0)                                            \
+    DEFINE_TILE(name##d, target, V, L, MR, NV, 1)
 
-DEFINE_TILE(tile_avx2, __attribute__((target("avx2,fma"))), v8, 8, 6)
-DEFINE_TILE(tile_avx512, __attribute__((target("avx512f,avx512vl,fma"))), v16, 16, 12)
+#define AVX2_T __attribute__((target("avx2,fma")))
+#define AVX512_T __attribute__((target("avx512f,avx512vl,fma")))
+DEFINE_TILE2(tile_a2x8, AVX2_T, v8, 8, 2, 1)
+DEFINE_TILE2(tile_a4x8, AVX2_T, v8, 8, 4, 1)
+DEFINE_TILE2(tile_a6x8, AVX2_T, v8, 8, 6, 1)
+DEFINE_TILE2(tile_a2x16, AVX2_T, v8, 8, 2, 2)
+DEFINE_TILE2(tile_a4x16, AVX2_T, v8, 8, 4, 2)
+DEFINE_TILE2(tile_a6x16, AVX2_T, v8, 8, 6, 2)
+DEFINE_TILE2(tile_z4x16, AVX512_T, v16, 16, 4, 1)
+DEFINE_TILE2(tile_z8x16, AVX512_T, v16, 16, 8, 1)
+DEFINE_TILE2(tile_z12x16, AVX512_T, v16, 16, 12, 1)
+DEFINE_TILE2(tile_z4x32, AVX512_T, v16, 16, 4, 2)
+DEFINE_TILE2(tile_z8x32, AVX512_T, v16, 16, 8, 2)
+DEFINE_TILE2(tile_z12x32, AVX512_T, v16, 16, 12, 2)
 
-static const gemm_isa isa_avx2 = {6, 16, tile_avx2};
-static const gemm_isa isa_avx512 = {12, 32, tile_avx512};
+static const gemm_isa isa_avx2 = {6, 16, 2, TILES(tile_a, 2, 4, 6, 8, 16)};
+static const gemm_isa isa_avx512 = {12, 32, 4, TILES(tile_z, 4, 8, 12, 16, 32)};
 #endif
 
 static const gemm_isa *active_isa(void)
@@ -131,6 +182,11 @@ static const gemm_isa *active_isa(void)
 #endif
     return &isa_portable;
 }
+
+/* The height of a panel of `rows` rows and the width of one of `cols`
+ * columns (rows <= mr, cols <= nr). */
+static int panel_h(const gemm_isa *isa, int rows) { return (rows + isa->rq - 1) / isa->rq * isa->rq; }
+static int panel_w(const gemm_isa *isa, int cols) { return cols <= isa->nr / 2 ? isa->nr / 2 : isa->nr; }
 
 /* ---- The calling thread's pack buffers ---- */
 
@@ -198,34 +254,76 @@ typedef struct {
     bool split_n;          /* parts take ranges of columns (else of rows) */
 } gemm_job;
 
-/* Rows [i0, i0 + mc) and columns [k0, k0 + kc) of alpha·op(A) into MR-row
- * panels: panel p at dst + p·mr·kc, element (r, k) at k·mr + r. */
+/* Rows [i0, i0 + mc) and columns [k0, k0 + kc) of alpha·op(A) into panels
+ * of mr rows (the last one h = panel_h rows): panel p at dst + p·mr·kc,
+ * element (r, k) at k·h + r. */
 static void pack_a(const gemm_job *g, int i0, int mc, int k0, int kc, float *dst)
 {
     int mr = g->isa->mr;
     float alpha = g->alpha;
     for (int p = 0; p < mc; p += mr, dst += (size_t)mr * kc) {
-        int rows = mc - p < mr ? mc - p : mr;
+        int rows = mc - p < mr ? mc - p : mr, h = panel_h(g->isa, rows);
         if (!g->ta)
             for (int r = 0; r < rows; r++) {
                 const float *s = g->A + (size_t)(i0 + p + r) * g->lda + k0;
                 for (int k = 0; k < kc; k++)
-                    dst[(size_t)k * mr + r] = alpha * s[k];
+                    dst[(size_t)k * h + r] = alpha * s[k];
             }
         else
             for (int k = 0; k < kc; k++) {
                 const float *s = g->A + (size_t)(k0 + k) * g->lda + i0 + p;
                 for (int r = 0; r < rows; r++)
-                    dst[(size_t)k * mr + r] = alpha * s[r];
+                    dst[(size_t)k * h + r] = alpha * s[r];
             }
-        for (int k = 0; rows < mr && k < kc; k++)
-            for (int r = rows; r < mr; r++)
-                dst[(size_t)k * mr + r] = 0;
+        for (int k = 0; rows < h && k < kc; k++)
+            for (int r = rows; r < h; r++)
+                dst[(size_t)k * h + r] = 0;
     }
 }
 
-/* Rows [k0, k0 + kc) and columns [j0, j0 + nc) of op(B) into NR-column
- * panels: panel q at dst + q·nr·kc, element (k, c) at k·nr + c. */
+#ifdef TL_HAVE_AVX2
+/* Columns [0, cols) of a panel of op(B) = Bᵀ, B's rows ldb apart at s, 8
+ * rows (columns of the panel) at a time: 8 x 8 blocks transposed in
+ * registers (unpack, shuffle, swap of halves) instead of one float at a
+ * time. Returns the columns done, a multiple of 8. */
+static AVX2_T int pack_t8(const float *s, size_t ldb, int cols, int kc, float *d, int w)
+{
+    int c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        const float *r = s + (size_t)c * ldb;
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 x[8], t[8];
+            for (int i = 0; i < 8; i++)
+                x[i] = _mm256_loadu_ps(r + i * ldb + k);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                x[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                x[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                x[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                x[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(d + (size_t)(k + i) * w + c,
+                                 _mm256_permute2f128_ps(x[i], x[i + 4], 0x20));
+                _mm256_storeu_ps(d + (size_t)(k + i + 4) * w + c,
+                                 _mm256_permute2f128_ps(x[i], x[i + 4], 0x31));
+            }
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++)
+                d[(size_t)k * w + c + i] = r[i * ldb + k];
+    }
+    return c;
+}
+#endif
+
+/* Rows [k0, k0 + kc) and columns [j0, j0 + nc) of op(B) into panels of nr
+ * columns (the last one w = panel_w columns): panel q at dst + q·kc (q a
+ * multiple of nr), element (k, c) at k·w + c. */
 static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst)
 {
     int nr = g->isa->nr;
@@ -234,56 +332,74 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
         for (int k = 0; k < kc; k++) {
             const float *s = g->B + (size_t)(k0 + k) * g->ldb + j0;
             for (int q = 0; q < nc; q += nr) {
-                int cols = nc - q < nr ? nc - q : nr;
-                float *d = dst + (size_t)q * kc + (size_t)k * nr;
-                memcpy(d, s + q, (size_t)cols * sizeof *d);
-                memset(d + cols, 0, (size_t)(nr - cols) * sizeof *d);
+                int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols);
+                float *d = dst + (size_t)q * kc + (size_t)k * w;
+                if (cols == 32)   /* copies of a known size, inlined */
+                    memcpy(d, s + q, 32 * sizeof *d);
+                else if (cols == 16)
+                    memcpy(d, s + q, 16 * sizeof *d);
+                else {
+                    memcpy(d, s + q, (size_t)cols * sizeof *d);
+                    memset(d + cols, 0, (size_t)(w - cols) * sizeof *d);
+                }
             }
         }
         return;
     }
     for (int q = 0; q < nc; q += nr) {
-        int cols = nc - q < nr ? nc - q : nr;
+        int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols), c = 0;
         float *d = dst + (size_t)q * kc;
-        for (int c = 0; c < cols; c++) {
+#ifdef TL_HAVE_AVX2
+        if (g->isa != &isa_portable)
+            c = pack_t8(g->B + (size_t)(j0 + q) * g->ldb + k0, (size_t)g->ldb, cols, kc, d, w);
+#endif
+        for (; c < cols; c++) {
             const float *s = g->B + (size_t)(j0 + q + c) * g->ldb + k0;
             for (int k = 0; k < kc; k++)
-                d[(size_t)k * nr + c] = s[k];
+                d[(size_t)k * w + c] = s[k];
         }
-        for (int k = 0; cols < nr && k < kc; k++)
-            memset(d + (size_t)k * nr + cols, 0, (size_t)(nr - cols) * sizeof *d);
+        for (int k = 0; cols < w && k < kc; k++)
+            memset(d + (size_t)k * w + cols, 0, (size_t)(w - cols) * sizeof *d);
     }
 }
 
 /* ---- The loops around the micro-kernel ---- */
 
-/* One tile at C (rows x cols valid); edge tiles through a scratch tile. */
-static void run_tile(const gemm_isa *isa, int kc, const float *a, const float *b, float *c,
-                     size_t ldc, int rows, int cols, float beta)
+/* One tile at C (rows x cols valid) from the panel b and the rows of A at a:
+ * a packed panel (lda = 0) or lda apart in place; a tile smaller than its
+ * kernel goes through a scratch tile. */
+static void run_tile(const gemm_isa *isa, int kc, const float *a, size_t lda, const float *b,
+                     float *c, size_t ldc, int rows, int cols, float beta)
 {
-    if (rows == isa->mr && cols == isa->nr) {
-        isa->tile(kc, a, b, c, ldc, beta);
+    int h = panel_h(isa, rows), w = panel_w(isa, cols);
+    tile_fn tile = isa->tiles[h / isa->rq - 1][w / (isa->nr / 2) - 1][lda != 0];
+    if (rows == h && cols == w) {
+        tile(kc, a, lda, b, c, ldc, beta);
         return;
     }
     _Alignas(64) float t[MAX_MR * MAX_NR] = {0};
-    size_t nr = (size_t)isa->nr;
     if (beta != 0)
         for (int r = 0; r < rows; r++)
-            memcpy(t + r * nr, c + r * ldc, (size_t)cols * sizeof *t);
-    isa->tile(kc, a, b, t, nr, beta);
+            memcpy(t + r * w, c + r * ldc, (size_t)cols * sizeof *t);
+    tile(kc, a, lda, b, t, (size_t)w, beta);
     for (int r = 0; r < rows; r++)
-        memcpy(c + r * ldc, t + r * nr, (size_t)cols * sizeof *t);
+        memcpy(c + r * ldc, t + r * w, (size_t)cols * sizeof *t);
 }
 
 static int k_slices(int K) { return (K + KC - 1) / KC; }
 
-/* C[m0:m1, n0:n1] of the job, on this thread. */
+/* C[m0:m1, n0:n1] of the job, on this thread. op(A) = A with alpha = 1 (all
+ * the layers' forward and dx products) is read in place, rows lda apart,
+ * except in a last panel whose rows no kernel height fits: packing it would
+ * cost a transposition per element (as many floats as multiply-adds per k
+ * for a narrow C) and the kernel's broadcasts read A's rows as they are. */
 static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
 {
     const gemm_isa *isa = g->isa;
     int mr = isa->mr, nr = isa->nr, mcmax = mr * MC_PANELS, nk = k_slices(g->K);
     int kcmax = (g->K + nk - 1) / nk;
     int mspan = m1 - m0 < mcmax ? m1 - m0 : mcmax, nspan = n1 - n0 < NC ? n1 - n0 : NC;
+    bool direct = !g->ta && g->alpha == 1;
     size_t na = (size_t)((mspan + mr - 1) / mr * mr) * kcmax;
     size_t nb = (size_t)((nspan + nr - 1) / nr * nr) * kcmax;
     pack_bufs *w = get_bufs(na, nb);
@@ -302,13 +418,21 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
             float beta = q == 0 ? g->beta : 1;
             pack_b(g, jc, nc, k0, kc, w->b);
             for (int ic = m0; ic < m1; ic += mcmax) {
-                int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
-                pack_a(g, ic, mc, k0, kc, w->a);
+                int mc = m1 - ic < mcmax ? m1 - ic : mcmax, tail = mc % mr;
+                /* In place: only a last panel of a height no kernel has. */
+                int packed_from = !direct ? 0 : tail % isa->rq ? mc - tail : mc;
+                if (packed_from < mc)
+                    pack_a(g, ic + packed_from, mc - packed_from, k0, kc, w->a);
                 for (int jr = 0; jr < nc; jr += nr)
-                    for (int ir = 0; ir < mc; ir += mr)
-                        run_tile(isa, kc, w->a + (size_t)ir * kc, w->b + (size_t)jr * kc,
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        bool in_place = ir < packed_from;
+                        const float *a = in_place ? g->A + (size_t)(ic + ir) * g->lda + k0
+                                                  : w->a + (size_t)(ir - packed_from) * kc;
+                        run_tile(isa, kc, a, in_place ? (size_t)g->lda : 0,
+                                 w->b + (size_t)jr * kc,
                                  g->C + (size_t)(ic + ir) * g->ldc + jc + jr, (size_t)g->ldc,
                                  mc - ir < mr ? mc - ir : mr, nc - jr < nr ? nc - jr : nr, beta);
+                    }
             }
         }
     }
@@ -330,22 +454,33 @@ static void run_part(void *ctx, int part, int parts)
         run_block(g, lo, hi, 0, g->N);
 }
 
-/* TL_GEMM=blas: tl_gemm never comes here; TL_GEMM=own: always, at any SIMD
- * level; otherwise where this kernel was measured at least as fast as
- * OpenBLAS (docs/performance.md, "The library's own GEMM"): nowhere yet. */
-static bool chosen;
+/* TL_GEMM=own: tl_gemm always comes here, at any SIMD level (the portable
+ * kernel too); TL_GEMM=blas: never. Otherwise where this kernel was measured
+ * at least as fast as the BLAS on the layers' products (docs/performance.md,
+ * "The library's own GEMM"; Zen 5, one thread): at the AVX-512 level when
+ * OpenBLAS runs its AVX2 kernels (1.1-3.0x its Haswell sgemm on every
+ * product of configs A, B, C). Against OpenBLAS's own AVX-512 kernels
+ * (Cooperlake) it reached 0.63-0.99x on all but one product, and on an AVX2
+ * CPU it was not measured against them: the BLAS stays there. */
+typedef enum { GEMM_AUTO, GEMM_OWN, GEMM_BLAS } gemm_choice;
+static gemm_choice choice;
+static bool blas_avx512;
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
 
 static void read_choice(void)
 {
     const char *env = getenv("TL_GEMM");
-    chosen = env && strcmp(env, "own") == 0;
+    choice = !env ? GEMM_AUTO : !strcmp(env, "own") ? GEMM_OWN : !strcmp(env, "blas") ? GEMM_BLAS
+                                                                                     : GEMM_AUTO;
+    blas_avx512 = tl_blas_runs_avx512();
 }
 
 bool tl_sgemm_chosen(void)
 {
     pthread_once(&choice_once, read_choice);
-    return chosen;
+    if (choice != GEMM_AUTO)
+        return choice == GEMM_OWN;
+    return tl_simd_active() == TL_SIMD_AVX512 && !blas_avx512;
 }
 
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,

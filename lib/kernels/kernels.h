@@ -20,6 +20,10 @@
  * number of online processors, and set does nothing). */
 int tl_blas_get_threads(void);
 void tl_blas_set_threads(int n);
+/* False when the BLAS is OpenBLAS running sgemm kernels narrower than
+ * AVX-512 (e.g. OPENBLAS_CORETYPE=Haswell); true for its AVX-512 cores and
+ * for any other BLAS. */
+bool tl_blas_runs_avx512(void);
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
  * inner dimension is K. M = 1: tl_gemv_rows in the float build when
@@ -34,8 +38,8 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
  * register-blocked micro-kernel at tl_simd_active()'s level (AVX-512, AVX2
  * or portable C); large products are split over the pool by blocks of C,
  * and the result has the same bits for any thread count. tl_sgemm_chosen:
- * whether tl_gemm uses it (the environment variable TL_GEMM, else where it
- * was measured faster than the BLAS). */
+ * whether tl_gemm uses it now: TL_GEMM=own always, TL_GEMM=blas never,
+ * otherwise where it was measured faster than the BLAS (gemm.c). */
 #ifndef TL_REAL_DOUBLE
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -78,6 +78,9 @@ static const char usage[] =
     "  --repeat N       timed generation runs; the median is reported (default 3)\n"
     "  --gen-tokens N   tokens sampled per generation run at batch 1 (default 1000)\n"
     "  --no-train       generation only      --no-gen   training only\n"
+    "  --gen-bf16       also time generation with bf16 weights (tl_generate_bf16),\n"
+    "                   its runs alternated with the float ones (after two untimed\n"
+    "                   runs of 8 tokens of each kind, as for float alone)\n"
     "  --profile        also time each layer's forward and backward, clip and SGD\n"
     "  --unfused        train with tl_model_forward + tl_model_backward instead of\n"
     "                   tl_model_forward_backward (output layer and loss unfused)\n"
@@ -133,7 +136,7 @@ static const bench_config configs[] = {
 
 typedef struct {
     int threads, warmup, steps, repeat, gen_tokens, rounds;
-    int train, gen, profile, json, unfused;
+    int train, gen, gen_bf16, profile, json, unfused;
 } bench_opts;
 
 /* Phases timed by --profile: each layer's forward and backward, loss, clip,
@@ -141,7 +144,7 @@ typedef struct {
 enum { PROF_MAX_LAYERS = 8, PROF_PHASES = 2 * PROF_MAX_LAYERS + 5 };
 
 typedef struct {
-    double step_s, step_cpu_s, gen_tok_s, sgemm_peak, sgemm_peak_cpu, fma_peak, rss_mb, baseline_mb;
+    double step_s, step_cpu_s, gen_tok_s, gen_bf16_tok_s, gen_bf16_ratio, sgemm_peak, sgemm_peak_cpu, fma_peak, rss_mb, baseline_mb;
     double ratio[2];        /* a variant: median of step time / its base's, wall and CPU */
     double params_mb, grads_mb, optim_mb, act_mb;
     double prof[PROF_PHASES];
@@ -410,19 +413,53 @@ static tl_status run_training(const bench_config *c, const bench_opts *o, tl_mod
     return st;
 }
 
+/* Tokens per second of one generation run of n tokens (float or bf16
+ * weights). */
+static tl_status time_generation(int n, tl_model *m, tl_rng *rng, bool bf16, int32_t *out,
+                                 double *rate)
+{
+    int32_t prompt = 0;
+    tl_sample_opts so = {.temperature = 1.0};
+    double t0 = now();
+    tl_status st = (bf16 ? tl_generate_bf16 : tl_generate)(m, &prompt, 1, n, &so, rng, out);
+    *rate = n / (now() - t0);
+    return st;
+}
+
+/* --repeat runs with float weights and, with --gen-bf16, as many with bf16
+ * weights, the two kinds alternated (the order flips every pair) so that
+ * their ratio is the median of back-to-back pairs. Two untimed runs of 8
+ * tokens of each kind first: a process's first tl_generate_bf16 calls get
+ * fresh memory for the copies from the system (on the VM of
+ * docs/performance.md its page faults cost about 75 ms per 13 MB), later
+ * calls reuse the C library's; the timed calls still make their copies. */
 static tl_status run_generation(const bench_opts *o, tl_model *m, tl_rng *rng, bench_result *r)
 {
-    int32_t *out = malloc((size_t)o->gen_tokens * sizeof *out), prompt = 0;
-    double *rates = malloc((size_t)o->repeat * sizeof *rates);
+    int32_t *out = malloc((size_t)(o->gen_tokens > 8 ? o->gen_tokens : 8) * sizeof *out);
+    double *rates = malloc(3 * (size_t)o->repeat * sizeof *rates);
     tl_status st = out && rates ? TL_OK : nomem();
-    tl_sample_opts so = {.temperature = 1.0};
-    for (int k = 0; !st && k < o->repeat; k++) {
-        double t0 = now();
-        st = tl_generate(m, &prompt, 1, o->gen_tokens, &so, rng, out);
-        rates[k] = o->gen_tokens / (now() - t0);
+    double *bf16 = st ? NULL : rates + o->repeat, *pair = st ? NULL : bf16 + o->repeat;
+    for (int k = 0; !st && k < 2; k++) {
+        st = time_generation(8, m, rng, false, out, &rates[0]);
+        if (!st && o->gen_bf16)
+            st = time_generation(8, m, rng, true, out, &bf16[0]);
     }
-    if (!st)
+    for (int k = 0; !st && k < o->repeat; k++) {
+        bool flip = o->gen_bf16 && k % 2;
+        int n = o->gen_tokens;
+        st = time_generation(n, m, rng, flip, out, flip ? &bf16[k] : &rates[k]);
+        if (!st && o->gen_bf16)
+            st = time_generation(n, m, rng, !flip, out, flip ? &rates[k] : &bf16[k]);
+        if (!st && o->gen_bf16)
+            pair[k] = bf16[k] / rates[k];
+    }
+    if (!st) {
         r->gen_tok_s = median(rates, o->repeat);
+        if (o->gen_bf16) {
+            r->gen_bf16_tok_s = median(bf16, o->repeat);
+            r->gen_bf16_ratio = median(pair, o->repeat);
+        }
+    }
     free(out);
     free(rates);
     return st;
@@ -504,6 +541,9 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         if (o->gen)
             printf(",\"gen_tokens\":%d,\"gen_tok_s\":%.1f,\"gen_gflops\":%.3f", o->gen_tokens,
                    r->gen_tok_s, r->gen_tok_s * flop_per_token(c) * 1e-9);
+        if (o->gen && o->gen_bf16)
+            printf(",\"gen_bf16_tok_s\":%.1f,\"gen_bf16_ratio\":%.4f", r->gen_bf16_tok_s,
+                   r->gen_bf16_ratio);
         printf(",\"peak_rss_mb\":%.1f,\"baseline_mb\":%.1f", r->rss_mb, r->baseline_mb);
         if (!isnan(r->ratio[0]))
             printf(",\"base\":\"%s\",\"step_ratio\":%.4f,\"step_cpu_ratio\":%.4f",
@@ -551,6 +591,10 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
         printf("  generation: %9.0f tokens/s at batch 1 (median of %d runs of %d tokens, "
                "%.2f GFLOP/s)\n", r->gen_tok_s, o->repeat, o->gen_tokens,
                r->gen_tok_s * flop_per_token(c) * 1e-9);
+    if (o->gen && o->gen_bf16)
+        printf("  bf16 gen:   %9.0f tokens/s at batch 1 with bf16 weights (median of %d runs "
+               "alternated with those above; %.2fx the float rate, median of the pairs)\n",
+               r->gen_bf16_tok_s, o->repeat, r->gen_bf16_ratio);
     printf("  memory:     peak RSS %.1f MB%s; baseline %.1f MB = params %.1f + grads %.1f + "
            "optimizer %.1f + activations %.1f (ratio %.2f)\n", r->rss_mb,
            !o->train ? "" : c->base >= 0 ? " after training, with the base model" : " after training", r->baseline_mb, r->params_mb, r->grads_mb,
@@ -689,7 +733,7 @@ static int parse_configs(const char *s, int *which)
 int main(int argc, char **argv)
 {
     enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED,
-           O_ROUNDS };
+           O_ROUNDS, O_GEN_BF16 };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
@@ -697,6 +741,7 @@ int main(int argc, char **argv)
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
         {"unfused", 0, 0, O_UNFUSED},   {"rounds", 1, 0, O_ROUNDS},
+        {"gen-bf16", 0, 0, O_GEN_BF16},
         {"help", 0, 0, 'h'},            CLI_VERSION_OPTION, {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .rounds = 1,
@@ -719,6 +764,7 @@ int main(int argc, char **argv)
             break;
         case O_NO_TRAIN: o.train = 0; break;
         case O_NO_GEN: o.gen = 0; break;
+        case O_GEN_BF16: o.gen_bf16 = 1; break;
         case O_PROFILE: o.profile = 1; break;
         case O_JSON: o.json = 1; break;
         case O_UNFUSED: o.unfused = 1; break;

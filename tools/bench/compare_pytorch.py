@@ -14,7 +14,12 @@ timelayers is faster) are printed at the end. Needs Debian's python3-torch (/usr
 Usage: tools/bench/compare_pytorch.py [--bench build/tools/timelayers-bench] [--configs A,B,C]
            (also A-RNN, B-RNN, A-GRU, B-GRU, C-GRU)
            [--reps 3] [--steps 10] [--warmup 2] [--gen-tokens 1000] [--threads 2]
-           [--torch-threads 1] [--json]
+           [--torch-threads 1] [--gen-bf16] [--json]
+
+--gen-bf16 also times timelayers' generation with bf16 weights (timelayers-bench --gen-bf16,
+its runs alternated with the float ones in the same process) and prints a second table: the
+bf16 rate against PyTorch's (float) and against timelayers' float rate. bf16 weights change
+the numbers generated slightly (docs/semantics.md, "Generation").
 """
 import argparse
 import json
@@ -159,6 +164,8 @@ def main():
                     help='timelayers (OpenBLAS) threads (default: all cores)')
     ap.add_argument('--torch-threads', type=int, default=1,
                     help='torch.set_num_threads (default 1: the fastest PyTorch setting here)')
+    ap.add_argument('--gen-bf16', action='store_true',
+                    help='also time timelayers generation with bf16 weights (a second table)')
     ap.add_argument('--json', action='store_true', help='also print the medians as JSON')
     ap.add_argument('--worker', help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -202,6 +209,8 @@ def main():
                 bcmd.append('--no-train')
             if args.gen_tokens:
                 bcmd += ['--gen-tokens', str(args.gen_tokens)]
+                if args.gen_bf16:
+                    bcmd.append('--gen-bf16')
             else:
                 bcmd.append('--no-gen')
             # Alternate which side goes first so that neither always gets the warmer machine.
@@ -213,7 +222,9 @@ def main():
                 results[c][side].append(r)
                 print(f"  rep {rep + 1} {c} {side:5s} " +
                       ' '.join(f"{k}={fmt(r.get(k), '.1f')}" for k in
-                               ('step_ms', 'train_tok_s', 'gen_tok_s', 'peak_rss_mb')), flush=True)
+                               ('step_ms', 'train_tok_s', 'gen_tok_s', 'peak_rss_mb') +
+                               (('gen_bf16_tok_s',) if 'gen_bf16_tok_s' in r else ())),
+                      flush=True)
 
     def med(rs, key):
         vals = [r[key] for r in rs if r.get(key) is not None]
@@ -253,6 +264,25 @@ def main():
     print("ratio = timelayers / PyTorch tokens/s (of the medians); paired = median over the "
           "repetitions of each back-to-back pair's ratio; PyTorch's RSS includes the torch import "
           "itself.")
+    if args.gen_bf16 and args.gen_tokens:
+        print()
+        print(f"{'config':6s} {'gen PyTorch':>11s} {'timelayers float':>16s} "
+              f"{'timelayers bf16':>15s} {'bf16/PyTorch':>12s} {'paired':>6s} "
+              f"{'bf16/float':>10s}")
+        for c in configs:
+            t, b, s = results[c]['torch'], results[c]['tl'], summary[c]
+            s['tl_gen_bf16_tok_s'] = med(b, 'gen_bf16_tok_s')
+            s['gen_bf16_ratio'] = ratio(s['tl_gen_bf16_tok_s'], s['torch_gen_tok_s'])
+            pairs = [ratio(y.get('gen_bf16_tok_s'), x.get('gen_tok_s')) for x, y in zip(t, b)]
+            pairs = [p for p in pairs if p is not None]
+            s['gen_bf16_ratio_paired'] = statistics.median(pairs) if pairs else None
+            s['bf16_over_float'] = med(b, 'gen_bf16_ratio')
+            print(f"{c:6s} {fmt(s['torch_gen_tok_s']):>11s} {fmt(s['tl_gen_tok_s']):>16s} "
+                  f"{fmt(s['tl_gen_bf16_tok_s']):>15s} {fmt(s['gen_bf16_ratio'], '.2f'):>12s} "
+                  f"{fmt(s['gen_bf16_ratio_paired'], '.2f'):>6s} "
+                  f"{fmt(s['bf16_over_float'], '.2f'):>10s}")
+        print("bf16/float = timelayers' bf16 rate over its float rate (median over the "
+              "repetitions of the in-process paired ratio).")
     if args.json:
         print(json.dumps(summary))
 
