@@ -95,7 +95,10 @@ typedef struct tl_train_progress {
     double train_loss, valid_loss;  /* the same in nats per token: the mean loss, and the
                                        log of valid_ppl (NAN when valid_ppl is) */
     double lr, grad_norm;           /* current learning rate, last norm before clipping */
-    double tokens_per_sec, elapsed_sec, eta_sec;
+    double tokens_per_sec;          /* training tokens per second of wall time since this run
+                                       (or its resume) started: validation and checkpoint
+                                       time included, so the rate of the whole run */
+    double elapsed_sec, eta_sec;    /* wall time since this run started, and to its end */
     bool epoch_end;
 } tl_train_progress;
 
