@@ -20,10 +20,6 @@
  * number of online processors, and set does nothing). */
 int tl_blas_get_threads(void);
 void tl_blas_set_threads(int n);
-/* False when the BLAS is OpenBLAS running sgemm kernels narrower than
- * AVX-512 (e.g. OPENBLAS_CORETYPE=Haswell); true for its AVX-512 cores and
- * for any other BLAS. */
-bool tl_blas_runs_avx512(void);
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
  * inner dimension is K. M = 1: tl_gemv_rows in the float build when

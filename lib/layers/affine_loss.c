@@ -1,9 +1,10 @@
 /* The output layer and its loss in one pass: TimeAffine + TimeSoftmaxWithLoss
  * forward and backward (dloss = 1), a block of rows at a time.
  *
- *   for each block B of rows:   S = x_B·W + b                 (scores, |B| × V)
- *                               S ← dS = scale·(softmax(S) − onehot(t_B))
- *                               dx_B = dS·Wᵀ,  dW += x_Bᵀ·dS,  db += Σ_rows dS
+ *   for each block B of rows:   S = x_B·W                     (scores, |B| × V)
+ *                               S ← dS = scale·(softmax(S + b) − onehot(t_B)),
+ *                                   db += Σ_rows dS           (one pass over the rows)
+ *                               dx_B = dS·Wᵀ,  dW += x_Bᵀ·dS
  *
  * Layer by layer, the scores of all R = N·T rows are written to memory by the
  * forward GEMM, read and rewritten by the softmax, read again by two backward
@@ -18,7 +19,6 @@
  * Nothing here depends on how W is stored: a W tied to an embedding table
  * (V, D) comes transposed, which changes only the GEMMs' transpose flags.
  */
-#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
@@ -71,28 +71,27 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
 
     int rb = block_rows(V, R);
     *a.x = NULL;   /* the layer's own backward has nothing to differentiate now */
-    TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb, V}));
+    /* The scores of a block, then the row pass's db partials. */
+    TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb + TL_LOSS_PARTS, V}));
     TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     /* W as the GEMMs see it: op(W) is D × V either way. */
     bool wt = a.W_transposed;
     int ldw = wt ? D : V;
     double total = 0;
+    tl_real *S = a.scratch->data, *db_parts = S + (size_t)rb * V;
     for (int r0 = 0; r0 < R; r0 += rb) {
         int n = R - r0 < rb ? R - r0 : rb;
         const tl_real *xb = x->data + (size_t)r0 * D;
-        tl_real *S = a.scratch->data;
-        for (int r = 0; r < n; r++)
-            memcpy(S + (size_t)r * V, a.b, (size_t)V * sizeof(tl_real));
-        tl_gemm(false, wt, n, V, D, 1, xb, D, a.W, ldw, 1, S, V);
+        tl_gemm(false, wt, n, V, D, 1, xb, D, a.W, ldw, 0, S, V);
         double nll;
-        TL_TRY(tl_softmax_loss_rows(t, (size_t)r0, n, V, scale, S, S, &nll));
+        TL_TRY(tl_softmax_loss_rows(t, (size_t)r0, n, V, scale, S, a.b, S, db_parts, a.db,
+                                    &nll));
         total += nll;
         tl_gemm(false, !wt, n, D, V, 1, S, V, a.W, ldw, 0, a.dx->data + (size_t)r0 * D, D);
         if (wt)
             tl_gemm(true, false, V, D, n, 1, S, V, xb, D, 1, a.dW, D);
         else
             tl_gemm(true, false, D, V, n, 1, xb, D, S, V, 1, a.dW, V);
-        tl_add_column_sums(n, V, S, V, a.db);
     }
     *loss_out = total * scale;
     *dx = a.dx;

@@ -75,16 +75,26 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
     return TL_OK;
 }
 
-/* One counted row: g = scale · (softmax(x) − onehot(t)); returns −log
- * softmax(x)[t] = max x + log Σ e − x[t], which is not finite when x holds a
- * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
- * The max runs in LANES independent lanes so that it vectorises.
- * g may be x itself: every element is read before it is written. */
+/* One counted row: g = scale · (softmax(s) − onehot(t)) with s = x, or
+ * s = x + bias when bias is given (the fused output pass adds the affine
+ * layer's bias here rather than copying it into every row of scores first);
+ * returns −log softmax(s)[t] = max s + log Σ e − s[t], which is not finite
+ * when s holds a NaN or an infinity (NaN and +inf turn the sum into NaN; lo
+ * catches −inf). The max runs in LANES independent lanes so that it
+ * vectorises. g may be x itself: every element is read before it is
+ * written. With a bias the sum s is written to g first and the rest works
+ * on g: x + b rounds exactly as the GEMM's beta = 1 onto bias rows did. */
 TL_MULTIVERSION
-static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
+static double row_fused(const tl_real *x, const tl_real *bias, int V, int t, double scale,
+                        tl_real *g)
 {
-    const tl_real xt = x[t];   /* g may be x itself (in place) */
     tl_real hi[LANES], lo[LANES];
+    if (bias) {
+        for (int j = 0; j < V; j++)
+            g[j] = x[j] + bias[j];
+        x = g;
+    }
+    const tl_real xt = x[t];   /* g may be x itself (in place) */
     for (int k = 0; k < LANES; k++)
         hi[k] = lo[k] = x[0];
     int j = 0;
@@ -113,17 +123,29 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
     return nll;
 }
 
-/* The rows of one fused pass and, per part, the sum of its rows' losses and
- * its first non-finite row (-1: none). */
-enum { LOSS_PARTS = 16 };
+/* acc (+)= g over V values: the first row of a part sets its bias-gradient
+ * partial, the later ones add to it. */
+TL_MULTIVERSION
+static void row_accumulate(int V, const tl_real *g, tl_real *acc, bool first)
+{
+    if (first)
+        memcpy(acc, g, (size_t)V * sizeof *acc);
+    else
+        for (int j = 0; j < V; j++)
+            acc[j] += g[j];
+}
+
+/* The rows of one fused pass and, per part, the sum of its rows' losses, its
+ * first non-finite row (-1: none) and whether it wrote its db partial. */
 typedef struct {
-    const tl_real *x;
-    tl_real *g;
+    const tl_real *x, *bias;
+    tl_real *g, *db_parts;
     const int32_t *ids;
     int V, rows;
     double scale;
-    double part_nll[LOSS_PARTS];
-    int part_bad[LOSS_PARTS];
+    double part_nll[TL_LOSS_PARTS];
+    int part_bad[TL_LOSS_PARTS];
+    bool part_db[TL_LOSS_PARTS];
 } rows_job;
 
 static void loss_rows(void *ctx, int part, int parts)
@@ -132,19 +154,25 @@ static void loss_rows(void *ctx, int part, int parts)
     int r0 = (int)((long long)j->rows * part / parts);
     int r1 = (int)((long long)j->rows * (part + 1) / parts);
     double total = 0;
+    tl_real *acc = j->db_parts ? j->db_parts + (size_t)part * j->V : NULL;
     j->part_bad[part] = -1;
+    j->part_db[part] = false;
     for (int r = r0; r < r1; r++) {
         size_t off = (size_t)r * j->V;
         if (j->ids[r] == TL_IGNORE_INDEX) {
             memset(j->g + off, 0, (size_t)j->V * sizeof(tl_real));
             continue;
         }
-        double nll = row_fused(j->x + off, j->V, j->ids[r], j->scale, j->g + off);
+        double nll = row_fused(j->x + off, j->bias, j->V, j->ids[r], j->scale, j->g + off);
         if (!isfinite(nll)) {
             j->part_bad[part] = r;
             break;
         }
         total += nll;
+        if (acc) {
+            row_accumulate(j->V, j->g + off, acc, !j->part_db[part]);
+            j->part_db[part] = true;
+        }
     }
     j->part_nll[part] = total;
 }
@@ -202,14 +230,16 @@ tl_status tl_softmax_loss_scale(const tl_layer *l, const tl_tensor *t, int N, in
 }
 
 /* Rows are independent: parts of them run on the library's threads. The
- * parts depend only on the row count and their sums are added in order, so
- * the loss is the same bits for any number of threads. */
+ * parts depend only on the row count and their sums (of the losses and of
+ * the db partials) are added in order, so the loss and db are the same bits
+ * for any number of threads. */
 tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V, double scale,
-                               const tl_real *x, tl_real *g, double *nll)
+                               const tl_real *x, const tl_real *bias, tl_real *g,
+                               tl_real *db_parts, tl_real *db, double *nll)
 {
-    rows_job job = {.x = x, .g = g, .ids = t->ids + row0, .V = V, .rows = rows,
-                    .scale = scale};
-    int parts = rows < LOSS_PARTS ? rows : LOSS_PARTS;
+    rows_job job = {.x = x, .bias = bias, .g = g, .db_parts = db ? db_parts : NULL,
+                    .ids = t->ids + row0, .V = V, .rows = rows, .scale = scale};
+    int parts = rows < TL_LOSS_PARTS ? rows : TL_LOSS_PARTS;
     tl_parallel_run(parts, loss_rows, &job);
     double total = 0;
     int bad = -1;
@@ -223,6 +253,9 @@ tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V,
         return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
                        "an infinity", tl_index_str(t, row0 + (size_t)bad, at, sizeof at));
     }
+    for (int p = 0; db && p < parts; p++)
+        if (job.part_db[p])
+            tl_add_column_sums(1, V, db_parts + (size_t)p * V, V, db);
     *nll = total;
     return TL_OK;
 }
@@ -248,7 +281,8 @@ static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor
     }
 
     double scale = loss_scale(s, t, x->shape[0]), total;
-    TL_TRY(tl_softmax_loss_rows(t, 0, rows, V, scale, x->data, s->grad.data, &total));
+    TL_TRY(tl_softmax_loss_rows(t, 0, rows, V, scale, x->data, NULL, s->grad.data, NULL, NULL,
+                                &total));
     s->ready = true;
     *loss = total * scale;
     return TL_OK;
