@@ -202,8 +202,9 @@ void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int
  *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
  *   backward  dh[:, u]      += dA·Whᵀ[:, u]
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
- * not change until the pass ends) and packs it when the packed kernel runs:
- * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
+ * not change until the pass ends) and packs it, split over the library's
+ * threads, when the packed kernel runs: float build, AVX2, N >= 2 rows per
+ * step. Otherwise the products are BLAS
  * calls on Wh itself. Buffers grow as needed and are reused; tl_rec_free
  * releases them. A zeroed struct is empty. */
 typedef struct tl_rec {
