@@ -449,7 +449,19 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
                     const float *b = b_direct ? g->B + (size_t)k0 * g->ldb + jc + jr
                                               : w->b + (size_t)(jr - packed_from) * kc;
                     size_t ldb = b_direct ? (size_t)g->ldb : (size_t)panel_w(isa, cols);
-                    for (int ir = 0; ir < mc; ir += mr) {
+                    /* The next panel read in place, a share of its rows per
+                     * tile: its rows lie a page or more apart, where the
+                     * hardware prefetchers do not follow, and the first
+                     * tile would wait for each of them. */
+                    bool fetch = jr + nr < packed_from;
+                    const float *next = b + nr;
+                    for (int ir = 0, t = 0, tiles = (mc + mr - 1) / mr; ir < mc; ir += mr, t++) {
+                        for (int k = kc * t / tiles; fetch && k < kc * (t + 1) / tiles; k++) {
+                            const float *row = next + (size_t)k * ldb;
+                            __builtin_prefetch(row, 0, 2);
+                            __builtin_prefetch(row + nr / 2, 0, 2);
+                            __builtin_prefetch(row + nr - 1, 0, 2);
+                        }
                         bool in_place = ir < a_packed_from;
                         const float *a = in_place ? g->A + (size_t)(ic + ir) * g->lda + k0
                                                   : w->a + (size_t)(ir - a_packed_from) * kc;

@@ -44,8 +44,9 @@ bool tl_sgemm_chosen(void);
 
 /* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)
  * row-major with row stride ldb; beta = 0 does not read c (float build,
- * gemv.c: AVX-512, AVX2 or portable by tl_simd_active, on the calling
- * thread). tl_gemm sends its one-row products here. */
+ * gemv.c: AVX-512, AVX2 or portable by tl_simd_active; large products
+ * split by columns over the pool, with the same bits for any thread count).
+ * tl_gemm sends its one-row products here. */
 #ifndef TL_REAL_DOUBLE
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c);

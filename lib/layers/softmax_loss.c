@@ -77,62 +77,79 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
 
 /* One counted row: g = scale · (softmax(s) − onehot(t)) with s = x, or
  * s = x + bias when bias is given (the fused output pass adds the affine
- * layer's bias here rather than copying it into every row of scores first);
- * returns −log softmax(s)[t] = max s + log Σ e − s[t], which is not finite
- * when s holds a NaN or an infinity (NaN and +inf turn the sum into NaN; lo
- * catches −inf). The max runs in LANES independent lanes so that it
- * vectorises. g may be x itself: every element is read before it is
- * written. With a bias the sum s is written to g first and the rest works
- * on g: x + b rounds exactly as the GEMM's beta = 1 onto bias rows did. */
+ * layer's bias here, in the pass that finds the maximum, rather than
+ * copying it into every row of scores first); returns −log softmax(s)[t] =
+ * max s + log Σ e − s[t], which is not finite when s holds a NaN or an
+ * infinity (NaN and +inf turn the sum into NaN; lo catches −inf). The max
+ * runs in LANES independent lanes so that it vectorises. g may be x itself:
+ * every element is read before it is written. With a bias, s is written to
+ * g and the rest works on g: x + b rounds exactly as the GEMM's beta = 1
+ * onto bias rows did. acc, when not NULL, gets the row's gradient (first)
+ * or adds it: the part's share of the bias gradient. */
 TL_MULTIVERSION
 static double row_fused(const tl_real *x, const tl_real *bias, int V, int t, double scale,
-                        tl_real *g)
+                        tl_real *g, tl_real *acc, bool first)
 {
     tl_real hi[LANES], lo[LANES];
-    if (bias) {
-        for (int j = 0; j < V; j++)
-            g[j] = x[j] + bias[j];
-        x = g;
-    }
-    const tl_real xt = x[t];   /* g may be x itself (in place) */
-    for (int k = 0; k < LANES; k++)
-        hi[k] = lo[k] = x[0];
     int j = 0;
-    for (; j + LANES <= V; j += LANES)
-        for (int k = 0; k < LANES; k++) {
-            hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
-            lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
+    if (bias) {
+        if (g != x)
+            memcpy(g, x, (size_t)V * sizeof *g);
+        tl_real *restrict s = g;   /* the bias is never the scores */
+        const tl_real *restrict b = bias;
+        for (int k = 0; k < LANES; k++)
+            hi[k] = lo[k] = s[0] + b[0];
+        for (; j + LANES <= V; j += LANES)
+            for (int k = 0; k < LANES; k++) {
+                tl_real v = s[j + k] + b[j + k];
+                s[j + k] = v;
+                hi[k] = v > hi[k] ? v : hi[k];
+                lo[k] = v < lo[k] ? v : lo[k];
+            }
+        for (; j < V; j++) {
+            s[j] += b[j];
+            hi[0] = s[j] > hi[0] ? s[j] : hi[0];
+            lo[0] = s[j] < lo[0] ? s[j] : lo[0];
         }
-    for (; j < V; j++) {
-        hi[0] = x[j] > hi[0] ? x[j] : hi[0];
-        lo[0] = x[j] < lo[0] ? x[j] : lo[0];
+        x = g;
+    } else {
+        for (int k = 0; k < LANES; k++)
+            hi[k] = lo[k] = x[0];
+        for (; j + LANES <= V; j += LANES)
+            for (int k = 0; k < LANES; k++) {
+                hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
+                lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
+            }
+        for (; j < V; j++) {
+            hi[0] = x[j] > hi[0] ? x[j] : hi[0];
+            lo[0] = x[j] < lo[0] ? x[j] : lo[0];
+        }
     }
     for (int k = 1; k < LANES; k++) {
         hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
         lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
     }
+    const tl_real xt = x[t];   /* read before g (maybe x itself) is overwritten */
     tl_real m = hi[0];
     double sum = tl_vexp_sum(V, x, m, g);   /* >= 1: the maximum contributes exp(0) */
     double nll = (double)m + log(sum) - xt;
     if (!isfinite(lo[0]) || !isfinite(nll))
         return NAN;
     tl_real c = (tl_real)(scale / sum);
-    for (j = 0; j < V; j++)
-        g[j] *= c;
-    g[t] -= (tl_real)scale;
-    return nll;
-}
-
-/* acc (+)= g over V values: the first row of a part sets its bias-gradient
- * partial, the later ones add to it. */
-TL_MULTIVERSION
-static void row_accumulate(int V, const tl_real *g, tl_real *acc, bool first)
-{
-    if (first)
-        memcpy(acc, g, (size_t)V * sizeof *acc);
+    tl_real *restrict d = g, *restrict a = acc;   /* acc is never the scores */
+    if (!a)
+        for (j = 0; j < V; j++)
+            d[j] *= c;
+    else if (first)
+        for (j = 0; j < V; j++)
+            a[j] = d[j] *= c;
     else
-        for (int j = 0; j < V; j++)
-            acc[j] += g[j];
+        for (j = 0; j < V; j++)
+            a[j] += d[j] *= c;
+    d[t] -= (tl_real)scale;
+    if (a)
+        a[t] -= (tl_real)scale;
+    return nll;
 }
 
 /* The rows of one fused pass and, per part, the sum of its rows' losses, its
@@ -163,16 +180,14 @@ static void loss_rows(void *ctx, int part, int parts)
             memset(j->g + off, 0, (size_t)j->V * sizeof(tl_real));
             continue;
         }
-        double nll = row_fused(j->x + off, j->bias, j->V, j->ids[r], j->scale, j->g + off);
+        double nll = row_fused(j->x + off, j->bias, j->V, j->ids[r], j->scale, j->g + off, acc,
+                               !j->part_db[part]);
         if (!isfinite(nll)) {
             j->part_bad[part] = r;
             break;
         }
         total += nll;
-        if (acc) {
-            row_accumulate(j->V, j->g + off, acc, !j->part_db[part]);
-            j->part_db[part] = true;
-        }
+        j->part_db[part] = acc != NULL;
     }
     j->part_nll[part] = total;
 }
