@@ -55,8 +55,9 @@ bool tl_sgemm_chosen(void);
 
 /* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)
  * row-major with row stride ldb; beta = 0 does not read c (float build,
- * gemv.c: AVX-512, AVX2 or portable by tl_simd_active, on the calling
- * thread). tl_gemm sends its one-row products here. */
+ * gemv.c: AVX-512, AVX2 or portable by tl_simd_active; large products
+ * split by columns over the pool, with the same bits for any thread count).
+ * tl_gemm sends its one-row products here. */
 #ifndef TL_REAL_DOUBLE
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c);
@@ -213,8 +214,9 @@ void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int
  *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
  *   backward  dh[:, u]      += dA·Whᵀ[:, u]
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
- * not change until the pass ends) and packs it when the packed kernel runs:
- * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
+ * not change until the pass ends) and packs it, split over the library's
+ * threads, when the packed kernel runs: float build, AVX2, N >= 2 rows per
+ * step. Otherwise the products are BLAS
  * calls on Wh itself. Buffers grow as needed and are reused; tl_rec_free
  * releases them. A zeroed struct is empty. */
 typedef struct tl_rec {
