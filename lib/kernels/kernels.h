@@ -39,6 +39,17 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
 #ifndef TL_REAL_DOUBLE
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* op(B) (K x N) packed once for several products that share it (the output
+ * layer's Wᵀ in every block of the fused pass): tl_sgemm_packed_size floats
+ * at dst, in the layout of tl_simd_active()'s kernel, which must not change
+ * before the products. tl_sgemm_prepacked is tl_sgemm reading op(B) from Bp
+ * (B and ldb are still needed, for the BLAS when a pack buffer of A cannot
+ * be had); the same bits as tl_sgemm. */
+size_t tl_sgemm_packed_size(int K, int N);
+void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst);
+void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, const float *Bp,
+                        float beta, float *C, int ldc);
 bool tl_sgemm_chosen(void);
 #endif
 
