@@ -80,9 +80,12 @@ typedef struct {
             for (int r = 0; r < MR; r++)                                                     \
                 for (int j = 0; j < NR; j++)                                                 \
                     acc[r][j] += (DIRECT ? a[r * lda + k] : a[k * MR + r]) * b[j];           \
-        for (int r = 0; r < MR; r++)                                                         \
+        for (int r = 0; r < MR; r++)   /* C is not read when beta = 0 */                   \
             for (int j = 0; j < NR; j++)                                                     \
-                c[r * ldc + j] = beta == 0 ? acc[r][j] : acc[r][j] + beta * c[r * ldc + j];  \
+                if (beta == 0)                                                               \
+                    c[r * ldc + j] = acc[r][j];                                              \
+                else                                                                         \
+                    c[r * ldc + j] = acc[r][j] + beta * c[r * ldc + j];                      \
     }
 #define DEFINE_PORTABLE2(name, MR, NR)                                                       \
     DEFINE_PORTABLE(name##p, MR, NR, 0)                                                      \
@@ -259,6 +262,8 @@ typedef struct {
     const gemm_isa *isa;
     bool split_n;          /* parts take ranges of columns (else of rows) */
     bool b_in_place_ok;    /* op(B) = B with a row stride the L1 cache spreads */
+    const float *Bp;       /* op(B) packed whole (tl_sgemm_pack_b), or NULL */
+    size_t npad;           /* its width: N rounded up to its last panel's */
 } gemm_job;
 
 /* Rows [i0, i0 + mc) and columns [k0, k0 + kc) of alpha·op(A) into panels
@@ -384,10 +389,14 @@ static void run_tile(const gemm_isa *isa, int kc, const float *a, size_t lda, co
         tile(kc, a, lda, b, ldb, c, ldc, beta);
         return;
     }
-    _Alignas(64) float t[MAX_MR * MAX_NR] = {0};
-    if (beta != 0)
+    /* With beta = 0 the kernel only writes the scratch tile; otherwise its
+     * part outside C is zeros. */
+    _Alignas(64) float t[MAX_MR * MAX_NR];
+    if (beta != 0) {
+        memset(t, 0, (size_t)h * w * sizeof *t);
         for (int r = 0; r < rows; r++)
             memcpy(t + r * w, c + r * ldc, (size_t)cols * sizeof *t);
+    }
     tile(kc, a, lda, b, ldb, t, (size_t)w, beta);
     for (int r = 0; r < rows; r++)
         memcpy(c + r * ldc, t + r * w, (size_t)cols * sizeof *t);
@@ -414,7 +423,7 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
     int mspan = m1 - m0 < mcmax ? m1 - m0 : mcmax, nspan = n1 - n0 < NC ? n1 - n0 : NC;
     bool direct = !g->ta && g->alpha == 1, b_in_place = g->b_in_place_ok && m1 - m0 <= mcmax;
     size_t na = (size_t)((mspan + mr - 1) / mr * mr) * kcmax;
-    size_t nb = (size_t)(b_in_place ? nr : (nspan + nr - 1) / nr * nr) * kcmax;
+    size_t nb = g->Bp ? 0 : (size_t)(b_in_place ? nr : (nspan + nr - 1) / nr * nr) * kcmax;
     pack_bufs *w = get_bufs(na, nb);
     if (!w) {
         const float *A = g->A + (g->ta ? (size_t)m0 : (size_t)m0 * g->lda);
@@ -428,7 +437,9 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
         int nc = n1 - jc < NC ? n1 - jc : NC;
         /* In place, only a last panel narrower than its kernel is packed. */
         int last = (nc - 1) / nr * nr, packed_from = nc;
-        if (!b_in_place)
+        if (g->Bp)
+            packed_from = nc;   /* nothing to pack, nothing read in place */
+        else if (!b_in_place)
             packed_from = 0;
         else if (nc - last != panel_w(isa, nc - last))
             packed_from = last;
@@ -445,15 +456,16 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
                     pack_a(g, ic + a_packed_from, mc - a_packed_from, k0, kc, w->a);
                 for (int jr = 0; jr < nc; jr += nr) {
                     int cols = nc - jr < nr ? nc - jr : nr;
-                    bool b_direct = jr < packed_from;
-                    const float *b = b_direct ? g->B + (size_t)k0 * g->ldb + jc + jr
-                                              : w->b + (size_t)(jr - packed_from) * kc;
+                    bool b_direct = !g->Bp && jr < packed_from;
+                    const float *b = g->Bp     ? g->Bp + (size_t)k0 * g->npad + (size_t)(jc + jr) * kc
+                                     : b_direct ? g->B + (size_t)k0 * g->ldb + jc + jr
+                                                : w->b + (size_t)(jr - packed_from) * kc;
                     size_t ldb = b_direct ? (size_t)g->ldb : (size_t)panel_w(isa, cols);
                     /* The next panel read in place, a share of its rows per
                      * tile: its rows lie a page or more apart, where the
                      * hardware prefetchers do not follow, and the first
                      * tile would wait for each of them. */
-                    bool fetch = jr + nr < packed_from;
+                    bool fetch = b_direct && jr + nr < packed_from;
                     const float *next = b + nr;
                     for (int ir = 0, t = 0, tiles = (mc + mr - 1) / mr; ir < mc; ir += mr, t++) {
                         for (int k = kc * t / tiles; fetch && k < kc * (t + 1) / tiles; k++) {
@@ -521,28 +533,95 @@ bool tl_sgemm_chosen(void)
     return tl_simd_active() == TL_SIMD_AVX512;
 }
 
+/* C = beta·C without a product (K = 0 or alpha = 0). */
+static void scale_c(int M, int N, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+}
+
+/* The job split over the pool. Splitting the columns makes every part pack
+ * all of op(A) (M x K), splitting the rows all of op(B) (K x N): split
+ * along the longer side. */
+static void run_job(gemm_job *g)
+{
+    int threads = tl_get_num_threads();
+    int ntiles = (g->N + g->isa->nr - 1) / g->isa->nr, mtiles = (g->M + g->isa->mr - 1) / g->isa->mr;
+    g->split_n = g->N >= g->M ? ntiles >= 2 : mtiles < 2;
+    int tiles = g->split_n ? ntiles : mtiles;
+    int parts = (double)g->M * g->N * g->K < SMALL_PRODUCT ? 1 : threads < tiles ? threads : tiles;
+    tl_parallel_run(parts, run_part, g);
+}
+
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0)
         return;
     if (K <= 0 || alpha == 0) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+        scale_c(M, N, beta, C, ldc);
         return;
     }
     /* B's rows a multiple of 64 floats apart would crowd into a fraction of
      * the L1 sets: B read in place only with another stride. */
     gemm_job g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc,
-                  active_isa(), false, !trans_b && ldb % 64 != 0};
-    /* Splitting the columns makes every part pack all of op(A) (M x K),
-     * splitting the rows all of op(B) (K x N): split along the longer side. */
-    int threads = tl_get_num_threads();
-    int ntiles = (N + g.isa->nr - 1) / g.isa->nr, mtiles = (M + g.isa->mr - 1) / g.isa->mr;
-    g.split_n = N >= M ? ntiles >= 2 : mtiles < 2;
-    int tiles = g.split_n ? ntiles : mtiles;
-    int parts = (double)M * N * K < SMALL_PRODUCT ? 1 : threads < tiles ? threads : tiles;
-    tl_parallel_run(parts, run_part, &g);
+                  active_isa(), false, !trans_b && ldb % 64 != 0, NULL, 0};
+    run_job(&g);
+}
+
+/* ---- op(B) packed once for several products ---- */
+
+/* The width of op(B) packed whole: its full panels and the last one. */
+static size_t packed_width(const gemm_isa *isa, int N)
+{
+    int last = (N - 1) / isa->nr * isa->nr;
+    return (size_t)last + (size_t)panel_w(isa, N - last);
+}
+
+size_t tl_sgemm_packed_size(int K, int N)
+{
+    return K <= 0 || N <= 0 ? 0 : packed_width(active_isa(), N) * (size_t)K;
+}
+
+/* Part p packs its share of the K slices. */
+static void pack_part(void *ctx, int part, int parts)
+{
+    const gemm_job *g = ctx;
+    int nk = k_slices(g->K);
+    for (int q = nk * part / parts; q < nk * (part + 1) / parts; q++) {
+        int k0 = (int)((long long)g->K * q / nk), kc = (int)((long long)g->K * (q + 1) / nk) - k0;
+        pack_b(g, 0, g->N, k0, kc, (float *)g->Bp + (size_t)k0 * g->npad);
+    }
+}
+
+/* Slice q of K (rows k0 .. k0 + kc) at dst + k0·npad: the panels pack_b
+ * makes of all N columns, the one starting at column j at + j·kc. */
+void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst)
+{
+    if (K <= 0 || N <= 0)
+        return;
+    gemm_job g = {.tb = trans_b, .N = N, .K = K, .B = B, .ldb = ldb, .isa = active_isa(),
+                  .Bp = dst};
+    g.npad = packed_width(g.isa, N);
+    int nk = k_slices(K), threads = tl_get_num_threads();
+    int parts = (double)K * N < SMALL_PRODUCT ? 1 : nk < threads * 4 ? nk : threads * 4;
+    tl_parallel_run(parts, pack_part, &g);
+}
+
+void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, const float *Bp,
+                        float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0 || alpha == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    gemm_job g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, active_isa(),
+                  false, false, Bp, 0};
+    g.npad = packed_width(g.isa, N);
+    run_job(&g);
 }
 #endif

@@ -39,6 +39,17 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
 #ifndef TL_REAL_DOUBLE
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* op(B) (K x N) packed once for several products that share it (the output
+ * layer's Wᵀ in every block of the fused pass): tl_sgemm_packed_size floats
+ * at dst, in the layout of tl_simd_active()'s kernel, which must not change
+ * before the products. tl_sgemm_prepacked is tl_sgemm reading op(B) from Bp
+ * (B and ldb are still needed, for the BLAS when a pack buffer of A cannot
+ * be had); the same bits as tl_sgemm. */
+size_t tl_sgemm_packed_size(int K, int N);
+void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst);
+void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, const float *Bp,
+                        float beta, float *C, int ldc);
 bool tl_sgemm_chosen(void);
 #endif
 
@@ -203,8 +214,9 @@ void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int
  *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
  *   backward  dh[:, u]      += dA·Whᵀ[:, u]
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
- * not change until the pass ends) and packs it when the packed kernel runs:
- * float build, AVX2, N >= 2 rows per step. Otherwise the products are BLAS
+ * not change until the pass ends) and packs it, split over the library's
+ * threads, when the packed kernel runs: float build, AVX2, N >= 2 rows per
+ * step. Otherwise the products are BLAS
  * calls on Wh itself. Buffers grow as needed and are reused; tl_rec_free
  * releases them. A zeroed struct is empty. */
 typedef struct tl_rec {

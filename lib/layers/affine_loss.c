@@ -12,9 +12,11 @@
  * memory four times. Here a block of scores is made, turned into its
  * gradient and consumed while it sits in the cache, and only one block ever
  * exists (config C: peak RSS 194 -> 169 MB). The price is that dW (D × V) is
- * updated once per block rather than once, and OpenBLAS packs W once per
- * block: blocks are as large as the cache budget allows (BLOCK_BYTES) so
- * that both stay small next to the products.
+ * updated once per block rather than once, and a GEMM that packs W does so
+ * once per block: blocks are as large as the cache budget allows
+ * (BLOCK_BYTES) so that both stay small next to the products. (The library's
+ * own GEMM reads W in place in the forward product and takes Wᵀ packed
+ * once per pass for dx where that copy is small, PACKED_MAX.)
  *
  * Nothing here depends on how W is stored: a W tied to an embedding table
  * (V, D) comes transposed, which changes only the GEMMs' transpose flags.
@@ -29,6 +31,14 @@
  * packing of W per block cost more than the cache saves (config C, Zen 5:
  * 52-row blocks 11% more CPU time per step than 128-row ones). */
 enum { BLOCK_BYTES = 4 << 20, MIN_ROWS = 128 };
+
+/* The dx products (dS·Wᵀ, K = V) read Wᵀ, which the library's GEMM packs
+ * (a transposition) in every part of every block: each thread packed all
+ * of it once per block (config A: 4.5 MB, 6 blocks, 2 threads). Up to
+ * PACKED_MAX it is packed once per pass instead, after the block's scores
+ * in the affine layer's scratch buffer; above (config C's 26 MB) the
+ * memory is not spent. */
+#define PACKED_MAX ((size_t)8 << 20)
 
 static int block_rows_override;
 
@@ -71,14 +81,26 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
 
     int rb = block_rows(V, R);
     *a.x = NULL;   /* the layer's own backward has nothing to differentiate now */
-    /* The scores of a block, then the row pass's db partials. */
-    TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb + TL_LOSS_PARTS, V}));
-    TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     /* W as the GEMMs see it: op(W) is D × V either way. */
     bool wt = a.W_transposed;
     int ldw = wt ? D : V;
+    /* The scores of a block, the row pass's db partials, then Wᵀ packed for
+     * the dx products (wp floats, 0: none). */
+    size_t wp = 0;
+#ifndef TL_REAL_DOUBLE
+    if (!wt && tl_sgemm_chosen() && (wp = tl_sgemm_packed_size(V, D)) > PACKED_MAX / sizeof(float))
+        wp = 0;
+#endif
+    int wp_rows = (int)((wp + (size_t)V - 1) / (size_t)V);
+    TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb + TL_LOSS_PARTS + wp_rows, V}));
+    TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     double total = 0;
     tl_real *S = a.scratch->data, *db_parts = S + (size_t)rb * V;
+#ifndef TL_REAL_DOUBLE
+    tl_real *Wp = db_parts + (size_t)TL_LOSS_PARTS * V;
+    if (wp)
+        tl_sgemm_pack_b(true, V, D, a.W, ldw, Wp);
+#endif
     for (int r0 = 0; r0 < R; r0 += rb) {
         int n = R - r0 < rb ? R - r0 : rb;
         const tl_real *xb = x->data + (size_t)r0 * D;
@@ -87,7 +109,13 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
         TL_TRY(tl_softmax_loss_rows(t, (size_t)r0, n, V, scale, S, a.b, S, db_parts, a.db,
                                     &nll));
         total += nll;
-        tl_gemm(false, !wt, n, D, V, 1, S, V, a.W, ldw, 0, a.dx->data + (size_t)r0 * D, D);
+        tl_real *dxb = a.dx->data + (size_t)r0 * D;
+#ifndef TL_REAL_DOUBLE
+        if (wp)
+            tl_sgemm_prepacked(false, true, n, D, V, 1, S, V, a.W, ldw, Wp, 0, dxb, D);
+        else
+#endif
+            tl_gemm(false, !wt, n, D, V, 1, S, V, a.W, ldw, 0, dxb, D);
         if (wt)
             tl_gemm(true, false, V, D, n, 1, S, V, xb, D, 1, a.dW, D);
         else

@@ -77,8 +77,9 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
 
 /* One counted row: g = scale · (softmax(s) − onehot(t)) with s = x, or
  * s = x + bias when bias is given (the fused output pass adds the affine
- * layer's bias here, in the pass that finds the maximum, rather than
- * copying it into every row of scores first); returns −log softmax(s)[t] =
+ * layer's bias here rather than copying it into every row of scores
+ * first: a pass of its own, as GCC does not vectorise it inside the
+ * maximum's loop); returns −log softmax(s)[t] =
  * max s + log Σ e − s[t], which is not finite when s holds a NaN or an
  * infinity (NaN and +inf turn the sum into NaN; lo catches −inf). The max
  * runs in LANES independent lanes so that it vectorises. g may be x itself:
@@ -93,37 +94,24 @@ static double row_fused(const tl_real *x, const tl_real *bias, int V, int t, dou
     tl_real hi[LANES], lo[LANES];
     int j = 0;
     if (bias) {
-        if (g != x)
-            memcpy(g, x, (size_t)V * sizeof *g);
         tl_real *restrict s = g;   /* the bias is never the scores */
         const tl_real *restrict b = bias;
-        for (int k = 0; k < LANES; k++)
-            hi[k] = lo[k] = s[0] + b[0];
-        for (; j + LANES <= V; j += LANES)
-            for (int k = 0; k < LANES; k++) {
-                tl_real v = s[j + k] + b[j + k];
-                s[j + k] = v;
-                hi[k] = v > hi[k] ? v : hi[k];
-                lo[k] = v < lo[k] ? v : lo[k];
-            }
-        for (; j < V; j++) {
+        if (g != x)
+            memcpy(g, x, (size_t)V * sizeof *g);
+        for (j = 0; j < V; j++)
             s[j] += b[j];
-            hi[0] = s[j] > hi[0] ? s[j] : hi[0];
-            lo[0] = s[j] < lo[0] ? s[j] : lo[0];
-        }
         x = g;
-    } else {
-        for (int k = 0; k < LANES; k++)
-            hi[k] = lo[k] = x[0];
-        for (; j + LANES <= V; j += LANES)
-            for (int k = 0; k < LANES; k++) {
-                hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
-                lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
-            }
-        for (; j < V; j++) {
-            hi[0] = x[j] > hi[0] ? x[j] : hi[0];
-            lo[0] = x[j] < lo[0] ? x[j] : lo[0];
+    }
+    for (int k = 0; k < LANES; k++)
+        hi[k] = lo[k] = x[0];
+    for (j = 0; j + LANES <= V; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
+            lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
         }
+    for (; j < V; j++) {
+        hi[0] = x[j] > hi[0] ? x[j] : hi[0];
+        lo[0] = x[j] < lo[0] ? x[j] : lo[0];
     }
     for (int k = 1; k < LANES; k++) {
         hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
