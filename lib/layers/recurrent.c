@@ -1,11 +1,31 @@
 /* What the recurrent layers share (recurrent.h). */
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "recurrent.h"
 
 static const char *who(const tl_recurrent *r) { return r->layer.ops->type; }
+
+/* Rows (steps times N) per backward window. Fewer rows make the window's
+ * buffers smaller but update the parameter gradients more often with
+ * thinner GEMMs (config C, N = 20: 6 windows of 6 steps, XXX). */
+enum { WINDOW_ROWS = 128 };
+
+static int window_override;
+
+void tl__recurrent_window_steps(int steps) { window_override = steps > 0 ? steps : 0; }
+
+/* W for T steps of N rows: the windows as even as their count allows. */
+static int window_steps(int N, int T)
+{
+    if (window_override)
+        return window_override < T ? window_override : T;
+    long long rows = (long long)N * T;
+    int windows = (int)((rows + WINDOW_ROWS - 1) / WINDOW_ROWS);
+    return (T + windows - 1) / windows;
+}
 
 void tl_recurrent_init(tl_recurrent *r, const tl_layer_ops *ops, int in_dim, int hidden,
                        int blocks, bool with_c, bool stateful, tl_param *params, int nparams)
@@ -108,9 +128,11 @@ tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy)
         snprintf(what, sizeof what, "%s backward", who(r));
         return tl_fail_shape(what, "dy", dy, "the shape of the last output");
     }
-    int N = r->x->shape[0], H = r->hidden;
+    int N = r->x->shape[0], T = r->x->shape[1], D = r->layer.in_width, H = r->hidden;
+    r->window = window_steps(N, T);
     TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, r->x->shape));
-    TL_TRY(tl_tensor_resize(&r->hprev, TL_REAL, 3, r->y.shape));
+    TL_TRY(tl_tensor_resize(&r->xw, TL_REAL, 2, (int[]){r->window * N, D}));
+    TL_TRY(tl_tensor_resize(&r->hw, TL_REAL, 2, (int[]){r->window * N, H}));
     TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
     TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
     if (r->with_c)
@@ -119,16 +141,45 @@ tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy)
     return TL_OK;
 }
 
-const tl_real *tl_recurrent_hprev(tl_recurrent *r)
+/* xw and hw for the steps [t0, t1): X[n, t], and Hprev[n, t] = h0 or
+ * Y[n, t-1], times the mask when the forward used one. */
+static void gather(tl_recurrent *r, int t0, int t1)
 {
-    int N = r->y.shape[0], T = r->y.shape[1], H = r->hidden, ld = T * H;
-    tl_real *Hp = r->hprev.data;
-    /* Per batch row: h0, then one block of T-1 steps. */
-    tl_copy_rows(N, H, r->h0.data, H, Hp, ld);
-    tl_copy_rows(N, (T - 1) * H, r->y.data, ld, Hp + H, ld);
-    for (int t = 0; r->masked && t < T; t++)
-        mask_rows(N, H, Hp + (size_t)t * H, ld, r->mask.data, Hp + (size_t)t * H, ld);
-    return Hp;
+    int N = r->y.shape[0], T = r->y.shape[1], D = r->layer.in_width, H = r->hidden;
+    const tl_real *X = r->x->data, *Y = r->y.data;
+    for (int t = t0; t < t1; t++) {
+        size_t row = (size_t)(t - t0) * N;
+        tl_copy_rows(N, D, X + (size_t)t * D, T * D, r->xw.data + row * D, D);
+        tl_real *hp = r->hw.data + row * H;
+        if (t)
+            tl_copy_rows(N, H, Y + (size_t)(t - 1) * H, T * H, hp, H);
+        else
+            tl_copy_rows(N, H, r->h0.data, H, hp, H);
+        if (r->masked)
+            mask_rows(N, H, hp, H, r->mask.data, hp, H);
+    }
+}
+
+void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
+                                   void (*step)(void *ctx, int s, int t0),
+                                   void (*params)(void *ctx, int rows, const tl_real *xw,
+                                                  const tl_real *hw, tl_real *dxw),
+                                   void *ctx)
+{
+    int N = r->y.shape[0], T = r->y.shape[1], D = r->layer.in_width, W = r->window;
+    for (int t1 = T, t0; t1 > 0; t1 = t0) {
+        t0 = t1 > W ? t1 - W : 0;
+        for (int s = t1 - 1; s >= (t0 ? t0 : -1); s--)
+            step(ctx, s, t0);
+        gather(r, t0, t1);
+        params(ctx, (t1 - t0) * N, r->xw.data, r->hw.data, r->xw.data);
+        for (int t = t0; t < t1; t++)
+            tl_copy_rows(N, D, r->xw.data + (size_t)(t - t0) * N * D, D,
+                         r->dx.data + (size_t)t * D, T * D);
+        int next = t0 > W ? t0 - W : 0;
+        if (t0)
+            memcpy(carry + (size_t)(t0 - next) * slot, carry, slot * sizeof *carry);
+    }
 }
 
 tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p)
@@ -222,7 +273,7 @@ tl_status tl_recurrent_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_t
 void tl_recurrent_free(tl_recurrent *r)
 {
     tl_tensor *owned[] = {&r->h,  &r->c,  &r->h0,    &r->c0, &r->dh0,  &r->dc0,
-                          &r->y,  &r->dx, &r->hprev, &r->dh, &r->mask, &r->hm};
+                          &r->y,  &r->dx, &r->xw, &r->hw, &r->dh, &r->mask, &r->hm};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_rec_free(&r->rec);
