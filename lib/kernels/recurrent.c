@@ -145,50 +145,43 @@ static void run_panels(int N, int K, const float *A, int lda, const float *B, si
         panels_avx2(N, K, A, lda, B, bstride, npanels, C, ldc, w);
 }
 
-/* Grow *buf to n floats (contents not kept). */
-static tl_status reserve(float **buf, size_t *cap, size_t n)
-{
-    if (n <= *cap)
-        return TL_OK;
-    tl_free(*buf);
-    *buf = NULL;
-    *cap = 0;
-    TL_TRY(tl_alloc((void **)buf, n, sizeof(float), "packed recurrent weights"));
-    *cap = n;
-    return TL_OK;
-}
 #endif
 
 static int panels_of(int H) { return (H + PANEL - 1) / PANEL; }
 
-void tl_rec_free(tl_rec *r)
+/* A single row is a matrix-vector product, which reads Wh once either way:
+ * BLAS (gemv) does it without the cost of packing. Generation runs so. The
+ * choice depends on N alone, so that a sequence fed in chunks gives the same
+ * bits as fed whole. */
+static bool use_packed(int N)
 {
-    tl_free(r->pack);
-    *r = (tl_rec){0};
+#ifdef TL_PACKED
+    return N >= 2 && tl_simd_active() >= TL_SIMD_AVX2;
+#else
+    (void)N;
+    return false;
+#endif
 }
 
-tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N)
+/* Both layouts hold P panels of W = G·H lines (forward: G blocks of P panels
+ * of H lines), so one size serves both passes. */
+size_t tl_rec_pack_floats(int H, int G, int N)
 {
-    r->Wh = Wh;
-    r->H = H;
-    r->G = G;
-    r->packed = false;
-#ifdef TL_PACKED
-    /* A single row is a matrix-vector product, which reads Wh once either
-     * way: BLAS (gemv) does it without the cost of packing. Generation runs
-     * so. The choice depends on N alone, so that a sequence fed in chunks
-     * gives the same bits as fed whole. */
-    if (N < 2 || tl_simd_active() < TL_SIMD_AVX2)
-        return TL_OK;
-    /* Both layouts hold P panels of W = G·H lines (forward: G blocks of P
-     * panels of H lines), so one buffer serves both passes. */
+    return use_packed(N) ? (size_t)panels_of(H) * PANEL * (size_t)G * (size_t)H : 0;
+}
+
+void tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N,
+                    float *pack)
+{
+    *r = (tl_rec){.Wh = Wh, .H = H, .G = G, .packed = use_packed(N), .pack = pack};
+    if (!r->packed)
+        return;
     int P = panels_of(H), W = G * H;
-    TL_TRY(reserve(&r->pack, &r->cap, (size_t)P * PANEL * (size_t)W));
     if (backward) {
         /* panel p, line k: Wh[16p + c, k] */
         for (int p = 0; p < P; p++)
             for (int k = 0; k < W; k++) {
-                float *line = r->pack + ((size_t)p * W + k) * PANEL;
+                float *line = pack + ((size_t)p * W + k) * PANEL;
                 for (int c = 0; c < PANEL; c++) {
                     int u = p * PANEL + c;
                     line[c] = u < H ? Wh[(size_t)u * W + k] : 0;
@@ -199,18 +192,12 @@ tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backwa
         for (int q = 0; q < G; q++)
             for (int p = 0; p < P; p++)
                 for (int k = 0; k < H; k++) {
-                    float *line = r->pack + (((size_t)q * P + p) * H + k) * PANEL;
+                    float *line = pack + (((size_t)q * P + p) * H + k) * PANEL;
                     int u0 = p * PANEL, w = H - u0 < PANEL ? H - u0 : PANEL;
                     memcpy(line, Wh + (size_t)k * W + (size_t)q * H + u0, (size_t)w * sizeof *line);
                     memset(line + w, 0, (size_t)(PANEL - w) * sizeof *line);
                 }
     }
-    r->packed = true;
-#else
-    (void)backward;
-    (void)N;
-#endif
-    return TL_OK;
 }
 
 int tl_rec_parts(const tl_rec *r, int N)

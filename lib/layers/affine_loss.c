@@ -22,6 +22,7 @@
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
+#include "../workspace.h"
 #include "output.h"
 
 /* Scores per block: 4 MB (in the L3 cache of current x86 servers), never
@@ -71,7 +72,17 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
 
     int rb = block_rows(V, R);
     *a.x = NULL;   /* the layer's own backward has nothing to differentiate now */
-    TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb, V}));
+    /* The block of scores: from the model's workspace (workspace.h) when
+     * the layer is in a model, else the layer's own output buffer. */
+    tl_real *S;
+    if (affine->workspace) {
+        size_t bytes = (size_t)rb * V * sizeof(tl_real);
+        TL_TRY(tl_workspace_begin(affine->workspace, bytes, "fused output pass"));
+        S = tl_workspace_take(affine->workspace, bytes);
+    } else {
+        TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb, V}));
+        S = a.scratch->data;
+    }
     TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     /* W as the GEMMs see it: op(W) is D × V either way. */
     bool wt = a.W_transposed;
@@ -80,7 +91,6 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
     for (int r0 = 0; r0 < R; r0 += rb) {
         int n = R - r0 < rb ? R - r0 : rb;
         const tl_real *xb = x->data + (size_t)r0 * D;
-        tl_real *S = a.scratch->data;
         for (int r = 0; r < n; r++)
             memcpy(S + (size_t)r * V, a.b, (size_t)V * sizeof(tl_real));
         tl_gemm(false, wt, n, V, D, 1, xb, D, a.W, ldw, 1, S, V);

@@ -41,7 +41,6 @@ typedef struct {
     tl_gru_cell cell;
     tl_tensor gates;      /* (N, T, 4H) r, z, n, hn */
     tl_tensor hh;         /* (N, 3H) the step's h·Wh + [0, 0, bhn] */
-    tl_tensor dAh, dAx;   /* (W + 1, N, 3H): a backward window's steps (recurrent.h) */
 } time_gru;
 
 /* One forward step on the step's slices; h_prev NULL is the zero state.
@@ -133,7 +132,7 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = b->y.data, *G = r->gates.data;
     tl_gru_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
-    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, false, N));
+    TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_GRU_WH].value.data, 3, N, false, 2, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     fwd_step s = {.rec = &b->rec, .N = N, .H = H, .ld = ld, .ldg = ldg,
                   .bhn = r->cell.params[TL_GRU_BHN].value.data,
@@ -161,6 +160,7 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
 typedef struct {
     time_gru *r;
     const tl_real *dy;
+    tl_real *dAh, *dAx;   /* (W + 1, N, 3H) each, in the workspace */
     int parts;
     bwd_step b;
 } bwd_pass;
@@ -176,15 +176,15 @@ static void backward_step(void *ctx, int s, int t0)
     size_t slot = (size_t)base->y.shape[0] * 3 * H, at = (size_t)(s >= 0 ? s - t0 : 0) * slot;
     const tl_real *Y = base->y.data, *G = p->r->gates.data;
     bwd_step *b = &p->b;
-    b->dAh_next = s + 1 < T ? p->r->dAh.data + (size_t)(s + 1 - t0) * slot : NULL;
+    b->dAh_next = s + 1 < T ? p->dAh + (size_t)(s + 1 - t0) * slot : NULL;
     b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
     b->dh_in = s + 1 < T ? base->dh.data : NULL;
     b->dh = s >= 0 ? base->dh.data : base->dh0.data;
     b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
     b->h_prev = s > 0 ? Y + (size_t)(s - 1) * H : base->h0.data;
     b->ldh = s > 0 ? b->ld : H;
-    b->dAh_s = p->r->dAh.data + at;
-    b->dAx_s = p->r->dAx.data + at;
+    b->dAh_s = p->dAh + at;
+    b->dAx_s = p->dAx + at;
     tl_parallel_run(p->parts, backward_part, b);
 }
 
@@ -193,8 +193,8 @@ static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_rea
 {
     bwd_pass *p = ctx;
     int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_gru_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->r->dAh.data, 3 * H,
-                                p->r->dAx.data, 3 * H, dxw, D);
+    tl_gru_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dAh, 3 * H,
+                                p->dAx, 3 * H, dxw, D);
 }
 
 static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -203,15 +203,14 @@ static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
-    TL_TRY(tl_tensor_resize(&r->dAh, TL_REAL, 3, (int[]){base->window + 1, N, 3 * H}));
-    TL_TRY(tl_tensor_resize(&r->dAx, TL_REAL, 3, (int[]){base->window + 1, N, 3 * H}));
-    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, true, N));
-    bwd_pass p = {r, dy->data, tl_rec_parts(&base->rec, N),
+    tl_real *dA[2];
+    TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_GRU_WH].value.data, 3, N, true, 2, dA));
+    bwd_pass p = {r, dy->data, dA[0], dA[1], tl_rec_parts(&base->rec, N),
                   {.rec = &base->rec, .N = N, .H = H, .ld = T * H, .ldg = 4 * T * H,
                    .lda = 3 * H, .mask = base->masked ? base->mask.data : NULL,
                    .prod = base->hm.data}};
-    tl_recurrent_backward_windows(base, r->dAh.data, (size_t)N * 3 * H, backward_step,
-                                  backward_params, &p);
+    tl_recurrent_backward_windows(base, dA[0], (size_t)N * 3 * H, backward_step, backward_params,
+                                  &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -221,7 +220,7 @@ static void gru_destroy(tl_layer *l)
     time_gru *r = (time_gru *)l;
     tl_gru_cell_free(&r->cell);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->gates, &r->hh, &r->dAh, &r->dAx};
+    tl_tensor *owned[] = {&r->gates, &r->hh};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);

@@ -43,7 +43,7 @@ typedef struct {
     tl_lstm_cell cell;
     tl_tensor cs;         /* (N, T, H) cell states */
     tl_tensor gates;      /* (N, T, 4H) f, g, i, o */
-    tl_tensor dA, dc;
+    tl_tensor dc;
 } time_lstm;
 
 /* One forward step: G (pre-activations, becoming gates), C and Y are the
@@ -131,7 +131,7 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = b->y.data, *C = r->cs.data, *G = r->gates.data;
     tl_lstm_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
-    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, false, N));
+    TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_LSTM_WH].value.data, 4, N, false, 1, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     /* A zero h0 skips its product; c0 holds zeros then, which costs nothing. */
     fwd_step s = {&b->rec, N, H, ld, ldg, from_state ? b->h0.data : NULL, H, b->c0.data, H,
@@ -154,10 +154,12 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
     return TL_OK;
 }
 
-/* Backward by windows (recurrent.h): dA holds W + 1 steps, slot j = step t0 + j. */
+/* Backward by windows (recurrent.h): dA (in the workspace) holds W + 1
+ * steps, slot j = step t0 + j. */
 typedef struct {
     time_lstm *r;
     const tl_real *dy;
+    tl_real *dA;
     int parts;
     bwd_step b;
 } bwd_pass;
@@ -172,7 +174,7 @@ static void backward_step(void *ctx, int s, int t0)
     int T = base->y.shape[1], H = base->hidden;
     size_t slot = (size_t)base->y.shape[0] * 4 * H;
     const tl_real *C = p->r->cs.data, *G = p->r->gates.data;
-    tl_real *dA = p->r->dA.data;
+    tl_real *dA = p->dA;
     bwd_step *b = &p->b;
     b->dA_next = s + 1 < T ? dA + (size_t)(s + 1 - t0) * slot : NULL;
     b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
@@ -191,7 +193,7 @@ static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_rea
 {
     bwd_pass *p = ctx;
     int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_lstm_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->r->dA.data, 4 * H, dxw, D);
+    tl_lstm_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dA, 4 * H, dxw, D);
 }
 
 static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -200,16 +202,16 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
-    TL_TRY(tl_tensor_resize(&r->dA, TL_REAL, 3, (int[]){base->window + 1, N, 4 * H}));
     /* Truncated BPTT: nothing flows in from later chunks. */
     TL_TRY(tl_tensor_zeros2(&r->dc, N, H));
-    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, true, N));
-    bwd_pass p = {r, dy->data, tl_rec_parts(&base->rec, N),
+    size_t slot = (size_t)N * 4 * H;
+    tl_real *dA;
+    TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_LSTM_WH].value.data, 4, N, true, 1, &dA));
+    bwd_pass p = {r, dy->data, dA, tl_rec_parts(&base->rec, N),
                   {.rec = &base->rec, .N = N, .H = H, .ld = T * H, .ldg = 4 * T * H,
                    .ldd = 4 * H, .dc = r->dc.data,
                    .mask = base->masked ? base->mask.data : NULL}};
-    tl_recurrent_backward_windows(base, r->dA.data, (size_t)N * 4 * H, backward_step,
-                                  backward_params, &p);
+    tl_recurrent_backward_windows(base, dA, slot, backward_step, backward_params, &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -219,7 +221,7 @@ static void lstm_destroy(tl_layer *l)
     time_lstm *r = (time_lstm *)l;
     tl_lstm_cell_free(&r->cell);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->cs, &r->gates, &r->dA, &r->dc};
+    tl_tensor *owned[] = {&r->cs, &r->gates, &r->dc};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);

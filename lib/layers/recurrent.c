@@ -77,6 +77,7 @@ tl_status tl_recurrent_begin(tl_recurrent *r, const tl_tensor *x, bool *from_sta
         TL_TRY(tl_tensor_resize(&r->c, TL_REAL, 2, (int[]){N, H}));
     }
     TL_TRY(tl_tensor_resize(&r->y, TL_REAL, 3, (int[]){N, T, H}));
+    r->window = window_steps(N, T);
     r->masked = r->mode.training && r->rec_p > 0;
     if (r->masked) {
         TL_TRY(tl_tensor_resize(&r->mask, TL_REAL, 2, (int[]){N, H}));
@@ -128,16 +129,36 @@ tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy)
         snprintf(what, sizeof what, "%s backward", who(r));
         return tl_fail_shape(what, "dy", dy, "the shape of the last output");
     }
-    int N = r->x->shape[0], T = r->x->shape[1], D = r->layer.in_width, H = r->hidden;
-    r->window = window_steps(N, T);
+    int N = r->x->shape[0], H = r->hidden;
     TL_TRY(tl_tensor_resize(&r->dx, TL_REAL, 3, r->x->shape));
-    TL_TRY(tl_tensor_resize(&r->xw, TL_REAL, 2, (int[]){r->window * N, D}));
-    TL_TRY(tl_tensor_resize(&r->hw, TL_REAL, 2, (int[]){r->window * N, H}));
     TL_TRY(tl_tensor_resize(&r->dh, TL_REAL, 2, (int[]){N, H}));
     TL_TRY(tl_tensor_resize(&r->dh0, TL_REAL, 2, (int[]){N, H}));
     if (r->with_c)
         TL_TRY(tl_tensor_resize(&r->dc0, TL_REAL, 2, (int[]){N, H}));
     r->has_dh0 = true;
+    return TL_OK;
+}
+
+tl_status tl_recurrent_prepare(tl_recurrent *r, const tl_real *Wh, int G, int N, bool backward,
+                               int nbuf, tl_real **bufs)
+{
+    tl_workspace *w = r->layer.workspace ? r->layer.workspace : &r->own;
+    int H = r->hidden;
+    size_t rows = (size_t)r->window * N, pack, x, h, buf;
+    pack = tl_workspace_bytes(tl_rec_pack_floats(H, G, N) * sizeof(float));
+    x = tl_workspace_bytes(rows * r->layer.in_width * sizeof(tl_real));
+    h = tl_workspace_bytes(rows * H * sizeof(tl_real));
+    buf = tl_workspace_bytes((rows + N) * G * H * sizeof(tl_real));
+    /* A forward in training mode reserves what its backward will take:
+     * growing between the two would leave the smaller block in the C
+     * library's free memory, resident. */
+    bool reserve = backward || r->mode.training;
+    TL_TRY(tl_workspace_begin(w, pack + (reserve ? x + h + nbuf * buf : 0), who(r)));
+    tl_rec_prepare(&r->rec, Wh, H, G, backward, N, tl_workspace_take(w, pack));
+    r->xw = backward ? tl_workspace_take(w, x) : NULL;
+    r->hw = backward ? tl_workspace_take(w, h) : NULL;
+    for (int i = 0; backward && i < nbuf; i++)
+        bufs[i] = tl_workspace_take(w, buf);
     return TL_OK;
 }
 
@@ -149,8 +170,8 @@ static void gather(tl_recurrent *r, int t0, int t1)
     const tl_real *X = r->x->data, *Y = r->y.data;
     for (int t = t0; t < t1; t++) {
         size_t row = (size_t)(t - t0) * N;
-        tl_copy_rows(N, D, X + (size_t)t * D, T * D, r->xw.data + row * D, D);
-        tl_real *hp = r->hw.data + row * H;
+        tl_copy_rows(N, D, X + (size_t)t * D, T * D, r->xw + row * D, D);
+        tl_real *hp = r->hw + row * H;
         if (t)
             tl_copy_rows(N, H, Y + (size_t)(t - 1) * H, T * H, hp, H);
         else
@@ -172,9 +193,9 @@ void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
         for (int s = t1 - 1; s >= (t0 ? t0 : -1); s--)
             step(ctx, s, t0);
         gather(r, t0, t1);
-        params(ctx, (t1 - t0) * N, r->xw.data, r->hw.data, r->xw.data);
+        params(ctx, (t1 - t0) * N, r->xw, r->hw, r->xw);
         for (int t = t0; t < t1; t++)
-            tl_copy_rows(N, D, r->xw.data + (size_t)(t - t0) * N * D, D,
+            tl_copy_rows(N, D, r->xw + (size_t)(t - t0) * N * D, D,
                          r->dx.data + (size_t)t * D, T * D);
         int next = t0 > W ? t0 - W : 0;
         if (t0)
@@ -273,8 +294,8 @@ tl_status tl_recurrent_state_grad(tl_layer *l, const tl_tensor **dh0, const tl_t
 void tl_recurrent_free(tl_recurrent *r)
 {
     tl_tensor *owned[] = {&r->h,  &r->c,  &r->h0,    &r->c0, &r->dh0,  &r->dc0,
-                          &r->y,  &r->dx, &r->xw, &r->hw, &r->dh, &r->mask, &r->hm};
+                          &r->y,  &r->dx, &r->dh, &r->mask, &r->hm};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
-    tl_rec_free(&r->rec);
+    tl_workspace_free(&r->own);
 }

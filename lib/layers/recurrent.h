@@ -33,6 +33,7 @@
 #include "timelayers/layer.h"
 #include "timelayers/layer_config.h"
 #include "../kernels/kernels.h"
+#include "../workspace.h"
 
 typedef struct tl_recurrent {
     tl_layer layer;       /* must be first: the ops receive a tl_layer * */
@@ -55,11 +56,13 @@ typedef struct tl_recurrent {
     const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
     tl_tensor y;          /* (N, T, H) hidden states */
     tl_tensor dx;         /* (N, T, D) */
-    int window;           /* W, the steps of a backward window (tl_recurrent_begin_backward) */
-    tl_tensor xw, hw;     /* (W·N, D), (W·N, H): a window's rows of X (then dX) and of Hprev
-                             (masked under dropout), row j·N + n is step t0 + j of sequence n */
+    int window;           /* W, the steps of a backward window (tl_recurrent_begin) */
+    tl_real *xw, *hw;     /* (W·N, D), (W·N, H): a window's rows of X (then dX) and of Hprev
+                             (masked under dropout), row j·N + n is step t0 + j of sequence n;
+                             in the workspace during a backward */
     tl_tensor dh;         /* (N, H) the gradient carried between steps */
-    tl_rec rec;           /* Wh prepared for the per-step products */
+    tl_rec rec;           /* Wh prepared for the per-step products (packed in the workspace) */
+    tl_workspace own;     /* the workspace when no model lends one (workspace.h) */
 
     double rec_p;         /* recurrent dropout rate, 0 = none */
     tl_layer_mode mode;
@@ -92,9 +95,19 @@ const tl_real *tl_recurrent_h_in(tl_recurrent *r, int N, const tl_real *h_prev, 
 void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C);
 
 /* Start of a backward: TL_ERR_STATE without a successful forward,
- * TL_ERR_SHAPE unless dy has the shape of y; then the window W is chosen,
- * dx, xw, hw, dh, dh0 (and dc0) are sized and dh0 is marked readable. */
+ * TL_ERR_SHAPE unless dy has the shape of y; then dx, dh, dh0 (and dc0)
+ * are sized and dh0 is marked readable. */
 tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy);
+
+/* The buffers of one pass, from the workspace (the model's, else the
+ * layer's own): Wh (H, G·H) prepared into rec for the pass's products, and
+ * in a backward xw, hw and nbuf gate-gradient buffers bufs[i] of W + 1
+ * slots of N·G·H reals. A forward passes the same G and nbuf (bufs NULL):
+ * in training mode it reserves the backward's memory too. Call after
+ * tl_recurrent_begin or tl_recurrent_begin_backward; nothing in these
+ * buffers outlives the call. */
+tl_status tl_recurrent_prepare(tl_recurrent *r, const tl_real *Wh, int G, int N, bool backward,
+                               int nbuf, tl_real **bufs);
 
 /* The backward pass by windows (above), the latest window first. For a
  * window [t0, t1): step(ctx, s, t0) for s = t1-1 down to t0, and for s = -1

@@ -31,7 +31,6 @@
 typedef struct {
     tl_recurrent base;    /* layer header, state, common buffers: must be first */
     tl_rnn_cell cell;
-    tl_tensor dT;         /* (W + 1, N, H): a backward window's steps (recurrent.h) */
 } time_rnn;
 
 /* One forward step for a part of the units: Y_t += h_prev·Wh (h_prev NULL:
@@ -102,7 +101,7 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     int ld = T * H;
     tl_real *Y = b->y.data;
     tl_rnn_cell_project(&r->cell, N * T, x->data, D, Y, H);
-    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, false, N));
+    TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_RNN_WH].value.data, 1, N, false, 1, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     fwd_step s = {&b->rec, r->cell.act, N, ld, H, from_state ? b->h0.data : NULL, Y};
     for (int t = 0; t < T; t++) {
@@ -123,6 +122,7 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
 typedef struct {
     time_rnn *r;
     const tl_real *dy;
+    tl_real *dT;          /* (W + 1, N, H), in the workspace */
     int parts;
     bwd_step b;
 } bwd_pass;
@@ -136,7 +136,7 @@ static void backward_step(void *ctx, int s, int t0)
     tl_recurrent *base = &p->r->base;
     int T = base->y.shape[1], H = base->hidden;
     size_t slot = (size_t)base->y.shape[0] * H;
-    tl_real *dT = p->r->dT.data;
+    tl_real *dT = p->dT;
     bwd_step *b = &p->b;
     b->dT_next = s + 1 < T ? dT + (size_t)(s + 1 - t0) * slot : NULL;
     b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
@@ -151,7 +151,7 @@ static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_rea
 {
     bwd_pass *p = ctx;
     int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_rnn_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->r->dT.data, H, dxw, D);
+    tl_rnn_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dT, H, dxw, D);
 }
 
 static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -160,13 +160,12 @@ static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
-    TL_TRY(tl_tensor_resize(&r->dT, TL_REAL, 3, (int[]){base->window + 1, N, H}));
-    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, true, N));
-    bwd_pass p = {r, dy->data, tl_rec_parts(&base->rec, N),
+    tl_real *dT;
+    TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_RNN_WH].value.data, 1, N, true, 1, &dT));
+    bwd_pass p = {r, dy->data, dT, tl_rec_parts(&base->rec, N),
                   {.rec = &base->rec, .act = r->cell.act, .N = N, .H = H, .ld = T * H,
                    .ldt = H}};
-    tl_recurrent_backward_windows(base, r->dT.data, (size_t)N * H, backward_step,
-                                  backward_params, &p);
+    tl_recurrent_backward_windows(base, dT, (size_t)N * H, backward_step, backward_params, &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -182,7 +181,6 @@ static void rnn_destroy(tl_layer *l)
     time_rnn *r = (time_rnn *)l;
     tl_rnn_cell_free(&r->cell);
     tl_recurrent_free(&r->base);
-    tl_tensor_free(&r->dT);
     tl_free(r);
 }
 
