@@ -46,6 +46,32 @@ static int scale_scores(const tl_real *scores, int n, double t, double *logit)
     return finite;
 }
 
+/* The largest of s[0..n) (n >= 1) in *best, and whether all are finite: the
+ * first pass of a draw at temperature 1 without top-k, top-p or skip list,
+ * where the scores themselves are the logits. */
+TL_MULTIVERSION
+static int max_finite(const tl_real *s, int n, tl_real *best)
+{
+    tl_real m[LANES];
+    int finite = 1;
+    for (int k = 0; k < LANES; k++)
+        m[k] = s[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            finite &= isfinite(s[i + k]);
+            m[k] = s[i + k] > m[k] ? s[i + k] : m[k];
+        }
+    for (; i < n; i++) {
+        finite &= isfinite(s[i]);
+        m[0] = s[i] > m[0] ? s[i] : m[0];
+    }
+    for (int k = 1; k < LANES; k++)
+        m[0] = m[k] > m[0] ? m[k] : m[0];
+    *best = m[0];
+    return finite;
+}
+
 static int cmp_desc(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -94,6 +120,26 @@ static double weights(const double *logit, int V, double best, double cut, tl_re
     return tl_vexp_sum(V, w, 0, w);
 }
 
+/* The bucket of w[0..V) (weights summing to total) that a uniform draw
+ * lands in, or -1 when rounding leaves it past the last one. */
+static int draw(const tl_real *w, int V, double total, tl_rng *rng)
+{
+    double u = tl_rng_uniform(rng) * total;
+    int j = 0;
+    while (j < V && !(w[j] > 0 && (u -= w[j]) < 0))
+        j++;
+    return j < V ? j : -1;
+}
+
+/* The first i with v[i] == best. */
+#define FIRST_EQUAL(v, best, out)                                                          \
+    do {                                                                                   \
+        int i_ = 0;                                                                        \
+        while ((v)[i_] != (best))                                                          \
+            i_++;                                                                          \
+        *(out) = i_;                                                                       \
+    } while (0)
+
 tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl_rng *rng,
                     double *work, int32_t *out)
 {
@@ -105,22 +151,42 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         (o->nskip && !o->skip) || !(o->top_p >= 0 && o->top_p <= 1))
         return tl_fail(TL_ERR_ARG, "tl_sample: temperature must be >= 0, top_k and nskip >= 0, "
                                    "top_p in [0, 1]");
+    double t = o->temperature > 0 ? o->temperature : 1.0;
+    bool nucleus = o->top_p > 0 && o->top_p < 1;
+    /* Temperature 1 and nothing cut: the scores are the logits, and the
+     * weights exp(s − best) come from them in one pass. s − best rounded
+     * to tl_real is the value the general path rounds from double (the
+     * difference of two floats whose exponents differ by less than 29 is
+     * exact in double; otherwise both round to the larger one), so the
+     * draws are the same (tested). */
+    bool plain = t == 1 && !o->top_k && !nucleus && !o->nskip;
     double *own = NULL;
-    if (!work) {
+    if (!work && !(plain && o->greedy)) {
         TL_TRY(tl_alloc((void **)&own, 2 * (size_t)V, sizeof(double), "tl_sample"));
         work = own;
     }
-    double *logit = work, t = o->temperature > 0 ? o->temperature : 1.0;
+    double *logit = work;
     tl_status st = TL_OK;
-    /* Loops without early exits or calls, so that they vectorise: V is
-     * 10,000 for a word model and this runs once per generated token. */
-    if (!scale_scores(scores, V, t, logit)) {
-        int i = 0;
-        while (isfinite(scores[i]))
-            i++;
-        st = tl_fail(TL_ERR_NUMERIC, "tl_sample: score of id %d is %g", i, (double)scores[i]);
+    int j;
+    if (plain) {
+        tl_real best;
+        if (!max_finite(scores, V, &best))
+            goto not_finite;
+        if (o->greedy) {
+            FIRST_EQUAL(scores, best, out);
+            goto done;
+        }
+        tl_real *w = (tl_real *)work;
+        j = draw(w, V, tl_vexp_sum(V, scores, best, w), rng);
+        if (j < 0)
+            FIRST_EQUAL(scores, best, &j);
+        *out = j;
         goto done;
     }
+    /* Loops without early exits or calls, so that they vectorise: V is
+     * 10,000 for a word model and this runs once per generated token. */
+    if (!scale_scores(scores, V, t, logit))
+        goto not_finite;
     for (int i = 0; i < o->nskip; i++)
         if (o->skip[i] >= 0 && o->skip[i] < V)
             logit[o->skip[i]] = -INFINITY;
@@ -129,24 +195,22 @@ tl_status tl_sample(const tl_real *scores, int V, const tl_sample_opts *opts, tl
         st = tl_fail(TL_ERR_ARG, "tl_sample: all %d ids are in the skip list", V);
         goto done;
     }
-    int argmax = 0;  /* the first largest; a draw needs it only as a fallback */
-    if (o->greedy) {
-        while (logit[argmax] != best)
-            argmax++;
-        *out = argmax;
+    if (o->greedy) {  /* the first largest */
+        FIRST_EQUAL(logit, best, out);
         goto done;
     }
     double cut = cutoff(logit, V, o->top_k, o->top_p, best, work + V);
     tl_real *w = (tl_real *)(work + V);   /* top-k is done with this half */
-    double total = weights(logit, V, best, cut, w);
-    double u = tl_rng_uniform(rng) * total;
-    int j = 0;
-    while (j < V && !(w[j] > 0 && (u -= w[j]) < 0))
+    j = draw(w, V, weights(logit, V, best, cut, w), rng);
+    if (j < 0)
+        FIRST_EQUAL(logit, best, &j);
+    *out = j;
+    goto done;
+not_finite:
+    j = 0;
+    while (isfinite(scores[j]))
         j++;
-    if (j == V)  /* u landed past the last bucket by rounding */
-        while (logit[argmax] != best)
-            argmax++;
-    *out = j < V ? j : argmax;
+    st = tl_fail(TL_ERR_NUMERIC, "tl_sample: score of id %d is %g", j, (double)scores[j]);
 done:
     tl_free(own);
     return st;

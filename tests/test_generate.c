@@ -187,6 +187,57 @@ static tl_model *stateless_lm(int vocab,
     return m;
 }
 
+/* At temperature 1 without top-k, top-p or skip list the draw takes a
+ * shorter path (the weights straight from the scores); a skip list naming
+ * no valid id takes the general one. Both must draw the same ids from the
+ * same generator state: scores of many magnitudes (differences from the
+ * largest that are not exact in double among them), ties for the largest,
+ * a vocabulary of 10,000 and a short one. */
+static void test_plain_draw_is_the_general_one(void **state)
+{
+    (void)state;
+    enum { BIG = 10000, DRAWS = 3000 };
+    tl_real *s = malloc(BIG * sizeof *s);
+    double *work = malloc(2 * BIG * sizeof *work);
+    assert_non_null(s);
+    assert_non_null(work);
+    tl_rng rng;
+    tl_rng_seed(&rng, 5);
+    const int sizes[] = {BIG, 7};
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+        int n = sizes[z];
+        for (int i = 0; i < n; i++) {
+            double g = tl_rng_normal(&rng);
+            s[i] = (tl_real)(i % 5 == 0 ? 3 * g : i % 5 == 1 ? 1e-9 * g : i % 5 == 2 ? 0.7 : g);
+        }
+        int first = 0;  /* the first largest */
+        for (int i = 1; i < n; i++)
+            first = s[i] > s[first] ? i : first;
+        int32_t nowhere = n + 3;
+        tl_sample_opts general = {.skip = &nowhere, .nskip = 1};
+        for (int d = 0; d < DRAWS; d++) {
+            if (d == DRAWS / 2)
+                s[n - 1] = s[first];  /* a tie for the largest */
+            tl_rng r1 = rng, r2 = rng;
+            int32_t a, b;
+            TU_OK(tl_sample(s, n, NULL, &r1, d % 2 ? work : NULL, &a));
+            TU_OK(tl_sample(s, n, &general, &r2, work, &b));
+            if (a != b)
+                fail_msg("V = %d draw %d: %d on the short path, %d on the general one", n, d,
+                         a, b);
+            rng = r1;
+        }
+        int32_t a, b;
+        TU_OK(tl_sample(s, n, &(tl_sample_opts){.greedy = true}, NULL, NULL, &a));
+        general.greedy = true;
+        TU_OK(tl_sample(s, n, &general, NULL, work, &b));
+        assert_int_equal(a, first);
+        assert_int_equal(b, a);
+    }
+    free(s);
+    free(work);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -417,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_temperature_and_top_k),
         cmocka_unit_test(test_top_p),
         cmocka_unit_test(test_generate_is_reproducible_and_stateful),
+        cmocka_unit_test(test_plain_draw_is_the_general_one),
         cmocka_unit_test(test_errors),
 #ifndef TL_REAL_DOUBLE
         cmocka_unit_test(test_bf16_is_the_rounded_model),

@@ -814,6 +814,62 @@ static void test_gemm(void **state)
     tl_simd_limit(levels[0]);
 }
 
+#ifndef TL_REAL_DOUBLE
+/* op(B) packed once (tl_sgemm_pack_b) and read by tl_sgemm_prepacked gives
+ * tl_sgemm's bits, at every SIMD level, for both stored forms of B, shapes
+ * with edge panels, several K slices and column blocks, alpha and beta
+ * cases, on one and two threads. */
+static void test_gemm_prepacked(void **state)
+{
+    (void)state;
+    const int shapes[][3] = {{5, 7, 3}, {13, 100, 300}, {128, 100, 600}, {30, 1100, 40},
+                             {200, 33, 520}, {1, 50, 70}};
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    tl_rng_seed(&rng, 43);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+            for (int t = 0; t < 4; t++) {
+                bool ta = t & 1, tb = t & 2;
+                int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2], pad = t;
+                int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+                tl_real alpha = t == 1 ? (tl_real)-0.5 : 1, beta = t == 2 ? 1 : 0;
+                tl_tensor a = {0}, b = {0}, c = {0};
+                tu_randn(&a, &rng, 1, 2, (int[]){ta ? K : M, lda});
+                tu_randn(&b, &rng, 1, 2, (int[]){tb ? N : K, ldb});
+                tu_randn(&c, &rng, 1, 2, (int[]){M, ldc});
+                size_t n = tl_sgemm_packed_size(K, N), size = (size_t)M * ldc * sizeof(tl_real);
+                tl_real *bp = malloc(n * sizeof *bp), *want = malloc(size), *got = malloc(size);
+                assert_true(bp && want && got);
+                memcpy(want, c.data, size);
+                tl_sgemm(ta, tb, M, N, K, alpha, a.data, lda, b.data, ldb, beta, want, ldc);
+                for (int threads = 1; threads <= 2; threads++) {
+                    TU_OK(tl_set_num_threads(threads));
+                    memset(bp, 0xff, n * sizeof *bp);   /* NaN where nothing is packed */
+                    tl_sgemm_pack_b(tb, K, N, b.data, ldb, bp);
+                    memcpy(got, c.data, size);
+                    tl_sgemm_prepacked(ta, tb, M, N, K, alpha, a.data, lda, b.data, ldb, bp,
+                                       beta, got, ldc);
+                    if (memcmp(want, got, size))
+                        fail_msg("prepacked gemm%s%s %d x %d x %d, %d thread(s), level %d: "
+                                 "not tl_sgemm's bits", ta ? " Aᵀ" : "", tb ? " Bᵀ" : "", M, N,
+                                 K, threads, (int)levels[l]);
+                }
+                TU_OK(tl_set_num_threads(1));
+                free(bp);
+                free(want);
+                free(got);
+                tl_tensor_free(&a);
+                tl_tensor_free(&b);
+                tl_tensor_free(&c);
+            }
+    }
+    tl_simd_limit(levels[0]);
+}
+#endif
+
 /* A recurrent layer (TimeLSTM, TimeGRU) forward and backward twice (the
  * second forward starts from the carried state) under the current SIMD level
  * and thread setting. */
@@ -981,6 +1037,9 @@ int main(void)
         cmocka_unit_test(test_bf16_set),
 #endif
         cmocka_unit_test(test_gemm),
+#ifndef TL_REAL_DOUBLE
+        cmocka_unit_test(test_gemm_prepacked),
+#endif
         cmocka_unit_test(test_time_lstm_paths),
         cmocka_unit_test(test_gru_gates),
         cmocka_unit_test(test_time_gru_paths),

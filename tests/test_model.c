@@ -258,11 +258,11 @@ static void test_loss_in_place_matches_plain(void **state)
 static void fused_matches_plain(int block_rows, tl_loss_norm norm)
 {
     enum { NB = 3, NT = 5, NV = 29 };
-    tl_model *m[2];
-    tl_real *v[2], *g[2];
-    size_t n[2];
+    tl_model *m[3];   /* plain; fused on 2 threads; fused on 1 thread */
+    tl_real *v[3], *g[3];
+    size_t n[3];
     tl_lm_config cfg = {.vocab = NV, .embed = 5, .hidden = 6, .layers = 1, .cell = TL_CELL_LSTM};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         tl_rng rng;
         tl_rng_seed(&rng, 5);
         TU_OK(tl_lm_create(&m[k], &cfg, &rng));
@@ -284,12 +284,20 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm)
         ids[NB * NT + 7] = -1;
         tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){NB, NT});
         tl_tensor t = tl_tensor_wrap_ids(ids + NB * NT, 2, (int[]){NB, NT});
-        double loss[2];
-        tl_model_zero_grad(m[0]);
-        tl_model_zero_grad(m[1]);
+        double loss[3];
+        for (int k = 0; k < 3; k++)
+            tl_model_zero_grad(m[k]);
         TU_OK(tl_model_forward(m[0], &x, &t, &loss[0]));
         TU_OK(tl_model_backward(m[0]));
+        int threads = tl_get_num_threads();
+        TU_OK(tl_set_num_threads(2));
         TU_OK(tl_model_forward_backward(m[1], &x, &t, &loss[1]));
+        TU_OK(tl_set_num_threads(1));
+        TU_OK(tl_model_forward_backward(m[2], &x, &t, &loss[2]));
+        TU_OK(tl_set_num_threads(threads));
+        /* The fused pass gives the same bits for any thread count. */
+        assert_true(loss[1] == loss[2]);
+        assert_memory_equal(g[1], g[2], n[1] * sizeof(tl_real));
         if (fabs(loss[0] - loss[1]) > rtol * fabs(loss[0]))
             fail_msg("block %d step %d: loss %.17g plain, %.17g fused", block_rows, step,
                      loss[0], loss[1]);
@@ -299,7 +307,7 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm)
         assert_int_equal(tl_model_backward(m[1]), TL_ERR_STATE);
     }
     tl__affine_loss_block_rows(0);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         tl_model_destroy(m[k]);
 }
 

@@ -7,9 +7,11 @@
  * math, and generation changes only where the weights of its one-row
  * products are read from. The lookup is a thread-local pointer, NULL
  * outside tl_generate_bf16, so other products pay one test. Generation's
- * one-row products run on the calling thread (a step of one row is one part,
- * which tl_parallel_run runs in place), so a thread-local set reaches all of
- * them and two threads generating from two models do not see each other's.
+ * one-row products are called on the generating thread (a step of one row
+ * is one part, which tl_parallel_run runs in place) and look their copy up
+ * there, before gemv.c splits a large one over the pool; so a thread-local
+ * set reaches all of them and two threads generating from two models do not
+ * see each other's.
  */
 #include "../internal.h"
 #include "kernels.h"

@@ -36,20 +36,6 @@ void tl_blas_set_threads(int n)
 #endif
 }
 
-/* OpenBLAS names its kernels (its "core"); OPENBLAS_CORETYPE may give an
- * AVX-512 CPU the AVX2 ones (Haswell), which run at half the multiply-add
- * rate there. Another BLAS is taken to run its best kernels. */
-bool tl_blas_runs_avx512(void)
-{
-#if defined(TL_BLAS_OPENBLAS)
-    const char *core = openblas_get_corename();
-    return core && (strstr(core, "SkylakeX") || strstr(core, "Cooperlake") ||
-                    strstr(core, "Sapphire"));
-#else
-    return true;
-#endif
-}
-
 /* One output row (batch-1 generation): C = alpha · a·op(B) + beta · C with
  * the row a = op(A) of K values, as the matrix-vector product op(B)ᵀ·a.
  * OpenBLAS's GEMM spends most of such a call packing B for a kernel made for

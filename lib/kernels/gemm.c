@@ -54,11 +54,12 @@ enum { KC = 256, MC_PANELS = 16, NC = 1024, MAX_MR = 12, MAX_NR = 32 };
 /* Below this many multiply-adds a product stays on the calling thread. */
 #define SMALL_PRODUCT 65536.0
 
-/* acc(h x w) = Σ_k A(r, k)·b[k·w + j]; C = acc + beta·C (acc when beta =
+/* acc(h x w) = Σ_k A(r, k)·b[k·ldb + j]; C = acc + beta·C (acc when beta =
  * 0); row r of C at c + r·ldc. A(r, k) is a[k·h + r] in a packed panel and
- * a[r·lda + k] read in place (the "direct" kernels). */
-typedef void (*tile_fn)(int kc, const float *a, size_t lda, const float *b, float *c,
-                        size_t ldc, float beta);
+ * a[r·lda + k] read in place (the "direct" kernels). b is a packed panel
+ * (ldb = w) or op(B) = B read in place (ldb = B's). */
+typedef void (*tile_fn)(int kc, const float *a, size_t lda, const float *b, size_t ldb,
+                        float *c, size_t ldc, float beta);
 
 /* The full tile is mr x nr. An edge tile uses the smallest of the smaller
  * kernels that covers it: h rows, a multiple of the row quantum rq, and w =
@@ -71,17 +72,20 @@ typedef struct {
 } gemm_isa;
 
 #define DEFINE_PORTABLE(name, MR, NR, DIRECT)                                                \
-    static void name(int kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, \
-                     float beta)                                                             \
+    static void name(int kc, const float *a, size_t lda, const float *b, size_t ldb,         \
+                     float *c, size_t ldc, float beta)                                       \
     {                                                                                        \
         float acc[MR][NR] = {{0}};                                                           \
-        for (int k = 0; k < kc; k++, b += NR)                                                \
+        for (int k = 0; k < kc; k++, b += ldb)                                               \
             for (int r = 0; r < MR; r++)                                                     \
                 for (int j = 0; j < NR; j++)                                                 \
                     acc[r][j] += (DIRECT ? a[r * lda + k] : a[k * MR + r]) * b[j];           \
-        for (int r = 0; r < MR; r++)                                                         \
+        for (int r = 0; r < MR; r++)   /* C is not read when beta = 0 */                   \
             for (int j = 0; j < NR; j++)                                                     \
-                c[r * ldc + j] = beta == 0 ? acc[r][j] : acc[r][j] + beta * c[r * ldc + j];  \
+                if (beta == 0)                                                               \
+                    c[r * ldc + j] = acc[r][j];                                              \
+                else                                                                         \
+                    c[r * ldc + j] = acc[r][j] + beta * c[r * ldc + j];                      \
     }
 #define DEFINE_PORTABLE2(name, MR, NR)                                                       \
     DEFINE_PORTABLE(name##p, MR, NR, 0)                                                      \
@@ -110,8 +114,8 @@ typedef float v16 __attribute__((vector_size(64)));
  * The tile's lines of C are prefetched first: with K of about 100 (config
  * A) they would otherwise be waited for at the end of every tile. */
 #define DEFINE_TILE(name, target, V, L, MR, NV, DIRECT)                                      \
-    static target void name(int kc, const float *a, size_t lda, const float *b, float *c,    \
-                            size_t ldc, float beta)                                          \
+    static target void name(int kc, const float *a, size_t lda, const float *b, size_t ldb,  \
+                            float *c, size_t ldc, float beta)                                \
     {                                                                                        \
         V acc0[MR], acc1[MR];                                                                \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
@@ -121,8 +125,13 @@ typedef float v16 __attribute__((vector_size(64)));
             if (NV == 2)                                                                     \
                 __builtin_prefetch(c + r * ldc + L, 1);                                      \
         }                                                                                    \
-        for (int k = 0; k < kc; k++, b += NV * L) {                                          \
-            V b0 = *(const V *)b, b1 = NV == 2 ? *(const V *)(b + L) : b0;                   \
+        for (int k = 0; k < kc; k++, b += ldb) {                                             \
+            V b0, b1;                                                                        \
+            memcpy(&b0, b, sizeof b0);                                                       \
+            if (NV == 2)                                                                     \
+                memcpy(&b1, b + L, sizeof b1);                                               \
+            else                                                                             \
+                b1 = b0;                                                                     \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                            \
             {                                                                                \
                 float x = DIRECT ? a[r * lda + k] : a[k * MR + r];                           \
@@ -252,6 +261,9 @@ typedef struct {
     int ldc;
     const gemm_isa *isa;
     bool split_n;          /* parts take ranges of columns (else of rows) */
+    bool b_in_place_ok;    /* op(B) = B with a row stride the L1 cache spreads */
+    const float *Bp;       /* op(B) packed whole (tl_sgemm_pack_b), or NULL */
+    size_t npad;           /* its width: N rounded up to its last panel's */
 } gemm_job;
 
 /* Rows [i0, i0 + mc) and columns [k0, k0 + kc) of alpha·op(A) into panels
@@ -369,19 +381,23 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
  * a packed panel (lda = 0) or lda apart in place; a tile smaller than its
  * kernel goes through a scratch tile. */
 static void run_tile(const gemm_isa *isa, int kc, const float *a, size_t lda, const float *b,
-                     float *c, size_t ldc, int rows, int cols, float beta)
+                     size_t ldb, float *c, size_t ldc, int rows, int cols, float beta)
 {
     int h = panel_h(isa, rows), w = panel_w(isa, cols);
     tile_fn tile = isa->tiles[h / isa->rq - 1][w / (isa->nr / 2) - 1][lda != 0];
     if (rows == h && cols == w) {
-        tile(kc, a, lda, b, c, ldc, beta);
+        tile(kc, a, lda, b, ldb, c, ldc, beta);
         return;
     }
-    _Alignas(64) float t[MAX_MR * MAX_NR] = {0};
-    if (beta != 0)
+    /* With beta = 0 the kernel only writes the scratch tile; otherwise its
+     * part outside C is zeros. */
+    _Alignas(64) float t[MAX_MR * MAX_NR];
+    if (beta != 0) {
+        memset(t, 0, (size_t)h * w * sizeof *t);
         for (int r = 0; r < rows; r++)
             memcpy(t + r * w, c + r * ldc, (size_t)cols * sizeof *t);
-    tile(kc, a, lda, b, t, (size_t)w, beta);
+    }
+    tile(kc, a, lda, b, ldb, t, (size_t)w, beta);
     for (int r = 0; r < rows; r++)
         memcpy(c + r * ldc, t + r * w, (size_t)cols * sizeof *t);
 }
@@ -392,16 +408,22 @@ static int k_slices(int K) { return (K + KC - 1) / KC; }
  * the layers' forward and dx products) is read in place, rows lda apart,
  * except in a last panel whose rows no kernel height fits: packing it would
  * cost a transposition per element (as many floats as multiply-adds per k
- * for a narrow C) and the kernel's broadcasts read A's rows as they are. */
+ * for a narrow C) and the kernel's broadcasts read A's rows as they are.
+ * op(B) = B is read in place too when the rows of C fit one block of A
+ * (mr·MC_PANELS): a packed B panel would then serve at most MC_PANELS tiles,
+ * and packing it (a copy of all of B per product: W in the output layer's
+ * forward, the scores in its dW) costs about as much as the tiles save by
+ * reading it contiguously; a last panel narrower than its kernel is packed.
+ * Either way every tile gets the same numbers in the same order. */
 static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
 {
     const gemm_isa *isa = g->isa;
     int mr = isa->mr, nr = isa->nr, mcmax = mr * MC_PANELS, nk = k_slices(g->K);
     int kcmax = (g->K + nk - 1) / nk;
     int mspan = m1 - m0 < mcmax ? m1 - m0 : mcmax, nspan = n1 - n0 < NC ? n1 - n0 : NC;
-    bool direct = !g->ta && g->alpha == 1;
+    bool direct = !g->ta && g->alpha == 1, b_in_place = g->b_in_place_ok && m1 - m0 <= mcmax;
     size_t na = (size_t)((mspan + mr - 1) / mr * mr) * kcmax;
-    size_t nb = (size_t)((nspan + nr - 1) / nr * nr) * kcmax;
+    size_t nb = g->Bp ? 0 : (size_t)(b_in_place ? nr : (nspan + nr - 1) / nr * nr) * kcmax;
     pack_bufs *w = get_bufs(na, nb);
     if (!w) {
         const float *A = g->A + (g->ta ? (size_t)m0 : (size_t)m0 * g->lda);
@@ -413,26 +435,53 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
     }
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = n1 - jc < NC ? n1 - jc : NC;
+        /* In place, only a last panel narrower than its kernel is packed. */
+        int last = (nc - 1) / nr * nr, packed_from = nc;
+        if (g->Bp)
+            packed_from = nc;   /* nothing to pack, nothing read in place */
+        else if (!b_in_place)
+            packed_from = 0;
+        else if (nc - last != panel_w(isa, nc - last))
+            packed_from = last;
         for (int q = 0; q < nk; q++) {
             int k0 = (int)((long long)g->K * q / nk), kc = (int)((long long)g->K * (q + 1) / nk) - k0;
             float beta = q == 0 ? g->beta : 1;
-            pack_b(g, jc, nc, k0, kc, w->b);
+            if (packed_from < nc)
+                pack_b(g, jc + packed_from, nc - packed_from, k0, kc, w->b);
             for (int ic = m0; ic < m1; ic += mcmax) {
                 int mc = m1 - ic < mcmax ? m1 - ic : mcmax, tail = mc % mr;
                 /* In place: only a last panel of a height no kernel has. */
-                int packed_from = !direct ? 0 : tail % isa->rq ? mc - tail : mc;
-                if (packed_from < mc)
-                    pack_a(g, ic + packed_from, mc - packed_from, k0, kc, w->a);
-                for (int jr = 0; jr < nc; jr += nr)
-                    for (int ir = 0; ir < mc; ir += mr) {
-                        bool in_place = ir < packed_from;
+                int a_packed_from = !direct ? 0 : tail % isa->rq ? mc - tail : mc;
+                if (a_packed_from < mc)
+                    pack_a(g, ic + a_packed_from, mc - a_packed_from, k0, kc, w->a);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int cols = nc - jr < nr ? nc - jr : nr;
+                    bool b_direct = !g->Bp && jr < packed_from;
+                    const float *b = g->Bp     ? g->Bp + (size_t)k0 * g->npad + (size_t)(jc + jr) * kc
+                                     : b_direct ? g->B + (size_t)k0 * g->ldb + jc + jr
+                                                : w->b + (size_t)(jr - packed_from) * kc;
+                    size_t ldb = b_direct ? (size_t)g->ldb : (size_t)panel_w(isa, cols);
+                    /* The next panel read in place, a share of its rows per
+                     * tile: its rows lie a page or more apart, where the
+                     * hardware prefetchers do not follow, and the first
+                     * tile would wait for each of them. */
+                    bool fetch = b_direct && jr + nr < packed_from;
+                    const float *next = b + nr;
+                    for (int ir = 0, t = 0, tiles = (mc + mr - 1) / mr; ir < mc; ir += mr, t++) {
+                        for (int k = kc * t / tiles; fetch && k < kc * (t + 1) / tiles; k++) {
+                            const float *row = next + (size_t)k * ldb;
+                            __builtin_prefetch(row, 0, 2);
+                            __builtin_prefetch(row + nr / 2, 0, 2);
+                            __builtin_prefetch(row + nr - 1, 0, 2);
+                        }
+                        bool in_place = ir < a_packed_from;
                         const float *a = in_place ? g->A + (size_t)(ic + ir) * g->lda + k0
-                                                  : w->a + (size_t)(ir - packed_from) * kc;
-                        run_tile(isa, kc, a, in_place ? (size_t)g->lda : 0,
-                                 w->b + (size_t)jr * kc,
+                                                  : w->a + (size_t)(ir - a_packed_from) * kc;
+                        run_tile(isa, kc, a, in_place ? (size_t)g->lda : 0, b, ldb,
                                  g->C + (size_t)(ic + ir) * g->ldc + jc + jr, (size_t)g->ldc,
-                                 mc - ir < mr ? mc - ir : mr, nc - jr < nr ? nc - jr : nr, beta);
+                                 mc - ir < mr ? mc - ir : mr, cols, beta);
                     }
+                }
             }
         }
     }
@@ -456,15 +505,17 @@ static void run_part(void *ctx, int part, int parts)
 
 /* TL_GEMM=own: tl_gemm always comes here, at any SIMD level (the portable
  * kernel too); TL_GEMM=blas: never. Otherwise where this kernel was measured
- * at least as fast as the BLAS on the layers' products (docs/performance.md,
- * "The library's own GEMM"; Zen 5, one thread): at the AVX-512 level when
- * OpenBLAS runs its AVX2 kernels (1.25-2.18x its Haswell sgemm on every
- * product of configs A, B, C). Against OpenBLAS's own AVX-512 kernels
- * (Cooperlake) it reached 0.70-1.22x, and at its AVX2 level 0.73-1.11x
- * OpenBLAS's AVX2 kernels: the BLAS stays there. */
+ * faster than the BLAS (docs/performance.md, "The library's own GEMM"; Zen
+ * 5): at the AVX-512 level, whatever kernels OpenBLAS runs. Against its
+ * AVX2 kernels (Haswell) it is 1.23-2.18x on every product of configs A, B,
+ * C; against its AVX-512 kernels (Cooperlake) 0.79-1.28x per product on one
+ * thread, but training steps with 2 threads took 1.4-5x less wall time
+ * (A, B, C): OpenBLAS's threads sleep after each product and a product waits
+ * for the later of them, where the library's pool spins and hands out parts
+ * dynamically. At its AVX2 level it reached 0.73-1.11x OpenBLAS's AVX2
+ * kernels: the BLAS stays on AVX2-only CPUs. */
 typedef enum { GEMM_AUTO, GEMM_OWN, GEMM_BLAS } gemm_choice;
 static gemm_choice choice;
-static bool blas_avx512;
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
 
 static void read_choice(void)
@@ -472,7 +523,6 @@ static void read_choice(void)
     const char *env = getenv("TL_GEMM");
     choice = !env ? GEMM_AUTO : !strcmp(env, "own") ? GEMM_OWN : !strcmp(env, "blas") ? GEMM_BLAS
                                                                                      : GEMM_AUTO;
-    blas_avx512 = tl_blas_runs_avx512();
 }
 
 bool tl_sgemm_chosen(void)
@@ -480,7 +530,28 @@ bool tl_sgemm_chosen(void)
     pthread_once(&choice_once, read_choice);
     if (choice != GEMM_AUTO)
         return choice == GEMM_OWN;
-    return tl_simd_active() == TL_SIMD_AVX512 && !blas_avx512;
+    return tl_simd_active() == TL_SIMD_AVX512;
+}
+
+/* C = beta·C without a product (K = 0 or alpha = 0). */
+static void scale_c(int M, int N, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+}
+
+/* The job split over the pool. Splitting the columns makes every part pack
+ * all of op(A) (M x K), splitting the rows all of op(B) (K x N): split
+ * along the longer side. */
+static void run_job(gemm_job *g)
+{
+    int threads = tl_get_num_threads();
+    int ntiles = (g->N + g->isa->nr - 1) / g->isa->nr, mtiles = (g->M + g->isa->mr - 1) / g->isa->mr;
+    g->split_n = g->N >= g->M ? ntiles >= 2 : mtiles < 2;
+    int tiles = g->split_n ? ntiles : mtiles;
+    int parts = (double)g->M * g->N * g->K < SMALL_PRODUCT ? 1 : threads < tiles ? threads : tiles;
+    tl_parallel_run(parts, run_part, g);
 }
 
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
@@ -489,20 +560,68 @@ void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
     if (M <= 0 || N <= 0)
         return;
     if (K <= 0 || alpha == 0) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+        scale_c(M, N, beta, C, ldc);
         return;
     }
+    /* B's rows a multiple of 64 floats apart would crowd into a fraction of
+     * the L1 sets: B read in place only with another stride. */
     gemm_job g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc,
-                  active_isa(), false};
-    /* Splitting the columns makes every part pack all of op(A) (M x K),
-     * splitting the rows all of op(B) (K x N): split along the longer side. */
-    int threads = tl_get_num_threads();
-    int ntiles = (N + g.isa->nr - 1) / g.isa->nr, mtiles = (M + g.isa->mr - 1) / g.isa->mr;
-    g.split_n = N >= M ? ntiles >= 2 : mtiles < 2;
-    int tiles = g.split_n ? ntiles : mtiles;
-    int parts = (double)M * N * K < SMALL_PRODUCT ? 1 : threads < tiles ? threads : tiles;
-    tl_parallel_run(parts, run_part, &g);
+                  active_isa(), false, !trans_b && ldb % 64 != 0, NULL, 0};
+    run_job(&g);
+}
+
+/* ---- op(B) packed once for several products ---- */
+
+/* The width of op(B) packed whole: its full panels and the last one. */
+static size_t packed_width(const gemm_isa *isa, int N)
+{
+    int last = (N - 1) / isa->nr * isa->nr;
+    return (size_t)last + (size_t)panel_w(isa, N - last);
+}
+
+size_t tl_sgemm_packed_size(int K, int N)
+{
+    return K <= 0 || N <= 0 ? 0 : packed_width(active_isa(), N) * (size_t)K;
+}
+
+/* Part p packs its share of the K slices. */
+static void pack_part(void *ctx, int part, int parts)
+{
+    const gemm_job *g = ctx;
+    int nk = k_slices(g->K);
+    for (int q = nk * part / parts; q < nk * (part + 1) / parts; q++) {
+        int k0 = (int)((long long)g->K * q / nk), kc = (int)((long long)g->K * (q + 1) / nk) - k0;
+        pack_b(g, 0, g->N, k0, kc, (float *)g->Bp + (size_t)k0 * g->npad);
+    }
+}
+
+/* Slice q of K (rows k0 .. k0 + kc) at dst + k0·npad: the panels pack_b
+ * makes of all N columns, the one starting at column j at + j·kc. */
+void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst)
+{
+    if (K <= 0 || N <= 0)
+        return;
+    gemm_job g = {.tb = trans_b, .N = N, .K = K, .B = B, .ldb = ldb, .isa = active_isa(),
+                  .Bp = dst};
+    g.npad = packed_width(g.isa, N);
+    int nk = k_slices(K), threads = tl_get_num_threads();
+    int parts = (double)K * N < SMALL_PRODUCT ? 1 : nk < threads * 4 ? nk : threads * 4;
+    tl_parallel_run(parts, pack_part, &g);
+}
+
+void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, const float *Bp,
+                        float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0 || alpha == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    gemm_job g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, active_isa(),
+                  false, false, Bp, 0};
+    g.npad = packed_width(g.isa, N);
+    run_job(&g);
 }
 #endif

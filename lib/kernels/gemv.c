@@ -28,6 +28,8 @@
  * kernel's arithmetic.
  */
 #include "kernels.h"
+#include "../internal.h"
+#include "timelayers/threads.h"
 
 #ifndef TL_REAL_DOUBLE
 
@@ -263,16 +265,53 @@ static gemv_fn kernel(bool bf16)
     return bf16 ? gemv_bf16_portable : gemv_portable;
 }
 
-/* Columns [0, n) in chunks of CHUNK columns, all rows of B per chunk: the
+/* Columns [j0, j1) in chunks of CHUNK columns, all rows of B per chunk: the
  * chunk of c (4 KB) stays in L1 while B streams (100 x 10000: 51 -> 45 us
- * alone). One thread: splitting the columns over the pool made generation
- * slower on the shared 2-core machine it was measured on (docs/performance.md,
- * "What did not pay"). */
+ * alone). */
+static void run_columns(gemv_fn fn, const gemv_job *g, int j0, int j1)
+{
+    for (int j = j0; j < j1; j += CHUNK)
+        fn(g, j, j1 - j > CHUNK ? j + CHUNK : j1);
+}
+
+typedef struct {
+    gemv_fn fn;
+    const gemv_job *g;
+    int width;  /* columns per part, a multiple of 16 */
+} split;
+
+static void run_part(void *ctx, int part, int parts)
+{
+    const split *s = ctx;
+    (void)parts;
+    int j0 = part * s->width, j1 = s->g->n - j0 > s->width ? j0 + s->width : s->g->n;
+    run_columns(s->fn, s->g, j0, j1);
+}
+
+/* Products of at least SPLIT_MIN multiply-adds and 2 · PART_MIN columns are
+ * split by columns over the pool (tl_parallel_run) in about PER_THREAD
+ * parts per thread of at least PART_MIN columns, a multiple of 16 (whole
+ * vectors, whole cache lines of c). Each column goes through the same
+ * operations whichever thread runs it, so the result has the same bits for
+ * any thread count. Parts are claimed dynamically: a late worker leaves
+ * its share to the caller. On a quiet machine (Zen 5, 2 cores, best of 300)
+ * 512 x 2048 took 37 us instead of 60 and 100 x 10000 29 instead of 42
+ * (docs/performance.md, "Generation at batch 1 on two threads"). */
+enum { SPLIT_MIN = 1 << 16, PART_MIN = 256, PER_THREAD = 4 };
+
 static void run(gemv_job g, bool bf16)
 {
     gemv_fn fn = kernel(bf16);
-    for (int j = 0; j < g.n; j += CHUNK)
-        fn(&g, j, g.n - j > CHUNK ? j + CHUNK : g.n);
+    int threads = tl_get_num_threads();
+    if (threads > 1 && (size_t)g.n * (size_t)g.K >= SPLIT_MIN && g.n >= 2 * PART_MIN) {
+        int parts = threads * PER_THREAD < g.n / PART_MIN ? threads * PER_THREAD
+                                                          : g.n / PART_MIN;
+        int width = ((g.n + parts - 1) / parts + 15) / 16 * 16;
+        split s = {fn, &g, width};
+        tl_parallel_run((g.n + width - 1) / width, run_part, &s);
+        return;
+    }
+    run_columns(fn, &g, 0, g.n);
 }
 
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,

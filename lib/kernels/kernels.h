@@ -20,10 +20,6 @@
  * number of online processors, and set does nothing). */
 int tl_blas_get_threads(void);
 void tl_blas_set_threads(int n);
-/* False when the BLAS is OpenBLAS running sgemm kernels narrower than
- * AVX-512 (e.g. OPENBLAS_CORETYPE=Haswell); true for its AVX-512 cores and
- * for any other BLAS. */
-bool tl_blas_runs_avx512(void);
 
 /* C = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ; C is M x N and the
  * inner dimension is K. M = 1: tl_gemv_rows in the float build when
@@ -43,13 +39,25 @@ void tl_gemm(bool trans_a, bool trans_b, int M, int N, int K, tl_real alpha, con
 #ifndef TL_REAL_DOUBLE
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* op(B) (K x N) packed once for several products that share it (the output
+ * layer's Wᵀ in every block of the fused pass): tl_sgemm_packed_size floats
+ * at dst, in the layout of tl_simd_active()'s kernel, which must not change
+ * before the products. tl_sgemm_prepacked is tl_sgemm reading op(B) from Bp
+ * (B and ldb are still needed, for the BLAS when a pack buffer of A cannot
+ * be had); the same bits as tl_sgemm. */
+size_t tl_sgemm_packed_size(int K, int N);
+void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst);
+void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, const float *Bp,
+                        float beta, float *C, int ldc);
 bool tl_sgemm_chosen(void);
 #endif
 
 /* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)
  * row-major with row stride ldb; beta = 0 does not read c (float build,
- * gemv.c: AVX-512, AVX2 or portable by tl_simd_active, on the calling
- * thread). tl_gemm sends its one-row products here. */
+ * gemv.c: AVX-512, AVX2 or portable by tl_simd_active; large products
+ * split by columns over the pool, with the same bits for any thread count).
+ * tl_gemm sends its one-row products here. */
 #ifndef TL_REAL_DOUBLE
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c);
@@ -206,10 +214,11 @@ void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int
  *   forward   a[:, q·H + u] += h·Wh[:, q·H + u]    for each gate block q
  *   backward  dh[:, u]      += dA·Whᵀ[:, u]
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
- * not change until the pass ends) and packs it into `pack`, the caller's
- * tl_rec_pack_floats(H, G, N) floats (64-byte aligned), when the packed
- * kernel runs: float build, AVX2, N >= 2 rows per step. Otherwise the
- * products are BLAS calls on Wh itself (and pack may be NULL). */
+ * not change until the pass ends) and packs it, split over the library's
+ * threads, into `pack`, the caller's tl_rec_pack_floats(H, G, N) floats
+ * (64-byte aligned), when the packed kernel runs: float build, AVX2, N >= 2
+ * rows per step. Otherwise the products are BLAS calls on Wh itself (and
+ * pack may be NULL). */
 typedef struct tl_rec {
     const tl_real *Wh;
     int H, G;

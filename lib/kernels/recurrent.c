@@ -46,6 +46,14 @@ typedef float v16 __attribute__((vector_size(64)));
     {                                                                                        \
         V acc[8][2] = {{{0}}};                                                               \
         const float *B1 = B + vstride;                                                       \
+        /* C's rows (a step's slice of the gate buffer, filled by the input                  \
+         * projection long before) are usually out of cache: fetch them while                \
+         * the k loop runs rather than stall on them at its end. */                          \
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++)                                 \
+        {                                                                                    \
+            __builtin_prefetch(C + (size_t)r * ldc, 1);                                      \
+            __builtin_prefetch(C + (size_t)r * ldc + L * nv - 1, 1);                         \
+        }                                                                                    \
         for (int k = 0; k < K; k++) {                                                        \
             V b0 = *(const V *)(B + (size_t)PANEL * k);                                      \
             V b1 = nv == 2 ? *(const V *)(B1 + (size_t)PANEL * k) : b0;                      \
@@ -163,6 +171,44 @@ static bool use_packed(int N)
 #endif
 }
 
+#ifdef TL_PACKED
+typedef struct {
+    const tl_rec *r;
+    float *pack;
+    bool backward;
+} pack_job;
+
+/* Panels [P·part/parts, P·(part+1)/parts) of the layout of the pass. */
+static void pack_part(void *ctx, int part, int parts)
+{
+    const pack_job *job = ctx;
+    const float *Wh = job->r->Wh;
+    int H = job->r->H, G = job->r->G, P = panels_of(H), W = G * H;
+    int p0 = (int)((long long)P * part / parts), p1 = (int)((long long)P * (part + 1) / parts);
+    if (job->backward) {
+        /* panel p, line k: Wh[16p + c, k] */
+        for (int p = p0; p < p1; p++)
+            for (int k = 0; k < W; k++) {
+                float *line = job->pack + ((size_t)p * W + k) * PANEL;
+                for (int c = 0; c < PANEL; c++) {
+                    int u = p * PANEL + c;
+                    line[c] = u < H ? Wh[(size_t)u * W + k] : 0;
+                }
+            }
+        return;
+    }
+    /* panel (q, p), line k: Wh[k, q·H + 16p + c] */
+    for (int q = 0; q < G; q++)
+        for (int p = p0; p < p1; p++)
+            for (int k = 0; k < H; k++) {
+                float *line = job->pack + (((size_t)q * P + p) * H + k) * PANEL;
+                int u0 = p * PANEL, w = H - u0 < PANEL ? H - u0 : PANEL;
+                memcpy(line, Wh + (size_t)k * W + (size_t)q * H + u0, (size_t)w * sizeof *line);
+                memset(line + w, 0, (size_t)(PANEL - w) * sizeof *line);
+            }
+}
+#endif
+
 /* Both layouts hold P panels of W = G·H lines (forward: G blocks of P panels
  * of H lines), so one size serves both passes. */
 size_t tl_rec_pack_floats(int H, int G, int N)
@@ -174,30 +220,17 @@ void tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, i
                     float *pack)
 {
     *r = (tl_rec){.Wh = Wh, .H = H, .G = G, .packed = use_packed(N), .pack = pack};
+#ifdef TL_PACKED
     if (!r->packed)
         return;
-    int P = panels_of(H), W = G * H;
-    if (backward) {
-        /* panel p, line k: Wh[16p + c, k] */
-        for (int p = 0; p < P; p++)
-            for (int k = 0; k < W; k++) {
-                float *line = pack + ((size_t)p * W + k) * PANEL;
-                for (int c = 0; c < PANEL; c++) {
-                    int u = p * PANEL + c;
-                    line[c] = u < H ? Wh[(size_t)u * W + k] : 0;
-                }
-            }
-    } else {
-        /* panel (q, p), line k: Wh[k, q·H + 16p + c] */
-        for (int q = 0; q < G; q++)
-            for (int p = 0; p < P; p++)
-                for (int k = 0; k < H; k++) {
-                    float *line = pack + (((size_t)q * P + p) * H + k) * PANEL;
-                    int u0 = p * PANEL, w = H - u0 < PANEL ? H - u0 : PANEL;
-                    memcpy(line, Wh + (size_t)k * W + (size_t)q * H + u0, (size_t)w * sizeof *line);
-                    memset(line + w, 0, (size_t)(PANEL - w) * sizeof *line);
-                }
-    }
+    /* Packing copies all of Wh (4 MB for H = 512, a millisecond): on the
+     * pool, by panels, unless it is small. */
+    pack_job job = {r, pack, backward};
+    size_t floats = tl_rec_pack_floats(H, G, N);
+    tl_parallel_run(floats >= 65536 ? 2 * tl_get_num_threads() : 1, pack_part, &job);
+#else
+    (void)backward;
+#endif
 }
 
 int tl_rec_parts(const tl_rec *r, int N)

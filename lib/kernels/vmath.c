@@ -150,6 +150,8 @@ static void gru_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *h_
 
 #ifdef TL_HAVE_AVX2
 #define AVX2 __attribute__((target("avx2,fma")))
+/* Inlined even where GCC would not, so that a constant "full" folds away. */
+#define AVX2_INLINE static inline __attribute__((always_inline)) AVX2
 
 /* exp(x) for x <= 0 (see the top of the file). */
 static inline AVX2 __m256 exp_neg8(__m256 x)
@@ -228,6 +230,22 @@ static inline AVX2 __m256i tail_mask(int rem)
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* Eight lanes at p: a plain load or store for a full block, masked for a
+ * tail. AMD cores run masked stores (vmaskmovps) as slow microcode, about ten
+ * times the cost of a plain store, so full blocks must not use them. */
+AVX2_INLINE __m256 ld8(const float *p, __m256i m, bool full)
+{
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+
+AVX2_INLINE void st8(float *p, __m256i m, __m256 v, bool full)
+{
+    if (full)
+        _mm256_storeu_ps(p, v);
+    else
+        _mm256_maskstore_ps(p, m, v);
+}
+
 /* Apply op to x[0..n) eight at a time; the tail through a mask. */
 #define MAP8(op, n, x, y)                                                  \
     do {                                                                   \
@@ -277,25 +295,25 @@ static AVX2 double exp_sum_avx2(int n, const float *x, float shift, float *y)
 }
 static AVX2 void tanh_avx2(int n, const float *x, float *y) { MAP8(tanh8, n, x, y); }
 
-/* Eight units of the forward gate loop at offset j under mask m (all ones
- * for a full block). */
-static inline AVX2 void lstm_fwd8(int j, __m256i m, int H, float *a, const float *c_prev,
-                                  float *c_next, float *h_next)
+/* Eight units of the forward gate loop at offset j: a full block, or the
+ * lanes of mask m. */
+AVX2_INLINE void lstm_fwd8(int j, __m256i m, bool full, int H, float *a, const float *c_prev,
+                           float *c_next, float *h_next)
 {
     float *pf = a + j, *pg = pf + H, *pi = pg + H, *po = pi + H;
-    __m256 f = sigmoid8(_mm256_maskload_ps(pf, m));
-    __m256 g = tanh8(_mm256_maskload_ps(pg, m));
-    __m256 i = sigmoid8(_mm256_maskload_ps(pi, m));
-    __m256 o = sigmoid8(_mm256_maskload_ps(po, m));
+    __m256 f = sigmoid8(ld8(pf, m, full));
+    __m256 g = tanh8(ld8(pg, m, full));
+    __m256 i = sigmoid8(ld8(pi, m, full));
+    __m256 o = sigmoid8(ld8(po, m, full));
     __m256 c = _mm256_mul_ps(g, i);
     if (c_prev)
-        c = _mm256_fmadd_ps(f, _mm256_maskload_ps(c_prev + j, m), c);
-    _mm256_maskstore_ps(pf, m, f);
-    _mm256_maskstore_ps(pg, m, g);
-    _mm256_maskstore_ps(pi, m, i);
-    _mm256_maskstore_ps(po, m, o);
-    _mm256_maskstore_ps(c_next + j, m, c);
-    _mm256_maskstore_ps(h_next + j, m, _mm256_mul_ps(o, tanh8(c)));
+        c = _mm256_fmadd_ps(f, ld8(c_prev + j, m, full), c);
+    st8(pf, m, f, full);
+    st8(pg, m, g, full);
+    st8(pi, m, i, full);
+    st8(po, m, o, full);
+    st8(c_next + j, m, c, full);
+    st8(h_next + j, m, _mm256_mul_ps(o, tanh8(c)), full);
 }
 
 static AVX2 void lstm_fwd_avx2(int n, int H, float *a, const float *c_prev, float *c_next,
@@ -304,38 +322,38 @@ static AVX2 void lstm_fwd_avx2(int n, int H, float *a, const float *c_prev, floa
     const __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
     for (; j + 8 <= n; j += 8)
-        lstm_fwd8(j, all, H, a, c_prev, c_next, h_next);
+        lstm_fwd8(j, all, true, H, a, c_prev, c_next, h_next);
     if (j < n)
-        lstm_fwd8(j, tail_mask(n - j), H, a, c_prev, c_next, h_next);
+        lstm_fwd8(j, tail_mask(n - j), false, H, a, c_prev, c_next, h_next);
 }
 
-static inline AVX2 void lstm_bwd8(int j, __m256i m, int H, const float *gates,
-                                  const float *c_prev, const float *c_next, const float *dh,
-                                  const float *dc, float *dA, float *dc_prev)
+AVX2_INLINE void lstm_bwd8(int j, __m256i m, bool full, int H, const float *gates,
+                           const float *c_prev, const float *c_next, const float *dh,
+                           const float *dc, float *dA, float *dc_prev)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     const float *pf = gates + j;
-    __m256 f = _mm256_maskload_ps(pf, m), g = _mm256_maskload_ps(pf + H, m);
-    __m256 i = _mm256_maskload_ps(pf + 2 * H, m), o = _mm256_maskload_ps(pf + 3 * H, m);
-    __m256 tc = tanh8(_mm256_maskload_ps(c_next + j, m));
-    __m256 vdh = _mm256_maskload_ps(dh + j, m);
+    __m256 f = ld8(pf, m, full), g = ld8(pf + H, m, full);
+    __m256 i = ld8(pf + 2 * H, m, full), o = ld8(pf + 3 * H, m, full);
+    __m256 tc = tanh8(ld8(c_next + j, m, full));
+    __m256 vdh = ld8(dh + j, m, full);
     /* ds = dc + dh·o·(1 − tc²) */
     __m256 ds = _mm256_fmadd_ps(_mm256_mul_ps(vdh, o), _mm256_fnmadd_ps(tc, tc, one),
-                                _mm256_maskload_ps(dc + j, m));
+                                ld8(dc + j, m, full));
     __m256 df = _mm256_setzero_ps();
     if (c_prev)
-        df = _mm256_mul_ps(_mm256_mul_ps(ds, _mm256_maskload_ps(c_prev + j, m)),
+        df = _mm256_mul_ps(_mm256_mul_ps(ds, ld8(c_prev + j, m, full)),
                            _mm256_mul_ps(f, _mm256_sub_ps(one, f)));
     __m256 dg = _mm256_mul_ps(_mm256_mul_ps(ds, i), _mm256_fnmadd_ps(g, g, one));
     __m256 di = _mm256_mul_ps(_mm256_mul_ps(ds, g), _mm256_mul_ps(i, _mm256_sub_ps(one, i)));
     __m256 dout = _mm256_mul_ps(_mm256_mul_ps(vdh, tc), _mm256_mul_ps(o, _mm256_sub_ps(one, o)));
     float *q = dA + j;
-    _mm256_maskstore_ps(q, m, df);
-    _mm256_maskstore_ps(q + H, m, dg);
-    _mm256_maskstore_ps(q + 2 * H, m, di);
-    _mm256_maskstore_ps(q + 3 * H, m, dout);
+    st8(q, m, df, full);
+    st8(q + H, m, dg, full);
+    st8(q + 2 * H, m, di, full);
+    st8(q + 3 * H, m, dout, full);
     if (dc_prev)
-        _mm256_maskstore_ps(dc_prev + j, m, _mm256_mul_ps(ds, f));
+        st8(dc_prev + j, m, _mm256_mul_ps(ds, f), full);
 }
 
 static AVX2 void lstm_bwd_avx2(int n, int H, const float *gates, const float *c_prev,
@@ -345,26 +363,27 @@ static AVX2 void lstm_bwd_avx2(int n, int H, const float *gates, const float *c_
     const __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
     for (; j + 8 <= n; j += 8)
-        lstm_bwd8(j, all, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+        lstm_bwd8(j, all, true, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
     if (j < n)
-        lstm_bwd8(j, tail_mask(n - j), H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
+        lstm_bwd8(j, tail_mask(n - j), false, H, gates, c_prev, c_next, dh, dc, dA, dc_prev);
 }
-/* Eight units of the GRU gate loops at offset j under mask m. */
-static inline AVX2 void gru_fwd8(int j, __m256i m, int H, float *a, const float *hh,
-                                 const float *h_prev, float *h_next)
+/* Eight units of the GRU gate loops at offset j: a full block, or the lanes
+ * of mask m. */
+AVX2_INLINE void gru_fwd8(int j, __m256i m, bool full, int H, float *a, const float *hh,
+                          const float *h_prev, float *h_next)
 {
     float *pr = a + j, *pz = pr + H, *pn = pz + H;
     const float *q = hh + j;
-    __m256 r = sigmoid8(_mm256_add_ps(_mm256_maskload_ps(pr, m), _mm256_maskload_ps(q, m)));
-    __m256 z = sigmoid8(_mm256_add_ps(_mm256_maskload_ps(pz, m), _mm256_maskload_ps(q + H, m)));
-    __m256 hn = _mm256_maskload_ps(q + 2 * H, m);
-    __m256 nn = tanh8(_mm256_fmadd_ps(r, hn, _mm256_maskload_ps(pn, m)));
-    __m256 h = h_prev ? _mm256_maskload_ps(h_prev + j, m) : _mm256_setzero_ps();
-    _mm256_maskstore_ps(pr, m, r);
-    _mm256_maskstore_ps(pz, m, z);
-    _mm256_maskstore_ps(pn, m, nn);
-    _mm256_maskstore_ps(pn + H, m, hn);
-    _mm256_maskstore_ps(h_next + j, m, _mm256_fmadd_ps(z, _mm256_sub_ps(h, nn), nn));
+    __m256 r = sigmoid8(_mm256_add_ps(ld8(pr, m, full), ld8(q, m, full)));
+    __m256 z = sigmoid8(_mm256_add_ps(ld8(pz, m, full), ld8(q + H, m, full)));
+    __m256 hn = ld8(q + 2 * H, m, full);
+    __m256 nn = tanh8(_mm256_fmadd_ps(r, hn, ld8(pn, m, full)));
+    __m256 h = h_prev ? ld8(h_prev + j, m, full) : _mm256_setzero_ps();
+    st8(pr, m, r, full);
+    st8(pz, m, z, full);
+    st8(pn, m, nn, full);
+    st8(pn + H, m, hn, full);
+    st8(h_next + j, m, _mm256_fmadd_ps(z, _mm256_sub_ps(h, nn), nn), full);
 }
 
 static AVX2 void gru_fwd_avx2(int n, int H, float *a, const float *hh, const float *h_prev,
@@ -373,35 +392,35 @@ static AVX2 void gru_fwd_avx2(int n, int H, float *a, const float *hh, const flo
     const __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
     for (; j + 8 <= n; j += 8)
-        gru_fwd8(j, all, H, a, hh, h_prev, h_next);
+        gru_fwd8(j, all, true, H, a, hh, h_prev, h_next);
     if (j < n)
-        gru_fwd8(j, tail_mask(n - j), H, a, hh, h_prev, h_next);
+        gru_fwd8(j, tail_mask(n - j), false, H, a, hh, h_prev, h_next);
 }
 
-static inline AVX2 void gru_bwd8(int j, __m256i m, int H, const float *gates,
-                                 const float *h_prev, const float *dh, float *dAh, float *dAx,
-                                 float *dh_prev)
+AVX2_INLINE void gru_bwd8(int j, __m256i m, bool full, int H, const float *gates,
+                          const float *h_prev, const float *dh, float *dAh, float *dAx,
+                          float *dh_prev)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     const float *p = gates + j;
-    __m256 r = _mm256_maskload_ps(p, m), z = _mm256_maskload_ps(p + H, m);
-    __m256 nn = _mm256_maskload_ps(p + 2 * H, m), hn = _mm256_maskload_ps(p + 3 * H, m);
-    __m256 d = _mm256_maskload_ps(dh + j, m);
-    __m256 h = h_prev ? _mm256_maskload_ps(h_prev + j, m) : _mm256_setzero_ps();
+    __m256 r = ld8(p, m, full), z = ld8(p + H, m, full);
+    __m256 nn = ld8(p + 2 * H, m, full), hn = ld8(p + 3 * H, m, full);
+    __m256 d = ld8(dh + j, m, full);
+    __m256 h = h_prev ? ld8(h_prev + j, m, full) : _mm256_setzero_ps();
     /* dñ = dh·(1 − z)·(1 − n²) */
     __m256 dn = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_sub_ps(one, z)),
                               _mm256_fnmadd_ps(nn, nn, one));
     __m256 dr = _mm256_mul_ps(_mm256_mul_ps(dn, hn), _mm256_mul_ps(r, _mm256_sub_ps(one, r)));
     __m256 dz = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_sub_ps(h, nn)),
                               _mm256_mul_ps(z, _mm256_sub_ps(one, z)));
-    _mm256_maskstore_ps(dAh + j, m, dr);
-    _mm256_maskstore_ps(dAh + H + j, m, dz);
-    _mm256_maskstore_ps(dAh + 2 * H + j, m, _mm256_mul_ps(dn, r));
-    _mm256_maskstore_ps(dAx + j, m, dr);
-    _mm256_maskstore_ps(dAx + H + j, m, dz);
-    _mm256_maskstore_ps(dAx + 2 * H + j, m, dn);
+    st8(dAh + j, m, dr, full);
+    st8(dAh + H + j, m, dz, full);
+    st8(dAh + 2 * H + j, m, _mm256_mul_ps(dn, r), full);
+    st8(dAx + j, m, dr, full);
+    st8(dAx + H + j, m, dz, full);
+    st8(dAx + 2 * H + j, m, dn, full);
     if (dh_prev)
-        _mm256_maskstore_ps(dh_prev + j, m, _mm256_mul_ps(d, z));
+        st8(dh_prev + j, m, _mm256_mul_ps(d, z), full);
 }
 
 static AVX2 void gru_bwd_avx2(int n, int H, const float *gates, const float *h_prev,
@@ -410,9 +429,9 @@ static AVX2 void gru_bwd_avx2(int n, int H, const float *gates, const float *h_p
     const __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
     for (; j + 8 <= n; j += 8)
-        gru_bwd8(j, all, H, gates, h_prev, dh, dAh, dAx, dh_prev);
+        gru_bwd8(j, all, true, H, gates, h_prev, dh, dAh, dAx, dh_prev);
     if (j < n)
-        gru_bwd8(j, tail_mask(n - j), H, gates, h_prev, dh, dAh, dAx, dh_prev);
+        gru_bwd8(j, tail_mask(n - j), false, H, gates, h_prev, dh, dAh, dAx, dh_prev);
 }
 #endif
 

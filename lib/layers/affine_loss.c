@@ -1,9 +1,10 @@
 /* The output layer and its loss in one pass: TimeAffine + TimeSoftmaxWithLoss
  * forward and backward (dloss = 1), a block of rows at a time.
  *
- *   for each block B of rows:   S = x_B·W + b                 (scores, |B| × V)
- *                               S ← dS = scale·(softmax(S) − onehot(t_B))
- *                               dx_B = dS·Wᵀ,  dW += x_Bᵀ·dS,  db += Σ_rows dS
+ *   for each block B of rows:   S = x_B·W                     (scores, |B| × V)
+ *                               S ← dS = scale·(softmax(S + b) − onehot(t_B)),
+ *                                   db += Σ_rows dS           (one pass over the rows)
+ *                               dx_B = dS·Wᵀ,  dW += x_Bᵀ·dS
  *
  * Layer by layer, the scores of all R = N·T rows are written to memory by the
  * forward GEMM, read and rewritten by the softmax, read again by two backward
@@ -11,14 +12,15 @@
  * memory four times. Here a block of scores is made, turned into its
  * gradient and consumed while it sits in the cache, and only one block ever
  * exists (config C: peak RSS 194 -> 169 MB). The price is that dW (D × V) is
- * updated once per block rather than once, and OpenBLAS packs W once per
- * block: blocks are as large as the cache budget allows (BLOCK_BYTES) so
- * that both stay small next to the products.
+ * updated once per block rather than once, and a GEMM that packs W does so
+ * once per block: blocks are as large as the cache budget allows
+ * (BLOCK_BYTES) so that both stay small next to the products. (The library's
+ * own GEMM reads W in place in the forward product and takes Wᵀ packed
+ * once per pass for dx where that copy is small, PACKED_MAX.)
  *
  * Nothing here depends on how W is stored: a W tied to an embedding table
  * (V, D) comes transposed, which changes only the GEMMs' transpose flags.
  */
-#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
@@ -30,6 +32,14 @@
  * packing of W per block cost more than the cache saves (config C, Zen 5:
  * 52-row blocks 11% more CPU time per step than 128-row ones). */
 enum { BLOCK_BYTES = 4 << 20, MIN_ROWS = 128 };
+
+/* The dx products (dS·Wᵀ, K = V) read Wᵀ, which the library's GEMM packs
+ * (a transposition) in every part of every block: each thread packed all
+ * of it once per block (config A: 4.5 MB, 6 blocks, 2 threads). Up to
+ * PACKED_MAX it is packed once per pass instead, after the block's scores
+ * in the affine layer's scratch buffer; above (config C's 26 MB) the
+ * memory is not spent. */
+#define PACKED_MAX ((size_t)8 << 20)
 
 static int block_rows_override;
 
@@ -72,37 +82,56 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
 
     int rb = block_rows(V, R);
     *a.x = NULL;   /* the layer's own backward has nothing to differentiate now */
-    /* The block of scores: from the model's workspace (workspace.h) when
-     * the layer is in a model, else the layer's own output buffer. */
-    tl_real *S;
-    if (affine->workspace) {
-        size_t bytes = (size_t)rb * V * sizeof(tl_real);
-        TL_TRY(tl_workspace_begin(affine->workspace, bytes, "fused output pass"));
-        S = tl_workspace_take(affine->workspace, bytes);
-    } else {
-        TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb, V}));
-        S = a.scratch->data;
-    }
-    TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     /* W as the GEMMs see it: op(W) is D × V either way. */
     bool wt = a.W_transposed;
     int ldw = wt ? D : V;
+    /* The scores of a block, the row pass's db partials, then Wᵀ packed for
+     * the dx products (wp floats, 0: none). */
+    size_t wp = 0;
+#ifndef TL_REAL_DOUBLE
+    if (!wt && tl_sgemm_chosen() && (wp = tl_sgemm_packed_size(V, D)) > PACKED_MAX / sizeof(float))
+        wp = 0;
+#endif
+    int wp_rows = (int)((wp + (size_t)V - 1) / (size_t)V);
+    /* From the model's workspace (workspace.h) when the layer is in a
+     * model, else the layer's own output buffer. */
+    int scratch_rows = rb + TL_LOSS_PARTS + wp_rows;
+    tl_real *S;
+    if (affine->workspace) {
+        size_t bytes = (size_t)scratch_rows * V * sizeof(tl_real);
+        TL_TRY(tl_workspace_begin(affine->workspace, bytes, "fused output pass"));
+        S = tl_workspace_take(affine->workspace, bytes);
+    } else {
+        TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){scratch_rows, V}));
+        S = a.scratch->data;
+    }
+    TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     double total = 0;
+    tl_real *db_parts = S + (size_t)rb * V;
+#ifndef TL_REAL_DOUBLE
+    tl_real *Wp = db_parts + (size_t)TL_LOSS_PARTS * V;
+    if (wp)
+        tl_sgemm_pack_b(true, V, D, a.W, ldw, Wp);
+#endif
     for (int r0 = 0; r0 < R; r0 += rb) {
         int n = R - r0 < rb ? R - r0 : rb;
         const tl_real *xb = x->data + (size_t)r0 * D;
-        for (int r = 0; r < n; r++)
-            memcpy(S + (size_t)r * V, a.b, (size_t)V * sizeof(tl_real));
-        tl_gemm(false, wt, n, V, D, 1, xb, D, a.W, ldw, 1, S, V);
+        tl_gemm(false, wt, n, V, D, 1, xb, D, a.W, ldw, 0, S, V);
         double nll;
-        TL_TRY(tl_softmax_loss_rows(t, (size_t)r0, n, V, scale, S, S, &nll));
+        TL_TRY(tl_softmax_loss_rows(t, (size_t)r0, n, V, scale, S, a.b, S, db_parts, a.db,
+                                    &nll));
         total += nll;
-        tl_gemm(false, !wt, n, D, V, 1, S, V, a.W, ldw, 0, a.dx->data + (size_t)r0 * D, D);
+        tl_real *dxb = a.dx->data + (size_t)r0 * D;
+#ifndef TL_REAL_DOUBLE
+        if (wp)
+            tl_sgemm_prepacked(false, true, n, D, V, 1, S, V, a.W, ldw, Wp, 0, dxb, D);
+        else
+#endif
+            tl_gemm(false, !wt, n, D, V, 1, S, V, a.W, ldw, 0, dxb, D);
         if (wt)
             tl_gemm(true, false, V, D, n, 1, S, V, xb, D, 1, a.dW, D);
         else
             tl_gemm(true, false, D, V, n, 1, xb, D, S, V, 1, a.dW, V);
-        tl_add_column_sums(n, V, S, V, a.db);
     }
     *loss_out = total * scale;
     *dx = a.dx;

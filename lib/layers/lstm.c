@@ -1,7 +1,7 @@
 /* TimeLSTM: the LSTM cell along time, batch-major (N, T, D) -> (N, T, H).
  *
- *   forward:   G = X·Wx + b                                 one GEMM over all R = N·T rows
- *              for t = 0 .. T-1:  G[:,t] += h_{t-1}·Wh;  G[:,t] -> gates f, g, i, o;
+ *   forward:   G = X·Wx                                     one GEMM over all R = N·T rows
+ *              for t = 0 .. T-1:  G[:,t] += b;  G[:,t] += h_{t-1}·Wh;  G[:,t] -> f, g, i, o;
  *                                 C[:,t] = f⊙c_{t-1} + g⊙i;  Y[:,t] = o⊙tanh(C[:,t])
  *              with (h_{-1}, c_{-1}) = (h0, c0), h_t = Y[:,t], c_t = C[:,t]
  *   backward:  dh = dc = 0
@@ -51,6 +51,7 @@ typedef struct {
 typedef struct {
     const tl_rec *rec;
     int N, H, ld, ldg;
+    const tl_real *b;     /* the bias, added here: G holds x·Wx alone */
     const tl_real *h_prev;
     int ldh;
     const tl_real *c_prev;
@@ -63,6 +64,13 @@ static void forward_part(void *ctx, int part, int parts)
     const fwd_step *s = ctx;
     int u0, u1;
     tl_rec_split(s->rec, part, parts, &u0, &u1);
+    for (int n = 0; n < s->N; n++)
+        for (int q = 0; q < 4; q++) {
+            tl_real *g = s->G + (size_t)n * s->ldg + (size_t)q * s->H;
+            const tl_real *b = s->b + (size_t)q * s->H;
+            for (int u = u0; u < u1; u++)
+                g[u] += b[u];
+        }
     if (s->h_prev)
         tl_rec_forward(s->rec, s->N, s->h_prev, s->ldh, u0, u1, s->G, s->ldg);
     for (int n = 0; n < s->N; n++)
@@ -130,12 +138,16 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
 
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = b->y.data, *C = r->cs.data, *G = r->gates.data;
-    tl_lstm_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
+    /* x·Wx for all steps at once; the bias joins each step's slice in its
+     * parallel part, where the slice is in cache anyway, rather than in a
+     * serial pass over the whole (N, T, 4H) buffer first (the same sums). */
+    tl_gemm(false, false, N * T, 4 * H, D, 1, x->data, D,
+            r->cell.params[TL_LSTM_WX].value.data, 4 * H, 0, G, 4 * H);
     TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_LSTM_WH].value.data, 4, N, false, 1, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     /* A zero h0 skips its product; c0 holds zeros then, which costs nothing. */
-    fwd_step s = {&b->rec, N, H, ld, ldg, from_state ? b->h0.data : NULL, H, b->c0.data, H,
-                  G,       C, Y};
+    fwd_step s = {&b->rec, N, H, ld, ldg, r->cell.params[TL_LSTM_B].value.data,
+                  from_state ? b->h0.data : NULL, H, b->c0.data, H, G, C, Y};
     for (int t = 0; t < T; t++) {
         if (t) {
             s.h_prev = Y + (size_t)(t - 1) * H;

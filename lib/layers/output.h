@@ -30,13 +30,17 @@ bool tl_is_softmax_loss(const tl_layer *l);
 tl_status tl_softmax_loss_scale(const tl_layer *l, const tl_tensor *t, int N, int V,
                                 double *scale);
 
-/* The softmax loss of `rows` rows of V scores x whose targets are those of
- * t from flat index row0 on: g (which may be x) gets dscores for dloss = 1,
- * *nll the sum of the rows' −log p (before the scale). Rows run on the
- * library's threads. TL_ERR_NUMERIC naming the first row with a NaN or an
- * infinity. */
+/* The softmax loss of `rows` rows of V scores x (+ bias, a row of V added
+ * to each, when not NULL) whose targets are those of t from flat index row0
+ * on: g (which may be x) gets dscores for dloss = 1, *nll the sum of the
+ * rows' −log p (before the scale). When db is not NULL, db += the column
+ * sums of those dscores, gathered per part of the rows in db_parts
+ * (TL_LOSS_PARTS x V scratch). Rows run on the library's threads.
+ * TL_ERR_NUMERIC naming the first row with a NaN or an infinity. */
+enum { TL_LOSS_PARTS = 16 };
 tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V, double scale,
-                               const tl_real *x, tl_real *g, double *nll);
+                               const tl_real *x, const tl_real *bias, tl_real *g,
+                               tl_real *db_parts, tl_real *db, double *nll);
 
 /* The fused output pass: affine (a TimeAffine) on x, softmax cross-entropy
  * (loss, a TimeSoftmaxWithLoss) against t, and both backward passes with

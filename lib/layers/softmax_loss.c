@@ -75,20 +75,36 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
     return TL_OK;
 }
 
-/* One counted row: g = scale · (softmax(x) − onehot(t)); returns −log
- * softmax(x)[t] = max x + log Σ e − x[t], which is not finite when x holds a
- * NaN or an infinity (NaN and +inf turn the sum into NaN; lo catches −inf).
- * The max runs in LANES independent lanes so that it vectorises.
- * g may be x itself: every element is read before it is written. */
+/* One counted row: g = scale · (softmax(s) − onehot(t)) with s = x, or
+ * s = x + bias when bias is given (the fused output pass adds the affine
+ * layer's bias here rather than copying it into every row of scores
+ * first: a pass of its own, as GCC does not vectorise it inside the
+ * maximum's loop); returns −log softmax(s)[t] =
+ * max s + log Σ e − s[t], which is not finite when s holds a NaN or an
+ * infinity (NaN and +inf turn the sum into NaN; lo catches −inf). The max
+ * runs in LANES independent lanes so that it vectorises. g may be x itself:
+ * every element is read before it is written. With a bias, s is written to
+ * g and the rest works on g: x + b rounds exactly as the GEMM's beta = 1
+ * onto bias rows did. acc, when not NULL, gets the row's gradient (first)
+ * or adds it: the part's share of the bias gradient. */
 TL_MULTIVERSION
-static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g)
+static double row_fused(const tl_real *x, const tl_real *bias, int V, int t, double scale,
+                        tl_real *g, tl_real *acc, bool first)
 {
-    const tl_real xt = x[t];   /* g may be x itself (in place) */
     tl_real hi[LANES], lo[LANES];
+    int j = 0;
+    if (bias) {
+        tl_real *restrict s = g;   /* the bias is never the scores */
+        const tl_real *restrict b = bias;
+        if (g != x)
+            memcpy(g, x, (size_t)V * sizeof *g);
+        for (j = 0; j < V; j++)
+            s[j] += b[j];
+        x = g;
+    }
     for (int k = 0; k < LANES; k++)
         hi[k] = lo[k] = x[0];
-    int j = 0;
-    for (; j + LANES <= V; j += LANES)
+    for (j = 0; j + LANES <= V; j += LANES)
         for (int k = 0; k < LANES; k++) {
             hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
             lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
@@ -101,29 +117,40 @@ static double row_fused(const tl_real *x, int V, int t, double scale, tl_real *g
         hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
         lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
     }
+    const tl_real xt = x[t];   /* read before g (maybe x itself) is overwritten */
     tl_real m = hi[0];
     double sum = tl_vexp_sum(V, x, m, g);   /* >= 1: the maximum contributes exp(0) */
     double nll = (double)m + log(sum) - xt;
     if (!isfinite(lo[0]) || !isfinite(nll))
         return NAN;
     tl_real c = (tl_real)(scale / sum);
-    for (j = 0; j < V; j++)
-        g[j] *= c;
-    g[t] -= (tl_real)scale;
+    tl_real *restrict d = g, *restrict a = acc;   /* acc is never the scores */
+    if (!a)
+        for (j = 0; j < V; j++)
+            d[j] *= c;
+    else if (first)
+        for (j = 0; j < V; j++)
+            a[j] = d[j] *= c;
+    else
+        for (j = 0; j < V; j++)
+            a[j] += d[j] *= c;
+    d[t] -= (tl_real)scale;
+    if (a)
+        a[t] -= (tl_real)scale;
     return nll;
 }
 
-/* The rows of one fused pass and, per part, the sum of its rows' losses and
- * its first non-finite row (-1: none). */
-enum { LOSS_PARTS = 16 };
+/* The rows of one fused pass and, per part, the sum of its rows' losses, its
+ * first non-finite row (-1: none) and whether it wrote its db partial. */
 typedef struct {
-    const tl_real *x;
-    tl_real *g;
+    const tl_real *x, *bias;
+    tl_real *g, *db_parts;
     const int32_t *ids;
     int V, rows;
     double scale;
-    double part_nll[LOSS_PARTS];
-    int part_bad[LOSS_PARTS];
+    double part_nll[TL_LOSS_PARTS];
+    int part_bad[TL_LOSS_PARTS];
+    bool part_db[TL_LOSS_PARTS];
 } rows_job;
 
 static void loss_rows(void *ctx, int part, int parts)
@@ -132,19 +159,23 @@ static void loss_rows(void *ctx, int part, int parts)
     int r0 = (int)((long long)j->rows * part / parts);
     int r1 = (int)((long long)j->rows * (part + 1) / parts);
     double total = 0;
+    tl_real *acc = j->db_parts ? j->db_parts + (size_t)part * j->V : NULL;
     j->part_bad[part] = -1;
+    j->part_db[part] = false;
     for (int r = r0; r < r1; r++) {
         size_t off = (size_t)r * j->V;
         if (j->ids[r] == TL_IGNORE_INDEX) {
             memset(j->g + off, 0, (size_t)j->V * sizeof(tl_real));
             continue;
         }
-        double nll = row_fused(j->x + off, j->V, j->ids[r], j->scale, j->g + off);
+        double nll = row_fused(j->x + off, j->bias, j->V, j->ids[r], j->scale, j->g + off, acc,
+                               !j->part_db[part]);
         if (!isfinite(nll)) {
             j->part_bad[part] = r;
             break;
         }
         total += nll;
+        j->part_db[part] = acc != NULL;
     }
     j->part_nll[part] = total;
 }
@@ -202,14 +233,16 @@ tl_status tl_softmax_loss_scale(const tl_layer *l, const tl_tensor *t, int N, in
 }
 
 /* Rows are independent: parts of them run on the library's threads. The
- * parts depend only on the row count and their sums are added in order, so
- * the loss is the same bits for any number of threads. */
+ * parts depend only on the row count and their sums (of the losses and of
+ * the db partials) are added in order, so the loss and db are the same bits
+ * for any number of threads. */
 tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V, double scale,
-                               const tl_real *x, tl_real *g, double *nll)
+                               const tl_real *x, const tl_real *bias, tl_real *g,
+                               tl_real *db_parts, tl_real *db, double *nll)
 {
-    rows_job job = {.x = x, .g = g, .ids = t->ids + row0, .V = V, .rows = rows,
-                    .scale = scale};
-    int parts = rows < LOSS_PARTS ? rows : LOSS_PARTS;
+    rows_job job = {.x = x, .bias = bias, .g = g, .db_parts = db ? db_parts : NULL,
+                    .ids = t->ids + row0, .V = V, .rows = rows, .scale = scale};
+    int parts = rows < TL_LOSS_PARTS ? rows : TL_LOSS_PARTS;
     tl_parallel_run(parts, loss_rows, &job);
     double total = 0;
     int bad = -1;
@@ -223,6 +256,9 @@ tl_status tl_softmax_loss_rows(const tl_tensor *t, size_t row0, int rows, int V,
         return tl_fail(TL_ERR_NUMERIC, "TimeSoftmaxWithLoss: scores row %s holds a NaN or "
                        "an infinity", tl_index_str(t, row0 + (size_t)bad, at, sizeof at));
     }
+    for (int p = 0; db && p < parts; p++)
+        if (job.part_db[p])
+            tl_add_column_sums(1, V, db_parts + (size_t)p * V, V, db);
     *nll = total;
     return TL_OK;
 }
@@ -248,7 +284,8 @@ static tl_status fused_loss(softmax_loss *s, const tl_tensor *x, const tl_tensor
     }
 
     double scale = loss_scale(s, t, x->shape[0]), total;
-    TL_TRY(tl_softmax_loss_rows(t, 0, rows, V, scale, x->data, s->grad.data, &total));
+    TL_TRY(tl_softmax_loss_rows(t, 0, rows, V, scale, x->data, NULL, s->grad.data, NULL, NULL,
+                                &total));
     s->ready = true;
     *loss = total * scale;
     return TL_OK;

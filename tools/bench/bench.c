@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "fma_peak.h"
+#include "../../lib/kernels/kernels.h"
 #include "../cli/blas_core.h"
 #include "../cli/args.h"
 #include "../cli/options.h"
@@ -72,6 +73,9 @@ static const char usage[] =
     "  --config LIST    configurations to run, e.g. A,C (default: A, B, C, A-RNN, B-RNN,\n"
     "                   A-GRU, B-GRU, C-GRU)\n"
     "  --threads N      threads of OpenBLAS and of the recurrent kernels, 1-64\n"
+    "  --simd avx2      run the library's kernels at their AVX2 level on an AVX-512\n"
+    "                   CPU (the FMA bound then uses the AVX2 peak): a stand-in for\n"
+    "                   an AVX2-only CPU; OpenBLAS keeps its own kernels\n"
     "                   (default: TL_NUM_THREADS, else OpenBLAS's count capped at 4)\n"
     "  --warmup N       untimed training steps first (default 2)\n"
     "  --steps N        timed training steps; the median is reported (default 10)\n"
@@ -162,6 +166,13 @@ typedef struct {
 /* The library's own messages come from tl_last_error(); the bench's own
  * failures (allocation) are reported through this. */
 static const char *bench_error;
+
+/* The level of the library's hand-written kernels (--simd caps it). */
+static const char *simd_name(void)
+{
+    static const char *const names[] = {"portable", "AVX2", "AVX-512"};
+    return names[tl_simd_active()];
+}
 
 static tl_status nomem(void)
 {
@@ -528,9 +539,10 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
     double cpu_tok_s = tok / (r->step_cpu_s / tl_get_num_threads());
     if (o->json) {
         printf("{\"config\":\"%s\",\"V\":%d,\"D\":%d,\"H\":%d,\"N\":%d,\"T\":%d,\"threads\":%d,"
-               "\"openblas_core\":\"%s\",\"sgemm_peak_gflops\":%.2f,\"sgemm_peak_cpu_gflops\":%.2f,"
-               "\"gflop_per_step\":%.3f", c->name, c->V, c->D, c->H, c->N, c->T, threads,
-               openblas_get_corename(), r->sgemm_peak, r->sgemm_peak_cpu, gflop);
+               "\"openblas_core\":\"%s\",\"simd\":\"%s\",\"sgemm_peak_gflops\":%.2f,"
+               "\"sgemm_peak_cpu_gflops\":%.2f,\"gflop_per_step\":%.3f", c->name, c->V, c->D,
+               c->H, c->N, c->T, threads, openblas_get_corename(), simd_name(), r->sgemm_peak,
+               r->sgemm_peak_cpu, gflop);
         if (o->train)
             printf(",\"step_ms\":%.3f,\"train_tok_s\":%.1f,\"train_gflops\":%.2f,"
                    "\"train_peak_pct\":%.1f,\"step_cpu_ms\":%.3f,\"fma_peak_gflops\":%.2f,"
@@ -569,12 +581,12 @@ static void print_result(const bench_config *c, const bench_opts *o, const bench
     if (c->tie)
         snprintf(extra, sizeof extra, ", tied");
     printf("config %s: V=%d D=%d H=%d N=%d T=%d, 1-layer %s%s, %d OpenBLAS thread%s, %d library "
-           "thread%s (core %s), sgemm peak %.1f GFLOP/s (%.1f per CPU time)\n", c->name, c->V,
-           c->D, c->H, c->N, c->T,
+           "thread%s (core %s, own kernels %s), sgemm peak %.1f GFLOP/s (%.1f per CPU "
+           "time)\n", c->name, c->V, c->D, c->H, c->N, c->T,
            c->cell == TL_CELL_LSTM ? "LSTM" : c->cell == TL_CELL_GRU ? "GRU" : "RNN (tanh)", extra,
            threads, threads == 1 ? "" : "s", tl_get_num_threads(),
-           tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), r->sgemm_peak,
-           r->sgemm_peak_cpu);
+           tl_get_num_threads() == 1 ? "" : "s", openblas_get_corename(), simd_name(),
+           r->sgemm_peak, r->sgemm_peak_cpu);
     if (o->train)
         printf("  training:   %8.2f ms/step (median of %d)  %9.0f tokens/s  %6.2f GFLOP/s "
                "(%.2f GFLOP/step, %.0f%% of peak)\n", r->step_s * 1e3, o->steps, tok / r->step_s,
@@ -692,7 +704,8 @@ static double measure_fma(const bench_opts *o)
             printf(" %s", fma_isa_name((fma_isa)isa));
         for (int k = 0; k < ncounts; k++) {
             double g = fma_peak((fma_isa)isa, counts[k]);
-            if (counts[k] == threads && (isnan(best) || g > best))
+            bool usable = isa <= (int)tl_simd_active();   /* the level --simd allows */
+            if (counts[k] == threads && usable && (isnan(best) || g > best))
                 best = g;
             if (o->json)
                 printf(",\"%s_%d\":%.2f", fma_isa_name((fma_isa)isa), counts[k], g);
@@ -733,7 +746,7 @@ static int parse_configs(const char *s, int *which)
 int main(int argc, char **argv)
 {
     enum { O_WARMUP = 256, O_GEN_TOKENS, O_NO_TRAIN, O_NO_GEN, O_PROFILE, O_JSON, O_UNFUSED,
-           O_ROUNDS, O_GEN_BF16 };
+           O_ROUNDS, O_GEN_BF16, O_SIMD };
     static const struct option longopts[] = {
         {"config", 1, 0, 'c'},          {"threads", 1, 0, 'j'},
         {"steps", 1, 0, 's'},           {"repeat", 1, 0, 'r'},
@@ -741,7 +754,7 @@ int main(int argc, char **argv)
         {"no-train", 0, 0, O_NO_TRAIN}, {"no-gen", 0, 0, O_NO_GEN},
         {"profile", 0, 0, O_PROFILE},   {"json", 0, 0, O_JSON},
         {"unfused", 0, 0, O_UNFUSED},   {"rounds", 1, 0, O_ROUNDS},
-        {"gen-bf16", 0, 0, O_GEN_BF16},
+        {"gen-bf16", 0, 0, O_GEN_BF16}, {"simd", 1, 0, O_SIMD},
         {"help", 0, 0, 'h'},            CLI_VERSION_OPTION, {0, 0, 0, 0},
     };
     bench_opts o = {.warmup = 2, .steps = 10, .repeat = 3, .gen_tokens = 1000, .rounds = 1,
@@ -769,6 +782,15 @@ int main(int argc, char **argv)
         case O_JSON: o.json = 1; break;
         case O_UNFUSED: o.unfused = 1; break;
         case O_ROUNDS: ok = cli_parse_int("rounds", optarg, 1, 1000, &o.rounds); break;
+        case O_SIMD:
+            if (!strcmp(optarg, "avx2"))
+                tl_simd_limit(TL_SIMD_AVX2);
+            else if (strcmp(optarg, "avx512")) {
+                fprintf(stderr, "timelayers bench: --simd: '%s' is not avx2 or avx512\n",
+                        optarg);
+                ok = 0;
+            }
+            break;
         case 'h': fputs(usage, stdout); return 0;
         case CLI_OPT_VERSION: return cli_version();
         default: return cli_bad_option("bench", c, argv);

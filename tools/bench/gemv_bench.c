@@ -2,13 +2,15 @@
  * weights (tl_gemv_rows), on bf16 weights (tl_gemv_rows_bf16) and the
  * BLAS's cblas_sgemv, in microseconds per product.
  *
- *   timelayers-gemv-bench [--reps R] [--level avx512|avx2|portable]
+ *   timelayers-gemv-bench [--reps R] [--level avx512|avx2|portable] [--threads N]
  *
  * Shapes K x n: the affine layer (H x V) and the recurrent projections
  * (D x 3H, H x 3H for a GRU) of the bench's configurations. The three run
  * alternately R times on the same operands (beta = 1); the figures are the
  * best and the median of the R wall times, and the bytes of B streamed per
- * microsecond at the best time (GB/s).
+ * microsecond at the best time (GB/s). --threads sets the library's thread
+ * count (tl_set_num_threads, OpenBLAS's too): the library's kernel splits a
+ * large product by columns over its pool.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -16,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 #include "../../lib/kernels/kernels.h"
+#include "timelayers/status.h"
+#include "timelayers/threads.h"
 
 typedef struct {
     const char *what;
@@ -24,7 +28,9 @@ typedef struct {
 
 static const shape shapes[] = {
     {"C affine", 650, 10000}, {"C-GRU Wx, Wh", 650, 1950}, {"C Wx, Wh", 650, 2600},
-    {"A affine", 100, 10000}, {"B-GRU Wh", 512, 1536},     {"B-GRU Wx", 64, 1536},
+    {"A affine", 100, 10000}, {"A Wx, Wh", 100, 400},      {"B Wh", 512, 2048},
+    {"B Wx", 64, 2048},       {"B affine", 512, 65},       {"B-GRU Wh", 512, 1536},
+    {"B-GRU Wx", 64, 1536},
 };
 
 enum { KINDS = 3 };
@@ -57,9 +63,14 @@ int main(int argc, char **argv)
             }
             tl_simd_limit(!strcmp(l, "avx512") ? TL_SIMD_AVX512
                           : !strcmp(l, "avx2") ? TL_SIMD_AVX2 : TL_SIMD_NONE);
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (tl_set_num_threads(atoi(argv[++i]))) {
+                fprintf(stderr, "timelayers-gemv-bench: %s\n", tl_last_error());
+                return 2;
+            }
         } else {
             fprintf(stderr, "usage: timelayers-gemv-bench [--reps R] "
-                            "[--level avx512|avx2|portable]\n");
+                            "[--level avx512|avx2|portable] [--threads N]\n");
             return 2;
         }
     }
@@ -68,10 +79,10 @@ int main(int argc, char **argv)
         return 2;
     }
     tl_simd level = tl_simd_active();
-    printf("SIMD level %s, %d alternating repetitions, microseconds per product "
+    printf("SIMD level %s, %d thread(s), %d alternating repetitions, microseconds per product "
            "(best / median; GB/s of B at the best)\n",
            level == TL_SIMD_AVX512 ? "AVX-512" : level == TL_SIMD_AVX2 ? "AVX2" : "portable",
-           reps);
+           tl_get_num_threads(), reps);
     printf("%-14s %5s %6s", "shape", "K", "n");
     for (int k = 0; k < KINDS; k++)
         printf("  %22s", kinds[k]);
