@@ -456,8 +456,9 @@ static tl_real *check_gemv(int n, int K, tl_real alpha, tl_real beta, bool trans
 
 /* One-row products at every SIMD level: columns around the 8- and 16-lane
  * vectors and K around the 8-row blocks, alpha and beta cases, a strided a;
- * large ones (several 1,024-column chunks, a partial last one) give the same
- * bits with one and two threads set (float build: the library's kernel). */
+ * large ones (several 1,024-column chunks, a partial last one; split over
+ * the pool by columns or by rows) give the same bits with one and two
+ * threads set (float build: the library's kernel). */
 static void test_gemv(void **state)
 {
     (void)state;
@@ -474,8 +475,9 @@ static void test_gemv(void **state)
                 for (size_t p = 0; p < sizeof ab / sizeof *ab; p++)
                     for (int t = 0; t < 2; t++)
                         free(check_gemv(ns[i], Ks[k], ab[p][0], ab[p][1], t, &rng));
-        /* n not a multiple of 16. */
-        const int big[][2] = {{1029, 130}, {10000, 23}, {2600, 65}};
+        /* n not a multiple of 16; split by columns (the first three) and by
+         * rows (segments of whole 8-row blocks and a shorter last one). */
+        const int big[][2] = {{1029, 130}, {10000, 23}, {2600, 65}, {2048, 300}, {700, 513}};
         for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
             tl_rng r1 = rng, r2 = rng;
             TU_OK(tl_set_num_threads(1));

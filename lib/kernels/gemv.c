@@ -274,13 +274,44 @@ static void run_columns(gemv_fn fn, const gemv_job *g, int j0, int j1)
         fn(g, j, j1 - j > CHUNK ? j + CHUNK : j1);
 }
 
+/* Two ways to share a large product between the threads of the pool
+ * (tl_parallel_run; parts are claimed dynamically, so a late worker leaves
+ * its share to the caller), both with the same bits for any thread count:
+ *
+ * - by rows, for B up to ROW_SPLIT_N columns and ROW_SPLIT_K rows or more
+ *   (the recurrent projections): SEGS segments of whole 8-row blocks, each
+ *   a contiguous stretch of B that its thread streams from start to end.
+ *   Segment 0 adds into beta·c, segment s > 0 into its own partial row
+ *   (from 0, on the caller's stack), and c += partial 1, += partial 2, ...
+ *   in that order at the end. The segments are a function of the shape
+ *   alone, so one thread runs the same operations in turn.
+ * - by columns, for wider or shorter B (the affine layer over a
+ *   vocabulary, a small input projection): about PER_THREAD parts per
+ *   thread of at least PART_MIN columns, a multiple of 16 (whole vectors,
+ *   whole cache lines of c). Every column goes through the same operations
+ *   whichever thread runs it.
+ *
+ * Only products of SPLIT_MIN multiply-adds or more are split. The row split
+ * reads B in long sequential runs; a column part reads one run per row of
+ * B, which the prefetchers follow worse when it is short (512 x 2048 on 2
+ * threads, best of 400: by rows 34-36 us, by columns in parts of 1,024
+ * 36-42, of 256 59-65, one thread 49-57; docs/performance.md, "Generation
+ * at batch 1 on two threads"). */
+enum {
+    SPLIT_MIN = 1 << 16, PART_MIN = 1024, PER_THREAD = 4,
+    ROW_SPLIT_N = 4096, ROW_SPLIT_K = 256, SEGS = 4
+};
+
 typedef struct {
     gemv_fn fn;
     const gemv_job *g;
-    int width;  /* columns per part, a multiple of 16 */
+    int width;         /* by columns: columns per part */
+    int rows;          /* by rows: rows per segment, a multiple of ROWS */
+    size_t esize;      /* bytes per element of B */
+    float *partial;    /* by rows: SEGS - 1 rows of n */
 } split;
 
-static void run_part(void *ctx, int part, int parts)
+static void run_columns_part(void *ctx, int part, int parts)
 {
     const split *s = ctx;
     (void)parts;
@@ -288,27 +319,52 @@ static void run_part(void *ctx, int part, int parts)
     run_columns(s->fn, s->g, j0, j1);
 }
 
-/* Products of at least SPLIT_MIN multiply-adds and 2 · PART_MIN columns are
- * split by columns over the pool (tl_parallel_run) in about PER_THREAD
- * parts per thread of at least PART_MIN columns, a multiple of 16 (whole
- * vectors, whole cache lines of c). Each column goes through the same
- * operations whichever thread runs it, so the result has the same bits for
- * any thread count. Parts are claimed dynamically: a late worker leaves
- * its share to the caller. On a quiet machine (Zen 5, 2 cores, best of 300)
- * 512 x 2048 took 37 us instead of 60 and 100 x 10000 29 instead of 42
- * (docs/performance.md, "Generation at batch 1 on two threads"). */
-enum { SPLIT_MIN = 1 << 16, PART_MIN = 256, PER_THREAD = 4 };
+static void run_rows_part(void *ctx, int part, int parts)
+{
+    const split *s = ctx;
+    (void)parts;
+    gemv_job g = *s->g;
+    int k0 = part * s->rows;
+    g.K = g.K - k0 > s->rows ? s->rows : g.K - k0;
+    g.a += (size_t)k0 * g.inc;
+    g.B = (const char *)g.B + (size_t)k0 * g.ldb * s->esize;
+    if (part) {
+        g.beta = 0;
+        g.c = s->partial + (size_t)(part - 1) * g.n;
+    }
+    run_columns(s->fn, &g, 0, g.n);
+}
+
+/* The row split, with the partial rows on this thread's stack. */
+static void run_rows(gemv_fn fn, const gemv_job *g, size_t esize)
+{
+    float partial[(SEGS - 1) * ROW_SPLIT_N];
+    int rows = ((g->K + SEGS - 1) / SEGS + ROWS - 1) / ROWS * ROWS;
+    int segs = (g->K + rows - 1) / rows;
+    split s = {fn, g, 0, rows, esize, partial};
+    tl_parallel_run(segs, run_rows_part, &s);
+    for (int p = 0; p + 1 < segs; p++) {
+        const float *q = partial + (size_t)p * g->n;
+        for (int j = 0; j < g->n; j++)
+            g->c[j] += q[j];
+    }
+}
 
 static void run(gemv_job g, bool bf16)
 {
     gemv_fn fn = kernel(bf16);
+    bool large = (size_t)g.n * (size_t)g.K >= SPLIT_MIN;
+    if (large && g.n <= ROW_SPLIT_N && g.K >= ROW_SPLIT_K) {
+        run_rows(fn, &g, bf16 ? sizeof(uint16_t) : sizeof(float));
+        return;
+    }
     int threads = tl_get_num_threads();
-    if (threads > 1 && (size_t)g.n * (size_t)g.K >= SPLIT_MIN && g.n >= 2 * PART_MIN) {
+    if (large && threads > 1 && g.n >= 2 * PART_MIN) {
         int parts = threads * PER_THREAD < g.n / PART_MIN ? threads * PER_THREAD
                                                           : g.n / PART_MIN;
         int width = ((g.n + parts - 1) / parts + 15) / 16 * 16;
-        split s = {fn, &g, width};
-        tl_parallel_run((g.n + width - 1) / width, run_part, &s);
+        split s = {fn, &g, width, 0, 0, NULL};
+        tl_parallel_run((g.n + width - 1) / width, run_columns_part, &s);
         return;
     }
     run_columns(fn, &g, 0, g.n);
