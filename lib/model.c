@@ -6,6 +6,7 @@
 #include <string.h>
 #include "internal.h"
 #include "param.h"
+#include "workspace.h"
 #include "layers/output.h"
 #include "timelayers/model.h"
 
@@ -26,6 +27,7 @@ struct tl_model {
     bool forward_done;         /* a forward ran since the last backward */
     bool evaluating;           /* not training (a new model trains) */
     uint64_t seed, step;       /* key of the layers' random masks */
+    tl_workspace workspace;    /* lent to every layer (workspace.h) */
 };
 
 tl_status tl_model_create(tl_model **out)
@@ -71,6 +73,7 @@ tl_status tl_model_add(tl_model *m, tl_layer *l)
         m->cap = cap;
     }
     m->layers[m->nlayers++] = l;
+    l->workspace = &m->workspace;
     if (l->out_width)
         m->width = l->out_width;
     else if (l->in_width)
@@ -357,6 +360,7 @@ void tl_model_destroy(tl_model *m)
     tl_free(m->values);
     tl_free(m->grads);
     tl_free(m->params);
+    tl_workspace_free(&m->workspace);
     tl_free(m);
 }
 

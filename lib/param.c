@@ -99,20 +99,23 @@ tl_status tl_params_flatten(tl_param *const *ps, int n, tl_real **values, tl_rea
         tl_free(v);
         return st;
     }
+    /* The layers' gradients go first (they are zeros: the flat buffer is
+     * zeroed below), then the values move one tensor at a time. */
+    for (int i = 0; i < n; i++)
+        tl_tensor_free(&ps[i]->grad);
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         tl_param *p = ps[i];
         tl_tensor old = p->value;
         memcpy(v + off, old.data, old.size * sizeof(tl_real));
         tl_tensor_free(&p->value);
-        tl_tensor_free(&p->grad);
         p->value = tl_tensor_wrap(v + off, old.ndim, old.shape);
         p->grad = tl_tensor_wrap(g + off, old.ndim, old.shape);
         off += old.size;
     }
     /* Zeroed only now: fresh pages are not resident until written, so the
-     * peak memory of this move is one copy of the parameters plus the largest
-     * tensor, not parameters and gradients twice over. */
+     * peak memory of this move is the parameters plus the largest tensor,
+     * below that of the layers' values and gradients before it. */
     memset(g, 0, count * sizeof(tl_real));
     *values = v;
     *grads = g;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "recurrent_checks.h"
+#include "../lib/layers/recurrent.h"
 
 enum { N = RC_N, T = RC_T, D = RC_D, H = RC_H, MAX_STATE = 2 };
 
@@ -127,6 +128,19 @@ void rc_gradcheck(const rc_layer *k, bool stateful, uint64_t seed)
     tu_check_gradients(what, e, n, TU_GRADCHECK_BOUND);
     tl_tensor_free(&x);
     tl_layer_destroy(l);
+}
+
+void rc_windows(const rc_layer *k, uint64_t seed)
+{
+    static const int steps[] = {1, 3};
+    for (int i = 0; i < 2; i++) {
+        tl__recurrent_window_steps(steps[i]);
+        if (k->golden_file)
+            rc_golden(k, true);
+        if (TU_DOUBLE)
+            rc_gradcheck(k, true, seed);
+    }
+    tl__recurrent_window_steps(0);
 }
 
 /* ---- state --------------------------------------------------------------- */

@@ -66,6 +66,11 @@ void rc_golden(const rc_layer *k, bool stateful);
  * (double build only; skips otherwise). */
 void rc_gradcheck(const rc_layer *k, bool stateful, uint64_t seed);
 
+/* Backward by windows of 1 and of 3 steps (T = 4: four windows; one of 3
+ * after one of 1): the golden comparison (when k has a golden file) and, in
+ * the double build, the gradient check, stateful. */
+void rc_windows(const rc_layer *k, uint64_t seed);
+
 /* Stateful: one call on T = 4 equals two calls on T = 2, outputs and state. */
 void rc_stateful_chunks(const rc_layer *k);
 

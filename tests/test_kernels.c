@@ -369,10 +369,12 @@ static void check_rec(int N, int H, int G, int parts, tl_rng *rng)
     tu_randn(&a, rng, 1, 2, (int[]){N, W});
     tu_randn(&dA, rng, 1, 2, (int[]){N, W});
     tu_randn(&dh, rng, 1, 2, (int[]){N, H});
-    tl_rec rec = {0};
+    tl_rec rec;
+    float *pack = aligned_alloc(64, (tl_rec_pack_floats(H, G, 2) + 16) * sizeof *pack);
+    assert_non_null(pack);
     for (int part = 0; part < parts; part++) {
         int u0, u1;
-        TU_OK(tl_rec_prepare(&rec, wh.data, H, G, false, 2));
+        tl_rec_prepare(&rec, wh.data, H, G, false, 2, pack);
         tl_rec_split(&rec, part, parts, &u0, &u1);
         tl_tensor out = {0};
         TU_OK(tl_tensor_copy(&out, &a));
@@ -381,7 +383,7 @@ static void check_rec(int N, int H, int G, int parts, tl_rng *rng)
             for (int col = 0; col < W; col++)
                 check_dot("forward", out.data[n * W + col], a.data[n * W + col],
                           col % H >= u0 && col % H < u1, H, h.data + n * H, 1, wh.data + col, W);
-        TU_OK(tl_rec_prepare(&rec, wh.data, H, G, true, 2));
+        tl_rec_prepare(&rec, wh.data, H, G, true, 2, pack);
         TU_OK(tl_tensor_copy(&out, &dh));
         tl_rec_backward(&rec, N, dA.data, W, u0, u1, out.data, H);
         for (int n = 0; n < N; n++)
@@ -390,7 +392,7 @@ static void check_rec(int N, int H, int G, int parts, tl_rng *rng)
                           W, dA.data + n * W, 1, wh.data + (size_t)u * W, 1);
         tl_tensor_free(&out);
     }
-    tl_rec_free(&rec);
+    free(pack);
     tl_tensor *all[] = {&wh, &h, &a, &dA, &dh};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         tl_tensor_free(all[i]);

@@ -31,10 +31,28 @@ static const rc_layer lstm = {
     .golden_file = "lstm.txt", .golden_prefix = "", .bad_states = bad_states,
 };
 
+/* Recurrent dropout 0.3 in training mode, one fixed mask (seed 7, step 1). */
+static tl_status create_rec_dropout(tl_layer **out, int in_dim, int hidden, bool stateful,
+                                    tl_rng *rng)
+{
+    tl_status st = tl_time_lstm_create(out, in_dim, hidden, stateful, rng);
+    if (st)
+        return st;
+    tl_layer_set_mode(*out, &(tl_layer_mode){.training = true, .seed = 7, .step = 1});
+    return tl_time_lstm_set_recurrent_dropout(*out, 0.3);
+}
+
+static const rc_layer lstm_rec_dropout = {
+    .type = "TimeLSTM", .variant = "rec_dropout 0.3", .create = create_rec_dropout,
+    .nstate = 2, .gates = 4,
+};
+
 RC_TEST(test_golden_stateful, rc_golden(&lstm, true))
 RC_TEST(test_golden_stateless, rc_golden(&lstm, false))
 RC_TEST(test_gradcheck_stateful, rc_gradcheck(&lstm, true, 31))
 RC_TEST(test_gradcheck_stateless, rc_gradcheck(&lstm, false, 41))
+RC_TEST(test_windows, rc_windows(&lstm, 71))
+RC_TEST(test_windows_rec_dropout, rc_windows(&lstm_rec_dropout, 81))
 RC_STATE_TESTS(&lstm)
 RC_TEST(test_create_errors, rc_create_errors(&lstm))
 
@@ -102,6 +120,8 @@ int main(void)
         cmocka_unit_test(test_golden_stateless),
         cmocka_unit_test(test_gradcheck_stateful),
         cmocka_unit_test(test_gradcheck_stateless),
+        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_windows_rec_dropout),
         RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_set_state_c_matters),
         cmocka_unit_test(test_extreme_inputs),

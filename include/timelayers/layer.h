@@ -106,6 +106,12 @@ struct tl_layer {
      * reads it: a caller may overwrite it until the next forward (the model
      * lets the loss write dscores over it, saving an (N, T, V) buffer). */
     bool output_scratch;
+    /* Memory for buffers that live only inside one call, lent by the model
+     * that owns the layer (tl_model_add) and shared by all its layers; NULL
+     * for a layer on its own, which then uses memory of its own. A layer
+     * keeps nothing in it from one call to the next. Internal to the
+     * library: a layer type of your own leaves it alone. */
+    struct tl_workspace *workspace;
 };
 
 /* Wrappers. All return TL_ERR_ARG for NULL arguments and TL_ERR_STATE when

@@ -215,21 +215,20 @@ void tl_gru_hh_init(int N, int H, const tl_real *bhn, tl_real *hh, int ldhh, int
  *   backward  dh[:, u]      += dA·Whᵀ[:, u]
  * for the units u in [u0, u1). tl_rec_prepare takes Wh for one pass (it must
  * not change until the pass ends) and packs it, split over the library's
- * threads, when the packed kernel runs: float build, AVX2, N >= 2 rows per
- * step. Otherwise the products are BLAS
- * calls on Wh itself. Buffers grow as needed and are reused; tl_rec_free
- * releases them. A zeroed struct is empty. */
+ * threads, into `pack`, the caller's tl_rec_pack_floats(H, G, N) floats
+ * (64-byte aligned), when the packed kernel runs: float build, AVX2, N >= 2
+ * rows per step. Otherwise the products are BLAS calls on Wh itself (and
+ * pack may be NULL). */
 typedef struct tl_rec {
     const tl_real *Wh;
     int H, G;
     bool packed;
-    float *pack;             /* packed Wh (forward) or Whᵀ (backward) (tl_alloc): one
-                                buffer for both, as every pass packs it anew */
-    size_t cap;              /* its size in floats */
+    const float *pack;       /* Wh (forward) or Whᵀ (backward) packed, the caller's */
 } tl_rec;
 
-tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N);
-void tl_rec_free(tl_rec *r);
+size_t tl_rec_pack_floats(int H, int G, int N);
+void tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N,
+                    float *pack);
 /* How many parts (tl_parallel_run) a step of N rows is worth splitting into
  * (1 without the packed kernel or with one thread), and the units of one
  * part: ranges start on panel boundaries, together they cover [0, H). */

@@ -153,32 +153,28 @@ static void run_panels(int N, int K, const float *A, int lda, const float *B, si
         panels_avx2(N, K, A, lda, B, bstride, npanels, C, ldc, w);
 }
 
-/* Grow *buf to n floats (contents not kept). */
-static tl_status reserve(float **buf, size_t *cap, size_t n)
-{
-    if (n <= *cap)
-        return TL_OK;
-    tl_free(*buf);
-    *buf = NULL;
-    *cap = 0;
-    TL_TRY(tl_alloc((void **)buf, n, sizeof(float), "packed recurrent weights"));
-    *cap = n;
-    return TL_OK;
-}
 #endif
 
 static int panels_of(int H) { return (H + PANEL - 1) / PANEL; }
 
-void tl_rec_free(tl_rec *r)
+/* A single row is a matrix-vector product, which reads Wh once either way:
+ * BLAS (gemv) does it without the cost of packing. Generation runs so. The
+ * choice depends on N alone, so that a sequence fed in chunks gives the same
+ * bits as fed whole. */
+static bool use_packed(int N)
 {
-    tl_free(r->pack);
-    *r = (tl_rec){0};
+#ifdef TL_PACKED
+    return N >= 2 && tl_simd_active() >= TL_SIMD_AVX2;
+#else
+    (void)N;
+    return false;
+#endif
 }
 
 #ifdef TL_PACKED
 typedef struct {
-    tl_rec *r;
-    const float *Wh;
+    const tl_rec *r;
+    float *pack;
     bool backward;
 } pack_job;
 
@@ -186,14 +182,14 @@ typedef struct {
 static void pack_part(void *ctx, int part, int parts)
 {
     const pack_job *job = ctx;
-    const float *Wh = job->Wh;
+    const float *Wh = job->r->Wh;
     int H = job->r->H, G = job->r->G, P = panels_of(H), W = G * H;
     int p0 = (int)((long long)P * part / parts), p1 = (int)((long long)P * (part + 1) / parts);
     if (job->backward) {
         /* panel p, line k: Wh[16p + c, k] */
         for (int p = p0; p < p1; p++)
             for (int k = 0; k < W; k++) {
-                float *line = job->r->pack + ((size_t)p * W + k) * PANEL;
+                float *line = job->pack + ((size_t)p * W + k) * PANEL;
                 for (int c = 0; c < PANEL; c++) {
                     int u = p * PANEL + c;
                     line[c] = u < H ? Wh[(size_t)u * W + k] : 0;
@@ -205,7 +201,7 @@ static void pack_part(void *ctx, int part, int parts)
     for (int q = 0; q < G; q++)
         for (int p = p0; p < p1; p++)
             for (int k = 0; k < H; k++) {
-                float *line = job->r->pack + (((size_t)q * P + p) * H + k) * PANEL;
+                float *line = job->pack + (((size_t)q * P + p) * H + k) * PANEL;
                 int u0 = p * PANEL, w = H - u0 < PANEL ? H - u0 : PANEL;
                 memcpy(line, Wh + (size_t)k * W + (size_t)q * H + u0, (size_t)w * sizeof *line);
                 memset(line + w, 0, (size_t)(PANEL - w) * sizeof *line);
@@ -213,34 +209,28 @@ static void pack_part(void *ctx, int part, int parts)
 }
 #endif
 
-tl_status tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N)
+/* Both layouts hold P panels of W = G·H lines (forward: G blocks of P panels
+ * of H lines), so one size serves both passes. */
+size_t tl_rec_pack_floats(int H, int G, int N)
 {
-    r->Wh = Wh;
-    r->H = H;
-    r->G = G;
-    r->packed = false;
+    return use_packed(N) ? (size_t)panels_of(H) * PANEL * (size_t)G * (size_t)H : 0;
+}
+
+void tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, int N,
+                    float *pack)
+{
+    *r = (tl_rec){.Wh = Wh, .H = H, .G = G, .packed = use_packed(N), .pack = pack};
 #ifdef TL_PACKED
-    /* A single row is a matrix-vector product, which reads Wh once either
-     * way: BLAS (gemv) does it without the cost of packing. Generation runs
-     * so. The choice depends on N alone, so that a sequence fed in chunks
-     * gives the same bits as fed whole. */
-    if (N < 2 || tl_simd_active() < TL_SIMD_AVX2)
-        return TL_OK;
-    /* Both layouts hold P panels of W = G·H lines (forward: G blocks of P
-     * panels of H lines), so one buffer serves both. */
-    int P = panels_of(H), W = G * H;
-    TL_TRY(reserve(&r->pack, &r->cap, (size_t)P * PANEL * (size_t)W));
+    if (!r->packed)
+        return;
     /* Packing copies all of Wh (4 MB for H = 512, a millisecond): on the
      * pool, by panels, unless it is small. */
-    pack_job job = {r, Wh, backward};
-    size_t floats = (size_t)P * PANEL * (size_t)W;
+    pack_job job = {r, pack, backward};
+    size_t floats = tl_rec_pack_floats(H, G, N);
     tl_parallel_run(floats >= 65536 ? 2 * tl_get_num_threads() : 1, pack_part, &job);
-    r->packed = true;
 #else
     (void)backward;
-    (void)N;
 #endif
-    return TL_OK;
 }
 
 int tl_rec_parts(const tl_rec *r, int N)

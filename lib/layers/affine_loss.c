@@ -24,6 +24,7 @@
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
+#include "../workspace.h"
 #include "output.h"
 
 /* Scores per block: 4 MB (in the L3 cache of current x86 servers), never
@@ -92,10 +93,21 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
         wp = 0;
 #endif
     int wp_rows = (int)((wp + (size_t)V - 1) / (size_t)V);
-    TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rb + TL_LOSS_PARTS + wp_rows, V}));
+    /* From the model's workspace (workspace.h) when the layer is in a
+     * model, else the layer's own output buffer. */
+    int scratch_rows = rb + TL_LOSS_PARTS + wp_rows;
+    tl_real *S;
+    if (affine->workspace) {
+        size_t bytes = (size_t)scratch_rows * V * sizeof(tl_real);
+        TL_TRY(tl_workspace_begin(affine->workspace, bytes, "fused output pass"));
+        S = tl_workspace_take(affine->workspace, bytes);
+    } else {
+        TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){scratch_rows, V}));
+        S = a.scratch->data;
+    }
     TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     double total = 0;
-    tl_real *S = a.scratch->data, *db_parts = S + (size_t)rb * V;
+    tl_real *db_parts = S + (size_t)rb * V;
 #ifndef TL_REAL_DOUBLE
     tl_real *Wp = db_parts + (size_t)TL_LOSS_PARTS * V;
     if (wp)

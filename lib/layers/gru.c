@@ -17,8 +17,9 @@
  * backward, a part's dh is dY[:,t-1] + z_t⊙dh + dAh[:,t]·Whᵀ on its units,
  * followed by the cell backward of step t-1 on them. Parts own disjoint units
  * (tl_rec_split) and meet only at the step's end. Wh (and Whᵀ) are packed
- * once per pass (tl_rec_prepare). Hprev is Y shifted one step later with h0
- * in front, so that dWh is a single GEMM.
+ * once per pass (tl_rec_prepare). The products linear in dAh, dAx run once
+ * per backward window of steps (recurrent.h) on the window's rows of X and
+ * of Hprev (Y shifted one step later with h0 in front).
  *
  * Recurrent dropout (rec_p > 0, training mode): one mask M (N, H) per
  * forward, scaled by 1/(1 − rec_p), multiplies h_{t-1} in its product with
@@ -40,7 +41,6 @@ typedef struct {
     tl_gru_cell cell;
     tl_tensor gates;      /* (N, T, 4H) r, z, n, hn */
     tl_tensor hh;         /* (N, 3H) the step's h·Wh + [0, 0, bhn] */
-    tl_tensor dAh, dAx;   /* (N, T, 3H) */
 } time_gru;
 
 /* One forward step on the step's slices; h_prev NULL is the zero state.
@@ -74,7 +74,7 @@ static void forward_part(void *ctx, int part, int parts)
  * set, the cell backward of step s, which leaves z_s⊙dh in dh. */
 typedef struct {
     const tl_rec *rec;
-    int N, H, ld, ldg, lda;
+    int N, H, ld, ldg, lda;   /* row strides of Y, of G, of dAh and dAx */
     const tl_real *dAh_next, *dy_s;
     const tl_real *dh_in;  /* the z-scaled dh of the later step (NULL: zeros) */
     tl_real *dh;
@@ -132,7 +132,7 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     int ld = T * H, ldg = 4 * T * H;
     tl_real *Y = b->y.data, *G = r->gates.data;
     tl_gru_cell_project(&r->cell, N * T, x->data, D, G, 4 * H);
-    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, false, N));
+    TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_GRU_WH].value.data, 3, N, false, 2, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     fwd_step s = {.rec = &b->rec, .N = N, .H = H, .ld = ld, .ldg = ldg,
                   .bhn = r->cell.params[TL_GRU_BHN].value.data,
@@ -155,42 +155,62 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     return TL_OK;
 }
 
+/* Backward by windows (recurrent.h): dAh and dAx hold W + 1 steps, slot j =
+ * step t0 + j. */
+typedef struct {
+    time_gru *r;
+    const tl_real *dy;
+    tl_real *dAh, *dAx;   /* (W + 1, N, 3H) each, in the workspace */
+    int parts;
+    bwd_step b;
+} bwd_pass;
+
+/* Step s of the window at t0: dh = dY[:,s] + z_{s+1}⊙dh + dAh[:,s+1]·Whᵀ
+ * (truncated BPTT: nothing flows in from later chunks), then its cell
+ * backward. s = -1: dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
+static void backward_step(void *ctx, int s, int t0)
+{
+    bwd_pass *p = ctx;
+    tl_recurrent *base = &p->r->base;
+    int T = base->y.shape[1], H = base->hidden;
+    size_t slot = (size_t)base->y.shape[0] * 3 * H, at = (size_t)(s >= 0 ? s - t0 : 0) * slot;
+    const tl_real *Y = base->y.data, *G = p->r->gates.data;
+    bwd_step *b = &p->b;
+    b->dAh_next = s + 1 < T ? p->dAh + (size_t)(s + 1 - t0) * slot : NULL;
+    b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
+    b->dh_in = s + 1 < T ? base->dh.data : NULL;
+    b->dh = s >= 0 ? base->dh.data : base->dh0.data;
+    b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
+    b->h_prev = s > 0 ? Y + (size_t)(s - 1) * H : base->h0.data;
+    b->ldh = s > 0 ? b->ld : H;
+    b->dAh_s = p->dAh + at;
+    b->dAx_s = p->dAx + at;
+    tl_parallel_run(p->parts, backward_part, b);
+}
+
+static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,
+                            tl_real *dxw)
+{
+    bwd_pass *p = ctx;
+    int D = p->r->cell.in_dim, H = p->r->cell.hidden;
+    tl_gru_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dAh, 3 * H,
+                                p->dAx, 3 * H, dxw, D);
+}
+
 static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
 {
     time_gru *r = (time_gru *)l;
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
-    const tl_tensor *x = base->x;
-    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
-    TL_TRY(tl_tensor_resize(&r->dAh, TL_REAL, 3, (int[]){N, T, 3 * H}));
-    TL_TRY(tl_tensor_resize(&r->dAx, TL_REAL, 3, (int[]){N, T, 3 * H}));
-
-    int ld = T * H, ldg = 4 * T * H, lda = 3 * T * H;
-    const tl_real *Y = base->y.data, *G = r->gates.data;
-    tl_real *dAh = r->dAh.data, *dAx = r->dAx.data;
-    const tl_real *h0 = base->h0.data;
-    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_GRU_WH].value.data, H, 3, true, N));
-    int parts = tl_rec_parts(&base->rec, N);
-    /* Step s = T-1 .. 0 gets dh = dY[:,s] + z_{s+1}⊙dh + dAh[:,s+1]·Whᵀ
-     * (truncated BPTT: nothing flows in from later chunks), then its cell
-     * backward. Finally dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &base->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .lda = lda,
-                  .mask = base->masked ? base->mask.data : NULL, .prod = base->hm.data};
-    for (int s = T - 1; s >= -1; s--) {
-        b.dAh_next = s + 1 < T ? dAh + (size_t)(s + 1) * 3 * H : NULL;
-        b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
-        b.dh_in = s + 1 < T ? base->dh.data : NULL;
-        b.dh = s >= 0 ? base->dh.data : base->dh0.data;
-        b.G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
-        b.h_prev = s > 0 ? Y + (size_t)(s - 1) * H : h0;
-        b.ldh = s > 0 ? ld : H;
-        b.dAh_s = dAh + (size_t)(s >= 0 ? s : 0) * 3 * H;
-        b.dAx_s = dAx + (size_t)(s >= 0 ? s : 0) * 3 * H;
-        tl_parallel_run(parts, backward_part, &b);
-    }
-
-    tl_gru_cell_backward_params(&r->cell, N * T, x->data, D, tl_recurrent_hprev(base), H, dAh,
-                                3 * H, dAx, 3 * H, base->dx.data, D);
+    int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
+    tl_real *dA[2];
+    TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_GRU_WH].value.data, 3, N, true, 2, dA));
+    bwd_pass p = {r, dy->data, dA[0], dA[1], tl_rec_parts(&base->rec, N),
+                  {.rec = &base->rec, .N = N, .H = H, .ld = T * H, .ldg = 4 * T * H,
+                   .lda = 3 * H, .mask = base->masked ? base->mask.data : NULL,
+                   .prod = base->hm.data}};
+    tl_recurrent_backward_windows(base, dA[0], (size_t)N * 3 * H, backward_step, backward_params,
+                                  &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -200,7 +220,7 @@ static void gru_destroy(tl_layer *l)
     time_gru *r = (time_gru *)l;
     tl_gru_cell_free(&r->cell);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->gates, &r->hh, &r->dAh, &r->dAx};
+    tl_tensor *owned[] = {&r->gates, &r->hh};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);

@@ -11,9 +11,10 @@
  *              dh0 = dh;  dc0 = dc;  dWx += Xᵀ·dA;  dWh += Hprevᵀ·dA;  db += Σ dA;  dX = dA·Wxᵀ
  *
  * Only the recurrent halves of the cell run per step, on strided slices
- * (ld = T·H, T·4H) of the (N, T, ·) buffers; everything linear in X or dA is
- * one GEMM over all steps. Hprev is Y shifted one step later with h0 in
- * front, copied into a reusable buffer so that dWh is a single GEMM too.
+ * (ld = T·H, T·4H) of the (N, T, ·) buffers; everything linear in X is one
+ * GEMM over all steps, everything linear in dA one GEMM per backward window
+ * of steps (recurrent.h), which keeps dA for W + 1 steps only. Hprev is Y
+ * shifted one step later with h0 in front, gathered per window.
  *
  * The recurrent halves are fused per step: a part of the hidden units (its
  * columns in each of the four gate blocks) gets its h·Wh product and then its
@@ -42,7 +43,7 @@ typedef struct {
     tl_lstm_cell cell;
     tl_tensor cs;         /* (N, T, H) cell states */
     tl_tensor gates;      /* (N, T, 4H) f, g, i, o */
-    tl_tensor dA, dc;
+    tl_tensor dc;
 } time_lstm;
 
 /* One forward step: G (pre-activations, becoming gates), C and Y are the
@@ -83,7 +84,7 @@ static void forward_part(void *ctx, int part, int parts)
  * of step s: dA_s and dc_out from dh and dc. */
 typedef struct {
     const tl_rec *rec;
-    int N, H, ld, ldg;
+    int N, H, ld, ldg, ldd;   /* row strides of Y and C, of G, of dA */
     const tl_real *dA_next, *dy_s;
     tl_real *dh;
     const tl_real *G_s, *c_prev, *C_s;
@@ -107,7 +108,7 @@ static void backward_part(void *ctx, int part, int parts)
             memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
     }
     if (s->dA_next)
-        tl_rec_backward(s->rec, N, s->dA_next, s->ldg, u0, u1, s->dh, H);
+        tl_rec_backward(s->rec, N, s->dA_next, s->ldd, u0, u1, s->dh, H);
     for (int n = 0; masked && n < N; n++) {
         tl_real *dh = s->dh + (size_t)n * H;
         const tl_real *m = s->mask + (size_t)n * H;
@@ -121,7 +122,7 @@ static void backward_part(void *ctx, int part, int parts)
         tl_lstm_gates_backward(u1 - u0, H, s->G_s + (size_t)n * s->ldg + u0,
                                s->c_prev + (size_t)n * s->ldcp + u0,
                                s->C_s + (size_t)n * s->ld + u0, s->dh + (size_t)n * H + u0,
-                               s->dc + (size_t)n * H + u0, s->dA_s + (size_t)n * s->ldg + u0,
+                               s->dc + (size_t)n * H + u0, s->dA_s + (size_t)n * s->ldd + u0,
                                s->dc_out + (size_t)n * H + u0);
 }
 
@@ -142,7 +143,7 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
      * serial pass over the whole (N, T, 4H) buffer first (the same sums). */
     tl_gemm(false, false, N * T, 4 * H, D, 1, x->data, D,
             r->cell.params[TL_LSTM_WX].value.data, 4 * H, 0, G, 4 * H);
-    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, false, N));
+    TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_LSTM_WH].value.data, 4, N, false, 1, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     /* A zero h0 skips its product; c0 holds zeros then, which costs nothing. */
     fwd_step s = {&b->rec, N, H, ld, ldg, r->cell.params[TL_LSTM_B].value.data,
@@ -165,42 +166,64 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
     return TL_OK;
 }
 
+/* Backward by windows (recurrent.h): dA (in the workspace) holds W + 1
+ * steps, slot j = step t0 + j. */
+typedef struct {
+    time_lstm *r;
+    const tl_real *dy;
+    tl_real *dA;
+    int parts;
+    bwd_step b;
+} bwd_pass;
+
+/* Step s of the window at t0: dh = dY[:,s] + dA[:,s+1]·Whᵀ (truncated BPTT:
+ * nothing flows in from later chunks), then its cell backward; dc is updated
+ * in place, step 0 writes dc0. s = -1: dh0 = dA[:,0]·Whᵀ. */
+static void backward_step(void *ctx, int s, int t0)
+{
+    bwd_pass *p = ctx;
+    tl_recurrent *base = &p->r->base;
+    int T = base->y.shape[1], H = base->hidden;
+    size_t slot = (size_t)base->y.shape[0] * 4 * H;
+    const tl_real *C = p->r->cs.data, *G = p->r->gates.data;
+    tl_real *dA = p->dA;
+    bwd_step *b = &p->b;
+    b->dA_next = s + 1 < T ? dA + (size_t)(s + 1 - t0) * slot : NULL;
+    b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
+    b->dh = s >= 0 ? base->dh.data : base->dh0.data;
+    b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
+    b->c_prev = s > 0 ? C + (size_t)(s - 1) * H : base->c0.data;
+    b->ldcp = s > 0 ? b->ld : H;
+    b->C_s = C + (size_t)(s >= 0 ? s : 0) * H;
+    b->dA_s = dA + (size_t)(s >= 0 ? s - t0 : 0) * slot;
+    b->dc_out = s > 0 ? p->r->dc.data : base->dc0.data;
+    tl_parallel_run(p->parts, backward_part, b);
+}
+
+static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,
+                            tl_real *dxw)
+{
+    bwd_pass *p = ctx;
+    int D = p->r->cell.in_dim, H = p->r->cell.hidden;
+    tl_lstm_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dA, 4 * H, dxw, D);
+}
+
 static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
 {
     time_lstm *r = (time_lstm *)l;
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
-    const tl_tensor *x = base->x;
-    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
-    TL_TRY(tl_tensor_resize(&r->dA, TL_REAL, 3, (int[]){N, T, 4 * H}));
+    int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
     /* Truncated BPTT: nothing flows in from later chunks. */
     TL_TRY(tl_tensor_zeros2(&r->dc, N, H));
-
-    int ld = T * H, ldg = 4 * T * H;
-    const tl_real *C = r->cs.data, *G = r->gates.data;
-    tl_real *dA = r->dA.data;
-    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_LSTM_WH].value.data, H, 4, true, N));
-    int parts = tl_rec_parts(&base->rec, N);
-    /* Step s = T-1 .. 0 gets dh = dY[:,s] + dA[:,s+1]·Whᵀ (truncated BPTT:
-     * nothing flows in from later chunks), then its cell backward; dc is
-     * updated in place, step 0 writes dc0. Finally dh0 = dA[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &base->rec, .N = N, .H = H, .ld = ld, .ldg = ldg, .dc = r->dc.data,
-                  .mask = base->masked ? base->mask.data : NULL};
-    for (int s = T - 1; s >= -1; s--) {
-        b.dA_next = s + 1 < T ? dA + (size_t)(s + 1) * 4 * H : NULL;
-        b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
-        b.dh = s >= 0 ? base->dh.data : base->dh0.data;
-        b.G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
-        b.c_prev = s > 0 ? C + (size_t)(s - 1) * H : base->c0.data;
-        b.ldcp = s > 0 ? ld : H;
-        b.C_s = C + (size_t)(s >= 0 ? s : 0) * H;
-        b.dA_s = dA + (size_t)(s >= 0 ? s : 0) * 4 * H;
-        b.dc_out = s > 0 ? r->dc.data : base->dc0.data;
-        tl_parallel_run(parts, backward_part, &b);
-    }
-
-    tl_lstm_cell_backward_params(&r->cell, N * T, x->data, D, tl_recurrent_hprev(base), H, dA,
-                                 4 * H, base->dx.data, D);
+    size_t slot = (size_t)N * 4 * H;
+    tl_real *dA;
+    TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_LSTM_WH].value.data, 4, N, true, 1, &dA));
+    bwd_pass p = {r, dy->data, dA, tl_rec_parts(&base->rec, N),
+                  {.rec = &base->rec, .N = N, .H = H, .ld = T * H, .ldg = 4 * T * H,
+                   .ldd = 4 * H, .dc = r->dc.data,
+                   .mask = base->masked ? base->mask.data : NULL}};
+    tl_recurrent_backward_windows(base, dA, slot, backward_step, backward_params, &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -210,7 +233,7 @@ static void lstm_destroy(tl_layer *l)
     time_lstm *r = (time_lstm *)l;
     tl_lstm_cell_free(&r->cell);
     tl_recurrent_free(&r->base);
-    tl_tensor *owned[] = {&r->cs, &r->gates, &r->dA, &r->dc};
+    tl_tensor *owned[] = {&r->cs, &r->gates, &r->dc};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         tl_tensor_free(owned[i]);
     tl_free(r);

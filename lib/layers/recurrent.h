@@ -8,10 +8,24 @@
  * calls tl_recurrent_begin (checks x, decides where the pass starts and
  * copies that into h0, c0, sizes y, draws the dropout mask) and
  * tl_recurrent_end (the last step becomes the held state); its backward
- * calls tl_recurrent_begin_backward (checks dy, sizes dx, dh, hprev, dh0,
- * dc0) and reads Hprev from tl_recurrent_hprev. The state rules are those of
- * rnn.h ("State"); the dropout those of lstm.h.
- */
+ * calls tl_recurrent_begin_backward (checks dy, sizes dx, dh, dh0, dc0 and
+ * the window buffers) and tl_recurrent_backward_windows. The state rules
+ * are those of rnn.h ("State"); the dropout those of lstm.h.
+ *
+ * Backward by windows of steps. Backward needs the gradient of the gate
+ * pre-activations (dA) of a step for its own parameter products and for
+ * the recurrent product of the step before it, and nothing after that. It
+ * is kept for a window of W steps (about WINDOW_ROWS rows of all N
+ * sequences) instead of all T: once the steps of a window are done, its rows
+ * of X and of Hprev (h_{t-1} of every step: h0, then Y shifted one step) are
+ * gathered into xw and hw, the parameter gradients get one GEMM each for the
+ * window, dX of its rows is written over xw and scattered into dx, and the
+ * dA of its first step moves to the slot from which the next (earlier)
+ * window's last step reads it. A layer's dA buffers hold W + 1 steps, time
+ * major: slot j is step t0 + j, N rows each. This keeps neither an
+ * (N, T, G·H) dA nor an (N, T, H) copy of Hprev; the price is that the
+ * parameter gradients are updated once per window rather than once.
+  */
 #ifndef TL_LAYERS_RECURRENT_H
 #define TL_LAYERS_RECURRENT_H
 
@@ -19,6 +33,7 @@
 #include "timelayers/layer.h"
 #include "timelayers/layer_config.h"
 #include "../kernels/kernels.h"
+#include "../workspace.h"
 
 typedef struct tl_recurrent {
     tl_layer layer;       /* must be first: the ops receive a tl_layer * */
@@ -41,9 +56,13 @@ typedef struct tl_recurrent {
     const tl_tensor *x;   /* borrowed from the caller until backward; NULL = no forward */
     tl_tensor y;          /* (N, T, H) hidden states */
     tl_tensor dx;         /* (N, T, D) */
-    tl_tensor hprev;      /* (N, T, H) h_{t-1} of every step (masked under dropout) */
+    int window;           /* W, the steps of a backward window (tl_recurrent_begin) */
+    tl_real *xw, *hw;     /* (W·N, D), (W·N, H): a window's rows of X (then dX) and of Hprev
+                             (masked under dropout), row j·N + n is step t0 + j of sequence n;
+                             in the workspace during a backward */
     tl_tensor dh;         /* (N, H) the gradient carried between steps */
-    tl_rec rec;           /* Wh prepared for the per-step products */
+    tl_rec rec;           /* Wh prepared for the per-step products (packed in the workspace) */
+    tl_workspace own;     /* the workspace when no model lends one (workspace.h) */
 
     double rec_p;         /* recurrent dropout rate, 0 = none */
     tl_layer_mode mode;
@@ -76,13 +95,37 @@ const tl_real *tl_recurrent_h_in(tl_recurrent *r, int N, const tl_real *h_prev, 
 void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C);
 
 /* Start of a backward: TL_ERR_STATE without a successful forward,
- * TL_ERR_SHAPE unless dy has the shape of y; then dx, hprev, dh, dh0 (and
- * dc0) are sized for it and dh0 is marked readable. */
+ * TL_ERR_SHAPE unless dy has the shape of y; then dx, dh, dh0 (and dc0)
+ * are sized and dh0 is marked readable. */
 tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy);
 
-/* Hprev of the last forward: Hprev[:,0] = h0, Hprev[:,t] = Y[:,t-1], times
- * the mask when the forward used one, so that dWh is one GEMM. */
-const tl_real *tl_recurrent_hprev(tl_recurrent *r);
+/* The buffers of one pass, from the workspace (the model's, else the
+ * layer's own): Wh (H, G·H) prepared into rec for the pass's products, and
+ * in a backward xw, hw and nbuf gate-gradient buffers bufs[i] of W + 1
+ * slots of N·G·H reals. A forward passes the same G and nbuf (bufs NULL):
+ * in training mode it reserves the backward's memory too. Call after
+ * tl_recurrent_begin or tl_recurrent_begin_backward; nothing in these
+ * buffers outlives the call. */
+tl_status tl_recurrent_prepare(tl_recurrent *r, const tl_real *Wh, int G, int N, bool backward,
+                               int nbuf, tl_real **bufs);
+
+/* The backward pass by windows (above), the latest window first. For a
+ * window [t0, t1): step(ctx, s, t0) for s = t1-1 down to t0, and for s = -1
+ * (the gradient of the start state) in the window at t0 = 0; then xw and hw
+ * are gathered, params(ctx, rows, xw, hw, xw) adds the parameter gradients
+ * of the window's rows and writes their dX over xw, which goes to dx;
+ * finally the slot of step t0 in carry (a buffer of W + 1 slots of `slot`
+ * reals, the one whose slot s + 1 step s reads) is copied to the slot that
+ * step t0 has in the next window. */
+void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
+                                   void (*step)(void *ctx, int s, int t0),
+                                   void (*params)(void *ctx, int rows, const tl_real *xw,
+                                                  const tl_real *hw, tl_real *dxw),
+                                   void *ctx);
+
+/* Steps per backward window: 0 restores the default (about WINDOW_ROWS rows
+ * per window). For tests: call it while no other thread runs a backward. */
+void tl__recurrent_window_steps(int steps);
 
 /* Set the recurrent dropout rate: TL_ERR_ARG unless p is in [0, 1). */
 tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p);

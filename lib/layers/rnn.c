@@ -7,9 +7,10 @@
  *              dh0 = dh;  dWx += Xᵀ·dT;  dWh += Hprevᵀ·dT;  db += Σ dT;  dX = dT·Wxᵀ
  *
  * Only the recurrent halves of the cell run per step, on strided slices
- * (ld = T·H) of the (N, T, H) buffers; everything linear in X or dT is one
- * GEMM over all steps. Hprev is Y shifted one step later with h0 in front,
- * copied into a reusable buffer so that dWh is a single GEMM too.
+ * (ld = T·H) of the (N, T, H) buffers; everything linear in X is one GEMM
+ * over all steps, everything linear in dT one GEMM per backward window of
+ * steps (recurrent.h) on the window's rows of X and of Hprev (Y shifted one
+ * step later with h0 in front).
  *
  * As in TimeLSTM, a step's product and activation are fused per part of the
  * hidden units, on Wh packed once per pass (tl_rec, one gate block): forward
@@ -30,7 +31,6 @@
 typedef struct {
     tl_recurrent base;    /* layer header, state, common buffers: must be first */
     tl_rnn_cell cell;
-    tl_tensor dT;         /* (N, T, H) */
 } time_rnn;
 
 /* One forward step for a part of the units: Y_t += h_prev·Wh (h_prev NULL:
@@ -64,7 +64,7 @@ static void forward_part(void *ctx, int part, int parts)
 typedef struct {
     const tl_rec *rec;
     tl_activation act;
-    int N, H, ld;
+    int N, H, ld, ldt;   /* row strides of Y and dY, of dT */
     const tl_real *dT_next, *dy_s, *Y_s;
     tl_real *dh, *dT_s;
 } bwd_step;
@@ -82,12 +82,12 @@ static void backward_part(void *ctx, int part, int parts)
             memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
     }
     if (s->dT_next)
-        tl_rec_backward(s->rec, N, s->dT_next, s->ld, u0, u1, s->dh, H);
+        tl_rec_backward(s->rec, N, s->dT_next, s->ldt, u0, u1, s->dh, H);
     if (!s->Y_s)
         return;
     for (int n = 0; n < N; n++)
         tl_dact_from_output(s->act == TL_ACT_TANH, u1 - u0, s->Y_s + (size_t)n * s->ld + u0,
-                         s->dh + (size_t)n * H + u0, s->dT_s + (size_t)n * s->ld + u0);
+                         s->dh + (size_t)n * H + u0, s->dT_s + (size_t)n * s->ldt + u0);
 }
 
 static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
@@ -101,7 +101,7 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     int ld = T * H;
     tl_real *Y = b->y.data;
     tl_rnn_cell_project(&r->cell, N * T, x->data, D, Y, H);
-    TL_TRY(tl_rec_prepare(&b->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, false, N));
+    TL_TRY(tl_recurrent_prepare(b, r->cell.params[TL_RNN_WH].value.data, 1, N, false, 1, NULL));
     int parts = tl_rec_parts(&b->rec, N);
     fwd_step s = {&b->rec, r->cell.act, N, ld, H, from_state ? b->h0.data : NULL, Y};
     for (int t = 0; t < T; t++) {
@@ -118,35 +118,54 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     return TL_OK;
 }
 
+/* Backward by windows (recurrent.h): dT holds W + 1 steps, slot j = step t0 + j. */
+typedef struct {
+    time_rnn *r;
+    const tl_real *dy;
+    tl_real *dT;          /* (W + 1, N, H), in the workspace */
+    int parts;
+    bwd_step b;
+} bwd_pass;
+
+/* Step s of the window at t0: dh = dY[:,s] + dT[:,s+1]·Whᵀ (truncated BPTT:
+ * nothing flows in from later chunks), dT[:,s] = dh ⊙ act'(Y[:,s]);
+ * s = -1: dh0 = dT[:,0]·Whᵀ. */
+static void backward_step(void *ctx, int s, int t0)
+{
+    bwd_pass *p = ctx;
+    tl_recurrent *base = &p->r->base;
+    int T = base->y.shape[1], H = base->hidden;
+    size_t slot = (size_t)base->y.shape[0] * H;
+    tl_real *dT = p->dT;
+    bwd_step *b = &p->b;
+    b->dT_next = s + 1 < T ? dT + (size_t)(s + 1 - t0) * slot : NULL;
+    b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
+    b->Y_s = s >= 0 ? base->y.data + (size_t)s * H : NULL;
+    b->dh = s >= 0 ? base->dh.data : base->dh0.data;
+    b->dT_s = dT + (size_t)(s >= 0 ? s - t0 : 0) * slot;
+    tl_parallel_run(p->parts, backward_part, b);
+}
+
+static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,
+                            tl_real *dxw)
+{
+    bwd_pass *p = ctx;
+    int D = p->r->cell.in_dim, H = p->r->cell.hidden;
+    tl_rnn_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dT, H, dxw, D);
+}
+
 static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
 {
     time_rnn *r = (time_rnn *)l;
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
-    const tl_tensor *x = base->x;
-    int N = x->shape[0], T = x->shape[1], D = r->cell.in_dim, H = r->cell.hidden;
-    TL_TRY(tl_tensor_resize(&r->dT, TL_REAL, 3, (int[]){N, T, H}));
-
-    int ld = T * H;
-    const tl_real *Y = base->y.data;
-    tl_real *dT = r->dT.data;
-    TL_TRY(tl_rec_prepare(&base->rec, r->cell.params[TL_RNN_WH].value.data, H, 1, true, N));
-    int parts = tl_rec_parts(&base->rec, N);
-    /* Step s = T-1 .. 0: dh = dY[:,s] + dT[:,s+1]·Whᵀ (truncated BPTT: nothing
-     * flows in from later chunks), dT[:,s] = dh ⊙ act'(Y[:,s]); finally
-     * dh0 = dT[:,0]·Whᵀ. */
-    bwd_step b = {.rec = &base->rec, .act = r->cell.act, .N = N, .H = H, .ld = ld};
-    for (int s = T - 1; s >= -1; s--) {
-        b.dT_next = s + 1 < T ? dT + (size_t)(s + 1) * H : NULL;
-        b.dy_s = s >= 0 ? dy->data + (size_t)s * H : NULL;
-        b.Y_s = s >= 0 ? Y + (size_t)s * H : NULL;
-        b.dh = s >= 0 ? base->dh.data : base->dh0.data;
-        b.dT_s = dT + (size_t)(s >= 0 ? s : 0) * H;
-        tl_parallel_run(parts, backward_part, &b);
-    }
-
-    tl_rnn_cell_backward_params(&r->cell, N * T, x->data, D, tl_recurrent_hprev(base), H, dT, H,
-                                base->dx.data, D);
+    int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
+    tl_real *dT;
+    TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_RNN_WH].value.data, 1, N, true, 1, &dT));
+    bwd_pass p = {r, dy->data, dT, tl_rec_parts(&base->rec, N),
+                  {.rec = &base->rec, .act = r->cell.act, .N = N, .H = H, .ld = T * H,
+                   .ldt = H}};
+    tl_recurrent_backward_windows(base, dT, (size_t)N * H, backward_step, backward_params, &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -162,7 +181,6 @@ static void rnn_destroy(tl_layer *l)
     time_rnn *r = (time_rnn *)l;
     tl_rnn_cell_free(&r->cell);
     tl_recurrent_free(&r->base);
-    tl_tensor_free(&r->dT);
     tl_free(r);
 }
 

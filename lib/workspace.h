@@ -1,0 +1,40 @@
+/* Workspaces: memory that a layer uses during one call and gives back when
+ * the call returns. Internal: not installed.
+ *
+ * A model owns one workspace and lends it to each of its layers (the
+ * tl_layer header's `workspace`, set by tl_model_add), so that the buffers
+ * which live only inside one call (a recurrent layer's packed Wh, its
+ * backward window; the fused output pass's block of scores) share one piece
+ * of memory instead of each layer keeping its own: the largest call's need
+ * rather than the sum. A layer on its own has workspace NULL and uses one
+ * of its own. Nothing survives from one call to the next, so calls may come
+ * in any order; a model serves one thread at a time, and so does its
+ * workspace.
+ */
+#ifndef TL_WORKSPACE_H
+#define TL_WORKSPACE_H
+
+#include <stddef.h>
+#include "timelayers/status.h"
+
+typedef struct tl_workspace {
+    unsigned char *data;   /* 64-byte aligned (tl_alloc) */
+    size_t cap;            /* bytes */
+    size_t used;           /* bytes handed out since the last tl_workspace_begin */
+} tl_workspace;
+
+/* Start a call needing `bytes` in all: grows the workspace when it is
+ * smaller (the old memory is freed first: its contents are lost) and
+ * forgets what earlier calls took. */
+tl_status tl_workspace_begin(tl_workspace *w, size_t bytes, const char *who);
+
+/* The next `bytes` of the call's memory, 64-byte aligned (NULL for 0). Each take uses
+ * tl_workspace_bytes(bytes) of what tl_workspace_begin reserved. */
+void *tl_workspace_take(tl_workspace *w, size_t bytes);
+
+/* Bytes that tl_workspace_take(bytes) uses up: whole 64-byte lines. */
+size_t tl_workspace_bytes(size_t bytes);
+
+void tl_workspace_free(tl_workspace *w);
+
+#endif
