@@ -6,6 +6,9 @@
 #include "kernels/kernels.h"
 #include "timelayers/affine.h"
 #include "timelayers/generate.h"
+#if defined(TL_HAVE_AVX2) && !defined(TL_REAL_DOUBLE)
+#include <immintrin.h>
+#endif
 
 enum { LANES = 8 };
 
@@ -48,9 +51,11 @@ static int scale_scores(const tl_real *scores, int n, double t, double *logit)
 
 /* The largest of s[0..n) (n >= 1) in *best, and whether all are finite: the
  * first pass of a draw at temperature 1 without top-k, top-p or skip list,
- * where the scores themselves are the logits. */
+ * where the scores themselves are the logits. The maximum is exact, so the
+ * AVX2 loop and the portable one give the same; x·0 is 0 for a finite x and
+ * NaN otherwise, a test that vectorises where isfinite does not. */
 TL_MULTIVERSION
-static int max_finite(const tl_real *s, int n, tl_real *best)
+static int max_finite_portable(const tl_real *s, int n, tl_real *best)
 {
     tl_real m[LANES];
     int finite = 1;
@@ -70,6 +75,50 @@ static int max_finite(const tl_real *s, int n, tl_real *best)
         m[0] = m[k] > m[0] ? m[k] : m[0];
     *best = m[0];
     return finite;
+}
+
+#if defined(TL_HAVE_AVX2) && !defined(TL_REAL_DOUBLE)
+__attribute__((target("avx2"))) static int max_finite_avx2(const float *s, int n, float *best)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 m0 = _mm256_set1_ps(s[0]), m1 = m0, m2 = m0, m3 = m0, z = zero;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 x0 = _mm256_loadu_ps(s + i), x1 = _mm256_loadu_ps(s + i + 8);
+        __m256 x2 = _mm256_loadu_ps(s + i + 16), x3 = _mm256_loadu_ps(s + i + 24);
+        z = _mm256_add_ps(z, _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(x0, zero),
+                                                         _mm256_mul_ps(x1, zero)),
+                                           _mm256_add_ps(_mm256_mul_ps(x2, zero),
+                                                         _mm256_mul_ps(x3, zero))));
+        m0 = _mm256_max_ps(x0, m0);
+        m1 = _mm256_max_ps(x1, m1);
+        m2 = _mm256_max_ps(x2, m2);
+        m3 = _mm256_max_ps(x3, m3);
+    }
+    float lane[8], zl[8], m = s[0];
+    _mm256_storeu_ps(lane, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    _mm256_storeu_ps(zl, z);
+    int finite = 1;
+    for (int k = 0; k < 8; k++) {
+        finite &= zl[k] == 0;
+        m = lane[k] > m ? lane[k] : m;
+    }
+    for (; i < n; i++) {
+        finite &= isfinite(s[i]);
+        m = s[i] > m ? s[i] : m;
+    }
+    *best = m;
+    return finite;
+}
+#endif
+
+static int max_finite(const tl_real *s, int n, tl_real *best)
+{
+#if defined(TL_HAVE_AVX2) && !defined(TL_REAL_DOUBLE)
+    if (tl_simd_active() >= TL_SIMD_AVX2)
+        return max_finite_avx2(s, n, best);
+#endif
+    return max_finite_portable(s, n, best);
 }
 
 static int cmp_desc(const void *a, const void *b)

@@ -4,6 +4,7 @@
  * bf16 weights is the float model with those weights rounded, and moves the
  * distribution by little. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
@@ -193,9 +194,8 @@ static tl_model *stateless_lm(int vocab,
  * same generator state: scores of many magnitudes (differences from the
  * largest that are not exact in double among them), ties for the largest,
  * a vocabulary of 10,000 and a short one. */
-static void test_plain_draw_is_the_general_one(void **state)
+static void plain_against_general(void)
 {
-    (void)state;
     enum { BIG = 10000, DRAWS = 3000 };
     tl_real *s = malloc(BIG * sizeof *s);
     double *work = malloc(2 * BIG * sizeof *work);
@@ -234,8 +234,34 @@ static void test_plain_draw_is_the_general_one(void **state)
         assert_int_equal(a, first);
         assert_int_equal(b, a);
     }
+    /* A score that is not finite, in the vector part and in the tail. */
+    for (int i = 0; i < BIG; i++)
+        s[i] = (tl_real)(i % 7) * (tl_real)0.1;
+    const int at[] = {100, BIG - 3};
+    const tl_real bad[] = {INFINITY, -INFINITY, NAN};
+    for (size_t p = 0; p < sizeof at / sizeof *at; p++)
+        for (size_t q = 0; q < sizeof bad / sizeof *bad; q++) {
+            int32_t id;
+            s[at[p]] = bad[q];
+            assert_int_equal(tl_sample(s, BIG, NULL, &rng, work, &id), TL_ERR_NUMERIC);
+            char want[64];
+            snprintf(want, sizeof want, "score of id %d is", at[p]);
+            assert_non_null(strstr(tl_last_error(), want));
+            s[at[p]] = 0;
+        }
     free(s);
     free(work);
+}
+
+/* The shorter path at the CPU's SIMD level and in portable C. */
+static void test_plain_draw_is_the_general_one(void **state)
+{
+    (void)state;
+    tl_simd level = tl_simd_active();
+    plain_against_general();
+    tl_simd_limit(TL_SIMD_NONE);
+    plain_against_general();
+    tl_simd_limit(level);
 }
 
 static void test_errors(void **state)
