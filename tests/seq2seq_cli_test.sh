@@ -187,8 +187,12 @@ cols() { cut -d, -f1-5 "$1"; }   # the log without its timings
   2>"$tmp/sig.err" &
 pid=$!; pids+=("$pid")
 wait_line "$tmp/sig.out" "iter 3/"
+# Stopped, the run cannot finish while a loaded machine starts the second
+# one; the SIGTERM waits, pending, until SIGCONT.
+kill -STOP "$pid"
 expect_fail 1 "process $pid" "$tl" "${long[@]}" --out "$tmp/sig.st"
 kill -TERM "$pid"
+kill -CONT "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" = 143 ] || fail "SIGTERM: exit $rc, expected 143: $(cat "$tmp/sig.err")"
 grep -q "interrupted at step .*checkpoint written to $tmp/sig.st" "$tmp/sig.err" ||
