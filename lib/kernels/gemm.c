@@ -543,7 +543,32 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
 
 /* The job split over the pool. Splitting the columns makes every part pack
  * all of op(A) (M x K), splitting the rows all of op(B) (K x N): split
- * along the longer side. */
+ * along the longer side.
+ *
+ * A product gets up to PARTS_PER_THREAD parts per thread, which the pool
+ * hands out as the threads come for them: with one part per thread, a
+ * thread that starts late (a worker woken from its sleep) or runs slower (a
+ * core shared with other work) made the other wait for the rest of its
+ * half (config C, 2 threads: the caller waited 12-49 ms of a 200 ms step,
+ * 6-9 ms with 4 parts per thread). Parts stay ranges of whole tiles, so the
+ * count changes no bit. A part is at least MIN_PART multiply-adds, and where
+ * each part packs the operand the others pack too (op(A) unless read in
+ * place, op(B) unless read in place or packed once), at least REPACK_SPAN
+ * columns or rows wide: that repeated packing then stays a few percent of
+ * the part's work (it is one float per REPACK_SPAN multiply-adds). */
+enum { PARTS_PER_THREAD = 4, REPACK_SPAN = 1024 };
+#define MIN_PART 1048576.0
+
+static bool part_ok(const gemm_job *g, int parts, int tiles)
+{
+    int unit = g->split_n ? g->isa->nr : g->isa->mr, len = g->split_n ? g->N : g->M;
+    int span = (tiles + parts - 1) / parts * unit;   /* the widest part */
+    bool shared_pack = g->split_n ? g->ta || g->alpha != 1
+                                  : !g->Bp && !(g->b_in_place_ok && span <= unit * MC_PANELS);
+    return (double)g->M * g->N * g->K / parts >= MIN_PART &&
+           (!shared_pack || len / parts >= REPACK_SPAN);
+}
+
 static void run_job(gemm_job *g)
 {
     int threads = tl_get_num_threads();
@@ -551,6 +576,12 @@ static void run_job(gemm_job *g)
     g->split_n = g->N >= g->M ? ntiles >= 2 : mtiles < 2;
     int tiles = g->split_n ? ntiles : mtiles;
     int parts = (double)g->M * g->N * g->K < SMALL_PRODUCT ? 1 : threads < tiles ? threads : tiles;
+    for (int p = threads * PARTS_PER_THREAD < tiles ? threads * PARTS_PER_THREAD : tiles;
+         parts > 1 && p > parts; p--)
+        if (part_ok(g, p, tiles)) {
+            parts = p;
+            break;
+        }
     tl_parallel_run(parts, run_part, g);
 }
 
