@@ -595,7 +595,7 @@ static void plan_parts(gemm_job *g, int threads, int tiles)
     for (int t0 = 0; t0 < tiles;) {
         int left = tiles - t0, n = (left + 2 * threads - 1) / (2 * threads);
         n = n < least ? least : n > most ? most : n;
-        if (g->parts == MAX_PARTS - 1 || left - n < least)
+        if (g->parts == MAX_PARTS - 1 || (left - n < least && left <= most))
             n = left;   /* no tail part smaller than the least */
         t0 += n;
         g->bound[++g->parts] = t0;
