@@ -8,10 +8,12 @@
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
+#include "../lib/internal.h"
 #include "../lib/kernels/kernels.h"
 
 #ifdef TL_REAL_DOUBLE
@@ -1033,6 +1035,46 @@ static void test_threads_setting(void **state)
     TU_OK(tl_set_num_threads(before));
 }
 
+/* Every part of a job runs exactly once, plain and homed, for part counts
+ * below, at and above the thread count, many jobs in a row (workers that
+ * start late or spin meet jobs of both kinds). */
+typedef struct {
+    _Atomic int runs[64];
+    _Atomic int bad_parts;
+    int parts;
+} count_job;
+
+static void count_part(void *ctx, int part, int parts)
+{
+    count_job *j = ctx;
+    if (parts != j->parts || part < 0 || part >= parts)
+        atomic_fetch_add(&j->bad_parts, 1);
+    else
+        atomic_fetch_add(&j->runs[part], 1);
+}
+
+static void test_parallel_run_parts(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int rep = 0; rep < 200; rep++)
+            for (int parts = 1; parts <= 64; parts += 1 + parts / 4) {
+                count_job j = {.parts = parts};
+                if (rep % 2)
+                    tl_parallel_run_homed(parts, count_part, &j);
+                else
+                    tl_parallel_run(parts, count_part, &j);
+                assert_int_equal(atomic_load(&j.bad_parts), 0);
+                for (int p = 0; p < parts; p++)
+                    if (atomic_load(&j.runs[p]) != 1)
+                        fail_msg("%d threads, %s job of %d parts: part %d ran %d times", threads,
+                                 rep % 2 ? "homed" : "plain", parts, p, atomic_load(&j.runs[p]));
+            }
+    }
+    TU_OK(tl_set_num_threads(1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_time_gru_paths),
         cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
+        cmocka_unit_test(test_parallel_run_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
