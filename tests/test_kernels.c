@@ -773,15 +773,16 @@ static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_re
  * (beta = 0 over NaN, 1, others); K = 0; then products larger than one block
  * in each direction (M > 192 rows, N > 1024 columns, K > 256: several K
  * slices), split by rows and by columns, each with one and with two threads
- * set: the same bits; the last two are large enough for parts of several
- * sizes, more than one per thread (one part on one thread). */
+ * set: the same bits; the last two, with parts allowed down to 4,096
+ * multiply-adds, are cut into parts of several sizes, more than one per
+ * thread (one part on one thread). */
 static void test_gemm(void **state)
 {
     (void)state;
     const int dims[] = {1, 2, 4, 8, 13, 16, 17, 33, 48};
     const tl_real ab[][2] = {{1, 0}, {1, 1}, {(tl_real)-0.5, (tl_real)0.25}, {2, -1}};
     const int big[][3] = {{100, 1100, 9}, {200, 33, 520}, {197, 129, 60}, {13, 40, 1030},
-                          {40, 2100, 200}, {1000, 40, 220}};
+                          {40, 700, 60}, {400, 40, 60}};
     enum { ND = sizeof dims / sizeof *dims };
     tl_simd levels[3];
     int nl = simd_levels(levels), n = 0;
@@ -799,6 +800,9 @@ static void test_gemm(void **state)
             free(check_gemm(ta, tb, 5, 7, 0, 1, 1, 0, &rng));
             free(check_gemm(ta, tb, 5, 7, 0, 1, 1, (tl_real)0.5, &rng));
             for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+#ifndef TL_REAL_DOUBLE
+                tl__sgemm_min_part(i >= 4 ? 4096 : 0);
+#endif
                 tl_rng r1 = rng, r2 = rng;
                 const tl_real *p = ab[i % 2];
                 TU_OK(tl_set_num_threads(1));
@@ -815,6 +819,9 @@ static void test_gemm(void **state)
                 free(two);
                 rng = r1;
             }
+#ifndef TL_REAL_DOUBLE
+            tl__sgemm_min_part(0);
+#endif
         }
     }
     tl_simd_limit(levels[0]);

@@ -564,6 +564,9 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
  * changes no bit. */
 enum { GUIDED_MIN = 16, REPACK_SPAN = NC };
 #define MIN_PART 1048576.0
+static double min_part = MIN_PART;
+
+void tl__sgemm_min_part(double fmas) { min_part = fmas > 0 ? fmas : MIN_PART; }
 
 static void plan_parts(gemm_job *g, int threads, int tiles)
 {
@@ -578,7 +581,7 @@ static void plan_parts(gemm_job *g, int threads, int tiles)
             most = MC_PANELS;
     }
     int least = (tiles + GUIDED_MIN * threads - 1) / (GUIDED_MIN * threads);
-    int by_work = (int)(MIN_PART / (fmas / tiles)) + 1;
+    int by_work = (int)(min_part / (fmas / tiles)) + 1;
     least = least > by_work ? least : by_work;
     if (shared_pack && least < (REPACK_SPAN + unit - 1) / unit)
         least = (REPACK_SPAN + unit - 1) / unit;
