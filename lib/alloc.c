@@ -181,6 +181,16 @@ void tl_free(void *p)
  * from /proc/self/pagemap (no page and no swap entry: the page reads as
  * zeros), and only within the ranges tl_zero_pages dropped, listed below:
  * elsewhere a page without an entry may be a file's. */
+size_t tl_page_size(void)
+{
+#if defined(__linux__)
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0)
+        return (size_t)ps;
+#endif
+    return 4096;
+}
+
 #if defined(__linux__)
 #include <fcntl.h>
 #include <pthread.h>
@@ -190,16 +200,10 @@ static struct { uintptr_t lo, hi; } dropped[MAX_DROPPED];
 static int ndropped;
 static pthread_mutex_t dropped_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static size_t page_size(void)
-{
-    long ps = sysconf(_SC_PAGESIZE);
-    return ps > 0 ? (size_t)ps : 4096;
-}
-
 /* The mapping of a block of `bytes`: `span` readable bytes, then one guard page. */
 static bool mapping_of(size_t bytes, size_t *span)
 {
-    size_t ps = page_size();
+    size_t ps = tl_page_size();
     *span = (bytes + ps - 1) / ps * ps;
     return *span >= bytes && *span + ps > *span;
 }
@@ -239,7 +243,7 @@ tl_status tl_alloc_pages(void **p, size_t count, size_t elem_size, const char *w
     *p = NULL;
     TL_TRY(byte_size(count, elem_size, what, &bytes));
 #if defined(__linux__)
-    size_t span, ps = page_size();
+    size_t span, ps = tl_page_size();
     if (!mapping_of(bytes, &span))
         return tl_fail(TL_ERR_NOMEM, "%s: %zu bytes is too large", what, bytes);
     if (injected(bytes))
@@ -268,9 +272,9 @@ void tl_free_pages(void *p, size_t count, size_t elem_size)
         return;
     track(p, -1);
     mapping_of(bytes ? bytes : 1, &span);
-    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(page_size() - 1);
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(tl_page_size() - 1);
     remove_dropped(base, base + span);
-    munmap((void *)base, span + page_size());
+    munmap((void *)base, span + tl_page_size());
 #else
     (void)count;
     (void)elem_size;
@@ -283,7 +287,7 @@ void tl_zero_pages(void *p, size_t bytes)
 #if defined(__linux__)
     /* A range of a few pages is cheaper to clear than to fault back in. */
     enum { MIN_PAGES = 16 };
-    size_t ps = page_size();
+    size_t ps = tl_page_size();
     uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
               hi = (a + bytes) & ~(uintptr_t)(ps - 1);
     if (hi > lo && hi - lo >= MIN_PAGES * ps && add_dropped(lo, hi)) {
@@ -308,7 +312,7 @@ static bool each_mapped_page(int fd, uintptr_t p, uintptr_t lo, uintptr_t hi,
 {
     enum { CHUNK = 512 };
     const uint64_t PRESENT = (uint64_t)1 << 63, SWAPPED = (uint64_t)1 << 62;
-    size_t ps = page_size();
+    size_t ps = tl_page_size();
     uint64_t entry[CHUNK];
     uintptr_t run = 0;   /* start of the current run, 0 = none */
     for (uintptr_t at = lo; at < hi;) {
@@ -356,7 +360,7 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
     pthread_mutex_unlock(&dropped_lock);
     if (n > 0) {
         /* Whole pages only: a partial page at either end is read. */
-        size_t ps = page_size();
+        size_t ps = tl_page_size();
         int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
         uintptr_t at = a;
         bool go = true;

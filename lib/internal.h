@@ -55,6 +55,8 @@ void tl_free_pages(void *p, size_t count, size_t elem_size);
  * range that is mostly left untouched until the next clearing (an embedding
  * table's gradient); a range written all over would pay a page fault per page. */
 void tl_zero_pages(void *p, size_t bytes);
+/* The system's page size (4096 where it cannot be asked). */
+size_t tl_page_size(void);
 /* Call fn(ctx, off, len) for the parts of [p, p + bytes) in address order
  * (offsets and lengths in bytes), leaving out whole pages that tl_zero_pages
  * gave back and nothing has touched since: they read as zeros, and reading

@@ -389,7 +389,7 @@ static long resident_pages(const void *p, size_t bytes)
  * included, and holds no memory; the next backward, clipping (which then
  * scales) and SGD give the same bits as a model that never cleared, and the
  * pages no row of that step lies in stay without memory through all three.
- * Tied to the output layer, the table's gradient is dense and is cleared in
+ * After a step whose rows reach most pages, or tied to the output layer, the table's gradient is dense and is cleared in
  * place. */
 static void test_sparse_embedding_grad(void **state)
 {
@@ -450,6 +450,23 @@ static void test_sparse_embedding_grad(void **state)
     assert_true(norm[0] == norm[1]);
     assert_memory_equal(g[0], g[1], n[0] * sizeof(tl_real));
     assert_memory_equal(v[0], v[1], n[0] * sizeof(tl_real));
+
+    /* A step whose rows reach most pages (10 x 40 ids, 94 pages): cleared in
+     * place, the pages stay. */
+    int32_t many[2 * 10 * 40];
+    for (int i = 0; i < 2 * 10 * 40; i++)
+        many[i] = (int32_t)tl_rng_below(&rng, NV);
+    x = tl_tensor_wrap_ids(many, 2, (int[]){10, 40});
+    t = tl_tensor_wrap_ids(many + 400, 2, (int[]){10, 40});
+    tl_model_reset_state(m[0]);
+    TU_OK(tl_model_forward_backward(m[0], &x, &t, &loss[0]));
+    held = resident_pages(g[0], table);
+    tl_model_zero_grad(m[0]);
+    long kept = resident_pages(g[0], table);
+    if (kept >= 0 && kept < held)
+        fail_msg("a step reaching most pages: %ld of its %ld pages given back", held - kept, held);
+    for (size_t i = 0; i < n[0]; i++)
+        assert_true(g[0][i] == 0);
     for (int k = 0; k < 2; k++) {
         tl_optim_destroy(o[k]);
         tl_model_destroy(m[k]);
