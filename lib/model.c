@@ -23,7 +23,6 @@ struct tl_model {
     tl_real *values, *grads;   /* flat buffers, nflat elements each */
     size_t nflat;
     size_t sparse_off, nsparse; /* the gradients written at a few rows a step: see zero_grad */
-    size_t sparse_row, sparse_rows; /* its row's bytes; the ids of the last training forward */
     tl_named_param *params;
     int nparams;
 
@@ -118,10 +117,8 @@ static void find_sparse(tl_model *m)
             return;
     for (int i = 0; i < m->nparams; i++)
         if (m->params[i].layer == 0) {
-            const tl_tensor *g = &m->params[i].param->grad;
             m->sparse_off = m->params[i].offset;
-            m->nsparse = g->size;
-            m->sparse_row = g->size / (size_t)g->shape[0] * sizeof(tl_real);
+            m->nsparse = m->params[i].param->grad.size;
         }
 }
 
@@ -177,8 +174,6 @@ static tl_status run_layers(tl_model *m, bool training, const tl_tensor *xs, int
     if (!m || !xs || !out)
         return tl_fail(TL_ERR_ARG, "model forward: model, input or output is NULL");
     TL_TRY(build(m));
-    if (training && m->nsparse)
-        m->sparse_rows = xs->size;
     for (int i = 0; i < m->nlayers; i++)
         tl_layer_set_mode(m->layers[i], &(tl_layer_mode){training, m->seed, m->step, i});
     const tl_tensor *h = xs;
@@ -310,21 +305,13 @@ void tl_model_zero_grad(tl_model *m)
         return;
     if (m->built) {
         /* The embedding table's gradient is given back to the system rather
-         * than written (tl_zero_pages) while a step's rows reach at most a
-         * quarter of its pages: config C's 26 MB then holds only the pages
-         * of the next step's rows (about 4 MB) instead of all of them, and
-         * clipping and SGD leave the others out. Each page a step's rows
-         * reach then costs a page fault (about 12 us on a virtual machine
-         * with shadow page tables), so a table whose pages are mostly
-         * reached (config A: 4 MB, 10 rows a page) is cleared in place. */
-        size_t end = m->sparse_off + m->nsparse, bytes = m->nsparse * sizeof(tl_real);
-        size_t ps = tl_page_size();
-        tl_real *sparse = m->grads + m->sparse_off;
+         * than written (tl_zero_pages, while the step wrote at most a quarter
+         * of its pages): config C's 26 MB then holds only the pages of the
+         * next step's rows (about 4 MB) instead of all of them, and clipping
+         * and SGD leave the others out. */
+        size_t end = m->sparse_off + m->nsparse;
         memset(m->grads, 0, m->sparse_off * sizeof(tl_real));
-        if (m->sparse_rows * (m->sparse_row + ps) / ps <= bytes / ps / 4)
-            tl_zero_pages(sparse, bytes);
-        else
-            memset(sparse, 0, bytes);
+        tl_zero_pages(m->grads + m->sparse_off, m->nsparse * sizeof(tl_real));
         memset(m->grads + end, 0, (m->nflat - end) * sizeof(tl_real));
     } else
         for (int i = 0; i < m->nlayers; i++)

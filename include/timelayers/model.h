@@ -92,8 +92,9 @@ void tl_model_reset_state(tl_model *m);
 
 /* Set every gradient to zero. The gradient of an untied TimeEmbedding's table,
  * written only at the rows of a step's ids, is cleared by giving its whole
- * pages back to the system (Linux): they read as zeros and hold memory again
- * only when written. tl_clip_grad_norm, tl_clip_grad_value,
+ * pages back to the system (Linux) when at most a quarter of them were written
+ * since the last clearing: they read as zeros and hold memory again only when
+ * written. tl_clip_grad_norm, tl_clip_grad_value,
  * tl_grad_first_nonfinite and the SGD step leave such untouched pages out;
  * any other reader maps them again (docs/architecture.md, "The model and its
  * flat buffers"). */
