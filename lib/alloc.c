@@ -166,6 +166,16 @@ void tl_free(void *p)
     free(p);
 }
 
+size_t tl_page_size(void)
+{
+#if defined(__linux__)
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0)
+        return (size_t)ps;
+#endif
+    return 4096;
+}
+
 /* Memory whose pages tl_zero_pages hands back to the system must be a private
  * anonymous mapping: only there does a page dropped with MADV_DONTNEED read
  * back as zeros (a shared or file mapping would read back its contents).
@@ -183,16 +193,6 @@ void tl_free(void *p)
  * from /proc/self/pagemap (no page and no swap entry: the page reads as
  * zeros), and only within the ranges tl_zero_pages dropped, listed below:
  * elsewhere a page without an entry may be a file's. */
-size_t tl_page_size(void)
-{
-#if defined(__linux__)
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps > 0)
-        return (size_t)ps;
-#endif
-    return 4096;
-}
-
 #if defined(__linux__)
 
 enum { MAX_DROPPED = 8 };
@@ -304,20 +304,21 @@ static bool page_is_zero(const unsigned char *page, size_t ps)
 
 /* The pages of [lo, hi) (page-aligned) that hold something other than zeros
  * (read only where they hold memory: a page that is not there reads as
- * zeros, one swapped out counts); all of them when the system cannot tell. */
-static size_t written_pages(uintptr_t lo, uintptr_t hi)
+ * zeros, one swapped out counts), counted up to limit + 1; all of them when
+ * the system cannot tell. */
+static size_t written_pages(uintptr_t lo, uintptr_t hi, size_t limit)
 {
     enum { CHUNK = 512 };
     uint64_t entry[CHUNK];
     size_t ps = tl_page_size(), n = 0;
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    for (uintptr_t at = lo; at < hi;) {
+    for (uintptr_t at = lo; at < hi && n <= limit;) {
         size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
         if (!read_entries(fd, at, pages, entry)) {
             n = (hi - lo) / ps;
             break;
         }
-        for (size_t k = 0; k < pages; k++, at += ps)
+        for (size_t k = 0; k < pages && n <= limit; k++, at += ps)
             n += (entry[k] & SWAPPED) ||
                  ((entry[k] & PRESENT) && !page_is_zero((const unsigned char *)at, ps));
     }
@@ -340,7 +341,7 @@ void tl_zero_pages(void *p, size_t bytes)
     size_t ps = tl_page_size();
     uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
               hi = (a + bytes) & ~(uintptr_t)(ps - 1);
-    if (hi > lo && hi - lo >= MIN_PAGES * ps && written_pages(lo, hi) <= (hi - lo) / ps / 4 &&
+    if (hi > lo && hi - lo >= MIN_PAGES * ps && written_pages(lo, hi, (hi - lo) / ps / 4) <= (hi - lo) / ps / 4 &&
         add_dropped(lo, hi)) {
         memset(p, 0, lo - a);
         memset((void *)hi, 0, a + bytes - hi);
