@@ -8,8 +8,42 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include "internal.h"
 #include "timelayers/clip.h"
+
+/* Every optimizer step runs this over all gradients (config C: 16.4M). A
+ * loop of isfinite with an early exit stays scalar (5.4 ms there on Zen 5);
+ * a block at a time, the test on the exponent bits (all ones: infinite or
+ * NaN) has no branch and is vectorised (2.1 ms), and only a block with a
+ * bad value is searched again for its first one. */
+static size_t first_nonfinite(const tl_real *g, size_t n)
+{
+#ifdef TL_REAL_DOUBLE
+    typedef uint64_t bits;
+    const bits exponent = 0x7ff0000000000000u;
+#else
+    typedef uint32_t bits;
+    const bits exponent = 0x7f800000u;
+#endif
+    enum { BLOCK = 1024 };
+    size_t i = 0;
+    for (; i < n; i += BLOCK) {
+        size_t m = n - i < BLOCK ? n - i : BLOCK;
+        bits bad = 0;
+        for (size_t k = 0; k < m; k++) {
+            bits u;
+            memcpy(&u, g + i + k, sizeof u);
+            bad |= (u & exponent) == exponent;
+        }
+        if (bad)
+            break;
+    }
+    for (; i < n; i++)
+        if (!isfinite(g[i]))
+            return i;
+    return SIZE_MAX;
+}
 
 /* Each pass visits only the parts of the buffer tl_each_touched returns: an
  * embedding gradient cleared by tl_model_zero_grad is mostly pages given back
@@ -26,13 +60,11 @@ typedef struct {
 static bool find_nonfinite(void *ctx, size_t off, size_t len)
 {
     pass *P = ctx;
-    size_t i = off / sizeof(tl_real), e = i + len / sizeof(tl_real);
-    for (; i < e; i++)
-        if (!isfinite(P->g[i])) {
-            P->found = i;
-            return false;
-        }
-    return true;
+    size_t i = off / sizeof(tl_real), k = first_nonfinite(P->g + i, len / sizeof(tl_real));
+    if (k == SIZE_MAX)
+        return true;
+    P->found = i + k;
+    return false;
 }
 
 size_t tl_grad_first_nonfinite(const tl_real *g, size_t n)

@@ -115,5 +115,11 @@ tl_status tl_fail_shape(const char *who, const char *what, const tl_tensor *t,
  * assignment; returns when all are done, with their writes visible. Parts
  * may outnumber the threads (smaller parts balance better). */
 void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
+/* The same, with part p's thread fixed from call to call while every thread
+ * is awake: the parts cut into one block per thread, in order (the caller's
+ * first), each thread runs its own block and then what is left of the
+ * others'. For per-step work whose parts reuse what the same part touched
+ * the step before. */
+void tl_parallel_run_homed(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
 
 #endif

@@ -14,6 +14,15 @@
  * part, so a late worker can never claim a part of a job other than the one
  * it saw published.
  *
+ * A homed job (tl_parallel_run_homed) cuts its parts into one block per
+ * thread (the caller's first, then worker 1's, ...), each in a word of its
+ * own holding the generation and the block's unclaimed range [lo, hi). A
+ * thread runs its block from the front, then takes the others' unclaimed
+ * parts from their ends, so on an unloaded machine each part goes to the same
+ * thread every time (the per-step kernels find their share of the weights
+ * and state in that core's caches), and a late worker's block is done by the
+ * others as in a plain job.
+ *
  * On a machine with more runnable threads than cores the pool does not pay:
  * workers get the CPU too late to claim anything (measured: the caller ran
  * every part while the worker's spinning took CPU time from it), or one is
@@ -49,12 +58,20 @@ static struct {
     void (*fn)(void *, int, int);
     void *ctx;
     uint32_t first_gen[MAX_THREADS]; /* the generation when worker i was started */
+    _Atomic int blocks;              /* homed job: its blocks (0: a plain job) */
     /* The caller's bookkeeping, touched only by the owner of busy. */
     double worked, waited;           /* seconds over the current window */
     int jobs, backoff;               /* jobs in the window; jobs left to run alone */
     long parts_all, parts_own;       /* parts in the window, and those the caller ran */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ATOMIC_FLAG_INIT,
-          NULL, NULL, {0}, 0, 0, 0, 0, 0, 0};
+          NULL, NULL, {0}, 0, 0, 0, 0, 0, 0, 0};
+
+/* The blocks of a homed job: generation << 32 | lo << 16 | hi, one cache
+ * line each, so that a thread claiming from its own block does not contend
+ * with the others'. */
+static struct {
+    _Alignas(64) _Atomic uint64_t range;
+} block[MAX_THREADS];
 
 static double now(void)
 {
@@ -101,22 +118,59 @@ tl_status tl_set_num_threads(int n)
     return TL_OK;
 }
 
-/* Claim and run parts of job gen until none is left; returns how many this
- * thread ran. fn and ctx are read only after a successful claim, when the
- * job cannot have been replaced. */
-static int run_parts(uint32_t gen)
+/* Claim a part of block b of job gen, its first unclaimed one (front) or its
+ * last; false when none is left. */
+static bool claim_in_block(int b, uint32_t gen, bool front, int *part)
 {
-    for (int ran = 0;;) {
-        uint64_t c = atomic_load(&pool.claim);
-        int parts = atomic_load(&pool.parts);
-        if ((uint32_t)(c >> 32) != gen || (int)(uint32_t)c >= parts)
-            return ran;
-        if (!atomic_compare_exchange_weak(&pool.claim, &c, c + 1))
-            continue;
-        pool.fn(pool.ctx, (int)(uint32_t)c, parts);
-        atomic_fetch_add(&pool.done, 1);
-        ran++;
+    uint64_t r = atomic_load(&block[b].range);
+    for (;;) {
+        int lo = (int)(r >> 16 & 0xffff), hi = (int)(r & 0xffff);
+        if ((uint32_t)(r >> 32) != gen || lo >= hi)
+            return false;
+        if (atomic_compare_exchange_weak(&block[b].range, &r, front ? r + (1u << 16) : r - 1)) {
+            *part = front ? lo : hi - 1;
+            return true;
+        }
     }
+}
+
+/* Claim a part of job gen for thread id (0: the caller): from the shared
+ * counter, or in a homed job from its own block, else from the end of
+ * another's. */
+static bool claim(uint32_t gen, int id, int *part)
+{
+    int blocks = atomic_load(&pool.blocks);
+    if (blocks) {
+        if (id < blocks && claim_in_block(id, gen, true, part))
+            return true;
+        for (int i = 0; i < blocks; i++)
+            if ((id + i) % blocks != id && claim_in_block((id + i) % blocks, gen, false, part))
+                return true;
+        return false;
+    }
+    for (;;) {
+        uint64_t c = atomic_load(&pool.claim);
+        if ((uint32_t)(c >> 32) != gen || (int)(uint32_t)c >= atomic_load(&pool.parts))
+            return false;
+        if (atomic_compare_exchange_weak(&pool.claim, &c, c + 1)) {
+            *part = (int)(uint32_t)c;
+            return true;
+        }
+    }
+}
+
+/* Claim and run parts of job gen until none is left; returns how many this
+ * thread ran. fn, ctx and the part count are read only after a successful
+ * claim, when the job cannot have been replaced. (A late worker may read
+ * blocks of a newer job: its claims then fail on the generation.) */
+static int run_parts(uint32_t gen, int id)
+{
+    int ran = 0;
+    for (int part; claim(gen, id, &part); ran++) {
+        pool.fn(pool.ctx, part, atomic_load(&pool.parts));
+        atomic_fetch_add(&pool.done, 1);
+    }
+    return ran;
 }
 
 static void *worker(void *arg)
@@ -139,7 +193,7 @@ static void *worker(void *arg)
             pthread_mutex_unlock(&pool.mutex);
         }
         seen = gen;
-        run_parts(gen);
+        run_parts(gen, id);
     }
     return NULL;
 }
@@ -165,7 +219,7 @@ static bool start_workers(int n)
     return ok;
 }
 
-void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx)
+static void run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx, bool homed)
 {
     int threads = tl_get_num_threads();
     bool pooled = parts > 1 && threads > 1 && !atomic_flag_test_and_set(&pool.busy);
@@ -185,13 +239,19 @@ void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void
     atomic_store(&pool.parts, parts);
     atomic_store(&pool.done, 0);
     uint32_t gen = generation() + 1;
-    atomic_store(&pool.claim, (uint64_t)gen << 32);
+    int blocks = homed && parts <= 0xffff ? threads : 0;
+    for (int b = 0; b < blocks; b++) {
+        uint64_t lo = (uint64_t)parts * b / blocks, hi = (uint64_t)parts * (b + 1) / blocks;
+        atomic_store(&block[b].range, (uint64_t)gen << 32 | lo << 16 | hi);
+    }
+    atomic_store(&pool.blocks, blocks);
+    atomic_store(&pool.claim, (uint64_t)gen << 32 | (blocks ? (uint32_t)parts : 0));
     pthread_mutex_lock(&pool.mutex);
     if (pool.sleepers)
         pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mutex);
     double t0 = now();
-    pool.parts_own += run_parts(gen);
+    pool.parts_own += run_parts(gen, 0);
     pool.parts_all += parts;
     double t1 = now();
     /* Only parts already claimed remain: their workers are running. */
@@ -210,4 +270,14 @@ void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void
         pool.parts_all = pool.parts_own = 0;
     }
     atomic_flag_clear(&pool.busy);
+}
+
+void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx)
+{
+    run(parts, fn, ctx, false);
+}
+
+void tl_parallel_run_homed(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx)
+{
+    run(parts, fn, ctx, true);
 }

@@ -1,4 +1,6 @@
 /* Workspaces (workspace.h). */
+#include <stdio.h>
+#include <stdlib.h>
 #include "internal.h"
 #include "workspace.h"
 
@@ -7,15 +9,17 @@ size_t tl_workspace_bytes(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 tl_status tl_workspace_begin(tl_workspace *w, size_t bytes, const char *who)
 {
     w->used = 0;
-    if (bytes <= w->cap)
-        return TL_OK;
-    /* Freed before the new block is allocated, so that the two are never
-     * resident together. */
-    tl_free(w->data);
-    w->data = NULL;
-    w->cap = 0;
-    TL_TRY(tl_alloc((void **)&w->data, bytes, 1, who));
-    w->cap = bytes;
+    w->reserved = 0;
+    if (bytes > w->cap) {
+        /* Freed before the new block is allocated, so that the two are never
+         * resident together. */
+        tl_free(w->data);
+        w->data = NULL;
+        w->cap = 0;
+        TL_TRY(tl_alloc((void **)&w->data, bytes, 1, who));
+        w->cap = bytes;
+    }
+    w->reserved = bytes;
     return TL_OK;
 }
 
@@ -23,6 +27,13 @@ void *tl_workspace_take(tl_workspace *w, size_t bytes)
 {
     if (!bytes)
         return NULL;
+    /* The block itself must lie inside the reservation; its rounding to a
+     * whole line may reach past the end, and then nothing more fits. */
+    if (w->used > w->reserved || bytes > w->reserved - w->used) {
+        fprintf(stderr, "timelayers: internal error: a workspace take of %zu bytes after %zu "
+                        "of the %zu reserved\n", bytes, w->used, w->reserved);
+        abort();
+    }
     void *p = w->data + w->used;
     w->used += tl_workspace_bytes(bytes);
     return p;

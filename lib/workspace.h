@@ -20,6 +20,7 @@
 typedef struct tl_workspace {
     unsigned char *data;   /* 64-byte aligned (tl_alloc) */
     size_t cap;            /* bytes */
+    size_t reserved;       /* bytes the current call asked tl_workspace_begin for */
     size_t used;           /* bytes handed out since the last tl_workspace_begin */
 } tl_workspace;
 
@@ -28,8 +29,11 @@ typedef struct tl_workspace {
  * forgets what earlier calls took. */
 tl_status tl_workspace_begin(tl_workspace *w, size_t bytes, const char *who);
 
-/* The next `bytes` of the call's memory, 64-byte aligned (NULL for 0). Each take uses
- * tl_workspace_bytes(bytes) of what tl_workspace_begin reserved. */
+/* The next `bytes` of the call's memory, 64-byte aligned (NULL for 0). Each
+ * take uses tl_workspace_bytes(bytes) of what tl_workspace_begin reserved
+ * (the last one may end inside its rounding). A take past the reservation is
+ * a bug in the caller, not bad input: it aborts with a message rather than
+ * hand out memory that another take owns, or none at all. */
 void *tl_workspace_take(tl_workspace *w, size_t bytes);
 
 /* Bytes that tl_workspace_take(bytes) uses up: whole 64-byte lines. */

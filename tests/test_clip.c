@@ -1,7 +1,9 @@
 /* Gradient clipping against torch.nn.utils, the first non-finite gradient,
  * and the refusal of NaN gradients (which must leave the buffer untouched). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
 
@@ -72,6 +74,34 @@ static void test_first_nonfinite(void **state)
     assert_int_equal(tl_grad_first_nonfinite(NULL, 0), SIZE_MAX);
     g[0] = -INFINITY;
     assert_int_equal(tl_grad_first_nonfinite(g, 8), 0);
+    /* Longer buffers are checked a block at a time: bad values on either
+     * side of a block boundary, the first of two, the last element; the
+     * largest, smallest and subnormal finite values and -0 are finite. */
+#ifdef TL_REAL_DOUBLE
+    const tl_real largest = DBL_MAX, smallest = DBL_MIN;
+#else
+    const tl_real largest = FLT_MAX, smallest = FLT_MIN;
+#endif
+    enum { N = 5000 };
+    tl_real *big = malloc(N * sizeof *big);
+    assert_non_null(big);
+    for (size_t i = 0; i < N; i++)
+        big[i] = i % 4 == 0 ? largest : i % 4 == 1 ? -smallest / 4 : i % 4 == 2 ? (tl_real)-0.0
+                                                                                  : (tl_real)i;
+    assert_int_equal(tl_grad_first_nonfinite(big, N), SIZE_MAX);
+    const size_t at[] = {1023, 1024, 2047, 4999};
+    for (size_t j = 0; j < sizeof at / sizeof *at; j++) {
+        tl_real keep = big[at[j]];
+        big[at[j]] = j % 2 ? NAN : -INFINITY;
+        assert_int_equal(tl_grad_first_nonfinite(big, N), at[j]);
+        assert_int_equal(tl_grad_first_nonfinite(big, at[j]), SIZE_MAX);
+        big[at[j]] = keep;
+    }
+    big[3000] = INFINITY;
+    big[1500] = NAN;
+    assert_int_equal(tl_grad_first_nonfinite(big, N), 1500);
+    assert_int_equal(tl_grad_first_nonfinite(big + 1501, N - 1501), 1499);
+    free(big);
 }
 
 static void test_norm_errors(void **state)

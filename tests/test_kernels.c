@@ -8,10 +8,12 @@
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
+#include "../lib/internal.h"
 #include "../lib/kernels/kernels.h"
 
 #ifdef TL_REAL_DOUBLE
@@ -771,13 +773,16 @@ static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_re
  * (beta = 0 over NaN, 1, others); K = 0; then products larger than one block
  * in each direction (M > 192 rows, N > 1024 columns, K > 256: several K
  * slices), split by rows and by columns, each with one and with two threads
- * set: the same bits. */
+ * set: the same bits; the last two, with parts allowed down to 4,096
+ * multiply-adds, are cut into parts of several sizes, more than one per
+ * thread (one part on one thread). */
 static void test_gemm(void **state)
 {
     (void)state;
     const int dims[] = {1, 2, 4, 8, 13, 16, 17, 33, 48};
     const tl_real ab[][2] = {{1, 0}, {1, 1}, {(tl_real)-0.5, (tl_real)0.25}, {2, -1}};
-    const int big[][3] = {{100, 1100, 9}, {200, 33, 520}, {197, 129, 60}, {13, 40, 1030}};
+    const int big[][3] = {{100, 1100, 9}, {200, 33, 520}, {197, 129, 60}, {13, 40, 1030},
+                          {40, 700, 60}, {400, 40, 60}};
     enum { ND = sizeof dims / sizeof *dims };
     tl_simd levels[3];
     int nl = simd_levels(levels), n = 0;
@@ -795,6 +800,9 @@ static void test_gemm(void **state)
             free(check_gemm(ta, tb, 5, 7, 0, 1, 1, 0, &rng));
             free(check_gemm(ta, tb, 5, 7, 0, 1, 1, (tl_real)0.5, &rng));
             for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+#ifndef TL_REAL_DOUBLE
+                tl__sgemm_min_part(i >= 4 ? 4096 : 0);
+#endif
                 tl_rng r1 = rng, r2 = rng;
                 const tl_real *p = ab[i % 2];
                 TU_OK(tl_set_num_threads(1));
@@ -811,6 +819,9 @@ static void test_gemm(void **state)
                 free(two);
                 rng = r1;
             }
+#ifndef TL_REAL_DOUBLE
+            tl__sgemm_min_part(0);
+#endif
         }
     }
     tl_simd_limit(levels[0]);
@@ -1024,6 +1035,46 @@ static void test_threads_setting(void **state)
     TU_OK(tl_set_num_threads(before));
 }
 
+/* Every part of a job runs exactly once, plain and homed, for part counts
+ * below, at and above the thread count, many jobs in a row (workers that
+ * start late or spin meet jobs of both kinds). */
+typedef struct {
+    _Atomic int runs[64];
+    _Atomic int bad_parts;
+    int parts;
+} count_job;
+
+static void count_part(void *ctx, int part, int parts)
+{
+    count_job *j = ctx;
+    if (parts != j->parts || part < 0 || part >= parts)
+        atomic_fetch_add(&j->bad_parts, 1);
+    else
+        atomic_fetch_add(&j->runs[part], 1);
+}
+
+static void test_parallel_run_parts(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int rep = 0; rep < 200; rep++)
+            for (int parts = 1; parts <= 64; parts += 1 + parts / 4) {
+                count_job j = {.parts = parts};
+                if (rep % 2)
+                    tl_parallel_run_homed(parts, count_part, &j);
+                else
+                    tl_parallel_run(parts, count_part, &j);
+                assert_int_equal(atomic_load(&j.bad_parts), 0);
+                for (int p = 0; p < parts; p++)
+                    if (atomic_load(&j.runs[p]) != 1)
+                        fail_msg("%d threads, %s job of %d parts: part %d ran %d times", threads,
+                                 rep % 2 ? "homed" : "plain", parts, p, atomic_load(&j.runs[p]));
+            }
+    }
+    TU_OK(tl_set_num_threads(1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1047,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_time_gru_paths),
         cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
+        cmocka_unit_test(test_parallel_run_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

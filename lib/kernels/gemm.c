@@ -50,7 +50,7 @@
 #include <immintrin.h>
 #endif
 
-enum { KC = 256, MC_PANELS = 16, NC = 1024, MAX_MR = 12, MAX_NR = 32 };
+enum { KC = 256, MC_PANELS = 16, NC = 1024, MAX_MR = 12, MAX_NR = 32, MAX_PARTS = 64 };
 /* Below this many multiply-adds a product stays on the calling thread. */
 #define SMALL_PRODUCT 65536.0
 
@@ -264,6 +264,8 @@ typedef struct {
     bool b_in_place_ok;    /* op(B) = B with a row stride the L1 cache spreads */
     const float *Bp;       /* op(B) packed whole (tl_sgemm_pack_b), or NULL */
     size_t npad;           /* its width: N rounded up to its last panel's */
+    int parts;             /* part p: tiles [bound[p], bound[p + 1]) along the split */
+    int bound[MAX_PARTS + 1];
 } gemm_job;
 
 /* Rows [i0, i0 + mc) and columns [k0, k0 + kc) of alpha·op(A) into panels
@@ -487,14 +489,13 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
     }
 }
 
-/* Part p of parts: an equal share of whole tiles along the split dimension. */
+/* Part p of the job's parts (run_job's plan). */
 static void run_part(void *ctx, int part, int parts)
 {
     const gemm_job *g = ctx;
+    (void)parts;
     int unit = g->split_n ? g->isa->nr : g->isa->mr, len = g->split_n ? g->N : g->M;
-    int tiles = (len + unit - 1) / unit;
-    int t0 = (int)((long long)tiles * part / parts), t1 = (int)((long long)tiles * (part + 1) / parts);
-    int lo = t0 * unit, hi = t1 * unit < len ? t1 * unit : len;
+    int lo = g->bound[part] * unit, hi = g->bound[part + 1] * unit < len ? g->bound[part + 1] * unit : len;
     if (lo >= hi)
         return;
     if (g->split_n)
@@ -543,15 +544,74 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
 
 /* The job split over the pool. Splitting the columns makes every part pack
  * all of op(A) (M x K), splitting the rows all of op(B) (K x N): split
- * along the longer side. */
+ * along the longer side.
+ *
+ * The pool hands parts out as the threads come for them, so a thread that
+ * starts late (a worker woken from its sleep) or runs slower (a core shared
+ * with other work) takes fewer. With one part per thread the other waited
+ * for the rest of its half; with equal parts the threads still finish up to
+ * a part apart. Parts therefore shrink as the product goes (each a
+ * 1/(2·threads) share of the tiles left, as in guided self-scheduling),
+ * down to a 1/(16·threads) share of all tiles and at least MIN_PART
+ * multiply-adds, so the threads end within a small part of each other.
+ * Split by rows with op(B) read in place, a part spans at most one block of
+ * A (MC_PANELS tiles), the height up to which run_block reads B in place.
+ * Where each part packs the operand the others pack too (op(A) unless read
+ * in place; op(B) unless read in place or packed once), a part is at least
+ * REPACK_SPAN columns or rows (run_block packs op(A) once per NC columns
+ * anyway), and a product too small for 4 such parts per thread keeps one
+ * equal part per thread. Parts are ranges of whole tiles, so the plan
+ * changes no bit. */
+enum { GUIDED_MIN = 16, REPACK_SPAN = NC };
+#define MIN_PART 1048576.0
+static double min_part = MIN_PART;
+
+void tl__sgemm_min_part(double fmas) { min_part = fmas > 0 ? fmas : MIN_PART; }
+
+static void plan_parts(gemm_job *g, int threads, int tiles)
+{
+    double fmas = (double)g->M * g->N * g->K;
+    int unit = g->split_n ? g->isa->nr : g->isa->mr, most = tiles;
+    bool shared_pack;
+    if (g->split_n)
+        shared_pack = g->ta || g->alpha != 1;
+    else {
+        shared_pack = !g->Bp && !g->b_in_place_ok;
+        if (g->b_in_place_ok && !g->Bp)
+            most = MC_PANELS;
+    }
+    int least = (tiles + GUIDED_MIN * threads - 1) / (GUIDED_MIN * threads);
+    int by_work = (int)(min_part / (fmas / tiles)) + 1;
+    least = least > by_work ? least : by_work;
+    if (shared_pack && least < (REPACK_SPAN + unit - 1) / unit)
+        least = (REPACK_SPAN + unit - 1) / unit;
+    least = least < most ? least : most;
+    g->parts = 0;
+    g->bound[0] = 0;
+    if (fmas < SMALL_PRODUCT || threads < 2 || tiles < 2 || tiles < 4 * threads * least) {
+        int parts = fmas < SMALL_PRODUCT || threads < 2 ? 1 : tiles < threads ? tiles : threads;
+        for (int p = 1; p <= parts; p++)
+            g->bound[p] = (int)((long long)tiles * p / parts);
+        g->parts = parts;
+        return;
+    }
+    for (int t0 = 0; t0 < tiles;) {
+        int left = tiles - t0, n = (left + 2 * threads - 1) / (2 * threads);
+        n = n < least ? least : n > most ? most : n;
+        if (g->parts == MAX_PARTS - 1 || (left - n < least && left <= most))
+            n = left;   /* no tail part smaller than the least */
+        t0 += n;
+        g->bound[++g->parts] = t0;
+    }
+}
+
 static void run_job(gemm_job *g)
 {
     int threads = tl_get_num_threads();
     int ntiles = (g->N + g->isa->nr - 1) / g->isa->nr, mtiles = (g->M + g->isa->mr - 1) / g->isa->mr;
     g->split_n = g->N >= g->M ? ntiles >= 2 : mtiles < 2;
-    int tiles = g->split_n ? ntiles : mtiles;
-    int parts = (double)g->M * g->N * g->K < SMALL_PRODUCT ? 1 : threads < tiles ? threads : tiles;
-    tl_parallel_run(parts, run_part, g);
+    plan_parts(g, threads > MAX_PARTS ? MAX_PARTS : threads, g->split_n ? ntiles : mtiles);
+    tl_parallel_run(g->parts, run_part, g);
 }
 
 void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
@@ -565,8 +625,9 @@ void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
     }
     /* B's rows a multiple of 64 floats apart would crowd into a fraction of
      * the L1 sets: B read in place only with another stride. */
-    gemm_job g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc,
-                  active_isa(), false, !trans_b && ldb % 64 != 0, NULL, 0};
+    gemm_job g = {.ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K, .alpha = alpha,
+                  .beta = beta, .A = A, .B = B, .lda = lda, .ldb = ldb, .C = C, .ldc = ldc,
+                  .isa = active_isa(), .b_in_place_ok = !trans_b && ldb % 64 != 0};
     run_job(&g);
 }
 
@@ -619,8 +680,9 @@ void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float a
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    gemm_job g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, active_isa(),
-                  false, false, Bp, 0};
+    gemm_job g = {.ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K, .alpha = alpha,
+                  .beta = beta, .A = A, .B = B, .lda = lda, .ldb = ldb, .C = C, .ldc = ldc,
+                  .isa = active_isa(), .Bp = Bp};
     g.npad = packed_width(g.isa, N);
     run_job(&g);
 }

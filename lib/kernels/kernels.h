@@ -51,6 +51,10 @@ void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float a
                         const float *A, int lda, const float *B, int ldb, const float *Bp,
                         float beta, float *C, int ldc);
 bool tl_sgemm_chosen(void);
+/* For tests: the least multiply-adds of a part when a product is cut into
+ * several per thread (gemm.c, run_job), so that small products take that
+ * path; 0 restores the default. */
+void tl__sgemm_min_part(double fmas);
 #endif
 
 /* One row, c[0..n) = alpha · Σ_k a[k·inc]·B[k, 0..n) + beta · c, B (K, n)

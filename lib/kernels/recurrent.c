@@ -236,9 +236,11 @@ void tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, i
 int tl_rec_parts(const tl_rec *r, int N)
 {
     /* Below ~2e5 flops a step the hand-over costs more than it saves. Up to
-     * four parts per thread, whole panels each: the threads claim parts as
-     * they come, so one held up (a busy machine) delays the step by a part
-     * rather than by half of it. */
+     * four parts per thread, whole panels each. The layers run them homed
+     * (tl_parallel_run_homed: each thread keeps the same units, and so the
+     * same panels and state, from step to step) and a thread that is done
+     * takes the others' last parts, so one held up (a busy machine) delays
+     * the step by a part rather than by half of it. */
     int P = panels_of(r->H), threads = tl_get_num_threads();
     if (!r->packed || threads == 1 || 2.0 * N * r->H * r->G * r->H < 2e5)
         return 1;

@@ -147,7 +147,7 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
         s.h_rec = tl_recurrent_h_in(b, N, s.h_prev, &s.ldr);
         s.G = G + (size_t)t * 4 * H;
         s.Y = Y + (size_t)t * H;
-        tl_parallel_run(parts, forward_part, &s);
+        tl_parallel_run_homed(parts, forward_part, &s);
     }
 
     tl_recurrent_end(b, x, NULL);
@@ -185,7 +185,7 @@ static void backward_step(void *ctx, int s, int t0)
     b->ldh = s > 0 ? b->ld : H;
     b->dAh_s = p->dAh + at;
     b->dAx_s = p->dAx + at;
-    tl_parallel_run(p->parts, backward_part, b);
+    tl_parallel_run_homed(p->parts, backward_part, b);
 }
 
 static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,

@@ -158,7 +158,7 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
         s.G = G + (size_t)t * 4 * H;
         s.C = C + (size_t)t * H;
         s.Y = Y + (size_t)t * H;
-        tl_parallel_run(parts, forward_part, &s);
+        tl_parallel_run_homed(parts, forward_part, &s);
     }
 
     tl_recurrent_end(b, x, C);
@@ -197,7 +197,7 @@ static void backward_step(void *ctx, int s, int t0)
     b->C_s = C + (size_t)(s >= 0 ? s : 0) * H;
     b->dA_s = dA + (size_t)(s >= 0 ? s - t0 : 0) * slot;
     b->dc_out = s > 0 ? p->r->dc.data : base->dc0.data;
-    tl_parallel_run(p->parts, backward_part, b);
+    tl_parallel_run_homed(p->parts, backward_part, b);
 }
 
 static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,

@@ -110,7 +110,7 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
             s.ldh = ld;
         }
         s.Y = Y + (size_t)t * H;
-        tl_parallel_run(parts, forward_part, &s);
+        tl_parallel_run_homed(parts, forward_part, &s);
     }
 
     tl_recurrent_end(b, x, NULL);
@@ -143,7 +143,7 @@ static void backward_step(void *ctx, int s, int t0)
     b->Y_s = s >= 0 ? base->y.data + (size_t)s * H : NULL;
     b->dh = s >= 0 ? base->dh.data : base->dh0.data;
     b->dT_s = dT + (size_t)(s >= 0 ? s - t0 : 0) * slot;
-    tl_parallel_run(p->parts, backward_part, b);
+    tl_parallel_run_homed(p->parts, backward_part, b);
 }
 
 static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,

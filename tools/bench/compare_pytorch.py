@@ -14,12 +14,18 @@ timelayers is faster) are printed at the end. Needs Debian's python3-torch (/usr
 Usage: tools/bench/compare_pytorch.py [--bench build/tools/timelayers-bench] [--configs A,B,C]
            (also A-RNN, B-RNN, A-GRU, B-GRU, C-GRU)
            [--reps 3] [--steps 10] [--warmup 2] [--gen-tokens 1000] [--threads 2]
-           [--torch-threads 1] [--gen-bf16] [--json]
+           [--torch-threads 1] [--gen-bf16] [--avx2-only] [--json]
 
 --gen-bf16 also times timelayers' generation with bf16 weights (timelayers-bench --gen-bf16,
 its runs alternated with the float ones in the same process) and prints a second table: the
 bf16 rate against PyTorch's (float) and against timelayers' float rate. bf16 weights change
 the numbers generated slightly (docs/semantics.md, "Generation").
+
+--avx2-only stands in for an AVX2-only CPU on an AVX-512 one: timelayers runs its kernels at the
+AVX2 level (timelayers-bench --simd avx2, its GEMMs then go to OpenBLAS), both sides get
+OpenBLAS's AVX2 (Haswell) kernels, and PyTorch's own kernels are held to AVX2
+(ATEN_CPU_CAPABILITY=avx2; ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN). The clock, caches and memory
+stay those of the machine, so it is an approximation of a real AVX2 CPU, not a measurement of one.
 """
 import argparse
 import json
@@ -166,6 +172,8 @@ def main():
                     help='torch.set_num_threads (default 1: the fastest PyTorch setting here)')
     ap.add_argument('--gen-bf16', action='store_true',
                     help='also time timelayers generation with bf16 weights (a second table)')
+    ap.add_argument('--avx2-only', action='store_true',
+                    help='both sides held to AVX2 kernels: a stand-in for an AVX2-only CPU')
     ap.add_argument('--json', action='store_true', help='also print the medians as JSON')
     ap.add_argument('--worker', help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -180,6 +188,9 @@ def main():
         sys.exit(f"compare_pytorch: {args.bench} is not an executable; build it first "
                  "(ninja -C build) or pass --bench")
     env = dict(os.environ)
+    if args.avx2_only:
+        env.update(OPENBLAS_CORETYPE='Haswell', ATEN_CPU_CAPABILITY='avx2',
+                   ONEDNN_MAX_CPU_ISA='AVX2', DNNL_MAX_CPU_ISA='AVX2')
     openblas_core_for_both(env)
     # The timelayers programs make OpenBLAS's idle threads sleep at once (tools/cli/blas_core.h);
     # PyTorch runs on the same OpenBLAS and gets the same setting.
@@ -191,7 +202,11 @@ def main():
           f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', '(unset)')}, "
           f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', '(unset)')}, "
           f"OPENBLAS_THREAD_TIMEOUT={env['OPENBLAS_THREAD_TIMEOUT']}")
-    print(f"timelayers: {args.bench} --threads {args.threads}")
+    simd = ['--simd', 'avx2'] if args.avx2_only else []
+    print(f"timelayers: {args.bench} --threads {args.threads} {' '.join(simd)}".rstrip())
+    if args.avx2_only:
+        print("AVX2-only stand-in: ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 (PyTorch), "
+              "timelayers-bench --simd avx2")
     print(f"{args.reps} alternating repetitions; {args.steps} timed training steps after "
           f"{args.warmup} warm-up; generation {args.gen_tokens} tokens at batch 1", flush=True)
 
@@ -204,7 +219,7 @@ def main():
                     '--gen-tokens', str(args.gen_tokens), '--gen-repeat', str(args.gen_repeat),
                     '--steps', str(args.steps), '--warmup', str(args.warmup)]
             bcmd = [args.bench, '--config', c, '--json', '--threads', str(args.threads),
-                    '--repeat', str(args.gen_repeat)] + common
+                    '--repeat', str(args.gen_repeat)] + common + simd
             if args.steps == 0:
                 bcmd.append('--no-train')
             if args.gen_tokens:
