@@ -962,11 +962,12 @@ static void compare_runs(const layer_run *a, const layer_run *b, bool exact)
  * float rounding apart (the recurrent kernels give the same bits on any
  * thread, but OpenBLAS, which gets the thread count too, need not). Odd H,
  * N = 1 (BLAS in both), H not a multiple of the panel width; the last shapes
- * are large enough to be split (for TimeRNN's one gate block too). */
+ * are large enough to be split (for TimeRNN's one gate block too), the last
+ * one's backward windows large enough for their copies to be split too. */
 static void check_paths(create_fn create)
 {
     const int shapes[][4] = {{1, 3, 3, 5}, {2, 4, 5, 17}, {7, 5, 4, 33}, {8, 3, 6, 70},
-                             {9, 3, 5, 150}};
+                             {9, 3, 5, 150}, {32, 8, 8, 130}};
     tl_simd levels[3];
     int nl = simd_levels(levels);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {

@@ -166,23 +166,47 @@ tl_status tl_recurrent_prepare(tl_recurrent *r, const tl_real *Wh, int G, int N,
     return TL_OK;
 }
 
-/* xw and hw for the steps [t0, t1): X[n, t], and Hprev[n, t] = h0 or
- * Y[n, t-1], times the mask when the forward used one. */
-static void gather(tl_recurrent *r, int t0, int t1)
+/* The copies of a window [t0, t1), by steps: in (gather) xw and hw for the
+ * steps, X[n, t] and Hprev[n, t] = h0 or Y[n, t-1] (times the mask when the
+ * forward used one); out (scatter) the window's dX rows from xw to dx. They
+ * run on the pool when large (~0.6 MB per window for config B, between the
+ * window's steps and its GEMMs, where the other threads would wait). */
+typedef struct {
+    tl_recurrent *r;
+    int t0, t1;
+    bool scatter;
+} window_copy;
+
+static void copy_steps(void *ctx, int part, int parts)
 {
+    const window_copy *c = ctx;
+    tl_recurrent *r = c->r;
     int N = r->y.shape[0], T = r->y.shape[1], D = r->layer.in_width, H = r->hidden;
-    const tl_real *X = r->x->data, *Y = r->y.data;
-    for (int t = t0; t < t1; t++) {
-        size_t row = (size_t)(t - t0) * N;
-        tl_copy_rows(N, D, X + (size_t)t * D, T * D, r->xw + row * D, D);
+    int steps = c->t1 - c->t0;
+    for (int j = steps * part / parts; j < steps * (part + 1) / parts; j++) {
+        int t = c->t0 + j;
+        size_t row = (size_t)j * N;
+        if (c->scatter) {
+            tl_copy_rows(N, D, r->xw + row * D, D, r->dx.data + (size_t)t * D, T * D);
+            continue;
+        }
+        tl_copy_rows(N, D, r->x->data + (size_t)t * D, T * D, r->xw + row * D, D);
         tl_real *hp = r->hw + row * H;
         if (t)
-            tl_copy_rows(N, H, Y + (size_t)(t - 1) * H, T * H, hp, H);
+            tl_copy_rows(N, H, r->y.data + (size_t)(t - 1) * H, T * H, hp, H);
         else
             tl_copy_rows(N, H, r->h0.data, H, hp, H);
         if (r->masked)
             mask_rows(N, H, hp, H, r->mask.data, hp, H);
     }
+}
+
+static void window_copies(tl_recurrent *r, int t0, int t1, bool scatter)
+{
+    size_t floats = (size_t)(t1 - t0) * r->y.shape[0] *
+                    (r->layer.in_width + (scatter ? 0 : r->hidden));
+    int parts = floats >= 32768 ? t1 - t0 : 1;
+    tl_parallel_run(parts, copy_steps, &(window_copy){r, t0, t1, scatter});
 }
 
 void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
@@ -191,16 +215,14 @@ void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
                                                   const tl_real *hw, tl_real *dxw),
                                    void *ctx)
 {
-    int N = r->y.shape[0], T = r->y.shape[1], D = r->layer.in_width, W = r->window;
+    int N = r->y.shape[0], T = r->y.shape[1], W = r->window;
     for (int t1 = T, t0; t1 > 0; t1 = t0) {
         t0 = t1 > W ? t1 - W : 0;
         for (int s = t1 - 1; s >= (t0 ? t0 : -1); s--)
             step(ctx, s, t0);
-        gather(r, t0, t1);
+        window_copies(r, t0, t1, false);
         params(ctx, (t1 - t0) * N, r->xw, r->hw, r->xw);
-        for (int t = t0; t < t1; t++)
-            tl_copy_rows(N, D, r->xw + (size_t)(t - t0) * N * D, D,
-                         r->dx.data + (size_t)t * D, T * D);
+        window_copies(r, t0, t1, true);
         int next = t0 > W ? t0 - W : 0;
         if (t0)
             memcpy(carry + (size_t)(t0 - next) * slot, carry, slot * sizeof *carry);
