@@ -13,6 +13,12 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "internal.h"
+#if defined(__linux__)
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 static _Atomic(tl__alloc_hook_fn) hook;
 static atomic_long live;
@@ -158,4 +164,268 @@ void tl_free(void *p)
 {
     track(p, -1);
     free(p);
+}
+
+size_t tl_page_size(void)
+{
+#if defined(__linux__)
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0)
+        return (size_t)ps;
+#endif
+    return 4096;
+}
+
+/* Memory whose pages tl_zero_pages hands back to the system must be a private
+ * anonymous mapping: only there does a page dropped with MADV_DONTNEED read
+ * back as zeros (a shared or file mapping would read back its contents).
+ * malloc's memory is that with every common allocator, but nothing promises
+ * it, so these blocks are mapped here. A block ends within 64 bytes of a page
+ * that cannot be touched, so running off its end faults even where no
+ * sanitizer watches.
+ *
+ * Reading a dropped page maps it again: the system's shared zero page on most
+ * Linux systems (no memory, but a page fault per page), a fresh page of its
+ * own where the zero page is disabled (some virtual machines: reading a 26 MB
+ * gradient then costs 26 MB). So the readers of a gradient (clipping, the
+ * non-finite check, SGD) go through tl_each_touched, which leaves out the
+ * dropped pages that nothing has touched since. It learns which those are
+ * from /proc/self/pagemap (no page and no swap entry: the page reads as
+ * zeros), and only within the ranges tl_zero_pages dropped, listed below:
+ * elsewhere a page without an entry may be a file's. */
+#if defined(__linux__)
+
+enum { MAX_DROPPED = 8 };
+static struct { uintptr_t lo, hi; } dropped[MAX_DROPPED];
+static int ndropped;
+static pthread_mutex_t dropped_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The mapping of a block of `bytes`: `span` readable bytes, then one guard page. */
+static bool mapping_of(size_t bytes, size_t *span)
+{
+    size_t ps = tl_page_size();
+    *span = (bytes + ps - 1) / ps * ps;
+    return *span >= bytes && *span + ps > *span;
+}
+
+/* List [lo, hi) as dropped; false when the list is full. */
+static bool add_dropped(uintptr_t lo, uintptr_t hi)
+{
+    bool ok = false;
+    pthread_mutex_lock(&dropped_lock);
+    for (int i = 0; i < ndropped && !ok; i++)
+        ok = dropped[i].lo == lo && dropped[i].hi == hi;
+    if (!ok && ndropped < MAX_DROPPED) {
+        dropped[ndropped].lo = lo;
+        dropped[ndropped++].hi = hi;
+        ok = true;
+    }
+    pthread_mutex_unlock(&dropped_lock);
+    return ok;
+}
+
+/* Forget the dropped ranges that overlap [lo, hi). */
+static void remove_dropped(uintptr_t lo, uintptr_t hi)
+{
+    pthread_mutex_lock(&dropped_lock);
+    for (int i = 0; i < ndropped;)
+        if (dropped[i].lo < hi && lo < dropped[i].hi)
+            dropped[i] = dropped[--ndropped];
+        else
+            i++;
+    pthread_mutex_unlock(&dropped_lock);
+}
+#endif
+
+tl_status tl_alloc_pages(void **p, size_t count, size_t elem_size, const char *what)
+{
+    size_t bytes;
+    *p = NULL;
+    TL_TRY(byte_size(count, elem_size, what, &bytes));
+#if defined(__linux__)
+    size_t span, ps = tl_page_size();
+    if (!mapping_of(bytes, &span))
+        return tl_fail(TL_ERR_NOMEM, "%s: %zu bytes is too large", what, bytes);
+    if (injected(bytes))
+        return out_of_memory(what, bytes);
+    char *base = mmap(NULL, span + ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (base == MAP_FAILED)
+        return out_of_memory(what, bytes);
+    if (mprotect(base + span, ps, PROT_NONE) != 0) {
+        munmap(base, span + ps);
+        return out_of_memory(what, bytes);
+    }
+    *p = base + ((span - bytes) & ~(size_t)63);   /* fresh pages read as zeros */
+    track(*p, 1);
+    return TL_OK;
+#else
+    return tl_calloc(p, count, elem_size, what);
+#endif
+}
+
+void tl_free_pages(void *p, size_t count, size_t elem_size)
+{
+#if defined(__linux__)
+    size_t bytes = count * elem_size, span;   /* as allocated: no overflow */
+    if (!p)
+        return;
+    track(p, -1);
+    mapping_of(bytes ? bytes : 1, &span);
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(tl_page_size() - 1);
+    remove_dropped(base, base + span);
+    munmap((void *)base, span + tl_page_size());
+#else
+    (void)count;
+    (void)elem_size;
+    tl_free(p);
+#endif
+}
+
+#if defined(__linux__)
+static const uint64_t PRESENT = (uint64_t)1 << 63, SWAPPED = (uint64_t)1 << 62;
+
+/* Read the pagemap entries of the pages from `at` into entry[0, pages);
+ * false when /proc/self/pagemap cannot tell. */
+static bool read_entries(int fd, uintptr_t at, size_t pages, uint64_t *entry)
+{
+    size_t bytes = pages * sizeof *entry;
+    return fd >= 0 &&
+           pread(fd, entry, bytes, (off_t)(at / tl_page_size() * sizeof *entry)) == (ssize_t)bytes;
+}
+
+static bool page_is_zero(const unsigned char *page, size_t ps)
+{
+    size_t i = 0;
+    while (i < ps && !page[i])
+        i++;
+    return i == ps;
+}
+
+/* The pages of [lo, hi) (page-aligned) that hold something other than zeros
+ * (read only where they hold memory: a page that is not there reads as
+ * zeros, one swapped out counts), counted up to limit + 1; all of them when
+ * the system cannot tell. */
+static size_t written_pages(uintptr_t lo, uintptr_t hi, size_t limit)
+{
+    enum { CHUNK = 512 };
+    uint64_t entry[CHUNK];
+    size_t ps = tl_page_size(), n = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (uintptr_t at = lo; at < hi && n <= limit;) {
+        size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
+        if (!read_entries(fd, at, pages, entry)) {
+            n = (hi - lo) / ps;
+            break;
+        }
+        for (size_t k = 0; k < pages && n <= limit; k++, at += ps)
+            n += (entry[k] & SWAPPED) ||
+                 ((entry[k] & PRESENT) && !page_is_zero((const unsigned char *)at, ps));
+    }
+    if (fd >= 0)
+        close(fd);
+    return n;
+}
+#endif
+
+void tl_zero_pages(void *p, size_t bytes)
+{
+#if defined(__linux__)
+    /* A range of a few pages is cheaper to clear than to fault back in, and
+     * so is one whose pages were mostly written since the last clearing (a
+     * table whose rows a step mostly reaches, config A's: 10 rows a page, or
+     * one a data-parallel group summed into): each page given back costs a
+     * page fault when written again, about 12 us on a virtual machine with
+     * shadow page tables. */
+    enum { MIN_PAGES = 16 };
+    size_t ps = tl_page_size();
+    uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
+              hi = (a + bytes) & ~(uintptr_t)(ps - 1);
+    if (hi > lo && hi - lo >= MIN_PAGES * ps && written_pages(lo, hi, (hi - lo) / ps / 4) <= (hi - lo) / ps / 4 &&
+        add_dropped(lo, hi)) {
+        memset(p, 0, lo - a);
+        memset((void *)hi, 0, a + bytes - hi);
+        /* With transparent huge pages set to "always", the first write into
+         * a dropped 2 MB stretch would bring back all of it. */
+        madvise((void *)lo, hi - lo, MADV_NOHUGEPAGE);
+        if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+            memset((void *)lo, 0, hi - lo);
+        return;
+    }
+#endif
+    memset(p, 0, bytes);
+}
+
+#if defined(__linux__)
+/* fn over the pages [lo, hi) (inside one dropped range) that have a page or a
+ * swap entry, merged into runs; offsets from p. False when fn stopped. */
+static bool each_mapped_page(int fd, uintptr_t p, uintptr_t lo, uintptr_t hi,
+                             bool (*fn)(void *ctx, size_t off, size_t len), void *ctx)
+{
+    enum { CHUNK = 512 };
+    size_t ps = tl_page_size();
+    uint64_t entry[CHUNK];
+    uintptr_t run = 0;   /* start of the current run, 0 = none */
+    for (uintptr_t at = lo; at < hi;) {
+        size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
+        if (!read_entries(fd, at, pages, entry)) /* every page counts */
+            for (size_t k = 0; k < pages; k++)
+                entry[k] = PRESENT;
+        for (size_t k = 0; k < pages; k++, at += ps) {
+            bool mapped = entry[k] & (PRESENT | SWAPPED);
+            if (mapped && !run)
+                run = at;
+            if (!mapped && run) {
+                if (!fn(ctx, run - p, at - run))
+                    return false;
+                run = 0;
+            }
+        }
+    }
+    return !run || fn(ctx, run - p, hi - run);
+}
+#endif
+
+bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t off, size_t len),
+                     void *ctx)
+{
+    if (bytes == 0)
+        return true;
+#if defined(__linux__)
+    uintptr_t a = (uintptr_t)p, end = a + bytes, lo[MAX_DROPPED], hi[MAX_DROPPED];
+    int n = 0;
+    pthread_mutex_lock(&dropped_lock);
+    for (int i = 0; i < ndropped; i++)
+        if (dropped[i].lo < end && a < dropped[i].hi) {
+            /* in address order */
+            int k = n++;
+            for (; k > 0 && lo[k - 1] > dropped[i].lo; k--) {
+                lo[k] = lo[k - 1];
+                hi[k] = hi[k - 1];
+            }
+            lo[k] = dropped[i].lo > a ? dropped[i].lo : a;
+            hi[k] = dropped[i].hi < end ? dropped[i].hi : end;
+        }
+    pthread_mutex_unlock(&dropped_lock);
+    if (n > 0) {
+        /* Whole pages only: a partial page at either end is read. */
+        size_t ps = tl_page_size();
+        int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        uintptr_t at = a;
+        bool go = true;
+        for (int i = 0; i < n && go; i++) {
+            uintptr_t l = (lo[i] + ps - 1) & ~(uintptr_t)(ps - 1), h = hi[i] & ~(uintptr_t)(ps - 1);
+            if (l < at)
+                l = at;
+            if (h <= l)
+                continue;
+            go = (at == l || fn(ctx, at - a, l - at)) && each_mapped_page(fd, a, l, h, fn, ctx);
+            at = h;
+        }
+        if (fd >= 0)
+            close(fd);
+        return go && (at == end || fn(ctx, at - a, end - at));
+    }
+#endif
+    return fn(ctx, 0, bytes);
 }

@@ -44,6 +44,26 @@ tl_status tl_realloc(void **p, size_t count, size_t elem_size, const char *what)
 /* *out = a NUL-terminated copy of s[0, n), freed with tl_free. */
 tl_status tl_strdup(char **out, const char *s, size_t n, const char *what);
 void tl_free(void *p);
+/* count * elem_size bytes of zeros, 64-byte aligned, whose whole pages
+ * tl_zero_pages can give back to the system (on Linux a mapping of their
+ * own; elsewhere tl_calloc). Released with tl_free_pages and the same sizes. */
+tl_status tl_alloc_pages(void **p, size_t count, size_t elem_size, const char *what);
+void tl_free_pages(void *p, size_t count, size_t elem_size);
+/* memset(p, 0, bytes) for memory from tl_alloc_pages, except that on Linux
+ * the whole pages of a large range are handed back to the system instead of
+ * written: they read as zeros and take memory again only when written. For a
+ * range that is mostly left untouched until the next clearing (an embedding
+ * table's gradient); a range written all over would pay a page fault per page. */
+void tl_zero_pages(void *p, size_t bytes);
+/* The system's page size (4096 where it cannot be asked). */
+size_t tl_page_size(void);
+/* Call fn(ctx, off, len) for the parts of [p, p + bytes) in address order
+ * (offsets and lengths in bytes), leaving out whole pages that tl_zero_pages
+ * gave back and nothing has touched since: they read as zeros, and reading
+ * them would take memory again. Stops when fn returns false, and then returns
+ * false. Memory never given back is one part. */
+bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t off, size_t len),
+                     void *ctx);
 
 /* Fault injection for tests (lib/alloc.c). When set, hook(bytes) is called
  * before each allocation of the library (cJSON's included); non-zero makes it

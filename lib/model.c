@@ -8,6 +8,7 @@
 #include "param.h"
 #include "workspace.h"
 #include "layers/output.h"
+#include "timelayers/affine.h"
 #include "timelayers/model.h"
 
 struct tl_model {
@@ -21,6 +22,7 @@ struct tl_model {
     bool built;                /* flat buffers exist; no more layers */
     tl_real *values, *grads;   /* flat buffers, nflat elements each */
     size_t nflat;
+    size_t sparse_off, nsparse; /* the gradients written at a few rows a step: see zero_grad */
     tl_named_param *params;
     int nparams;
 
@@ -99,6 +101,27 @@ tl_status tl_model_set_loss(tl_model *m, tl_layer *loss)
     return TL_OK;
 }
 
+/* The table of a TimeEmbedding (the first layer, if any) gets gradient only at
+ * the rows of a step's ids: config C writes at most 700 of its 10,000 rows.
+ * Tied to an output layer, it gets a gradient everywhere. */
+static void find_sparse(tl_model *m)
+{
+    tl_affine_view out;
+    const tl_tensor *w;
+    const tl_layer *tied = NULL;
+    if (strcmp(tl_layer_type(m->layers[0]), "TimeEmbedding") != 0)
+        return;
+    for (int i = 1; i < m->nlayers; i++)
+        if (tl_affine_view_of(m->layers[i], &out) &&
+            !tl_time_affine_weight(m->layers[i], &w, NULL, &tied) && tied == m->layers[0])
+            return;
+    for (int i = 0; i < m->nparams; i++)
+        if (m->params[i].layer == 0) {
+            m->sparse_off = m->params[i].offset;
+            m->nsparse = m->params[i].param->grad.size;
+        }
+}
+
 /* Move every parameter into the flat buffers (once). */
 static tl_status build(tl_model *m)
 {
@@ -139,6 +162,7 @@ static tl_status build(tl_model *m)
     for (int i = 0; i < count; i++)
         m->params[i].offset = (size_t)(m->params[i].param->value.data - m->values);
     m->nparams = count;
+    find_sparse(m);
     m->built = true;
     return TL_OK;
 }
@@ -279,9 +303,17 @@ void tl_model_zero_grad(tl_model *m)
 {
     if (!m)
         return;
-    if (m->built)
-        memset(m->grads, 0, m->nflat * sizeof(tl_real));
-    else
+    if (m->built) {
+        /* The embedding table's gradient is given back to the system rather
+         * than written (tl_zero_pages, while the step wrote at most a quarter
+         * of its pages): config C's 26 MB then holds only the pages of the
+         * next step's rows (about 4 MB) instead of all of them, and clipping
+         * and SGD leave the others out. */
+        size_t end = m->sparse_off + m->nsparse;
+        memset(m->grads, 0, m->sparse_off * sizeof(tl_real));
+        tl_zero_pages(m->grads + m->sparse_off, m->nsparse * sizeof(tl_real));
+        memset(m->grads + end, 0, (m->nflat - end) * sizeof(tl_real));
+    } else
         for (int i = 0; i < m->nlayers; i++)
             tl_layer_zero_grad(m->layers[i]);
 }
@@ -358,7 +390,7 @@ void tl_model_destroy(tl_model *m)
     tl_layer_destroy(m->loss);
     tl_free(m->layers);
     tl_free(m->values);
-    tl_free(m->grads);
+    tl_free_pages(m->grads, m->nflat, sizeof(tl_real));
     tl_free(m->params);
     tl_workspace_free(&m->workspace);
     tl_free(m);

@@ -94,13 +94,13 @@ tl_status tl_params_flatten(tl_param *const *ps, int n, tl_real **values, tl_rea
     tl_real *v = NULL, *g = NULL;
     tl_status st = tl_alloc((void **)&v, count, sizeof(tl_real), "parameters");
     if (!st)
-        st = tl_alloc((void **)&g, count, sizeof(tl_real), "gradients");
+        st = tl_alloc_pages((void **)&g, count, sizeof(tl_real), "gradients");
     if (st) {
         tl_free(v);
         return st;
     }
-    /* The layers' gradients go first (they are zeros: the flat buffer is
-     * zeroed below), then the values move one tensor at a time. */
+    /* The layers' gradients go first (they are zeros, as is the flat
+     * buffer), then the values move one tensor at a time. */
     for (int i = 0; i < n; i++)
         tl_tensor_free(&ps[i]->grad);
     size_t off = 0;
@@ -113,10 +113,6 @@ tl_status tl_params_flatten(tl_param *const *ps, int n, tl_real **values, tl_rea
         p->grad = tl_tensor_wrap(g + off, old.ndim, old.shape);
         off += old.size;
     }
-    /* Zeroed only now: fresh pages are not resident until written, so the
-     * peak memory of this move is the parameters plus the largest tensor,
-     * below that of the layers' values and gradients before it. */
-    memset(g, 0, count * sizeof(tl_real));
     *values = v;
     *grads = g;
     *total = count;

@@ -38,8 +38,11 @@ tl_status tl_loss_in_place(tl_layer *l, tl_tensor *scores, const tl_tensor *targ
 
 /* Move the values of the n parameters ps[0 .. n) into one new buffer and
  * their gradients into another, in this order, and make each parameter's
- * tensors borrow its slice; the gradients are zeroed. The caller frees both
- * buffers with tl_free. On failure nothing has moved. */
+ * tensors borrow its slice; the gradients are zeroed. The caller frees the
+ * values with tl_free and the gradients, from tl_alloc_pages (whose fresh
+ * pages take no memory until written: the move peaks at the parameters plus
+ * the largest tensor), with tl_free_pages(*grads, *total, sizeof(tl_real)).
+ * On failure nothing has moved. */
 tl_status tl_params_flatten(tl_param *const *ps, int n, tl_real **values, tl_real **grads,
                             size_t *total);
 

@@ -582,7 +582,7 @@ void tl_seq2seq_destroy(tl_seq2seq *s)
     tl_layer_destroy(s->cat);
     tl_layer_destroy(s->loss);
     tl_free(s->values);
-    tl_free(s->grads);
+    tl_free_pages(s->grads, s->nflat, sizeof(tl_real));
     tl_tensor *t[] = {&s->dec_in, &s->dec_tgt, &s->h, &s->dh, &s->dhs, &s->ddec,
                       &s->step, &s->gen, &s->weights};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)

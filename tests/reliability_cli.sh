@@ -186,8 +186,10 @@ echo "FIFOs: refused without waiting"
 grep -q "^memory: about" "$tmp/out" || fail "no memory estimate printed"
 # AddressSanitizer reserves terabytes of address space for its shadow memory,
 # so a process under `ulimit -v` cannot start at all: that check needs a build
-# without it (the release stage of tools/test.sh runs it).
-if ldd "$tl" 2>/dev/null | grep -q libasan; then
+# without it (the release stage of tools/test.sh runs it). grep reads all of
+# ldd's output: with -q, an early match could kill ldd by SIGPIPE, and under
+# pipefail the build would be taken for one without AddressSanitizer.
+if ldd "$tl" 2>/dev/null | grep libasan >/dev/null; then
   echo "memory: the ulimit -v refusal is not checked in an AddressSanitizer build"
 else
   expect_fail 1 "memory: about .* more than" bash -c "ulimit -v 4000000; exec \"$tl\" train \

@@ -1,7 +1,12 @@
 /* The sequential model: composition, shape validation, flat parameters,
  * gradient check of Embedding -> LSTM -> Affine -> SoftmaxWithLoss. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include "testutil.h"
 #include "../lib/layers/output.h"
 
@@ -355,6 +360,135 @@ static void test_forward_backward_errors(void **state)
     tl_model_destroy(m);
 }
 
+/* Pages wholly inside [p, p + bytes) that hold memory (Linux: mincore); -1
+ * elsewhere. Called before the range is read: reading maps a page. */
+static long resident_pages(const void *p, size_t bytes)
+{
+#if defined(__linux__)
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + ps - 1) / ps * ps, hi = ((uintptr_t)p + bytes) / ps * ps;
+    if (hi <= lo)
+        return 0;
+    unsigned char *in = malloc((hi - lo) / ps);
+    assert_non_null(in);
+    assert_int_equal(mincore((void *)lo, hi - lo, in), 0);
+    long n = 0;
+    for (size_t k = 0; k < (hi - lo) / ps; k++)
+        n += in[k] & 1;
+    free(in);
+    return n;
+#else
+    (void)p;
+    (void)bytes;
+    return -1;
+#endif
+}
+
+/* The embedding table's gradient is cleared by giving its pages back
+ * (tl_model_zero_grad): afterwards it is zero everywhere, rows written before
+ * included, and holds no memory; the next backward, clipping (which then
+ * scales) and SGD give the same bits as a model that never cleared, and the
+ * pages no row of that step lies in stay without memory through all three.
+ * After a step whose rows reach most pages, or tied to the output layer, the table's gradient is dense and is cleared in
+ * place. */
+static void test_sparse_embedding_grad(void **state)
+{
+    (void)state;
+    enum { NB = 2, NT = 5, NV = 3000, ND = 32, FAR = 200 };   /* FAR: rows B never reaches */
+    tl_model *m[2];
+    tl_optim *o[2];
+    tl_real *v[2], *g[2];
+    size_t n[2];
+    tl_lm_config cfg = {.vocab = NV, .embed = ND, .hidden = 8, .layers = 1,
+                        .cell = TL_CELL_LSTM};
+    tl_optim_config oc = tl_optim_defaults(TL_OPTIM_SGD);
+    for (int k = 0; k < 2; k++) {
+        tl_rng rng;
+        tl_rng_seed(&rng, 5);
+        TU_OK(tl_lm_create(&m[k], &cfg, &rng));
+        TU_OK(tl_model_flat(m[k], &v[k], &g[k], &n[k]));
+        TU_OK(tl_optim_create(&o[k], &oc, n[k]));
+    }
+    const size_t table = (size_t)NV * ND * sizeof(tl_real), far = (size_t)FAR * ND * sizeof(tl_real);
+    int32_t a[2 * NB * NT], b[2 * NB * NT];
+    tl_rng rng;
+    tl_rng_seed(&rng, 6);
+    for (int i = 0; i < 2 * NB * NT; i++) {
+        a[i] = (int32_t)tl_rng_below(&rng, NV);
+        b[i] = (int32_t)tl_rng_below(&rng, 64);
+    }
+    a[0] = 0;            /* the partial pages at both ends of the table */
+    a[1] = NV - 1;
+    double loss[2], norm[2];
+    tl_tensor x = tl_tensor_wrap_ids(a, 2, (int[]){NB, NT});
+    tl_tensor t = tl_tensor_wrap_ids(a + NB * NT, 2, (int[]){NB, NT});
+    TU_OK(tl_model_forward_backward(m[0], &x, &t, &loss[0]));
+    assert_true(g[0][0] != 0 && g[0][(size_t)(NV - 1) * ND] != 0);
+    tl_model_zero_grad(m[0]);
+    long held = resident_pages(g[0], table);
+    if (held >= 0 && held != 0)
+        fail_msg("%ld pages of the cleared embedding gradient hold memory", held);
+    for (size_t i = 0; i < n[0]; i++)
+        if (g[0][i] != 0 || signbit(g[0][i]))
+            fail_msg("gradient %zu is %g after zero_grad", i, (double)g[0][i]);
+
+    /* Step B on the cleared model and on a fresh one: same weights, same bits. */
+    tl_model_zero_grad(m[0]);   /* the check above read every page */
+    tl_model_reset_state(m[0]);
+    x = tl_tensor_wrap_ids(b, 2, (int[]){NB, NT});
+    t = tl_tensor_wrap_ids(b + NB * NT, 2, (int[]){NB, NT});
+    for (int k = 0; k < 2; k++) {
+        TU_OK(tl_model_forward_backward(m[k], &x, &t, &loss[k]));
+        TU_OK(tl_clip_grad_norm(g[k], n[k], 1e-3, &norm[k]));
+        TU_OK(tl_optim_step(o[k], v[k], g[k], n[k]));
+    }
+    held = resident_pages((const char *)g[0] + far, table - far);
+    if (held >= 0 && held != 0)
+        fail_msg("%ld pages of the embedding gradient no row touched hold memory after "
+                 "backward, clipping and SGD", held);
+    assert_true(loss[0] == loss[1]);
+    assert_true(norm[0] == norm[1]);
+    assert_memory_equal(g[0], g[1], n[0] * sizeof(tl_real));
+    assert_memory_equal(v[0], v[1], n[0] * sizeof(tl_real));
+
+    /* A step whose rows reach most pages (10 x 40 ids, 94 pages): cleared in
+     * place, the pages stay. */
+    int32_t many[2 * 10 * 40];
+    for (int i = 0; i < 2 * 10 * 40; i++)
+        many[i] = (int32_t)tl_rng_below(&rng, NV);
+    x = tl_tensor_wrap_ids(many, 2, (int[]){10, 40});
+    t = tl_tensor_wrap_ids(many + 400, 2, (int[]){10, 40});
+    tl_model_reset_state(m[0]);
+    TU_OK(tl_model_forward_backward(m[0], &x, &t, &loss[0]));
+    held = resident_pages(g[0], table);
+    tl_model_zero_grad(m[0]);
+    long kept = resident_pages(g[0], table);
+    if (kept >= 0 && kept < held)
+        fail_msg("a step reaching most pages: %ld of its %ld pages given back", held - kept, held);
+    for (size_t i = 0; i < n[0]; i++)
+        assert_true(g[0][i] == 0);
+    for (int k = 0; k < 2; k++) {
+        tl_optim_destroy(o[k]);
+        tl_model_destroy(m[k]);
+    }
+
+    /* Tied: the output layer writes the whole table's gradient. */
+    cfg.hidden = ND;
+    cfg.tie = true;
+    TU_OK(tl_lm_create(&m[0], &cfg, &rng));
+    TU_OK(tl_model_flat(m[0], NULL, &g[0], &n[0]));
+    x = tl_tensor_wrap_ids(a, 2, (int[]){NB, NT});
+    t = tl_tensor_wrap_ids(a + NB * NT, 2, (int[]){NB, NT});
+    TU_OK(tl_model_forward_backward(m[0], &x, &t, &loss[0]));
+    tl_model_zero_grad(m[0]);
+    held = resident_pages(g[0], table);
+    if (held >= 0 && held < (long)(table / (size_t)sysconf(_SC_PAGESIZE)) - 1)
+        fail_msg("tied: only %ld pages of the cleared embedding gradient hold memory", held);
+    for (size_t i = 0; i < n[0]; i++)
+        assert_true(g[0][i] == 0);
+    tl_model_destroy(m[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_loss_in_place_matches_plain),
         cmocka_unit_test(test_forward_backward_matches_plain),
         cmocka_unit_test(test_forward_backward_errors),
+        cmocka_unit_test(test_sparse_embedding_grad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

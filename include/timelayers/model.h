@@ -90,7 +90,14 @@ uint64_t tl_model_step(const tl_model *m);
 /* Reset the recurrent state of every stateful layer to zeros. */
 void tl_model_reset_state(tl_model *m);
 
-/* Set every gradient to zero. */
+/* Set every gradient to zero. The gradient of an untied TimeEmbedding's table,
+ * written only at the rows of a step's ids, is cleared by giving its whole
+ * pages back to the system (Linux) when at most a quarter of them were written
+ * since the last clearing: they read as zeros and hold memory again only when
+ * written. tl_clip_grad_norm, tl_clip_grad_value,
+ * tl_grad_first_nonfinite and the SGD step leave such untouched pages out;
+ * any other reader maps them again (docs/architecture.md, "The model and its
+ * flat buffers"). */
 void tl_model_zero_grad(tl_model *m);
 
 /* Layers (not counting the loss). */

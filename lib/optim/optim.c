@@ -114,6 +114,20 @@ static bool overlap(const tl_real *a, const tl_real *b, size_t n)
     return x < y + bytes && y < x + bytes;
 }
 
+typedef struct {
+    const tl_optim *o;
+    tl_real *p;
+    const tl_real *g;
+} step_part;
+
+static bool step_on(void *ctx, size_t off, size_t len)
+{
+    const step_part *s = ctx;
+    size_t i = off / sizeof(tl_real);
+    s->o->ops->step(s->o, s->p + i, s->g + i, len / sizeof(tl_real));
+    return true;
+}
+
 tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size_t n)
 {
     if (!o)
@@ -132,7 +146,10 @@ tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size
         return tl_fail(TL_ERR_NUMERIC, "%s optimizer: gradient %zu of %zu is %g; nothing "
                        "changed", o->ops->name, bad, n, (double)grads[bad]);
     o->steps++;
-    o->ops->step(o, values, grads, n);
+    if (o->ops->zero_is_noop) /* leaves out the gradient's untouched zero pages */
+        tl_each_touched(grads, n * sizeof *grads, step_on, &(step_part){o, values, grads});
+    else
+        o->ops->step(o, values, grads, n);
     return TL_OK;
 }
 

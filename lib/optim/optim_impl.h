@@ -17,6 +17,9 @@ typedef struct tl_optim_ops {
     unsigned uses;                                 /* TL_USES_* */
     int nstate;
     const char *state_names[TL_OPTIM_MAX_STATE];
+    /* Without state, and a zero gradient leaves p as it is (sgd): the step
+     * may then run on the parts of g tl_each_touched returns. */
+    bool zero_is_noop;
     /* Update p from g, n elements; o->steps already counts this step. */
     void (*step)(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g, size_t n);
 } tl_optim_ops;

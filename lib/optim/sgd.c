@@ -11,5 +11,6 @@ static void sgd_step(const tl_optim *o, tl_real *restrict p, const tl_real *rest
 const tl_optim_ops tl_optim_sgd_ops = {
     .name = "sgd",
     .defaults = {.kind = TL_OPTIM_SGD, .lr = 0.01},
+    .zero_is_noop = true,
     .step = sgd_step,
 };
