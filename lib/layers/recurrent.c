@@ -203,9 +203,9 @@ static void copy_steps(void *ctx, int part, int parts)
 
 static void window_copies(tl_recurrent *r, int t0, int t1, bool scatter)
 {
-    size_t floats = (size_t)(t1 - t0) * r->y.shape[0] *
-                    (r->layer.in_width + (scatter ? 0 : r->hidden));
-    int parts = floats >= 32768 ? t1 - t0 : 1;
+    /* Split by the window's size (X and Hprev rows), for the scatter too. */
+    size_t floats = (size_t)(t1 - t0) * r->y.shape[0] * (r->layer.in_width + r->hidden);
+    int parts = floats >= 4096 ? t1 - t0 : 1;
     tl_parallel_run(parts, copy_steps, &(window_copy){r, t0, t1, scatter});
 }
 
