@@ -497,3 +497,44 @@ void rc_shape_errors(const rc_layer *k)
     TU_FREE_ALL(&x, &bad, &ids);
     tl_layer_destroy(l);
 }
+
+/* A backward window large enough that its copies (X and Hprev rows in, dX
+ * rows out) run in parts, one per step, against windows of one step, whose
+ * copies run whole: dx, the state gradients and the parameter gradients
+ * agree to rounding (the windows only regroup the parameter GEMMs' sums). */
+void rc_window_copies(const rc_layer *k, uint64_t seed)
+{
+    enum { BN = 8, BT = 16, BD = 40, BH = 40 };   /* a 16-step window: 10,240 floats */
+    static const int steps[2] = {0, 1};           /* the default (all 16 steps), then 1 */
+    tl_rng rng;
+    tl_rng_seed(&rng, seed);
+    tl_tensor x = {0}, dy = {0};
+    tu_randn(&x, &rng, 1, 3, (int[]){BN, BT, BD});
+    tu_randn(&dy, &rng, 1, 3, (int[]){BN, BT, BH});
+    tl_layer *l[2];
+    const tl_tensor *dx[2], *ds[2][MAX_STATE];
+    for (int i = 0; i < 2; i++) {
+        tl_rng w;
+        tl_rng_seed(&w, seed + 1);
+        TU_OK(k->create(&l[i], BD, BH, true, &w));
+        tl__recurrent_window_steps(steps[i]);
+        const tl_tensor *y;
+        TU_OK(tl_layer_forward(l[i], &x, &y));
+        TU_OK(tl_layer_backward(l[i], &dy, &dx[i]));
+        state_grads(k, l[i], ds[i]);
+    }
+    tl__recurrent_window_steps(0);
+    tu_assert_close_real("dx", dx[0]->data, dx[1]->data, BN * BT * BD, TU_RTOL, TU_ATOL);
+    for (int s = 0; s < k->nstate; s++)
+        tu_assert_close_real(state_name[s], ds[0][s]->data, ds[1][s]->data, BN * BH, TU_RTOL,
+                             TU_ATOL);
+    int np[2];
+    tl_param *p[2] = {tl_layer_params(l[0], &np[0]), tl_layer_params(l[1], &np[1])};
+    assert_int_equal(np[0], np[1]);
+    for (int i = 0; i < np[0]; i++)
+        tu_assert_close_real(p[0][i].name, p[0][i].grad.data, p[1][i].grad.data,
+                        (int)p[0][i].grad.size, TU_RTOL, TU_ATOL);
+    TU_FREE_ALL(&x, &dy);
+    tl_layer_destroy(l[0]);
+    tl_layer_destroy(l[1]);
+}

@@ -71,6 +71,10 @@ void rc_gradcheck(const rc_layer *k, bool stateful, uint64_t seed);
  * the double build, the gradient check, stateful. */
 void rc_windows(const rc_layer *k, uint64_t seed);
 
+/* A window large enough that its copies run in parts (one per step) against
+ * windows of one step: dx and every gradient agree to rounding. */
+void rc_window_copies(const rc_layer *k, uint64_t seed);
+
 /* Stateful: one call on T = 4 equals two calls on T = 2, outputs and state. */
 void rc_stateful_chunks(const rc_layer *k);
 

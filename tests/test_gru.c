@@ -56,6 +56,7 @@ RC_TEST(test_gradcheck_stateful, rc_gradcheck(&gru, true, 31))
 RC_TEST(test_gradcheck_stateless, rc_gradcheck(&gru, false, 41))
 RC_TEST(test_gradcheck_rec_dropout, rc_gradcheck(&gru_rec_dropout, true, 51))
 RC_TEST(test_windows, rc_windows(&gru, 71))
+RC_TEST(test_window_copies, rc_window_copies(&gru, 91))
 RC_TEST(test_windows_rec_dropout, rc_windows(&gru_rec_dropout, 81))
 RC_STATE_TESTS(&gru)
 RC_TEST(test_create_errors, rc_create_errors(&gru))
@@ -219,7 +220,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_stateless),
         cmocka_unit_test(test_gradcheck_rec_dropout),
         cmocka_unit_test(test_rec_dropout_forward),
-        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_windows), cmocka_unit_test(test_window_copies),
         cmocka_unit_test(test_windows_rec_dropout),
         RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_extreme_inputs),

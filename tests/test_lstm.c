@@ -52,6 +52,7 @@ RC_TEST(test_golden_stateless, rc_golden(&lstm, false))
 RC_TEST(test_gradcheck_stateful, rc_gradcheck(&lstm, true, 31))
 RC_TEST(test_gradcheck_stateless, rc_gradcheck(&lstm, false, 41))
 RC_TEST(test_windows, rc_windows(&lstm, 71))
+RC_TEST(test_window_copies, rc_window_copies(&lstm, 91))
 RC_TEST(test_windows_rec_dropout, rc_windows(&lstm_rec_dropout, 81))
 RC_STATE_TESTS(&lstm)
 RC_TEST(test_create_errors, rc_create_errors(&lstm))
@@ -120,7 +121,7 @@ int main(void)
         cmocka_unit_test(test_golden_stateless),
         cmocka_unit_test(test_gradcheck_stateful),
         cmocka_unit_test(test_gradcheck_stateless),
-        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_windows), cmocka_unit_test(test_window_copies),
         cmocka_unit_test(test_windows_rec_dropout),
         RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_set_state_c_matters),

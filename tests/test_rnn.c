@@ -46,6 +46,7 @@ RC_TEST(test_gradcheck_tanh_stateless, rc_gradcheck(&rnn_tanh, false, 41))
 RC_TEST(test_gradcheck_sigmoid_stateful, rc_gradcheck(&rnn_sigmoid, true, 51))
 RC_TEST(test_gradcheck_sigmoid_stateless, rc_gradcheck(&rnn_sigmoid, false, 61))
 RC_TEST(test_windows, rc_windows(&rnn_tanh, 71))
+RC_TEST(test_window_copies, rc_window_copies(&rnn_tanh, 91))
 RC_STATE_TESTS(&rnn_tanh)
 
 /* The shared size checks, and the activation TimeRNN adds. */
@@ -70,7 +71,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_tanh_stateless),
         cmocka_unit_test(test_gradcheck_sigmoid_stateful),
         cmocka_unit_test(test_gradcheck_sigmoid_stateless),
-        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_windows), cmocka_unit_test(test_window_copies),
         RC_STATE_TEST_ENTRIES,
         cmocka_unit_test(test_create_errors),
     };
