@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,11 +235,20 @@ static void run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx
             fn(ctx, p, parts);
         return;
     }
+    /* Published in two steps. A worker still in the last job may have read
+     * its claim word (that job's generation, every part taken) and be about
+     * to compare it with the part count: were the new count stored while the
+     * word was unchanged, the old word could look unfinished, its
+     * compare-and-swap would succeed, and the worker would run a part of the
+     * new job that the new job hands out again. So the word first moves to a
+     * closed generation, in which nothing can be claimed; then the job's
+     * fields change, and the next generation opens it. */
+    uint32_t closed = generation() + 1, gen = closed + 1;
+    atomic_store(&pool.claim, (uint64_t)closed << 32 | INT32_MAX);
     pool.fn = fn;
     pool.ctx = ctx;
     atomic_store(&pool.parts, parts);
     atomic_store(&pool.done, 0);
-    uint32_t gen = generation() + 1;
     int blocks = homed && parts <= 0xffff ? threads : 0;
     for (int b = 0; b < blocks; b++) {
         uint64_t lo = (uint64_t)parts * b / blocks, hi = (uint64_t)parts * (b + 1) / blocks;
