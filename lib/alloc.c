@@ -357,15 +357,18 @@ void tl_zero_pages(void *p, size_t bytes)
 }
 
 #if defined(__linux__)
-/* fn over the pages [lo, hi) (inside one dropped range) that have a page or a
- * swap entry, merged into runs; offsets from p. False when fn stopped. */
-static bool each_mapped_page(int fd, uintptr_t p, uintptr_t lo, uintptr_t hi,
+/* fn over the parts of [x, y) (inside one dropped range, so that every page
+ * it touches is one of the range's) on pages that have a page or a swap
+ * entry, merged into runs; offsets from p. A page cut by x or y counts as
+ * any other: not there, its part reads as zeros. False when fn stopped. */
+static bool each_mapped_page(int fd, uintptr_t p, uintptr_t x, uintptr_t y,
                              bool (*fn)(void *ctx, size_t off, size_t len), void *ctx)
 {
     enum { CHUNK = 512 };
     size_t ps = tl_page_size();
     uint64_t entry[CHUNK];
-    uintptr_t run = 0;   /* start of the current run, 0 = none */
+    uintptr_t lo = x & ~(uintptr_t)(ps - 1), hi = (y + ps - 1) & ~(uintptr_t)(ps - 1), run = 0;
+    bool in = false;
     for (uintptr_t at = lo; at < hi;) {
         size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
         if (!read_entries(fd, at, pages, entry)) /* every page counts */
@@ -373,16 +376,18 @@ static bool each_mapped_page(int fd, uintptr_t p, uintptr_t lo, uintptr_t hi,
                 entry[k] = PRESENT;
         for (size_t k = 0; k < pages; k++, at += ps) {
             bool mapped = entry[k] & (PRESENT | SWAPPED);
-            if (mapped && !run)
-                run = at;
-            if (!mapped && run) {
+            if (mapped && !in) {
+                run = at < x ? x : at;
+                in = true;
+            }
+            if (!mapped && in) {
                 if (!fn(ctx, run - p, at - run))
                     return false;
-                run = 0;
+                in = false;
             }
         }
     }
-    return !run || fn(ctx, run - p, hi - run);
+    return !in || fn(ctx, run - p, y - run);
 }
 #endif
 
@@ -408,19 +413,13 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
         }
     pthread_mutex_unlock(&dropped_lock);
     if (n > 0) {
-        /* Whole pages only: a partial page at either end is read. */
-        size_t ps = tl_page_size();
         int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
         uintptr_t at = a;
         bool go = true;
         for (int i = 0; i < n && go; i++) {
-            uintptr_t l = (lo[i] + ps - 1) & ~(uintptr_t)(ps - 1), h = hi[i] & ~(uintptr_t)(ps - 1);
-            if (l < at)
-                l = at;
-            if (h <= l)
-                continue;
-            go = (at == l || fn(ctx, at - a, l - at)) && each_mapped_page(fd, a, l, h, fn, ctx);
-            at = h;
+            go = (at == lo[i] || fn(ctx, at - a, lo[i] - at)) &&
+                 each_mapped_page(fd, a, lo[i], hi[i], fn, ctx);
+            at = hi[i];
         }
         if (fd >= 0)
             close(fd);
@@ -428,4 +427,60 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
     }
 #endif
     return fn(ctx, 0, bytes);
+}
+
+/* The cut depends on n only: 2^16 elements or more a part (a pass over fewer
+ * is not worth waking the pool for), at most TL_PASS_MAX_PARTS parts. */
+int tl_pass_parts(size_t n, size_t *len)
+{
+    enum { MIN = 1 << 16 };
+    size_t c = (n + TL_PASS_MAX_PARTS - 1) / TL_PASS_MAX_PARTS;
+    c = c ? (c + MIN - 1) / MIN * MIN : MIN;
+    *len = c;
+    return (int)((n + c - 1) / c);
+}
+
+typedef struct {
+    const char *p;
+    size_t n, elem, len;
+    bool touched;
+    bool (*fn)(void *ctx, int part, size_t lo, size_t hi);
+    void *ctx;
+    bool ok[TL_PASS_MAX_PARTS];
+} pass_job;
+
+typedef struct {
+    const pass_job *job;
+    int part;
+    size_t lo;
+} pass_part;
+
+static bool touched_run(void *ctx, size_t off, size_t len)
+{
+    const pass_part *q = ctx;
+    size_t e = q->job->elem, lo = q->lo + off / e;
+    return q->job->fn(q->job->ctx, q->part, lo, lo + len / e);
+}
+
+static void pass_on(void *ctx, int part, int parts)
+{
+    (void)parts;
+    pass_job *job = ctx;
+    size_t lo = (size_t)part * job->len, hi = job->n - lo < job->len ? job->n : lo + job->len;
+    pass_part q = {job, part, lo};
+    job->ok[part] = job->touched ? tl_each_touched(job->p + lo * job->elem, (hi - lo) * job->elem,
+                                                   touched_run, &q)
+                                 : job->fn(job->ctx, part, lo, hi);
+}
+
+bool tl_pass(const void *p, size_t n, size_t elem, bool touched,
+             bool (*fn)(void *ctx, int part, size_t lo, size_t hi), void *ctx)
+{
+    pass_job job = {.p = p, .n = n, .elem = elem, .touched = touched, .fn = fn, .ctx = ctx};
+    int parts = tl_pass_parts(n, &job.len);
+    tl_parallel_run(parts, pass_on, &job);
+    bool ok = true;
+    for (int k = 0; k < parts; k++)
+        ok &= job.ok[k];
+    return ok;
 }

@@ -1,9 +1,12 @@
 /* Optimizers: five steps of each against torch.optim, defaults and names,
- * checkpoint round trip of the state, configuration and argument errors. */
+ * checkpoint round trip of the state, configuration and argument errors, the
+ * update on the pool, and the scaled step the trainer uses. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
+#include "../lib/internal.h"
 
 enum { NP = 10, STEPS = 5, NKINDS = 6 };
 
@@ -335,6 +338,76 @@ static void test_adagrad_eps_placement(void **state)
     assert_true(fabs(got[0][0] - got[1][0]) > 1e-3); /* the placements differ */
 }
 
+/* The update of n parameters over several parts of the pool: the same bits
+ * on 1 and 2 threads, and every element as an optimizer of its own would
+ * move it (the last NP elements against an optimizer made for them alone,
+ * state included). tl__optim_step_scaled(s) gives the bits of scaling the
+ * gradients in place by s and then stepping, and leaves them as they were. */
+static void test_parts_and_scale(void **state)
+{
+    (void)state;
+    enum { N = 3 * 65536 + 7 };
+    int threads = tl_get_num_threads();
+    tl_real *p[3], *g = malloc(N * sizeof *g), *sg = malloc(N * sizeof *g);
+    assert_true(g && sg);
+    for (int k = 0; k < NKINDS; k++) {
+        tl_optim_config cfg = tl_optim_defaults((tl_optim_kind)k);
+        tl_optim *o[3], *tail;
+        tl_real pt[NP];
+        tl_rng rng;
+        tl_rng_seed(&rng, 300 + (uint64_t)k);
+        for (int j = 0; j < 3; j++) {
+            p[j] = malloc(N * sizeof *g);
+            assert_non_null(p[j]);
+            TU_OK(tl_optim_create(&o[j], &cfg, N));
+        }
+        TU_OK(tl_optim_create(&tail, &cfg, NP));
+        random_grads(&rng, p[0], N);
+        memcpy(p[1], p[0], N * sizeof *g);
+        memcpy(p[2], p[0], N * sizeof *g);
+        memcpy(pt, p[0] + N - NP, sizeof pt);
+        for (int t = 0; t < 3; t++) {
+            random_grads(&rng, g, N);
+            const tl_real s = t == 1 ? (tl_real)1 : (tl_real)(0.3 + 0.2 * t);
+            for (size_t i = 0; i < N; i++)
+                sg[i] = s * g[i];
+            TU_OK(tl_set_num_threads(1));
+            TU_OK(tl_optim_step(o[0], p[0], sg, N));
+            TU_OK(tl_optim_step(tail, pt, sg + N - NP, NP));
+            TU_OK(tl_set_num_threads(2));
+            TU_OK(tl_optim_step(o[1], p[1], sg, N));
+            memcpy(sg, g, N * sizeof *g);
+            TU_OK(tl__optim_step_scaled(o[2], p[2], sg, N, s));
+            assert_memory_equal(sg, g, N * sizeof *g);
+        }
+        for (int j = 1; j < 3; j++) {
+            assert_memory_equal(p[0], p[j], N * sizeof *g);
+            assert_int_equal(tl_optim_steps(o[j]), 3);
+            for (int i = 0; i < tl_optim_state_count(o[0]); i++) {
+                tl_real *a, *b;
+                TU_OK(tl_optim_state(o[0], i, NULL, &a, NULL));
+                TU_OK(tl_optim_state(o[j], i, NULL, &b, NULL));
+                assert_memory_equal(a, b, N * sizeof *g);
+            }
+        }
+        assert_memory_equal(pt, p[0] + N - NP, sizeof pt);
+        for (int i = 0; i < tl_optim_state_count(o[0]); i++) {
+            tl_real *a, *b;
+            TU_OK(tl_optim_state(o[0], i, NULL, &a, NULL));
+            TU_OK(tl_optim_state(tail, i, NULL, &b, NULL));
+            assert_memory_equal(a + N - NP, b, NP * sizeof *g);
+        }
+        for (int j = 0; j < 3; j++) {
+            tl_optim_destroy(o[j]);
+            free(p[j]);
+        }
+        tl_optim_destroy(tail);
+    }
+    free(g);
+    free(sg);
+    TU_OK(tl_set_num_threads(threads));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_step_errors),
         cmocka_unit_test(test_adagrad_eps_placement),
+        cmocka_unit_test(test_parts_and_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
