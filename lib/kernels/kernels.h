@@ -166,9 +166,9 @@ static inline void tl_dact_from_output(bool is_tanh, int n, const tl_real *y, co
 
 /* Which hand-written SIMD kernels run (vmath.c, recurrent.c). They exist
  * only in the float build on x86-64: TL_SIMD_AVX2 on CPUs with AVX2 and FMA,
- * TL_SIMD_AVX512 (the recurrent micro-kernel; the rest stays AVX2) on CPUs
- * with AVX-512 F and VL too. Otherwise (and below tl_simd_limit) the portable
- * loops and plain BLAS run. tl_simd_limit is for tests and measurements
+ * TL_SIMD_AVX512 (the GEMM and recurrent micro-kernels and the softmax
+ * loss's row passes; the rest stays AVX2) on CPUs with AVX-512 F and VL too.
+ * Otherwise (and below tl_simd_limit) the portable loops and plain BLAS run. tl_simd_limit is for tests and measurements
  * comparing the paths: call it while no other thread runs kernels. */
 typedef enum tl_simd { TL_SIMD_NONE = 0, TL_SIMD_AVX2 = 1, TL_SIMD_AVX512 = 2 } tl_simd;
 tl_simd tl_simd_active(void);
@@ -185,6 +185,16 @@ void tl_vtanh(int n, const tl_real *x, tl_real *y);
  * otherwise), exactly 0 for x − shift < −104, subnormals kept; NaN gives NaN
  * and so does the sum. The softmax loss and sampling use it. */
 double tl_vexp_sum(int n, const tl_real *x, tl_real shift, tl_real *y);
+
+/* The softmax loss's other passes over a row of n >= 1 scores.
+ * tl_vadd_max: s = x + b when b is not NULL (s may be x; with b NULL, s is
+ * not written and x is the row); returns the row's maximum and sets *lo to
+ * its minimum, exactly, as long as the row holds numbers (a NaN may be
+ * skipped: the exponential's sum turns NaN for it).
+ * tl_vscale_acc: d *= c, then acc = d (first) or acc += d unless acc is
+ * NULL (acc is not d). Both give the same bits at every SIMD level. */
+tl_real tl_vadd_max(int n, const tl_real *x, const tl_real *b, tl_real *s, tl_real *lo);
+void tl_vscale_acc(int n, tl_real c, tl_real *d, tl_real *acc, bool first);
 
 /* The LSTM gate loops (lstm_cell.c has the math) for units [0, n) of one row.
  * a holds the pre-activations f, g, i, o at a, a+H, a+2H, a+3H and is
@@ -245,9 +255,8 @@ void tl_rec_backward(const tl_rec *r, int N, const tl_real *dA, int ldda, int u0
 
 /* A hot loop marked TL_MULTIVERSION is compiled twice, for the x86-64
  * baseline (SSE2) and for x86-64-v3 (AVX2, FMA); the loader picks the
- * version the CPU runs (GCC function multi-versioning, an ifunc on glibc).
- * The softmax loss's row pass (its maximum and scaling loops; the exponential
- * is tl_vexp_sum's) gains about 5 % of its time. */
+ * version the CPU runs (GCC function multi-versioning, an ifunc on glibc):
+ * the bf16 rounding and sampling's scaling and maxima. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
     defined(__linux__)
 #define TL_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))

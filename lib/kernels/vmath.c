@@ -82,6 +82,27 @@ static double exp_sum_scalar(int n, const tl_real *x, tl_real shift, tl_real *y)
     return sum;
 }
 
+static tl_real add_max_scalar(int n, const tl_real *x, const tl_real *b, tl_real *s, tl_real *lo)
+{
+    tl_real hi = b ? x[0] + b[0] : x[0], low = hi;
+    for (int j = 0; j < n; j++) {
+        tl_real v = b ? (s[j] = x[j] + b[j]) : x[j];
+        hi = v > hi ? v : hi;
+        low = v < low ? v : low;
+    }
+    *lo = low;
+    return hi;
+}
+
+static void scale_acc_scalar(int n, tl_real c, tl_real *d, tl_real *acc, bool first)
+{
+    for (int j = 0; j < n; j++) {
+        d[j] *= c;
+        if (acc)
+            acc[j] = first ? d[j] : acc[j] + d[j];
+    }
+}
+
 static void lstm_fwd_scalar(int n, int H, tl_real *a, const tl_real *c_prev, tl_real *c_next,
                             tl_real *h_next)
 {
@@ -295,6 +316,160 @@ static AVX2 double exp_sum_avx2(int n, const float *x, float shift, float *y)
 }
 static AVX2 void tanh_avx2(int n, const float *x, float *y) { MAP8(tanh8, n, x, y); }
 
+/* The softmax row's first and last passes, eight lanes at a time; a tail
+ * of fewer than eight takes the scalar loop (no masked stores). */
+static AVX2 float add_max_avx2(int n, const float *x, const float *b, float *s, float *lo)
+{
+    __m256 h = _mm256_set1_ps(b ? x[0] + b[0] : x[0]), l = h;
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        if (b) {
+            v = _mm256_add_ps(v, _mm256_loadu_ps(b + j));
+            _mm256_storeu_ps(s + j, v);
+        }
+        h = _mm256_max_ps(v, h);   /* a NaN v leaves h (the second operand) */
+        l = _mm256_min_ps(v, l);
+    }
+    float hl[8], ll[8], hi, low;
+    _mm256_storeu_ps(hl, h);
+    _mm256_storeu_ps(ll, l);
+    hi = hl[0], low = ll[0];
+    for (; j < n; j++) {
+        float v = b ? (s[j] = x[j] + b[j]) : x[j];
+        hi = v > hi ? v : hi;
+        low = v < low ? v : low;
+    }
+    for (int k = 0; k < 8; k++) {
+        hi = hl[k] > hi ? hl[k] : hi;
+        low = ll[k] < low ? ll[k] : low;
+    }
+    *lo = low;
+    return hi;
+}
+
+static AVX2 void scale_acc_avx2(int n, float c, float *d, float *acc, bool first)
+{
+    const __m256 vc = _mm256_set1_ps(c);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(d + j), vc);
+        _mm256_storeu_ps(d + j, v);
+        if (acc)
+            _mm256_storeu_ps(acc + j, first ? v : _mm256_add_ps(_mm256_loadu_ps(acc + j), v));
+    }
+    scale_acc_scalar(n - j, c, d + j, acc ? acc + j : NULL, first);
+}
+
+/* ---- AVX-512: the softmax row's passes, sixteen lanes at a time ---- */
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,fma")))
+
+/* exp_neg8 on sixteen lanes, operation for operation: the same bits. The
+ * fast path is taken when all sixteen lanes allow it; a lane that allows it
+ * gets the same value from either path (both are the exact p·2^n). */
+static inline AVX512 __m512 exp_neg16(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-104.0f);
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 xc = _mm512_max_ps(lo, x);
+    __m512 t = _mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)), magic);
+    __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+    __m512 q = _mm512_set1_ps(0.00137514079f);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.00836891634f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.0416695331f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.166665185f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.499999886f));
+    __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i ti = _mm512_castps_si512(t);
+    if (!_mm512_cmp_ps_mask(x, _mm512_set1_ps(-86.5f), _CMP_NGE_UQ))
+        return _mm512_castsi512_ps(
+            _mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(ti, 23)));
+    __m512i ni = _mm512_sub_epi32(ti, _mm512_castps_si512(magic));
+    __m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    __m512 e = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), e);
+}
+
+/* exp_sum_avx2's sums exactly: a block's lanes 0-7 are its a0, lanes 8-15
+ * its a1, and the tail of a block (fewer than 16) goes eight at a time into
+ * a0 as there. */
+static AVX512 double exp_sum_avx512(int n, const float *x, float shift, float *y)
+{
+    const __m512 s = _mm512_set1_ps(shift);
+    double sum = 0;
+    for (int j0 = 0; j0 < n; j0 += EXP_BLOCK) {
+        int end = n - j0 < EXP_BLOCK ? n : j0 + EXP_BLOCK, j = j0;
+        __m512 a = _mm512_setzero_ps();
+        for (; j + 16 <= end; j += 16) {
+            __m512 e = exp_neg16(_mm512_sub_ps(_mm512_loadu_ps(x + j), s));
+            _mm512_storeu_ps(y + j, e);
+            a = _mm512_add_ps(a, e);
+        }
+        __m256 a0 = _mm512_castps512_ps256(a);
+        __m256 a1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+        for (; j < end; j += 8) {
+            __m256i m = tail_mask(end - j);
+            __m256 e = exp_neg8(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), _mm256_set1_ps(shift)));
+            _mm256_maskstore_ps(y + j, m, e);
+            a0 = _mm256_add_ps(a0, _mm256_and_ps(e, _mm256_castsi256_ps(m)));
+        }
+        float lane[8];
+        _mm256_storeu_ps(lane, _mm256_add_ps(a0, a1));
+        for (int k = 0; k < 8; k++)
+            sum += lane[k];
+    }
+    return sum;
+}
+
+static AVX512 float add_max_avx512(int n, const float *x, const float *b, float *s, float *lo)
+{
+    __m512 h = _mm512_set1_ps(b ? x[0] + b[0] : x[0]), l = h;
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_loadu_ps(x + j);
+        if (b) {
+            v = _mm512_add_ps(v, _mm512_loadu_ps(b + j));
+            _mm512_storeu_ps(s + j, v);
+        }
+        h = _mm512_max_ps(v, h);
+        l = _mm512_min_ps(v, l);
+    }
+    float hl[16], ll[16], hi, low;
+    _mm512_storeu_ps(hl, h);
+    _mm512_storeu_ps(ll, l);
+    hi = hl[0], low = ll[0];
+    for (; j < n; j++) {
+        float v = b ? (s[j] = x[j] + b[j]) : x[j];
+        hi = v > hi ? v : hi;
+        low = v < low ? v : low;
+    }
+    for (int k = 0; k < 16; k++) {
+        hi = hl[k] > hi ? hl[k] : hi;
+        low = ll[k] < low ? ll[k] : low;
+    }
+    *lo = low;
+    return hi;
+}
+
+static AVX512 void scale_acc_avx512(int n, float c, float *d, float *acc, bool first)
+{
+    const __m512 vc = _mm512_set1_ps(c);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(d + j), vc);
+        _mm512_storeu_ps(d + j, v);
+        if (acc)
+            _mm512_storeu_ps(acc + j, first ? v : _mm512_add_ps(_mm512_loadu_ps(acc + j), v));
+    }
+    scale_acc_scalar(n - j, c, d + j, acc ? acc + j : NULL, first);
+}
+
 /* Eight units of the forward gate loop at offset j: a full block, or the
  * lanes of mask m. */
 AVX2_INLINE void lstm_fwd8(int j, __m256i m, bool full, int H, float *a, const float *c_prev,
@@ -449,10 +624,37 @@ void tl_vsigmoid(int n, const tl_real *x, tl_real *y)
 double tl_vexp_sum(int n, const tl_real *x, tl_real shift, tl_real *y)
 {
 #ifdef TL_HAVE_AVX2
-    if (tl_simd_active() >= TL_SIMD_AVX2)
-        return exp_sum_avx2(n, x, shift, y);
+    switch (tl_simd_active()) {
+    case TL_SIMD_AVX512: return exp_sum_avx512(n, x, shift, y);
+    case TL_SIMD_AVX2: return exp_sum_avx2(n, x, shift, y);
+    default: break;
+    }
 #endif
     return exp_sum_scalar(n, x, shift, y);
+}
+
+tl_real tl_vadd_max(int n, const tl_real *x, const tl_real *b, tl_real *s, tl_real *lo)
+{
+#ifdef TL_HAVE_AVX2
+    switch (tl_simd_active()) {
+    case TL_SIMD_AVX512: return add_max_avx512(n, x, b, s, lo);
+    case TL_SIMD_AVX2: return add_max_avx2(n, x, b, s, lo);
+    default: break;
+    }
+#endif
+    return add_max_scalar(n, x, b, s, lo);
+}
+
+void tl_vscale_acc(int n, tl_real c, tl_real *d, tl_real *acc, bool first)
+{
+#ifdef TL_HAVE_AVX2
+    switch (tl_simd_active()) {
+    case TL_SIMD_AVX512: scale_acc_avx512(n, c, d, acc, first); return;
+    case TL_SIMD_AVX2: scale_acc_avx2(n, c, d, acc, first); return;
+    default: break;
+    }
+#endif
+    scale_acc_scalar(n, c, d, acc, first);
 }
 
 void tl_vtanh(int n, const tl_real *x, tl_real *y)

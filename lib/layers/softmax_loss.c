@@ -41,8 +41,6 @@ typedef struct {
     tl_tensor onehot_ids; /* the ids of one-hot targets (made on demand) */
 } softmax_loss;
 
-enum { LANES = 16 };
-
 static const tl_layer_ops softmax_loss_ops;
 
 
@@ -78,65 +76,30 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
 /* One counted row: g = scale · (softmax(s) − onehot(t)) with s = x, or
  * s = x + bias when bias is given (the fused output pass adds the affine
  * layer's bias here rather than copying it into every row of scores
- * first: a pass of its own, as GCC does not vectorise it inside the
- * maximum's loop); returns −log softmax(s)[t] =
- * max s + log Σ e − s[t], which is not finite when s holds a NaN or an
- * infinity (NaN and +inf turn the sum into NaN; lo catches −inf). The max
- * runs in LANES independent lanes so that it vectorises. g may be x itself:
- * every element is read before it is written. With a bias, s is written to
- * g and the rest works on g: x + b rounds exactly as the GEMM's beta = 1
- * onto bias rows did. acc, when not NULL, gets the row's gradient (first)
- * or adds it: the part's share of the bias gradient. */
-TL_MULTIVERSION
+ * first); returns −log softmax(s)[t] = max s + log Σ e − s[t], which is
+ * not finite when s holds a NaN or an infinity (NaN and +inf turn the sum
+ * into NaN; lo catches −inf). Three passes over the row (vmath.c): the bias
+ * with the maximum and minimum, the exponential with its sum, the scaling
+ * with the bias gradient. g may be x itself: every element is read before
+ * it is written. With a bias, s is written to g and the rest works on g:
+ * x + b rounds exactly as the GEMM's beta = 1 onto bias rows did. acc, when
+ * not NULL, gets the row's gradient (first) or adds it: the part's share of
+ * the bias gradient. */
 static double row_fused(const tl_real *x, const tl_real *bias, int V, int t, double scale,
                         tl_real *g, tl_real *acc, bool first)
 {
-    tl_real hi[LANES], lo[LANES];
-    int j = 0;
-    if (bias) {
-        tl_real *restrict s = g;   /* the bias is never the scores */
-        const tl_real *restrict b = bias;
-        if (g != x)
-            memcpy(g, x, (size_t)V * sizeof *g);
-        for (j = 0; j < V; j++)
-            s[j] += b[j];
+    tl_real lo, m = tl_vadd_max(V, x, bias, g, &lo);
+    if (bias)
         x = g;
-    }
-    for (int k = 0; k < LANES; k++)
-        hi[k] = lo[k] = x[0];
-    for (j = 0; j + LANES <= V; j += LANES)
-        for (int k = 0; k < LANES; k++) {
-            hi[k] = x[j + k] > hi[k] ? x[j + k] : hi[k];
-            lo[k] = x[j + k] < lo[k] ? x[j + k] : lo[k];
-        }
-    for (; j < V; j++) {
-        hi[0] = x[j] > hi[0] ? x[j] : hi[0];
-        lo[0] = x[j] < lo[0] ? x[j] : lo[0];
-    }
-    for (int k = 1; k < LANES; k++) {
-        hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
-        lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
-    }
     const tl_real xt = x[t];   /* read before g (maybe x itself) is overwritten */
-    tl_real m = hi[0];
     double sum = tl_vexp_sum(V, x, m, g);   /* >= 1: the maximum contributes exp(0) */
     double nll = (double)m + log(sum) - xt;
-    if (!isfinite(lo[0]) || !isfinite(nll))
+    if (!isfinite(lo) || !isfinite(nll))
         return NAN;
-    tl_real c = (tl_real)(scale / sum);
-    tl_real *restrict d = g, *restrict a = acc;   /* acc is never the scores */
-    if (!a)
-        for (j = 0; j < V; j++)
-            d[j] *= c;
-    else if (first)
-        for (j = 0; j < V; j++)
-            a[j] = d[j] *= c;
-    else
-        for (j = 0; j < V; j++)
-            a[j] += d[j] *= c;
-    d[t] -= (tl_real)scale;
-    if (a)
-        a[t] -= (tl_real)scale;
+    tl_vscale_acc(V, (tl_real)(scale / sum), g, acc, first);
+    g[t] -= (tl_real)scale;
+    if (acc)
+        acc[t] -= (tl_real)scale;
     return nll;
 }
 

@@ -8,7 +8,7 @@
  * best and the median of the R wall times, and the best CPU time per thread
  * (process CPU time / T), which on a shared machine is the speed while the
  * product has the cores. Names: fwd/dx/dW of the output layer (a block of
- * 128 rows, the fused pass's), xW/dWx/dWh/dx of the recurrent layer's
+ * 175 rows, the fused pass's for R = 700 rows), xW/dWx/dWh/dx of the recurrent layer's
  * input-side GEMMs over N·T rows (LSTM: 4H columns).
  */
 #include <cblas.h>
@@ -25,12 +25,13 @@ typedef struct {
     int M, N, K;
 } shape;
 
-/* (N, T, D, H, V) of A, B, C: rows = N·T; the output layer in 128-row
- * blocks when V is large (B: one block of all 2048 rows). */
+/* (N, T, D, H, V) of A, B, C: rows = N·T; the output layer in blocks of
+ * at most 7 MB of scores when V is large (A, C: 4 blocks of 175 of the 700
+ * rows; B: one block of all 2048 rows). */
 static const shape shapes[] = {
-    {"A", "out fwd", false, false, 128, 10000, 100},
-    {"A", "out dx", false, true, 128, 100, 10000},
-    {"A", "out dW", true, false, 100, 10000, 128},
+    {"A", "out fwd", false, false, 175, 10000, 100},
+    {"A", "out dx", false, true, 175, 100, 10000},
+    {"A", "out dW", true, false, 100, 10000, 175},
     {"A", "xW", false, false, 700, 400, 100},
     {"A", "dWx", true, false, 100, 400, 700},
     {"A", "dx", false, true, 700, 100, 400},
@@ -41,9 +42,9 @@ static const shape shapes[] = {
     {"B", "dWx", true, false, 64, 2048, 2048},
     {"B", "dWh", true, false, 512, 2048, 2048},
     {"B", "dx", false, true, 2048, 64, 2048},
-    {"C", "out fwd", false, false, 128, 10000, 650},
-    {"C", "out dx", false, true, 128, 650, 10000},
-    {"C", "out dW", true, false, 650, 10000, 128},
+    {"C", "out fwd", false, false, 175, 10000, 650},
+    {"C", "out dx", false, true, 175, 650, 10000},
+    {"C", "out dW", true, false, 650, 10000, 175},
     {"C", "xW", false, false, 700, 2600, 650},
     {"C", "dWx", true, false, 650, 2600, 700},
     {"C", "dx", false, true, 700, 650, 2600},
