@@ -522,15 +522,18 @@ static void run_part(void *ctx, int part, int parts)
 
 /* TL_GEMM=own: tl_gemm always comes here, at any SIMD level (the portable
  * kernel too); TL_GEMM=blas: never. Otherwise where this kernel was measured
- * faster than the BLAS (docs/performance.md, "The library's own GEMM"; Zen
- * 5): at the AVX-512 level, whatever kernels OpenBLAS runs. Against its
- * AVX2 kernels (Haswell) it is 1.23-2.18x on every product of configs A, B,
- * C; against its AVX-512 kernels (Cooperlake) 0.79-1.28x per product on one
- * thread, but training steps with 2 threads took 1.4-5x less wall time
- * (A, B, C): OpenBLAS's threads sleep after each product and a product waits
- * for the later of them, where the library's pool spins and hands out parts
- * dynamically. At its AVX2 level it reached 0.73-1.11x OpenBLAS's AVX2
- * kernels: the BLAS stays on AVX2-only CPUs. */
+ * faster than the BLAS (docs/performance.md, "The library's own GEMM" and
+ * "The own GEMM at the AVX2 level"; Zen 5): at the AVX-512 level, whatever
+ * kernels OpenBLAS runs. Against its AVX2 kernels (Haswell) it is 1.23-2.18x
+ * on every product of configs A, B, C; against its AVX-512 kernels
+ * (Cooperlake) 0.79-1.28x per product on one thread, but training steps
+ * with 2 threads took 1.4-5x less wall time (A, B, C): OpenBLAS's threads
+ * sleep after each product and a product waits for the later of them, where
+ * the library's pool spins and hands out parts dynamically. And at the AVX2
+ * level, against OpenBLAS's AVX2 kernels: training steps of A, B, C paired
+ * in one process took 0.80-0.97x the time on 2 threads and 0.92-1.00x on
+ * one. Measured on Zen 5 held to its AVX2 kernels, a stand-in for an
+ * AVX2-only CPU (Zen 3), not on one. Without AVX2 the BLAS stays. */
 typedef enum { GEMM_AUTO, GEMM_OWN, GEMM_BLAS } gemm_choice;
 static gemm_choice choice;
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
@@ -547,7 +550,7 @@ bool tl_sgemm_chosen(void)
     pthread_once(&choice_once, read_choice);
     if (choice != GEMM_AUTO)
         return choice == GEMM_OWN;
-    return tl_simd_active() == TL_SIMD_AVX512;
+    return tl_simd_active() >= TL_SIMD_AVX2;
 }
 
 /* C = beta·C without a product (K = 0 or alpha = 0). */
