@@ -196,7 +196,8 @@ size_t tl_page_size(void)
 #if defined(__linux__)
 
 enum { MAX_DROPPED = 8 };
-static struct { uintptr_t lo, hi; } dropped[MAX_DROPPED];
+/* cursor: the page (from lo) where tl_zero_pages gives pages back next. */
+static struct { uintptr_t lo, hi; size_t cursor; } dropped[MAX_DROPPED];
 static int ndropped;
 static pthread_mutex_t dropped_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -208,20 +209,33 @@ static bool mapping_of(size_t bytes, size_t *span)
     return *span >= bytes && *span + ps > *span;
 }
 
-/* List [lo, hi) as dropped; false when the list is full. */
-static bool add_dropped(uintptr_t lo, uintptr_t hi)
+/* List [lo, hi) as dropped if it is not; *cursor = its cursor. False when
+ * the list is full. */
+static bool add_dropped(uintptr_t lo, uintptr_t hi, size_t *cursor)
 {
-    bool ok = false;
+    int i = 0;
     pthread_mutex_lock(&dropped_lock);
-    for (int i = 0; i < ndropped && !ok; i++)
-        ok = dropped[i].lo == lo && dropped[i].hi == hi;
-    if (!ok && ndropped < MAX_DROPPED) {
-        dropped[ndropped].lo = lo;
-        dropped[ndropped++].hi = hi;
-        ok = true;
+    while (i < ndropped && (dropped[i].lo != lo || dropped[i].hi != hi))
+        i++;
+    if (i == ndropped && ndropped < MAX_DROPPED) {
+        dropped[i].lo = lo;
+        dropped[i].hi = hi;
+        dropped[ndropped++].cursor = 0;
     }
+    bool ok = i < ndropped;
+    if (ok)
+        *cursor = dropped[i].cursor;
     pthread_mutex_unlock(&dropped_lock);
     return ok;
+}
+
+static void set_cursor(uintptr_t lo, uintptr_t hi, size_t cursor)
+{
+    pthread_mutex_lock(&dropped_lock);
+    for (int i = 0; i < ndropped; i++)
+        if (dropped[i].lo == lo && dropped[i].hi == hi)
+            dropped[i].cursor = cursor;
+    pthread_mutex_unlock(&dropped_lock);
 }
 
 /* Forget the dropped ranges that overlap [lo, hi). */
@@ -302,54 +316,89 @@ static bool page_is_zero(const unsigned char *page, size_t ps)
     return i == ps;
 }
 
-/* The pages of [lo, hi) (page-aligned) that hold something other than zeros
- * (read only where they hold memory: a page that is not there reads as
- * zeros, one swapped out counts), counted up to limit + 1; all of them when
- * the system cannot tell. */
-static size_t written_pages(uintptr_t lo, uintptr_t hi, size_t limit)
+/* Give back pages of [lo, hi) from page `cursor` on, wrapping around, until
+ * `count` of those holding memory are gone: one stretch (two where it
+ * wraps), since a call of madvise per scattered page would cost a system
+ * call and, with a second thread running, a TLB shootdown each. Returns the
+ * page after the stretch. */
+static size_t give_back(int fd, uintptr_t lo, uintptr_t hi, size_t cursor, size_t count)
 {
     enum { CHUNK = 512 };
     uint64_t entry[CHUNK];
-    size_t ps = tl_page_size(), n = 0;
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    for (uintptr_t at = lo; at < hi && n <= limit;) {
-        size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
-        if (!read_entries(fd, at, pages, entry)) {
-            n = (hi - lo) / ps;
-            break;
-        }
-        for (size_t k = 0; k < pages && n <= limit; k++, at += ps)
-            n += (entry[k] & SWAPPED) ||
-                 ((entry[k] & PRESENT) && !page_is_zero((const unsigned char *)at, ps));
+    size_t ps = tl_page_size(), pages = (hi - lo) / ps, from = cursor % pages, len = 0, n = 0;
+    while (n < count && len < pages) {
+        size_t at = (from + len) % pages, m = pages - at < CHUNK ? pages - at : CHUNK, k = 0;
+        if (!read_entries(fd, lo + at * ps, m, entry))
+            for (size_t j = 0; j < m; j++)
+                entry[j] = PRESENT;
+        for (; k < m && n < count; k++)
+            n += (entry[k] & (PRESENT | SWAPPED)) != 0;
+        len += k < pages - len ? k : pages - len;
     }
-    if (fd >= 0)
-        close(fd);
-    return n;
+    size_t first = len < pages - from ? len : pages - from;
+    uintptr_t stretch[2][2] = {{lo + from * ps, lo + (from + first) * ps},
+                               {lo, lo + (len - first) * ps}};
+    for (int i = 0; i < 2; i++) {
+        size_t bytes = stretch[i][1] - stretch[i][0];
+        if (!bytes)
+            continue;
+        /* With transparent huge pages set to "always", the first write into
+         * a dropped 2 MB stretch would bring back all of it. */
+        madvise((void *)stretch[i][0], bytes, MADV_NOHUGEPAGE);
+        if (madvise((void *)stretch[i][0], bytes, MADV_DONTNEED) != 0)
+            memset((void *)stretch[i][0], 0, bytes);
+    }
+    return (from + len) % pages;
 }
 #endif
 
 void tl_zero_pages(void *p, size_t bytes)
 {
 #if defined(__linux__)
-    /* A range of a few pages is cheaper to clear than to fault back in, and
-     * so is one whose pages were mostly written since the last clearing (a
-     * table whose rows a step mostly reaches, config A's: 10 rows a page, or
-     * one a data-parallel group summed into): each page given back costs a
-     * page fault when written again, about 12 us on a virtual machine with
-     * shadow page tables. */
-    enum { MIN_PAGES = 16 };
+    /* The pages a step wrote (pages with memory in /proc/self/pagemap that
+     * hold a non-zero byte) are cleared in place and stay, and so do pages
+     * with memory and zeros, up to twice as many pages as were written and
+     * half the range: each page given back costs a page fault when written
+     * again, about 12 us on a virtual machine with shadow page tables, and
+     * a kept page is found again by the next steps' rows as often as they
+     * come back to it. Beyond that the pages are given back from a cursor
+     * that goes round the range. A range written over more than a quarter
+     * of its pages (a table whose rows a step mostly reaches, config A's:
+     * 10 rows a page, or one a data-parallel group summed into) keeps all
+     * its pages, and so does a range of a few pages. */
+    enum { MIN_PAGES = 16, CHUNK = 512 };
     size_t ps = tl_page_size();
     uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
               hi = (a + bytes) & ~(uintptr_t)(ps - 1);
-    if (hi > lo && hi - lo >= MIN_PAGES * ps && written_pages(lo, hi, (hi - lo) / ps / 4) <= (hi - lo) / ps / 4 &&
-        add_dropped(lo, hi)) {
+    int fd;
+    if (hi > lo && hi - lo >= MIN_PAGES * ps &&
+        (fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) >= 0) {
         memset(p, 0, lo - a);
         memset((void *)hi, 0, a + bytes - hi);
-        /* With transparent huge pages set to "always", the first write into
-         * a dropped 2 MB stretch would bring back all of it. */
-        madvise((void *)lo, hi - lo, MADV_NOHUGEPAGE);
-        if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
-            memset((void *)lo, 0, hi - lo);
+        size_t pages = (hi - lo) / ps, written = 0, held = 0, cursor;
+        uint64_t entry[CHUNK];
+        for (uintptr_t at = lo; at < hi;) {
+            size_t m = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
+            if (!read_entries(fd, at, m, entry)) { /* cannot tell: every page was written */
+                memset((void *)at, 0, hi - at);
+                written = pages;
+                break;
+            }
+            for (size_t k = 0; k < m; k++, at += ps) {
+                bool swapped = entry[k] & SWAPPED;
+                if (!swapped && !(entry[k] & PRESENT))
+                    continue;
+                held++;
+                if (swapped || !page_is_zero((const unsigned char *)at, ps)) {
+                    memset((void *)at, 0, ps);
+                    written++;
+                }
+            }
+        }
+        size_t keep = 2 * written < pages / 2 ? 2 * written : pages / 2;
+        if (written <= pages / 4 && add_dropped(lo, hi, &cursor) && held > keep)
+            set_cursor(lo, hi, give_back(fd, lo, hi, cursor, held - keep));
+        close(fd);
         return;
     }
 #endif
@@ -357,15 +406,18 @@ void tl_zero_pages(void *p, size_t bytes)
 }
 
 #if defined(__linux__)
-/* fn over the pages [lo, hi) (inside one dropped range) that have a page or a
- * swap entry, merged into runs; offsets from p. False when fn stopped. */
-static bool each_mapped_page(int fd, uintptr_t p, uintptr_t lo, uintptr_t hi,
+/* fn over the parts of [x, y) (inside one dropped range, so that every page
+ * it touches is one of the range's) on pages that have a page or a swap
+ * entry, merged into runs; offsets from p. A page cut by x or y counts as
+ * any other: not there, its part reads as zeros. False when fn stopped. */
+static bool each_mapped_page(int fd, uintptr_t p, uintptr_t x, uintptr_t y,
                              bool (*fn)(void *ctx, size_t off, size_t len), void *ctx)
 {
     enum { CHUNK = 512 };
     size_t ps = tl_page_size();
     uint64_t entry[CHUNK];
-    uintptr_t run = 0;   /* start of the current run, 0 = none */
+    uintptr_t lo = x & ~(uintptr_t)(ps - 1), hi = (y + ps - 1) & ~(uintptr_t)(ps - 1), run = 0;
+    bool in = false;
     for (uintptr_t at = lo; at < hi;) {
         size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
         if (!read_entries(fd, at, pages, entry)) /* every page counts */
@@ -373,16 +425,18 @@ static bool each_mapped_page(int fd, uintptr_t p, uintptr_t lo, uintptr_t hi,
                 entry[k] = PRESENT;
         for (size_t k = 0; k < pages; k++, at += ps) {
             bool mapped = entry[k] & (PRESENT | SWAPPED);
-            if (mapped && !run)
-                run = at;
-            if (!mapped && run) {
+            if (mapped && !in) {
+                run = at < x ? x : at;
+                in = true;
+            }
+            if (!mapped && in) {
                 if (!fn(ctx, run - p, at - run))
                     return false;
-                run = 0;
+                in = false;
             }
         }
     }
-    return !run || fn(ctx, run - p, hi - run);
+    return !in || fn(ctx, run - p, y - run);
 }
 #endif
 
@@ -408,19 +462,13 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
         }
     pthread_mutex_unlock(&dropped_lock);
     if (n > 0) {
-        /* Whole pages only: a partial page at either end is read. */
-        size_t ps = tl_page_size();
         int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
         uintptr_t at = a;
         bool go = true;
         for (int i = 0; i < n && go; i++) {
-            uintptr_t l = (lo[i] + ps - 1) & ~(uintptr_t)(ps - 1), h = hi[i] & ~(uintptr_t)(ps - 1);
-            if (l < at)
-                l = at;
-            if (h <= l)
-                continue;
-            go = (at == l || fn(ctx, at - a, l - at)) && each_mapped_page(fd, a, l, h, fn, ctx);
-            at = h;
+            go = (at == lo[i] || fn(ctx, at - a, lo[i] - at)) &&
+                 each_mapped_page(fd, a, lo[i], hi[i], fn, ctx);
+            at = hi[i];
         }
         if (fd >= 0)
             close(fd);
@@ -428,4 +476,60 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
     }
 #endif
     return fn(ctx, 0, bytes);
+}
+
+/* The cut depends on n only: 2^16 elements or more a part (a pass over fewer
+ * is not worth waking the pool for), at most TL_PASS_MAX_PARTS parts. */
+int tl_pass_parts(size_t n, size_t *len)
+{
+    enum { MIN = 1 << 16 };
+    size_t c = (n + TL_PASS_MAX_PARTS - 1) / TL_PASS_MAX_PARTS;
+    c = c ? (c + MIN - 1) / MIN * MIN : MIN;
+    *len = c;
+    return (int)((n + c - 1) / c);
+}
+
+typedef struct {
+    const char *p;
+    size_t n, elem, len;
+    bool touched;
+    bool (*fn)(void *ctx, int part, size_t lo, size_t hi);
+    void *ctx;
+    bool ok[TL_PASS_MAX_PARTS];
+} pass_job;
+
+typedef struct {
+    const pass_job *job;
+    int part;
+    size_t lo;
+} pass_part;
+
+static bool touched_run(void *ctx, size_t off, size_t len)
+{
+    const pass_part *q = ctx;
+    size_t e = q->job->elem, lo = q->lo + off / e;
+    return q->job->fn(q->job->ctx, q->part, lo, lo + len / e);
+}
+
+static void pass_on(void *ctx, int part, int parts)
+{
+    (void)parts;
+    pass_job *job = ctx;
+    size_t lo = (size_t)part * job->len, hi = job->n - lo < job->len ? job->n : lo + job->len;
+    pass_part q = {job, part, lo};
+    job->ok[part] = job->touched ? tl_each_touched(job->p + lo * job->elem, (hi - lo) * job->elem,
+                                                   touched_run, &q)
+                                 : job->fn(job->ctx, part, lo, hi);
+}
+
+bool tl_pass(const void *p, size_t n, size_t elem, bool touched,
+             bool (*fn)(void *ctx, int part, size_t lo, size_t hi), void *ctx)
+{
+    pass_job job = {.p = p, .n = n, .elem = elem, .touched = touched, .fn = fn, .ctx = ctx};
+    int parts = tl_pass_parts(n, &job.len);
+    tl_parallel_run(parts, pass_on, &job);
+    bool ok = true;
+    for (int k = 0; k < parts; k++)
+        ok &= job.ok[k];
+    return ok;
 }

@@ -50,7 +50,8 @@ void tl_free(void *p);
 tl_status tl_alloc_pages(void **p, size_t count, size_t elem_size, const char *what);
 void tl_free_pages(void *p, size_t count, size_t elem_size);
 /* memset(p, 0, bytes) for memory from tl_alloc_pages, except that on Linux
- * the whole pages of a large range are handed back to the system instead of
+ * whole pages of a large range beyond twice those written since the last
+ * clearing (and half the range) are handed back to the system instead of
  * written: they read as zeros and take memory again only when written. For a
  * range that is mostly left untouched until the next clearing (an embedding
  * table's gradient); a range written all over would pay a page fault per page. */
@@ -58,12 +59,34 @@ void tl_zero_pages(void *p, size_t bytes);
 /* The system's page size (4096 where it cannot be asked). */
 size_t tl_page_size(void);
 /* Call fn(ctx, off, len) for the parts of [p, p + bytes) in address order
- * (offsets and lengths in bytes), leaving out whole pages that tl_zero_pages
- * gave back and nothing has touched since: they read as zeros, and reading
- * them would take memory again. Stops when fn returns false, and then returns
+ * (offsets and lengths in bytes), leaving out the pages tl_zero_pages gave
+ * back that nothing has touched since, and the part of such a page either
+ * end cuts: they read as zeros, and reading them would take memory again. Stops when fn returns false, and then returns
  * false. Memory never given back is one part. */
 bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t off, size_t len),
                      void *ctx);
+/* A pass over n elements of elem bytes at p on the pool (tl_parallel_run):
+ * the elements cut into tl_pass_parts(n, &len) parts of len elements (the
+ * last one shorter), fn(ctx, part, lo, hi) called for elements [lo, hi) of
+ * each part, or with `touched` for each stretch of it tl_each_touched
+ * returns, in address order. The cut depends on n only, never on the
+ * threads: a sum kept per part and added up in part order has the same bits
+ * on any number of them. False when fn returned false (each part stops at
+ * its first false). */
+enum { TL_PASS_MAX_PARTS = 64 };
+int tl_pass_parts(size_t n, size_t *len);
+bool tl_pass(const void *p, size_t n, size_t elem, bool touched,
+             bool (*fn)(void *ctx, int part, size_t lo, size_t hi), void *ctx);
+/* √(Σ g²) as tl_clip_grad_norm measures it (lib/clip.c). Finite exactly when
+ * every gradient is finite and the sum does not overflow. */
+double tl__grad_norm(const tl_real *grads, size_t n);
+/* tl_optim_step from the gradients s·grads (each rounded to tl_real, the
+ * bits a pass scaling grads in place by s would give; grads are only read),
+ * without looking for non-finite gradients: for a caller that has proven
+ * them finite, e.g. by a finite tl__grad_norm (lib/optim/optim.c). */
+struct tl_optim;
+tl_status tl__optim_step_scaled(struct tl_optim *o, tl_real *values, const tl_real *grads,
+                                size_t n, tl_real s);
 
 /* Fault injection for tests (lib/alloc.c). When set, hook(bytes) is called
  * before each allocation of the library (cJSON's included); non-zero makes it

@@ -299,20 +299,33 @@ void tl_model_reset_state(tl_model *m)
         tl_layer_reset_state(m->layers[i]);
 }
 
+/* The dense gradients' part of elements [lo, hi) of the flat buffer. */
+static bool zero_dense(void *ctx, int part, size_t lo, size_t hi)
+{
+    (void)part;
+    const tl_model *m = ctx;
+    size_t a = m->sparse_off, b = a + m->nsparse;
+    if (lo < a)
+        memset(m->grads + lo, 0, ((hi < a ? hi : a) - lo) * sizeof(tl_real));
+    if (hi > b) {
+        size_t from = lo > b ? lo : b;
+        memset(m->grads + from, 0, (hi - from) * sizeof(tl_real));
+    }
+    return true;
+}
+
 void tl_model_zero_grad(tl_model *m)
 {
     if (!m)
         return;
     if (m->built) {
-        /* The embedding table's gradient is given back to the system rather
-         * than written (tl_zero_pages, while the step wrote at most a quarter
-         * of its pages): config C's 26 MB then holds only the pages of the
-         * next step's rows (about 4 MB) instead of all of them, and clipping
-         * and SGD leave the others out. */
-        size_t end = m->sparse_off + m->nsparse;
-        memset(m->grads, 0, m->sparse_off * sizeof(tl_real));
+        /* The embedding table's gradient is mostly given back to the system
+         * rather than written (tl_zero_pages, while the step wrote at most a
+         * quarter of its pages): config C's 26 MB then holds the pages of the
+         * last steps' rows (about 8 MB) instead of all of them, and clipping
+         * and SGD leave the others out. The rest is cleared on the pool. */
         tl_zero_pages(m->grads + m->sparse_off, m->nsparse * sizeof(tl_real));
-        memset(m->grads + end, 0, (m->nflat - end) * sizeof(tl_real));
+        tl_pass(m->grads, m->nflat, sizeof(tl_real), false, zero_dense, m);
     } else
         for (int i = 0; i < m->nlayers; i++)
             tl_layer_zero_grad(m->layers[i]);

@@ -1,9 +1,12 @@
 /* Optimizers: five steps of each against torch.optim, defaults and names,
- * checkpoint round trip of the state, configuration and argument errors. */
+ * checkpoint round trip of the state, configuration and argument errors, the
+ * update on the pool, and the scaled step the trainer uses. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
+#include "../lib/internal.h"
 
 enum { NP = 10, STEPS = 5, NKINDS = 6 };
 
@@ -335,6 +338,104 @@ static void test_adagrad_eps_placement(void **state)
     assert_true(fabs(got[0][0] - got[1][0]) > 1e-3); /* the placements differ */
 }
 
+/* The update of n parameters over several parts of the pool: the same bits
+ * on 1 and 2 threads, and every element as an optimizer of its own would
+ * move it (the last NP elements against an optimizer made for them alone,
+ * state included). tl__optim_step_scaled(s) gives the bits of scaling the
+ * gradients in place by s and then stepping, and leaves them as they were. */
+static void test_parts_and_scale(void **state)
+{
+    (void)state;
+    enum { N = 3 * 65536 + 7 };
+    int threads = tl_get_num_threads();
+    tl_real *p[3], *g = malloc(N * sizeof *g), *sg = malloc(N * sizeof *g);
+    assert_true(g && sg);
+    for (int k = 0; k < NKINDS; k++) {
+        tl_optim_config cfg = tl_optim_defaults((tl_optim_kind)k);
+        tl_optim *o[3], *tail;
+        tl_real pt[NP];
+        tl_rng rng;
+        tl_rng_seed(&rng, 300 + (uint64_t)k);
+        for (int j = 0; j < 3; j++) {
+            p[j] = malloc(N * sizeof *g);
+            assert_non_null(p[j]);
+            TU_OK(tl_optim_create(&o[j], &cfg, N));
+        }
+        TU_OK(tl_optim_create(&tail, &cfg, NP));
+        random_grads(&rng, p[0], N);
+        memcpy(p[1], p[0], N * sizeof *g);
+        memcpy(p[2], p[0], N * sizeof *g);
+        memcpy(pt, p[0] + N - NP, sizeof pt);
+        for (int t = 0; t < 3; t++) {
+            random_grads(&rng, g, N);
+            const tl_real s = t == 1 ? (tl_real)1 : (tl_real)(0.3 + 0.2 * t);
+            for (size_t i = 0; i < N; i++)
+                sg[i] = s * g[i];
+            TU_OK(tl_set_num_threads(1));
+            TU_OK(tl_optim_step(o[0], p[0], sg, N));
+            TU_OK(tl_optim_step(tail, pt, sg + N - NP, NP));
+            TU_OK(tl_set_num_threads(2));
+            TU_OK(tl_optim_step(o[1], p[1], sg, N));
+            memcpy(sg, g, N * sizeof *g);
+            TU_OK(tl__optim_step_scaled(o[2], p[2], sg, N, s));
+            assert_memory_equal(sg, g, N * sizeof *g);
+        }
+        for (int j = 1; j < 3; j++) {
+            assert_memory_equal(p[0], p[j], N * sizeof *g);
+            assert_int_equal(tl_optim_steps(o[j]), 3);
+            for (int i = 0; i < tl_optim_state_count(o[0]); i++) {
+                tl_real *a, *b;
+                TU_OK(tl_optim_state(o[0], i, NULL, &a, NULL));
+                TU_OK(tl_optim_state(o[j], i, NULL, &b, NULL));
+                assert_memory_equal(a, b, N * sizeof *g);
+            }
+        }
+        assert_memory_equal(pt, p[0] + N - NP, sizeof pt);
+        for (int i = 0; i < tl_optim_state_count(o[0]); i++) {
+            tl_real *a, *b;
+            TU_OK(tl_optim_state(o[0], i, NULL, &a, NULL));
+            TU_OK(tl_optim_state(tail, i, NULL, &b, NULL));
+            assert_memory_equal(a + N - NP, b, NP * sizeof *g);
+        }
+        for (int j = 0; j < 3; j++) {
+            tl_optim_destroy(o[j]);
+            free(p[j]);
+        }
+        tl_optim_destroy(tail);
+    }
+    free(g);
+    free(sg);
+    TU_OK(tl_set_num_threads(threads));
+}
+
+/* SGD passes over blocks of +0 gradients without writing p: the result is
+ * still p − lr·(s·g) for every element, bit for bit, where g is -0 (which
+ * moves a -0 to +0) or a block holds a single non-zero at either end. */
+static void test_sgd_zero_blocks(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    tl_optim_config cfg = tl_optim_defaults(TL_OPTIM_SGD);
+    tl_optim *o;
+    TU_OK(tl_optim_create(&o, &cfg, N));
+    tl_real p[N], g[N], want[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = i % 3 ? (tl_real)-0.0 : (tl_real)(i + 1);
+        g[i] = i >= 192 && i < 256 ? (tl_real)-0.0 : 0;
+    }
+    g[64] = 1;
+    g[127] = -2;
+    g[299] = 3;
+    const tl_real lr = (tl_real)cfg.lr, s = (tl_real)0.75;
+    for (int i = 0; i < N; i++)
+        want[i] = p[i] - lr * (s * g[i]);
+    TU_OK(tl__optim_step_scaled(o, p, g, N, s));
+    assert_memory_equal(p, want, sizeof p);
+    assert_true(signbit(p[1]));     /* +0 gradient: -0 stays */
+    assert_true(!signbit(p[193]));  /* -0 gradient: -0 becomes +0 */
+    tl_optim_destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +447,8 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_step_errors),
         cmocka_unit_test(test_adagrad_eps_placement),
+        cmocka_unit_test(test_parts_and_scale),
+        cmocka_unit_test(test_sgd_zero_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

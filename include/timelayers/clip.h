@@ -3,7 +3,9 @@
  * All functions work on a flat gradient buffer (normally the model's, from
  * tl_model_flat), which is a training step's order: backward, clip, step.
  *
- *   by norm    ‖g‖ = √(Σ g²) over the whole buffer (accumulated in double);
+ *   by norm    ‖g‖ = √(Σ g²) over the whole buffer (accumulated in double, in
+ *              an order that depends on n only: the same bits on any number
+ *              of threads, see docs/architecture.md);
  *              c = max_norm / (‖g‖ + 1e-6);  if c < 1:  g ← c·g
  *   by value   g ← min(max(g, −c), c) element by element
  *

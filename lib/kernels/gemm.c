@@ -15,9 +15,12 @@
  * place instead, see run_block.) The micro-kernel keeps an MR x NR tile
  * of C in registers: per k it loads one row of the B panel (NR floats) and
  * broadcasts MR values of the A panel into MR·NR/L fused multiply-adds (L
- * lanes). The A block (MC x KC) stays in L2; a B panel (KC x NR, 32 KB at
- * KC = 256, NR = 32) stays in L1 while the A panels of the block pass under
- * it; the B block (KC x NC, 1 MB) in L2/L3.
+ * lanes). The A block (MC x KC, MC = 192 rows whatever MR: 192 KB) stays
+ * in L2; a B panel (KC x NR, 32 KB at KC = 256, NR = 32) stays in L1 while
+ * the A panels of the block pass under it; the B block (KC x NC, 1 MB) in
+ * L2/L3. (The AVX2 kernel had blocks of 96 rows, 16 of its panels, until
+ * 2026-12-07: 192 was 1.1-1.25x faster on the output layer's products of
+ * A and C and on C's input projection, Zen 5 at its AVX2 level.)
  *
  *              MR  NR  registers (accumulators + 2 B rows)
  *   AVX-512    12  32  24 + 2 zmm of 32
@@ -50,7 +53,9 @@
 #include <immintrin.h>
 #endif
 
-enum { KC = 256, MC_PANELS = 16, NC = 1024, MAX_MR = 12, MAX_NR = 32, MAX_PARTS = 64 };
+enum { KC = 256, MC = 192, NC = 1024, MAX_MR = 12, MAX_NR = 32, MAX_PARTS = 64 };
+/* pack_b fetches the row of B this many rows below the one it copies. */
+enum { PACK_AHEAD = 4 };
 /* Below this many multiply-adds a product stays on the calling thread. */
 #define SMALL_PRODUCT 65536.0
 
@@ -112,7 +117,11 @@ typedef float v16 __attribute__((vector_size(64)));
 
 /* One source for both ISAs: an MR x NV·L tile as MR·NV vectors of L lanes.
  * The tile's lines of C are prefetched first: with K of about 100 (config
- * A) they would otherwise be waited for at the end of every tile. */
+ * A) they would otherwise be waited for at the end of every tile. A row of
+ * the tile need not start on a cache line (C's rows are ldc floats apart),
+ * so its last float is fetched too: fetching only from its start left the
+ * row's last line out, and the AVX2 kernel waited for it (Zen 5, AVX2,
+ * 650 x 10000 x 175, Aᵀ·B: 78 -> 95 GFLOP/s). */
 #define DEFINE_TILE(name, target, V, L, MR, NV, DIRECT)                                      \
     static target void name(int kc, const float *a, size_t lda, const float *b, size_t ldb,  \
                             float *c, size_t ldc, float beta)                                \
@@ -121,9 +130,9 @@ typedef float v16 __attribute__((vector_size(64)));
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
         {                                                                                    \
             acc0[r] = acc1[r] = (V){0};                                                      \
-            __builtin_prefetch(c + r * ldc, 1);                                              \
-            if (NV == 2)                                                                     \
-                __builtin_prefetch(c + r * ldc + L, 1);                                      \
+            _Pragma("GCC unroll 4") for (int o = 0; o < NV * L; o += 16)                     \
+                __builtin_prefetch(c + r * ldc + o, 1);                                      \
+            __builtin_prefetch(c + r * ldc + NV * L - 1, 1);                                 \
         }                                                                                    \
         for (int k = 0; k < kc; k++, b += ldb) {                                             \
             V b0, b1;                                                                        \
@@ -342,12 +351,19 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
 {
     int nr = g->isa->nr;
     if (!g->tb) {
-        /* Row by row of B, which the prefetchers follow. */
+        /* Row by row of B, which the prefetchers follow within a row; each
+         * row starts a new page for them (B's rows are 8 KB apart in
+         * config B), so the row PACK_AHEAD rows below is fetched along
+         * (Zen 5, 64 x 2048 x 2048 Aᵀ·B: AVX2 65-77 -> 72-87 GFLOP/s,
+         * AVX-512 100-133 -> 129-156; 512 x 2048 x 2048 about 5% at
+         * either level; 2 or 8 rows ahead paid less). */
         for (int k = 0; k < kc; k++) {
             const float *s = g->B + (size_t)(k0 + k) * g->ldb + j0;
             for (int q = 0; q < nc; q += nr) {
                 int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols);
                 float *d = dst + (size_t)q * kc + (size_t)k * w;
+                for (int o = 0; o < cols; o += 16)   /* a prefetch never faults */
+                    __builtin_prefetch(s + PACK_AHEAD * (size_t)g->ldb + q + o);
                 if (cols == 32)   /* copies of a known size, inlined */
                     memcpy(d, s + q, 32 * sizeof *d);
                 else if (cols == 16)
@@ -412,7 +428,7 @@ static int k_slices(int K) { return (K + KC - 1) / KC; }
  * cost a transposition per element (as many floats as multiply-adds per k
  * for a narrow C) and the kernel's broadcasts read A's rows as they are.
  * op(B) = B is read in place too when the rows of C fit one block of A
- * (mr·MC_PANELS): a packed B panel would then serve at most MC_PANELS tiles,
+ * (MC rows): a packed B panel would then serve at most MC / mr tiles,
  * and packing it (a copy of all of B per product: W in the output layer's
  * forward, the scores in its dW) costs about as much as the tiles save by
  * reading it contiguously; a last panel narrower than its kernel is packed.
@@ -420,7 +436,7 @@ static int k_slices(int K) { return (K + KC - 1) / KC; }
 static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
 {
     const gemm_isa *isa = g->isa;
-    int mr = isa->mr, nr = isa->nr, mcmax = mr * MC_PANELS, nk = k_slices(g->K);
+    int mr = isa->mr, nr = isa->nr, mcmax = MC / mr * mr, nk = k_slices(g->K);
     int kcmax = (g->K + nk - 1) / nk;
     int mspan = m1 - m0 < mcmax ? m1 - m0 : mcmax, nspan = n1 - n0 < NC ? n1 - n0 : NC;
     bool direct = !g->ta && g->alpha == 1, b_in_place = g->b_in_place_ok && m1 - m0 <= mcmax;
@@ -506,15 +522,18 @@ static void run_part(void *ctx, int part, int parts)
 
 /* TL_GEMM=own: tl_gemm always comes here, at any SIMD level (the portable
  * kernel too); TL_GEMM=blas: never. Otherwise where this kernel was measured
- * faster than the BLAS (docs/performance.md, "The library's own GEMM"; Zen
- * 5): at the AVX-512 level, whatever kernels OpenBLAS runs. Against its
- * AVX2 kernels (Haswell) it is 1.23-2.18x on every product of configs A, B,
- * C; against its AVX-512 kernels (Cooperlake) 0.79-1.28x per product on one
- * thread, but training steps with 2 threads took 1.4-5x less wall time
- * (A, B, C): OpenBLAS's threads sleep after each product and a product waits
- * for the later of them, where the library's pool spins and hands out parts
- * dynamically. At its AVX2 level it reached 0.73-1.11x OpenBLAS's AVX2
- * kernels: the BLAS stays on AVX2-only CPUs. */
+ * faster than the BLAS (docs/performance.md, "The library's own GEMM" and
+ * "The own GEMM at the AVX2 level"; Zen 5): at the AVX-512 level, whatever
+ * kernels OpenBLAS runs. Against its AVX2 kernels (Haswell) it is 1.23-2.18x
+ * on every product of configs A, B, C; against its AVX-512 kernels
+ * (Cooperlake) 0.79-1.28x per product on one thread, but training steps
+ * with 2 threads took 1.4-5x less wall time (A, B, C): OpenBLAS's threads
+ * sleep after each product and a product waits for the later of them, where
+ * the library's pool spins and hands out parts dynamically. And at the AVX2
+ * level, against OpenBLAS's AVX2 kernels: training steps of A, B, C paired
+ * in one process took 0.80-0.97x the time on 2 threads and 0.92-1.00x on
+ * one. Measured on Zen 5 held to its AVX2 kernels, a stand-in for an
+ * AVX2-only CPU (Zen 3), not on one. Without AVX2 the BLAS stays. */
 typedef enum { GEMM_AUTO, GEMM_OWN, GEMM_BLAS } gemm_choice;
 static gemm_choice choice;
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
@@ -531,7 +550,7 @@ bool tl_sgemm_chosen(void)
     pthread_once(&choice_once, read_choice);
     if (choice != GEMM_AUTO)
         return choice == GEMM_OWN;
-    return tl_simd_active() == TL_SIMD_AVX512;
+    return tl_simd_active() >= TL_SIMD_AVX2;
 }
 
 /* C = beta·C without a product (K = 0 or alpha = 0). */
@@ -555,7 +574,7 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
  * down to a 1/(16·threads) share of all tiles and at least MIN_PART
  * multiply-adds, so the threads end within a small part of each other.
  * Split by rows with op(B) read in place, a part spans at most one block of
- * A (MC_PANELS tiles), the height up to which run_block reads B in place.
+ * A (MC / mr tiles), the height up to which run_block reads B in place.
  * Where each part packs the operand the others pack too (op(A) unless read
  * in place; op(B) unless read in place or packed once), a part is at least
  * REPACK_SPAN columns or rows (run_block packs op(A) once per NC columns
@@ -578,7 +597,7 @@ static void plan_parts(gemm_job *g, int threads, int tiles)
     else {
         shared_pack = !g->Bp && !g->b_in_place_ok;
         if (g->b_in_place_ok && !g->Bp)
-            most = MC_PANELS;
+            most = MC / g->isa->mr;
     }
     int least = (tiles + GUIDED_MIN * threads - 1) / (GUIDED_MIN * threads);
     int by_work = (int)(min_part / (fmas / tiles)) + 1;

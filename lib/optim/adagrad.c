@@ -6,20 +6,22 @@
 #include "optim_impl.h"
 
 static void adagrad_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g,
-                         size_t n)
+                         tl_real s, size_t lo, size_t hi)
 {
     const tl_real lr = (tl_real)o->cfg.lr, eps = (tl_real)o->cfg.eps;
     tl_real *restrict h = o->state[0];
     if (o->cfg.eps_inside) {
-        for (size_t i = 0; i < n; i++) {
-            h[i] += g[i] * g[i];
-            p[i] -= lr * g[i] / TL_SQRT(h[i] + eps);
+        for (size_t i = lo; i < hi; i++) {
+            const tl_real gi = s * g[i];
+            h[i] += gi * gi;
+            p[i] -= lr * gi / TL_SQRT(h[i] + eps);
         }
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        h[i] += g[i] * g[i];
-        p[i] -= lr * g[i] / (TL_SQRT(h[i]) + eps);
+    for (size_t i = lo; i < hi; i++) {
+        const tl_real gi = s * g[i];
+        h[i] += gi * gi;
+        p[i] -= lr * gi / (TL_SQRT(h[i]) + eps);
     }
 }
 

@@ -9,7 +9,8 @@
  * step in double. */
 #include "optim_impl.h"
 
-static void adam_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g, size_t n)
+static void adam_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g,
+                      tl_real s, size_t lo, size_t hi)
 {
     const tl_optim_config *c = &o->cfg;
     const double t = (double)o->steps;
@@ -17,9 +18,10 @@ static void adam_step(const tl_optim *o, tl_real *restrict p, const tl_real *res
     const tl_real step = (tl_real)(c->lr / (1 - pow(c->beta1, t)));
     const tl_real inv_sqrt_bc2 = (tl_real)(1 / sqrt(1 - pow(c->beta2, t)));
     tl_real *restrict m = o->state[0], *restrict v = o->state[1];
-    for (size_t i = 0; i < n; i++) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    for (size_t i = lo; i < hi; i++) {
+        const tl_real gi = s * g[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         p[i] -= step * m[i] / (TL_SQRT(v[i]) * inv_sqrt_bc2 + eps);
     }
 }

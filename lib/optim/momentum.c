@@ -7,12 +7,13 @@
 #include "optim_impl.h"
 
 static void momentum_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g,
-                          size_t n)
+                          tl_real s, size_t lo, size_t hi)
 {
     const tl_real lr = (tl_real)o->cfg.lr, mu = (tl_real)o->cfg.momentum;
     tl_real *restrict v = o->state[0];
-    for (size_t i = 0; i < n; i++) {
-        v[i] = mu * v[i] - lr * g[i];
+    for (size_t i = lo; i < hi; i++) {
+        const tl_real gi = s * g[i];
+        v[i] = mu * v[i] - lr * gi;
         p[i] += v[i];
     }
 }

@@ -6,13 +6,14 @@
 #include "optim_impl.h"
 
 static void nesterov_step(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g,
-                          size_t n)
+                          tl_real s, size_t lo, size_t hi)
 {
     const tl_real lr = (tl_real)o->cfg.lr, mu = (tl_real)o->cfg.momentum;
     tl_real *restrict b = o->state[0];
-    for (size_t i = 0; i < n; i++) {
-        b[i] = mu * b[i] + g[i];
-        p[i] -= lr * (g[i] + mu * b[i]);
+    for (size_t i = lo; i < hi; i++) {
+        const tl_real gi = s * g[i];
+        b[i] = mu * b[i] + gi;
+        p[i] -= lr * (gi + mu * b[i]);
     }
 }
 

@@ -118,17 +118,19 @@ typedef struct {
     const tl_optim *o;
     tl_real *p;
     const tl_real *g;
-} step_part;
+    tl_real s;
+} step_pass;
 
-static bool step_on(void *ctx, size_t off, size_t len)
+static bool step_on(void *ctx, int part, size_t lo, size_t hi)
 {
-    const step_part *s = ctx;
-    size_t i = off / sizeof(tl_real);
-    s->o->ops->step(s->o, s->p + i, s->g + i, len / sizeof(tl_real));
+    (void)part;
+    const step_pass *s = ctx;
+    s->o->ops->step(s->o, s->p, s->g, s->s, lo, hi);
     return true;
 }
 
-tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size_t n)
+static tl_status check_step(const tl_optim *o, const tl_real *values, const tl_real *grads,
+                            size_t n)
 {
     if (!o)
         return tl_fail(TL_ERR_ARG, "tl_optim_step: optimizer is NULL");
@@ -139,17 +141,36 @@ tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size
         return tl_fail(TL_ERR_ARG, "%s optimizer: values or grads is NULL", o->ops->name);
     if (n && overlap(values, grads, n))
         return tl_fail(TL_ERR_ARG, "%s optimizer: values and grads overlap", o->ops->name);
+    return TL_OK;
+}
+
+/* The update on the pool; a stateless kind whose zero gradient changes
+ * nothing (sgd) leaves out the gradient's untouched zero pages. */
+static void step(tl_optim *o, tl_real *values, const tl_real *grads, size_t n, tl_real s)
+{
+    o->steps++;
+    tl_pass(grads, n, sizeof *grads, o->ops->zero_is_noop, step_on,
+            &(step_pass){o, values, grads, s});
+}
+
+tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size_t n)
+{
+    TL_TRY(check_step(o, values, grads, n));
     /* A NaN or infinite gradient would poison the weights and, for the
      * adaptive optimizers, the state for good: refuse it, changing nothing. */
     size_t bad = tl_grad_first_nonfinite(grads, n);
     if (bad != SIZE_MAX)
         return tl_fail(TL_ERR_NUMERIC, "%s optimizer: gradient %zu of %zu is %g; nothing "
                        "changed", o->ops->name, bad, n, (double)grads[bad]);
-    o->steps++;
-    if (o->ops->zero_is_noop) /* leaves out the gradient's untouched zero pages */
-        tl_each_touched(grads, n * sizeof *grads, step_on, &(step_part){o, values, grads});
-    else
-        o->ops->step(o, values, grads, n);
+    step(o, values, grads, n, 1);
+    return TL_OK;
+}
+
+tl_status tl__optim_step_scaled(tl_optim *o, tl_real *values, const tl_real *grads, size_t n,
+                                tl_real s)
+{
+    TL_TRY(check_step(o, values, grads, n));
+    step(o, values, grads, n, s);
     return TL_OK;
 }
 

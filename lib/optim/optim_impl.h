@@ -20,8 +20,12 @@ typedef struct tl_optim_ops {
     /* Without state, and a zero gradient leaves p as it is (sgd): the step
      * may then run on the parts of g tl_each_touched returns. */
     bool zero_is_noop;
-    /* Update p from g, n elements; o->steps already counts this step. */
-    void (*step)(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g, size_t n);
+    /* Update elements [lo, hi) of p and of the state from the gradient s·g
+     * (s·g[i] rounded to tl_real, as a clipping pass scaling g in place
+     * would; s = 1 is g itself); o->steps already counts this step. Each
+     * element on its own, so any cut of [0, n) gives the same bits. */
+    void (*step)(const tl_optim *o, tl_real *restrict p, const tl_real *restrict g, tl_real s,
+                 size_t lo, size_t hi);
 } tl_optim_ops;
 
 struct tl_optim {
