@@ -54,6 +54,8 @@
 #endif
 
 enum { KC = 256, MC = 192, NC = 1024, MAX_MR = 12, MAX_NR = 32, MAX_PARTS = 64 };
+/* pack_b fetches the row of B this many rows below the one it copies. */
+enum { PACK_AHEAD = 4 };
 /* Below this many multiply-adds a product stays on the calling thread. */
 #define SMALL_PRODUCT 65536.0
 
@@ -349,12 +351,19 @@ static void pack_b(const gemm_job *g, int j0, int nc, int k0, int kc, float *dst
 {
     int nr = g->isa->nr;
     if (!g->tb) {
-        /* Row by row of B, which the prefetchers follow. */
+        /* Row by row of B, which the prefetchers follow within a row; each
+         * row starts a new page for them (B's rows are 8 KB apart in
+         * config B), so the row PACK_AHEAD rows below is fetched along
+         * (Zen 5, 64 x 2048 x 2048 Aᵀ·B: AVX2 65-77 -> 72-87 GFLOP/s,
+         * AVX-512 100-133 -> 129-156; 512 x 2048 x 2048 about 5% at
+         * either level; 2 or 8 rows ahead paid less). */
         for (int k = 0; k < kc; k++) {
             const float *s = g->B + (size_t)(k0 + k) * g->ldb + j0;
             for (int q = 0; q < nc; q += nr) {
                 int cols = nc - q < nr ? nc - q : nr, w = panel_w(g->isa, cols);
                 float *d = dst + (size_t)q * kc + (size_t)k * w;
+                for (int o = 0; o < cols; o += 16)   /* a prefetch never faults */
+                    __builtin_prefetch(s + PACK_AHEAD * (size_t)g->ldb + q + o);
                 if (cols == 32)   /* copies of a known size, inlined */
                     memcpy(d, s + q, 32 * sizeof *d);
                 else if (cols == 16)
@@ -513,15 +522,18 @@ static void run_part(void *ctx, int part, int parts)
 
 /* TL_GEMM=own: tl_gemm always comes here, at any SIMD level (the portable
  * kernel too); TL_GEMM=blas: never. Otherwise where this kernel was measured
- * faster than the BLAS (docs/performance.md, "The library's own GEMM"; Zen
- * 5): at the AVX-512 level, whatever kernels OpenBLAS runs. Against its
- * AVX2 kernels (Haswell) it is 1.23-2.18x on every product of configs A, B,
- * C; against its AVX-512 kernels (Cooperlake) 0.79-1.28x per product on one
- * thread, but training steps with 2 threads took 1.4-5x less wall time
- * (A, B, C): OpenBLAS's threads sleep after each product and a product waits
- * for the later of them, where the library's pool spins and hands out parts
- * dynamically. At its AVX2 level it reached 0.73-1.11x OpenBLAS's AVX2
- * kernels: the BLAS stays on AVX2-only CPUs. */
+ * faster than the BLAS (docs/performance.md, "The library's own GEMM" and
+ * "The own GEMM at the AVX2 level"; Zen 5): at the AVX-512 level, whatever
+ * kernels OpenBLAS runs. Against its AVX2 kernels (Haswell) it is 1.23-2.18x
+ * on every product of configs A, B, C; against its AVX-512 kernels
+ * (Cooperlake) 0.79-1.28x per product on one thread, but training steps
+ * with 2 threads took 1.4-5x less wall time (A, B, C): OpenBLAS's threads
+ * sleep after each product and a product waits for the later of them, where
+ * the library's pool spins and hands out parts dynamically. And at the AVX2
+ * level, against OpenBLAS's AVX2 kernels: training steps of A, B, C paired
+ * in one process took 0.80-0.97x the time on 2 threads and 0.92-1.00x on
+ * one. Measured on Zen 5 held to its AVX2 kernels, a stand-in for an
+ * AVX2-only CPU (Zen 3), not on one. Without AVX2 the BLAS stays. */
 typedef enum { GEMM_AUTO, GEMM_OWN, GEMM_BLAS } gemm_choice;
 static gemm_choice choice;
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
@@ -538,7 +550,7 @@ bool tl_sgemm_chosen(void)
     pthread_once(&choice_once, read_choice);
     if (choice != GEMM_AUTO)
         return choice == GEMM_OWN;
-    return tl_simd_active() == TL_SIMD_AVX512;
+    return tl_simd_active() >= TL_SIMD_AVX2;
 }
 
 /* C = beta·C without a product (K = 0 or alpha = 0). */

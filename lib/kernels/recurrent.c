@@ -235,14 +235,18 @@ void tl_rec_prepare(tl_rec *r, const tl_real *Wh, int H, int G, bool backward, i
 
 int tl_rec_parts(const tl_rec *r, int N)
 {
-    /* Below ~2e5 flops a step the hand-over costs more than it saves. Up to
+    /* Below 2e6 flops a step the hand-over costs more than it saves: config
+     * A's steps (N = 20, H = 100: 1.6e6 flops for the LSTM, 1.2e6 for the
+     * GRU, 4e5 for the RNN) run faster on one thread (Zen 5, 2 threads: the
+     * LSTM's forward 1.27-1.32 -> 0.96-1.02 ms per training step, its
+     * backward 1.90-2.21 -> 1.68-1.70 ms; docs/performance.md). Up to
      * four parts per thread, whole panels each. The layers run them homed
      * (tl_parallel_run_homed: each thread keeps the same units, and so the
      * same panels and state, from step to step) and a thread that is done
      * takes the others' last parts, so one held up (a busy machine) delays
      * the step by a part rather than by half of it. */
     int P = panels_of(r->H), threads = tl_get_num_threads();
-    if (!r->packed || threads == 1 || 2.0 * N * r->H * r->G * r->H < 2e5)
+    if (!r->packed || threads == 1 || 2.0 * N * r->H * r->G * r->H < 2e6)
         return 1;
     int per_part = (P + 4 * threads - 1) / (4 * threads);
     return (P + per_part - 1) / per_part;

@@ -22,8 +22,8 @@ bf16 rate against PyTorch's (float) and against timelayers' float rate. bf16 wei
 the numbers generated slightly (docs/semantics.md, "Generation").
 
 --avx2-only stands in for an AVX2-only CPU on an AVX-512 one: timelayers runs its kernels at the
-AVX2 level (timelayers-bench --simd avx2, its GEMMs then go to OpenBLAS), both sides get
-OpenBLAS's AVX2 (Haswell) kernels, and PyTorch's own kernels are held to AVX2
+AVX2 level (timelayers-bench --simd avx2, its own GEMM included), both sides get OpenBLAS's
+AVX2 (Haswell) kernels where they call it, and PyTorch's own kernels are held to AVX2
 (ATEN_CPU_CAPABILITY=avx2; ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN). The clock, caches and memory
 stay those of the machine, so it is an approximation of a real AVX2 CPU, not a measurement of one.
 """

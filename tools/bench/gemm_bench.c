@@ -8,8 +8,9 @@
  * best and the median of the R wall times, and the best CPU time per thread
  * (process CPU time / T), which on a shared machine is the speed while the
  * product has the cores. Names: fwd/dx/dW of the output layer (a block of
- * 175 rows, the fused pass's for R = 700 rows), xW/dWx/dWh/dx of the recurrent layer's
- * input-side GEMMs over N·T rows (LSTM: 4H columns).
+ * 175 rows, the fused pass's for R = 700 rows), xW of the recurrent layer's
+ * input projection over N·T rows (LSTM: 4H columns), dWx/dWh/dx of its
+ * backward, one window of rows at a time.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -27,27 +28,29 @@ typedef struct {
 
 /* (N, T, D, H, V) of A, B, C: rows = N·T; the output layer in blocks of
  * at most 7 MB of scores when V is large (A, C: 4 blocks of 175 of the 700
- * rows; B: one block of all 2048 rows). */
+ * rows; B: one block of all 2048 rows); the recurrent layer's backward
+ * products per window of steps (A, C: 12 steps, 240 rows; B: 8 steps, 256
+ * rows; dWx and dWh are the same product when D = H). */
 static const shape shapes[] = {
     {"A", "out fwd", false, false, 175, 10000, 100},
     {"A", "out dx", false, true, 175, 100, 10000},
     {"A", "out dW", true, false, 100, 10000, 175},
     {"A", "xW", false, false, 700, 400, 100},
-    {"A", "dWx", true, false, 100, 400, 700},
-    {"A", "dx", false, true, 700, 100, 400},
+    {"A", "dW", true, false, 100, 400, 240},
+    {"A", "dx", false, true, 240, 100, 400},
     {"B", "out fwd", false, false, 2048, 65, 512},
     {"B", "out dx", false, true, 2048, 512, 65},
     {"B", "out dW", true, false, 512, 65, 2048},
     {"B", "xW", false, false, 2048, 2048, 64},
-    {"B", "dWx", true, false, 64, 2048, 2048},
-    {"B", "dWh", true, false, 512, 2048, 2048},
-    {"B", "dx", false, true, 2048, 64, 2048},
+    {"B", "dWx", true, false, 64, 2048, 256},
+    {"B", "dWh", true, false, 512, 2048, 256},
+    {"B", "dx", false, true, 256, 64, 2048},
     {"C", "out fwd", false, false, 175, 10000, 650},
     {"C", "out dx", false, true, 175, 650, 10000},
     {"C", "out dW", true, false, 650, 10000, 175},
     {"C", "xW", false, false, 700, 2600, 650},
-    {"C", "dWx", true, false, 650, 2600, 700},
-    {"C", "dx", false, true, 700, 650, 2600},
+    {"C", "dW", true, false, 650, 2600, 240},
+    {"C", "dx", false, true, 240, 650, 2600},
 };
 
 static double now(clockid_t id)
