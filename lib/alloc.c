@@ -196,8 +196,7 @@ size_t tl_page_size(void)
 #if defined(__linux__)
 
 enum { MAX_DROPPED = 8 };
-/* cursor: the page (from lo) where tl_zero_pages gives pages back next. */
-static struct { uintptr_t lo, hi; size_t cursor; } dropped[MAX_DROPPED];
+static struct { uintptr_t lo, hi; } dropped[MAX_DROPPED];
 static int ndropped;
 static pthread_mutex_t dropped_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -209,33 +208,20 @@ static bool mapping_of(size_t bytes, size_t *span)
     return *span >= bytes && *span + ps > *span;
 }
 
-/* List [lo, hi) as dropped if it is not; *cursor = its cursor. False when
- * the list is full. */
-static bool add_dropped(uintptr_t lo, uintptr_t hi, size_t *cursor)
+/* List [lo, hi) as dropped; false when the list is full. */
+static bool add_dropped(uintptr_t lo, uintptr_t hi)
 {
-    int i = 0;
+    bool ok = false;
     pthread_mutex_lock(&dropped_lock);
-    while (i < ndropped && (dropped[i].lo != lo || dropped[i].hi != hi))
-        i++;
-    if (i == ndropped && ndropped < MAX_DROPPED) {
-        dropped[i].lo = lo;
-        dropped[i].hi = hi;
-        dropped[ndropped++].cursor = 0;
+    for (int i = 0; i < ndropped && !ok; i++)
+        ok = dropped[i].lo == lo && dropped[i].hi == hi;
+    if (!ok && ndropped < MAX_DROPPED) {
+        dropped[ndropped].lo = lo;
+        dropped[ndropped++].hi = hi;
+        ok = true;
     }
-    bool ok = i < ndropped;
-    if (ok)
-        *cursor = dropped[i].cursor;
     pthread_mutex_unlock(&dropped_lock);
     return ok;
-}
-
-static void set_cursor(uintptr_t lo, uintptr_t hi, size_t cursor)
-{
-    pthread_mutex_lock(&dropped_lock);
-    for (int i = 0; i < ndropped; i++)
-        if (dropped[i].lo == lo && dropped[i].hi == hi)
-            dropped[i].cursor = cursor;
-    pthread_mutex_unlock(&dropped_lock);
 }
 
 /* Forget the dropped ranges that overlap [lo, hi). */
@@ -308,97 +294,72 @@ static bool read_entries(int fd, uintptr_t at, size_t pages, uint64_t *entry)
            pread(fd, entry, bytes, (off_t)(at / tl_page_size() * sizeof *entry)) == (ssize_t)bytes;
 }
 
+/* A block at a time with no branch inside, so that it is vectorised (a byte
+ * loop with an early exit takes about 1 us for a page of zeros). */
 static bool page_is_zero(const unsigned char *page, size_t ps)
 {
-    size_t i = 0;
-    while (i < ps && !page[i])
-        i++;
-    return i == ps;
+    enum { BLOCK = 256 };
+    for (size_t i = 0; i < ps; i += BLOCK) {
+        uint64_t any = 0;
+        for (size_t k = 0; k < BLOCK; k += sizeof any) {
+            uint64_t u;
+            memcpy(&u, page + i + k, sizeof u);
+            any |= u;
+        }
+        if (any)
+            return false;
+    }
+    return true;
 }
 
-/* Give back pages of [lo, hi) from page `cursor` on, wrapping around, until
- * `count` of those holding memory are gone: one stretch (two where it
- * wraps), since a call of madvise per scattered page would cost a system
- * call and, with a second thread running, a TLB shootdown each. Returns the
- * page after the stretch. */
-static size_t give_back(int fd, uintptr_t lo, uintptr_t hi, size_t cursor, size_t count)
+/* The pages of [lo, hi) (page-aligned) that hold something other than zeros
+ * (read only where they hold memory: a page that is not there reads as
+ * zeros, one swapped out counts), counted up to limit + 1; all of them when
+ * the system cannot tell. */
+static size_t written_pages(uintptr_t lo, uintptr_t hi, size_t limit)
 {
     enum { CHUNK = 512 };
     uint64_t entry[CHUNK];
-    size_t ps = tl_page_size(), pages = (hi - lo) / ps, from = cursor % pages, len = 0, n = 0;
-    while (n < count && len < pages) {
-        size_t at = (from + len) % pages, m = pages - at < CHUNK ? pages - at : CHUNK, k = 0;
-        if (!read_entries(fd, lo + at * ps, m, entry))
-            for (size_t j = 0; j < m; j++)
-                entry[j] = PRESENT;
-        for (; k < m && n < count; k++)
-            n += (entry[k] & (PRESENT | SWAPPED)) != 0;
-        len += k < pages - len ? k : pages - len;
+    size_t ps = tl_page_size(), n = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (uintptr_t at = lo; at < hi && n <= limit;) {
+        size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
+        if (!read_entries(fd, at, pages, entry)) {
+            n = (hi - lo) / ps;
+            break;
+        }
+        for (size_t k = 0; k < pages && n <= limit; k++, at += ps)
+            n += (entry[k] & SWAPPED) ||
+                 ((entry[k] & PRESENT) && !page_is_zero((const unsigned char *)at, ps));
     }
-    size_t first = len < pages - from ? len : pages - from;
-    uintptr_t stretch[2][2] = {{lo + from * ps, lo + (from + first) * ps},
-                               {lo, lo + (len - first) * ps}};
-    for (int i = 0; i < 2; i++) {
-        size_t bytes = stretch[i][1] - stretch[i][0];
-        if (!bytes)
-            continue;
-        /* With transparent huge pages set to "always", the first write into
-         * a dropped 2 MB stretch would bring back all of it. */
-        madvise((void *)stretch[i][0], bytes, MADV_NOHUGEPAGE);
-        if (madvise((void *)stretch[i][0], bytes, MADV_DONTNEED) != 0)
-            memset((void *)stretch[i][0], 0, bytes);
-    }
-    return (from + len) % pages;
+    if (fd >= 0)
+        close(fd);
+    return n;
 }
 #endif
 
 void tl_zero_pages(void *p, size_t bytes)
 {
 #if defined(__linux__)
-    /* The pages a step wrote (pages with memory in /proc/self/pagemap that
-     * hold a non-zero byte) are cleared in place and stay, and so do pages
-     * with memory and zeros, up to twice as many pages as were written and
-     * half the range: each page given back costs a page fault when written
-     * again, about 12 us on a virtual machine with shadow page tables, and
-     * a kept page is found again by the next steps' rows as often as they
-     * come back to it. Beyond that the pages are given back from a cursor
-     * that goes round the range. A range written over more than a quarter
-     * of its pages (a table whose rows a step mostly reaches, config A's:
-     * 10 rows a page, or one a data-parallel group summed into) keeps all
-     * its pages, and so does a range of a few pages. */
-    enum { MIN_PAGES = 16, CHUNK = 512 };
+    /* A range of a few pages is cheaper to clear than to fault back in, and
+     * so is one whose pages were mostly written since the last clearing (a
+     * table whose rows a step mostly reaches, config A's: 10 rows a page, or
+     * one a data-parallel group summed into): each page given back costs a
+     * page fault when written again, about 12 us on a virtual machine with
+     * shadow page tables. */
+    enum { MIN_PAGES = 16 };
     size_t ps = tl_page_size();
     uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
               hi = (a + bytes) & ~(uintptr_t)(ps - 1);
-    int fd;
-    if (hi > lo && hi - lo >= MIN_PAGES * ps &&
-        (fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) >= 0) {
+    if (hi > lo && hi - lo >= MIN_PAGES * ps && written_pages(lo, hi, (hi - lo) / ps / 4) <= (hi - lo) / ps / 4 &&
+        add_dropped(lo, hi)) {
         memset(p, 0, lo - a);
         memset((void *)hi, 0, a + bytes - hi);
-        size_t pages = (hi - lo) / ps, written = 0, held = 0, cursor;
-        uint64_t entry[CHUNK];
-        for (uintptr_t at = lo; at < hi;) {
-            size_t m = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
-            if (!read_entries(fd, at, m, entry)) { /* cannot tell: every page was written */
-                memset((void *)at, 0, hi - at);
-                written = pages;
-                break;
-            }
-            for (size_t k = 0; k < m; k++, at += ps) {
-                bool swapped = entry[k] & SWAPPED;
-                if (!swapped && !(entry[k] & PRESENT))
-                    continue;
-                held++;
-                if (swapped || !page_is_zero((const unsigned char *)at, ps)) {
-                    memset((void *)at, 0, ps);
-                    written++;
-                }
-            }
-        }
-        size_t keep = 2 * written < pages / 2 ? 2 * written : pages / 2;
-        if (written <= pages / 4 && add_dropped(lo, hi, &cursor) && held > keep)
-            set_cursor(lo, hi, give_back(fd, lo, hi, cursor, held - keep));
-        close(fd);
+        /* With transparent huge pages set to "always", the first write into
+         * a dropped 2 MB stretch would bring back all of it. */
+        madvise((void *)lo, hi - lo, MADV_NOHUGEPAGE);
+        if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+            memset((void *)lo, 0, hi - lo);
         return;
     }
 #endif

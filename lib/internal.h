@@ -50,8 +50,7 @@ void tl_free(void *p);
 tl_status tl_alloc_pages(void **p, size_t count, size_t elem_size, const char *what);
 void tl_free_pages(void *p, size_t count, size_t elem_size);
 /* memset(p, 0, bytes) for memory from tl_alloc_pages, except that on Linux
- * whole pages of a large range beyond twice those written since the last
- * clearing (and half the range) are handed back to the system instead of
+ * the whole pages of a large range are handed back to the system instead of
  * written: they read as zeros and take memory again only when written. For a
  * range that is mostly left untouched until the next clearing (an embedding
  * table's gradient); a range written all over would pay a page fault per page. */

@@ -319,10 +319,10 @@ void tl_model_zero_grad(tl_model *m)
     if (!m)
         return;
     if (m->built) {
-        /* The embedding table's gradient is mostly given back to the system
-         * rather than written (tl_zero_pages, while the step wrote at most a
-         * quarter of its pages): config C's 26 MB then holds the pages of the
-         * last steps' rows (about 8 MB) instead of all of them, and clipping
+        /* The embedding table's gradient is given back to the system rather
+         * than written (tl_zero_pages, while the step wrote at most a quarter
+         * of its pages): config C's 26 MB then holds only the pages of the
+         * next step's rows (about 4 MB) instead of all of them, and clipping
          * and SGD leave the others out. The rest is cleared on the pool. */
         tl_zero_pages(m->grads + m->sparse_off, m->nsparse * sizeof(tl_real));
         tl_pass(m->grads, m->nflat, sizeof(tl_real), false, zero_dense, m);

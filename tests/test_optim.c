@@ -408,34 +408,6 @@ static void test_parts_and_scale(void **state)
     TU_OK(tl_set_num_threads(threads));
 }
 
-/* SGD passes over blocks of +0 gradients without writing p: the result is
- * still p − lr·(s·g) for every element, bit for bit, where g is -0 (which
- * moves a -0 to +0) or a block holds a single non-zero at either end. */
-static void test_sgd_zero_blocks(void **state)
-{
-    (void)state;
-    enum { N = 300 };
-    tl_optim_config cfg = tl_optim_defaults(TL_OPTIM_SGD);
-    tl_optim *o;
-    TU_OK(tl_optim_create(&o, &cfg, N));
-    tl_real p[N], g[N], want[N];
-    for (int i = 0; i < N; i++) {
-        p[i] = i % 3 ? (tl_real)-0.0 : (tl_real)(i + 1);
-        g[i] = i >= 192 && i < 256 ? (tl_real)-0.0 : 0;
-    }
-    g[64] = 1;
-    g[127] = -2;
-    g[299] = 3;
-    const tl_real lr = (tl_real)cfg.lr, s = (tl_real)0.75;
-    for (int i = 0; i < N; i++)
-        want[i] = p[i] - lr * (s * g[i]);
-    TU_OK(tl__optim_step_scaled(o, p, g, N, s));
-    assert_memory_equal(p, want, sizeof p);
-    assert_true(signbit(p[1]));     /* +0 gradient: -0 stays */
-    assert_true(!signbit(p[193]));  /* -0 gradient: -0 becomes +0 */
-    tl_optim_destroy(o);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,7 +420,6 @@ int main(void)
         cmocka_unit_test(test_step_errors),
         cmocka_unit_test(test_adagrad_eps_placement),
         cmocka_unit_test(test_parts_and_scale),
-        cmocka_unit_test(test_sgd_zero_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
