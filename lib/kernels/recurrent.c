@@ -123,14 +123,25 @@ DEFINE_MICRO(micro16, v16, 16)
             int wp = w - PANEL * p < PANEL * np ? w - PANEL * p : PANEL * np;                \
             const float *Bp = B + bstride * (size_t)p;                                       \
             float *Cp = C + PANEL * p;                                                       \
-            int r = 0;                                                                       \
-            for (; r + MR <= N; r += MR)                                                     \
+            int r = 0, full = N / MR * MR;                                                   \
+            /* AVX2: a last block of 1 or 2 rows keeps 2 or 4 accumulators,                  \
+             * too few to cover the multiply-add latency; it and the last                    \
+             * full block run as 4 + 3 or 4 + 4 rows instead (N = 20, 32:                   \
+             * 4 + 4 after 12 or 24 rows). Each row's sums are the same. */                  \
+            if (MR == 6 && full >= MR && N - full <= 2)                                      \
+                full -= MR;                                                                  \
+            for (; r < full; r += MR)                                                        \
                 if (nv == 2)                                                                 \
                     micro(MR, 2, K, A + (size_t)r * lda, lda, Bp, vstride,                   \
                           Cp + (size_t)r * ldc, ldc, wp);                                    \
                 else                                                                         \
                     micro(MR, 1, K, A + (size_t)r * lda, lda, Bp, vstride,                   \
                           Cp + (size_t)r * ldc, ldc, wp);                                    \
+            if (N - r > MR) {                                                                \
+                name##_rows(4, nv, K, A + (size_t)r * lda, lda, Bp, vstride,                 \
+                            Cp + (size_t)r * ldc, ldc, wp);                                  \
+                r += 4;                                                                      \
+            }                                                                                \
             if (r < N)                                                                       \
                 name##_rows(N - r, nv, K, A + (size_t)r * lda, lda, Bp, vstride,             \
                             Cp + (size_t)r * ldc, ldc, wp);                                  \
