@@ -168,29 +168,35 @@ double tl__grad_norm(const tl_real *grads, size_t n)
     return sqrt(sum);
 }
 
-tl_status tl_clip_grad_norm(tl_real *grads, size_t n, double max_norm, double *norm)
+tl_status tl__clip_factor(const char *who, const tl_real *grads, size_t n, double max_norm,
+                          double *norm, tl_real *s)
 {
     if (n && !grads)
-        return tl_fail(TL_ERR_ARG, "tl_clip_grad_norm: grads is NULL");
+        return tl_fail(TL_ERR_ARG, "%s: grads is NULL", who);
     if (!(max_norm > 0))
-        return tl_fail(TL_ERR_ARG, "tl_clip_grad_norm: max_norm must be positive (got %g)",
-                       max_norm);
+        return tl_fail(TL_ERR_ARG, "%s: max_norm must be positive (got %g)", who, max_norm);
     double total = tl__grad_norm(grads, n);
     if (norm)
         *norm = total;
     if (!isfinite(total)) {
         size_t bad = tl_grad_first_nonfinite(grads, n);
         if (bad == SIZE_MAX)
-            return tl_fail(TL_ERR_NUMERIC, "tl_clip_grad_norm: the norm of %zu finite gradients "
-                                           "overflows", n);
-        return tl_fail(TL_ERR_NUMERIC, "tl_clip_grad_norm: gradient norm is %g; gradient %zu "
-                                       "of %zu is %g", total, bad, n, (double)grads[bad]);
+            return tl_fail(TL_ERR_NUMERIC, "%s: the norm of %zu finite gradients overflows", who,
+                           n);
+        return tl_fail(TL_ERR_NUMERIC, "%s: gradient norm is %g; gradient %zu of %zu is %g", who,
+                       total, bad, n, (double)grads[bad]);
     }
     double coef = max_norm / (total + 1e-6);
-    if (coef < 1) {
-        pass p = {.g = grads, .n = n, .s = (tl_real)coef};
+    *s = coef < 1 ? (tl_real)coef : 1;
+    return TL_OK;
+}
+
+tl_status tl_clip_grad_norm(tl_real *grads, size_t n, double max_norm, double *norm)
+{
+    pass p = {.g = grads, .n = n};
+    TL_TRY(tl__clip_factor("tl_clip_grad_norm", grads, n, max_norm, norm, &p.s));
+    if (p.s != 1)
         tl_pass(grads, n, sizeof *grads, true, scale, &p);
-    }
     return TL_OK;
 }
 

@@ -79,13 +79,11 @@ bool tl_pass(const void *p, size_t n, size_t elem, bool touched,
 /* √(Σ g²) as tl_clip_grad_norm measures it (lib/clip.c). Finite exactly when
  * every gradient is finite and the sum does not overflow. */
 double tl__grad_norm(const tl_real *grads, size_t n);
-/* tl_optim_step from the gradients s·grads (each rounded to tl_real, the
- * bits a pass scaling grads in place by s would give; grads are only read),
- * without looking for non-finite gradients: for a caller that has proven
- * them finite, e.g. by a finite tl__grad_norm (lib/optim/optim.c). */
-struct tl_optim;
-tl_status tl__optim_step_scaled(struct tl_optim *o, tl_real *values, const tl_real *grads,
-                                size_t n, tl_real s);
+/* The checks and the norm of tl_clip_grad_norm (errors named after `who`),
+ * and its factor *s: max_norm / (norm + 1e-6) when below 1, else 1. A
+ * finite norm proves every gradient finite (lib/clip.c). */
+tl_status tl__clip_factor(const char *who, const tl_real *grads, size_t n, double max_norm,
+                          double *norm, tl_real *s);
 
 /* Fault injection for tests (lib/alloc.c). When set, hook(bytes) is called
  * before each allocation of the library (cJSON's included); non-zero makes it

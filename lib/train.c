@@ -192,31 +192,24 @@ static tl_status train_step(tl_trainer *t, double *loss, double *norm)
     bool halt = (tl_comm_is_writer(t->cfg.comm) && t->cfg.max_seconds > 0 &&
                  now() - t->start_t >= t->cfg.max_seconds) || (t->cfg.stop && *t->cfg.stop);
     TL_TRY(tl__group_reduce(t, st, sum, weight, halt, loss));
-    /* A finite norm proves every gradient finite (one infinite or NaN square
-     * makes the sum so), so the update does not look again, and the clipping
-     * factor s goes into it rather than into a pass of its own: the same
-     * bits, but the gradients stay as backward left them. Clipping by value
-     * clamps the scaled gradients: those are scaled in place first. */
-    double max_norm = t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY;
-    tl_real s = 1;
-    if (t->cfg.clip_value > 0) {
-        if (tl_clip_grad_norm(t->grads, t->nparams, max_norm, norm))
-            return nonfinite_grad(t, *norm);
-        TL_TRY(tl_clip_grad_value(t->grads, t->nparams, t->cfg.clip_value));
-    } else {
-        *norm = tl__grad_norm(t->grads, t->nparams);
-        if (!isfinite(*norm))
-            return nonfinite_grad(t, *norm);
-        double coef = max_norm / (*norm + 1e-6);
-        s = coef < 1 ? (tl_real)coef : 1;
-    }
     const tl_lr_schedule *ls = &t->cfg.lr_schedule;
     if (ls->kind == TL_LR_STEP || ls->kind == TL_LR_COSINE) {
         long total = t->cfg.epochs * (long)tl_batcher_iters_per_epoch(&t->batcher);
         TL_TRY(tl_optim_set_lr(t->opt, tl_lr_at(ls, t->base_lr, tl_optim_lr(t->opt),
                                                 t->epoch + 1, t->step + 1, total)));
     }
-    return tl__optim_step_scaled(t->opt, t->values, t->grads, t->nparams, s);
+    /* Clipping by norm goes into the update (two passes over the gradients,
+     * not four); clipping by value clamps the scaled gradients, which are
+     * scaled in place first. */
+    double max_norm = t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY;
+    if (t->cfg.clip_value > 0) {
+        if (tl_clip_grad_norm(t->grads, t->nparams, max_norm, norm))
+            return nonfinite_grad(t, *norm);
+        TL_TRY(tl_clip_grad_value(t->grads, t->nparams, t->cfg.clip_value));
+        return tl_optim_step(t->opt, t->values, t->grads, t->nparams);
+    }
+    st = tl_optim_step_clip_norm(t->opt, t->values, t->grads, t->nparams, max_norm, norm);
+    return st == TL_ERR_NUMERIC ? nonfinite_grad(t, *norm) : st;
 }
 
 /* ---- reports ------------------------------------------------------------- */

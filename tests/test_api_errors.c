@@ -288,6 +288,9 @@ static void test_model_optim_clip(void **state)
     BAD(tl_optim_step(NULL, v4, g, 4));
     BAD(tl_optim_step(w.opt, NULL, g, np));
     BAD(tl_optim_step(w.opt, v4, g, 4));       /* the optimizer holds np parameters */
+    BAD(tl_optim_step_clip_norm(NULL, v4, g, 4, 1, NULL));
+    BAD(tl_optim_step_clip_norm(w.opt, NULL, g, np, 1, NULL));
+    BAD(tl_optim_step_clip_norm(w.opt, v4, g, 4, 1, NULL));
     BAD(tl_optim_get_config(NULL, &got));
     BAD(tl_optim_get_config(w.opt, NULL));
     BAD(tl_optim_set_lr(NULL, 0.1));

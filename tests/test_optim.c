@@ -341,8 +341,9 @@ static void test_adagrad_eps_placement(void **state)
 /* The update of n parameters over several parts of the pool: the same bits
  * on 1 and 2 threads, and every element as an optimizer of its own would
  * move it (the last NP elements against an optimizer made for them alone,
- * state included). tl__optim_step_scaled(s) gives the bits of scaling the
- * gradients in place by s and then stepping, and leaves them as they were. */
+ * state included). tl_optim_step_clip_norm gives the bits of clipping the
+ * gradients in place by their norm and then stepping, and leaves them as
+ * they were. */
 static void test_parts_and_scale(void **state)
 {
     (void)state;
@@ -368,7 +369,10 @@ static void test_parts_and_scale(void **state)
         memcpy(pt, p[0] + N - NP, sizeof pt);
         for (int t = 0; t < 3; t++) {
             random_grads(&rng, g, N);
-            const tl_real s = t == 1 ? (tl_real)1 : (tl_real)(0.3 + 0.2 * t);
+            /* t = 1 does not clip */
+            double norm = tl__grad_norm(g, N), got = 0;
+            double max_norm = t == 1 ? INFINITY : (0.3 + 0.2 * t) * norm;
+            const tl_real s = t == 1 ? (tl_real)1 : (tl_real)(max_norm / (norm + 1e-6));
             for (size_t i = 0; i < N; i++)
                 sg[i] = s * g[i];
             TU_OK(tl_set_num_threads(1));
@@ -377,7 +381,8 @@ static void test_parts_and_scale(void **state)
             TU_OK(tl_set_num_threads(2));
             TU_OK(tl_optim_step(o[1], p[1], sg, N));
             memcpy(sg, g, N * sizeof *g);
-            TU_OK(tl__optim_step_scaled(o[2], p[2], sg, N, s));
+            TU_OK(tl_optim_step_clip_norm(o[2], p[2], sg, N, max_norm, &got));
+            assert_true(got == norm);
             assert_memory_equal(sg, g, N * sizeof *g);
         }
         for (int j = 1; j < 3; j++) {
@@ -408,6 +413,45 @@ static void test_parts_and_scale(void **state)
     TU_OK(tl_set_num_threads(threads));
 }
 
+/* tl_optim_step_clip_norm refuses a max_norm <= 0 and a non-finite gradient
+ * (TL_ERR_NUMERIC, its norm reported) changing nothing: values, state, steps. */
+static void test_clip_norm_refuses(void **state)
+{
+    (void)state;
+    enum { N = 70000 };   /* more than one part of the pool's passes */
+    tl_real *p = malloc(N * sizeof *p), *p0 = malloc(N * sizeof *p), *g = malloc(N * sizeof *p);
+    assert_true(p && p0 && g);
+    tl_rng rng;
+    tl_rng_seed(&rng, 77);
+    random_grads(&rng, p, N);
+    random_grads(&rng, g, N);
+    memcpy(p0, p, N * sizeof *p);
+    tl_optim_config cfg = tl_optim_defaults(TL_OPTIM_ADAM);
+    tl_optim *o;
+    TU_OK(tl_optim_create(&o, &cfg, N));
+    double norm = 0;
+    assert_int_equal(tl_optim_step_clip_norm(o, p, g, N, 0, &norm), TL_ERR_ARG);
+    g[N - 3] = NAN;
+    assert_int_equal(tl_optim_step_clip_norm(o, p, g, N, 1, &norm), TL_ERR_NUMERIC);
+    assert_true(isnan(norm));
+    assert_non_null(strstr(tl_last_error(), "gradient 69997 of 70000"));
+    g[N - 3] = -INFINITY;
+    assert_int_equal(tl_optim_step_clip_norm(o, p, g, N, 1, &norm), TL_ERR_NUMERIC);
+    assert_true(isinf(norm));
+    assert_memory_equal(p, p0, N * sizeof *p);
+    assert_int_equal(tl_optim_steps(o), 0);
+    for (int i = 0; i < tl_optim_state_count(o); i++) {
+        tl_real *buf;
+        TU_OK(tl_optim_state(o, i, NULL, &buf, NULL));
+        for (size_t k = 0; k < N; k++)
+            assert_true(buf[k] == 0);
+    }
+    tl_optim_destroy(o);
+    free(p);
+    free(p0);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_step_errors),
         cmocka_unit_test(test_adagrad_eps_placement),
         cmocka_unit_test(test_parts_and_scale),
+        cmocka_unit_test(test_clip_norm_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

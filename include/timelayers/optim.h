@@ -93,6 +93,17 @@ tl_status tl_optim_create(tl_optim **out, const tl_optim_config *cfg, size_t npa
  * grows by one. */
 tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size_t n);
 
+/* A training loop's clipping and update in one: the global norm of grads
+ * measured and checked as tl_clip_grad_norm does (its errors and *norm), then
+ * tl_optim_step from c·grads, c = max_norm / (norm + 1e-6) when below 1.
+ * The values and the state get the bits of tl_clip_grad_norm followed by
+ * tl_optim_step, in two passes over the gradients instead of four (a finite
+ * norm proves them finite), and grads are only read: they stay as backward
+ * left them. An infinite max_norm only measures. On any error nothing
+ * changes. */
+tl_status tl_optim_step_clip_norm(tl_optim *o, tl_real *values, const tl_real *grads, size_t n,
+                                  double max_norm, double *norm);
+
 /* The configuration, with the current learning rate. */
 tl_status tl_optim_get_config(const tl_optim *o, tl_optim_config *cfg);
 

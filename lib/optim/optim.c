@@ -166,10 +166,12 @@ tl_status tl_optim_step(tl_optim *o, tl_real *values, const tl_real *grads, size
     return TL_OK;
 }
 
-tl_status tl__optim_step_scaled(tl_optim *o, tl_real *values, const tl_real *grads, size_t n,
-                                tl_real s)
+tl_status tl_optim_step_clip_norm(tl_optim *o, tl_real *values, const tl_real *grads, size_t n,
+                                  double max_norm, double *norm)
 {
     TL_TRY(check_step(o, values, grads, n));
+    tl_real s;
+    TL_TRY(tl__clip_factor("tl_optim_step_clip_norm", grads, n, max_norm, norm, &s));
     step(o, values, grads, n, s);
     return TL_OK;
 }

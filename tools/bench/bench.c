@@ -16,7 +16,8 @@
  * ratio of their step times is measured over the same seconds of a shared,
  * noisy machine: the median of the per-pair ratios.
  * A training step is zero_grad + forward + backward + global-norm clip +
- * SGD step on random token ids (speed does not depend on the data).
+ * SGD step (tl_optim_step_clip_norm, as the trainer) on random token ids
+ * (speed does not depend on the data).
  *
  * FLOP counts (multiply-add = 2 FLOP; backward = 2x forward for the GEMMs):
  *   per token forward  F = 2*G*H*(D+H) + 2*H*V   (G = 4 gate blocks LSTM, 3 GRU, 1 RNN)
@@ -306,7 +307,9 @@ static void fill_memory(const bench_config *c, tl_model *m, tl_optim *opt, bench
     r->rss_mb = (double)ru.ru_maxrss / 1024.0;   /* kilobytes on Linux */
 }
 
-/* One step through the layers one by one, timing each phase into prof[]. */
+/* One step through the layers one by one, timing each phase into prof[];
+ * clipping and the update apart (tl_clip_grad_norm, tl_optim_step), where the
+ * timed step and the trainer do both in tl_optim_step_clip_norm. */
 static tl_status profiled_step(tl_model *m, tl_optim *opt, const tl_tensor *xs,
                                const tl_tensor *ts, tl_real *values, tl_real *grads, size_t n,
                                double *prof)
@@ -350,8 +353,7 @@ static tl_status train_step(tl_model *m, tl_optim *opt, const tl_tensor *xs, con
     } else {
         TRY(tl_model_forward_backward(m, xs, ts, &loss));
     }
-    TRY(tl_clip_grad_norm(grads, n, 0.25, &norm));
-    return tl_optim_step(opt, values, grads, n);
+    return tl_optim_step_clip_norm(opt, values, grads, n, 0.25, &norm);
 }
 
 /* One timed training step: wall and CPU seconds into t[0], t[1]. */
