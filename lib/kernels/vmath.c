@@ -316,6 +316,25 @@ static AVX2 double exp_sum_avx2(int n, const float *x, float shift, float *y)
 }
 static AVX2 void tanh_avx2(int n, const float *x, float *y) { MAP8(tanh8, n, x, y); }
 
+/* The end of add_max at either width: the elements [j, n) the vector loop
+ * left, then the lanes' maxima hl and minima ll. */
+static float add_max_finish(int j, int n, const float *x, const float *b, float *s,
+                            const float *hl, const float *ll, int lanes, float *lo)
+{
+    float hi = hl[0], low = ll[0];
+    for (; j < n; j++) {
+        float v = b ? (s[j] = x[j] + b[j]) : x[j];
+        hi = v > hi ? v : hi;
+        low = v < low ? v : low;
+    }
+    for (int k = 0; k < lanes; k++) {
+        hi = hl[k] > hi ? hl[k] : hi;
+        low = ll[k] < low ? ll[k] : low;
+    }
+    *lo = low;
+    return hi;
+}
+
 /* The softmax row's first and last passes, eight lanes at a time; a tail
  * of fewer than eight takes the scalar loop (no masked stores). */
 static AVX2 float add_max_avx2(int n, const float *x, const float *b, float *s, float *lo)
@@ -331,21 +350,10 @@ static AVX2 float add_max_avx2(int n, const float *x, const float *b, float *s, 
         h = _mm256_max_ps(v, h);   /* a NaN v leaves h (the second operand) */
         l = _mm256_min_ps(v, l);
     }
-    float hl[8], ll[8], hi, low;
+    float hl[8], ll[8];
     _mm256_storeu_ps(hl, h);
     _mm256_storeu_ps(ll, l);
-    hi = hl[0], low = ll[0];
-    for (; j < n; j++) {
-        float v = b ? (s[j] = x[j] + b[j]) : x[j];
-        hi = v > hi ? v : hi;
-        low = v < low ? v : low;
-    }
-    for (int k = 0; k < 8; k++) {
-        hi = hl[k] > hi ? hl[k] : hi;
-        low = ll[k] < low ? ll[k] : low;
-    }
-    *lo = low;
-    return hi;
+    return add_max_finish(j, n, x, b, s, hl, ll, 8, lo);
 }
 
 static AVX2 void scale_acc_avx2(int n, float c, float *d, float *acc, bool first)
@@ -440,21 +448,10 @@ static AVX512 float add_max_avx512(int n, const float *x, const float *b, float 
         h = _mm512_max_ps(v, h);
         l = _mm512_min_ps(v, l);
     }
-    float hl[16], ll[16], hi, low;
+    float hl[16], ll[16];
     _mm512_storeu_ps(hl, h);
     _mm512_storeu_ps(ll, l);
-    hi = hl[0], low = ll[0];
-    for (; j < n; j++) {
-        float v = b ? (s[j] = x[j] + b[j]) : x[j];
-        hi = v > hi ? v : hi;
-        low = v < low ? v : low;
-    }
-    for (int k = 0; k < 16; k++) {
-        hi = hl[k] > hi ? hl[k] : hi;
-        low = ll[k] < low ? ll[k] : low;
-    }
-    *lo = low;
-    return hi;
+    return add_max_finish(j, n, x, b, s, hl, ll, 16, lo);
 }
 
 static AVX512 void scale_acc_avx512(int n, float c, float *d, float *acc, bool first)
