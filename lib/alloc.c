@@ -285,6 +285,26 @@ void tl_free_pages(void *p, size_t count, size_t elem_size)
 #if defined(__linux__)
 static const uint64_t PRESENT = (uint64_t)1 << 63, SWAPPED = (uint64_t)1 << 62;
 
+/* /proc/self/pagemap, opened once per process rather than at every pass
+ * over a part (several a step); "self" is resolved at the opening, so a child
+ * of fork opens its own. -1 when it cannot be opened. */
+static int pagemap_fd(void)
+{
+    static int fd = -1;
+    static pid_t owner;
+    pthread_mutex_lock(&dropped_lock);
+    pid_t pid = getpid();
+    if (fd < 0 || owner != pid) {
+        if (fd >= 0)
+            close(fd);
+        fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        owner = pid;
+    }
+    int r = fd;
+    pthread_mutex_unlock(&dropped_lock);
+    return r;
+}
+
 /* Read the pagemap entries of the pages from `at` into entry[0, pages);
  * false when /proc/self/pagemap cannot tell. */
 static bool read_entries(int fd, uintptr_t at, size_t pages, uint64_t *entry)
@@ -321,7 +341,7 @@ static size_t written_pages(uintptr_t lo, uintptr_t hi, size_t limit)
     enum { CHUNK = 512 };
     uint64_t entry[CHUNK];
     size_t ps = tl_page_size(), n = 0;
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    int fd = pagemap_fd();
     for (uintptr_t at = lo; at < hi && n <= limit;) {
         size_t pages = (hi - at) / ps < CHUNK ? (hi - at) / ps : CHUNK;
         if (!read_entries(fd, at, pages, entry)) {
@@ -332,8 +352,6 @@ static size_t written_pages(uintptr_t lo, uintptr_t hi, size_t limit)
             n += (entry[k] & SWAPPED) ||
                  ((entry[k] & PRESENT) && !page_is_zero((const unsigned char *)at, ps));
     }
-    if (fd >= 0)
-        close(fd);
     return n;
 }
 #endif
@@ -351,7 +369,8 @@ void tl_zero_pages(void *p, size_t bytes)
     size_t ps = tl_page_size();
     uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
               hi = (a + bytes) & ~(uintptr_t)(ps - 1);
-    if (hi > lo && hi - lo >= MIN_PAGES * ps && written_pages(lo, hi, (hi - lo) / ps / 4) <= (hi - lo) / ps / 4 &&
+    size_t pages = hi > lo ? (hi - lo) / ps : 0;
+    if (pages >= MIN_PAGES && written_pages(lo, hi, pages / 4) <= pages / 4 &&
         add_dropped(lo, hi)) {
         memset(p, 0, lo - a);
         memset((void *)hi, 0, a + bytes - hi);
@@ -423,7 +442,7 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
         }
     pthread_mutex_unlock(&dropped_lock);
     if (n > 0) {
-        int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        int fd = pagemap_fd();
         uintptr_t at = a;
         bool go = true;
         for (int i = 0; i < n && go; i++) {
@@ -431,8 +450,6 @@ bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t o
                  each_mapped_page(fd, a, lo[i], hi[i], fn, ctx);
             at = hi[i];
         }
-        if (fd >= 0)
-            close(fd);
         return go && (at == end || fn(ctx, at - a, end - at));
     }
 #endif

@@ -60,8 +60,9 @@ size_t tl_page_size(void);
 /* Call fn(ctx, off, len) for the parts of [p, p + bytes) in address order
  * (offsets and lengths in bytes), leaving out the pages tl_zero_pages gave
  * back that nothing has touched since, and the part of such a page either
- * end cuts: they read as zeros, and reading them would take memory again. Stops when fn returns false, and then returns
- * false. Memory never given back is one part. */
+ * end cuts: they read as zeros, and reading them would take memory again.
+ * Stops when fn returns false, and then returns false. Memory never given
+ * back is one part. */
 bool tl_each_touched(const void *p, size_t bytes, bool (*fn)(void *ctx, size_t off, size_t len),
                      void *ctx);
 /* A pass over n elements of elem bytes at p on the pool (tl_parallel_run):
