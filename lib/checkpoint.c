@@ -273,8 +273,7 @@ tl_status tl_checkpoint_tensor(const tl_checkpoint *ck, const char *name, tl_rea
 
 /* ---- Loading a model ---- */
 
-/* Can the file's tensor fill parameter p? */
-static tl_status check_param(const tl_checkpoint *ck, const tl_named_param *p)
+tl_status tl__ckpt_check_param(const tl_checkpoint *ck, const tl_named_param *p)
 {
     const tl_st_tensor *t = tl_st_find(&ck->f, p->name);
     const tl_tensor *v = &p->param->value;
@@ -328,7 +327,7 @@ tl_status tl_checkpoint_load_into(const tl_checkpoint *ck, tl_model *m)
     /* Check everything before changing anything. */
     for (int i = 0; i < np; i++) {
         TL_TRY(tl_model_param(m, i, &p));
-        TL_TRY(check_param(ck, &p));
+        TL_TRY(tl__ckpt_check_param(ck, &p));
     }
     TL_TRY(check_no_unknown(ck, m, np));
     for (int i = 0; i < np; i++) {

@@ -1,4 +1,5 @@
-/* Writing a checkpoint file, shared by the two kinds the library saves:
+/* Writing a checkpoint file and checking its parameters, shared by the two
+ * kinds the library saves:
  * language models (checkpoint.c, format "timelayers") and sequence-to-sequence
  * models (seq2seq.c, "timelayers-seq2seq"). Not installed. */
 #ifndef TL_CHECKPOINT_INTERNAL_H
@@ -30,5 +31,9 @@ tl_status tl__ckpt_check_save(const tl__ckpt_kind *k, const char *path, bool has
 tl_status tl__ckpt_write(const tl__ckpt_kind *k, const char *path, const char *model_json,
                          const tl_named_param *params, int np, const tl_ckpt_meta *meta,
                          int nmeta, const tl_ckpt_tensor *extra, int nextra, bool dry);
+
+/* Can the file's tensor of p's name fill parameter p (present, F32 or F64,
+ * p's shape)? TL_ERR_FORMAT naming the file, the tensor and what differs. */
+tl_status tl__ckpt_check_param(const tl_checkpoint *ck, const tl_named_param *p);
 
 #endif

@@ -20,7 +20,6 @@
 #include "checkpoint_internal.h"
 #include "internal.h"
 #include "param.h"
-#include "safetensors.h"
 #include "train_internal.h"
 #include "timelayers/affine.h"
 #include "timelayers/attention.h"
@@ -511,23 +510,7 @@ tl_status tl_seq2seq_from_checkpoint(const tl_checkpoint *ck, tl_seq2seq **out)
         return st == TL_ERR_NOMEM ? st : TL_ERR_FORMAT;
     for (int i = 0; !st && i < s->nparams; i++) {
         const tl_tensor *v = &s->params[i].param->value;
-        int k = tl_checkpoint_find(ck, s->params[i].name);
-        tl_ckpt_tensor_info info;
-        if (k < 0) {
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint lacks the parameter \"%s\"",
-                         s->params[i].name);
-            break;
-        }
-        st = tl_checkpoint_tensor_info(ck, k, &info);
-        bool same = !st && info.ndim == v->ndim;
-        for (int d = 0; same && d < v->ndim; d++)
-            same = info.shape[d] == v->shape[d];
-        if (!st && !same) {
-            char want[48];
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint: \"%s\" has shape %s, the model needs %s",
-                         info.name, tl_st_shape_str(info.shape, info.ndim, (char[48]){0}, 48),
-                         tl_tensor_shape_str(v, want, sizeof want));
-        }
+        st = tl__ckpt_check_param(ck, &s->params[i]);
         if (!st)
             st = tl_checkpoint_tensor(ck, s->params[i].name, v->data, v->size);
     }
