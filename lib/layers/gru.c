@@ -225,8 +225,5 @@ tl_status tl_time_gru_create(tl_layer **out, int in_dim, int hidden, bool statef
 
 tl_status tl_time_gru_set_recurrent_dropout(tl_layer *l, double p)
 {
-    if (!l || l->ops != &gru_ops)
-        return tl_fail(TL_ERR_ARG, "tl_time_gru_set_recurrent_dropout: %s is not a TimeGRU",
-                       tl_layer_type(l));
-    return tl_recurrent_set_dropout((tl_recurrent *)l, p);
+    return tl_recurrent_set_dropout(l, &gru_ops, "tl_time_gru_set_recurrent_dropout", p);
 }

@@ -240,8 +240,5 @@ tl_status tl_time_lstm_create(tl_layer **out, int in_dim, int hidden, bool state
 
 tl_status tl_time_lstm_set_recurrent_dropout(tl_layer *l, double p)
 {
-    if (!l || l->ops != &lstm_ops)
-        return tl_fail(TL_ERR_ARG, "tl_time_lstm_set_recurrent_dropout: %s is not a TimeLSTM",
-                       tl_layer_type(l));
-    return tl_recurrent_set_dropout((tl_recurrent *)l, p);
+    return tl_recurrent_set_dropout(l, &lstm_ops, "tl_time_lstm_set_recurrent_dropout", p);
 }

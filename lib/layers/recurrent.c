@@ -280,8 +280,12 @@ void tl_recurrent_step_dh(const tl_recurrent_step *c, int part, int parts, int *
     }
 }
 
-tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p)
+tl_status tl_recurrent_set_dropout(tl_layer *l, const tl_layer_ops *ops, const char *fn,
+                                   double p)
 {
+    if (!l || l->ops != ops)
+        return tl_fail(TL_ERR_ARG, "%s: %s is not a %s", fn, tl_layer_type(l), ops->type);
+    tl_recurrent *r = (tl_recurrent *)l;
     if (!(p >= 0 && p < 1))
         return tl_fail(TL_ERR_ARG, "%s: the recurrent dropout rate must be in [0, 1) (got %g)",
                        who(r), p);

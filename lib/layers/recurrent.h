@@ -160,8 +160,10 @@ void tl_recurrent_step_dh(const tl_recurrent_step *c, int part, int parts, int *
  * per window). For tests: call it while no other thread runs a backward. */
 void tl__recurrent_window_steps(int steps);
 
-/* Set the recurrent dropout rate: TL_ERR_ARG unless p is in [0, 1). */
-tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p);
+/* Set the recurrent dropout rate of l: TL_ERR_ARG unless l is a layer of
+ * ops (fn, the public setter, names it in the message) and p is in [0, 1). */
+tl_status tl_recurrent_set_dropout(tl_layer *l, const tl_layer_ops *ops, const char *fn,
+                                   double p);
 
 /* The ops entries, shared by every recurrent layer. tl_recurrent_config
  * writes the widths, "stateful" and "rec_dropout" (when > 0). */
