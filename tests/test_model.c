@@ -263,11 +263,12 @@ static void test_loss_in_place_matches_plain(void **state)
 static void fused_matches_plain(int block_rows, tl_loss_norm norm, int NV)
 {
     enum { NB = 3, NT = 5 };
-    tl_model *m[3];   /* plain; fused on 2 threads; fused on 1 thread */
-    tl_real *v[3], *g[3];
-    size_t n[3];
+    /* plain; fused on 2 threads; on 1 thread; on 2 with every dW in the pass */
+    tl_model *m[4];
+    tl_real *v[4], *g[4];
+    size_t n[4];
     tl_lm_config cfg = {.vocab = NV, .embed = 5, .hidden = 6, .layers = 1, .cell = TL_CELL_LSTM};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         tl_rng rng;
         tl_rng_seed(&rng, 5);
         TU_OK(tl_lm_create(&m[k], &cfg, &rng));
@@ -289,8 +290,8 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm, int NV)
         ids[NB * NT + 7] = -1;
         tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){NB, NT});
         tl_tensor t = tl_tensor_wrap_ids(ids + NB * NT, 2, (int[]){NB, NT});
-        double loss[3];
-        for (int k = 0; k < 3; k++)
+        double loss[4];
+        for (int k = 0; k < 4; k++)
             tl_model_zero_grad(m[k]);
         TU_OK(tl_model_forward(m[0], &x, &t, &loss[0]));
         TU_OK(tl_model_backward(m[0]));
@@ -299,10 +300,17 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm, int NV)
         TU_OK(tl_model_forward_backward(m[1], &x, &t, &loss[1]));
         TU_OK(tl_set_num_threads(1));
         TU_OK(tl_model_forward_backward(m[2], &x, &t, &loss[2]));
+        TU_OK(tl_set_num_threads(2));
+        tl__affine_loss_dw_later(false);
+        TU_OK(tl_model_forward_backward(m[3], &x, &t, &loss[3]));
+        tl__affine_loss_dw_later(true);
         TU_OK(tl_set_num_threads(threads));
-        /* The fused pass gives the same bits for any thread count. */
-        assert_true(loss[1] == loss[2]);
-        assert_memory_equal(g[1], g[2], n[1] * sizeof(tl_real));
+        /* The fused pass gives the same bits for any thread count, whether
+         * or not its last dW product is left running. */
+        for (int k = 2; k < 4; k++) {
+            assert_true(loss[1] == loss[k]);
+            assert_memory_equal(g[1], g[k], n[1] * sizeof(tl_real));
+        }
         if (fabs(loss[0] - loss[1]) > rtol * fabs(loss[0]))
             fail_msg("block %d step %d: loss %.17g plain, %.17g fused", block_rows, step,
                      loss[0], loss[1]);
@@ -312,7 +320,7 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm, int NV)
         assert_int_equal(tl_model_backward(m[1]), TL_ERR_STATE);
     }
     tl__affine_loss_block_rows(0);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         tl_model_destroy(m[k]);
 }
 
