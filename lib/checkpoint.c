@@ -1,6 +1,8 @@
 /* Checkpoints: a model, its training state and metadata in one safetensors
  * file (docs/checkpoint-format.md). This file maps models to tensors and
- * metadata; lib/safetensors.c validates, reads and writes the bytes.
+ * metadata; lib/safetensors.c validates, reads and writes the bytes. The
+ * writing of a file with the library's reserved metadata is shared with the
+ * sequence-to-sequence checkpoints (checkpoint_internal.h, seq2seq.c).
  *
  * The model is described by "architecture", a JSON array of the layers'
  * tl_layer_config objects in order (the loss layer last), so that
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "checkpoint_internal.h"
 #include "internal.h"
 #include "safetensors.h"
 #include "timelayers/checkpoint.h"
@@ -24,8 +27,9 @@ struct tl_checkpoint {
     tl_st_file f;
 };
 
-static const char *const reserved_keys[] = {"format", "format_version", "dtype", "architecture"};
-enum { NRESERVED = sizeof reserved_keys / sizeof *reserved_keys };
+/* The metadata keys the library writes in every file of kind k. */
+#define RESERVED_KEYS(k) {"format", "format_version", "dtype", (k)->model_key}
+enum { NRESERVED = 4 };
 
 static bool is_param_name(const char *name)
 {
@@ -96,30 +100,58 @@ static tl_status architecture_json(const tl_model *m, char **out)
     return st;
 }
 
-static tl_status check_save_args(const char *path, const tl_model *m, const tl_ckpt_meta *meta,
-                                 int nmeta, const tl_ckpt_tensor *extra, int nextra)
+static const tl__ckpt_kind model_kind = {"tl_checkpoint_save", FORMAT_NAME, FORMAT_VERSION,
+                                          "architecture"};
+
+tl_status tl__ckpt_check_save(const tl__ckpt_kind *k, const char *path, bool has_model,
+                              const tl_ckpt_meta *meta, int nmeta, const tl_ckpt_tensor *extra,
+                              int nextra)
 {
-    if (!path || !m || nmeta < 0 || nextra < 0 || (nmeta && !meta) || (nextra && !extra))
-        return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: NULL argument or negative count");
+    const char *reserved[NRESERVED] = RESERVED_KEYS(k);
+    if (!path || !has_model || nmeta < 0 || nextra < 0 || (nmeta && !meta) || (nextra && !extra))
+        return tl_fail(TL_ERR_ARG, "%s: NULL argument or negative count", k->fn);
     for (int i = 0; i < nmeta; i++)
-        for (int k = 0; meta[i].key && k < NRESERVED; k++)
-            if (strcmp(meta[i].key, reserved_keys[k]) == 0)
-                return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: metadata key '%s' is reserved "
-                               "for the library", meta[i].key);
-    for (int i = 0; i < nextra; i++)
-        if (extra[i].name && is_param_name(extra[i].name))
-            return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: extra tensor '%s': names starting "
-                           "with '" PARAM_PREFIX "' belong to the model", extra[i].name);
+        for (int r = 0; meta[i].key && r < NRESERVED; r++)
+            if (strcmp(meta[i].key, reserved[r]) == 0)
+                return tl_fail(TL_ERR_ARG, "%s: metadata key '%s' is reserved for the library",
+                               k->fn, meta[i].key);
     return TL_OK;
 }
 
-static tl_st_out param_out(const tl_named_param *p)
+tl_status tl__ckpt_write(const tl__ckpt_kind *k, const char *path, const char *model_json,
+                         const tl_named_param *params, int np, const tl_ckpt_meta *meta,
+                         int nmeta, const tl_ckpt_tensor *extra, int nextra, bool dry)
 {
-    const tl_tensor *v = &p->param->value;
-    tl_st_out o = {.name = p->name, .dtype = TL_ST_REAL, .ndim = v->ndim, .data = v->data};
-    for (int k = 0; k < v->ndim; k++)
-        o.shape[k] = v->shape[k];
-    return o;
+    tl_ckpt_meta *all = NULL;
+    tl_st_out *out = NULL;
+    tl_status st = tl_calloc((void **)&all, (size_t)NRESERVED + (size_t)nmeta, sizeof *all, path);
+    if (!st)
+        st = tl_calloc((void **)&out, (size_t)np + (size_t)nextra + 1, sizeof *out, path);
+    if (st) {
+        tl_free(all);
+        return st;
+    }
+    const char *keys[NRESERVED] = RESERVED_KEYS(k);
+    const char *values[NRESERVED] = {k->format, k->version, tl_st_dtype_name(TL_ST_REAL),
+                                     model_json};
+    for (int r = 0; r < NRESERVED; r++)
+        all[r] = (tl_ckpt_meta){keys[r], values[r]};
+    for (int i = 0; i < nmeta; i++)
+        all[NRESERVED + i] = meta[i];
+    for (int i = 0; i < np; i++) {
+        const tl_tensor *v = &params[i].param->value;
+        out[i] = (tl_st_out){.name = params[i].name, .dtype = TL_ST_REAL, .ndim = v->ndim,
+                             .data = v->data};
+        for (int d = 0; d < v->ndim; d++)
+            out[i].shape[d] = v->shape[d];
+    }
+    for (int i = 0; i < nextra; i++)
+        out[np + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL, .ndim = 1,
+                                  .shape = {(int64_t)extra[i].n}, .data = extra[i].data};
+    st = (dry ? tl_st_write_check : tl_st_write)(path, all, NRESERVED + nmeta, out, np + nextra);
+    tl_free(out);
+    tl_free(all);
+    return st;
 }
 
 static tl_status save(const char *path, tl_model *m, const tl_ckpt_meta *meta, int nmeta,
@@ -127,38 +159,21 @@ static tl_status save(const char *path, tl_model *m, const tl_ckpt_meta *meta, i
 {
     int np;
     char *arch = NULL;
-    TL_TRY(check_save_args(path, m, meta, nmeta, extra, nextra));
+    TL_TRY(tl__ckpt_check_save(&model_kind, path, m != NULL, meta, nmeta, extra, nextra));
+    for (int i = 0; i < nextra; i++)
+        if (extra[i].name && is_param_name(extra[i].name))
+            return tl_fail(TL_ERR_ARG, "tl_checkpoint_save: extra tensor '%s': names starting "
+                           "with '" PARAM_PREFIX "' belong to the model", extra[i].name);
     TL_TRY(tl_model_param_count(m, &np));
     TL_TRY(architecture_json(m, &arch));
 
-    tl_ckpt_meta *all = NULL;
-    tl_st_out *out = NULL;
     tl_named_param *params = NULL; /* owns the names */
-    tl_status st = tl_calloc((void **)&all, (size_t)NRESERVED + (size_t)nmeta, sizeof *all, path);
-    if (!st)
-        st = tl_calloc((void **)&out, (size_t)np + (size_t)nextra + 1, sizeof *out, path);
-    if (!st)
-        st = tl_calloc((void **)&params, (size_t)np + 1, sizeof *params, path);
-    if (!st) {
-        const char *values[NRESERVED] = {FORMAT_NAME, FORMAT_VERSION,
-                                         tl_st_dtype_name(TL_ST_REAL), arch};
-        for (int k = 0; k < NRESERVED; k++)
-            all[k] = (tl_ckpt_meta){reserved_keys[k], values[k]};
-        for (int i = 0; i < nmeta; i++)
-            all[NRESERVED + i] = meta[i];
-    }
+    tl_status st = tl_calloc((void **)&params, (size_t)np + 1, sizeof *params, path);
     for (int i = 0; !st && i < np; i++)
-        if (!(st = tl_model_param(m, i, &params[i])))
-            out[i] = param_out(&params[i]);
-    for (int i = 0; !st && i < nextra; i++)
-        out[np + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL, .ndim = 1,
-                                  .shape = {(int64_t)extra[i].n}, .data = extra[i].data};
+        st = tl_model_param(m, i, &params[i]);
     if (!st)
-        st = (dry ? tl_st_write_check : tl_st_write)(path, all, NRESERVED + nmeta, out,
-                                                     np + nextra);
+        st = tl__ckpt_write(&model_kind, path, arch, params, np, meta, nmeta, extra, nextra, dry);
     tl_free(params);
-    tl_free(out);
-    tl_free(all);
     cJSON_free(arch);
     return st;
 }
@@ -258,8 +273,7 @@ tl_status tl_checkpoint_tensor(const tl_checkpoint *ck, const char *name, tl_rea
 
 /* ---- Loading a model ---- */
 
-/* Can the file's tensor fill parameter p? */
-static tl_status check_param(const tl_checkpoint *ck, const tl_named_param *p)
+tl_status tl__ckpt_check_param(const tl_checkpoint *ck, const tl_named_param *p)
 {
     const tl_st_tensor *t = tl_st_find(&ck->f, p->name);
     const tl_tensor *v = &p->param->value;
@@ -313,7 +327,7 @@ tl_status tl_checkpoint_load_into(const tl_checkpoint *ck, tl_model *m)
     /* Check everything before changing anything. */
     for (int i = 0; i < np; i++) {
         TL_TRY(tl_model_param(m, i, &p));
-        TL_TRY(check_param(ck, &p));
+        TL_TRY(tl__ckpt_check_param(ck, &p));
     }
     TL_TRY(check_no_unknown(ck, m, np));
     for (int i = 0; i < np; i++) {

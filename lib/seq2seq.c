@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "checkpoint_internal.h"
 #include "internal.h"
 #include "param.h"
-#include "safetensors.h"
 #include "train_internal.h"
 #include "timelayers/affine.h"
 #include "timelayers/attention.h"
@@ -414,8 +414,8 @@ tl_status tl_gradcheck_seq2seq(tl_seq2seq *s, const tl_tensor *xs, const tl_tens
 
 /* ---- checkpoints ---- */
 
-static const char *const reserved[] = {"format", "format_version", "dtype", "seq2seq"};
-enum { NRESERVED = 4 };
+static const tl__ckpt_kind seq2seq_kind = {"tl_seq2seq_save", FORMAT_NAME, FORMAT_VERSION,
+                                            "seq2seq"};
 
 static char *config_json(const tl_seq2seq_config *c)
 {
@@ -433,45 +433,13 @@ static char *config_json(const tl_seq2seq_config *c)
 static tl_status save(const char *path, tl_seq2seq *s, const tl_ckpt_meta *meta, int nmeta,
                       const tl_ckpt_tensor *extra, int nextra, bool dry)
 {
-    if (!path || !s || nmeta < 0 || nextra < 0 || (nmeta && !meta) || (nextra && !extra))
-        return tl_fail(TL_ERR_ARG, "tl_seq2seq_save: NULL argument or negative count");
-    for (int i = 0; i < nmeta; i++)
-        for (int k = 0; meta[i].key && k < NRESERVED; k++)
-            if (strcmp(meta[i].key, reserved[k]) == 0)
-                return tl_fail(TL_ERR_ARG, "tl_seq2seq_save: metadata key '%s' is reserved",
-                               meta[i].key);
+    TL_TRY(tl__ckpt_check_save(&seq2seq_kind, path, s != NULL, meta, nmeta, extra, nextra));
     char *cfg = config_json(&s->cfg);
     if (!cfg)
         return tl_fail(TL_ERR_NOMEM, "tl_seq2seq_save: out of memory writing the \"seq2seq\" "
                        "JSON");
-    tl_ckpt_meta *all = NULL;
-    tl_st_out *out = NULL;
-    tl_status st = tl_calloc((void **)&all, (size_t)NRESERVED + (size_t)nmeta, sizeof *all, path);
-    if (!st)
-        st = tl_calloc((void **)&out, (size_t)s->nparams + (size_t)nextra, sizeof *out, path);
-    if (!st) {
-        const char *values[NRESERVED] = {FORMAT_NAME, FORMAT_VERSION,
-                                         tl_st_dtype_name(TL_ST_REAL), cfg};
-        for (int k = 0; k < NRESERVED; k++)
-            all[k] = (tl_ckpt_meta){reserved[k], values[k]};
-        for (int i = 0; i < nmeta; i++)
-            all[NRESERVED + i] = meta[i];
-        for (int i = 0; i < s->nparams; i++) {
-            const tl_tensor *v = &s->params[i].param->value;
-            out[i] = (tl_st_out){.name = s->params[i].name, .dtype = TL_ST_REAL,
-                                 .ndim = v->ndim, .data = v->data};
-            for (int k = 0; k < v->ndim; k++)
-                out[i].shape[k] = v->shape[k];
-        }
-        for (int i = 0; i < nextra; i++)
-            out[s->nparams + i] = (tl_st_out){.name = extra[i].name, .dtype = TL_ST_REAL,
-                                              .ndim = 1, .shape = {(int64_t)extra[i].n},
-                                              .data = extra[i].data};
-        st = (dry ? tl_st_write_check : tl_st_write)(path, all, NRESERVED + nmeta, out,
-                                                     s->nparams + nextra);
-    }
-    tl_free(out);
-    tl_free(all);
+    tl_status st = tl__ckpt_write(&seq2seq_kind, path, cfg, s->params, s->nparams, meta, nmeta,
+                                  extra, nextra, dry);
     cJSON_free(cfg);
     return st;
 }
@@ -542,23 +510,7 @@ tl_status tl_seq2seq_from_checkpoint(const tl_checkpoint *ck, tl_seq2seq **out)
         return st == TL_ERR_NOMEM ? st : TL_ERR_FORMAT;
     for (int i = 0; !st && i < s->nparams; i++) {
         const tl_tensor *v = &s->params[i].param->value;
-        int k = tl_checkpoint_find(ck, s->params[i].name);
-        tl_ckpt_tensor_info info;
-        if (k < 0) {
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint lacks the parameter \"%s\"",
-                         s->params[i].name);
-            break;
-        }
-        st = tl_checkpoint_tensor_info(ck, k, &info);
-        bool same = !st && info.ndim == v->ndim;
-        for (int d = 0; same && d < v->ndim; d++)
-            same = info.shape[d] == v->shape[d];
-        if (!st && !same) {
-            char want[48];
-            st = tl_fail(TL_ERR_FORMAT, "checkpoint: \"%s\" has shape %s, the model needs %s",
-                         info.name, tl_st_shape_str(info.shape, info.ndim, (char[48]){0}, 48),
-                         tl_tensor_shape_str(v, want, sizeof want));
-        }
+        st = tl__ckpt_check_param(ck, &s->params[i]);
         if (!st)
             st = tl_checkpoint_tensor(ck, s->params[i].name, v->data, v->size);
     }

@@ -1,6 +1,6 @@
 /* The sequence-to-sequence trainer and its accuracy evaluation
  * (seq2seq_train.h). The step is the library's: zero_grad, forward,
- * backward, tl_clip_grad_norm, tl_optim_step on the model's flat buffers;
+ * backward, tl_optim_step_clip_norm on the model's flat buffers;
  * checkpoints reuse the language-model trainer's optimizer metadata. */
 #include <inttypes.h>
 #include <math.h>
@@ -11,7 +11,6 @@
 #include <cjson/cJSON.h>
 #include "internal.h"
 #include "train_internal.h"
-#include "timelayers/clip.h"
 #include "timelayers/seq2seq_train.h"
 
 static double now(void)
@@ -241,7 +240,10 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
     if (t->cfg.checkpoint && t->epoch < t->cfg.epochs)
         TL_TRY(save(t, t->cfg.checkpoint, true));
     tl_tensor q = {0}, a = {0};
+    /* Clipping goes into the update (two passes over the gradients, not
+     * four); without it the norm is only measured, for the reports. */
     double t0 = now(), report_t0 = t0, norm = 0;
+    double max_norm = t->cfg.clip_norm > 0 ? t->cfg.clip_norm : INFINITY;
     long start_step = t->step, report_tokens = 0;
     tl_status st = TL_OK;
     bool stopped = false;
@@ -273,10 +275,8 @@ tl_status tl_seq2seq_trainer_run(tl_seq2seq_trainer *t, tl_seq2seq_callback cb, 
                 st = tl_fail(TL_ERR_NUMERIC, "step %ld: the loss is not finite", t->step + 1);
             if (!st)
                 st = tl_seq2seq_backward(t->s);
-            if (!st && t->cfg.clip_norm > 0)
-                st = tl_clip_grad_norm(grads, nflat, t->cfg.clip_norm, &norm);
             if (!st)
-                st = tl_optim_step(t->o, values, grads, nflat);
+                st = tl_optim_step_clip_norm(t->o, values, grads, nflat, max_norm, &norm);
             if (st)
                 break;
             t->step++;

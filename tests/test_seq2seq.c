@@ -1,6 +1,7 @@
 /* TimeAttention, TimeConcat and the sequence-to-sequence container:
  * gradient checks (double build, bound TU_GRADCHECK_BOUND = 1e-6), PyTorch
- * golden values for attention, generation, accuracy, checkpoints and errors. */
+ * golden values for attention, generation, accuracy, the trainer's step,
+ * checkpoints and errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,73 @@ static void test_accuracy(void **state)
     tl_tensor_free(&xs);
 }
 
+/* The trainer's step is the library's, in the bits: two steps (one pair, so
+ * the shuffle changes nothing) equal zero-grad, forward, backward,
+ * tl_clip_grad_norm and tl_optim_step by hand, clipping (0.05) or not (0),
+ * and each report (one per step: an epoch is one step) has the norm measured
+ * before clipping. */
+typedef struct {
+    double norm[2];
+    int n;
+} norms;
+
+static void record_norm(const tl_seq2seq_progress *p, void *ctx)
+{
+    norms *r = ctx;
+    if (r->n < 2)
+        r->norm[r->n++] = p->grad_norm;
+}
+
+static void test_trainer_step(void **state)
+{
+    (void)state;
+    int32_t q[3] = {1, 4, 2}, a[4] = {0, 3, 5, 1};
+    tl_pairs pairs = {1, 3, 4, q, a};
+    const double clips[2] = {0.05, 0};
+    for (int c = 0; c < 2; c++) {
+        tl_seq2seq *s = make(TL_SEQ2SEQ_ATTENTION, 6, 3, 4, 31),
+                   *r = make(TL_SEQ2SEQ_ATTENTION, 6, 3, 4, 31);
+        tl_real *sv, *rv, *rg;
+        size_t n;
+        TU_OK(tl_seq2seq_flat(s, &sv, NULL, &n));
+        TU_OK(tl_seq2seq_flat(r, &rv, &rg, NULL));
+        tl_optim_config oc = tl_optim_defaults(TL_OPTIM_ADAM);
+        tl_optim *so, *ro;
+        TU_OK(tl_optim_create(&so, &oc, n));
+        TU_OK(tl_optim_create(&ro, &oc, n));
+        tl_seq2seq_train_config tc = {.batch = 1, .epochs = 2, .clip_norm = clips[c],
+                                      .report_every = 1};
+        tl_seq2seq_trainer *t;
+        norms got = {{0}, 0};
+        TU_OK(tl_seq2seq_trainer_create(&t, s, so, &pairs, NULL, &tc, NULL));
+        TU_OK(tl_seq2seq_trainer_run(t, record_norm, &got));
+        tl_seq2seq_trainer_destroy(t);
+        assert_int_equal(got.n, 2);
+
+        tl_tensor xs = {0}, ys = {0};
+        TU_OK(tl_tensor_zeros(&xs, TL_INT32, 2, (int[]){1, 3}));
+        TU_OK(tl_tensor_zeros(&ys, TL_INT32, 2, (int[]){1, 4}));
+        memcpy(xs.ids, q, sizeof q);
+        memcpy(ys.ids, a, sizeof a);
+        for (int step = 0; step < 2; step++) {
+            double loss, norm;
+            tl_seq2seq_zero_grad(r);
+            TU_OK(tl_seq2seq_forward(r, &xs, &ys, &loss));
+            TU_OK(tl_seq2seq_backward(r));
+            TU_OK(tl_clip_grad_norm(rg, n, clips[c] > 0 ? clips[c] : INFINITY, &norm));
+            TU_OK(tl_optim_step(ro, rv, rg, n));
+            assert_true(norm > clips[c]);
+            assert_true(got.norm[step] == norm);
+        }
+        assert_memory_equal(sv, rv, n * sizeof *sv);
+        tl_optim_destroy(so);
+        tl_optim_destroy(ro);
+        tl_seq2seq_destroy(s);
+        tl_seq2seq_destroy(r);
+        TU_FREE_ALL(&xs, &ys);
+    }
+}
+
 static void test_checkpoint(void **state)
 {
     (void)state;
@@ -426,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_model_gradcheck),
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_accuracy),
+        cmocka_unit_test(test_trainer_step),
         cmocka_unit_test(test_checkpoint),
         cmocka_unit_test(test_checkpoint_absurd_sizes),
         cmocka_unit_test(test_errors),

@@ -16,6 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * Aborts when the file cannot be made (a broken harness, not a finding). */
 const char *fuzz_as_file(const uint8_t *data, size_t size);
 
+/* The same for "header JSON, NUL, data section" (without a NUL, all of it
+ * is the header): a safetensors file with the 8-byte header length written
+ * by the harness, so that mutations inserting or erasing header bytes keep
+ * the file readable and edits of the metadata reach the code reading it. */
+const char *fuzz_header_as_file(const uint8_t *data, size_t size);
+
 /* A directory of this process's own for the files a target writes: made on
  * the first call under /dev/shm (a tmpfs, so fuzzing does not touch the
  * disk) or else /tmp, and removed with its files when the process exits. */
@@ -28,6 +34,17 @@ const char *fuzz_private_dir(void);
             fprintf(stderr, "%s:%d: %s fails\n", __FILE__, __LINE__, #cond); \
             abort();                                                         \
         }                                                                    \
+    } while (0)
+
+/* A failure of the library must explain itself: abort on a status without a
+ * message (tl_last_error; for targets that include timelayers.h). */
+#define CHECK_MESSAGE(expr)                                                         \
+    do {                                                                            \
+        tl_status check_st_ = (expr);                                               \
+        if (check_st_ && !*tl_last_error()) {                                       \
+            fprintf(stderr, "status %s without a message\n", tl_status_name(check_st_)); \
+            abort();                                                                \
+        }                                                                           \
     } while (0)
 
 #endif

@@ -25,15 +25,6 @@
 #include "fuzz.h"
 #include "timelayers/timelayers.h"
 
-/* A failure must explain itself. */
-static void check_message(tl_status st)
-{
-    if (st && !*tl_last_error()) {
-        fprintf(stderr, "status %s without a message\n", tl_status_name(st));
-        abort();
-    }
-}
-
 static void read_tensors(const tl_checkpoint *ck)
 {
     for (int i = 0; i < tl_checkpoint_tensor_count(ck); i++) {
@@ -43,7 +34,7 @@ static void read_tensors(const tl_checkpoint *ck)
         tl_real *buf = malloc((info.count ? info.count : 1) * sizeof *buf);
         if (!buf)
             return;
-        check_message(tl_checkpoint_tensor(ck, info.name, buf, info.count));
+        CHECK_MESSAGE(tl_checkpoint_tensor(ck, info.name, buf, info.count));
         free(buf);
     }
 }
@@ -63,11 +54,11 @@ static void sample(tl_model *m, const tl_vocab *v, const uint8_t *data, size_t s
     skip[0] = s >> 4;
     skip[1] = 0;
     tl_status st = tl_generate(m, &prompt, 1, COUNT, &opts, &rng, out);
-    check_message(st);
+    CHECK_MESSAGE(st);
     char text[COUNT * (TL_VOCAB_MAX_TOKEN + 1) + 1];
     size_t len;
     if (!st)
-        check_message(tl_vocab_detokenize(v, out, COUNT, text, sizeof text, &len));
+        CHECK_MESSAGE(tl_vocab_detokenize(v, out, COUNT, text, sizeof text, &len));
 }
 
 /* Two steps of training after the resume, saved; the file must open again. */
@@ -76,7 +67,7 @@ static void train_and_save(tl_trainer *t)
     char path[96];
     snprintf(path, sizeof path, "%s/ck.safetensors", fuzz_private_dir());
     tl_status st = tl_trainer_run(t, NULL, NULL);
-    check_message(st);
+    CHECK_MESSAGE(st);
     if (st || !tl_trainer_saved(t))
         return;
     tl_checkpoint *back;
@@ -101,11 +92,11 @@ static void resume(tl_checkpoint *ck, tl_model *m, tl_optim *o, tl_vocab *v)
     tl_train_config cfg = {.batch = 2, .time = 4, .epochs = 1, .checkpoint = path};
     tl_trainer *t;
     tl_status st = tl_trainer_create(&t, m, o, v, ids, N, NULL, 0, &cfg);
-    check_message(st);
+    CHECK_MESSAGE(st);
     if (st)
         return;
     st = tl_trainer_resume(t, ck);
-    check_message(st);
+    CHECK_MESSAGE(st);
     long step = tl_trainer_step(t);
     int epoch = tl_trainer_epoch(t);
     tl_trainer_destroy(t);
@@ -123,19 +114,7 @@ static void resume(tl_checkpoint *ck, tl_model *m, tl_optim *o, tl_vocab *v)
 static const char *checkpoint_file(const uint8_t *data, size_t size)
 {
 #ifdef FUZZ_HEADER_TEXT
-    const uint8_t *nul = memchr(data, 0, size);
-    size_t n = nul ? (size_t)(nul - data) : size, rest = nul ? size - n - 1 : 0;
-    uint8_t *file = malloc(8 + n + rest);
-    if (!file)
-        abort();
-    for (int i = 0; i < 8; i++)
-        file[i] = (uint8_t)((uint64_t)n >> (8 * i));
-    memcpy(file + 8, data, n);
-    if (rest)
-        memcpy(file + 8 + n, nul + 1, rest);
-    const char *path = fuzz_as_file(file, 8 + n + rest);
-    free(file);
-    return path;
+    return fuzz_header_as_file(data, size);
 #else
     return fuzz_as_file(data, size);
 #endif
@@ -145,18 +124,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_checkpoint *ck;
     tl_status st = tl_checkpoint_open(checkpoint_file(data, size), &ck);
-    check_message(st);
+    CHECK_MESSAGE(st);
     if (st)
         return 0;
     read_tensors(ck);
     tl_model *m = NULL;
     tl_optim *o = NULL;
     tl_vocab *v = NULL;
-    check_message(tl_checkpoint_model(ck, &m));
-    check_message(tl_checkpoint_optim(ck, &o));
-    check_message(tl_checkpoint_vocab(ck, &v));
+    CHECK_MESSAGE(tl_checkpoint_model(ck, &m));
+    CHECK_MESSAGE(tl_checkpoint_optim(ck, &o));
+    CHECK_MESSAGE(tl_checkpoint_vocab(ck, &v));
     if (m && v)
-        check_message(tl_lm_check_vocab(m, v));
+        CHECK_MESSAGE(tl_lm_check_vocab(m, v));
     if (m && v)
         sample(m, v, data, size);
     if (m && o && v)

@@ -1,11 +1,13 @@
 /* The files of the fuzz targets: fuzz_as_file's in-memory file (one memfd
- * per process, rewritten for every input) and fuzz_private_dir, so fuzzing
+ * per process, rewritten for every input; fuzz_header_as_file's safetensors
+ * file goes there too) and fuzz_private_dir, so fuzzing
  * does not touch the disk. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include "fuzz.h"
@@ -26,6 +28,23 @@ const char *fuzz_as_file(const uint8_t *data, size_t size)
         perror("fuzz_as_file");
         abort();
     }
+    return path;
+}
+
+const char *fuzz_header_as_file(const uint8_t *data, size_t size)
+{
+    const uint8_t *nul = memchr(data, 0, size);
+    size_t n = nul ? (size_t)(nul - data) : size, rest = nul ? size - n - 1 : 0;
+    uint8_t *file = malloc(8 + n + rest);
+    if (!file)
+        abort();
+    for (int i = 0; i < 8; i++)
+        file[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    memcpy(file + 8, data, n);
+    if (rest)
+        memcpy(file + 8 + n, nul + 1, rest);
+    const char *path = fuzz_as_file(file, 8 + n + rest);
+    free(file);
     return path;
 }
 

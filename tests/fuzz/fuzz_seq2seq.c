@@ -13,7 +13,7 @@
  * and scores the test pairs: both must succeed.
  *
  * Bit 0 set, checkpoints: the rest is "header JSON, NUL, data section" (the
- * harness writes the 8-byte header length, as in checkpoint_header, so that
+ * harness writes the 8-byte header length, fuzz_header_as_file, so that
  * edits of the metadata reach the code reading it). The model, vocabulary
  * and optimizer are loaded, three symbols generated for two questions, and a
  * trainer resumed from the file on two pairs runs to its next epoch end and
@@ -26,18 +26,10 @@
 #include "fuzz.h"
 #include "timelayers/timelayers.h"
 
-static void check_message(tl_status st)
-{
-    if (st && !*tl_last_error()) {
-        fprintf(stderr, "status %s without a message\n", tl_status_name(st));
-        abort();
-    }
-}
-
 /* The properties of a set parsed with vocabulary size V (st its status). */
 static void check_pairs(tl_status st, const tl_pairs *p, int32_t V, int32_t sep)
 {
-    check_message(st);
+    CHECK_MESSAGE(st);
     if (st) {
         CHECK(!p->n && !p->q && !p->a);
         return;
@@ -113,24 +105,6 @@ static void pairs(const uint8_t *data, size_t size)
     tl_vocab_destroy(v);
 }
 
-/* "header NUL data" as a safetensors file. */
-static const char *checkpoint_file(const uint8_t *data, size_t size)
-{
-    const uint8_t *nul = memchr(data, 0, size);
-    size_t n = nul ? (size_t)(nul - data) : size, rest = nul ? size - n - 1 : 0;
-    uint8_t *file = malloc(8 + n + rest);
-    if (!file)
-        abort();
-    for (int i = 0; i < 8; i++)
-        file[i] = (uint8_t)((uint64_t)n >> (8 * i));
-    memcpy(file + 8, data, n);
-    if (rest)
-        memcpy(file + 8 + n, nul + 1, rest);
-    const char *path = fuzz_as_file(file, 8 + n + rest);
-    free(file);
-    return path;
-}
-
 /* Resume a trainer from ck on two pairs and train to the next epoch end. */
 static void resume(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim *o, const tl_vocab *v)
 {
@@ -148,7 +122,7 @@ static void resume(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim *o, const tl
                                    .vocab = v};
     tl_seq2seq_trainer *t;
     tl_status st = tl_seq2seq_trainer_create(&t, s, o, &p, NULL, &cfg, ck);
-    check_message(st);
+    CHECK_MESSAGE(st);
     if (st)
         return;
     int epoch = tl_seq2seq_trainer_epoch(t);
@@ -159,7 +133,7 @@ static void resume(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim *o, const tl
     st = tl_seq2seq_trainer_create(&t, s, o, &p, NULL, &cfg, ck);
     if (!st)
         st = tl_seq2seq_trainer_run(t, NULL, NULL);
-    check_message(st);
+    CHECK_MESSAGE(st);
     tl_seq2seq_trainer_destroy(t);
     if (st)
         return;
@@ -180,17 +154,17 @@ static void resume(const tl_checkpoint *ck, tl_seq2seq *s, tl_optim *o, const tl
 static void checkpoint(const uint8_t *data, size_t size)
 {
     tl_checkpoint *ck;
-    tl_status st = tl_checkpoint_open(checkpoint_file(data + 1, size - 1), &ck);
-    check_message(st);
+    tl_status st = tl_checkpoint_open(fuzz_header_as_file(data + 1, size - 1), &ck);
+    CHECK_MESSAGE(st);
     if (st)
         return;
     tl_seq2seq *s = NULL;
     tl_vocab *v = NULL;
     tl_optim *o = NULL;
-    check_message(tl_seq2seq_from_checkpoint(ck, &s));
-    check_message(tl_checkpoint_vocab(ck, &v));
+    CHECK_MESSAGE(tl_seq2seq_from_checkpoint(ck, &s));
+    CHECK_MESSAGE(tl_checkpoint_vocab(ck, &v));
     if (s) {
-        check_message(tl_seq2seq_checkpoint_optim(ck, s, &o));
+        CHECK_MESSAGE(tl_seq2seq_checkpoint_optim(ck, s, &o));
         int V = tl_seq2seq_get_config(s).vocab;
         tl_tensor q = {0};
         CHECK(tl_tensor_zeros(&q, TL_INT32, 2, (int[]){2, 3}) == TL_OK);

@@ -10,7 +10,10 @@
  * product has the cores. Names: fwd/dx/dW of the output layer (a block of
  * 175 rows, the fused pass's for R = 700 rows), xW of the recurrent layer's
  * input projection over N·T rows (LSTM: 4H columns), dWx/dWh/dx of its
- * backward, one window of rows at a time.
+ * backward, one window of rows at a time. OpenBLAS runs as under
+ * timelayers-bench (cli_fix_openblas_env: better kernels on a CPU it does not
+ * know, OPENBLAS_THREAD_TIMEOUT=4 unless set), so that its idle threads do
+ * not spin next to the own kernel's between the alternating products.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <time.h>
 #include "../../lib/kernels/kernels.h"
 #include "timelayers/threads.h"
+#include "../cli/blas_core.h"
 
 typedef struct {
     const char *config, *name;
@@ -96,6 +100,7 @@ static void run(bool own, const shape *s, const float *A, const float *B, float 
 
 int main(int argc, char **argv)
 {
+    cli_fix_openblas_env(argv);
     int threads = 1, reps = 9;
     const char *configs = "A,B,C", *level = NULL;
     for (int i = 1; i < argc; i++) {

@@ -10,7 +10,9 @@
  * best and the median of the R wall times, and the bytes of B streamed per
  * microsecond at the best time (GB/s). --threads sets the library's thread
  * count (tl_set_num_threads, OpenBLAS's too): the library's kernel splits a
- * large product by columns over its pool.
+ * large product by columns over its pool. OpenBLAS runs as under
+ * timelayers-bench (cli_fix_openblas_env: better kernels on a CPU it does not
+ * know, OPENBLAS_THREAD_TIMEOUT=4 unless set).
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "../../lib/kernels/kernels.h"
 #include "timelayers/status.h"
 #include "timelayers/threads.h"
+#include "../cli/blas_core.h"
 
 typedef struct {
     const char *what;
@@ -51,6 +54,7 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    cli_fix_openblas_env(argv);
     int reps = 100;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
