@@ -6,6 +6,7 @@
  * cJSON allocates on its own; its global hooks (cJSON_InitHooks) are pointed
  * here only when a test installs an allocation hook: they are process-wide
  * and an application embedding timelayers may have set its own. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -196,7 +197,9 @@ size_t tl_page_size(void)
 #if defined(__linux__)
 
 enum { MAX_DROPPED = 8 };
-static struct { uintptr_t lo, hi; } dropped[MAX_DROPPED];
+/* given: the last clearing of the range gave its pages back (it may also
+ * have cleared them in place). */
+static struct { uintptr_t lo, hi; bool given; } dropped[MAX_DROPPED];
 static int ndropped;
 static pthread_mutex_t dropped_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -208,20 +211,37 @@ static bool mapping_of(size_t bytes, size_t *span)
     return *span >= bytes && *span + ps > *span;
 }
 
-/* List [lo, hi) as dropped; false when the list is full. */
-static bool add_dropped(uintptr_t lo, uintptr_t hi)
+/* List [lo, hi) as dropped, its pages given back (given) or cleared in place
+ * this time; false when the list is full. A range cleared in place is listed
+ * only if it already was. */
+static bool add_dropped(uintptr_t lo, uintptr_t hi, bool given)
 {
     bool ok = false;
     pthread_mutex_lock(&dropped_lock);
-    for (int i = 0; i < ndropped && !ok; i++)
-        ok = dropped[i].lo == lo && dropped[i].hi == hi;
-    if (!ok && ndropped < MAX_DROPPED) {
-        dropped[ndropped].lo = lo;
-        dropped[ndropped++].hi = hi;
+    int i = 0;
+    while (i < ndropped && !(dropped[i].lo == lo && dropped[i].hi == hi))
+        i++;
+    if (i < ndropped || (given && ndropped < MAX_DROPPED)) {
+        ndropped += i == ndropped;
+        dropped[i].lo = lo;
+        dropped[i].hi = hi;
+        dropped[i].given = given;
         ok = true;
     }
     pthread_mutex_unlock(&dropped_lock);
     return ok;
+}
+
+/* Whether a range overlapping [lo, hi) had its pages given back at its last
+ * clearing. */
+static bool given_back(uintptr_t lo, uintptr_t hi)
+{
+    bool given = false;
+    pthread_mutex_lock(&dropped_lock);
+    for (int i = 0; i < ndropped; i++)
+        given |= dropped[i].given && dropped[i].lo < hi && lo < dropped[i].hi;
+    pthread_mutex_unlock(&dropped_lock);
+    return given;
 }
 
 /* Forget the dropped ranges that overlap [lo, hi). */
@@ -370,8 +390,8 @@ void tl_zero_pages(void *p, size_t bytes)
     uintptr_t a = (uintptr_t)p, lo = (a + ps - 1) & ~(uintptr_t)(ps - 1),
               hi = (a + bytes) & ~(uintptr_t)(ps - 1);
     size_t pages = hi > lo ? (hi - lo) / ps : 0;
-    if (pages >= MIN_PAGES && written_pages(lo, hi, pages / 4) <= pages / 4 &&
-        add_dropped(lo, hi)) {
+    bool few = pages >= MIN_PAGES && written_pages(lo, hi, pages / 4) <= pages / 4;
+    if (pages >= MIN_PAGES && add_dropped(lo, hi, few) && few) {
         memset(p, 0, lo - a);
         memset((void *)hi, 0, a + bytes - hi);
         /* With transparent huge pages set to "always", the first write into
@@ -383,6 +403,87 @@ void tl_zero_pages(void *p, size_t bytes)
     }
 #endif
     memset(p, 0, bytes);
+}
+
+/* The pages a scatter-add is about to write, mapped ahead of it. Writing a
+ * page given back faults it in, one page at a time; on the virtual machine
+ * of docs/performance.md that costs about 11 us a page, and the faults of
+ * two threads do not overlap (the hypervisor takes them one at a time).
+ * MADV_POPULATE_WRITE (Linux 5.14) maps a run of pages in one call, about
+ * 2 us a page; the first access to each page still costs the hypervisor
+ * about 5 us there (shadow page tables are filled on access), so each page
+ * is read here too, which makes the caller's writes free of faults. Neither
+ * changes a byte. Refused (EINVAL: an older kernel), it is not asked again:
+ * the writes then fault as they would without it. */
+#if defined(__linux__)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+static atomic_bool prefault_refused, prefault_off;
+
+void tl__set_prefault(bool on) { atomic_store(&prefault_off, !on); }
+
+/* Map pages [lo, hi) for writing and read each; false when refused. */
+static bool populate(uintptr_t lo, uintptr_t hi, size_t ps)
+{
+    if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0)
+        return false;
+    for (uintptr_t at = lo; at < hi; at += ps)
+        (void)*(volatile const char *)at;
+    return true;
+}
+#else
+void tl__set_prefault(bool on) { (void)on; }
+#endif
+
+void tl_prefault_rows(void *base, size_t row_bytes, const int32_t *ids, size_t n, size_t lo,
+                      size_t hi)
+{
+#if defined(__linux__)
+    /* The pages of [lo, hi)'s rows in windows of WINDOW pages, a bit each,
+     * set by one pass over the ids per window (one window for a table of up
+     * to 128 MB), then mapped by runs of set bits. */
+    enum { WINDOW = 1 << 15 };
+    uint64_t bits[WINDOW / 64];
+    size_t ps = tl_page_size();
+    uintptr_t b = (uintptr_t)base;
+    if (lo >= hi || row_bytes == 0 || atomic_load(&prefault_off) ||
+        atomic_load(&prefault_refused) || !given_back(b + lo * row_bytes, b + hi * row_bytes))
+        return;
+    uintptr_t first = (b + lo * row_bytes) / ps, end = (b + hi * row_bytes - 1) / ps + 1;
+    for (uintptr_t w = first; w < end; w += WINDOW) {
+        uintptr_t wend = end - w < WINDOW ? end : w + WINDOW;
+        size_t words = (wend - w + 63) / 64;
+        memset(bits, 0, words * sizeof *bits);
+        for (size_t k = 0; k < n; k++) {
+            size_t id = (size_t)ids[k];
+            if (id < lo || id >= hi)
+                continue;
+            uintptr_t p = (b + id * row_bytes) / ps, q = (b + (id + 1) * row_bytes - 1) / ps;
+            for (p = p < w ? w : p; p <= q && p < wend; p++)
+                bits[(p - w) / 64] |= (uint64_t)1 << ((p - w) % 64);
+        }
+        for (size_t i = 0; i < words;) {
+            if (!bits[i]) {
+                i++;
+                continue;
+            }
+            /* the run from the lowest set bit: clear it from bits as it goes */
+            uintptr_t p = w + i * 64 + (uintptr_t)__builtin_ctzll(bits[i]), q = p;
+            while (q < wend && (bits[(q - w) / 64] >> ((q - w) % 64) & 1)) {
+                bits[(q - w) / 64] &= ~((uint64_t)1 << ((q - w) % 64));
+                q++;
+            }
+            if (!populate(p * ps, q * ps, ps)) {
+                if (errno == EINVAL)
+                    atomic_store(&prefault_refused, true);
+                return;
+            }
+        }
+    }
+#else
+    (void)base, (void)row_bytes, (void)ids, (void)n, (void)lo, (void)hi;
+#endif
 }
 
 #if defined(__linux__)

@@ -55,6 +55,16 @@ void tl_free_pages(void *p, size_t count, size_t elem_size);
  * range that is mostly left untouched until the next clearing (an embedding
  * table's gradient); a range written all over would pay a page fault per page. */
 void tl_zero_pages(void *p, size_t bytes);
+/* Ahead of a scatter-add into rows ids[k] in [lo, hi) (k < n) of a table
+ * at base whose rows are row_bytes long: when tl_zero_pages gave the table's
+ * pages back at its last clearing, map the pages those rows reach (Linux
+ * 5.14: a system call per run of pages instead of a page fault per page), so
+ * that the writes take no page fault. Changes no byte; does nothing where the
+ * system refuses, where the pages were kept, after tl__set_prefault(false). */
+void tl_prefault_rows(void *base, size_t row_bytes, const int32_t *ids, size_t n, size_t lo,
+                      size_t hi);
+/* Tests: turn tl_prefault_rows off (the path of systems that refuse it) or on. */
+void tl__set_prefault(bool on);
 /* The system's page size (4096 where it cannot be asked). */
 size_t tl_page_size(void);
 /* Call fn(ctx, off, len) for the parts of [p, p + bytes) in address order

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #endif
 #include "testutil.h"
+#include "../lib/internal.h"
 #include "../lib/layers/output.h"
 
 enum { V = 7, D = 5, H = 6, N = 3, T = 4 };
@@ -403,9 +404,9 @@ static long resident_pages(const void *p, size_t bytes)
  * pages no row of that step lies in stay without memory through all three.
  * After a step whose rows reach most pages, or tied to the output layer, the table's gradient is dense and is cleared in
  * place. */
-static void test_sparse_embedding_grad(void **state)
+static void sparse_embedding_grad(bool prefault)
 {
-    (void)state;
+    tl__set_prefault(prefault);
     enum { NB = 2, NT = 5, NV = 3000, ND = 32, FAR = 200 };   /* FAR: rows B never reaches */
     tl_model *m[2];
     tl_optim *o[2];
@@ -499,6 +500,104 @@ static void test_sparse_embedding_grad(void **state)
     for (size_t i = 0; i < n[0]; i++)
         assert_true(g[0][i] == 0);
     tl_model_destroy(m[0]);
+    tl__set_prefault(true);
+}
+
+/* With the pages of a step's rows mapped ahead of the scatter-add
+ * (tl_prefault_rows, the default) and without (the path of systems that
+ * refuse it). */
+static void test_sparse_embedding_grad(void **state)
+{
+    (void)state;
+    sparse_embedding_grad(true);
+}
+
+static void test_sparse_embedding_grad_no_prefault(void **state)
+{
+    (void)state;
+    sparse_embedding_grad(false);
+}
+
+/* tl_prefault_rows maps exactly the pages the rows with ids in [lo, hi) reach
+ * in a table whose pages were given back: runs longer than a word of its
+ * bitmap, rows across page edges, ids at lo and hi - 1, ids outside; it
+ * changes no byte, and does nothing when turned off or before the table was
+ * ever given back. */
+static void test_prefault_rows(void **state)
+{
+    (void)state;
+#if defined(__linux__)
+    enum { NV = 3000, ND = 100, MAXIDS = 400 };
+    const size_t R = ND * sizeof(tl_real), bytes = (size_t)NV * R;
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    tl_real *w;
+    TU_OK(tl_alloc_pages((void **)&w, (size_t)NV * ND, sizeof(tl_real), "test"));
+    uintptr_t base = (uintptr_t)w / ps * ps, end = ((uintptr_t)w + bytes + ps - 1) / ps * ps;
+    size_t pages = (end - base) / ps;
+    /* [lo, hi): the first and the last row that begins a page, so that rows
+     * lo - 1 and hi share no page with a row inside */
+    int lo = -1, hi = -1, mid = -1, next = -1, n = 0;
+    for (int k = 1; k < NV; k++)
+        if ((uintptr_t)(w + (size_t)k * ND) % ps == 0) {
+            lo = lo < 0 ? k : lo;
+            next = k > NV / 2 && next < 0 ? k : next;
+            mid = k <= NV / 2 ? k : mid;
+            hi = k;
+        }
+    assert_true(lo > 0 && lo < mid && mid < next && next < hi);
+    int32_t ids[MAXIDS];
+    /* the rows of 12 pages from page 58 of the range: a run across bit 64 */
+    uintptr_t from = (uintptr_t)(w + (size_t)lo * ND) + 58 * ps;
+    for (int k = lo; k < hi && n < MAXIDS - 16; k++)
+        if ((uintptr_t)(w + (size_t)(k + 1) * ND) > from &&
+            (uintptr_t)(w + (size_t)k * ND) < from + 12 * ps)
+            ids[n++] = k;
+    assert_true(n > 20);
+    /* mid - 1 ends where a page ends, next begins where one begins, each
+     * alone on that side of the page edge */
+    int32_t more[] = {lo, hi - 1, lo - 1, hi, 0, NV - 1, mid - 1, next, hi - 7, hi - 8, hi - 7,
+                      lo + 3};
+    for (size_t k = 0; k < sizeof more / sizeof *more; k++)
+        ids[n++] = more[k];
+    unsigned char *want = calloc(pages, 1), *in = malloc(pages);
+    assert_true(want && in);
+    /* a page the table shares with the mapping's start or the guard page's
+     * side is partial: cleared in place, it keeps its memory */
+    bool first_partial = (uintptr_t)w % ps != 0, last_partial = ((uintptr_t)w + bytes) % ps != 0;
+    want[0] |= first_partial;
+    want[pages - 1] |= last_partial;
+    for (int k = 0; k < n; k++)
+        if (ids[k] >= lo && ids[k] < hi)
+            for (uintptr_t a = (uintptr_t)(w + (size_t)ids[k] * ND) / ps * ps;
+                 a < (uintptr_t)(w + (size_t)(ids[k] + 1) * ND); a += ps)
+                want[(a - base) / ps] = 1;
+    /* pages never given back (here: never touched) are left alone */
+    tl_prefault_rows(w, R, ids, (size_t)n, (size_t)lo, (size_t)hi);
+    assert_int_equal(mincore((void *)base, end - base, in), 0);
+    for (size_t k = 0; k < pages; k++)
+        assert_false(in[k] & 1);
+    for (int on = 0; on < 2; on++) {
+        w[(size_t)1234 * ND] = 1;            /* a page written, then cleared */
+        tl_zero_pages(w, bytes);
+        assert_int_equal(mincore((void *)base, end - base, in), 0);
+        for (size_t k = first_partial; k < pages - last_partial; k++)
+            assert_false(in[k] & 1);
+        tl__set_prefault(on);
+        tl_prefault_rows(w, R, ids, (size_t)n, (size_t)lo, (size_t)hi);
+        tl__set_prefault(true);
+        assert_int_equal(mincore((void *)base, end - base, in), 0);
+        for (size_t k = 0; k < pages; k++)
+            if ((in[k] & 1) != (on ? want[k] : (k == 0 && first_partial) ||
+                                                (k == pages - 1 && last_partial)))
+                fail_msg("prefault %s: page %zu of %zu %s memory", on ? "on" : "off", k, pages,
+                         in[k] & 1 ? "holds" : "holds no");
+    }
+    for (size_t i = 0; i < (size_t)NV * ND; i++)
+        assert_true(w[i] == 0);
+    free(want);
+    free(in);
+    tl_free_pages(w, (size_t)NV * ND, sizeof(tl_real));
+#endif
 }
 
 int main(void)
@@ -512,6 +611,8 @@ int main(void)
         cmocka_unit_test(test_forward_backward_matches_plain),
         cmocka_unit_test(test_forward_backward_errors),
         cmocka_unit_test(test_sparse_embedding_grad),
+        cmocka_unit_test(test_sparse_embedding_grad_no_prefault),
+        cmocka_unit_test(test_prefault_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
