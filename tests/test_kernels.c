@@ -1204,6 +1204,91 @@ static void test_parallel_run_parts(void **state)
     TU_OK(tl_set_num_threads(1));
 }
 
+/* A part that runs a parallel step of its own. */
+typedef struct {
+    count_job outer, inner[64];
+} nested_job;
+
+static void nested_part(void *ctx, int part, int parts)
+{
+    nested_job *j = ctx;
+    count_part(&j->outer, part, parts);
+    tl_parallel_run(j->inner[part].parts, count_part, &j->inner[part]);
+}
+
+/* A started job (tl_parallel_start) runs every part exactly once, by the
+ * finish at the latest, while the caller goes on; parallel steps of the
+ * caller in between, and a second start, run at once on the caller's thread
+ * and completely. */
+static void test_parallel_start_parts(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int rep = 0; rep < 200; rep++)
+            for (int parts = 1; parts <= 64; parts += 1 + parts / 4) {
+                count_job bg = {.parts = parts}, fg = {.parts = 1 + rep % 7},
+                          again = {.parts = 3};
+                tl_pending job, second;
+                tl_parallel_start(parts, count_part, &bg, &job);
+                if (rep % 2)
+                    tl_parallel_run_homed(fg.parts, count_part, &fg);
+                else
+                    tl_parallel_run(fg.parts, count_part, &fg);
+                tl_parallel_start(again.parts, count_part, &again, &second);
+                if (job.pooled) {
+                    assert_false(second.pooled);
+                    for (int p = 0; p < 3; p++)
+                        assert_int_equal(atomic_load(&again.runs[p]), 1);
+                }
+                tl_parallel_finish(&second);
+                for (int p = 0; p < 3; p++)
+                    assert_int_equal(atomic_load(&again.runs[p]), 1);
+                for (int p = 0; p < fg.parts; p++)
+                    assert_int_equal(atomic_load(&fg.runs[p]), 1);
+                if (rep % 3 == 0)
+                    tl_parallel_finish(&job);
+                else {
+                    /* The job still owns the pool: this step runs here. */
+                    count_job more = {.parts = 5};
+                    tl_parallel_run(more.parts, count_part, &more);
+                    for (int p = 0; p < more.parts; p++)
+                        assert_int_equal(atomic_load(&more.runs[p]), 1);
+                    tl_parallel_finish(&job);
+                }
+                assert_false(job.pooled);
+                tl_parallel_finish(&job);   /* a second finish does nothing */
+                assert_int_equal(atomic_load(&bg.bad_parts) + atomic_load(&fg.bad_parts) +
+                                     atomic_load(&again.bad_parts), 0);
+                for (int p = 0; p < parts; p++)
+                    if (atomic_load(&bg.runs[p]) != 1)
+                        fail_msg("%d threads, started job of %d parts: part %d ran %d times",
+                                 threads, parts, p, atomic_load(&bg.runs[p]));
+            }
+    }
+    /* Parts with parallel steps inside: those run on the part's thread. */
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int rep = 0; rep < 100; rep++) {
+            static nested_job j;
+            memset(&j, 0, sizeof j);
+            j.outer.parts = 1 + rep % 9;
+            for (int p = 0; p < j.outer.parts; p++)
+                j.inner[p].parts = 1 + (p + rep) % 6;
+            tl_pending job;
+            tl_parallel_start(j.outer.parts, nested_part, &j, &job);
+            tl_parallel_finish(&job);
+            for (int p = 0; p < j.outer.parts; p++) {
+                assert_int_equal(atomic_load(&j.outer.runs[p]), 1);
+                assert_int_equal(atomic_load(&j.inner[p].bad_parts), 0);
+                for (int q = 0; q < j.inner[p].parts; q++)
+                    assert_int_equal(atomic_load(&j.inner[p].runs[q]), 1);
+            }
+        }
+    }
+    TU_OK(tl_set_num_threads(1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1230,6 +1315,7 @@ int main(void)
         cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
         cmocka_unit_test(test_parallel_run_parts),
+        cmocka_unit_test(test_parallel_start_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
