@@ -152,5 +152,20 @@ void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void
  * others'. For per-step work whose parts reuse what the same part touched
  * the step before. */
 void tl_parallel_run_homed(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx);
+/* A job left to the pool's threads while the caller goes on: start
+ * publishes it (or, when the pool cannot be had, runs every part at once on
+ * the calling thread), finish runs the parts no thread has claimed and
+ * returns when all are done, with their writes visible. In between the pool
+ * is taken: every tl_parallel_run, of the caller or of a part, runs on its
+ * own thread, so a part must not wait for other parallel work. The caller
+ * (the thread that started it) must finish it, whatever happens. */
+typedef struct tl_pending {
+    bool pooled;      /* published: finish still has to run */
+    uint32_t gen;
+    int parts;
+} tl_pending;
+void tl_parallel_start(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx,
+                       tl_pending *job);
+void tl_parallel_finish(tl_pending *job);
 
 #endif

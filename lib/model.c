@@ -258,7 +258,11 @@ static tl_status model_forward_backward_unguarded(tl_model *m, const tl_tensor *
     TL_TRY(run_layers(m, !m->evaluating, xs, L - 1, &h));
     TL_TRY(tl_affine_loss_fused(m->layers[L - 1], m->loss, h, ts, loss, &d));
     m->step += !m->evaluating;
-    return back_layers(m, L - 1, d);
+    /* The pass may leave its last dW product running alongside (its
+     * workspace lent to it): finished before dW is read, whatever happens. */
+    tl_status st = back_layers(m, L - 1, d);
+    tl_workspace_finish(&m->workspace);
+    return st;
 }
 
 static tl_status model_predict_unguarded(tl_model *m, const tl_tensor *xs,

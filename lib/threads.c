@@ -220,36 +220,39 @@ static bool start_workers(int n)
     return ok;
 }
 
-static void run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx, bool homed)
+/* Take the pool for a job: false when it runs on the calling thread alone
+ * (one thread, the pool taken by another caller or by a started job, backing
+ * off, or no worker to be had). */
+static bool take_pool(int threads)
 {
-    int threads = tl_get_num_threads();
-    bool pooled = parts > 1 && threads > 1 && !atomic_flag_test_and_set(&pool.busy);
-    if (pooled && (pool.backoff > 0 || !start_workers(threads))) {
+    if (threads < 2 || atomic_flag_test_and_set(&pool.busy))
+        return false;
+    if (pool.backoff > 0 || !start_workers(threads)) {
         if (pool.backoff > 0)
             pool.backoff--;
         atomic_flag_clear(&pool.busy);
-        pooled = false;  /* backing off, or no threads to be had: the same work here */
+        return false;
     }
-    if (!pooled) {
-        for (int p = 0; p < parts; p++)
-            fn(ctx, p, parts);
-        return;
-    }
-    /* Published in two steps. A worker still in the last job may have read
-     * its claim word (that job's generation, every part taken) and be about
-     * to compare it with the part count: were the new count stored while the
-     * word was unchanged, the old word could look unfinished, its
-     * compare-and-swap would succeed, and the worker would run a part of the
-     * new job that the new job hands out again. So the word first moves to a
-     * closed generation, in which nothing can be claimed; then the job's
-     * fields change, and the next generation opens it. */
+    return true;
+}
+
+/* Publish a job on the taken pool; returns its generation. Published in two
+ * steps. A worker still in the last job may have read its claim word (that
+ * job's generation, every part taken) and be about to compare it with the
+ * part count: were the new count stored while the word was unchanged, the
+ * old word could look unfinished, its compare-and-swap would succeed, and the
+ * worker would run a part of the new job that the new job hands out again.
+ * So the word first moves to a closed generation, in which nothing can be
+ * claimed; then the job's fields change, and the next generation opens it. */
+static uint32_t publish(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx,
+                        int blocks)
+{
     uint32_t closed = generation() + 1, gen = closed + 1;
     atomic_store(&pool.claim, (uint64_t)closed << 32 | INT32_MAX);
     pool.fn = fn;
     pool.ctx = ctx;
     atomic_store(&pool.parts, parts);
     atomic_store(&pool.done, 0);
-    int blocks = homed && parts <= 0xffff ? threads : 0;
     for (int b = 0; b < blocks; b++) {
         uint64_t lo = (uint64_t)parts * b / blocks, hi = (uint64_t)parts * (b + 1) / blocks;
         atomic_store(&block[b].range, (uint64_t)gen << 32 | lo << 16 | hi);
@@ -260,16 +263,33 @@ static void run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx
     if (pool.sleepers)
         pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mutex);
-    double t0 = now();
-    pool.parts_own += run_parts(gen, 0);
-    pool.parts_all += parts;
-    double t1 = now();
-    /* Only parts already claimed remain: their workers are running. */
+    return gen;
+}
+
+/* Wait for the parts other threads claimed: their workers are running. */
+static void wait_done(int parts)
+{
     for (int s = 0; atomic_load(&pool.done) < parts; s++)
         if (s < SPIN)
             pause_cpu();
         else
             sched_yield();
+}
+
+static void run(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx, bool homed)
+{
+    int threads = tl_get_num_threads();
+    if (parts < 2 || !take_pool(threads)) {
+        for (int p = 0; p < parts; p++)
+            fn(ctx, p, parts);
+        return;
+    }
+    uint32_t gen = publish(parts, fn, ctx, homed && parts <= 0xffff ? threads : 0);
+    double t0 = now();
+    pool.parts_own += run_parts(gen, 0);
+    pool.parts_all += parts;
+    double t1 = now();
+    wait_done(parts);
     pool.worked += t1 - t0;
     pool.waited += now() - t1;
     if (++pool.jobs == WINDOW) {
@@ -290,4 +310,32 @@ void tl_parallel_run(int parts, void (*fn)(void *ctx, int part, int parts), void
 void tl_parallel_run_homed(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx)
 {
     run(parts, fn, ctx, true);
+}
+
+/* The job stays published, and the pool taken, until tl_parallel_finish:
+ * the workers claim its parts while the caller does other work, and every
+ * parallel step meanwhile (the caller's, a part's) runs on its own thread.
+ * It is left out of the back-off window (the caller's share of it depends
+ * on the work it overlaps). */
+void tl_parallel_start(int parts, void (*fn)(void *ctx, int part, int parts), void *ctx,
+                       tl_pending *job)
+{
+    job->pooled = parts >= 1 && take_pool(tl_get_num_threads());
+    if (!job->pooled) {
+        for (int p = 0; p < parts; p++)
+            fn(ctx, p, parts);
+        return;
+    }
+    job->parts = parts;
+    job->gen = publish(parts, fn, ctx, 0);
+}
+
+void tl_parallel_finish(tl_pending *job)
+{
+    if (!job->pooled)
+        return;
+    job->pooled = false;
+    run_parts(job->gen, 0);
+    wait_done(job->parts);
+    atomic_flag_clear(&pool.busy);
 }

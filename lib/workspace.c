@@ -8,6 +8,8 @@ size_t tl_workspace_bytes(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 tl_status tl_workspace_begin(tl_workspace *w, size_t bytes, const char *who)
 {
+    if (w->lent.pooled && bytes > w->lent_from)
+        tl_workspace_finish(w);
     w->used = 0;
     w->reserved = 0;
     if (bytes > w->cap) {
@@ -39,8 +41,18 @@ void *tl_workspace_take(tl_workspace *w, size_t bytes)
     return p;
 }
 
+tl_pending *tl_workspace_lend(tl_workspace *w, size_t from)
+{
+    tl_workspace_finish(w);
+    w->lent_from = from;
+    return &w->lent;
+}
+
+void tl_workspace_finish(tl_workspace *w) { tl_parallel_finish(&w->lent); }
+
 void tl_workspace_free(tl_workspace *w)
 {
+    tl_workspace_finish(w);
     tl_free(w->data);
     *w = (tl_workspace){0};
 }

@@ -15,13 +15,15 @@
 #define TL_WORKSPACE_H
 
 #include <stddef.h>
-#include "timelayers/status.h"
+#include "internal.h"
 
 typedef struct tl_workspace {
     unsigned char *data;   /* 64-byte aligned (tl_alloc) */
     size_t cap;            /* bytes */
     size_t reserved;       /* bytes the current call asked tl_workspace_begin for */
     size_t used;           /* bytes handed out since the last tl_workspace_begin */
+    tl_pending lent;       /* while lent.pooled: a job still using the memory */
+    size_t lent_from;      /* from this byte on */
 } tl_workspace;
 
 /* Start a call needing `bytes` in all: grows the workspace when it is
@@ -38,6 +40,17 @@ void *tl_workspace_take(tl_workspace *w, size_t bytes);
 
 /* Bytes that tl_workspace_take(bytes) uses up: whole 64-byte lines. */
 size_t tl_workspace_bytes(size_t bytes);
+
+/* Lend the memory of the current call from byte `from` on to a job that
+ * outlives the call: the caller starts it into the handle returned
+ * (tl_parallel_start). The next tl_workspace_begin whose need reaches that
+ * memory, tl_workspace_finish and tl_workspace_free finish the job first
+ * (tl_parallel_finish); a call needing less runs alongside it. The owner of
+ * the workspace finishes it before anything reads what the job writes. */
+tl_pending *tl_workspace_lend(tl_workspace *w, size_t from);
+
+/* Finish the job the workspace's memory is lent to, if any. */
+void tl_workspace_finish(tl_workspace *w);
 
 void tl_workspace_free(tl_workspace *w);
 

@@ -590,6 +590,45 @@ static void test_gemv(void **state)
 }
 
 #ifndef TL_REAL_DOUBLE
+/* Every other one-row product on the same B runs backwards (gemv.c): three
+ * products in a row on the same operands give the same bits, split by rows,
+ * by columns and not at all (several chunks), with one and two threads, at
+ * every SIMD level. */
+static void test_gemv_direction(void **state)
+{
+    (void)state;
+    const int shapes[][2] = {{2048, 300}, {10000, 23}, {3000, 9}, {100, 64}};  /* n, K */
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    tl_rng_seed(&rng, 33);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int threads = 1; threads <= 2; threads++) {
+            TU_OK(tl_set_num_threads(threads));
+            for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+                int n = shapes[i][0], K = shapes[i][1];
+                tl_tensor a = {0}, b = {0}, c0 = {0};
+                tu_randn(&a, &rng, 1, 1, (int[]){K});
+                tu_randn(&b, &rng, 1, 2, (int[]){K, n});
+                tu_randn(&c0, &rng, 1, 1, (int[]){n});
+                float *c = malloc(3 * (size_t)n * sizeof *c);
+                assert_non_null(c);
+                for (int r = 0; r < 3; r++) {
+                    memcpy(c + (size_t)r * n, c0.data, (size_t)n * sizeof *c);
+                    tl_gemv_rows(n, K, 0.5f, a.data, 1, b.data, n, 0.75f, c + (size_t)r * n);
+                }
+                assert_memory_equal(c, c + n, (size_t)n * sizeof *c);
+                assert_memory_equal(c, c + 2 * (size_t)n, (size_t)n * sizeof *c);
+                free(c);
+                TU_FREE_ALL(&a, &b, &c0);
+            }
+        }
+    }
+    TU_OK(tl_set_num_threads(1));
+    tl_simd_limit(levels[0]);
+}
+
 static uint32_t bits_of(float x)
 {
     uint32_t u;
@@ -1165,6 +1204,91 @@ static void test_parallel_run_parts(void **state)
     TU_OK(tl_set_num_threads(1));
 }
 
+/* A part that runs a parallel step of its own. */
+typedef struct {
+    count_job outer, inner[64];
+} nested_job;
+
+static void nested_part(void *ctx, int part, int parts)
+{
+    nested_job *j = ctx;
+    count_part(&j->outer, part, parts);
+    tl_parallel_run(j->inner[part].parts, count_part, &j->inner[part]);
+}
+
+/* A started job (tl_parallel_start) runs every part exactly once, by the
+ * finish at the latest, while the caller goes on; parallel steps of the
+ * caller in between, and a second start, run at once on the caller's thread
+ * and completely. */
+static void test_parallel_start_parts(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int rep = 0; rep < 200; rep++)
+            for (int parts = 1; parts <= 64; parts += 1 + parts / 4) {
+                count_job bg = {.parts = parts}, fg = {.parts = 1 + rep % 7},
+                          again = {.parts = 3};
+                tl_pending job, second;
+                tl_parallel_start(parts, count_part, &bg, &job);
+                if (rep % 2)
+                    tl_parallel_run_homed(fg.parts, count_part, &fg);
+                else
+                    tl_parallel_run(fg.parts, count_part, &fg);
+                tl_parallel_start(again.parts, count_part, &again, &second);
+                if (job.pooled) {
+                    assert_false(second.pooled);
+                    for (int p = 0; p < 3; p++)
+                        assert_int_equal(atomic_load(&again.runs[p]), 1);
+                }
+                tl_parallel_finish(&second);
+                for (int p = 0; p < 3; p++)
+                    assert_int_equal(atomic_load(&again.runs[p]), 1);
+                for (int p = 0; p < fg.parts; p++)
+                    assert_int_equal(atomic_load(&fg.runs[p]), 1);
+                if (rep % 3 == 0)
+                    tl_parallel_finish(&job);
+                else {
+                    /* The job still owns the pool: this step runs here. */
+                    count_job more = {.parts = 5};
+                    tl_parallel_run(more.parts, count_part, &more);
+                    for (int p = 0; p < more.parts; p++)
+                        assert_int_equal(atomic_load(&more.runs[p]), 1);
+                    tl_parallel_finish(&job);
+                }
+                assert_false(job.pooled);
+                tl_parallel_finish(&job);   /* a second finish does nothing */
+                assert_int_equal(atomic_load(&bg.bad_parts) + atomic_load(&fg.bad_parts) +
+                                     atomic_load(&again.bad_parts), 0);
+                for (int p = 0; p < parts; p++)
+                    if (atomic_load(&bg.runs[p]) != 1)
+                        fail_msg("%d threads, started job of %d parts: part %d ran %d times",
+                                 threads, parts, p, atomic_load(&bg.runs[p]));
+            }
+    }
+    /* Parts with parallel steps inside: those run on the part's thread. */
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int rep = 0; rep < 100; rep++) {
+            static nested_job j;
+            memset(&j, 0, sizeof j);
+            j.outer.parts = 1 + rep % 9;
+            for (int p = 0; p < j.outer.parts; p++)
+                j.inner[p].parts = 1 + (p + rep) % 6;
+            tl_pending job;
+            tl_parallel_start(j.outer.parts, nested_part, &j, &job);
+            tl_parallel_finish(&job);
+            for (int p = 0; p < j.outer.parts; p++) {
+                assert_int_equal(atomic_load(&j.outer.runs[p]), 1);
+                assert_int_equal(atomic_load(&j.inner[p].bad_parts), 0);
+                for (int q = 0; q < j.inner[p].parts; q++)
+                    assert_int_equal(atomic_load(&j.inner[p].runs[q]), 1);
+            }
+        }
+    }
+    TU_OK(tl_set_num_threads(1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1176,6 +1300,7 @@ int main(void)
         cmocka_unit_test(test_recurrent_products),
         cmocka_unit_test(test_gemv),
 #ifndef TL_REAL_DOUBLE
+        cmocka_unit_test(test_gemv_direction),
         cmocka_unit_test(test_bf16_round),
         cmocka_unit_test(test_gemv_bf16),
         cmocka_unit_test(test_bf16_set),
@@ -1190,6 +1315,7 @@ int main(void)
         cmocka_unit_test(test_time_rnn_paths),
         cmocka_unit_test(test_threads_setting),
         cmocka_unit_test(test_parallel_run_parts),
+        cmocka_unit_test(test_parallel_start_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

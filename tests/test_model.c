@@ -261,14 +261,15 @@ static void test_loss_in_place_matches_plain(void **state)
  * two stateful steps, with an ignored target, for block sizes that divide
  * the rows, leave a partial block, and take all rows at once, and for both
  * normalisations. */
-static void fused_matches_plain(int block_rows, tl_loss_norm norm)
+static void fused_matches_plain(int block_rows, tl_loss_norm norm, int NV)
 {
-    enum { NB = 3, NT = 5, NV = 29 };
-    tl_model *m[3];   /* plain; fused on 2 threads; fused on 1 thread */
-    tl_real *v[3], *g[3];
-    size_t n[3];
+    enum { NB = 3, NT = 5 };
+    /* plain; fused on 2 threads; on 1 thread; on 2 with every dW in the pass */
+    tl_model *m[4];
+    tl_real *v[4], *g[4];
+    size_t n[4];
     tl_lm_config cfg = {.vocab = NV, .embed = 5, .hidden = 6, .layers = 1, .cell = TL_CELL_LSTM};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         tl_rng rng;
         tl_rng_seed(&rng, 5);
         TU_OK(tl_lm_create(&m[k], &cfg, &rng));
@@ -290,8 +291,8 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm)
         ids[NB * NT + 7] = -1;
         tl_tensor x = tl_tensor_wrap_ids(ids, 2, (int[]){NB, NT});
         tl_tensor t = tl_tensor_wrap_ids(ids + NB * NT, 2, (int[]){NB, NT});
-        double loss[3];
-        for (int k = 0; k < 3; k++)
+        double loss[4];
+        for (int k = 0; k < 4; k++)
             tl_model_zero_grad(m[k]);
         TU_OK(tl_model_forward(m[0], &x, &t, &loss[0]));
         TU_OK(tl_model_backward(m[0]));
@@ -300,10 +301,17 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm)
         TU_OK(tl_model_forward_backward(m[1], &x, &t, &loss[1]));
         TU_OK(tl_set_num_threads(1));
         TU_OK(tl_model_forward_backward(m[2], &x, &t, &loss[2]));
+        TU_OK(tl_set_num_threads(2));
+        tl__affine_loss_dw_later(false);
+        TU_OK(tl_model_forward_backward(m[3], &x, &t, &loss[3]));
+        tl__affine_loss_dw_later(true);
         TU_OK(tl_set_num_threads(threads));
-        /* The fused pass gives the same bits for any thread count. */
-        assert_true(loss[1] == loss[2]);
-        assert_memory_equal(g[1], g[2], n[1] * sizeof(tl_real));
+        /* The fused pass gives the same bits for any thread count, whether
+         * or not its last dW product is left running. */
+        for (int k = 2; k < 4; k++) {
+            assert_true(loss[1] == loss[k]);
+            assert_memory_equal(g[1], g[k], n[1] * sizeof(tl_real));
+        }
         if (fabs(loss[0] - loss[1]) > rtol * fabs(loss[0]))
             fail_msg("block %d step %d: loss %.17g plain, %.17g fused", block_rows, step,
                      loss[0], loss[1]);
@@ -313,7 +321,7 @@ static void fused_matches_plain(int block_rows, tl_loss_norm norm)
         assert_int_equal(tl_model_backward(m[1]), TL_ERR_STATE);
     }
     tl__affine_loss_block_rows(0);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         tl_model_destroy(m[k]);
 }
 
@@ -322,9 +330,13 @@ static void test_forward_backward_matches_plain(void **state)
     (void)state;
     static const int blocks[] = {1, 4, 5, 15, 0};   /* R = 15 rows; 0: the default */
     for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
-        fused_matches_plain(blocks[i], TL_LOSS_MEAN);
-        fused_matches_plain(blocks[i], TL_LOSS_CS231N);
+        fused_matches_plain(blocks[i], TL_LOSS_MEAN, 29);
+        fused_matches_plain(blocks[i], TL_LOSS_CS231N, 29);
     }
+    /* V = 2,100: the last block's dW product left to the pool in three
+     * parts of columns (affine_loss.c), the same bits as in one. */
+    fused_matches_plain(4, TL_LOSS_MEAN, 2100);
+    fused_matches_plain(0, TL_LOSS_MEAN, 2100);
 }
 
 /* A NaN in the scores stops the fused pass with TL_ERR_NUMERIC naming the

@@ -3,8 +3,10 @@
  * starts over, and a take past the reservation stops the process instead of
  * handing out memory that another take owns. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
@@ -84,12 +86,67 @@ static void take_past_the_reservation_aborts(void **state)
     assert_true(take_aborts(0, 0, 1));
 }
 
+/* Memory lent to a job (tl_workspace_lend): a later call needing only the
+ * memory before it runs alongside; one reaching into it, a finish and a
+ * free wait for the job: every part has run once when they return. The
+ * job's parts write the lent memory, which the next call must not have
+ * taken while they ran. */
+typedef struct {
+    unsigned char *lent;
+    size_t bytes;
+    _Atomic int runs[8];
+} lent_job;
+
+static void lent_part(void *ctx, int part, int parts)
+{
+    lent_job *j = ctx;
+    size_t lo = j->bytes * (size_t)part / (size_t)parts;
+    size_t hi = j->bytes * (size_t)(part + 1) / (size_t)parts;
+    memset(j->lent + lo, 0x5a, hi - lo);
+    atomic_fetch_add(&j->runs[part], 1);
+}
+
+static void lent_memory_waits_for_its_job(void **state)
+{
+    (void)state;
+    enum { FROM = 4096, LENT = 1 << 20, PARTS = 8 };
+    for (int threads = 1; threads <= 2; threads++) {
+        TU_OK(tl_set_num_threads(threads));
+        for (int how = 0; how < 4; how++) {
+            tl_workspace w = {0};
+            assert_int_equal(tl_workspace_begin(&w, FROM + LENT, "test"), TL_OK);
+            unsigned char *p = tl_workspace_take(&w, FROM + LENT);
+            lent_job j = {.lent = p + FROM, .bytes = LENT};
+            tl_parallel_start(PARTS, lent_part, &j, tl_workspace_lend(&w, FROM));
+            /* Needing no more than the memory before the lent part. */
+            assert_int_equal(tl_workspace_begin(&w, FROM, "test"), TL_OK);
+            memset(tl_workspace_take(&w, FROM), 0, FROM);
+            if (how == 0)
+                assert_int_equal(tl_workspace_begin(&w, FROM + 1, "test"), TL_OK);
+            else if (how == 1)   /* grows: the old block is freed */
+                assert_int_equal(tl_workspace_begin(&w, 2 * (FROM + LENT), "test"), TL_OK);
+            else if (how == 2)
+                tl_workspace_finish(&w);
+            for (int i = 0; how < 3 && i < PARTS; i++)
+                assert_int_equal(atomic_load(&j.runs[i]), 1);
+            if (how == 0)   /* (how == 1 freed it) */
+                for (size_t i = 0; i < LENT; i += 4093)
+                    assert_int_equal(j.lent[i], 0x5a);
+            tl_workspace_free(&w);   /* how == 3: the free waits */
+            for (int i = 0; i < PARTS; i++)
+                assert_int_equal(atomic_load(&j.runs[i]), 1);
+        }
+    }
+    TU_OK(tl_set_num_threads(1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(takes_are_aligned_and_disjoint),
         cmocka_unit_test(last_take_may_be_unrounded),
         cmocka_unit_test(take_past_the_reservation_aborts),
+        cmocka_unit_test(lent_memory_waits_for_its_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

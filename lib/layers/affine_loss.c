@@ -21,11 +21,13 @@
  * Nothing here depends on how W is stored: a W tied to an embedding table
  * (V, D) comes transposed, which changes only the GEMMs' transpose flags.
  */
+#include <string.h>
 #include "../internal.h"
 #include "../kernels/kernels.h"
 #include "../param.h"
 #include "../workspace.h"
 #include "output.h"
+#include "timelayers/threads.h"
 
 /* Scores per block: at most 7 MB (in the L3 cache of current x86 servers),
  * never fewer than MIN_ROWS rows, and the rows shared out evenly over the
@@ -63,6 +65,49 @@ static int block_rows(int V, int R)
     return rows < R ? rows : R;
 }
 
+/* The last block's dW product is left running on the pool
+ * (tl_parallel_start) while the layers below go through their backward:
+ * config A's recurrent layer runs its steps on one thread (too small to
+ * share), and the second thread had nothing to do then. The job's parts are
+ * DW_COLS columns of dW (a multiple of every kernel's panel width: each
+ * column gets the tiles, and so the bits, it gets in one product); it reads
+ * the block's dscores and a copy of its rows of x in the workspace, lent to
+ * it (workspace.h) until the model finishes it after backward. Only where
+ * this pass needs the largest share of the workspace: a layer below that
+ * needs more (config C's LSTM) would wait for the job at its first call.
+ * Not with a tied W, whose gradient the embedding's backward adds to. */
+enum { DW_COLS = 1024 };
+
+typedef struct {
+    int D, V, n;
+    const tl_real *x, *S;
+    tl_real *dW;
+} dw_job;
+
+static void dw_part(void *ctx, int part, int parts)
+{
+    const dw_job *j = ctx;
+    (void)parts;
+    int c0 = part * DW_COLS, c1 = c0 + DW_COLS < j->V ? c0 + DW_COLS : j->V;
+    tl_gemm(true, false, j->D, c1 - c0, j->n, 1, j->x, j->D, j->S + c0, j->V, 1, j->dW + c0,
+            j->V);
+}
+
+static bool dw_never;
+
+void tl__affine_loss_dw_later(bool allow) { dw_never = !allow; }
+
+static bool dw_later(const tl_workspace *ws, bool wt, size_t bytes)
+{
+#ifdef TL_REAL_DOUBLE
+    (void)ws, (void)wt, (void)bytes;
+    return false;
+#else
+    return !dw_never && !wt && tl_sgemm_chosen() && tl_get_num_threads() > 1 &&
+           ws->cap <= bytes;
+#endif
+}
+
 tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor *x,
                                const tl_tensor *t, double *loss_out, const tl_tensor **dx)
 {
@@ -93,31 +138,40 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
     /* W as the GEMMs see it: op(W) is D × V either way. */
     bool wt = a.W_transposed;
     int ldw = wt ? D : V;
-    /* The scores of a block, the row pass's db partials, then Wᵀ packed for
-     * the dx products (wp floats, 0: none). */
+    /* Scratch, in this order: Wᵀ packed for the dx products (wp floats, 0:
+     * none), the row pass's db partials, the scores of a block, and for a
+     * last dW left running (see dw_later) a copy of the block's rows of x
+     * and the job. From the model's workspace (workspace.h) when the layer
+     * is in a model, else the layer's own output buffer. */
     size_t wp = 0;
+    bool later = false;
 #ifndef TL_REAL_DOUBLE
     if (!wt && tl_sgemm_chosen() && (wp = tl_sgemm_packed_size(V, D)) > PACKED_MAX / sizeof(float))
         wp = 0;
 #endif
-    int wp_rows = (int)((wp + (size_t)V - 1) / (size_t)V);
-    /* From the model's workspace (workspace.h) when the layer is in a
-     * model, else the layer's own output buffer. */
-    int scratch_rows = rb + TL_LOSS_PARTS + wp_rows;
-    tl_real *S;
-    if (affine->workspace) {
-        size_t bytes = (size_t)scratch_rows * V * sizeof(tl_real);
-        TL_TRY(tl_workspace_begin(affine->workspace, bytes, "fused output pass"));
-        S = tl_workspace_take(affine->workspace, bytes);
+    size_t wp_b = tl_workspace_bytes(wp * sizeof(float));
+    size_t s_at = wp_b + tl_workspace_bytes((size_t)TL_LOSS_PARTS * V * sizeof(tl_real));
+    size_t x_at = s_at + tl_workspace_bytes((size_t)rb * V * sizeof(tl_real));
+    size_t bytes = x_at;
+    tl_workspace *ws = affine->workspace;
+    unsigned char *base;
+    if (ws) {
+        later = dw_later(ws, wt, x_at + tl_workspace_bytes((size_t)rb * D * sizeof(tl_real)) +
+                                     sizeof(dw_job));
+        if (later)
+            bytes = x_at + tl_workspace_bytes((size_t)rb * D * sizeof(tl_real)) + sizeof(dw_job);
+        TL_TRY(tl_workspace_begin(ws, bytes, "fused output pass"));
+        base = tl_workspace_take(ws, bytes);
     } else {
-        TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){scratch_rows, V}));
-        S = a.scratch->data;
+        int rows = (int)((bytes + (size_t)V * sizeof(tl_real) - 1) / ((size_t)V * sizeof(tl_real)));
+        TL_TRY(tl_tensor_resize(a.scratch, TL_REAL, 2, (int[]){rows, V}));
+        base = (unsigned char *)a.scratch->data;
     }
     TL_TRY(tl_tensor_resize(a.dx, TL_REAL, x->ndim, x->shape));
     double total = 0;
-    tl_real *db_parts = S + (size_t)rb * V;
+    tl_real *db_parts = (tl_real *)(base + wp_b), *S = (tl_real *)(base + s_at);
 #ifndef TL_REAL_DOUBLE
-    tl_real *Wp = db_parts + (size_t)TL_LOSS_PARTS * V;
+    float *Wp = (float *)base;
     if (wp)
         tl_sgemm_pack_b(true, V, D, a.W, ldw, Wp);
 #endif
@@ -136,7 +190,14 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
         else
 #endif
             tl_gemm(false, !wt, n, D, V, 1, S, V, a.W, ldw, 0, dxb, D);
-        if (wt)
+        if (later && r0 + n == R) {
+            /* The job and its copy of x live in the lent memory. */
+            tl_real *xc = (tl_real *)(base + x_at);
+            dw_job *job = (dw_job *)(base + bytes - sizeof(dw_job));
+            memcpy(xc, xb, (size_t)n * D * sizeof *xc);
+            *job = (dw_job){D, V, n, xc, S, a.dW};
+            tl_parallel_start((V + DW_COLS - 1) / DW_COLS, dw_part, job, tl_workspace_lend(ws, s_at));
+        } else if (wt)
             tl_gemm(true, false, V, D, n, 1, S, V, xb, D, 1, a.dW, D);
         else
             tl_gemm(true, false, D, V, n, 1, xb, D, S, V, 1, a.dW, V);

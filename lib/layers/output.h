@@ -56,4 +56,9 @@ tl_status tl_affine_loss_fused(tl_layer *affine, tl_layer *loss, const tl_tensor
  * other thread runs the fused pass. */
 void tl__affine_loss_block_rows(int rows);
 
+/* false: the last block's dW product always runs inside the pass; true (the
+ * default): it may be left running on the pool (affine_loss.c). For tests,
+ * as above. */
+void tl__affine_loss_dw_later(bool allow);
+
 #endif
