@@ -590,6 +590,45 @@ static void test_gemv(void **state)
 }
 
 #ifndef TL_REAL_DOUBLE
+/* Every other one-row product on the same B runs backwards (gemv.c): three
+ * products in a row on the same operands give the same bits, split by rows,
+ * by columns and not at all (several chunks), with one and two threads, at
+ * every SIMD level. */
+static void test_gemv_direction(void **state)
+{
+    (void)state;
+    const int shapes[][2] = {{2048, 300}, {10000, 23}, {3000, 9}, {100, 64}};  /* n, K */
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    tl_rng_seed(&rng, 33);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int threads = 1; threads <= 2; threads++) {
+            TU_OK(tl_set_num_threads(threads));
+            for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+                int n = shapes[i][0], K = shapes[i][1];
+                tl_tensor a = {0}, b = {0}, c0 = {0};
+                tu_randn(&a, &rng, 1, 1, (int[]){K});
+                tu_randn(&b, &rng, 1, 2, (int[]){K, n});
+                tu_randn(&c0, &rng, 1, 1, (int[]){n});
+                float *c = malloc(3 * (size_t)n * sizeof *c);
+                assert_non_null(c);
+                for (int r = 0; r < 3; r++) {
+                    memcpy(c + (size_t)r * n, c0.data, (size_t)n * sizeof *c);
+                    tl_gemv_rows(n, K, 0.5f, a.data, 1, b.data, n, 0.75f, c + (size_t)r * n);
+                }
+                assert_memory_equal(c, c + n, (size_t)n * sizeof *c);
+                assert_memory_equal(c, c + 2 * (size_t)n, (size_t)n * sizeof *c);
+                free(c);
+                TU_FREE_ALL(&a, &b, &c0);
+            }
+        }
+    }
+    TU_OK(tl_set_num_threads(1));
+    tl_simd_limit(levels[0]);
+}
+
 static uint32_t bits_of(float x)
 {
     uint32_t u;
@@ -1261,6 +1300,7 @@ int main(void)
         cmocka_unit_test(test_recurrent_products),
         cmocka_unit_test(test_gemv),
 #ifndef TL_REAL_DOUBLE
+        cmocka_unit_test(test_gemv_direction),
         cmocka_unit_test(test_bf16_round),
         cmocka_unit_test(test_gemv_bf16),
         cmocka_unit_test(test_bf16_set),

@@ -27,6 +27,8 @@
  * 16 gives that float exactly, and everything after the load is the float
  * kernel's arithmetic.
  */
+#include <stdatomic.h>
+#include <stdint.h>
 #include "kernels.h"
 #include "../internal.h"
 #include "timelayers/threads.h"
@@ -47,6 +49,7 @@ typedef struct {
     const void *B;  /* float or uint16_t (bf16), as the kernel expects */
     int ldb;
     float *c;
+    bool reversed;  /* walk the chunks (and a thread's parts) from the last */
 } gemv_job;
 
 /* Columns [j0, j1) of the job. */
@@ -267,16 +270,57 @@ static gemv_fn kernel(bool bf16)
 
 /* Columns [j0, j1) in chunks of CHUNK columns, all rows of B per chunk: the
  * chunk of c (4 KB) stays in L1 while B streams (100 x 10000: 51 -> 45 us
- * alone). */
+ * alone). A reversed pass takes the same chunks from the last. */
 static void run_columns(gemv_fn fn, const gemv_job *g, int j0, int j1)
 {
-    for (int j = j0; j < j1; j += CHUNK)
+    int chunks = (j1 - j0 + CHUNK - 1) / CHUNK;
+    for (int i = 0; i < chunks; i++) {
+        int j = j0 + (g->reversed ? chunks - 1 - i : i) * CHUNK;
         fn(g, j, j1 - j > CHUNK ? j + CHUNK : j1);
+    }
+}
+
+/* Generation multiplies by the same B at every token. Zen 5's L2 holds 1 MB
+ * a core, less than a thread's share of config A's or B's weights (2-4 MB):
+ * read in the same order every time, each pass evicts what the next one
+ * needs first, and all of B comes from L3. So every other pass over a given
+ * B runs backwards (its thread's parts, and the chunks within each part,
+ * from the last) and starts on what the previous pass left in L2: one
+ * thread, 100 x 10000 55 -> 50 us, 512 x 2048 62 -> 60 (docs/performance.md,
+ * "Generation at batch 1: the passes alternate"). Every column is computed
+ * by the same operations either way, and the row split's partial rows are
+ * summed in the same order: the bits do not depend on the direction. One
+ * bit per B, hashed from its address: a collision costs only the
+ * alternation. */
+static _Atomic uint64_t direction;
+
+static bool next_reversed(const void *B)
+{
+    uint64_t bit = 1ull << ((uint64_t)((uintptr_t)B >> 6) * 0x9e3779b97f4a7c15ull >> 58);
+    return atomic_fetch_xor_explicit(&direction, bit, memory_order_relaxed) & bit;
+}
+
+/* The part to run for claim `part` of `parts`: itself, or in a reversed pass
+ * its mirror within the block of parts that tl_parallel_run_homed gives its
+ * thread ([parts·b/threads, parts·(b+1)/threads) to thread b), so that each
+ * thread takes its own share of B from the end. */
+static int homed_part(const gemv_job *g, int part, int parts)
+{
+    if (!g->reversed)
+        return part;
+    int threads = tl_get_num_threads(), b = 0;
+    while (b + 1 < threads && (long long)parts * (b + 1) / threads <= part)
+        b++;
+    int lo = (int)((long long)parts * b / threads);
+    int hi = (int)((long long)parts * (b + 1) / threads);
+    return lo + hi - 1 - part;
 }
 
 /* Two ways to share a large product between the threads of the pool
- * (tl_parallel_run; parts are claimed dynamically, so a late worker leaves
- * its share to the caller), both with the same bits for any thread count:
+ * (tl_parallel_run_homed: each thread takes the same block of parts at every
+ * call, so its share of B stays in its own caches from token to token; a
+ * late worker's parts are taken by the others), both with the same bits for
+ * any thread count:
  *
  * - by rows, for B up to ROW_SPLIT_N columns and ROW_SPLIT_K rows or more
  *   (the recurrent projections): SEGS segments of whole 8-row blocks, each
@@ -314,7 +358,7 @@ typedef struct {
 static void run_columns_part(void *ctx, int part, int parts)
 {
     const split *s = ctx;
-    (void)parts;
+    part = homed_part(s->g, part, parts);
     int j0 = part * s->width, j1 = s->g->n - j0 > s->width ? j0 + s->width : s->g->n;
     run_columns(s->fn, s->g, j0, j1);
 }
@@ -322,7 +366,7 @@ static void run_columns_part(void *ctx, int part, int parts)
 static void run_rows_part(void *ctx, int part, int parts)
 {
     const split *s = ctx;
-    (void)parts;
+    part = homed_part(s->g, part, parts);
     gemv_job g = *s->g;
     int k0 = part * s->rows;
     g.K = g.K - k0 > s->rows ? s->rows : g.K - k0;
@@ -342,7 +386,7 @@ static void run_rows(gemv_fn fn, const gemv_job *g, size_t esize)
     int rows = ((g->K + SEGS - 1) / SEGS + ROWS - 1) / ROWS * ROWS;
     int segs = (g->K + rows - 1) / rows;
     split s = {fn, g, 0, rows, esize, partial};
-    tl_parallel_run(segs, run_rows_part, &s);
+    tl_parallel_run_homed(segs, run_rows_part, &s);
     for (int p = 0; p + 1 < segs; p++) {
         const float *q = partial + (size_t)p * g->n;
         for (int j = 0; j < g->n; j++)
@@ -353,6 +397,7 @@ static void run_rows(gemv_fn fn, const gemv_job *g, size_t esize)
 static void run(gemv_job g, bool bf16)
 {
     gemv_fn fn = kernel(bf16);
+    g.reversed = next_reversed(g.B);
     bool large = (size_t)g.n * (size_t)g.K >= SPLIT_MIN;
     if (large && g.n <= ROW_SPLIT_N && g.K >= ROW_SPLIT_K) {
         run_rows(fn, &g, bf16 ? sizeof(uint16_t) : sizeof(float));
@@ -364,7 +409,7 @@ static void run(gemv_job g, bool bf16)
                                                           : g.n / PART_MIN;
         int width = ((g.n + parts - 1) / parts + 15) / 16 * 16;
         split s = {fn, &g, width, 0, 0, NULL};
-        tl_parallel_run((g.n + width - 1) / width, run_columns_part, &s);
+        tl_parallel_run_homed((g.n + width - 1) / width, run_columns_part, &s);
         return;
     }
     run_columns(fn, &g, 0, g.n);
@@ -373,12 +418,12 @@ static void run(gemv_job g, bool bf16)
 void tl_gemv_rows(int n, int K, float alpha, const float *a, int inc, const float *B, int ldb,
                   float beta, float *c)
 {
-    run((gemv_job){n, K, alpha, beta, a, inc, B, ldb, c}, false);
+    run((gemv_job){n, K, alpha, beta, a, inc, B, ldb, c, false}, false);
 }
 
 void tl_gemv_rows_bf16(int n, int K, float alpha, const float *a, int inc, const uint16_t *B,
                        int ldb, float beta, float *c)
 {
-    run((gemv_job){n, K, alpha, beta, a, inc, B, ldb, c}, true);
+    run((gemv_job){n, K, alpha, beta, a, inc, B, ldb, c, false}, true);
 }
 #endif
