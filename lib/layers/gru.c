@@ -69,53 +69,31 @@ static void forward_part(void *ctx, int part, int parts)
                              s->Y + (size_t)n * s->ld + u0);
 }
 
-/* One backward region: dh = dy_s + dh (already z-scaled by the later step;
- * fresh = true: nothing from later steps) + dAh_next·Whᵀ, then, when G_s is
- * set, the cell backward of step s, which leaves z_s⊙dh in dh. */
+/* One backward step: dh = dY[:,s] + dh (already z-scaled by the later step)
+ * + dAh[:,s+1]·Whᵀ (recurrent.h's tl_recurrent_step, dA = dAh, carry), then,
+ * when G_s is set, the cell backward of step s, which leaves z_s⊙dh in dh. */
 typedef struct {
-    const tl_rec *rec;
-    int N, H, ld, ldg, lda;   /* row strides of Y, of G, of dAh and dAx */
-    const tl_real *dAh_next, *dy_s;
-    const tl_real *dh_in;  /* the z-scaled dh of the later step (NULL: zeros) */
-    tl_real *dh;
+    tl_recurrent_step c;
+    int ldg;                  /* row stride of G */
     const tl_real *G_s, *h_prev;
     int ldh;
-    tl_real *dAh_s, *dAx_s;
-    const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
-    tl_real *prod;        /* (N, H) scratch for the masked product */
+    tl_real *dAx_s;           /* row stride c.ldd, as dAh */
 } bwd_step;
 
 static void backward_part(void *ctx, int part, int parts)
 {
     const bwd_step *s = ctx;
-    int u0, u1, N = s->N, H = s->H;
-    tl_rec_split(s->rec, part, parts, &u0, &u1);
-    bool masked = s->mask && s->dAh_next;
-    for (int n = 0; n < N; n++) {
-        tl_real *dh = s->dh + (size_t)n * H;
-        const tl_real *in = s->dh_in ? s->dh_in + (size_t)n * H : NULL;
-        const tl_real *dy = s->dy_s ? s->dy_s + (size_t)n * s->ld : NULL;
-        for (int u = u0; u < u1; u++)
-            dh[u] = (in ? in[u] : 0) + (dy ? dy[u] : 0);
-        if (masked)
-            memset(s->prod + (size_t)n * H + u0, 0, (size_t)(u1 - u0) * sizeof *dh);
-    }
-    if (s->dAh_next)
-        tl_rec_backward(s->rec, N, s->dAh_next, s->lda, u0, u1, masked ? s->prod : s->dh, H);
-    for (int n = 0; masked && n < N; n++) {
-        tl_real *dh = s->dh + (size_t)n * H;
-        const tl_real *m = s->mask + (size_t)n * H, *pr = s->prod + (size_t)n * H;
-        for (int u = u0; u < u1; u++)
-            dh[u] += m[u] * pr[u];
-    }
+    const tl_recurrent_step *c = &s->c;
+    int u0, u1, H = c->H;
+    tl_recurrent_step_dh(c, part, parts, &u0, &u1);
     if (!s->G_s)
         return;
-    for (int n = 0; n < N; n++) {
-        tl_real *dh = s->dh + (size_t)n * H + u0;
+    for (int n = 0; n < c->N; n++) {
+        tl_real *dh = c->dh + (size_t)n * H + u0;
         tl_gru_gates_backward(u1 - u0, H, s->G_s + (size_t)n * s->ldg + u0,
                               s->h_prev ? s->h_prev + (size_t)n * s->ldh + u0 : NULL, dh,
-                              s->dAh_s + (size_t)n * s->lda + u0,
-                              s->dAx_s + (size_t)n * s->lda + u0, dh);
+                              c->dA_s + (size_t)n * c->ldd + u0,
+                              s->dAx_s + (size_t)n * c->ldd + u0, dh);
     }
 }
 
@@ -159,8 +137,7 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
  * step t0 + j. */
 typedef struct {
     time_gru *r;
-    const tl_real *dy;
-    tl_real *dAh, *dAx;   /* (W + 1, N, 3H) each, in the workspace */
+    tl_real *dAx;         /* (W + 1, N, 3H) in the workspace, as dAh (b.c.dA) */
     int parts;
     bwd_step b;
 } bwd_pass;
@@ -172,19 +149,14 @@ static void backward_step(void *ctx, int s, int t0)
 {
     bwd_pass *p = ctx;
     tl_recurrent *base = &p->r->base;
-    int T = base->y.shape[1], H = base->hidden;
-    size_t slot = (size_t)base->y.shape[0] * 3 * H, at = (size_t)(s >= 0 ? s - t0 : 0) * slot;
+    int H = base->hidden;
     const tl_real *Y = base->y.data, *G = p->r->gates.data;
     bwd_step *b = &p->b;
-    b->dAh_next = s + 1 < T ? p->dAh + (size_t)(s + 1 - t0) * slot : NULL;
-    b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
-    b->dh_in = s + 1 < T ? base->dh.data : NULL;
-    b->dh = s >= 0 ? base->dh.data : base->dh0.data;
+    tl_recurrent_step_at(base, &b->c, s, t0);
     b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
     b->h_prev = s > 0 ? Y + (size_t)(s - 1) * H : base->h0.data;
-    b->ldh = s > 0 ? b->ld : H;
-    b->dAh_s = p->dAh + at;
-    b->dAx_s = p->dAx + at;
+    b->ldh = s > 0 ? b->c.ld : H;
+    b->dAx_s = p->dAx + (b->c.dA_s - b->c.dA);
     tl_parallel_run_homed(p->parts, backward_part, b);
 }
 
@@ -193,7 +165,7 @@ static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_rea
 {
     bwd_pass *p = ctx;
     int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_gru_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dAh, 3 * H,
+    tl_gru_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->b.c.dA, 3 * H,
                                 p->dAx, 3 * H, dxw, D);
 }
 
@@ -205,10 +177,8 @@ static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
     tl_real *dA[2];
     TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_GRU_WH].value.data, 3, N, true, 2, dA));
-    bwd_pass p = {r, dy->data, dA[0], dA[1], tl_rec_parts(&base->rec, N),
-                  {.rec = &base->rec, .N = N, .H = H, .ld = T * H, .ldg = 4 * T * H,
-                   .lda = 3 * H, .mask = base->masked ? base->mask.data : NULL,
-                   .prod = base->hm.data}};
+    bwd_pass p = {r, dA[1], tl_rec_parts(&base->rec, N), {.ldg = 4 * T * H}};
+    tl_recurrent_step_init(base, &p.b.c, dy->data, dA[0], 3, true);
     tl_recurrent_backward_windows(base, dA[0], (size_t)N * 3 * H, backward_step, backward_params,
                                   &p);
     *dx = &base->dx;
@@ -255,8 +225,5 @@ tl_status tl_time_gru_create(tl_layer **out, int in_dim, int hidden, bool statef
 
 tl_status tl_time_gru_set_recurrent_dropout(tl_layer *l, double p)
 {
-    if (!l || l->ops != &gru_ops)
-        return tl_fail(TL_ERR_ARG, "tl_time_gru_set_recurrent_dropout: %s is not a TimeGRU",
-                       tl_layer_type(l));
-    return tl_recurrent_set_dropout((tl_recurrent *)l, p);
+    return tl_recurrent_set_dropout(l, &gru_ops, "tl_time_gru_set_recurrent_dropout", p);
 }

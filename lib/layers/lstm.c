@@ -79,50 +79,30 @@ static void forward_part(void *ctx, int part, int parts)
                               s->Y + (size_t)n * s->ld + u0);
 }
 
-/* One backward region: dh = dy_s + dA_next·Whᵀ (dy_s NULL: zeros, dA_next
- * NULL: nothing from later steps), then, when G_s is set, the cell backward
- * of step s: dA_s and dc_out from dh and dc. */
+/* One backward step: dh (recurrent.h's tl_recurrent_step), then, when G_s
+ * is set, the cell backward of step s: dA_s and dc_out from dh and dc. */
 typedef struct {
-    const tl_rec *rec;
-    int N, H, ld, ldg, ldd;   /* row strides of Y and C, of G, of dA */
-    const tl_real *dA_next, *dy_s;
-    tl_real *dh;
+    tl_recurrent_step c;
+    int ldg;                  /* row stride of G */
     const tl_real *G_s, *c_prev, *C_s;
     int ldcp;
     const tl_real *dc;
-    tl_real *dA_s, *dc_out;
-    const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
+    tl_real *dc_out;
 } bwd_step;
 
 static void backward_part(void *ctx, int part, int parts)
 {
     const bwd_step *s = ctx;
-    int u0, u1, N = s->N, H = s->H;
-    tl_rec_split(s->rec, part, parts, &u0, &u1);
-    bool masked = s->mask && s->dA_next;
-    for (int n = 0; n < N; n++) {
-        tl_real *dh = s->dh + (size_t)n * H + u0;
-        if (s->dy_s && !masked)
-            memcpy(dh, s->dy_s + (size_t)n * s->ld + u0, (size_t)(u1 - u0) * sizeof *dh);
-        else
-            memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
-    }
-    if (s->dA_next)
-        tl_rec_backward(s->rec, N, s->dA_next, s->ldd, u0, u1, s->dh, H);
-    for (int n = 0; masked && n < N; n++) {
-        tl_real *dh = s->dh + (size_t)n * H;
-        const tl_real *m = s->mask + (size_t)n * H;
-        const tl_real *dy = s->dy_s ? s->dy_s + (size_t)n * s->ld : NULL;
-        for (int u = u0; u < u1; u++)
-            dh[u] = (dy ? dy[u] : 0) + m[u] * dh[u];
-    }
+    const tl_recurrent_step *c = &s->c;
+    int u0, u1, H = c->H;
+    tl_recurrent_step_dh(c, part, parts, &u0, &u1);
     if (!s->G_s)
         return;
-    for (int n = 0; n < N; n++)
+    for (int n = 0; n < c->N; n++)
         tl_lstm_gates_backward(u1 - u0, H, s->G_s + (size_t)n * s->ldg + u0,
                                s->c_prev + (size_t)n * s->ldcp + u0,
-                               s->C_s + (size_t)n * s->ld + u0, s->dh + (size_t)n * H + u0,
-                               s->dc + (size_t)n * H + u0, s->dA_s + (size_t)n * s->ldd + u0,
+                               s->C_s + (size_t)n * c->ld + u0, c->dh + (size_t)n * H + u0,
+                               s->dc + (size_t)n * H + u0, c->dA_s + (size_t)n * c->ldd + u0,
                                s->dc_out + (size_t)n * H + u0);
 }
 
@@ -170,8 +150,6 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
  * steps, slot j = step t0 + j. */
 typedef struct {
     time_lstm *r;
-    const tl_real *dy;
-    tl_real *dA;
     int parts;
     bwd_step b;
 } bwd_pass;
@@ -183,19 +161,14 @@ static void backward_step(void *ctx, int s, int t0)
 {
     bwd_pass *p = ctx;
     tl_recurrent *base = &p->r->base;
-    int T = base->y.shape[1], H = base->hidden;
-    size_t slot = (size_t)base->y.shape[0] * 4 * H;
+    int H = base->hidden;
     const tl_real *C = p->r->cs.data, *G = p->r->gates.data;
-    tl_real *dA = p->dA;
     bwd_step *b = &p->b;
-    b->dA_next = s + 1 < T ? dA + (size_t)(s + 1 - t0) * slot : NULL;
-    b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
-    b->dh = s >= 0 ? base->dh.data : base->dh0.data;
+    tl_recurrent_step_at(base, &b->c, s, t0);
     b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
     b->c_prev = s > 0 ? C + (size_t)(s - 1) * H : base->c0.data;
-    b->ldcp = s > 0 ? b->ld : H;
+    b->ldcp = s > 0 ? b->c.ld : H;
     b->C_s = C + (size_t)(s >= 0 ? s : 0) * H;
-    b->dA_s = dA + (size_t)(s >= 0 ? s - t0 : 0) * slot;
     b->dc_out = s > 0 ? p->r->dc.data : base->dc0.data;
     tl_parallel_run_homed(p->parts, backward_part, b);
 }
@@ -205,7 +178,7 @@ static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_rea
 {
     bwd_pass *p = ctx;
     int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_lstm_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dA, 4 * H, dxw, D);
+    tl_lstm_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->b.c.dA, 4 * H, dxw, D);
 }
 
 static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -216,14 +189,12 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
     /* Truncated BPTT: nothing flows in from later chunks. */
     TL_TRY(tl_tensor_zeros2(&r->dc, N, H));
-    size_t slot = (size_t)N * 4 * H;
     tl_real *dA;
     TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_LSTM_WH].value.data, 4, N, true, 1, &dA));
-    bwd_pass p = {r, dy->data, dA, tl_rec_parts(&base->rec, N),
-                  {.rec = &base->rec, .N = N, .H = H, .ld = T * H, .ldg = 4 * T * H,
-                   .ldd = 4 * H, .dc = r->dc.data,
-                   .mask = base->masked ? base->mask.data : NULL}};
-    tl_recurrent_backward_windows(base, dA, slot, backward_step, backward_params, &p);
+    bwd_pass p = {r, tl_rec_parts(&base->rec, N), {.ldg = 4 * T * H, .dc = r->dc.data}};
+    tl_recurrent_step_init(base, &p.b.c, dy->data, dA, 4, false);
+    tl_recurrent_backward_windows(base, dA, (size_t)N * 4 * H, backward_step, backward_params,
+                                  &p);
     *dx = &base->dx;
     return TL_OK;
 }
@@ -269,8 +240,5 @@ tl_status tl_time_lstm_create(tl_layer **out, int in_dim, int hidden, bool state
 
 tl_status tl_time_lstm_set_recurrent_dropout(tl_layer *l, double p)
 {
-    if (!l || l->ops != &lstm_ops)
-        return tl_fail(TL_ERR_ARG, "tl_time_lstm_set_recurrent_dropout: %s is not a TimeLSTM",
-                       tl_layer_type(l));
-    return tl_recurrent_set_dropout((tl_recurrent *)l, p);
+    return tl_recurrent_set_dropout(l, &lstm_ops, "tl_time_lstm_set_recurrent_dropout", p);
 }

@@ -229,8 +229,63 @@ void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
     }
 }
 
-tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p)
+void tl_recurrent_step_init(tl_recurrent *r, tl_recurrent_step *c, const tl_real *dy,
+                            tl_real *dA, int G, bool carry)
 {
+    int N = r->y.shape[0], T = r->y.shape[1], H = r->hidden;
+    *c = (tl_recurrent_step){.rec = &r->rec, .N = N, .H = H, .ld = T * H, .ldd = G * H,
+                             .carry = carry, .dy = dy, .dA = dA,
+                             .mask = r->masked ? r->mask.data : NULL, .prod = r->hm.data};
+}
+
+void tl_recurrent_step_at(const tl_recurrent *r, tl_recurrent_step *c, int s, int t0)
+{
+    int T = r->y.shape[1];
+    size_t slot = (size_t)c->N * c->ldd;
+    c->dA_next = s + 1 < T ? c->dA + (size_t)(s + 1 - t0) * slot : NULL;
+    c->dy_s = s >= 0 ? c->dy + (size_t)s * c->H : NULL;
+    c->dh_in = c->carry && s + 1 < T ? r->dh.data : NULL;
+    c->dh = s >= 0 ? r->dh.data : r->dh0.data;
+    c->dA_s = c->dA + (size_t)(s >= 0 ? s - t0 : 0) * slot;
+}
+
+void tl_recurrent_step_dh(const tl_recurrent_step *c, int part, int parts, int *u0, int *u1)
+{
+    int N = c->N, H = c->H;
+    tl_rec_split(c->rec, part, parts, u0, u1);
+    size_t len = (size_t)(*u1 - *u0);
+    /* Under the mask the product goes to prod first, to be masked and added. */
+    bool masked = c->mask && c->dA_next;
+    for (int n = 0; n < N; n++) {
+        tl_real *dh = c->dh + (size_t)n * H + *u0;
+        const tl_real *in = c->dh_in ? c->dh_in + (size_t)n * H + *u0 : NULL;
+        const tl_real *dy = c->dy_s ? c->dy_s + (size_t)n * c->ld + *u0 : NULL;
+        if (c->carry)
+            for (size_t u = 0; u < len; u++)
+                dh[u] = (in ? in[u] : 0) + (dy ? dy[u] : 0);
+        else if (dy)
+            memcpy(dh, dy, len * sizeof *dh);
+        else
+            memset(dh, 0, len * sizeof *dh);
+        if (masked)
+            memset(c->prod + (size_t)n * H + *u0, 0, len * sizeof *dh);
+    }
+    if (c->dA_next)
+        tl_rec_backward(c->rec, N, c->dA_next, c->ldd, *u0, *u1, masked ? c->prod : c->dh, H);
+    for (int n = 0; masked && n < N; n++) {
+        tl_real *dh = c->dh + (size_t)n * H + *u0;
+        const tl_real *m = c->mask + (size_t)n * H + *u0, *pr = c->prod + (size_t)n * H + *u0;
+        for (size_t u = 0; u < len; u++)
+            dh[u] += m[u] * pr[u];
+    }
+}
+
+tl_status tl_recurrent_set_dropout(tl_layer *l, const tl_layer_ops *ops, const char *fn,
+                                   double p)
+{
+    if (!l || l->ops != ops)
+        return tl_fail(TL_ERR_ARG, "%s: %s is not a %s", fn, tl_layer_type(l), ops->type);
+    tl_recurrent *r = (tl_recurrent *)l;
     if (!(p >= 0 && p < 1))
         return tl_fail(TL_ERR_ARG, "%s: the recurrent dropout rate must be in [0, 1) (got %g)",
                        who(r), p);

@@ -123,12 +123,47 @@ void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
                                                   const tl_real *hw, tl_real *dxw),
                                    void *ctx);
 
+/* What a backward step of every recurrent layer starts with: the gradient
+ * its cell backward takes on a part's units,
+ *   dh = dh_in + dY[:,s] + (dA[:,s+1]·Whᵀ)⊙M
+ * where dh_in is what the later step left in dh (TimeGRU: z⊙dh; carry
+ * false, the others: nothing), and M the dropout mask (none: no product
+ * through prod). A layer's step struct starts with one. */
+typedef struct tl_recurrent_step {
+    const tl_rec *rec;
+    int N, H, ld, ldd;    /* row strides of dY (T·H), of dA (G·H) */
+    bool carry;
+    const tl_real *dy;    /* dY (N, T, H) */
+    tl_real *dA;          /* the layer's dA buffer of W + 1 slots of N·G·H (recurrent.h) */
+    const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
+    tl_real *prod;        /* (N, H) scratch for the masked product */
+    /* step s of the window at t0 (tl_recurrent_step_at): */
+    const tl_real *dA_next, *dy_s, *dh_in;   /* NULL: no term */
+    tl_real *dh;          /* the carried dh, or dh0 at s = -1 */
+    tl_real *dA_s;        /* step s's slot of dA */
+} tl_recurrent_step;
+
+/* A backward's step struct for dY and dA with G gate blocks (dA's row
+ * stride G·H), after tl_recurrent_prepare. */
+void tl_recurrent_step_init(tl_recurrent *r, tl_recurrent_step *c, const tl_real *dy,
+                            tl_real *dA, int G, bool carry);
+
+/* Point c at step s of the window at t0 (s = -1: the start state's gradient,
+ * dh0 = dh_in + dA[:,0]·Whᵀ). */
+void tl_recurrent_step_at(const tl_recurrent *r, tl_recurrent_step *c, int s, int t0);
+
+/* Part `part` of `parts` of a step (tl_parallel_run_homed): its units
+ * [*u0, *u1) (tl_rec_split) and dh on them. */
+void tl_recurrent_step_dh(const tl_recurrent_step *c, int part, int parts, int *u0, int *u1);
+
 /* Steps per backward window: 0 restores the default (about WINDOW_ROWS rows
  * per window). For tests: call it while no other thread runs a backward. */
 void tl__recurrent_window_steps(int steps);
 
-/* Set the recurrent dropout rate: TL_ERR_ARG unless p is in [0, 1). */
-tl_status tl_recurrent_set_dropout(tl_recurrent *r, double p);
+/* Set the recurrent dropout rate of l: TL_ERR_ARG unless l is a layer of
+ * ops (fn, the public setter, names it in the message) and p is in [0, 1). */
+tl_status tl_recurrent_set_dropout(tl_layer *l, const tl_layer_ops *ops, const char *fn,
+                                   double p);
 
 /* The ops entries, shared by every recurrent layer. tl_recurrent_config
  * writes the widths, "stateful" and "rec_dropout" (when > 0). */

@@ -59,35 +59,25 @@ static void forward_part(void *ctx, int part, int parts)
     }
 }
 
-/* One backward step for a part of the units: dh = dy_s + dT_next·Whᵀ
- * (either NULL: no term), then, when Y_s is set, dT_s = dh ⊙ act'(Y_s). */
+/* One backward step: dh = dY[:,s] + dT[:,s+1]·Whᵀ (recurrent.h's
+ * tl_recurrent_step, dA = dT), then, when Y_s is set, dT_s = dh ⊙ act'(Y_s). */
 typedef struct {
-    const tl_rec *rec;
+    tl_recurrent_step c;
     tl_activation act;
-    int N, H, ld, ldt;   /* row strides of Y and dY, of dT */
-    const tl_real *dT_next, *dy_s, *Y_s;
-    tl_real *dh, *dT_s;
+    const tl_real *Y_s;
 } bwd_step;
 
 static void backward_part(void *ctx, int part, int parts)
 {
     const bwd_step *s = ctx;
-    int u0, u1, N = s->N, H = s->H;
-    tl_rec_split(s->rec, part, parts, &u0, &u1);
-    for (int n = 0; n < N; n++) {
-        tl_real *dh = s->dh + (size_t)n * H + u0;
-        if (s->dy_s)
-            memcpy(dh, s->dy_s + (size_t)n * s->ld + u0, (size_t)(u1 - u0) * sizeof *dh);
-        else
-            memset(dh, 0, (size_t)(u1 - u0) * sizeof *dh);
-    }
-    if (s->dT_next)
-        tl_rec_backward(s->rec, N, s->dT_next, s->ldt, u0, u1, s->dh, H);
+    const tl_recurrent_step *c = &s->c;
+    int u0, u1, H = c->H;
+    tl_recurrent_step_dh(c, part, parts, &u0, &u1);
     if (!s->Y_s)
         return;
-    for (int n = 0; n < N; n++)
-        tl_dact_from_output(s->act == TL_ACT_TANH, u1 - u0, s->Y_s + (size_t)n * s->ld + u0,
-                         s->dh + (size_t)n * H + u0, s->dT_s + (size_t)n * s->ldt + u0);
+    for (int n = 0; n < c->N; n++)
+        tl_dact_from_output(s->act == TL_ACT_TANH, u1 - u0, s->Y_s + (size_t)n * c->ld + u0,
+                            c->dh + (size_t)n * H + u0, c->dA_s + (size_t)n * c->ldd + u0);
 }
 
 static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **y)
@@ -118,11 +108,10 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
     return TL_OK;
 }
 
-/* Backward by windows (recurrent.h): dT holds W + 1 steps, slot j = step t0 + j. */
+/* Backward by windows (recurrent.h): dT (in the workspace) holds W + 1 steps,
+ * slot j = step t0 + j. */
 typedef struct {
     time_rnn *r;
-    const tl_real *dy;
-    tl_real *dT;          /* (W + 1, N, H), in the workspace */
     int parts;
     bwd_step b;
 } bwd_pass;
@@ -134,15 +123,9 @@ static void backward_step(void *ctx, int s, int t0)
 {
     bwd_pass *p = ctx;
     tl_recurrent *base = &p->r->base;
-    int T = base->y.shape[1], H = base->hidden;
-    size_t slot = (size_t)base->y.shape[0] * H;
-    tl_real *dT = p->dT;
     bwd_step *b = &p->b;
-    b->dT_next = s + 1 < T ? dT + (size_t)(s + 1 - t0) * slot : NULL;
-    b->dy_s = s >= 0 ? p->dy + (size_t)s * H : NULL;
-    b->Y_s = s >= 0 ? base->y.data + (size_t)s * H : NULL;
-    b->dh = s >= 0 ? base->dh.data : base->dh0.data;
-    b->dT_s = dT + (size_t)(s >= 0 ? s - t0 : 0) * slot;
+    tl_recurrent_step_at(base, &b->c, s, t0);
+    b->Y_s = s >= 0 ? base->y.data + (size_t)s * base->hidden : NULL;
     tl_parallel_run_homed(p->parts, backward_part, b);
 }
 
@@ -151,7 +134,7 @@ static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_rea
 {
     bwd_pass *p = ctx;
     int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_rnn_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->dT, H, dxw, D);
+    tl_rnn_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->b.c.dA, H, dxw, D);
 }
 
 static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -159,12 +142,11 @@ static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     time_rnn *r = (time_rnn *)l;
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
-    int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
+    int N = base->x->shape[0], H = r->cell.hidden;
     tl_real *dT;
     TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_RNN_WH].value.data, 1, N, true, 1, &dT));
-    bwd_pass p = {r, dy->data, dT, tl_rec_parts(&base->rec, N),
-                  {.rec = &base->rec, .act = r->cell.act, .N = N, .H = H, .ld = T * H,
-                   .ldt = H}};
+    bwd_pass p = {r, tl_rec_parts(&base->rec, N), {.act = r->cell.act}};
+    tl_recurrent_step_init(base, &p.b.c, dy->data, dT, 1, false);
     tl_recurrent_backward_windows(base, dT, (size_t)N * H, backward_step, backward_params, &p);
     *dx = &base->dx;
     return TL_OK;
