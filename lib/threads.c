@@ -23,6 +23,13 @@
  * and state in that core's caches), and a late worker's block is done by the
  * others as in a plain job.
  *
+ * A started job (tl_parallel_start) is published the same way but the caller
+ * does not wait: it goes on with other work, and the pool stays taken until
+ * it calls tl_parallel_finish, which runs the parts no worker has claimed and
+ * waits for the others. Parallel steps in between (the caller's, or a
+ * part's) find the pool taken and run on their own thread. The fused output
+ * pass leaves its last dW product so while the layers below run backward.
+ *
  * On a machine with more runnable threads than cores the pool does not pay:
  * workers get the CPU too late to claim anything (measured: the caller ran
  * every part while the worker's spinning took CPU time from it), or one is
