@@ -74,6 +74,8 @@ static void forward_part(void *ctx, int part, int parts)
  * when G_s is set, the cell backward of step s, which leaves z_s⊙dh in dh. */
 typedef struct {
     tl_recurrent_step c;
+    time_gru *r;
+    tl_real *dAx;             /* (W + 1, N, 3H) in the workspace, as dAh (c.dA) */
     int ldg;                  /* row stride of G */
     const tl_real *G_s, *h_prev;
     int ldh;
@@ -128,45 +130,32 @@ static tl_status gru_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
         tl_parallel_run_homed(parts, forward_part, &s);
     }
 
-    tl_recurrent_end(b, x, NULL);
-    *y = &b->y;
+    *y = tl_recurrent_end(b, x, NULL);
     return TL_OK;
 }
 
-/* Backward by windows (recurrent.h): dAh and dAx hold W + 1 steps, slot j =
- * step t0 + j. */
-typedef struct {
-    time_gru *r;
-    tl_real *dAx;         /* (W + 1, N, 3H) in the workspace, as dAh (b.c.dA) */
-    int parts;
-    bwd_step b;
-} bwd_pass;
-
-/* Step s of the window at t0: dh = dY[:,s] + z_{s+1}⊙dh + dAh[:,s+1]·Whᵀ
- * (truncated BPTT: nothing flows in from later chunks), then its cell
- * backward. s = -1: dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
-static void backward_step(void *ctx, int s, int t0)
+/* Step s (recurrent.h's backward windows): dh = dY[:,s] + z_{s+1}⊙dh +
+ * dAh[:,s+1]·Whᵀ (truncated BPTT: nothing flows in from later chunks), then
+ * its cell backward. s = -1: dh0 = z_0⊙dh + dAh[:,0]·Whᵀ. */
+static void backward_step(void *ctx, int s)
 {
-    bwd_pass *p = ctx;
-    tl_recurrent *base = &p->r->base;
+    bwd_step *b = ctx;
+    tl_recurrent *base = &b->r->base;
     int H = base->hidden;
-    const tl_real *Y = base->y.data, *G = p->r->gates.data;
-    bwd_step *b = &p->b;
-    tl_recurrent_step_at(base, &b->c, s, t0);
+    const tl_real *Y = base->y.data, *G = b->r->gates.data;
     b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
     b->h_prev = s > 0 ? Y + (size_t)(s - 1) * H : base->h0.data;
     b->ldh = s > 0 ? b->c.ld : H;
-    b->dAx_s = p->dAx + (b->c.dA_s - b->c.dA);
-    tl_parallel_run_homed(p->parts, backward_part, b);
+    b->dAx_s = b->dAx + (b->c.dA_s - b->c.dA);
 }
 
 static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,
                             tl_real *dxw)
 {
-    bwd_pass *p = ctx;
-    int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_gru_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->b.c.dA, 3 * H,
-                                p->dAx, 3 * H, dxw, D);
+    const bwd_step *b = ctx;
+    int D = b->r->cell.in_dim, H = b->r->cell.hidden;
+    tl_gru_cell_backward_params(&b->r->cell, rows, xw, D, hw, H, b->c.dA, 3 * H,
+                                b->dAx, 3 * H, dxw, D);
 }
 
 static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -175,12 +164,11 @@ static tl_status gru_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
-    tl_real *dA[2];
+    tl_real *dA[2];   /* dAh, dAx: W + 1 steps each, slot j = step t0 + j */
     TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_GRU_WH].value.data, 3, N, true, 2, dA));
-    bwd_pass p = {r, dA[1], tl_rec_parts(&base->rec, N), {.ldg = 4 * T * H}};
-    tl_recurrent_step_init(base, &p.b.c, dy->data, dA[0], 3, true);
-    tl_recurrent_backward_windows(base, dA[0], (size_t)N * 3 * H, backward_step, backward_params,
-                                  &p);
+    bwd_step b = {.r = r, .dAx = dA[1], .ldg = 4 * T * H};
+    tl_recurrent_step_init(base, &b.c, dy->data, dA[0], 3, true);
+    tl_recurrent_backward_windows(base, &b.c, backward_step, backward_part, backward_params, &b);
     *dx = &base->dx;
     return TL_OK;
 }

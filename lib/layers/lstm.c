@@ -83,6 +83,7 @@ static void forward_part(void *ctx, int part, int parts)
  * is set, the cell backward of step s: dA_s and dc_out from dh and dc. */
 typedef struct {
     tl_recurrent_step c;
+    time_lstm *r;
     int ldg;                  /* row stride of G */
     const tl_real *G_s, *c_prev, *C_s;
     int ldcp;
@@ -141,44 +142,33 @@ static tl_status lstm_forward(tl_layer *l, const tl_tensor *x, const tl_tensor *
         tl_parallel_run_homed(parts, forward_part, &s);
     }
 
-    tl_recurrent_end(b, x, C);
-    *y = &b->y;
+    *y = tl_recurrent_end(b, x, C);
     return TL_OK;
 }
 
-/* Backward by windows (recurrent.h): dA (in the workspace) holds W + 1
- * steps, slot j = step t0 + j. */
-typedef struct {
-    time_lstm *r;
-    int parts;
-    bwd_step b;
-} bwd_pass;
-
-/* Step s of the window at t0: dh = dY[:,s] + dA[:,s+1]·Whᵀ (truncated BPTT:
- * nothing flows in from later chunks), then its cell backward; dc is updated
- * in place, step 0 writes dc0. s = -1: dh0 = dA[:,0]·Whᵀ. */
-static void backward_step(void *ctx, int s, int t0)
+/* Step s (recurrent.h's backward windows): dh = dY[:,s] + dA[:,s+1]·Whᵀ
+ * (truncated BPTT: nothing flows in from later chunks), then its cell
+ * backward; dc is updated in place, step 0 writes dc0. s = -1: dh0 =
+ * dA[:,0]·Whᵀ. */
+static void backward_step(void *ctx, int s)
 {
-    bwd_pass *p = ctx;
-    tl_recurrent *base = &p->r->base;
+    bwd_step *b = ctx;
+    tl_recurrent *base = &b->r->base;
     int H = base->hidden;
-    const tl_real *C = p->r->cs.data, *G = p->r->gates.data;
-    bwd_step *b = &p->b;
-    tl_recurrent_step_at(base, &b->c, s, t0);
+    const tl_real *C = b->r->cs.data, *G = b->r->gates.data;
     b->G_s = s >= 0 ? G + (size_t)s * 4 * H : NULL;
     b->c_prev = s > 0 ? C + (size_t)(s - 1) * H : base->c0.data;
     b->ldcp = s > 0 ? b->c.ld : H;
     b->C_s = C + (size_t)(s >= 0 ? s : 0) * H;
-    b->dc_out = s > 0 ? p->r->dc.data : base->dc0.data;
-    tl_parallel_run_homed(p->parts, backward_part, b);
+    b->dc_out = s > 0 ? b->r->dc.data : base->dc0.data;
 }
 
 static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,
                             tl_real *dxw)
 {
-    bwd_pass *p = ctx;
-    int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_lstm_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->b.c.dA, 4 * H, dxw, D);
+    const bwd_step *b = ctx;
+    int D = b->r->cell.in_dim, H = b->r->cell.hidden;
+    tl_lstm_cell_backward_params(&b->r->cell, rows, xw, D, hw, H, b->c.dA, 4 * H, dxw, D);
 }
 
 static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -189,12 +179,11 @@ static tl_status lstm_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor
     int N = base->x->shape[0], T = base->x->shape[1], H = r->cell.hidden;
     /* Truncated BPTT: nothing flows in from later chunks. */
     TL_TRY(tl_tensor_zeros2(&r->dc, N, H));
-    tl_real *dA;
+    tl_real *dA;   /* W + 1 steps in the workspace, slot j = step t0 + j */
     TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_LSTM_WH].value.data, 4, N, true, 1, &dA));
-    bwd_pass p = {r, tl_rec_parts(&base->rec, N), {.ldg = 4 * T * H, .dc = r->dc.data}};
-    tl_recurrent_step_init(base, &p.b.c, dy->data, dA, 4, false);
-    tl_recurrent_backward_windows(base, dA, (size_t)N * 4 * H, backward_step, backward_params,
-                                  &p);
+    bwd_step b = {.r = r, .ldg = 4 * T * H, .dc = r->dc.data};
+    tl_recurrent_step_init(base, &b.c, dy->data, dA, 4, false);
+    tl_recurrent_backward_windows(base, &b.c, backward_step, backward_part, backward_params, &b);
     *dx = &base->dx;
     return TL_OK;
 }

@@ -111,7 +111,7 @@ const tl_real *tl_recurrent_h_in(tl_recurrent *r, int N, const tl_real *h_prev, 
     return r->hm.data;
 }
 
-void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C)
+const tl_tensor *tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C)
 {
     int N = x->shape[0], T = x->shape[1], H = r->hidden, ld = T * H;
     size_t last = (size_t)(T - 1) * H;
@@ -122,6 +122,7 @@ void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C)
     r->has_c = C != NULL;
     r->pending = false;
     r->x = x;
+    return &r->y;
 }
 
 tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy)
@@ -209,36 +210,8 @@ static void window_copies(tl_recurrent *r, int t0, int t1, bool scatter)
     tl_parallel_run(parts, copy_steps, &(window_copy){r, t0, t1, scatter});
 }
 
-void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
-                                   void (*step)(void *ctx, int s, int t0),
-                                   void (*params)(void *ctx, int rows, const tl_real *xw,
-                                                  const tl_real *hw, tl_real *dxw),
-                                   void *ctx)
-{
-    int N = r->y.shape[0], T = r->y.shape[1], W = r->window;
-    for (int t1 = T, t0; t1 > 0; t1 = t0) {
-        t0 = t1 > W ? t1 - W : 0;
-        for (int s = t1 - 1; s >= (t0 ? t0 : -1); s--)
-            step(ctx, s, t0);
-        window_copies(r, t0, t1, false);
-        params(ctx, (t1 - t0) * N, r->xw, r->hw, r->xw);
-        window_copies(r, t0, t1, true);
-        int next = t0 > W ? t0 - W : 0;
-        if (t0)
-            memcpy(carry + (size_t)(t0 - next) * slot, carry, slot * sizeof *carry);
-    }
-}
-
-void tl_recurrent_step_init(tl_recurrent *r, tl_recurrent_step *c, const tl_real *dy,
-                            tl_real *dA, int G, bool carry)
-{
-    int N = r->y.shape[0], T = r->y.shape[1], H = r->hidden;
-    *c = (tl_recurrent_step){.rec = &r->rec, .N = N, .H = H, .ld = T * H, .ldd = G * H,
-                             .carry = carry, .dy = dy, .dA = dA,
-                             .mask = r->masked ? r->mask.data : NULL, .prod = r->hm.data};
-}
-
-void tl_recurrent_step_at(const tl_recurrent *r, tl_recurrent_step *c, int s, int t0)
+/* Point c at step s of the window at t0. */
+static void step_at(const tl_recurrent *r, tl_recurrent_step *c, int s, int t0)
 {
     int T = r->y.shape[1];
     size_t slot = (size_t)c->N * c->ldd;
@@ -247,6 +220,41 @@ void tl_recurrent_step_at(const tl_recurrent *r, tl_recurrent_step *c, int s, in
     c->dh_in = c->carry && s + 1 < T ? r->dh.data : NULL;
     c->dh = s >= 0 ? r->dh.data : r->dh0.data;
     c->dA_s = c->dA + (size_t)(s >= 0 ? s - t0 : 0) * slot;
+}
+
+void tl_recurrent_backward_windows(tl_recurrent *r, tl_recurrent_step *c,
+                                   void (*set_step)(void *ctx, int s),
+                                   void (*part)(void *ctx, int part, int parts),
+                                   void (*params)(void *ctx, int rows, const tl_real *xw,
+                                                  const tl_real *hw, tl_real *dxw),
+                                   void *ctx)
+{
+    int N = r->y.shape[0], T = r->y.shape[1], W = r->window;
+    size_t slot = (size_t)N * c->ldd;
+    for (int t1 = T, t0; t1 > 0; t1 = t0) {
+        t0 = t1 > W ? t1 - W : 0;
+        for (int s = t1 - 1; s >= (t0 ? t0 : -1); s--) {
+            step_at(r, c, s, t0);
+            set_step(ctx, s);
+            tl_parallel_run_homed(c->parts, part, ctx);
+        }
+        window_copies(r, t0, t1, false);
+        params(ctx, (t1 - t0) * N, r->xw, r->hw, r->xw);
+        window_copies(r, t0, t1, true);
+        int next = t0 > W ? t0 - W : 0;
+        if (t0)
+            memcpy(c->dA + (size_t)(t0 - next) * slot, c->dA, slot * sizeof *c->dA);
+    }
+}
+
+void tl_recurrent_step_init(tl_recurrent *r, tl_recurrent_step *c, const tl_real *dy,
+                            tl_real *dA, int G, bool carry)
+{
+    int N = r->y.shape[0], T = r->y.shape[1], H = r->hidden;
+    *c = (tl_recurrent_step){.rec = &r->rec, .parts = tl_rec_parts(&r->rec, N), .N = N,
+                             .H = H, .ld = T * H, .ldd = G * H,
+                             .carry = carry, .dy = dy, .dA = dA,
+                             .mask = r->masked ? r->mask.data : NULL, .prod = r->hm.data};
 }
 
 void tl_recurrent_step_dh(const tl_recurrent_step *c, int part, int parts, int *u0, int *u1)

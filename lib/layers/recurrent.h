@@ -91,8 +91,8 @@ const tl_real *tl_recurrent_h_in(tl_recurrent *r, int N, const tl_real *h_prev, 
 
 /* End of a successful forward on x: the last time step of y (and of C, the
  * layer's (N, T, H) cell states, NULL without a cell state) becomes the held
- * state, and x is kept for backward. */
-void tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C);
+ * state, and x is kept for backward. Returns y, the forward's output. */
+const tl_tensor *tl_recurrent_end(tl_recurrent *r, const tl_tensor *x, const tl_real *C);
 
 /* Start of a backward: TL_ERR_STATE without a successful forward,
  * TL_ERR_SHAPE unless dy has the shape of y; then dx, dh, dh0 (and dc0)
@@ -109,19 +109,6 @@ tl_status tl_recurrent_begin_backward(tl_recurrent *r, const tl_tensor *dy);
 tl_status tl_recurrent_prepare(tl_recurrent *r, const tl_real *Wh, int G, int N, bool backward,
                                int nbuf, tl_real **bufs);
 
-/* The backward pass by windows (above), the latest window first. For a
- * window [t0, t1): step(ctx, s, t0) for s = t1-1 down to t0, and for s = -1
- * (the gradient of the start state) in the window at t0 = 0; then xw and hw
- * are gathered, params(ctx, rows, xw, hw, xw) adds the parameter gradients
- * of the window's rows and writes their dX over xw, which goes to dx;
- * finally the slot of step t0 in carry (a buffer of W + 1 slots of `slot`
- * reals, the one whose slot s + 1 step s reads) is copied to the slot that
- * step t0 has in the next window. */
-void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
-                                   void (*step)(void *ctx, int s, int t0),
-                                   void (*params)(void *ctx, int rows, const tl_real *xw,
-                                                  const tl_real *hw, tl_real *dxw),
-                                   void *ctx);
 
 /* What a backward step of every recurrent layer starts with: the gradient
  * its cell backward takes on a part's units,
@@ -131,13 +118,15 @@ void tl_recurrent_backward_windows(tl_recurrent *r, tl_real *carry, size_t slot,
  * through prod). A layer's step struct starts with one. */
 typedef struct tl_recurrent_step {
     const tl_rec *rec;
+    int parts;            /* of each step (tl_rec_parts) */
     int N, H, ld, ldd;    /* row strides of dY (T·H), of dA (G·H) */
     bool carry;
     const tl_real *dy;    /* dY (N, T, H) */
     tl_real *dA;          /* the layer's dA buffer of W + 1 slots of N·G·H (recurrent.h) */
     const tl_real *mask;  /* recurrent dropout's (N, H) mask, or NULL */
     tl_real *prod;        /* (N, H) scratch for the masked product */
-    /* step s of the window at t0 (tl_recurrent_step_at): */
+    /* step s of the window at t0, set by tl_recurrent_backward_windows (s = -1:
+     * the start state's gradient, dh = dh0 = dh_in + dA[:,0]·Whᵀ): */
     const tl_real *dA_next, *dy_s, *dh_in;   /* NULL: no term */
     tl_real *dh;          /* the carried dh, or dh0 at s = -1 */
     tl_real *dA_s;        /* step s's slot of dA */
@@ -148,13 +137,25 @@ typedef struct tl_recurrent_step {
 void tl_recurrent_step_init(tl_recurrent *r, tl_recurrent_step *c, const tl_real *dy,
                             tl_real *dA, int G, bool carry);
 
-/* Point c at step s of the window at t0 (s = -1: the start state's gradient,
- * dh0 = dh_in + dA[:,0]·Whᵀ). */
-void tl_recurrent_step_at(const tl_recurrent *r, tl_recurrent_step *c, int s, int t0);
-
 /* Part `part` of `parts` of a step (tl_parallel_run_homed): its units
  * [*u0, *u1) (tl_rec_split) and dh on them. */
 void tl_recurrent_step_dh(const tl_recurrent_step *c, int part, int parts, int *u0, int *u1);
+
+/* The backward pass by windows (above), the latest window first, on c's dA.
+ * For a window [t0, t1): for s = t1-1 down to t0, and s = -1 (the gradient
+ * of the start state) in the window at t0 = 0, c is pointed at step s
+ * (its dA_next, dy_s, dh_in, dh, dA_s), set_step(ctx, s) sets the layer's part of the
+ * step and part(ctx, ·, ·) runs on the step's c->parts parts
+ * (tl_parallel_run_homed); then xw and hw are gathered, params(ctx, rows,
+ * xw, hw, xw) adds the parameter gradients of the window's rows and writes
+ * their dX over xw, which goes to dx; finally the slot of step t0 in dA is
+ * copied to the slot that step t0 has in the next window. */
+void tl_recurrent_backward_windows(tl_recurrent *r, tl_recurrent_step *c,
+                                   void (*set_step)(void *ctx, int s),
+                                   void (*part)(void *ctx, int part, int parts),
+                                   void (*params)(void *ctx, int rows, const tl_real *xw,
+                                                  const tl_real *hw, tl_real *dxw),
+                                   void *ctx);
 
 /* Steps per backward window: 0 restores the default (about WINDOW_ROWS rows
  * per window). For tests: call it while no other thread runs a backward. */

@@ -63,7 +63,7 @@ static void forward_part(void *ctx, int part, int parts)
  * tl_recurrent_step, dA = dT), then, when Y_s is set, dT_s = dh ⊙ act'(Y_s). */
 typedef struct {
     tl_recurrent_step c;
-    tl_activation act;
+    time_rnn *r;
     const tl_real *Y_s;
 } bwd_step;
 
@@ -75,8 +75,9 @@ static void backward_part(void *ctx, int part, int parts)
     tl_recurrent_step_dh(c, part, parts, &u0, &u1);
     if (!s->Y_s)
         return;
+    bool is_tanh = s->r->cell.act == TL_ACT_TANH;
     for (int n = 0; n < c->N; n++)
-        tl_dact_from_output(s->act == TL_ACT_TANH, u1 - u0, s->Y_s + (size_t)n * c->ld + u0,
+        tl_dact_from_output(is_tanh, u1 - u0, s->Y_s + (size_t)n * c->ld + u0,
                             c->dh + (size_t)n * H + u0, c->dA_s + (size_t)n * c->ldd + u0);
 }
 
@@ -103,38 +104,25 @@ static tl_status rnn_forward(tl_layer *l, const tl_tensor *x, const tl_tensor **
         tl_parallel_run_homed(parts, forward_part, &s);
     }
 
-    tl_recurrent_end(b, x, NULL);
-    *y = &b->y;
+    *y = tl_recurrent_end(b, x, NULL);
     return TL_OK;
 }
 
-/* Backward by windows (recurrent.h): dT (in the workspace) holds W + 1 steps,
- * slot j = step t0 + j. */
-typedef struct {
-    time_rnn *r;
-    int parts;
-    bwd_step b;
-} bwd_pass;
-
-/* Step s of the window at t0: dh = dY[:,s] + dT[:,s+1]·Whᵀ (truncated BPTT:
- * nothing flows in from later chunks), dT[:,s] = dh ⊙ act'(Y[:,s]);
- * s = -1: dh0 = dT[:,0]·Whᵀ. */
-static void backward_step(void *ctx, int s, int t0)
+/* Step s (recurrent.h's backward windows): dh = dY[:,s] + dT[:,s+1]·Whᵀ
+ * (truncated BPTT: nothing flows in from later chunks), dT[:,s] = dh ⊙
+ * act'(Y[:,s]); s = -1: dh0 = dT[:,0]·Whᵀ. */
+static void backward_step(void *ctx, int s)
 {
-    bwd_pass *p = ctx;
-    tl_recurrent *base = &p->r->base;
-    bwd_step *b = &p->b;
-    tl_recurrent_step_at(base, &b->c, s, t0);
-    b->Y_s = s >= 0 ? base->y.data + (size_t)s * base->hidden : NULL;
-    tl_parallel_run_homed(p->parts, backward_part, b);
+    bwd_step *b = ctx;
+    b->Y_s = s >= 0 ? b->r->base.y.data + (size_t)s * b->c.H : NULL;
 }
 
 static void backward_params(void *ctx, int rows, const tl_real *xw, const tl_real *hw,
                             tl_real *dxw)
 {
-    bwd_pass *p = ctx;
-    int D = p->r->cell.in_dim, H = p->r->cell.hidden;
-    tl_rnn_cell_backward_params(&p->r->cell, rows, xw, D, hw, H, p->b.c.dA, H, dxw, D);
+    const bwd_step *b = ctx;
+    int D = b->r->cell.in_dim, H = b->r->cell.hidden;
+    tl_rnn_cell_backward_params(&b->r->cell, rows, xw, D, hw, H, b->c.dA, H, dxw, D);
 }
 
 static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor **dx)
@@ -142,12 +130,12 @@ static tl_status rnn_backward(tl_layer *l, const tl_tensor *dy, const tl_tensor 
     time_rnn *r = (time_rnn *)l;
     tl_recurrent *base = &r->base;
     TL_TRY(tl_recurrent_begin_backward(base, dy));
-    int N = base->x->shape[0], H = r->cell.hidden;
-    tl_real *dT;
+    int N = base->x->shape[0];
+    tl_real *dT;   /* W + 1 steps in the workspace, slot j = step t0 + j */
     TL_TRY(tl_recurrent_prepare(base, r->cell.params[TL_RNN_WH].value.data, 1, N, true, 1, &dT));
-    bwd_pass p = {r, tl_rec_parts(&base->rec, N), {.act = r->cell.act}};
-    tl_recurrent_step_init(base, &p.b.c, dy->data, dT, 1, false);
-    tl_recurrent_backward_windows(base, dT, (size_t)N * H, backward_step, backward_params, &p);
+    bwd_step b = {.r = r};
+    tl_recurrent_step_init(base, &b.c, dy->data, dT, 1, false);
+    tl_recurrent_backward_windows(base, &b.c, backward_step, backward_part, backward_params, &b);
     *dx = &base->dx;
     return TL_OK;
 }
