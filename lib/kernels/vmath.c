@@ -335,39 +335,46 @@ static float add_max_finish(int j, int n, const float *x, const float *b, float 
     return hi;
 }
 
-/* The softmax row's first and last passes, eight lanes at a time; a tail
- * of fewer than eight takes the scalar loop (no masked stores). */
-static AVX2 float add_max_avx2(int n, const float *x, const float *b, float *s, float *lo)
-{
-    __m256 h = _mm256_set1_ps(b ? x[0] + b[0] : x[0]), l = h;
-    int j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = _mm256_loadu_ps(x + j);
-        if (b) {
-            v = _mm256_add_ps(v, _mm256_loadu_ps(b + j));
-            _mm256_storeu_ps(s + j, v);
-        }
-        h = _mm256_max_ps(v, h);   /* a NaN v leaves h (the second operand) */
-        l = _mm256_min_ps(v, l);
+/* The softmax row's first and last passes at one vector width: V the vector
+ * type, W its lanes, P the intrinsics' prefix (_mm256, _mm512). The AVX2
+ * and AVX-512 versions are these loops at 8 and 16 lanes; a tail of fewer
+ * than W takes the scalar loop (no masked stores). In add_max a NaN v
+ * leaves h (max's second operand). */
+#define DEFINE_ROW_PASSES(ISA, TARGET, V, W, P)                                           \
+    static TARGET float add_max_##ISA(int n, const float *x, const float *b, float *s,     \
+                                      float *lo)                                           \
+    {                                                                                      \
+        V h = P##_set1_ps(b ? x[0] + b[0] : x[0]), l = h;                                  \
+        int j = 0;                                                                         \
+        for (; j + W <= n; j += W) {                                                       \
+            V v = P##_loadu_ps(x + j);                                                     \
+            if (b) {                                                                       \
+                v = P##_add_ps(v, P##_loadu_ps(b + j));                                    \
+                P##_storeu_ps(s + j, v);                                                   \
+            }                                                                              \
+            h = P##_max_ps(v, h);                                                          \
+            l = P##_min_ps(v, l);                                                          \
+        }                                                                                  \
+        float hl[W], ll[W];                                                                \
+        P##_storeu_ps(hl, h);                                                              \
+        P##_storeu_ps(ll, l);                                                              \
+        return add_max_finish(j, n, x, b, s, hl, ll, W, lo);                               \
+    }                                                                                      \
+                                                                                           \
+    static TARGET void scale_acc_##ISA(int n, float c, float *d, float *acc, bool first)   \
+    {                                                                                      \
+        const V vc = P##_set1_ps(c);                                                       \
+        int j = 0;                                                                         \
+        for (; j + W <= n; j += W) {                                                       \
+            V v = P##_mul_ps(P##_loadu_ps(d + j), vc);                                     \
+            P##_storeu_ps(d + j, v);                                                       \
+            if (acc)                                                                       \
+                P##_storeu_ps(acc + j, first ? v : P##_add_ps(P##_loadu_ps(acc + j), v));  \
+        }                                                                                  \
+        scale_acc_scalar(n - j, c, d + j, acc ? acc + j : NULL, first);                    \
     }
-    float hl[8], ll[8];
-    _mm256_storeu_ps(hl, h);
-    _mm256_storeu_ps(ll, l);
-    return add_max_finish(j, n, x, b, s, hl, ll, 8, lo);
-}
 
-static AVX2 void scale_acc_avx2(int n, float c, float *d, float *acc, bool first)
-{
-    const __m256 vc = _mm256_set1_ps(c);
-    int j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(d + j), vc);
-        _mm256_storeu_ps(d + j, v);
-        if (acc)
-            _mm256_storeu_ps(acc + j, first ? v : _mm256_add_ps(_mm256_loadu_ps(acc + j), v));
-    }
-    scale_acc_scalar(n - j, c, d + j, acc ? acc + j : NULL, first);
-}
+DEFINE_ROW_PASSES(avx2, AVX2, __m256, 8, _mm256)
 
 /* ---- AVX-512: the softmax row's passes, sixteen lanes at a time ---- */
 
@@ -435,37 +442,7 @@ static AVX512 double exp_sum_avx512(int n, const float *x, float shift, float *y
     return sum;
 }
 
-static AVX512 float add_max_avx512(int n, const float *x, const float *b, float *s, float *lo)
-{
-    __m512 h = _mm512_set1_ps(b ? x[0] + b[0] : x[0]), l = h;
-    int j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __m512 v = _mm512_loadu_ps(x + j);
-        if (b) {
-            v = _mm512_add_ps(v, _mm512_loadu_ps(b + j));
-            _mm512_storeu_ps(s + j, v);
-        }
-        h = _mm512_max_ps(v, h);
-        l = _mm512_min_ps(v, l);
-    }
-    float hl[16], ll[16];
-    _mm512_storeu_ps(hl, h);
-    _mm512_storeu_ps(ll, l);
-    return add_max_finish(j, n, x, b, s, hl, ll, 16, lo);
-}
-
-static AVX512 void scale_acc_avx512(int n, float c, float *d, float *acc, bool first)
-{
-    const __m512 vc = _mm512_set1_ps(c);
-    int j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(d + j), vc);
-        _mm512_storeu_ps(d + j, v);
-        if (acc)
-            _mm512_storeu_ps(acc + j, first ? v : _mm512_add_ps(_mm512_loadu_ps(acc + j), v));
-    }
-    scale_acc_scalar(n - j, c, d + j, acc ? acc + j : NULL, first);
-}
+DEFINE_ROW_PASSES(avx512, AVX512, __m512, 16, _mm512)
 
 /* Eight units of the forward gate loop at offset j: a full block, or the
  * lanes of mask m. */
