@@ -8,8 +8,10 @@ size_t tl_workspace_bytes(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 tl_status tl_workspace_begin(tl_workspace *w, size_t bytes, const char *who)
 {
-    if (w->lent.pooled && bytes > w->lent_from)
+    if (w->lent.pooled && bytes > w->lent_from) {
+        w->lent_waited = true;
         tl_workspace_finish(w);
+    }
     w->used = 0;
     w->reserved = 0;
     if (bytes > w->cap) {

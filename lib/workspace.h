@@ -24,6 +24,7 @@ typedef struct tl_workspace {
     size_t used;           /* bytes handed out since the last tl_workspace_begin */
     tl_pending lent;       /* while lent.pooled: a job still using the memory */
     size_t lent_from;      /* from this byte on */
+    bool lent_waited;      /* a call has waited for a lent job: lending does not pay here */
 } tl_workspace;
 
 /* Start a call needing `bytes` in all: grows the workspace when it is
@@ -46,7 +47,10 @@ size_t tl_workspace_bytes(size_t bytes);
  * (tl_parallel_start). The next tl_workspace_begin whose need reaches that
  * memory, tl_workspace_finish and tl_workspace_free finish the job first
  * (tl_parallel_finish); a call needing less runs alongside it. The owner of
- * the workspace finishes it before anything reads what the job writes. */
+ * the workspace finishes it before anything reads what the job writes. A
+ * call that had to wait sets lent_waited for good: the layers that use this
+ * workspace need the memory while such a job runs, so a lender should stop
+ * lending it (the job then costs a hand-off and saves nothing). */
 tl_pending *tl_workspace_lend(tl_workspace *w, size_t from);
 
 /* Finish the job the workspace's memory is lent to, if any. */

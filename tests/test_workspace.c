@@ -118,6 +118,7 @@ static void lent_memory_waits_for_its_job(void **state)
             unsigned char *p = tl_workspace_take(&w, FROM + LENT);
             lent_job j = {.lent = p + FROM, .bytes = LENT};
             tl_parallel_start(PARTS, lent_part, &j, tl_workspace_lend(&w, FROM));
+            bool pooled = w.lent.pooled;   /* not when the pool backs off */
             /* Needing no more than the memory before the lent part. */
             assert_int_equal(tl_workspace_begin(&w, FROM, "test"), TL_OK);
             memset(tl_workspace_take(&w, FROM), 0, FROM);
@@ -129,6 +130,8 @@ static void lent_memory_waits_for_its_job(void **state)
                 tl_workspace_finish(&w);
             for (int i = 0; how < 3 && i < PARTS; i++)
                 assert_int_equal(atomic_load(&j.runs[i]), 1);
+            /* Only a call that reached the lent memory waited for the job. */
+            assert_int_equal(w.lent_waited, how <= 1 && pooled);
             if (how == 0)   /* (how == 1 freed it) */
                 for (size_t i = 0; i < LENT; i += 4093)
                     assert_int_equal(j.lent[i], 0x5a);
