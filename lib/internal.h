@@ -156,9 +156,11 @@ void tl_parallel_run_homed(int parts, void (*fn)(void *ctx, int part, int parts)
  * publishes it (or, when the pool cannot be had, runs every part at once on
  * the calling thread), finish runs the parts no thread has claimed and
  * returns when all are done, with their writes visible. In between the pool
- * is taken: every tl_parallel_run, of the caller or of a part, runs on its
- * own thread, so a part must not wait for other parallel work. The caller
- * (the thread that started it) must finish it, whatever happens. */
+ * is taken: every tl_parallel_run of a part, or of the caller while parts
+ * remain, runs on its own thread, so a part must not wait for other
+ * parallel work; once all are done, the caller's next parallel step
+ * finishes the job first. The caller (the thread that started it) must
+ * finish it, whatever happens. */
 typedef struct tl_pending {
     bool pooled;      /* published: finish still has to run */
     uint32_t gen;

@@ -8,6 +8,7 @@
  * offer (the portable loops always, AVX2 when present). */
 #include <float.h>
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1216,6 +1217,75 @@ static void nested_part(void *ctx, int part, int parts)
     tl_parallel_run(j->inner[part].parts, count_part, &j->inner[part]);
 }
 
+/* A started job's part that holds its thread until the test lets it go. */
+enum { HELD = 64 };   /* more parts than the pool can have workers */
+typedef struct {
+    _Atomic int running, released, runs[HELD];
+} held_job;
+
+static void held_part(void *ctx, int part, int parts)
+{
+    held_job *j = ctx;
+    (void)parts;
+    atomic_fetch_add(&j->running, 1);
+    while (!atomic_load(&j->released))
+        sched_yield();
+    atomic_fetch_add(&j->runs[part], 1);
+}
+
+/* While a started job has parts to run, the caller's parallel steps run on
+ * its own thread and the job stays pending (the workers are busy with it);
+ * once every part is done, the caller's next parallel step finishes the job
+ * and runs on the pool. Each worker holds the part it claims (the pool may
+ * keep workers of an earlier, larger setting), so with HELD parts some stay
+ * unclaimed until the finish. */
+static void test_parallel_start_claimed(void **state)
+{
+    (void)state;
+    TU_OK(tl_set_num_threads(2));
+    for (int rep = 0; rep < 50; rep++) {
+        held_job h = {0};
+        tl_pending job;
+        tl_parallel_start(HELD, held_part, &h, &job);
+        if (job.pooled) {
+            while (atomic_load(&h.running) < 1)
+                sched_yield();
+            count_job fg = {.parts = 4};
+            tl_parallel_run(fg.parts, count_part, &fg);
+            assert_true(job.pooled);   /* parts unclaimed: the job goes on */
+            for (int p = 0; p < fg.parts; p++)
+                assert_int_equal(atomic_load(&fg.runs[p]), 1);
+        }
+        atomic_store(&h.released, 1);
+        tl_parallel_finish(&job);
+        for (int p = 0; p < HELD; p++)
+            assert_int_equal(atomic_load(&h.runs[p]), 1);
+
+        count_job bg = {.parts = 3}, fg = {.parts = 4};
+        tl_parallel_start(bg.parts, count_part, &bg, &job);
+        if (job.pooled) {
+            /* the worker claims every part; the caller claims none here */
+            for (int s = 0; s < 1000000 && (atomic_load(&bg.runs[0]) + atomic_load(&bg.runs[1]) +
+                                             atomic_load(&bg.runs[2])) < 3; s++)
+                sched_yield();
+            if (atomic_load(&bg.runs[0]) + atomic_load(&bg.runs[1]) + atomic_load(&bg.runs[2]) == 3) {
+                /* all run; a worker may still be counting its last as done */
+                for (int k = 0; k < 1000 && job.pooled; k++) {
+                    memset(&fg, 0, sizeof fg);
+                    fg.parts = 4;
+                    tl_parallel_run(fg.parts, count_part, &fg);
+                    sched_yield();
+                }
+                assert_false(job.pooled);   /* all done: finished by a step */
+            }
+        }
+        tl_parallel_finish(&job);
+        for (int p = 0; p < bg.parts; p++)
+            assert_int_equal(atomic_load(&bg.runs[p]), 1);
+    }
+    TU_OK(tl_set_num_threads(1));
+}
+
 /* A started job (tl_parallel_start) runs every part exactly once, by the
  * finish at the latest, while the caller goes on; parallel steps of the
  * caller in between, and a second start, run at once on the caller's thread
@@ -1316,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_threads_setting),
         cmocka_unit_test(test_parallel_run_parts),
         cmocka_unit_test(test_parallel_start_parts),
+        cmocka_unit_test(test_parallel_start_claimed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
