@@ -1288,8 +1288,8 @@ static void test_parallel_start_claimed(void **state)
 
 /* A started job (tl_parallel_start) runs every part exactly once, by the
  * finish at the latest, while the caller goes on; parallel steps of the
- * caller in between, and a second start, run at once on the caller's thread
- * and completely. */
+ * caller in between (which may finish the job first once its parts are
+ * done: test_parallel_start_claimed), and a second start, run completely. */
 static void test_parallel_start_parts(void **state)
 {
     (void)state;
