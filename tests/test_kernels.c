@@ -848,8 +848,9 @@ static void test_bf16_set(void **state)
 /* C = alpha·op(A)·op(B) + beta·C0 for M x N x K with every leading dimension
  * pad larger than needed: each element against a double reference within
  * the rigorous bound (K + 3)·eps·(Σ|alpha·a·b| + |beta·c0|) (alpha is folded
- * into A, one rounding; every partial sum, within a K slice and where slices
- * join, one more: at most K + K/256 + 2 roundings of u = eps/2). C0 is NaN
+ * into A or multiplies a dot product's sum, one rounding; every partial sum,
+ * within a K slice and where slices join, one more: at most K + K/256 + 2
+ * roundings of u = eps/2; a dot product's lanes take fewer). C0 is NaN
  * where beta = 0 (it must not be read); the padding of C keeps its value.
  * Returns C (M x ldc, caller frees). */
 static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_real alpha,
@@ -956,16 +957,78 @@ static void test_gemm(void **state)
     tl_simd_limit(levels[0]);
 }
 
+/* A narrow last panel (gemm.c: at most 8 columns at AVX-512, 4 at AVX2 and
+ * portable), computed as dot products when op(A) = A and op(B) = Bᵀ and by
+ * the tiles otherwise, at every SIMD level against check_gemm's double
+ * reference and bound: N % 32 in 1..8 or N % 16 in 1..4 (50: only the
+ * 16-column levels), N below the tail width, N over two column blocks;
+ * rows not a multiple of any row tile and beyond one block of A; K = 1 and
+ * K over one and two slices, no multiple of a vector; op(A) both ways, beta
+ * 0 (over NaN) and 1, alpha 1 and -0.5. Then products with such a tail split
+ * by rows and by columns (the tail in the last part) on one and two
+ * threads, with parts down to 4,096 multiply-adds: the same bits. */
+static void test_gemm_narrow(void **state)
+{
+    (void)state;
+    const int ns[] = {1, 3, 8, 20, 33, 36, 40, 50, 100, 1060};
+    const int ms[] = {1, 3, 5, 13, 17, 199};
+    const int ks[] = {1, 7, 37, 263, 531};
+    const int big[][3] = {{199, 100, 700}, {60, 1060, 300}, {175, 36, 1001}};
+    enum { NN = sizeof ns / sizeof *ns, NM = sizeof ms / sizeof *ms, NK = sizeof ks / sizeof *ks };
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    tl_rng_seed(&rng, 47);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (int i = 0; i < NN * NM; i++)
+            for (int v = 0; v < 4; v++) {
+                bool ta = v & 1;
+                tl_real beta = v & 2 ? 1 : 0, alpha = i % 3 == 2 ? (tl_real)-0.5 : 1;
+                free(check_gemm(ta, true, ms[i / NN], ns[i % NN], ks[(i + v) % NK], (i + v) % 3,
+                                alpha, beta, &rng));
+            }
+        for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+            for (int v = 0; v < 8; v++) {
+#ifndef TL_REAL_DOUBLE
+                tl__sgemm_min_part(v & 4 ? 4096 : 0);
+#endif
+                bool ta = v & 1;
+                tl_real beta = v & 2 ? 1 : 0;
+                tl_rng r1 = rng, r2 = rng;
+                TU_OK(tl_set_num_threads(1));
+                tl_real *one = check_gemm(ta, true, big[i][0], big[i][1], big[i][2], 1, 1, beta,
+                                          &r1);
+                TU_OK(tl_set_num_threads(2));
+                tl_real *two = check_gemm(ta, true, big[i][0], big[i][1], big[i][2], 1, 1, beta,
+                                          &r2);
+                TU_OK(tl_set_num_threads(1));
+#ifndef TL_REAL_DOUBLE
+                assert_memory_equal(one, two, (size_t)big[i][0] * (big[i][1] + 1) * sizeof *one);
+#endif
+                free(one);
+                free(two);
+                rng = r1;
+            }
+#ifndef TL_REAL_DOUBLE
+        tl__sgemm_min_part(0);
+#endif
+    }
+    tl_simd_limit(levels[0]);
+}
+
 #ifndef TL_REAL_DOUBLE
 /* op(B) packed once (tl_sgemm_pack_b) and read by tl_sgemm_prepacked gives
  * tl_sgemm's bits, at every SIMD level, for both stored forms of B, shapes
  * with edge panels, several K slices and column blocks, alpha and beta
- * cases, on one and two threads. */
+ * cases, on one and two threads; also where the packed copy leaves out a
+ * narrow last panel (N = 7: nothing packed; 36, 100, 1060), which the
+ * product then packs or takes as dot products. */
 static void test_gemm_prepacked(void **state)
 {
     (void)state;
     const int shapes[][3] = {{5, 7, 3}, {13, 100, 300}, {128, 100, 600}, {30, 1100, 40},
-                             {200, 33, 520}, {1, 50, 70}};
+                             {200, 33, 520}, {1, 50, 70}, {17, 36, 263}, {40, 1060, 300}};
     tl_simd levels[3];
     int nl = simd_levels(levels);
     tl_rng rng;
@@ -983,7 +1046,8 @@ static void test_gemm_prepacked(void **state)
                 tu_randn(&b, &rng, 1, 2, (int[]){tb ? N : K, ldb});
                 tu_randn(&c, &rng, 1, 2, (int[]){M, ldc});
                 size_t n = tl_sgemm_packed_size(K, N), size = (size_t)M * ldc * sizeof(tl_real);
-                tl_real *bp = malloc(n * sizeof *bp), *want = malloc(size), *got = malloc(size);
+                tl_real *bp = malloc((n ? n : 1) * sizeof *bp), *want = malloc(size),
+                        *got = malloc(size);
                 assert_true(bp && want && got);
                 memcpy(want, c.data, size);
                 tl_sgemm(ta, tb, M, N, K, alpha, a.data, lda, b.data, ldb, beta, want, ldc);
@@ -1376,6 +1440,7 @@ int main(void)
         cmocka_unit_test(test_bf16_set),
 #endif
         cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_gemm_narrow),
 #ifndef TL_REAL_DOUBLE
         cmocka_unit_test(test_gemm_prepacked),
 #endif

@@ -32,7 +32,9 @@
  * same micro-kernel on a scratch copy of their part of C, so every element of
  * C gets the same operations in the same order wherever its tile lies, and
  * threads, which take disjoint ranges of MR-row or NR-column tiles, change no
- * bit of the result.
+ * bit of the result. A last panel of at most NR/4 columns with op(A) = A and
+ * op(B) = Bᵀ is not tiled but computed as dot products along K (gemm_isa),
+ * each element again by the same operations wherever it lies.
  *
  * Pack buffers belong to the calling thread (the pool's threads keep theirs),
  * grow when a larger product needs them and are freed when the thread exits.
@@ -66,15 +68,43 @@ enum { PACK_AHEAD = 4 };
 typedef void (*tile_fn)(int kc, const float *a, size_t lda, const float *b, size_t ldb,
                         float *c, size_t ldc, float beta);
 
+/* c[r·ldc + j] = alpha·Σ_k a[r·lda + k]·b[j·ldb + k] + beta·c[r·ldc + j] (the
+ * sum alone when beta = 0) for a few rows r of A and rows j of B, both read
+ * in place along k: the dot-product kernels of a narrow last panel (below). */
+typedef void (*dot_fn)(int kc, const float *a, size_t lda, const float *b, size_t ldb,
+                       float *c, size_t ldc, float alpha, float beta);
+
 /* The full tile is mr x nr. An edge tile uses the smallest of the smaller
  * kernels that covers it: h rows, a multiple of the row quantum rq, and w =
- * nr or nr/2 columns (tiles[h/rq - 1][w/(nr/2) - 1]); config A's N = 100 is
- * three full panels and a half one (112 columns computed, not 128). The
- * last index: packed A (0) or A read in place (1). */
+ * nr or nr/2 columns (tiles[h/rq - 1][w/(nr/2) - 1]). The last index:
+ * packed A (0) or A read in place (1).
+ *
+ * A last panel of at most dot_max columns is not a tile when op(A) = A and
+ * op(B) = Bᵀ (both contiguous along K): its columns are dot products over
+ * K, vectors along k summed across their lanes at the end of each K slice,
+ * dot_rows rows of A (or one) by up to DOT_W rows of B per call
+ * (dots[rows > 1][w - 1]). Config A's dx products (N = D = 100) computed
+ * 112 columns for 100, the last 4 in a 12 x 16 tile (4 of its 16 lanes
+ * used, and more loads than multiply-adds): 0.88x the time now on AVX-512,
+ * 0.96x on AVX2 (docs/performance.md). Wider last panels (config C's D =
+ * 650 ends in 10 columns) keep their tile. For any other product a narrow
+ * panel is packed and tiled, and a copy of op(B) packed whole
+ * (tl_sgemm_pack_b) never holds it. */
+enum { DOT_W = 4 };
 typedef struct {
     int mr, nr, rq;
     tile_fn tiles[3][2][2];
+    int dot_rows, dot_max;
+    dot_fn dots[2][DOT_W];
 } gemm_isa;
+
+/* One dot product's end: the lanes' sum s (their order fixed per kernel
+ * family) onto C. */
+static inline void dot_store(float *c, float s, float alpha, float beta)
+{
+    s *= alpha;
+    *c = beta == 0 ? s : s + beta * *c;
+}
 
 #define DEFINE_PORTABLE(name, MR, NR, DIRECT)                                                \
     static void name(int kc, const float *a, size_t lda, const float *b, size_t ldb,         \
@@ -103,13 +133,45 @@ DEFINE_PORTABLE2(tile_p2x16, 2, 16)
 DEFINE_PORTABLE2(tile_p4x16, 4, 16)
 DEFINE_PORTABLE2(tile_p6x16, 6, 16)
 
+/* The portable dot products: 8 lanes along k, summed in a_hsum's order. */
+#define DEFINE_DOT_PORTABLE(name, R, W)                                                       \
+    static void name(int kc, const float *a, size_t lda, const float *b, size_t ldb,         \
+                     float *c, size_t ldc, float alpha, float beta)                          \
+    {                                                                                        \
+        float acc[R][W][8] = {{{0}}};                                                        \
+        int k = 0;                                                                           \
+        for (; k + 8 <= kc; k += 8)                                                          \
+            for (int r = 0; r < R; r++)                                                      \
+                for (int j = 0; j < W; j++)                                                  \
+                    for (int l = 0; l < 8; l++)                                              \
+                        acc[r][j][l] += a[r * lda + k + l] * b[j * ldb + k + l];             \
+        for (int l = 0; k + l < kc; l++)                                                     \
+            for (int r = 0; r < R; r++)                                                      \
+                for (int j = 0; j < W; j++)                                                  \
+                    acc[r][j][l] += a[r * lda + k + l] * b[j * ldb + k + l];                 \
+        for (int r = 0; r < R; r++)                                                          \
+            for (int j = 0; j < W; j++) {                                                    \
+                const float *x = acc[r][j];                                                  \
+                float s = ((x[0] + x[4]) + (x[2] + x[6])) + ((x[1] + x[5]) + (x[3] + x[7])); \
+                dot_store(c + r * ldc + j, s, alpha, beta);                                  \
+            }                                                                                \
+    }
+#define DEFINE_DOTS(DEF, pre, R)                                                            \
+    DEF(pre##1x1, 1, 1) DEF(pre##1x2, 1, 2) DEF(pre##1x3, 1, 3) DEF(pre##1x4, 1, 4)          \
+    DEF(pre##R##x1, R, 1) DEF(pre##R##x2, R, 2) DEF(pre##R##x3, R, 3) DEF(pre##R##x4, R, 4)
+#define DOTS(pre, R)                                                                        \
+    {{pre##1x1, pre##1x2, pre##1x3, pre##1x4}, {pre##R##x1, pre##R##x2, pre##R##x3, pre##R##x4}}
+
+DEFINE_DOTS(DEFINE_DOT_PORTABLE, dot_p, 2)
+
 /* The table of an ISA whose kernels are named prefix<h>x<w>{p,d}. */
 #define TILES(pre, r1, r2, r3, w1, w2)                                                      \
     {{{pre##r1##x##w1##p, pre##r1##x##w1##d}, {pre##r1##x##w2##p, pre##r1##x##w2##d}},      \
      {{pre##r2##x##w1##p, pre##r2##x##w1##d}, {pre##r2##x##w2##p, pre##r2##x##w2##d}},      \
      {{pre##r3##x##w1##p, pre##r3##x##w1##d}, {pre##r3##x##w2##p, pre##r3##x##w2##d}}}
 
-static const gemm_isa isa_portable = {6, 16, 2, TILES(tile_p, 2, 4, 6, 8, 16)};
+static const gemm_isa isa_portable = {6, 16, 2, TILES(tile_p, 2, 4, 6, 8, 16), 2, 4,
+                                      DOTS(dot_p, 2)};
 
 #ifdef TL_HAVE_AVX2
 typedef float v8 __attribute__((vector_size(32)));
@@ -185,8 +247,83 @@ DEFINE_TILE2(tile_z4x32, AVX512_T, v16, 16, 4, 2)
 DEFINE_TILE2(tile_z8x32, AVX512_T, v16, 16, 8, 2)
 DEFINE_TILE2(tile_z12x32, AVX512_T, v16, 16, 12, 2)
 
-static const gemm_isa isa_avx2 = {6, 16, 2, TILES(tile_a, 2, 4, 6, 8, 16)};
-static const gemm_isa isa_avx512 = {12, 32, 4, TILES(tile_z, 4, 8, 12, 16, 32)};
+/* The dot products at either level: vectors of L lanes along k, the last
+ * one masked (a masked lane reads nothing and adds a zero product), the
+ * lanes summed in the order of P##_hsum. R rows by W rows: R + W loads per
+ * R·W multiply-adds. */
+#define DEFINE_DOT(name, target, P, L, R, W)                                                 \
+    static target void name(int kc, const float *a, size_t lda, const float *b, size_t ldb,  \
+                            float *c, size_t ldc, float alpha, float beta)                   \
+    {                                                                                        \
+        P##_v acc[R][W];                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                  \
+            _Pragma("GCC unroll 4") for (int j = 0; j < W; j++)                              \
+                acc[r][j] = P##_zero();                                                      \
+        int k = 0;                                                                           \
+        for (; k + L <= kc; k += L) {                                                        \
+            P##_v y[W];                                                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < W; j++)                              \
+                y[j] = P##_load(b + j * ldb + k);                                            \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                              \
+            {                                                                                \
+                P##_v x = P##_load(a + r * lda + k);                                         \
+                _Pragma("GCC unroll 4") for (int j = 0; j < W; j++)                          \
+                    acc[r][j] = P##_fma(x, y[j], acc[r][j]);                                 \
+            }                                                                                \
+        }                                                                                    \
+        if (k < kc) {                                                                        \
+            P##_m m = P##_mask(kc - k);                                                      \
+            P##_v y[W];                                                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < W; j++)                              \
+                y[j] = P##_loadm(b + j * ldb + k, m);                                        \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                              \
+            {                                                                                \
+                P##_v x = P##_loadm(a + r * lda + k, m);                                     \
+                _Pragma("GCC unroll 4") for (int j = 0; j < W; j++)                          \
+                    acc[r][j] = P##_fma(x, y[j], acc[r][j]);                                 \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                  \
+            _Pragma("GCC unroll 4") for (int j = 0; j < W; j++)                              \
+                dot_store(c + r * ldc + j, P##_hsum(acc[r][j]), alpha, beta);                \
+    }
+
+typedef __m256 a_v;
+typedef __m256i a_m;
+static inline AVX2_T a_v a_zero(void) { return _mm256_setzero_ps(); }
+static inline AVX2_T a_v a_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline AVX2_T a_m a_mask(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline AVX2_T a_v a_loadm(const float *p, a_m m) { return _mm256_maskload_ps(p, m); }
+static inline AVX2_T a_v a_fma(a_v x, a_v y, a_v acc) { return _mm256_fmadd_ps(x, y, acc); }
+static inline AVX2_T float a_hsum(a_v v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+typedef __m512 z_v;
+typedef __mmask16 z_m;
+static inline AVX512_T z_v z_zero(void) { return _mm512_setzero_ps(); }
+static inline AVX512_T z_v z_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline AVX512_T z_m z_mask(int n) { return (z_m)((1u << n) - 1); }
+static inline AVX512_T z_v z_loadm(const float *p, z_m m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline AVX512_T z_v z_fma(z_v x, z_v y, z_v acc) { return _mm512_fmadd_ps(x, y, acc); }
+static inline AVX512_T float z_hsum(z_v v) { return _mm512_reduce_add_ps(v); }
+
+/* AVX2 has 16 registers: 2 x 4 takes 8 accumulators, 4 B vectors and one of
+ * A; AVX-512's 32 take 4 x 4. */
+#define DEFINE_DOT_A(name, R, W) DEFINE_DOT(name, AVX2_T, a, 8, R, W)
+#define DEFINE_DOT_Z(name, R, W) DEFINE_DOT(name, AVX512_T, z, 16, R, W)
+DEFINE_DOTS(DEFINE_DOT_A, dot_a, 2)
+DEFINE_DOTS(DEFINE_DOT_Z, dot_z, 4)
+
+static const gemm_isa isa_avx2 = {6, 16, 2, TILES(tile_a, 2, 4, 6, 8, 16), 2, 4, DOTS(dot_a, 2)};
+static const gemm_isa isa_avx512 = {12, 32, 4, TILES(tile_z, 4, 8, 12, 16, 32), 4, 8,
+                                    DOTS(dot_z, 4)};
 #endif
 
 static const gemm_isa *active_isa(void)
@@ -205,6 +342,14 @@ static const gemm_isa *active_isa(void)
  * columns (rows <= mr, cols <= nr). */
 static int panel_h(const gemm_isa *isa, int rows) { return (rows + isa->rq - 1) / isa->rq * isa->rq; }
 static int panel_w(const gemm_isa *isa, int cols) { return cols <= isa->nr / 2 ? isa->nr / 2 : isa->nr; }
+
+/* The width of N's last panel if it is narrow enough for the dot products
+ * (gemm_isa), else 0. */
+static int narrow_tail(const gemm_isa *isa, int N)
+{
+    int t = N % isa->nr;
+    return t <= isa->dot_max ? t : 0;
+}
 
 /* ---- The calling thread's pack buffers ---- */
 
@@ -272,7 +417,7 @@ typedef struct {
     bool split_n;          /* parts take ranges of columns (else of rows) */
     bool b_in_place_ok;    /* op(B) = B with a row stride the L1 cache spreads */
     const float *Bp;       /* op(B) packed whole (tl_sgemm_pack_b), or NULL */
-    size_t npad;           /* its width: N rounded up to its last panel's */
+    size_t npad;           /* its width: packed_width */
     int parts;             /* part p: tiles [bound[p], bound[p + 1]) along the split */
     int bound[MAX_PARTS + 1];
 } gemm_job;
@@ -422,6 +567,27 @@ static void run_tile(const gemm_isa *isa, int kc, const float *a, size_t lda, co
 
 static int k_slices(int K) { return (K + KC - 1) / KC; }
 
+/* C[i0 .. i0 + rows, j0 .. j0 + cols) over the K slice [k0, k0 + kc) by dot
+ * products: op(A) = A and op(B) = Bᵀ read in place (both along k), rows of
+ * A taken dot_rows at a time while they are in L1 for every column. Each
+ * element gets the same operations whichever call computes it. */
+static void run_dots(const gemm_job *g, int i0, int rows, int j0, int cols, int k0, int kc,
+                     float beta)
+{
+    const gemm_isa *isa = g->isa;
+    for (int r = 0; r < rows;) {
+        int h = rows - r >= isa->dot_rows ? isa->dot_rows : 1;
+        const float *a = g->A + (size_t)(i0 + r) * g->lda + k0;
+        float *c = g->C + (size_t)(i0 + r) * g->ldc + j0;
+        for (int j = 0; j < cols; j += DOT_W) {
+            int w = cols - j < DOT_W ? cols - j : DOT_W;
+            isa->dots[h > 1][w - 1](kc, a, (size_t)g->lda, g->B + (size_t)(j0 + j) * g->ldb + k0,
+                                    (size_t)g->ldb, c + j, (size_t)g->ldc, g->alpha, beta);
+        }
+        r += h;
+    }
+}
+
 /* C[m0:m1, n0:n1] of the job, on this thread. op(A) = A with alpha = 1 (all
  * the layers' forward and dx products) is read in place, rows lda apart,
  * except in a last panel whose rows no kernel height fits: packing it would
@@ -441,7 +607,7 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
     int mspan = m1 - m0 < mcmax ? m1 - m0 : mcmax, nspan = n1 - n0 < NC ? n1 - n0 : NC;
     bool direct = !g->ta && g->alpha == 1, b_in_place = g->b_in_place_ok && m1 - m0 <= mcmax;
     size_t na = (size_t)((mspan + mr - 1) / mr * mr) * kcmax;
-    size_t nb = g->Bp ? 0 : (size_t)(b_in_place ? nr : (nspan + nr - 1) / nr * nr) * kcmax;
+    size_t nb = (size_t)(b_in_place || g->Bp ? nr : (nspan + nr - 1) / nr * nr) * kcmax;
     pack_bufs *w = get_bufs(na, nb);
     if (!w) {
         const float *A = g->A + (g->ta ? (size_t)m0 : (size_t)m0 * g->lda);
@@ -453,19 +619,27 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
     }
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = n1 - jc < NC ? n1 - jc : NC;
-        /* In place, only a last panel narrower than its kernel is packed. */
-        int last = (nc - 1) / nr * nr, packed_from = nc;
+        /* Panels [packed_from, packed_to) are packed per K slice, those
+         * before read in place or from Bp, the narrow last one of N
+         * (narrow > 0) computed by dot products when dots. In place, only a
+         * last panel narrower than its kernel is packed; Bp lacks a narrow
+         * last panel. */
+        int last = (nc - 1) / nr * nr, packed_from = nc, packed_to = nc;
+        int narrow = jc + nc == g->N ? narrow_tail(isa, g->N) : 0;
+        bool dots = narrow && g->tb && !g->ta;
         if (g->Bp)
-            packed_from = nc;   /* nothing to pack, nothing read in place */
+            packed_from = narrow ? last : nc;
         else if (!b_in_place)
             packed_from = 0;
         else if (nc - last != panel_w(isa, nc - last))
             packed_from = last;
+        if (dots)
+            packed_to = last;
         for (int q = 0; q < nk; q++) {
             int k0 = (int)((long long)g->K * q / nk), kc = (int)((long long)g->K * (q + 1) / nk) - k0;
             float beta = q == 0 ? g->beta : 1;
-            if (packed_from < nc)
-                pack_b(g, jc + packed_from, nc - packed_from, k0, kc, w->b);
+            if (packed_from < packed_to)
+                pack_b(g, jc + packed_from, packed_to - packed_from, k0, kc, w->b);
             for (int ic = m0; ic < m1; ic += mcmax) {
                 int mc = m1 - ic < mcmax ? m1 - ic : mcmax, tail = mc % mr;
                 /* In place: only a last panel of a height no kernel has. */
@@ -474,10 +648,14 @@ static void run_block(const gemm_job *g, int m0, int m1, int n0, int n1)
                     pack_a(g, ic + a_packed_from, mc - a_packed_from, k0, kc, w->a);
                 for (int jr = 0; jr < nc; jr += nr) {
                     int cols = nc - jr < nr ? nc - jr : nr;
-                    bool b_direct = !g->Bp && jr < packed_from;
-                    const float *b = g->Bp     ? g->Bp + (size_t)k0 * g->npad + (size_t)(jc + jr) * kc
+                    if (dots && jr == last) {
+                        run_dots(g, ic, mc, jc + jr, cols, k0, kc, beta);
+                        break;
+                    }
+                    bool b_direct = !g->Bp && jr < packed_from, b_packed = jr >= packed_from;
+                    const float *b = b_packed   ? w->b + (size_t)(jr - packed_from) * kc
                                      : b_direct ? g->B + (size_t)k0 * g->ldb + jc + jr
-                                                : w->b + (size_t)(jr - packed_from) * kc;
+                                                : g->Bp + (size_t)k0 * g->npad + (size_t)(jc + jr) * kc;
                     size_t ldb = b_direct ? (size_t)g->ldb : (size_t)panel_w(isa, cols);
                     /* The next panel read in place, a share of its rows per
                      * tile: its rows lie a page or more apart, where the
@@ -652,11 +830,13 @@ void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
 
 /* ---- op(B) packed once for several products ---- */
 
-/* The width of op(B) packed whole: its full panels and the last one. */
+/* The width of op(B) packed whole: its full panels and the last one unless
+ * that one is narrow (run_block packs it per K slice if no dot products
+ * take it). */
 static size_t packed_width(const gemm_isa *isa, int N)
 {
     int last = (N - 1) / isa->nr * isa->nr;
-    return (size_t)last + (size_t)panel_w(isa, N - last);
+    return narrow_tail(isa, N) ? (size_t)last : (size_t)last + (size_t)panel_w(isa, N - last);
 }
 
 size_t tl_sgemm_packed_size(int K, int N)
@@ -671,7 +851,8 @@ static void pack_part(void *ctx, int part, int parts)
     int nk = k_slices(g->K);
     for (int q = nk * part / parts; q < nk * (part + 1) / parts; q++) {
         int k0 = (int)((long long)g->K * q / nk), kc = (int)((long long)g->K * (q + 1) / nk) - k0;
-        pack_b(g, 0, g->N, k0, kc, (float *)g->Bp + (size_t)k0 * g->npad);
+        pack_b(g, 0, (int)g->npad < g->N ? (int)g->npad : g->N, k0, kc,
+               (float *)g->Bp + (size_t)k0 * g->npad);
     }
 }
 
@@ -684,6 +865,8 @@ void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float 
     gemm_job g = {.tb = trans_b, .N = N, .K = K, .B = B, .ldb = ldb, .isa = active_isa(),
                   .Bp = dst};
     g.npad = packed_width(g.isa, N);
+    if (!g.npad)
+        return;
     int nk = k_slices(K), threads = tl_get_num_threads();
     int parts = (double)K * N < SMALL_PRODUCT ? 1 : nk < threads * 4 ? nk : threads * 4;
     tl_parallel_run(parts, pack_part, &g);

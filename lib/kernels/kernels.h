@@ -43,8 +43,10 @@ void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
  * layer's Wᵀ in every block of the fused pass): tl_sgemm_packed_size floats
  * at dst, in the layout of tl_simd_active()'s kernel, which must not change
  * before the products. tl_sgemm_prepacked is tl_sgemm reading op(B) from Bp
- * (B and ldb are still needed, for the BLAS when a pack buffer of A cannot
- * be had); the same bits as tl_sgemm. */
+ * (B and ldb are still needed: for the BLAS when a pack buffer of A cannot
+ * be had, and for a last panel of at most a quarter of the kernel's width,
+ * which the packed copy leaves out; the size is 0 when N is below that);
+ * the same bits as tl_sgemm. */
 size_t tl_sgemm_packed_size(int K, int N);
 void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst);
 void tl_sgemm_prepacked(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
