@@ -1423,6 +1423,69 @@ static void test_parallel_start_parts(void **state)
     TU_OK(tl_set_num_threads(1));
 }
 
+/* The exponential's main loops decide for several vectors at once whether
+ * they are in the normal range, and tl_vexp_sum_ahead fetches another row
+ * on the way: neither may change a value. Every element gets the bits it
+ * gets alone (a call of length 1: one masked lane), the sum is tl_vexp_sum's
+ * (also in place), at every SIMD level; small values (below −86.5 and
+ * −104) sit among normal ones in a group of vectors, and a NaN in such a
+ * group gives NaN there and in the sum, its neighbours keep their values. */
+static void test_exp_sum_ahead(void **state)
+{
+    (void)state;
+    enum { BIG = 10007 };
+    const tl_real shift = 1.5f;
+    tl_real *x = malloc(BIG * sizeof *x), *y = malloc(BIG * sizeof *y);
+    tl_real *y2 = malloc(BIG * sizeof *y2), *next = malloc(BIG * sizeof *next);
+    assert_true(x && y && y2 && next);
+    tl_rng rng;
+    tl_rng_seed(&rng, 31);
+    for (int k = 0; k < BIG; k++) {
+        x[k] = (tl_real)(shift - fabs(6 * tl_rng_normal(&rng)));
+        next[k] = (tl_real)k;
+        if (tl_rng_below(&rng, 97) == 0)   /* a subnormal result or exactly 0 */
+            x[k] = (tl_real)(shift - 87 - 30 * tl_rng_uniform(&rng));
+    }
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    const int lens[] = {1, 15, 16, 31, 33, 63, 64, 65, 127, 130, 512, 577, BIG};
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+            int n = lens[c];
+            double sum = tl_vexp_sum_ahead(n, x, shift, y, next);
+            double plain = tl_vexp_sum(n, x, shift, y2);
+            if (memcmp(&sum, &plain, sizeof sum) || memcmp(y, y2, (size_t)n * sizeof *y))
+                fail_msg("simd %d, n %d: fetching next changed the results", (int)levels[l], n);
+            memcpy(y2, x, (size_t)n * sizeof *y2);
+            plain = tl_vexp_sum_ahead(n, y2, shift, y2, next);
+            if (memcmp(&sum, &plain, sizeof sum) || memcmp(y, y2, (size_t)n * sizeof *y))
+                fail_msg("simd %d, n %d: in place gave other results", (int)levels[l], n);
+            for (int k = 0; k < n; k++) {
+                tl_real alone;
+                tl_vexp_sum(1, x + k, shift, &alone);
+                if (memcmp(&alone, y + k, sizeof alone))
+                    fail_msg("simd %d, n %d, element %d (x - shift = %.9g): %.9g in the row, "
+                             "%.9g alone", (int)levels[l], n, k, (double)(x[k] - shift),
+                             (double)y[k], (double)alone);
+            }
+        }
+        for (int k = 0; k < 64; k++)
+            y2[k] = x[k];
+        y2[37] = (tl_real)NAN;
+        double sum = tl_vexp_sum_ahead(64, y2, shift, y2, next);
+        assert_true(isnan(y2[37]) && isnan(sum));
+        for (int k = 0; k < 64; k++)
+            if (k != 37 && memcmp(&y2[k], &y[k], sizeof *y))
+                fail_msg("simd %d: a NaN at 37 changed element %d", (int)levels[l], k);
+    }
+    tl_simd_limit(levels[0]);
+    free(x);
+    free(y);
+    free(y2);
+    free(next);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1452,6 +1515,7 @@ int main(void)
         cmocka_unit_test(test_parallel_run_parts),
         cmocka_unit_test(test_parallel_start_parts),
         cmocka_unit_test(test_parallel_start_claimed),
+        cmocka_unit_test(test_exp_sum_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

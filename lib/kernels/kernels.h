@@ -188,6 +188,14 @@ void tl_vtanh(int n, const tl_real *x, tl_real *y);
  * and so does the sum. The softmax loss and sampling use it. */
 double tl_vexp_sum(int n, const tl_real *x, tl_real shift, tl_real *y);
 
+/* tl_vexp_sum that also fetches the n elements at next (the row the caller
+ * reads next; NULL: none) into the cache on the AVX2 and AVX-512 paths, a
+ * line per 64 bytes of y: a row just written by a GEMM sits in the L3
+ * cache or memory, and the first pass over it waited for every line. The
+ * same results as tl_vexp_sum. */
+double tl_vexp_sum_ahead(int n, const tl_real *x, tl_real shift, tl_real *y,
+                         const tl_real *next);
+
 /* The softmax loss's other passes over a row of n >= 1 scores.
  * tl_vadd_max: s = x + b when b is not NULL (s may be x; with b NULL, s is
  * not written and x is the row); returns the row's maximum and sets *lo to

@@ -80,19 +80,22 @@ static tl_status check_shapes(const softmax_loss *s, const tl_tensor *x, const t
  * not finite when s holds a NaN or an infinity (NaN and +inf turn the sum
  * into NaN; lo catches −inf). Three passes over the row (vmath.c): the bias
  * with the maximum and minimum, the exponential with its sum, the scaling
- * with the bias gradient. g may be x itself: every element is read before
+ * with the bias gradient. The exponential's pass also fetches next, the
+ * row after (NULL: none), into the cache: in the fused output pass a row
+ * comes from the L3 cache or memory, where the GEMM left it, and the first
+ * pass waited on it. g may be x itself: every element is read before
  * it is written. With a bias, s is written to g and the rest works on g:
  * x + b rounds exactly as the GEMM's beta = 1 onto bias rows did. acc, when
  * not NULL, gets the row's gradient (first) or adds it: the part's share of
  * the bias gradient. */
 static double row_fused(const tl_real *x, const tl_real *bias, int V, int t, double scale,
-                        tl_real *g, tl_real *acc, bool first)
+                        tl_real *g, tl_real *acc, bool first, const tl_real *next)
 {
     tl_real lo, m = tl_vadd_max(V, x, bias, g, &lo);
     if (bias)
         x = g;
     const tl_real xt = x[t];   /* read before g (maybe x itself) is overwritten */
-    double sum = tl_vexp_sum(V, x, m, g);   /* >= 1: the maximum contributes exp(0) */
+    double sum = tl_vexp_sum_ahead(V, x, m, g, next);   /* >= 1: exp(0) for the maximum */
     double nll = (double)m + log(sum) - xt;
     if (!isfinite(lo) || !isfinite(nll))
         return NAN;
@@ -131,8 +134,9 @@ static void loss_rows(void *ctx, int part, int parts)
             memset(j->g + off, 0, (size_t)j->V * sizeof(tl_real));
             continue;
         }
+        const tl_real *next = r + 1 < r1 ? j->x + off + j->V : NULL;
         double nll = row_fused(j->x + off, j->bias, j->V, j->ids[r], j->scale, j->g + off, acc,
-                               !j->part_db[part]);
+                               !j->part_db[part], next);
         if (!isfinite(nll)) {
             j->part_bad[part] = r;
             break;
