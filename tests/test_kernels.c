@@ -970,7 +970,7 @@ static void test_gemm(void **state)
 static void test_gemm_narrow(void **state)
 {
     (void)state;
-    const int ns[] = {1, 3, 8, 20, 33, 36, 40, 50, 100, 1060};
+    const int ns[] = {1, 3, 8, 20, 33, 36, 38, 39, 40, 50, 100, 1060};
     const int ms[] = {1, 3, 5, 13, 17, 199};
     const int ks[] = {1, 7, 37, 263, 531};
     const int big[][3] = {{199, 100, 700}, {60, 1060, 300}, {175, 36, 1001}};
@@ -1018,11 +1018,53 @@ static void test_gemm_narrow(void **state)
 }
 
 #ifndef TL_REAL_DOUBLE
+/* A row of C computed alone (M = 1) has the bits it has in the whole
+ * product, at every SIMD level: the full tiles, the edge tiles and the dot
+ * products of a narrow last panel (N % 32 of 4 and 6; N % 16 of 4 for AVX2)
+ * give each element the same operations whatever rows they are computed
+ * with. The test of 1 and 2 threads cannot show this: both cut the rows at
+ * multiples of the row tile. */
+static void test_gemm_row_alone(void **state)
+{
+    (void)state;
+    const int shapes[][3] = {{199, 100, 700}, {37, 38, 263}, {13, 36, 1001}};
+    tl_simd levels[3];
+    int nl = simd_levels(levels);
+    tl_rng rng;
+    tl_rng_seed(&rng, 53);
+    for (int l = 0; l < nl; l++) {
+        tl_simd_limit(levels[l]);
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+            for (int ta = 0; ta < 2; ta++) {
+                int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+                int lda = ta ? M : K;
+                tl_tensor a = {0}, b = {0};
+                tu_randn(&a, &rng, 1, 2, (int[]){ta ? K : M, lda});
+                tu_randn(&b, &rng, 1, 2, (int[]){N, K});
+                tl_real *all = malloc((size_t)M * N * sizeof *all), *row = malloc(N * sizeof *row);
+                assert_true(all && row);
+                tl_sgemm(ta, true, M, N, K, 1, a.data, lda, b.data, K, 0, all, N);
+                for (int r = 0; r < M; r += r < 13 ? 1 : 37) {
+                    const tl_real *ar = ta ? a.data + r : a.data + (size_t)r * lda;
+                    tl_sgemm(ta, true, 1, N, K, 1, ar, lda, b.data, K, 0, row, N);
+                    if (memcmp(row, all + (size_t)r * N, N * sizeof *row))
+                        fail_msg("gemm%s Bᵀ %d x %d x %d, level %d: row %d alone has other "
+                                 "bits", ta ? " Aᵀ" : "", M, N, K, (int)levels[l], r);
+                }
+                free(all);
+                free(row);
+                tl_tensor_free(&a);
+                tl_tensor_free(&b);
+            }
+    }
+    tl_simd_limit(levels[0]);
+}
+
 /* op(B) packed once (tl_sgemm_pack_b) and read by tl_sgemm_prepacked gives
  * tl_sgemm's bits, at every SIMD level, for both stored forms of B, shapes
  * with edge panels, several K slices and column blocks, alpha and beta
  * cases, on one and two threads; also where the packed copy leaves out a
- * narrow last panel (N = 7: nothing packed; 36, 100, 1060), which the
+ * narrow last panel (N = 7: nothing packed at the AVX-512 level; 36, 100, 1060), which the
  * product then packs or takes as dot products. */
 static void test_gemm_prepacked(void **state)
 {
@@ -1505,6 +1547,7 @@ int main(void)
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_gemm_narrow),
 #ifndef TL_REAL_DOUBLE
+        cmocka_unit_test(test_gemm_row_alone),
         cmocka_unit_test(test_gemm_prepacked),
 #endif
         cmocka_unit_test(test_time_lstm_paths),

@@ -68,9 +68,10 @@ enum { PACK_AHEAD = 4 };
 typedef void (*tile_fn)(int kc, const float *a, size_t lda, const float *b, size_t ldb,
                         float *c, size_t ldc, float beta);
 
-/* c[r·ldc + j] = alpha·Σ_k a[r·lda + k]·b[j·ldb + k] + beta·c[r·ldc + j] (the
- * sum alone when beta = 0) for a few rows r of A and rows j of B, both read
- * in place along k: the dot-product kernels of a narrow last panel (below). */
+/* c[r·ldc + j] = alpha·Σ_k a[r·lda + k]·b[j·ldb + k] + beta·c[r·ldc + j]
+ * (alpha times the sum alone when beta = 0: C is not read) for a few rows r
+ * of A and rows j of B, both read in place along k: the dot-product kernels
+ * of a narrow last panel (below). */
 typedef void (*dot_fn)(int kc, const float *a, size_t lda, const float *b, size_t ldb,
                        float *c, size_t ldc, float alpha, float beta);
 

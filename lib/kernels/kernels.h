@@ -45,7 +45,7 @@ void tl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
  * before the products. tl_sgemm_prepacked is tl_sgemm reading op(B) from Bp
  * (B and ldb are still needed: for the BLAS when a pack buffer of A cannot
  * be had, and for a last panel of at most a quarter of the kernel's width,
- * which the packed copy leaves out; the size is 0 when N is below that);
+ * which the packed copy leaves out; the size is 0 when N is at most that);
  * the same bits as tl_sgemm. */
 size_t tl_sgemm_packed_size(int K, int N);
 void tl_sgemm_pack_b(bool trans_b, int K, int N, const float *B, int ldb, float *dst);
@@ -188,9 +188,10 @@ void tl_vtanh(int n, const tl_real *x, tl_real *y);
  * and so does the sum. The softmax loss and sampling use it. */
 double tl_vexp_sum(int n, const tl_real *x, tl_real shift, tl_real *y);
 
-/* tl_vexp_sum that also fetches the n elements at next (the row the caller
+/* tl_vexp_sum that also fetches the elements at next (the row the caller
  * reads next; NULL: none) into the cache on the AVX2 and AVX-512 paths, a
- * line per 64 bytes of y: a row just written by a GEMM sits in the L3
+ * line per 64 bytes of y, as far as the vector loop goes (not the last n mod
+ * 16 elements, nothing when n < 16): a row just written by a GEMM sits in the L3
  * cache or memory, and the first pass over it waited for every line. The
  * same results as tl_vexp_sum. */
 double tl_vexp_sum_ahead(int n, const tl_real *x, tl_real shift, tl_real *y,

@@ -1,15 +1,15 @@
 /* Read bandwidth against working-set size, on 1 and on 2 threads: where the
  * caches end on this machine, and how much the second core adds at each
- * level (docs/performance.md, "Where the 70% target stands").
+ * level (docs/performance.md, "Why 70% of the two-thread FMA bound is out of
+ * reach on this machine").
  *
  * Each thread sums its own buffer of the given size over and over (64-bit
  * integer adds, which the compiler vectorises: unlike float adds they are
- * associative), after one
- * untimed pass that maps and warms it. A size's figure is the total bytes read
- * by all threads from the first thread's start to the last one's end, best
- * of RUNS. On a
- * virtual machine the sizes where the rate falls tell how much of the host's
- * L3 cache the machine has in practice, which the CPUID figures do not.
+ * associative), after one untimed pass that brings it into the caches. A
+ * size's figure is the total bytes read by all threads from the first
+ * thread's start to the last one's end, best of RUNS. On a virtual machine
+ * the sizes where the rate falls tell how much of the host's L3 cache the
+ * machine has in practice, which the CPUID figures do not.
  *
  * Usage: timelayers-membw-bench [--threads N] [--max-mb M]
  */
@@ -91,7 +91,7 @@ static double measure(int threads, size_t bytes)
         for (; started < threads; started++)
             if (pthread_create(&tid[started], NULL, read_loop, &r[started]))
                 break;
-        if (started < threads) {   /* release the barrier's waiters, then fail */
+        if (started < threads) {   /* the started threads wait at the barrier: end here */
             fprintf(stderr, "timelayers-membw-bench: cannot start a thread\n");
             exit(1);
         }
@@ -129,7 +129,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     int threads = 2, max_mb = 256;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* options come as pairs */
         if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -145,7 +145,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     printf("per-thread set MB");
     for (int t = 1; t <= threads; t++)
@@ -156,7 +155,8 @@ int main(int argc, char **argv)
         for (int t = 1; t <= threads; t++) {
             double gbs = measure(t, kb * 1024);
             if (gbs < 0) {
-                fprintf(stderr, "timelayers-membw-bench: out of memory at %zu KB x %d\n", kb, t);
+                fprintf(stderr, "timelayers-membw-bench: no memory or barrier for %zu KB x %d\n",
+                        kb, t);
                 return 1;
             }
             printf("  %15.1f", gbs);
