@@ -174,12 +174,16 @@ static void gru_bwd_scalar(int n, int H, const tl_real *gates, const tl_real *h_
 /* Inlined even where GCC would not, so that a constant "full" folds away. */
 #define AVX2_INLINE static inline __attribute__((always_inline)) AVX2
 
+/* 1.5·2^23: adding it to a float of magnitude below 2^22 rounds that to
+ * the nearest integer (ties to even) and leaves the integer + 2^22 in the
+ * low mantissa bits; the exponentials below use it to find n. */
+#define EXP_SHIFTER 12582912.0f
+
 /* e^r for xc = n·ln2 + r (see the top of the file), xc >= −104 or NaN;
- * *t = n + 1.5·2^23: adding 1.5·2^23 rounds xc/ln2 to the nearest integer
- * (ties to even) and leaves n + 2^22 in the low mantissa bits of *t. */
+ * *t = n + EXP_SHIFTER (its bits: n + 2^22 in the low mantissa). */
 static inline AVX2 __m256 exp_poly8(__m256 xc, __m256 *t)
 {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);   /* 1.5·2^23 */
+    const __m256 magic = _mm256_set1_ps(EXP_SHIFTER);
     *t = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic);
     __m256 n = _mm256_sub_ps(*t, magic);
     /* ln2 in two parts: n·ln2_hi is exact for |n| < 2^9. */
@@ -218,7 +222,7 @@ static inline AVX2 __m256 exp_neg8(__m256 x)
         return exp_normal8(x);
     __m256 t, p = exp_poly8(_mm256_max_ps(lo, x), &t);   /* NaN stays NaN */
     __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t),
-                                  _mm256_castps_si256(_mm256_set1_ps(12582912.0f)));
+                                  _mm256_castps_si256(_mm256_set1_ps(EXP_SHIFTER)));
     __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
     const __m256i bias = _mm256_set1_epi32(127);
     __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
@@ -433,7 +437,7 @@ DEFINE_ROW_PASSES(avx2, AVX2, __m256, 8, _mm256)
  * either form (both are the exact p·2^n). */
 static inline AVX512 __m512 exp_poly16(__m512 xc, __m512 *t)
 {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 magic = _mm512_set1_ps(EXP_SHIFTER);
     *t = _mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)), magic);
     __m512 n = _mm512_sub_ps(*t, magic);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), xc);
@@ -465,7 +469,7 @@ static inline AVX512 __m512 exp_neg16(__m512 x)
         return exp_normal16(x);
     __m512 t, p = exp_poly16(_mm512_max_ps(lo, x), &t);
     __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t),
-                                  _mm512_castps_si512(_mm512_set1_ps(12582912.0f)));
+                                  _mm512_castps_si512(_mm512_set1_ps(EXP_SHIFTER)));
     __m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
     const __m512i bias = _mm512_set1_epi32(127);
     __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
