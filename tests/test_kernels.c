@@ -896,6 +896,24 @@ static tl_real *check_gemm(bool ta, bool tb, int M, int N, int K, int pad, tl_re
     return c;
 }
 
+/* check_gemm on one thread and on two, from the same random numbers: the
+ * same bits (in the float build: dgemm's threads may round otherwise). */
+static void check_gemm_threads(bool ta, bool tb, int M, int N, int K, int pad, tl_real alpha,
+                               tl_real beta, tl_rng *rng)
+{
+    tl_rng r2 = *rng;
+    TU_OK(tl_set_num_threads(1));
+    tl_real *one = check_gemm(ta, tb, M, N, K, pad, alpha, beta, rng);
+    TU_OK(tl_set_num_threads(2));
+    tl_real *two = check_gemm(ta, tb, M, N, K, pad, alpha, beta, &r2);
+    TU_OK(tl_set_num_threads(1));
+#ifndef TL_REAL_DOUBLE
+    assert_memory_equal(one, two, (size_t)M * (N + pad) * sizeof *one);
+#endif
+    free(one);
+    free(two);
+}
+
 /* The general product at every SIMD level, all four transpose cases: every
  * combination of small sizes around the register tiles (12 x 32 on AVX-512,
  * 6 x 16 otherwise, and the edge tiles of 4 or 8 rows, 2 or 4, and half
@@ -933,21 +951,8 @@ static void test_gemm(void **state)
 #ifndef TL_REAL_DOUBLE
                 tl__sgemm_min_part(i >= 4 ? 4096 : 0);
 #endif
-                tl_rng r1 = rng, r2 = rng;
                 const tl_real *p = ab[i % 2];
-                TU_OK(tl_set_num_threads(1));
-                tl_real *one = check_gemm(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1],
-                                          &r1);
-                TU_OK(tl_set_num_threads(2));
-                tl_real *two = check_gemm(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1],
-                                          &r2);
-                TU_OK(tl_set_num_threads(1));
-#ifndef TL_REAL_DOUBLE /* dgemm's threads may round otherwise */
-                assert_memory_equal(one, two, (size_t)big[i][0] * (big[i][1] + 3) * sizeof *one);
-#endif
-                free(one);
-                free(two);
-                rng = r1;
+                check_gemm_threads(ta, tb, big[i][0], big[i][1], big[i][2], 3, p[0], p[1], &rng);
             }
 #ifndef TL_REAL_DOUBLE
             tl__sgemm_min_part(0);
@@ -995,20 +1000,7 @@ static void test_gemm_narrow(void **state)
 #endif
                 bool ta = v & 1;
                 tl_real beta = v & 2 ? 1 : 0;
-                tl_rng r1 = rng, r2 = rng;
-                TU_OK(tl_set_num_threads(1));
-                tl_real *one = check_gemm(ta, true, big[i][0], big[i][1], big[i][2], 1, 1, beta,
-                                          &r1);
-                TU_OK(tl_set_num_threads(2));
-                tl_real *two = check_gemm(ta, true, big[i][0], big[i][1], big[i][2], 1, 1, beta,
-                                          &r2);
-                TU_OK(tl_set_num_threads(1));
-#ifndef TL_REAL_DOUBLE
-                assert_memory_equal(one, two, (size_t)big[i][0] * (big[i][1] + 1) * sizeof *one);
-#endif
-                free(one);
-                free(two);
-                rng = r1;
+                check_gemm_threads(ta, true, big[i][0], big[i][1], big[i][2], 1, 1, beta, &rng);
             }
 #ifndef TL_REAL_DOUBLE
         tl__sgemm_min_part(0);
